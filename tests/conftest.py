@@ -1,0 +1,24 @@
+"""Test configuration shared by the whole suite.
+
+Hypothesis runs derandomised (same examples every run, no example database) so that CI is
+reproducible; property tests ask for their example counts explicitly (>= 200 where the
+issues require it).
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng():
+    """A fresh, seeded Generator per test (reproducible)."""
+    return np.random.default_rng(20250206)

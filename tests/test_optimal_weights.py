@@ -1,0 +1,243 @@
+"""Proposition 1's closed form (THEORY §5) against cvxpy, bisection and its known limits."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from strategies import gap_batches
+
+import rwtheory as rw
+from rwtheory.optimal_weights import (
+    batched_kl_capped_weights,
+    kl_capped_weights_bisection,
+    kl_capped_weights_cvxpy,
+)
+
+RHOS = st.one_of(st.sampled_from([1.0, 1.5, 2.0, 4.0]), st.floats(1.0, 6.0))
+
+
+def assert_kkt(w, gaps, r, rho, rtol=1e-9):
+    """Independent optimality certificate of w for THEORY §5's problem (KKT conditions,
+    written with differences of gaps so that it holds at any scale):
+
+    * sum w = 1, 0 <= w <= rho/n;
+    * uncapped entries (w < rho/n): log w_i - log w_h = (gap_i - gap_h)/r, where h is the
+      largest uncapped entry (checked for weights above 1e-300: subnormals carry no relative
+      precision); an entry that underflowed to 0 must have a log-weight below -700;
+    * capped entries: (gap_i - gap_h)/r >= log(rho/n) - log w_h.
+    """
+    n = gaps.shape[0]
+    cap = min(rho / n, 1.0)
+    assert abs(w.sum() - 1) <= 1e-12 and np.all(w >= 0) and w.max() <= cap
+    uncapped = w < cap * (1 - 1e-12)
+    if not uncapped.any():
+        return
+    h = np.flatnonzero(uncapped)[np.argmax(w[uncapped])]
+    if w[h] == 0:  # the capped entries hold all the mass; the rest underflowed
+        return
+    with np.errstate(over="ignore"):
+        d = (gaps - gaps[h]) / r  # may be -inf: exp(-inf) = 0
+    pos = uncapped & (w > 1e-300)  # subnormal weights carry no relative precision
+    lhs = np.log(w[pos]) - np.log(w[h])
+    np.testing.assert_allclose(lhs, d[pos], rtol=rtol, atol=1e-11)
+    zero = uncapped & (w == 0)
+    assert np.all(d[zero] + np.log(w[h]) < -700)
+    capped = ~uncapped
+    assert np.all(d[capped] >= np.log(cap) - np.log(w[h]) - 1e-9 * (1 + np.abs(d[capped])))
+
+
+def objective(w, gaps, r):
+    """-sum w*gaps + r * sum w log(n w) (0 log 0 = 0)."""
+    n = len(w)
+    safe = np.where(w > 0, w, 1.0)
+    return -(w @ gaps) + r * np.sum(np.where(w > 0, w * np.log(n * safe), 0.0))
+
+
+# ------------------------------------------------------------------ properties (>= 200)
+@settings(max_examples=300)
+@given(gap_batches(max_size=40, high=100.0), st.floats(1e-3, 1e3), RHOS)
+def test_on_simplex_and_never_above_the_cap(gaps, r, rho):
+    w = rw.kl_capped_weights(gaps, r, rho)
+    n = gaps.shape[0]
+    assert np.all(w >= 0)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert w.max() <= min(rho / n, 1.0)
+
+
+@settings(max_examples=250)
+@given(gap_batches(min_size=1, max_size=10, high=10.0), st.floats(0.05, 20.0),
+       st.one_of(RHOS, st.just(math.inf)))
+def test_equals_the_cvxpy_solution(gaps, r, rho):
+    w = rw.kl_capped_weights(gaps, r, rho)
+    ref, attempt, status = kl_capped_weights_cvxpy(gaps, r, rho)
+    assert np.abs(w - ref).max() <= 1e-6, (attempt, status)
+    # and the closed form is at least as good as the solver's point
+    assert objective(w, gaps, r) <= objective(np.clip(ref, 0, None), gaps, r) + 1e-9
+
+
+@settings(max_examples=250)
+@given(gap_batches(min_size=1, max_size=50, high=10.0), st.floats(0.01, 50.0), RHOS)
+def test_equals_bisection(gaps, r, rho):
+    w = rw.kl_capped_weights(gaps, r, rho)
+    wb = kl_capped_weights_bisection(gaps, r, rho, tol=1e-13)
+    np.testing.assert_allclose(w, wb, rtol=0, atol=1e-11)
+
+
+@settings(max_examples=250)
+@given(gap_batches(min_size=2, max_size=40), st.floats(0.01, 100.0), RHOS)
+def test_weights_are_monotone_in_the_gap_and_equal_on_ties(gaps, r, rho):
+    w = rw.kl_capped_weights(gaps, r, rho)
+    order = np.argsort(gaps, kind="stable")
+    assert np.all(np.diff(w[order]) >= -1e-15)
+    for v in np.unique(gaps):
+        tied = w[gaps == v]
+        assert tied.max() - tied.min() <= 1e-15
+
+
+@settings(max_examples=250)
+@given(st.integers(2, 40), st.sampled_from([1.0, 1.5, 2.0, 3.0, 4.0, 7.5]),
+       st.randoms(use_true_random=False))
+def test_zero_temperature_limit_is_the_lp_structure(n, rho, random):
+    """r -> 0: rho/n on the top floor(n/rho) gaps, the remainder on the next one
+    ("half the data discarded" for rho = 2)."""
+    gaps = np.array(random.sample(range(1000), n), dtype=float) / 10  # distinct, >= 0.1 apart
+    w = rw.kl_capped_weights(gaps, 1e-8, rho)
+    order = np.argsort(-gaps)
+    cap = min(rho / n, 1.0)
+    k = math.floor(n / rho) if rho <= n else 1
+    expected = np.zeros(n)
+    expected[order[:k]] = cap
+    if k < n:
+        expected[order[k]] = 1 - k * cap
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-12)
+    if rho == 2.0:  # the paper's remark: without the KL term half the data gets no weight
+        assert np.sum(w > 1e-12) == math.ceil(n / 2)
+
+
+@settings(max_examples=200)
+@given(gap_batches(min_size=1, max_size=30, high=1e3), st.floats(1e-6, 1e6))
+def test_rho_one_is_uniform(gaps, r):
+    np.testing.assert_array_equal(rw.kl_capped_weights(gaps, r, 1.0),
+                                  np.full(gaps.shape[0], 1 / gaps.shape[0]))
+
+
+@settings(max_examples=200)
+@given(gap_batches(min_size=1, max_size=30, high=100.0), st.floats(0.01, 100.0),
+       st.floats(1.0, 3.0))
+def test_rho_at_least_n_is_dro_kl(gaps, r, factor):
+    n = gaps.shape[0]
+    w = rw.kl_capped_weights(gaps, r, factor * n)
+    np.testing.assert_allclose(w, rw.dro_kl_weights(gaps, r), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(rw.kl_capped_weights(gaps, r, math.inf), w, rtol=1e-13)
+
+
+@settings(max_examples=200)
+@given(gap_batches(min_size=1, max_size=30, high=1.0), RHOS)
+def test_infinite_temperature_limit_is_uniform(gaps, rho):
+    w = rw.kl_capped_weights(gaps, 1e12, rho)
+    np.testing.assert_allclose(w, np.full(gaps.shape[0], 1 / gaps.shape[0]), rtol=1e-11)
+
+
+# ------------------------------------------------------------------ extreme inputs
+@pytest.mark.parametrize("r", [1e-8, 1e-4, 1.0, 1e4, 1e8])
+@pytest.mark.parametrize("rho", [1.5, 2.0, 4.0])
+def test_gaps_spanning_1e_minus_300_to_1e300(r, rho):
+    rng = np.random.default_rng(7)
+    gaps = 10.0 ** rng.uniform(-300, 300, size=64)
+    gaps[:4] = [0.0, 1e-300, 1e300, 1e300]  # zero, tiny, and a tie at the top
+    w = rw.kl_capped_weights(gaps, r, rho)
+    n = gaps.shape[0]
+    assert np.all(np.isfinite(w)) and np.all(w >= 0)
+    assert abs(w.sum() - 1) <= 1e-12 and w.max() <= rho / n
+    assert w[2] == w[3] == rho / n  # the tied largest gaps are capped
+    assert_kkt(w, gaps, r, rho)
+
+
+def test_bisection_reference_loses_the_small_gaps_at_huge_spans():
+    """Why the closed form works relative to the block head: bisection on log Z computes
+    z = (gap - max gap)/r, and every gap below ~1e284 rounds to the same z when the largest
+    is 1e300, so it cannot rank them (here it puts the cap on all 64 and sums to 2)."""
+    rng = np.random.default_rng(7)
+    gaps = 10.0 ** rng.uniform(-300, 300, size=64)
+    wb = kl_capped_weights_bisection(gaps, 1.0, 2.0, tol=1e-13)
+    assert abs(wb.sum() - 1) > 0.5
+    assert_kkt(rw.kl_capped_weights(gaps, 1.0, 2.0), gaps, 1.0, 2.0)
+
+
+@settings(max_examples=300)
+@given(hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-300, 300)),
+       st.floats(-8, 8), st.one_of(RHOS, st.just(math.inf)))
+def test_kkt_certificate_over_extreme_scales(log_gaps, log_r, rho):
+    gaps = 10.0 ** log_gaps
+    gaps[log_gaps < -299] = 0.0
+    r = 10.0 ** log_r
+    assert_kkt(rw.kl_capped_weights(gaps, r, rho), gaps, r, rho)
+
+
+@settings(max_examples=200)
+@given(gap_batches(min_size=1, max_size=40, high=100.0), st.floats(1e-3, 1e3), RHOS)
+def test_kkt_certificate_on_moderate_inputs(gaps, r, rho):
+    assert_kkt(rw.kl_capped_weights(gaps, r, rho), gaps, r, rho)
+
+
+def test_overflowing_scaled_gaps_fall_back_to_block_water_filling():
+    """(gap spread)/r beyond float64 range: entries infinitely smaller than the head get
+    mass only when the cap forces it, and then share it by their own relative values."""
+    w = rw.kl_capped_weights(np.array([1e300, 0.0, 0.0, 0.0]), 1e-12, 2.0)
+    np.testing.assert_allclose(w, [0.5, 1 / 6, 1 / 6, 1 / 6], rtol=1e-15)
+    w = rw.kl_capped_weights(np.array([1e300, 1e-300, 0.0, 5e299, 1e299]), 1e-12, 2.0)
+    np.testing.assert_allclose(w, [0.4, 0.0, 0.0, 0.4, 0.2], rtol=1e-15)
+
+
+@pytest.mark.parametrize("r", [1e-8, 1e8])
+def test_temperature_extremes(r):
+    gaps = np.array([3.0, 1.0, 2.0, 2.0, 0.0, 5.0])
+    w = rw.kl_capped_weights(gaps, r, 2.0)
+    if r == 1e-8:
+        np.testing.assert_allclose(w, [1 / 3, 0, 1 / 3 * 0.5, 1 / 3 * 0.5, 0, 1 / 3], atol=1e-15)
+    else:
+        np.testing.assert_allclose(w, np.full(6, 1 / 6), rtol=1e-7)
+
+
+def test_batched_rows_match_single_rows(rng):
+    gaps = rng.exponential(size=(5, 3, 17))
+    gaps[0, 0, :3] = gaps[0, 0, 3]  # ties
+    wb = batched_kl_capped_weights(gaps, 0.3, 2.0)
+    for idx in np.ndindex(5, 3):
+        np.testing.assert_array_equal(wb[idx], rw.kl_capped_weights(gaps[idx], 0.3, 2.0))
+
+
+def test_gamma_of_optimal_weights_beats_uniform_and_linupper(rng):
+    """Prop. 1's weights maximise the KL-regularised numerator of Gamma; at small r that
+    makes Gamma at least linupper's on the same gaps (used as losses)."""
+    gaps = rng.exponential(size=256)
+    w_opt = rw.kl_capped_weights(gaps, 0.05, 2.0)
+    w_lin = rw.sample_weights(gaps, "linupper", 1.0)
+    assert float(rw.gamma(w_opt, gaps)) > float(rw.gamma(w_lin, gaps)) > 1.0
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 20), elements=st.floats(0, 10)),
+       st.floats(0.05, 5.0))
+@settings(max_examples=200)
+def test_dro_kl_is_softmax_of_raw_losses(losses, tau):
+    e = np.exp((losses - losses.max()) / tau)
+    np.testing.assert_allclose(rw.dro_kl_weights(losses, tau), e / e.sum(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [2048, 5000, 65536])
+@pytest.mark.parametrize("r", [1e-3, 0.05, 1.0, 30.0])
+@pytest.mark.parametrize("dist", ["exponential", "lognormal", "ties"])
+def test_long_rows_take_the_bracketed_path_and_stay_exact(n, r, dist):
+    """Rows of >= BRACKET_MIN_N sort only the candidates; the answer must be the same as
+    sorting everything (the batched path with one row) and satisfy KKT."""
+    rng = np.random.default_rng(n)
+    gaps = {"exponential": rng.exponential(size=n),
+            "lognormal": rng.lognormal(0.0, 1.5, size=n),
+            "ties": rng.integers(0, 5, size=n).astype(float)}[dist]
+    w = rw.kl_capped_weights(gaps, r, 2.0)
+    assert_kkt(w, gaps, r, 2.0)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, 2.0)[0],
+                               rtol=1e-12, atol=1e-15)
