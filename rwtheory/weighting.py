@@ -43,16 +43,20 @@ NORMALIZE_EPS = 1e-6
 
 
 # --------------------------------------------------------------------------- step 1
-def _normalize(losses, delta: float, xp):
-    r"""Core of :func:`normalize_losses` along the last axis (no validation)."""
+def _normalize(losses, delta: float, xp, clip: bool = True):
+    r"""Core of :func:`normalize_losses` along the last axis (no validation). Without the
+    final clip the ends may overshoot +-delta by an ulp (the strategies do not mind)."""
     lmax = xp.max(losses, axis=-1, keepdims=True)
     lmin = xp.min(losses, axis=-1, keepdims=True)
-    # delta * (2l - lmax - lmin) / max(lmax - lmin, eps), written with halves so that
-    # no intermediate overflows for finite inputs, and l = lmax (lmin) maps to exactly
-    # +delta (-delta).
-    half_spread = xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
-    t = delta * ((losses / 2 - lmax / 2) + (losses / 2 - lmin / 2)) / half_spread
-    return xp.clip(t, min=-delta, max=delta)
+    # delta * (2l - lmax - lmin) / max(lmax - lmin, eps) = (l - mid) * delta / max(half, eps/2)
+    # with mid and half formed from halves, so that nothing overflows for finite inputs
+    # (|l - mid| <= half <= 1.8e308); two passes over the batch, then the clip absorbs the
+    # last-bit rounding at the ends.
+    mid = lmax / 2 + lmin / 2
+    scale = delta / xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
+    t = losses - mid
+    t *= scale
+    return xp.clip(t, min=-delta, max=delta) if clip else t
 
 
 def normalize_losses(losses, delta: float = 1.0):
@@ -132,8 +136,11 @@ def _softmax(scores, temperature, xp):
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
     the sum is >= 1 and never 0 or NaN."""
     with np.errstate(over="ignore"):
-        e = xp.exp((scores - xp.max(scores, axis=-1, keepdims=True)) / temperature)
-    return e / xp.sum(e, axis=-1, keepdims=True)
+        e = scores - xp.max(scores, axis=-1, keepdims=True)
+        e /= temperature
+    e = xp.exp(e)
+    e /= xp.sum(e, axis=-1, keepdims=True)
+    return e
 
 
 def _check_temperature(temperature, xp, like):
@@ -205,15 +212,60 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     return _pipeline(x, strategy, temperature, delta, xp)
 
 
-def batched_sample_weights(losses, strategy: str = "linupper", temperature=1.0,
+def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
                            delta: float = 1.0):
     """:func:`sample_weights` applied independently to every row (last axis) of ``losses``.
 
-    ``temperature`` may be a float or an array broadcastable against ``losses``."""
+    ``temperature`` may be a float or an array broadcastable against ``losses``.
+    ``strategy`` may also be a sequence with one name per row of a 2-D ``losses`` (the
+    vectorised experiments weight runs of different strategies in one call): the rows are
+    normalised together, scored by their own strategy and tempered together."""
     delta = check_positive_finite(delta, "delta")
-    _strategy(strategy)
     xp, x = as_float_array(losses, "losses", ndim=None)
-    return _pipeline(x, strategy, _check_temperature(temperature, xp, x), delta, xp)
+    r = _check_temperature(temperature, xp, x)
+    if isinstance(strategy, str):
+        _strategy(strategy)
+        return _pipeline(x, strategy, r, delta, xp)
+    names = list(strategy)
+    if x.ndim != 2 or len(names) != x.shape[0]:
+        raise ValueError(f"strategy must be a name or one name per row of 2-D losses, got "
+                         f"{len(names)} names for shape {tuple(x.shape)}")
+    for name in names:
+        _strategy(name)
+    return mixed_weights(x, rows_by_strategy(names), r, delta, xp)
+
+
+def rows_by_strategy(names) -> dict[str, list[int]]:
+    """{strategy: the rows that use it} for a list of one strategy name per row."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        out.setdefault(name, []).append(i)
+    return out
+
+
+def mixed_weights(x, rows: dict, temperature, delta: float, xp):
+    """Core of :func:`batched_sample_weights` with one strategy per row, for validated
+    input (the vectorised optimisers call it every step): normalise every row, score each
+    block of rows with its strategy, one tempered softmax for all. ``rows`` maps strategy
+    names to row indices (lists, index arrays or slices); ``temperature`` a float or
+    (R, 1)."""
+    t = _normalize(x, delta, xp, clip=False)
+    scores = xp.zeros_like(x)
+    for name, idx in rows.items():
+        fn = STRATEGIES[name]
+        if fn is not uniform:
+            scores[idx] = fn(t[idx], delta)
+    # Every strategy scores in [0, max(1, delta)] (up to rounding), so without the usual
+    # max-subtraction exp(s/r) stays within [1, e^700] whenever r >= max(1, delta)/700: the
+    # same weights (softmax is shift-invariant) for two passes fewer.
+    bound = max(1.0, delta)
+    r_min = temperature if isinstance(temperature, float) else float(xp.min(temperature))
+    if r_min * 700 < bound:
+        return _softmax(scores, temperature, xp)
+    scores /= temperature
+    e = xp.exp(scores)
+    e /= xp.sum(e, axis=-1, keepdims=True)
+    return e
 
 
 # --------------------------------------------------------------------------- the cap

@@ -1,0 +1,135 @@
+"""The vectorised optimisers: equal to one-at-a-time runs, the two heavy-ball forms agree,
+divergence is detected instead of crashing, and the same seed gives the same numbers."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rwtheory import optim
+from rwtheory.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.schemes import DROKL, KLCapped, Strategy
+
+SCHEMES = [Strategy("uniform"), Strategy("linupper", 1.0), Strategy("quadratic", 0.5),
+           KLCapped(0.5), DROKL(2.0)]
+
+
+@pytest.mark.parametrize("method,batch", [("gd", None), ("sgd", 16), ("heavy_ball", None),
+                                          ("heavy_ball", 16)])
+def test_batched_runs_equal_one_at_a_time(method, batch):
+    p = regression_with_outliers(3, n=60, d=5, n_test=50)
+    rows = np.tile(np.arange(3), len(SCHEMES))
+    schemes = [s for s in SCHEMES for _ in range(3)]
+    kw = dict(method=method, lr=0.05, steps=40, batch_size=batch,
+              lambdas=(lambda t: t / 2) if method == "heavy_ball" else None)
+    tr = optim.run(p, schemes, rows=rows, **kw)
+    for i in range(len(rows)):
+        one = optim.run(p.take([rows[i]]), schemes[i], **kw)
+        np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(one.test_loss[0], tr.test_loss[i], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)
+        assert tr.labels[i] == schemes[i].label and tr.seeds[i] == rows[i]
+
+
+def test_heavy_ball_moving_average_form_equals_the_two_step_form():
+    """x_{t+1} = x_t - eta/(1+lam_{t+1}) g_t + lam_t/(1+lam_{t+1}) (x_t - x_{t-1})."""
+    p = consistent_least_squares(2, n=30, d=8, row_spread=5.0)
+    eta = 0.3 / p.max_smoothness()
+    lam = np.array([0.0] + [0.5 * t + 0.25 * np.sin(t) ** 2 for t in range(1, 61)])
+    scheme = Strategy("linupper", 0.7)
+    tr = optim.run(p, scheme, method="heavy_ball", lr=eta, steps=60, lambdas=lam,
+                   keep_weights=True)
+    x_prev = x = np.zeros((2, 8))
+    for t in range(60):
+        res = p.residuals(x)
+        w = scheme(0.5 * res ** 2, t)
+        g = np.einsum("rn,rnd->rd", w * res, p.A)
+        x, x_prev = (x - (eta / (1 + lam[t + 1]))[:, None] * g
+                     + lam[t] / (1 + lam[t + 1]) * (x - x_prev)), x
+        np.testing.assert_allclose(tr.iterates[:, t + 1], x, rtol=1e-10, atol=1e-12)
+
+
+def test_gd_with_uniform_weights_is_plain_gradient_descent():
+    p = consistent_least_squares(1, n=20, d=5)
+    eta = 1 / p.smoothness()[0]
+    tr = optim.run(p, Strategy("uniform"), lr=eta, steps=25)
+    x = np.zeros(5)
+    A, b = p.A[0], p.b[0]
+    for _ in range(25):
+        x = x - eta * A.T @ (A @ x - b) / 20
+    np.testing.assert_allclose(tr.iterates[0, -1], x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(tr.gamma, 1.0)  # uniform weights: Gamma_t = 1
+    np.testing.assert_allclose(tr.rho, 1.0)
+    assert np.all(np.diff(tr.dist2[0]) <= 1e-12)  # eta <= 1/L: distance never grows
+
+
+def test_divergence_is_detected_and_recorded_without_warnings():
+    p = consistent_least_squares(1, n=40, d=10, row_spread=10.0)
+    eta = 1.0 / p.smoothness()[0]  # safe for uniform weights, not for weight on one sample
+    assert eta * p.max_smoothness()[0] > 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = optim.run(p, [DROKL(0.05), Strategy("uniform")], rows=[0, 0], lr=eta,
+                       steps=200)
+    assert tr.diverged_at[0] > 0 and tr.diverged_at[1] == -1
+    k = tr.diverged_at[0]
+    assert np.all(np.isfinite(tr.train_loss[0, :k]))
+    assert np.all(np.isnan(tr.train_loss[0, k:]))
+    assert np.all(np.isnan(tr.rho[0, k:]))
+    assert tr.train_loss[0, k - 1] > tr.train_loss[0, 0]  # it was growing, not a fluke
+    assert np.all(np.isfinite(tr.train_loss[1]))
+
+
+def test_same_seed_same_numbers_and_batches_depend_only_on_the_seed():
+    p = regression_with_outliers([4, 7], n=80, d=6, n_test=20)
+    kw = dict(method="sgd", lr=0.05, steps=30, batch_size=10)
+    a = optim.run(p, Strategy("linupper", 1.0), **kw)
+    b = optim.run(p, Strategy("linupper", 1.0), **kw)
+    np.testing.assert_array_equal(a.iterates, b.iterates)
+    c = optim.run(p, Strategy("quadratic", 1.0), **kw)
+    np.testing.assert_array_equal(a.batches, c.batches)  # paired across schemes
+    assert not np.array_equal(a.batches[0], a.batches[1])  # but not across seeds
+    for batch in a.batches[0]:
+        assert len(np.unique(batch)) == 10  # without replacement
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(method="adam"), r"method must be one of"),
+    (dict(lr=0.0), r"lr must be finite and > 0"),
+    (dict(lr=-1.0), r"lr must be finite and > 0"),
+    (dict(steps=0), r"steps must be in >= 1, got 0"),
+    (dict(method="sgd"), r"batch_size is required"),
+    (dict(method="sgd", batch_size=0), r"batch_size must be in 1..50, got 0"),
+    (dict(method="sgd", batch_size=51), r"batch_size must be in 1..50, got 51"),
+    (dict(method="heavy_ball"), r"lambdas is required"),
+])
+def test_bad_optimiser_arguments(kwargs, match):
+    p = consistent_least_squares(1, n=50, d=4)
+    args = dict(lr=0.1, steps=5) | kwargs
+    with pytest.raises(ValueError, match=match):
+        optim.run(p, Strategy("uniform"), **args)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(outlier_fraction=1.0), r"outlier_fraction must be in \[0, 1\)"),
+    (dict(outlier_fraction=-0.1), r"outlier_fraction must be in \[0, 1\)"),
+    (dict(n=0), r"n must be an integer >= 1"),
+    (dict(d=-3), r"d must be an integer >= 1"),
+])
+def test_bad_problem_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        regression_with_outliers(1, **kwargs)
+
+
+def test_problem_constants_and_interpolation():
+    p = consistent_least_squares(3, n=12, d=30, row_spread=20.0)  # over-parameterised
+    np.testing.assert_allclose(p.losses(p.x_star), 0.0)
+    L, Lmax = p.smoothness(), p.max_smoothness()
+    assert np.all(L <= Lmax + 1e-12) and np.all(Lmax <= 400 + 1e-9)
+    batch = np.tile(np.arange(4), (3, 1))
+    assert np.all(p.batch_smoothness(batch) <= Lmax + 1e-12)
+    q = regression_with_outliers(2, n=200, d=10, outlier_fraction=0.25)
+    assert q.outliers.sum(axis=1).tolist() == [50, 50]
+    np.testing.assert_allclose(q.loss_quadratic(q.x_true), q.loss(q.x_true), rtol=1e-12)
+    r = np.matmul(q.A_test, q.x_true[..., None])[..., 0] - q.b_test
+    np.testing.assert_allclose(q.test_mse(q.x_true), (r ** 2).mean(-1), rtol=1e-12)
