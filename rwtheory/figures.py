@@ -5,6 +5,7 @@ as ``rwtheory.experiments``). A definition module exposes::
 
     NAME: str                      # the figure's name, e.g. "fig7"
     def build(*, seeds: int | None, quick: bool) -> FigureResult
+    def claims(result: FigureResult) -> list[rwtheory.claims.Claim]   # optional
 
 ``build`` runs the computation and draws the figure; it writes nothing. :func:`save` then
 renders PNG, PDF and CSV into memory and writes ``NAME.png``, ``NAME.pdf`` and ``NAME.csv``

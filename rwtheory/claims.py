@@ -1,0 +1,50 @@
+"""One row of ``paper_checks.md``: a claim of the paper, how we check it, what we measured.
+
+Every check -- a theorem function, a figure definition, a benchmark -- reports what it found
+about the paper as :class:`Claim` objects; ``rwtheory check`` collects them into the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["STATUSES", "Claim"]
+
+#: The allowed values of :attr:`Claim.status`.
+STATUSES = ("holds", "holds with caveat", "fails", "not checked")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper and the verdict of one check.
+
+    key : stable identifier, e.g. ``"thm1.route_c"`` or ``"fig7.linupper_fastest"``.
+    section : where the paper makes it, e.g. ``"Thm. 1 (Sec. 4.2)"`` or ``"App. B.2, Fig. 7"``.
+    paper : the paper's statement; ``quoted`` says whether verbatim or reconstructed (the
+        extracted text lost every formula, so most mathematical statements are
+        reconstructions from THEORY.md).
+    ours : our precise statement of what is checked (assumptions included).
+    how : the command that checks it (e.g. ``rwtheory check``, ``pytest tests/...``).
+    status : one of :data:`STATUSES`.
+    number : the measured number(s) behind the status, formatted for the table.
+    stable : True when the row is identical between ``rwtheory check --quick`` and the
+        full run (exact facts, seeded quick configurations), so the committed table can be
+        compared with a quick run in the tests.
+    """
+
+    key: str
+    section: str
+    paper: str
+    quoted: bool
+    ours: str
+    how: str
+    status: str
+    number: str
+    stable: bool = False
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        for name in ("key", "section", "paper", "ours", "how", "number"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ValueError(f"{name} must be a non-empty string")
