@@ -96,3 +96,29 @@ def test_cuda_stays_on_device():
         assert w.device.type == "cuda"
     np.testing.assert_allclose(rw.kl_capped_weights(x, 0.5).cpu().numpy(),
                                rw.kl_capped_weights(x.cpu().numpy(), 0.5), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [5, 300, 5000])
+@pytest.mark.parametrize("scale", [1.0, 1e6])
+def test_kl_capped_pure_torch_path_matches_numpy(n, scale):
+    """CPU tensors go through a numpy view; CUDA tensors run the same code on torch ops.
+    That torch path is exercised here on CPU (no GPU in CI): short, long (bracketed) and
+    huge-spread (relative) rows, float64 and float32."""
+    import array_api_compat as aac
+
+    from rwtheory.optimal_weights import _kl_capped
+
+    rng = np.random.default_rng(n)
+    gaps = rng.exponential(size=n) * scale
+    gaps[: n // 5] = gaps[0]  # ties
+    for r in (0.05, 1.0, 20.0):
+        ref = rw.kl_capped_weights(gaps, r, 2.0)
+        t = torch.from_numpy(gaps)
+        out = _kl_capped(t, r, 2.0, aac.array_namespace(t))
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+        np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-12)
+        t32 = t.float()
+        out32 = _kl_capped(t32, r, 2.0, aac.array_namespace(t32))
+        assert out32.dtype == torch.float32
+        np.testing.assert_allclose(out32.numpy(), rw.kl_capped_weights(gaps.astype(np.float32),
+                                                                       r, 2.0), atol=1e-6)
