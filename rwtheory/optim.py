@@ -260,22 +260,27 @@ class _Weights:
             if key[0] == "uniform":
                 continue
             if key[0] == "scheme":
-                self.others.append((sl, span))
+                self.others.append((scheme, sl))
                 continue
             rel = plan.relative(span)
             self.delta[rel] = key[2]
-            temps = self.temps[rel]           # a view: filled below, refreshed per step
-            members = [plan.schemes[p] for p in self._positions(span)]
-            flat = temps.reshape(-1)
-            for j, s in enumerate(members):
+            for pos in self._positions(span):   # every run's own temperature
+                s = plan.schemes[pos]
+                at = self._region_index(pos)
                 if callable(s.temperature):
-                    self.callables.append((temps, j, s.temperature))
+                    self.callables.append((at, s.temperature))
+                    self.temps[at] = float(s.temperature(0))
                 else:
-                    flat[j] = float(s.temperature)
-            if temps.base is None:  # pragma: no cover - slices of an array are views
-                raise AssertionError
+                    self.temps[at] = float(s.temperature)
             self.fused.append((key[1], sl, rel))
         self._static()
+
+    def _region_index(self, pos: int) -> tuple[int, int, int]:
+        """Index into the (region-shaped) per-run arrays of internal position ``pos``."""
+        p = self.plan
+        if p.shared:
+            return (pos // p.m, pos % p.m - p.region_start, 0)
+        return (pos - p.region_start, 0, 0)
 
     def _positions(self, span):
         a, b = span
@@ -299,8 +304,8 @@ class _Weights:
         E, p = self.E, self.plan
         if self.fused:
             if self.callables:
-                for temps, j, fn in self.callables:
-                    temps.reshape(-1)[j] = float(fn(step))
+                for at, fn in self.callables:
+                    self.temps[at] = float(fn(step))
                 self._static()
             qR, ER = q[p.region], E[p.region]
             qmax = qR.max(axis=-1, keepdims=True)
@@ -338,8 +343,7 @@ class _Weights:
                         emaxR[rel] = np.exp(mx[..., 0])
             np.exp(ER, out=ER)
             self.S[p.region] = ER.sum(axis=-1)
-        for sl, span in self.others:
-            scheme = p.groups[[g[3] for g in p.groups].index(span)][1]
+        for scheme, sl in self.others:
             qg = q[sl]
             w = scheme(0.5 * qg.reshape(-1, qg.shape[-1]), step).reshape(qg.shape)
             E[sl] = w
