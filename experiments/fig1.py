@@ -53,7 +53,8 @@ def claims(result: FigureResult) -> list[Claim]:
     symmetric = all(s[f"quadratic_r{r:g}_symmetric"] and s[f"extremes_r{r:g}_symmetric"]
                     for r in TEMPERATURES)
     decreasing = all(s[f"{nm}_r{a:g}_ratio"] > s[f"{nm}_r{b:g}_ratio"]
-                     for nm in STRATEGIES for a, b in zip(TEMPERATURES, TEMPERATURES[1:]))
+                     for nm in STRATEGIES
+                     for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
     ok = monotone and symmetric and decreasing
     return [Claim(
         key="fig1.shapes",

@@ -105,7 +105,8 @@ def claims(result: FigureResult) -> list[Claim]:
     u = s["uniform_final"]
     rel = {r: abs(s[f"r{r:g}_final"] / u - 1) for r in TEMPERATURES}
     big = TEMPERATURES[-1]
-    monotone_gap = all(rel[a] >= rel[b] for a, b in zip(TEMPERATURES, TEMPERATURES[1:]))
+    monotone_gap = all(rel[a] >= rel[b]
+                       for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
     small = TEMPERATURES[0]
     best_r = min(TEMPERATURES, key=lambda r: s[f"r{r:g}_final"])
     finals = ", ".join(f"r={r:g}: {fmt(s[f'r{r:g}_final'])}" for r in TEMPERATURES)
@@ -122,7 +123,7 @@ def claims(result: FigureResult) -> list[Claim]:
               how=COMMAND,
               status=("holds" if monotone_gap and rel[big] < 0.01 else
                       "holds with caveat" if rel[big] < 0.01 else "fails"),
-              number=f"relative gap to uniform: " + ", ".join(
+              number="relative gap to uniform: " + ", ".join(
                   f"r={r:g}: {fmt(rel[r], 3)}" for r in TEMPERATURES) + f"; uniform {fmt(u)}"),
         Claim(key="r_sensitivity.small_r_hurts", section="App. A.4, Fig. 5",
               paper="Decreasing the value of r leads to the diminished effect of low-loss "

@@ -21,6 +21,13 @@ from a stream that depends only on the run's seed: runs with the same seed see t
 batches whatever their scheme (paired comparisons), and a run gives the same numbers alone
 or batched with others.
 
+Performance notes (``benchmarks/bench_experiments.py``): the runs are laid out as K data
+blocks of m runs (:class:`_Plan`), so one step is one residual GEMM ``[x, -1] [A, b]^T`` and
+one gradient GEMM per data row for all its runs, and the weights of every run of the paper's
+strategies are computed fused, in a handful of passes over the losses (:class:`_Weights`),
+with no work at all for uniform runs. The same code runs a single run, so "batched" and "one
+at a time" differ only by how many runs share a step (equal to ~1e-15 in practice).
+
 A run *diverges* at the first step whose iterate is non-finite or whose training loss
 exceeds ``divergence_factor`` times the initial one; it is then frozen, its later records
 are NaN and :attr:`Trajectory.diverged_at` says when -- no exception, no overflow warning.
