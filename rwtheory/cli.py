@@ -52,16 +52,24 @@ def _figure_names(parser, only) -> list[str]:
 
 
 def cmd_figures(args, parser) -> int:
+    import time
+
     from tqdm.auto import tqdm
 
     from .figures import render
 
     names = _figure_names(parser, args.only)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    start = time.perf_counter()
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)
         render(name, args.out, seeds=args.seeds, quick=args.quick)
-    print(f"wrote {len(names)} figure(s) to {args.out}/: {', '.join(names)}")
+    bar.close()
+    elapsed = time.perf_counter() - start
+    print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
+          f"{', '.join(f'{n}.png|.pdf|.csv' for n in names)}")
     return 0
 
 

@@ -26,7 +26,13 @@ from .io import csv_bytes, write_files_atomically
 __all__ = ["FIGURES", "FigureResult", "build", "render", "save"]
 
 #: Figure name -> module defining it (``experiments/<module>.py``). Order = run order.
-FIGURES: dict[str, str] = {}
+FIGURES: dict[str, str] = {
+    "fig1": "rwtheory.experiments.fig1",
+    "fig7": "rwtheory.experiments.fig7",
+    "fig8": "rwtheory.experiments.fig8",
+    "r_sensitivity": "rwtheory.experiments.r_sensitivity",
+    "max_weight": "rwtheory.experiments.max_weight",
+}
 
 
 @dataclass

@@ -133,3 +133,104 @@ def test_problem_constants_and_interpolation():
     np.testing.assert_allclose(q.loss_quadratic(q.x_true), q.loss(q.x_true), rtol=1e-12)
     r = np.matmul(q.A_test, q.x_true[..., None])[..., 0] - q.b_test
     np.testing.assert_allclose(q.test_mse(q.x_true), (r ** 2).mean(-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.3, 2.5])
+@pytest.mark.parametrize("r", [1e-4, 0.01, 0.4, 1.0, 100.0])
+def test_fused_weights_equal_the_pipeline(r, delta):
+    """The optimiser evaluates the paper's pipeline fused (shifted scores, halving folded in):
+    the weights it uses equal rwtheory.weighting.batched_sample_weights on the losses of the
+    iterate, for every strategy, tiny and large temperatures and delta != 1."""
+    from rwtheory.weighting import STRATEGIES, batched_sample_weights
+
+    p = regression_with_outliers(2, n=50, d=4, n_test=10)
+    names = list(STRATEGIES)
+    schemes = [Strategy(s, r, delta) for s in names for _ in range(2)]
+    tr = optim.run(p, schemes, rows=np.tile(np.arange(2), len(names)), lr=0.01, steps=4,
+                   keep_weights=True)
+    for i, s in enumerate(schemes):
+        for t in range(4):
+            losses = p.take([tr.seeds[i]]).losses(tr.iterates[i:i + 1, t])
+            ref = batched_sample_weights(losses, s.strategy, r, delta)[0]
+            np.testing.assert_allclose(tr.weights[i, t], ref, rtol=1e-10, atol=1e-14)
+            assert tr.rho[i, t] == pytest.approx(50 * ref.max(), rel=1e-10)
+
+
+def test_uneven_runs_per_seed_and_scheduled_temperatures():
+    """Runs that do not form equal blocks per seed (the 'expanded' layout) and a temperature
+    schedule r(step) give the same numbers as one run at a time."""
+    p = regression_with_outliers(3, n=40, d=5, n_test=20)
+    sched = Strategy("quadratic", lambda t: 2.0 / (1 + t))
+    schemes = [Strategy("linupper", 0.5), sched, DROKL(1.0), Strategy("uniform"), KLCapped(0.7)]
+    rows = [0, 0, 1, 2, 2]
+    for method, batch in (("gd", None), ("sgd", 8)):
+        tr = optim.run(p, schemes, rows=rows, lr=[0.05, 0.04, 0.03, 0.05, 0.02], steps=30,
+                       method=method, batch_size=batch, keep_weights=True)
+        for i, (s, r) in enumerate(zip(schemes, rows, strict=True)):
+            one = optim.run(p.take([r]), s, lr=tr.lr[i], steps=30, method=method,
+                            batch_size=batch, keep_weights=True)
+            np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
+            np.testing.assert_allclose(one.weights[0], tr.weights[i], rtol=1e-10, atol=1e-14)
+            assert tr.labels[i] == s.label and tr.seeds[i] == r
+            if batch:
+                np.testing.assert_array_equal(one.batches[0], tr.batches[i])
+
+
+def test_theory_records_on_a_consistent_problem():
+    """gap, dist2, Gamma_t, S_t, batch gap and the heavy-ball records match their definitions
+    recomputed from the stored iterates and weights."""
+    p = consistent_least_squares(2, n=30, d=6, row_spread=3.0)
+    lam = np.arange(21) / 2.0
+    for method, batch in (("gd", None), ("sgd", 10), ("heavy_ball", 10)):
+        tr = optim.run(p, [Strategy("linupper", 0.5), KLCapped(0.3)], rows=[0, 1],
+                       method=method, batch_size=batch, lr=0.1 / p.max_smoothness().max(),
+                       steps=20, keep_weights=True,
+                       lambdas=lam if method == "heavy_ball" else None)
+        for i in range(2):
+            q = p.take([i])
+            X = tr.iterates[i]
+            gaps = np.stack([q.losses(X[t:t + 1])[0] for t in range(21)])
+            np.testing.assert_allclose(tr.gap[i], gaps.mean(-1), rtol=1e-10)
+            np.testing.assert_allclose(tr.dist2[i], ((X - q.x_star[0]) ** 2).sum(-1),
+                                       rtol=1e-10)
+            for t in range(20):
+                idx = np.arange(30) if tr.batches is None else tr.batches[i, t]
+                g = gaps[t, idx]
+                w = tr.weights[i, t]
+                assert tr.weighted_gap[i, t] == pytest.approx((w * g).sum(), rel=1e-10)
+                assert tr.batch_gap[i, t] == pytest.approx(g.mean(), rel=1e-10)
+                assert tr.gamma[i, t] == pytest.approx((w * g).sum() / g.mean(), rel=1e-10)
+                if method == "heavy_ball":
+                    gp = gaps[max(t - 1, 0), idx]
+                    assert tr.prev_weighted_gap[i, t] == pytest.approx((w * gp).sum(),
+                                                                       rel=1e-10)
+
+
+def test_divergence_in_a_batch_leaves_the_other_runs_untouched():
+    p = consistent_least_squares(1, n=40, d=10, row_spread=10.0)
+    eta = 1.0 / p.smoothness()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        both = optim.run(p, [DROKL(0.05), Strategy("linupper", 2.0)], rows=[0, 0], lr=eta,
+                         steps=150)
+    alone = optim.run(p, Strategy("linupper", 2.0), lr=eta, steps=150)
+    assert both.diverged_at[0] > 0 and both.diverged_at[1] == -1
+    np.testing.assert_allclose(both.iterates[1], alone.iterates[0], rtol=0, atol=1e-10)
+    k = both.diverged_at[0]
+    assert np.all(np.isnan(both.iterates[0, k:])) and np.all(np.isfinite(both.iterates[0, :k]))
+
+
+def test_several_temperatures_of_one_strategy_per_seed():
+    """Runs of one strategy at different temperatures share one fused group (a sub-range of
+    each seed's block): each still uses its own temperature."""
+    p = regression_with_outliers(2, n=30, d=3, n_test=10)
+    per_seed = [Strategy("uniform"), Strategy("linupper", 0.5), Strategy("linupper", 2.0),
+                Strategy("extremes", 0.3), Strategy("extremes", lambda t: 1.0 + t),
+                Strategy("quadratic", 1.0)]
+    schemes = [s for s in per_seed for _ in range(2)]
+    rows = np.tile(np.arange(2), len(per_seed))
+    tr = optim.run(p, schemes, rows=rows, lr=0.05, steps=15)
+    for i, (s, r) in enumerate(zip(schemes, rows, strict=True)):
+        one = optim.run(p.take([r]), s, lr=0.05, steps=15)
+        np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)

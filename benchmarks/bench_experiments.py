@@ -1,0 +1,135 @@
+"""Batched runs vs the same runs one at a time: equal numbers, and how much faster.
+
+    python benchmarks/bench_experiments.py [--seeds 10] [--steps 2000] [--repeat 3]
+                                            [--out benchmarks/results/bench_experiments.txt]
+
+The workload of the issue: the 5 strategies of the paper's pipeline (uniform, linupper,
+quadratic, extremes, upper; r = 1) x 10 seeds x 2000 full-batch GD steps (lr = 0.1) on the
+default regression-with-outliers problem (``OUTLIER_DEFAULTS``: n = 1000, d = 20 + intercept),
+recording train loss, clean test loss, rho_t and every iterate, as the figures do.
+
+* *batched*: one call of :func:`rwtheory.optim.run` for all 50 runs
+  (``rows = np.tile(np.arange(10), 5)``);
+* *one at a time*: the same 50 runs, each its own call of the same function with one run
+  (``problem.take([seed])``), i.e. the same code doing one run per step.
+
+Both are timed in this one process, single-threaded (BLAS pinned to 1 thread before numpy is
+imported), alternating, ``--repeat`` times; the report gives the best (process time) of each
+and their ratio, and the largest difference between the two results over every recorded
+array (iterates, train loss, test loss, rho), which must be <= 1e-10.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from rwtheory import optim  # noqa: E402
+from rwtheory.io import atomic_write_text  # noqa: E402
+from rwtheory.problems import OUTLIER_DEFAULTS, regression_with_outliers  # noqa: E402
+from rwtheory.schemes import Strategy  # noqa: E402
+from rwtheory.weighting import STRATEGIES  # noqa: E402
+
+TOLERANCE = 1e-10
+FIELDS = ("iterates", "train_loss", "test_loss", "rho")
+
+
+def workload(seeds: int):
+    problem = regression_with_outliers(seeds)
+    schemes = [Strategy(name, 1.0) for name in STRATEGIES for _ in range(seeds)]
+    rows = np.tile(np.arange(seeds), len(STRATEGIES))
+    return problem, schemes, rows
+
+
+def batched(problem, schemes, rows, steps, lr):
+    return optim.run(problem, schemes, rows=rows, lr=lr, steps=steps)
+
+
+def one_at_a_time(problem, schemes, rows, steps, lr):
+    return [optim.run(problem.take([r]), s, lr=lr, steps=steps) for s, r in zip(schemes, rows,
+                                                                                 strict=True)]
+
+
+def max_difference(tr, singles) -> dict[str, float]:
+    out = {}
+    for name in FIELDS:
+        a = getattr(tr, name)
+        b = np.concatenate([getattr(s, name) for s in singles])
+        if not np.array_equal(np.isnan(a), np.isnan(b)):
+            out[name] = float("inf")
+            continue
+        ok = ~np.isnan(a)
+        out[name] = float(np.max(np.abs(a[ok] - b[ok]))) if ok.any() else 0.0
+    return out
+
+
+def timed(fn, *args):
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = fn(*args)
+    return result, time.process_time() - c0, time.perf_counter() - w0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default="benchmarks/results/bench_experiments.txt",
+                    help="report file ('' to only print)")
+    args = ap.parse_args(argv)
+    problem, schemes, rows = workload(args.seeds)
+    runs = len(rows)
+    best = {"batched": (np.inf, np.inf), "one at a time": (np.inf, np.inf)}
+    diff = None
+    for _ in range(args.repeat):
+        tr, cpu, wall = timed(batched, problem, schemes, rows, args.steps, args.lr)
+        best["batched"] = min(best["batched"], (cpu, wall))
+        singles, cpu, wall = timed(one_at_a_time, problem, schemes, rows, args.steps, args.lr)
+        best["one at a time"] = min(best["one at a time"], (cpu, wall))
+        d = max_difference(tr, singles)
+        diff = d if diff is None else {k: max(diff[k], d[k]) for k in d}
+    ratio_cpu = best["one at a time"][0] / best["batched"][0]
+    ratio_wall = best["one at a time"][1] / best["batched"][1]
+    worst = max(diff.values())
+    lines = [
+        "# bench_experiments: batched optim.run vs the same runs one at a time",
+        f"# python {platform.python_version()}, numpy {np.__version__}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, BLAS threads pinned to 1",
+        f"# workload: {len(STRATEGIES)} strategies {list(STRATEGIES)} (r = 1) x {args.seeds} "
+        f"seeds = {runs} runs x {args.steps} GD steps, lr = {args.lr}, problem "
+        f"regression_with_outliers {OUTLIER_DEFAULTS}",
+        f"# best of {args.repeat} (process time / wall time)",
+        "",
+        f"{'mode':<16}{'cpu s':>10}{'wall s':>10}{'us per step':>14}",
+    ]
+    for mode, (cpu, wall) in best.items():
+        lines.append(f"{mode:<16}{cpu:>10.3f}{wall:>10.3f}{1e6 * cpu / args.steps:>14.1f}")
+    lines += [
+        "",
+        f"speed-up (process time): {ratio_cpu:.2f}x   (wall time: {ratio_wall:.2f}x)   "
+        f"target >= 10x: {'met' if ratio_cpu >= 10 else 'NOT met'}",
+        f"one-at-a-time cost per run-step: {1e6 * best['one at a time'][0] / args.steps / runs:.1f}"
+        f" us; batched cost per run-step: {1e6 * best['batched'][0] / args.steps / runs:.1f} us",
+        "max |batched - one at a time|: " + ", ".join(f"{k} {v:.2e}" for k, v in diff.items()),
+        f"equality to {TOLERANCE:g}: {'yes' if worst <= TOLERANCE else 'NO'}",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    return 0 if worst <= TOLERANCE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
