@@ -18,12 +18,23 @@ from pathlib import Path
 __all__ = ["atomic_write_bytes", "atomic_write_text", "csv_bytes", "write_files_atomically"]
 
 
+def _default_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 minus the process umask
+    (``os.umask`` can only be read by setting it, so it is set and restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (or keep the
+        # mode of the file it replaces)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -87,6 +87,20 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temp left over
 
 
+def test_atomic_write_gives_new_files_the_usual_mode_and_keeps_an_existing_one(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        new = atomic_write_bytes(tmp_path / "new.txt", b"x")
+        assert new.stat().st_mode & 0o777 == 0o644
+        old = tmp_path / "old.txt"
+        old.write_bytes(b"a")
+        old.chmod(0o640)
+        atomic_write_bytes(old, b"b")
+        assert old.stat().st_mode & 0o777 == 0o640 and old.read_bytes() == b"b"
+    finally:
+        os.umask(mask)
+
+
 def test_write_files_atomically_writes_all(tmp_path):
     paths = write_files_atomically({tmp_path / "a.txt": b"1", tmp_path / "sub" / "b.txt": b"2"})
     assert [p.read_bytes() for p in paths] == [b"1", b"2"]
