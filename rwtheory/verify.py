@@ -155,6 +155,7 @@ class Tally:
     runs_applicable: int = 0
     evaluated: int = 0
     violations: int = 0
+    at_rounding_floor: int = 0  # violations without the float64 floor (see Bound.floor)
     max_relative_violation: float = -math.inf
     tightness: list = field(default_factory=list)
 
@@ -163,7 +164,10 @@ class Tally:
         self.runs += ev.shape[0]
         self.runs_applicable += int(ev.any(axis=-1).sum()) if ev.ndim > 1 else int(ev.sum())
         self.evaluated += int(ev.sum())
-        self.violations += int(bound.violated(rtol).sum())
+        violated = bound.violated(rtol)
+        self.violations += int(violated.sum())
+        self.at_rounding_floor += int((replace(bound, floor=0.0).violated(rtol)
+                                       & ~violated).sum())
         rv = bound.relative_violation()
         if np.isfinite(rv).any():
             self.max_relative_violation = max(self.max_relative_violation,
@@ -172,8 +176,9 @@ class Tally:
             last = _last_true(ev)
             rows = np.flatnonzero(last >= 0)
             if rows.size:
-                sub = theorems.Bound(*(np.asarray(a)[rows, last[rows]] for a in (
-                    bound.observed, bound.bound, bound.scale, bound.applicable)))
+                sub = theorems.Bound(*(np.broadcast_to(a, ev.shape)[rows, last[rows]]
+                                       for a in (bound.observed, bound.bound, bound.scale,
+                                                 bound.applicable, bound.floor)))
                 self.tightness.append(_ratio(sub))
         else:
             self.tightness.append(_ratio(bound))
@@ -184,10 +189,9 @@ class Tally:
 
 
 def _ratio(bound: theorems.Bound) -> np.ndarray:
-    """observed/bound where both sides are positive (elsewhere the inequality says nothing
-    about progress)."""
-    ok = bound.evaluated & (bound.bound > 1e-12 * bound.scale) & (bound.observed > 0)
-    return (np.asarray(bound.observed)[ok] / np.asarray(bound.bound)[ok]).ravel()
+    """observed/bound where both sides are positive and the bound is measurable (elsewhere
+    the inequality says nothing about progress): :meth:`rwtheory.theorems.Bound.tightness`."""
+    return bound.tightness()
 
 
 def _last_true(mask: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bound import Bound
+from .bound import Bound, rounding_floor
 
 
 def require(trajectory, *fields: str) -> None:
@@ -46,7 +46,8 @@ def one_step(trajectory, L_hat: np.ndarray) -> Bound:
     observed = 2 * eta * (1 - eta * L_hat) * trajectory.weighted_gap
     bound = d[:, :-1] - d[:, 1:]
     scale = np.maximum(np.maximum(d[:, :-1], d[:, 1:]), np.abs(observed))
-    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool))
+    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool),
+                 rounding_floor(trajectory, d[:, 1:]))
 
 
 def pathwise(trajectory, L_hat: np.ndarray) -> Bound:
@@ -59,7 +60,8 @@ def pathwise(trajectory, L_hat: np.ndarray) -> Bound:
     observed = np.cumsum(terms, axis=1)
     bound = d[:, :1] - d[:, 1:]
     scale = np.maximum(d[:, :1], np.cumsum(np.abs(terms), axis=1))
-    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool))
+    floor = np.cumsum(rounding_floor(trajectory, d[:, 1:]), axis=1)
+    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool), floor)
 
 
 def rate(trajectory, L_hat: np.ndarray, gaps: np.ndarray) -> Bound:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ROUTES", "Bound", "batch_smoothness_per_step", "effective_smoothness"]
+__all__ = ["ROUTES", "UNIT_ROUNDOFF", "Bound", "batch_smoothness_per_step",
+           "effective_smoothness", "rounding_floor"]
 
 #: The two proof routes of THEORY §3.
 ROUTES = ("C", "J")
@@ -41,16 +42,20 @@ class Bound:
     observed : the inequality's left side (NaN where not evaluated, e.g. after divergence).
     bound : its right side.
     scale : the magnitude of the largest term the two sides are made of; a violation is
-        ``observed - bound > rtol * scale`` (the sides are differences of such terms, so
-        this is the honest floating-point yardstick).
+        ``observed - bound > rtol * scale + floor`` (the sides are differences of such
+        terms, so this is the honest floating-point yardstick).
     applicable : where the statement's hypotheses hold (step size, feasibility of the
         momentum schedule, ...); always True for inequalities that need none.
+    floor : the absolute rounding error of the recorded sides that no relative tolerance
+        covers: iterates are stored in float64, so a distance to x* cannot be measured
+        below ~u * ||x|| (u = 2^-53); see :func:`rounding_floor`. 0 for the rates.
     """
 
     observed: np.ndarray
     bound: np.ndarray
     scale: np.ndarray
     applicable: np.ndarray
+    floor: np.ndarray | float = 0.0
 
     def __post_init__(self):
         shapes = {np.shape(a) for a in (self.observed, self.bound, self.scale,
@@ -66,24 +71,58 @@ class Bound:
                 & np.isfinite(self.bound))
 
     def relative_violation(self) -> np.ndarray:
-        """(observed - bound) / scale where evaluated, NaN elsewhere (> 0: violated)."""
+        """(observed - bound - floor) / scale where evaluated, NaN elsewhere (> rtol:
+        violated)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            v = (self.observed - self.bound) / np.where(self.scale > 0, self.scale, 1.0)
+            v = (self.observed - self.bound - self.floor) / np.where(self.scale > 0,
+                                                                       self.scale, 1.0)
         return np.where(self.evaluated, v, np.nan)
 
     def violated(self, rtol: float = 1e-9) -> np.ndarray:
-        """Boolean mask of evaluated entries with ``observed > bound + rtol * scale``."""
+        """Boolean mask of evaluated entries with ``observed > bound + rtol * scale +
+        floor``."""
         rtol = float(rtol)
         if not (np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
         v = self.relative_violation()
         return np.where(np.isnan(v), False, v > rtol)
 
-    def tightness(self, floor: float = 1e-12) -> np.ndarray:
-        """observed / bound on the evaluated entries whose bound exceeds ``floor * scale``
-        (a flat array; 1 = the bound is attained)."""
-        ok = self.evaluated & (self.bound > floor * self.scale)
+    def measurable(self) -> np.ndarray:
+        """Evaluated entries where both sides are positive and the bound is known to 1 %
+        (it exceeds 100 times the rounding floor and 1e-12 of the scale): where observed /
+        bound says how tight the inequality is."""
+        return (self.evaluated & (self.observed > 0) & (self.bound > 1e-12 * self.scale)
+                & (self.bound > 100 * np.asarray(self.floor)))
+
+    def tightness(self) -> np.ndarray:
+        """observed / bound on the :meth:`measurable` entries (a flat array; 1 = the bound
+        is attained)."""
+        ok = self.measurable()
         return (np.asarray(self.observed)[ok] / np.asarray(self.bound)[ok]).ravel()
+
+
+#: Unit roundoff of float64.
+UNIT_ROUNDOFF = 2.0 ** -53
+
+
+def rounding_floor(trajectory, dist2_after: np.ndarray) -> np.ndarray:
+    r"""Absolute error with which ``||y_{t+1} - x*||^2`` is known, per step (R, T).
+
+    The update :math:`y_{t+1} = y_t - \eta g_t` (y = x, or z for heavy ball) is rounded to
+    float64: the stored point differs from the exact one by :math:`\delta` with
+    :math:`\|\delta\| \le 2u\|y_{t+1}\|` (u the unit roundoff; a factor 2 for the
+    subtraction's own rounding), so the measured squared distance is off by at most
+    :math:`2\sqrt{d_{t+1}}\,\epsilon + \epsilon^2`, :math:`\epsilon = 2u\|y_{t+1}\|`, with
+    :math:`\|y_{t+1}\| \le \|x_0\| + \|x_0 - x^\star\| + \sqrt{d_{t+1}}`. Negligible
+    (relative 1e-16) except when the iterates have reached x* to machine precision, where it
+    keeps rounding noise from counting as a violation. ``x_0`` is read from the recorded
+    iterates (0, the default start, when none were kept)."""
+    x0 = 0.0 if trajectory.iterates is None else np.linalg.norm(trajectory.iterates[:, 0],
+                                                                 axis=-1)
+    star = x0 + np.sqrt(trajectory.dist2[:, 0])
+    root = np.sqrt(np.maximum(dist2_after, 0.0))
+    eps = 2 * UNIT_ROUNDOFF * (np.asarray(star)[:, None] + root)
+    return 2 * root * eps + eps * eps
 
 
 def batch_smoothness_per_step(problem, trajectory) -> np.ndarray:

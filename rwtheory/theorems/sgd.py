@@ -109,4 +109,4 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     applicable = np.all(per_run.applicable, axis=0) & np.all(np.isfinite(avg), axis=0)
     observed = avg.mean(axis=0)
     stderr = avg.std(axis=0, ddof=1) / np.sqrt(avg.shape[0])
-    return MonteCarloBound(observed, bound, np.abs(bound), applicable, stderr)
+    return MonteCarloBound(observed, bound, np.abs(bound), applicable, stderr=stderr)
