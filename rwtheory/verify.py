@@ -380,6 +380,7 @@ class BrokenHypothesis:
     failing_runs: int
     first_failure_step: float
     detail: str
+    facts: dict = field(default_factory=dict)   # the numbers behind ``detail``
 
 
 def _first_failure(mask: np.ndarray) -> np.ndarray:
@@ -387,12 +388,12 @@ def _first_failure(mask: np.ndarray) -> np.ndarray:
     return np.where(mask.any(axis=1), idx, -1)
 
 
-def _summarise(hypothesis, setting, violated, detail) -> BrokenHypothesis:
+def _summarise(hypothesis, setting, violated, detail, **facts) -> BrokenHypothesis:
     first = _first_failure(violated)
     failing = first >= 0
     med = float(np.median(first[failing])) if failing.any() else math.nan
     return BrokenHypothesis(hypothesis, setting, int(violated.shape[0]), int(failing.sum()),
-                            med, detail)
+                            med, detail, facts)
 
 
 def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
@@ -422,11 +423,12 @@ def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
             bad = one.violated(rtol) | rate.violated(rtol)
             rate_only = rate.violated(rtol).any(axis=1)
             out.append(_summarise(
-                "uncapped DRO-KL vs Route C with rho = 2", f"row_spread={spread:g}, "
-                f"tau={tau:g}, eta=1/(4L)", bad,
-                f"max rho_t = {np.nanmax(tr.rho):.3g}; one-step failing runs "
+                "uncapped DRO-KL vs Route C with ρ = 2", f"row_spread={spread:g}, "
+                f"τ={tau:g}, η=1/(4L)", bad,
+                f"max ρ_t = {np.nanmax(tr.rho):.3g}; one-step failing runs "
                 f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
-                f"{int(rate_only.sum())}, diverged {int(tr.diverged.sum())}/{tr.runs}"))
+                f"{int(rate_only.sum())}, diverged {int(tr.diverged.sum())}/{tr.runs}",
+                row_spread=spread, max_rho=float(np.nanmax(tr.rho))))
     p = consistent_least_squares(seeds, n=64, d=16, condition=100.0, row_spread=10.0)
     L = p.smoothness()
     for scheme, rho in ((Strategy("uniform"), 1.0), (Strategy("linupper", 2.0), 2.0),
@@ -440,10 +442,11 @@ def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
             rate = replace(rate, applicable=np.isfinite(rate.bound) & (rate.bound > 0))
             one = theorems.gd_one_step(tr, L_hat)
             out.append(_summarise(
-                "step size above 1/(2 rho L)", f"{scheme.label}, eta = {c:g}/(2 rho L)",
+                "step size above 1/(2ρL)", f"{scheme.label}, η = {c:g}/(2ρL)",
                 rate.violated(rtol),
-                f"one-step (valid for any eta) violations: {int(one.violated(rtol).sum())}; "
-                f"diverged {int(tr.diverged.sum())}/{tr.runs}"))
+                f"one-step (valid for any η) violations: {int(one.violated(rtol).sum())}; "
+                f"diverged {int(tr.diverged.sum())}/{tr.runs}",
+                step_factor=c, one_step_violations=int(one.violated(rtol).sum())))
     out += _no_interpolation(seeds, steps, rtol)
     out += _carry_over_ignored(seeds, steps, rtol)
     return out
@@ -483,13 +486,16 @@ def _no_interpolation(seeds: int, steps: int, rtol: float) -> list[BrokenHypothe
                                   gmin > 0)
             neg = int((gaps < 0).any(axis=(1, 2)).sum())
             out.append(_summarise(
-                "no interpolation", f"outliers {frac:.0%}, {scheme.label}, eta=1/(4L)",
+                "no interpolation", f"outliers {frac:.0%}, {scheme.label}, η=1/(4L)",
                 one.violated(rtol) | rate.violated(rtol),
-                f"runs with some Delta_i < 0: {neg}/{tr.runs}; Gamma_t <= 0 (rate vacuous) in "
+                f"runs with some Δ_i < 0: {neg}/{tr.runs}; Γ_t ≤ 0 (rate vacuous) in "
                 f"{int((gamma <= 0).any(axis=1).sum())} runs; one-step failing runs "
                 f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
                 f"{int(rate.violated(rtol).any(axis=1).sum())}; median a_T/a_0 = "
-                f"{np.median(a[:, -1] / a[:, 0]):.2g}"))
+                f"{np.median(a[:, -1] / a[:, 0]):.2g}",
+                uniform=scheme == Strategy("uniform"),
+                vacuous_runs=int((gamma <= 0).any(axis=1).sum()),
+                final_gap_ratio=float(np.median(a[:, -1] / a[:, 0]))))
     return out
 
 
@@ -511,8 +517,9 @@ def _carry_over_ignored(seeds: int, steps: int, rtol: float) -> list[BrokenHypot
         naive = theorems.Bound(tr.gap[:, 1:], bound, np.abs(bound), gamma > 0)
         derived = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(p, tr, "C"), L)
         out.append(_summarise(
-            "carry-over ignored (heavy ball, lambda_t = t/2)", f"{scheme.label}, "
-            f"eta = 1/(2 rho L)", naive.violated(rtol),
+            "carry-over ignored (heavy ball, λ_t = t/2)", f"{scheme.label}, "
+            f"η = 1/(2ρL)", naive.violated(rtol),
             f"derived bound (feasible horizons only): "
-            f"{int(derived.violated(rtol).sum())} violations"))
+            f"{int(derived.violated(rtol).sum())} violations",
+            derived_violations=int(derived.violated(rtol).sum())))
     return out
