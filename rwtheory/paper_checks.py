@@ -178,9 +178,10 @@ def _theorem_report(quick: bool) -> Report:
     spread = [b for b in dro if b.facts["row_spread"] > 1]
     claims.append(Claim(
         "thm1.cap", "Thm. 1 remark (Sec. 4.2), App. B.3",
-        "\"Eq. 3 critically holds only for reweighting schemes satisfying [the cap] ... "
-        "eliminates worst-case importance assignment strategies such as those based on "
-        "distributionally robust optimization\"", True,
+        "\"Eq. 3 critically holds only for reweighting schemes satisfying [the cap], which "
+        "puts an upper bound on the maximum weight that can be assigned to a single data "
+        "point, and hence, eliminates worst-case importance assignment strategies—such as "
+        "those based on distributionally robust optimization\"", True,
         "Our reading: the cap is needed on Route C (step set from L of the average); uncapped "
         "DRO-KL at η = 1/(4L) checked against Route C with ρ = 2; Route J needs no cap "
         "but a step 1/(2L_max).", how, "holds with caveat",
