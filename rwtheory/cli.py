@@ -73,8 +73,73 @@ def cmd_figures(args, parser) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ check
+#: Default output of ``rwtheory check``: the repository's committed ``paper_checks.md``.
+DEFAULT_CHECKS_FILE = Path("paper_checks.md")
+
+
+def add_check(sub) -> None:
+    p = sub.add_parser("check", help="run every claim check and regenerate paper_checks.md")
+    p.add_argument("--quick", action="store_true",
+                   help="small configurations (< 2 min); deterministic rows are unchanged")
+    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
+                   help="output file (default: paper_checks.md)")
+    p.add_argument("--only", nargs="+", metavar="PROVIDER",
+                   help="only these providers (theorems, prop1, pep, cap, figure names); "
+                        "the file then holds only their rows")
+    p.set_defaults(run=cmd_check)
+
+
+def _run_checks(args, parser, figure_results=None) -> int:
+    import time
+
+    from . import paper_checks
+
+    start = time.perf_counter()
+    try:
+        reports = paper_checks.collect(quick=args.quick, figure_results=figure_results,
+                                       only=getattr(args, "only", None))
+    except ValueError as exc:
+        parser.error(f"argument --only: {exc}")
+    path = paper_checks.write(args.out, reports, quick=args.quick)
+    wall = time.perf_counter() - start
+    for rep in reports:
+        for c in rep.claims:
+            print(f"{c.status:>18}  {c.key:<16} {c.number[:90]}")
+    timing = ", ".join(f"{r.provider} {r.seconds:.1f}s" for r in reports if r.seconds)
+    print(f"wrote {path} in {wall:.1f} s wall (CPU: {timing})")
+    return 0
+
+
+def cmd_check(args, parser) -> int:
+    return _run_checks(args, parser)
+
+
+# ------------------------------------------------------------------ reproduce
+def add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="regenerate every figure, then run the checks")
+    p.add_argument("--quick", action="store_true", help="small configurations")
+    p.add_argument("--figures-out", type=Path, default=DEFAULT_FIGURES_DIR,
+                   help="figure folder (default: figures/)")
+    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
+                   help="checks file (default: paper_checks.md)")
+    p.set_defaults(run=cmd_reproduce)
+
+
+def cmd_reproduce(args, parser) -> int:
+    from tqdm.auto import tqdm
+
+    from .figures import FIGURES, render
+
+    results = {}
+    for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
+        results[name] = render(name, args.figures_out, quick=args.quick)
+    print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
+    return _run_checks(args, parser, figure_results=results)
+
+
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures]
+COMMANDS = [add_figures, add_check, add_reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:
