@@ -640,6 +640,7 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
                       diverged_at=diverged_at.reshape(-1)[pos],
                       iterates=iterates, batches=None if batches is None else batches[pos],
                       weights=weights_rec, lambdas=lam,
-                      params=dict(problem.params, seeds=out_seeds, method=method,
+                      params=dict(problem.params, seeds=out_seeds,
+                                  rows=[int(r) for r in rows], method=method,
                                   steps=steps, batch_size=b, divergence_factor=factor),
                       **rec)

@@ -29,6 +29,7 @@ def test_batched_runs_equal_one_at_a_time(method, batch):
         np.testing.assert_allclose(one.test_loss[0], tr.test_loss[i], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)
         assert tr.labels[i] == schemes[i].label and tr.seeds[i] == rows[i]
+    assert tr.params["rows"] == rows.tolist()  # which problem row each run used
 
 
 def test_heavy_ball_moving_average_form_equals_the_two_step_form():

@@ -64,7 +64,7 @@ def fake_figure(monkeypatch):
     mod.claims = lambda result: [Claim("fig7.fast", "App. B.2", "p", True, "o", "h",
                                        "holds", f"quick={result.summary['quick']}")]
     monkeypatch.setitem(sys.modules, "fake_fig7", mod)
-    monkeypatch.setitem(figures.FIGURES, "fig7", "fake_fig7")
+    monkeypatch.setattr(figures, "FIGURES", {"fig7": "fake_fig7"})  # the only figure
     return mod
 
 
