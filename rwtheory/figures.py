@@ -25,7 +25,9 @@ from .io import csv_bytes, write_files_atomically
 __all__ = ["FIGURES", "FigureResult", "build", "render", "save"]
 
 #: Figure name -> module defining it (``experiments/<module>.py``). Order = run order.
-FIGURES: dict[str, str] = {}
+FIGURES: dict[str, str] = {
+    "lm": "rwtheory.experiments.lm_pretrain",
+}
 
 
 @dataclass
