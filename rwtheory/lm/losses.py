@@ -19,7 +19,10 @@ Two ways to get the same numbers:
 :func:`rwtheory.lm.reweighted_loss` (the :class:`~rwtheory.lm.SampleReweighter`, the Trainer
 integration and the examples do) and it gets weight 0 and contributes nothing -- neither to
 the loss, nor to the gradient, nor to the normalisation of the other samples' losses. A batch
-in which *every* sample is fully ignored is an error.
+in which *every* sample is fully ignored is an error. (Under data parallelism that error is
+raised on the one rank whose local batch it is, while the others wait in the gather of
+:func:`rwtheory.lm.reweighted_loss` until the process group's timeout: keep at least one
+scored token per local batch.)
 """
 
 from __future__ import annotations

@@ -84,13 +84,14 @@ def _world(group) -> tuple[int, int]:
 
 
 def gather_losses(local, group=None):
-    """All ranks' 1-D ``local`` tensors concatenated in rank order, and this rank's offset.
+    """All ranks' ``local`` tensors concatenated along dim 0 in rank order, and this rank's
+    offset.
 
     Returns ``(global, start)`` with ``global[start:start + len(local)]`` equal to ``local``.
-    Ranks may hold different lengths (the tensors are padded to the longest for the
-    collective). Works on any backend whose ``all_gather`` supports the tensor's device
-    (gloo: CPU; NCCL: CUDA). Without an initialised process group, returns ``(local, 0)``.
-    The result carries no autograd history.
+    Ranks may hold different lengths along dim 0 (the tensors are padded to the longest for the
+    collective); the other dimensions and the dtype must agree. Works on any backend whose
+    ``all_gather`` supports the tensor's device (gloo: CPU; NCCL: CUDA). Without an
+    initialised process group, returns ``(local, 0)``. The result carries no autograd history.
     """
     local = local.detach()
     rank, world = _world(group)
@@ -111,7 +112,7 @@ def gather_losses(local, group=None):
 
 def _global_batch(losses, valid, group):
     """Gathered float32 losses and validity (one collective), this rank's offset, world size."""
-    rank, world = _world(group)
+    _, world = _world(group)
     local = torch.stack([losses.detach().float(), valid.float()], dim=1)
     glob, start = gather_losses(local, group) if world > 1 else (local, 0)
     return glob[:, 0], glob[:, 1] > 0.5, start, world
