@@ -196,6 +196,8 @@ def _summary(cfg, results) -> dict:
     rho_after = {m: [v for rec in r for v in rec["rho"][after]] for m, r in results.items()}
     return {
         "final_ppl": final,
+        "final_ppl_per_seed": {m: [{d: rec[d][-1] for d in DOMAINS} for rec in r]
+                               for m, r in results.items()},
         "text_ppl_relative_to_uniform": {m: final[m]["text"] / final["uniform"]["text"]
                                          for m in results},
         "best_method_per_domain": {d: min(results, key=lambda m, d=d: final[m][d])
