@@ -32,6 +32,7 @@ FIGURES: dict[str, str] = {
     "fig8": "rwtheory.experiments.fig8",
     "r_sensitivity": "rwtheory.experiments.r_sensitivity",
     "max_weight": "rwtheory.experiments.max_weight",
+    "lm": "rwtheory.experiments.lm_pretrain",
 }
 
 

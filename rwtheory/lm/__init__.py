@@ -1,0 +1,52 @@
+"""The LLM-scale loss path in torch (THEORY.md §1 items 4-5).
+
+::
+
+    from rwtheory.lm import per_sample_loss, SampleReweighter
+    import rwtheory as rw
+
+    reweighter = SampleReweighter("linupper", rw.warmup_schedule(0.4, warmup_steps=500))
+    losses, counts = per_sample_loss(logits, labels, return_counts=True)   # (B,) token means
+    loss, weights = reweighter(losses, valid=counts > 0)   # global batch under DDP
+    loss.backward()
+
+* :mod:`rwtheory.lm.losses`: per-sample losses from logits, or from hidden states and the
+  output projection in chunks (never materialising the B x T x V logits).
+* :mod:`rwtheory.lm.reweight`: the reweighted objective on the global batch across
+  data-parallel ranks, and the stateful :class:`SampleReweighter`.
+* :mod:`rwtheory.lm.hf`: ``ReweightingTrainer``, a Hugging Face ``Trainer`` subclass (needs
+  the ``rwtheory[hf]`` extra; imported only when used).
+* :mod:`rwtheory.lm.data`, :mod:`rwtheory.lm.model`: the corpus and the byte-level transformer
+  of the small pretraining study (``experiments/lm_pretrain.py``).
+"""
+
+from .losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
+from .reweight import (
+    LM_STRATEGIES,
+    ReweightStats,
+    SampleReweighter,
+    gather_losses,
+    reweighted_loss,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "LM_STRATEGIES",
+    "ReweightStats",
+    "ReweightingTrainer",
+    "SampleReweighter",
+    "default_chunk_size",
+    "gather_losses",
+    "per_sample_loss",
+    "per_sample_loss_from_hidden",
+    "reweighted_loss",
+]
+
+
+def __getattr__(name):
+    # transformers is optional (the ``hf`` extra): import it only when the Trainer is asked for
+    if name == "ReweightingTrainer":
+        from .hf import ReweightingTrainer
+
+        return ReweightingTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
