@@ -8,6 +8,8 @@ closing note. Providers:
 * ``prop1`` (:mod:`rwtheory.prop1`): Proposition 1 against cvxpy, the LP limit, LinUpper;
 * ``pep`` (:mod:`rwtheory.pep`): tight worst cases of Theorem 1 with PEPit;
 * ``cap``: the cap discussion of App. A.5 (exact, :func:`rwtheory.worst_case_rho`);
+* ``overhead``: "nearly zero overhead", from the committed output of
+  ``benchmarks/bench_lm_step.py`` (:mod:`rwtheory.lm.claims`);
 * one provider per figure registered in :data:`rwtheory.figures.FIGURES` whose module defines
   ``claims(result)`` -- picked up automatically.
 
@@ -422,6 +424,12 @@ def _cap_report(quick: bool) -> Report:
     return Report("cap", claims, details)
 
 
+def _overhead_report(quick: bool) -> Report:
+    from .lm.claims import overhead_claim
+
+    return Report("overhead", [overhead_claim()])
+
+
 # ============================================================================ figures
 #: Claims whose provider lives elsewhere: shown as "not checked" while it is absent.
 #: provider -> (key, section, paper statement, quoted?)
@@ -443,7 +451,7 @@ PLACEHOLDERS: dict[str, tuple[str, str, str, bool]] = {
     "max_weight": ("a5.max_weight", "App. A.5, Fig. 6",
                    "\"the maximum weight per step ... by our LinUpper method is clearly below "
                    "the upper bound of [2/B]\"", True),
-    "lm": ("overhead", "Sec. 4.2 (Algorithm 1)",
+    "overhead": ("overhead", "Sec. 4.2 (Algorithm 1)",
            "\"our reweighting approach adds nearly zero computational overhead\"", True),
     "theorem4": ("thm4", "Thm. 4 (App. C.4)",
                  "Non-convex minibatch SGD with weights from per-sample gradient norms: the "
@@ -486,7 +494,8 @@ def providers(figure_results: Mapping | None = None) -> list[Provider]:
     out = [Provider("theorems", _theorem_report, stable_rows=False),
            Provider("prop1", _prop1_report),
            Provider("pep", _pep_report),
-           Provider("cap", _cap_report)]
+           Provider("cap", _cap_report),
+           Provider("overhead", _overhead_report)]
     for name, module in FIGURES.items():
         if hasattr(importlib.import_module(module), "claims"):
             out.append(_figure_provider(name, figure_results))

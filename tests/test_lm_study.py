@@ -150,6 +150,23 @@ def test_quick_study_cli_writes_deterministic_files(quick_result, tmp_path):
     assert all(np.isfinite(float(r["value"])) for r in table)
 
 
+def test_quick_study_claims_follow_their_stated_criteria(quick_result):
+    """The rows for paper_checks.md: statuses recomputed from the summary's numbers."""
+    rows = {c.key: c for c in lm_pretrain.claims(quick_result)}
+    assert set(rows) == {"lm.linupper_vs_uniform", "lm.linupper_best", "lm.extremes_lags",
+                         "lm.vs_dro_kl", "lm.cap"}
+    final = quick_result.summary["final_ppl"]
+    text = {m: v["text"] for m, v in final.items()}
+    best = min(text, key=text.get)
+    assert (rows["lm.linupper_best"].status == "fails") == (best != "linupper")
+    worst = max(("uniform", "linupper", "quadratic", "extremes"), key=text.get)
+    assert (rows["lm.extremes_lags"].status == "fails") == (worst != "extremes")
+    assert (rows["lm.vs_dro_kl"].status == "fails") == (text["linupper"] >= text["dro_kl"])
+    above = quick_result.summary["fraction_of_steps_with_rho_above_2"]["linupper"]
+    assert (rows["lm.cap"].status == "fails") == (above > 0)
+    assert all(not c.stable for c in rows.values())  # quick and full configurations differ
+
+
 def test_study_rejects_bad_seeds():
     with pytest.raises(ValueError, match="seeds must be an integer >= 1, got 0"):
         lm_pretrain.build(seeds=0, quick=True)

@@ -88,13 +88,27 @@ def test_placeholders_name_the_missing_provider(monkeypatch):
 
 
 def test_extra_providers_are_picked_up(monkeypatch):
-    extra = paper_checks.Provider("lm", lambda quick: paper_checks.Report(
-        "lm", [Claim("overhead", "Sec. 4.2", "p", True, "o", "h", "holds", "1.01x")]))
+    extra = paper_checks.Provider("extra", lambda quick: paper_checks.Report(
+        "extra", [Claim("extra.claim", "Sec. 0", "p", True, "o", "h", "holds", "1.01x")]))
     monkeypatch.setattr(paper_checks, "EXTRA_PROVIDERS", [extra])
-    reports = paper_checks.collect(quick=True, only=["lm", "cap"])
-    assert [c.key for r in reports for c in r.claims] == ["a5.cap", "overhead"]
-    names = {p.name for p in paper_checks.providers()}
-    assert "lm" in names  # so the overhead placeholder is dropped
+    reports = paper_checks.collect(quick=True, only=["extra", "cap"])
+    assert [c.key for r in reports for c in r.claims] == ["a5.cap", "extra.claim"]
+    assert "extra" in {p.name for p in paper_checks.providers()}
+
+
+def test_overhead_row_comes_from_the_committed_benchmark_output(tmp_path):
+    from rwtheory.lm.claims import overhead_claim
+
+    c = overhead_claim()  # the committed benchmarks/results/bench_lm_step.txt
+    ratio = float(c.number.split()[3])
+    assert c.status == ("holds with caveat" if ratio <= 1.02 else "fails") and c.stable
+    fake = tmp_path / "b.txt"
+    fake.write_text("# bench_lm_step: tiny\n# device cpu\nstep baseline 1 ms reweighted 1.1 ms"
+                    "   ratio of medians 1.0500   median paired ratio 1.0400\nloss only x "
+                    "overhead 0.5 ms = 0.1 % of a step\n")
+    assert overhead_claim(fake).status == "fails"
+    missing = overhead_claim(tmp_path / "absent.txt")
+    assert missing.status == "not checked" and "absent.txt" in missing.number
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
