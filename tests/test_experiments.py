@@ -31,8 +31,8 @@ def quick():
     plt.close("all")
 
 
-def test_registry_has_the_five_figures():
-    assert list(FIGURES) == NAMES
+def test_registry_has_the_five_regression_figures_then_the_lm_study():
+    assert list(FIGURES) == [*NAMES, "lm"]
 
 
 @pytest.mark.parametrize("name", NAMES)
