@@ -389,26 +389,35 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
 
 
 #: Clarabel settings tried by :func:`kl_capped_weights_cvxpy`, in order: (variable scaling,
-#: tolerance, static regularisation). Measured on random instances, no single setting is
-#: reliably within 1e-6 of the optimum (an "optimal" answer at 1e-11 can be 1e-6 off while
-#: "optimal_inaccurate" at 1e-12 is 1e-10 off, and vice versa), hence several and a choice
-#: by the problem's own KKT residual.
-CVXPY_ATTEMPTS = (("w", 1e-12, 1e-8), ("u", 1e-12, 1e-8), ("w", 1e-12, 1e-14),
-                  ("u", 1e-12, 1e-14), ("u", 1e-11, 1e-14), ("w", 1e-11, 1e-8),
-                  ("u", 1e-10, 1e-14), ("w", 1e-10, 1e-8))
+#: reference of the shift of c, tolerance, static regularisation). Measured on random
+#: instances, no single setting is reliably within 1e-6 of the optimum (an "optimal" answer
+#: at 1e-11 can be 1e-6 off while "optimal_inaccurate" at 1e-12 is 1e-10 off, and vice
+#: versa; with scaled gaps spanning 1e9 only some shifts of c give an accurate answer),
+#: hence several and a choice by the problem's own KKT residual.
+CVXPY_ATTEMPTS = (("w", "max", 1e-12, 1e-8), ("u", "max", 1e-12, 1e-8),
+                  ("w", "max", 1e-12, 1e-14), ("u", "max", 1e-12, 1e-14),
+                  ("u", "max", 1e-11, 1e-14), ("w", "max", 1e-11, 1e-8),
+                  ("u", "max", 1e-10, 1e-14), ("w", "max", 1e-10, 1e-8),
+                  ("w", "median", 1e-12, 1e-14), ("u", "median", 1e-12, 1e-14),
+                  ("w", "mean", 1e-12, 1e-14), ("u", "mean", 1e-12, 1e-8),
+                  ("u", "min", 1e-12, 1e-14))
 
 
 def kkt_residual(w, gaps, temperature: float, rho: float) -> float:
     r"""How far ``w`` is from satisfying the KKT conditions of Proposition 1's problem, in
     units of weight (computed from ``w`` alone; no water-filling involved).
 
-    With :math:`c = (\Delta - \max\Delta)/r` and :math:`g_i = \log w_i - c_i`, a solution has
-    :math:`g_i` equal to one constant :math:`\bar g` on the entries strictly inside
-    :math:`(0, \rho/n)`, :math:`\log(\rho/n) - c_i \le \bar g` on the capped ones, and lies on
-    the simplex under the cap. The residual adds the primal infeasibility,
-    :math:`\max_i w_i |g_i - \bar g|` over the free entries (a log-error :math:`\epsilon`
-    moves :math:`w_i` by about :math:`w_i\epsilon`; :math:`\bar g` is the w-weighted mean) and
-    :math:`(\rho/n) \max(0, \log(\rho/n) - c_i - \bar g)` over the capped ones."""
+    With :math:`c = (\Delta - \max\Delta)/r` and :math:`g_i = \log w_i - c_i`, a solution lies
+    on the simplex under the cap, has :math:`g_i = \bar g` (one constant) on its free entries
+    and :math:`\log(\rho/n) - c_i \le \bar g` on its capped ones. Each entry is judged in the
+    state it is closer to satisfying -- free: :math:`|w_i - e^{c_i + \bar g}|`, the distance
+    to the weight stationarity gives it; capped:
+    :math:`(\rho/n - w_i) + (\rho/n)\max(0, \log(\rho/n) - c_i - \bar g)` -- because solvers
+    return capped entries a hair below the cap. :math:`\bar g` is the w-weighted mean of
+    :math:`g_i` over the clearly free entries (:math:`10^{-9} < w_i < 0.999\,\rho/n`: a
+    solver's tiny weights are noise whose logarithms mean nothing), or, when
+    every positive entry is capped, the smallest level their caps allow. The residual is the
+    primal infeasibility plus the largest entry residual."""
     w = np.asarray(w, dtype=np.float64)
     g = np.asarray(gaps, dtype=np.float64)
     n = w.shape[0]
@@ -416,17 +425,19 @@ def kkt_residual(w, gaps, temperature: float, rho: float) -> float:
     c = (g - g.max()) / temperature
     primal = (abs(w.sum() - 1) + np.clip(-w, 0, None).sum()
               + np.clip(w - cap, 0, None).sum())
-    capped = w >= cap * (1 - 1e-9)
-    free = ~capped & (w > 1e-300)
-    if not free.any():
-        return float(primal)
+    positive = w > 1e-300
     with np.errstate(divide="ignore"):
-        gi = np.log(np.clip(w, 1e-300, None)) - c
-    gbar = float((w[free] * gi[free]).sum() / w[free].sum())
-    stat = float((w[free] * np.abs(gi[free] - gbar)).max())
-    comp = float(cap * np.clip(np.log(cap) - c[capped] - gbar, 0, None).max()) \
-        if capped.any() else 0.0
-    return float(primal) + stat + comp
+        gi = np.log(np.where(positive, w, 1.0)) - c
+    clearly_free = (w > 1e-9) & (w < 0.999 * cap)  # below 1e-9 a solver's log is noise
+    if clearly_free.any():
+        gbar = float((w[clearly_free] * gi[clearly_free]).sum() / w[clearly_free].sum())
+    else:  # every positive entry is capped: the smallest level consistent with their caps
+        near_cap = w >= 0.999 * cap
+        gbar = float((np.log(cap) - c[near_cap]).max()) if near_cap.any() else 0.0
+    with np.errstate(over="ignore"):
+        as_free = np.abs(w - np.exp(c + gbar))  # inf only where the entry should be capped
+        as_capped = (cap - np.clip(w, None, cap)) + cap * np.clip(np.log(cap) - c - gbar, 0, None)
+    return float(primal + np.minimum(as_free, as_capped).max())
 
 
 def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
@@ -434,7 +445,8 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
     r"""Proposition 1's problem handed to Clarabel through cvxpy (a reference only).
 
     Solved in an equivalent, better-conditioned form: the objective divided by r, the gaps
-    shifted by their maximum, and (form ``"u"``) the variable scaled to :math:`u = n w`:
+    shifted (by their maximum, or, when that fails, their median, mean or minimum: the
+    solution does not change) and (form ``"u"``) the variable scaled to :math:`u = n w`:
 
     .. math:: \min_u -c^\top u - \sum_i \mathrm{entr}(u_i)
               \quad\text{s.t.}\quad \mathbf 1^\top u = n,\ 0 \le u \le \rho,
@@ -459,7 +471,7 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
     answers and failures rather than skip them silently.
 
     Returns ``(weights, attempt, status, residual)``: float64 weights, the setting that
-    produced them (e.g. ``"u@1e-12/reg1e-14"``), cvxpy's status and the KKT residual.
+    produced them (e.g. ``"w/max@1e-12/reg1e-08"``), cvxpy's status and the KKT residual.
     Raises ``RuntimeError`` when every attempt fails.
     """
     import cvxpy as cp
@@ -469,16 +481,18 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
     _, g = _check_gaps(gaps, 1)
     g = np.asarray(g, dtype=np.float64)
     n = g.shape[0]
-    c = (g - g.max()) / r
+    shifts = {"max": g.max(), "median": float(np.median(g)), "mean": float(g.mean()),
+              "min": g.min()}
     errors, best = [], None
-    for form, tol, reg in CVXPY_ATTEMPTS:
+    for form, shift, tol, reg in CVXPY_ATTEMPTS:
+        c = (g - shifts[shift]) / r
         total, cap = (float(n), rho) if form == "u" else (1.0, rho / n)
         x = cp.Variable(n)
         constraints = [cp.sum(x) == total, x >= 0]
         if rho < n:
             constraints.append(x <= cap)
         problem = cp.Problem(cp.Minimize(-c @ x - cp.sum(cp.entr(x))), constraints)
-        name = f"{form}@{tol:g}/reg{reg:g}"
+        name = f"{form}/{shift}@{tol:g}/reg{reg:g}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "may be inaccurate"

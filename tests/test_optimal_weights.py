@@ -12,6 +12,7 @@ from strategies import gap_batches
 import rwtheory as rw
 from rwtheory.optimal_weights import (
     batched_kl_capped_weights,
+    kkt_residual,
     kl_capped_weights_bisection,
     kl_capped_weights_cvxpy,
 )
@@ -251,3 +252,31 @@ def test_caps_that_leave_almost_no_mass_for_the_head(n, rho):
     for gaps in (np.zeros(n), np.arange(n, dtype=float)):
         w = rw.kl_capped_weights(gaps, 1.0, rho)
         assert_kkt(w, gaps, 1.0, rho)
+
+
+def test_cvxpy_reference_on_a_spread_of_4e9_and_its_kkt_residual():
+    """Gaps 1e-12 ... 1e6 at r = 2.6e-4 (scaled spread 3.9e9, found by rwtheory.prop1): with
+    c shifted by the maximum Clarabel's answer is 2e-6 off; another shift of c gives an
+    accurate one, and the KKT residual -- computed from each answer alone -- tells which."""
+    from rwtheory.prop1 import prop1_instances
+
+    inst = prop1_instances(300, seed=0)[249]
+    gaps, r = inst.gaps, inst.temperature
+    assert inst.rho == 1.5 and (gaps.max() - gaps.min()) / r > 3e9
+    w_closed = rw.kl_capped_weights(gaps, r, 1.5)
+    ref, attempt, status, residual = kl_capped_weights_cvxpy(gaps, r, 1.5)
+    assert np.abs(ref - w_closed).max() <= 1e-6, attempt
+    assert kkt_residual(w_closed, gaps, r, 1.5) < 1e-7
+    assert residual < 1e-6
+
+
+def test_kkt_residual_judges_solver_noise_and_near_cap_entries_fairly():
+    gaps = np.array([8e5, 2e5, 1e6, 7e5, 4e5, 2e5, 5e5, 1e6, 1e5])
+    r, rho = 0.0024, 1.5
+    w = rw.kl_capped_weights(gaps, r, rho)  # six at the cap 1/6, three exactly 0
+    assert kkt_residual(w, gaps, r, rho) < 1e-12
+    noisy = np.where(w > 0, w - 1e-13, 2e-13)  # a solver's answer: caps a hair low, 0 -> 1e-13
+    assert kkt_residual(noisy, gaps, r, rho) < 1e-11
+    wrong = w.copy()
+    wrong[[0, 1]] = [w[0] - 1e-3, 1e-3]  # mass moved to an entry that should get none
+    assert kkt_residual(wrong, gaps, r, rho) > 1e-4
