@@ -155,7 +155,14 @@ def claims(result: FigureResult) -> list[Claim]:
     small_div = s["dro_kl_small_diverged"]
     t_small = s["dro_kl_small_to_linupper_final_x1.1"]
     t_lin = s["linupper_to_linupper_final_x1.1"]
-    slower = small_div == 0 and (t_small is None or (t_lin is not None and t_small > t_lin))
+    # slower: reaches linupper's level later; never reaching it (it converges, to a worse
+    # point) is not "slower convergence" but a worse limit: caveat, said in the number
+    if small_div > 0 or (t_small is not None and t_lin is not None and t_small <= t_lin):
+        slow_status = "fails"
+    elif t_small is None:
+        slow_status = "holds with caveat"
+    else:
+        slow_status = "holds"
     at = [k for k in (10, 100, 1000) if f"linupper_at{k}" in s]
     setting = (f"{int(OUTLIER_FRACTION * 100)} % outliers, full-batch GD, {s['steps']} steps, "
                f"{S} seeds")
@@ -167,7 +174,8 @@ def claims(result: FigureResult) -> list[Claim]:
               quoted=True,
               ours=f"{setting}: at lr={LR:g}, where uniform and linupper (r={R_LINUPPER:g}) "
                    f"converge, DRO-KL (tau={TAU:g}, chosen a priori) diverges (f(x_t) "
-                   f"non-finite or > 1e10 f(x_0)) on every seed",
+                   f"non-finite or > 1e10 f(x_0)): holds if on every seed, holds with caveat "
+                   f"if on some, fails if on none",
               how=COMMAND, status=div_status,
               number=f"DRO-KL tau={TAU:g}: {n_div}/{S} seeds diverged (at steps "
                      f"{[d for d in s['dro_kl_diverged_at'] if d >= 0]}); largest f(x_t)/f(x_0) "
@@ -179,8 +187,10 @@ def claims(result: FigureResult) -> list[Claim]:
               quoted=True,
               ours=f"{setting}: DRO-KL (tau={TAU:g}) at lr={SMALL_LR:g} does not diverge and "
                    f"needs more steps than linupper at lr={LR:g} to bring the seed-mean test "
-                   f"MSE to 1.1 x linupper's final value (never reaching it counts as slower)",
-              how=COMMAND, status="holds" if slower else "fails",
+                   f"MSE to 1.1 x linupper's final value: holds if it gets there later, holds "
+                   f"with caveat if it converges without ever getting there (a worse limit, "
+                   f"not slower convergence), fails if it diverges or gets there first",
+              how=COMMAND, status=slow_status,
               number=f"DRO-KL lr={SMALL_LR:g}: {small_div}/{S} diverged, steps to "
                      f"{fmt(1.1 * s['linupper_final'])}: {fmt_steps(t_small)} vs linupper "
                      f"{fmt_steps(t_lin)}; mean test MSE at steps {at}: DRO-KL "

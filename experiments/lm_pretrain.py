@@ -287,8 +287,10 @@ def build(*, seeds: int | None = None, quick: bool = False, config: StudyConfig 
 def claims(result: FigureResult) -> list:
     """What the study says about the paper's LM claims (rows of ``paper_checks.md``).
 
-    Criteria, fixed before reading the numbers: "outperforms or matches" = final held-out
-    perplexity at most 1 % above the other method's; "best" / "lags behind" = lowest /
+    Criteria: "outperforms or matches" = final held-out perplexity at most 1 % above the
+    other method's, counted over the learnable domains (text, redundant; the noise domain was
+    first counted too, until review pointed out that random bytes sit at ~256 for every
+    method); "best" / "lags behind" = lowest /
     highest final text-domain perplexity (the informative, non-redundant domain) among the
     methods named. One seed by default (``--seeds`` for more), a 0.4 M-parameter byte model
     on a synthetic three-domain corpus: every status carries that caveat."""
@@ -305,7 +307,10 @@ def claims(result: FigureResult) -> list:
     def ppl(m, d="text"):
         return f"{m} {final[m][d]:.4g}"
 
-    matched = [d for d in DOMAINS if final["linupper"][d] <= 1.01 * final["uniform"][d]]
+    # the noise domain is random bytes: every method sits at ~256 (uniform over bytes), so it
+    # cannot tell methods apart and is left out of the count
+    learnable = [d for d in DOMAINS if d != "noise"]
+    matched = [d for d in learnable if final["linupper"][d] <= 1.01 * final["uniform"][d]]
     strategies = ("uniform", "linupper", "quadratic", "extremes")
     by_text = sorted(final, key=lambda m: final[m]["text"])
     worst4 = max(strategies, key=lambda m: final[m]["text"])
@@ -315,10 +320,12 @@ def claims(result: FigureResult) -> list:
               "\"Figure 2 shows that our proposed LinUpper strategy outperforms or matches the "
               "other baseline in 5 out of 7 domains ... down-weighting low-loss samples ... "
               "helps reduce the effects of redundant or similar data\"", True,
-              f"LinUpper's final held-out perplexity is at most 1 % above uniform's in most of "
-              f"our {len(DOMAINS)} domains ({', '.join(DOMAINS)}); {setting}.", how,
-              caveat if 2 * len(matched) > len(DOMAINS) else "fails",
-              f"outperforms or matches in {len(matched)}/{len(DOMAINS)} ({', '.join(matched)})"
+              f"LinUpper's final held-out perplexity is at most 1 % above uniform's in a "
+              f"majority of the learnable domains ({', '.join(learnable)}; the noise domain, "
+              f"random bytes, is at ~256 for every method and left out); {setting}.", how,
+              caveat if 2 * len(matched) > len(learnable) else "fails",
+              f"outperforms or matches in {len(matched)}/{len(learnable)} "
+              f"({', '.join(matched) or 'none'})"
               f"; " + "; ".join(f"{d}: linupper {final['linupper'][d]:.4g} vs uniform "
                                 f"{final['uniform'][d]:.4g}" for d in DOMAINS)),
         Claim("lm.linupper_best", "Sec. 4.2 after Prop. 1; Sec. 6",

@@ -95,6 +95,9 @@ def _run_checks(args, parser, figure_results=None) -> int:
 
     from . import paper_checks
 
+    if getattr(args, "only", None) and args.out == DEFAULT_CHECKS_FILE:
+        parser.error(f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
+                     f"holds every row; a partial run would replace it)")
     start = time.perf_counter()
     try:
         reports = paper_checks.collect(quick=args.quick, figure_results=figure_results,

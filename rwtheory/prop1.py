@@ -140,6 +140,9 @@ class Prop1Comparison:
     tol: float
     seconds: float
     max_scaled_spread: float              # max (max gap - min gap) / r over the instances
+    #: among ``above_tol``: instances where the closed form is NOT the better-certified
+    #: answer (its KKT residual above tol or above the solver's) -- evidence against it
+    closed_form_suspect: int = 0
 
 
 def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
@@ -150,7 +153,7 @@ def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
     (beyond that it takes minutes per instance)."""
     start = time.process_time()
     diffs: dict[str, float] = {}
-    failures, above, fallbacks = [], [], 0
+    failures, above, fallbacks, suspect = [], [], 0, 0
     scs_n, scs_max, scs_above, scs_fail = 0, math.nan, 0, 0
     spread = 0.0
     for k, inst in enumerate(instances):
@@ -168,6 +171,7 @@ def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
             diffs[inst.family] = max(diffs.get(inst.family, 0.0), d)
             if d > tol:
                 own = kkt_residual(exact, g, r, rho)
+                suspect += own > tol or own >= res
                 above.append(f"{tag}, scaled spread {float(np.ptp(g)) / r:.1e}: {d:.2e} "
                              f"({solver}; KKT residual {res:.1e}, closed form's {own:.1e})")
         if g.size <= scs_max_n:
@@ -184,7 +188,7 @@ def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
             progress(1)
     return Prop1Comparison(len(instances), max(diffs.values(), default=math.nan), diffs,
                            failures, fallbacks, above, scs_n, scs_max, scs_above, scs_fail, tol,
-                           time.process_time() - start, spread)
+                           time.process_time() - start, spread, suspect)
 
 
 def lp_vertex(gaps, rho: float) -> np.ndarray:

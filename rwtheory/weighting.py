@@ -13,6 +13,7 @@ vectorised experiments) and are the single implementation behind the 1-D functio
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -43,9 +44,8 @@ NORMALIZE_EPS = 1e-6
 
 
 # --------------------------------------------------------------------------- step 1
-def _normalize(losses, delta: float, xp, clip: bool = True):
-    r"""Core of :func:`normalize_losses` along the last axis (no validation). Without the
-    final clip the ends may overshoot +-delta by an ulp (the strategies do not mind)."""
+def _normalize(losses, delta: float, xp):
+    r"""Core of :func:`normalize_losses` along the last axis (no validation)."""
     lmax = xp.max(losses, axis=-1, keepdims=True)
     lmin = xp.min(losses, axis=-1, keepdims=True)
     # delta * (2l - lmax - lmin) / max(lmax - lmin, eps) = (l - mid) * delta / max(half, eps/2)
@@ -54,9 +54,7 @@ def _normalize(losses, delta: float, xp, clip: bool = True):
     # last-bit rounding at the ends.
     mid = lmax / 2 + lmin / 2
     scale = delta / xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
-    t = losses - mid
-    t *= scale
-    return xp.clip(t, min=-delta, max=delta) if clip else t
+    return xp.clip((losses - mid) * scale, min=-delta, max=delta)
 
 
 def normalize_losses(losses, delta: float = 1.0):
@@ -134,13 +132,13 @@ def _softmax(scores, temperature, xp):
     broadcastable array of positive finite values. (s - max s)/r may overflow to -inf for
     extreme scores over tiny temperatures: exp gives the correct limit 0, so numpy's overflow
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
-    the sum is >= 1 and never 0 or NaN."""
+    the sum is >= 1 and never 0 or NaN. The last division is out of place: autograd keeps
+    exp's output for the backward pass (the pipeline is differentiable)."""
     with np.errstate(over="ignore"):
         e = scores - xp.max(scores, axis=-1, keepdims=True)
         e /= temperature
     e = xp.exp(e)
-    e /= xp.sum(e, axis=-1, keepdims=True)
-    return e
+    return e / xp.sum(e, axis=-1, keepdims=True)
 
 
 def _check_temperature(temperature, xp, like):
@@ -230,42 +228,17 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
     if x.ndim != 2 or len(names) != x.shape[0]:
         raise ValueError(f"strategy must be a name or one name per row of 2-D losses, got "
                          f"{len(names)} names for shape {tuple(x.shape)}")
-    for name in names:
-        _strategy(name)
-    return mixed_weights(x, rows_by_strategy(names), r, delta, xp)
-
-
-def rows_by_strategy(names) -> dict[str, list[int]]:
-    """{strategy: the rows that use it} for a list of one strategy name per row."""
-    out: dict[str, list[int]] = {}
+    rows: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        out.setdefault(name, []).append(i)
-    return out
-
-
-def mixed_weights(x, rows: dict, temperature, delta: float, xp):
-    """Core of :func:`batched_sample_weights` with one strategy per row, for validated
-    input (the vectorised optimisers call it every step): normalise every row, score each
-    block of rows with its strategy, one tempered softmax for all. ``rows`` maps strategy
-    names to row indices (lists, index arrays or slices); ``temperature`` a float or
-    (R, 1)."""
-    t = _normalize(x, delta, xp, clip=False)
+        _strategy(name)
+        rows.setdefault(name, []).append(i)
+    t = _normalize(x, delta, xp)
     scores = xp.zeros_like(x)
     for name, idx in rows.items():
         fn = STRATEGIES[name]
         if fn is not uniform:
             scores[idx] = fn(t[idx], delta)
-    # Every strategy scores in [0, max(1, delta)] (up to rounding), so without the usual
-    # max-subtraction exp(s/r) stays within [1, e^700] whenever r >= max(1, delta)/700: the
-    # same weights (softmax is shift-invariant) for two passes fewer.
-    bound = max(1.0, delta)
-    r_min = temperature if isinstance(temperature, float) else float(xp.min(temperature))
-    if r_min * 700 < bound:
-        return _softmax(scores, temperature, xp)
-    scores /= temperature
-    e = xp.exp(scores)
-    e /= xp.sum(e, axis=-1, keepdims=True)
-    return e
+    return _softmax(scores, r, xp)
 
 
 # --------------------------------------------------------------------------- the cap
@@ -301,8 +274,9 @@ def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0
     *not* implied by the pipeline for small temperatures: see :func:`cap_safe_temperature`.
     """
     _strategy(strategy)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = int(n)
     r = check_positive_finite(temperature, "temperature")
     delta = check_positive_finite(delta, "delta")
     spread, top = _score_range(strategy, delta), _top_count(strategy)
@@ -327,8 +301,9 @@ def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float =
     r = 2 (Llama-7B) always respects the cap, r = 1 and r = 0.4 do not for n >= 5 and n >= 3.
     """
     _strategy(strategy)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = int(n)
     rho = float(rho)
     if not (math.isfinite(rho) and rho >= 1):
         raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")

@@ -99,3 +99,10 @@ def test_cap_safe_temperature_is_the_threshold(n, rho, strategy):
 def test_kl_capped_respects_the_cap_where_linupper_does_not(gaps):
     w = rw.kl_capped_weights(gaps, 1.0, rho=2.0)
     assert w.max() <= 2.0 / gaps.shape[0]
+
+
+def test_numpy_integers_are_accepted_as_batch_sizes():
+    assert rw.worst_case_rho("linupper", np.int64(10), 1.0) == rw.worst_case_rho("linupper", 10,
+                                                                                  1.0)
+    assert rw.cap_safe_temperature("extremes", np.int32(64)) == rw.cap_safe_temperature(
+        "extremes", 64)

@@ -82,7 +82,10 @@ def test_fig8_what_the_quick_runs_show(quick):
     assert s["dro_kl_diverged"] == 0                 # tau = 1: not on seeds 0..2 (3/10 in full)
     assert claims["fig8.drokl_diverges_shared_rate"].status == "fails"
     assert s["dro_kl_small_diverged"] == 0
-    assert claims["fig8.drokl_slower_small_rate"].status == "holds"
+    # at lr/10 DRO-KL converges but never reaches linupper's level: a worse limit, which
+    # the criterion calls "holds with caveat", not "slower convergence"
+    assert s["dro_kl_small_to_linupper_final_x1.1"] is None
+    assert claims["fig8.drokl_slower_small_rate"].status == "holds with caveat"
     assert s["dro_kl_small_final"] > s["linupper_final"] > s["uniform_final"]
     assert claims["fig8.linupper_vs_uniform_25pct"].status == "fails"
 

@@ -3,6 +3,7 @@ no gradient through the weights, invalid samples, the stateful reweighter, bad i
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,5 +159,10 @@ def test_reweighter_bad_configuration():
         late(LOSSES)
     with pytest.raises(ValueError, match="step must be an integer >= 0, got -1"):
         SampleReweighter()(LOSSES, step=-1)
+    rw_np = SampleReweighter("linupper", rw.warmup_schedule(0.4, 3))
+    rw_np(LOSSES, step=np.int64(5))  # numpy integers are integers (found by review)
+    assert rw_np.step == 6 and rw_np.stats.temperature == 0.4
+    rw_np.load_state_dict({"step": np.int64(2)})
+    assert rw_np.step == 2
     with pytest.raises(ValueError, match=r"state\['step'\] must be an integer >= 0"):
         SampleReweighter().load_state_dict({"step": 1.5})

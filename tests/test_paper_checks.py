@@ -161,3 +161,12 @@ def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypat
     assert rendered == [("fig7", True)]
     text = out.read_text(encoding="utf-8")
     assert "`fig7.fast`" in text and "`fig8`" in text  # fig8 still a placeholder
+
+
+def test_check_only_refuses_to_replace_the_full_table(tmp_path, monkeypatch):
+    """A partial run (--only) without --out would overwrite paper_checks.md with a few rows."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check", "--quick", "--only", "cap"])
+    assert exc.value.code == 2
+    assert not (tmp_path / "paper_checks.md").exists()

@@ -22,6 +22,7 @@ and are left out of the weighting, so they do not shift the normalisation of the
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -271,9 +272,9 @@ class SampleReweighter:
     def __call__(self, per_sample_losses, *, valid=None, step: int | None = None):
         """``(loss, weights)`` as :func:`reweighted_loss`, at the current step's temperature."""
         if step is not None:
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise ValueError(f"step must be an integer >= 0, got {step!r}")
-            self.step = step
+            self.step = int(step)
         r = self.temperature()
         loss, w_local, w_global, glob, gvalid = _reweight(
             per_sample_losses, self.strategy, r, self.group, valid)
@@ -287,9 +288,9 @@ class SampleReweighter:
 
     def load_state_dict(self, state: dict) -> None:
         step = state.get("step")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"state['step'] must be an integer >= 0, got {step!r}")
-        self.step = step
+        self.step = int(step)
 
     def __repr__(self) -> str:
         return (f"SampleReweighter(strategy={self.strategy!r}, step={self.step}, "

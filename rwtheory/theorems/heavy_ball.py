@@ -18,9 +18,16 @@ iterate's gaps, :math:`x_{-1} = x_0`), :math:`\kappa_t = 1 - \eta\hat L_t` with
 :math:`\hat L_t` of the route (:func:`rwtheory.theorems.effective_smoothness`).
 
 The heavy-ball rate (:func:`heavy_ball_rate`) is **derived here** -- THEORY leaves it open.
-Its result: with the cap alone, the momentum analysis gives an O(1/T) last-iterate rate only
-when :math:`q = \Gamma/\rho = 1` (uniform weights); for :math:`q < 1` the schedule
-:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing.
+Its result: this last-iterate derivation gives an O(1/T) rate only when
+:math:`q = \Gamma/\rho = 1` (uniform weights); for :math:`q < 1` its schedule
+:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing. That
+is a limit of this proof, not of momentum under the cap: in the coefficient form
+(:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t - \eta\hat L)\Gamma_t
+- \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
+:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1` make every
+:math:`c_t \ge \kappa\Gamma/2`, hence :math:`\frac1T\sum_{t<T} a_t \le
+D^2/(\eta\kappa\Gamma T)`, an O(1/T) *average*-iterate rate for any :math:`\Gamma/\rho`
+(a remark found in review; derived, not verified numerically here).
 """
 
 from __future__ import annotations
