@@ -160,13 +160,15 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
         count = int(xp.count_nonzero(
             ea[q0:] <= _limit(n, q0, 0, 1, cap, e.dtype, xp, _device(e)) * pre[q0:]))
         q = q0 + max(count - 1, 0)  # (*) holds at p_max at the latest
-        head = ea[q : q + 1]
-    else:
-        q, _ = _count_head(ea, pre, 0, 0.0, cap, p_max, xp)
-        head = xp.take_along_axis(ea, q, axis=-1)
-    # Capped: every entry above the head (ties with it stay free). The normaliser is a
-    # pairwise sum: the cumulative sum's rounding grows with n.
-    free_mask = ea <= head
+        # Capped: every entry above the head (ties with it stay free). The normaliser is a
+        # pairwise sum: the cumulative sum's rounding grows with n.
+        free_mask = ea <= ea[q]
+        free = float(xp.sum(xp.where(free_mask, ea, 0.0)))  # the batched path's very sum
+        e *= (1 - (n - int(xp.count_nonzero(free_mask))) * cap) / free  # e is ours
+        return xp.minimum(e, cap)
+    q, _ = _count_head(ea, pre, 0, 0.0, cap, p_max, xp)
+    head = xp.take_along_axis(ea, q, axis=-1)
+    free_mask = ea <= head  # as above, row by row
     k = n - xp.count_nonzero(free_mask, axis=-1, keepdims=True)
     free = xp.sum(xp.where(free_mask, ea, 0.0), axis=-1, keepdims=True)
     e *= (1 - xp.astype(k, e.dtype) * cap) / free  # e is ours (see _kl_capped)
