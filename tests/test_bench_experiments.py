@@ -1,0 +1,41 @@
+"""The experiments benchmark's correctness half, on a small workload (no timing asserted:
+speed is measured by running the script, never by a unit test)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_experiments", ROOT / "benchmarks" / "bench_experiments.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_batched_one_at_a_time_and_reference_loop_agree():
+    bench = _bench()
+    problem, schemes, rows = bench.workload(2)
+    tr = bench.batched(problem, schemes, rows, 30, 0.1)
+    singles = bench.one_at_a_time(problem, schemes, rows, 30, 0.1)
+    ref = bench.reference_loop(problem, schemes, rows, 30, 0.1)
+    assert tr.iterates.shape == ref["iterates"].shape == (10, 31, problem.d)
+    for diff in (bench.max_difference(tr, singles), bench.max_difference(tr, ref)):
+        assert set(diff) == set(bench.FIELDS)
+        assert max(diff.values()) <= bench.TOLERANCE
+    # the runs moved: a comparison of frozen iterates would prove nothing
+    assert np.all(tr.train_loss[:, -1] < tr.train_loss[:, 0])
+
+
+def test_report_is_written_and_exit_status_reflects_equality(tmp_path, capsys):
+    out = tmp_path / "report.txt"
+    rc = _bench().main(["--seeds", "1", "--steps", "5", "--repeat", "1", "--out", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert "equality to 1e-10: yes" in text
+    assert "speed-up vs one at a time" in text and "reference loop" in text
+    assert text == capsys.readouterr().out
