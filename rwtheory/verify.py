@@ -6,7 +6,9 @@ weighting scheme (every paper strategy, Proposition 1's capped weights, DRO-KL, 
 adversarial schemes of :mod:`rwtheory.adversarial`), a proof route whose step-size limit sets
 :math:`\eta` and a fraction of that limit -- runs every instance with full-batch GD,
 minibatch SGD (batch sizes 1, 2, n/4, n/2), full-batch and minibatch heavy ball (momentum
-schedule :func:`rwtheory.theorems.heavy_ball_lambdas`), and evaluates every check of
+schedule :func:`rwtheory.theorems.heavy_ball_lambdas`) and full-batch heavy ball with the
+constant schedule :func:`rwtheory.theorems.heavy_ball_constant_lambdas` (for the
+average-iterate rate), and evaluates every check of
 :mod:`rwtheory.theorems` on both routes. It reports, per algorithm, route and inequality, the
 number of evaluated inequalities, the violations beyond ``rtol`` (relative to the
 inequality's largest term) and the tightness observed/bound as quantiles.
@@ -135,13 +137,47 @@ def _step_sizes(instances, problem, b: int):
     return eta, rho, 1 - u / 2
 
 
-def _lambdas(instances, rho, kappa, steps):
-    """Momentum schedules (one per run): heavy_ball_lambdas with the a-priori Gamma (1 for
-    monotone weights, else 1/2 -- checked a posteriori), rho and kappa."""
+def _a_priori_gamma(instances, rho) -> np.ndarray:
+    """The Gamma the momentum schedules assume: 1 for weights non-decreasing in the gap,
+    else 1/2 (checked a posteriori), at most rho."""
     gam = np.array([1.0 if _MONOTONE.get(i.scheme, False) else 0.5 for i in instances])
-    gam = np.minimum(gam, rho)
-    return [theorems.heavy_ball_lambdas(steps, g, r, k) for g, r, k in zip(gam, rho, kappa,
-                                                                           strict=True)]
+    return np.minimum(gam, rho)
+
+
+def _lambdas(instances, rho, kappa, steps, schedule=None):
+    """Momentum schedules (one per run): ``schedule`` (default
+    :func:`~rwtheory.theorems.heavy_ball_lambdas`) with the a-priori Gamma
+    (:func:`_a_priori_gamma`), rho and kappa."""
+    schedule = schedule or theorems.heavy_ball_lambdas
+    gam = _a_priori_gamma(instances, rho)
+    return [schedule(steps, g, r, k) for g, r, k in zip(gam, rho, kappa, strict=True)]
+
+
+@dataclass
+class ConstantScheduleTally:
+    r"""The claim behind :func:`rwtheory.theorems.heavy_ball_constant_lambdas` on one route:
+    where the a-priori constants hold on the whole path (:math:`\Gamma_t \ge \Gamma`,
+    :math:`\rho_t \le \rho`, :math:`1 - \eta\hat L_t \ge \kappa`, up to a relative 1e-12),
+    every coefficient is at least :math:`\kappa\Gamma/2` (relative 1e-9)."""
+
+    route: str
+    runs: int = 0
+    hypotheses_hold: int = 0
+    claim_holds: int = 0   # among the runs whose hypotheses hold
+
+    def add(self, tr, L_hat, a_priori) -> None:
+        gam, rho, kappa = (a_priori[k][:, None] for k in ("gamma", "rho", "kappa"))
+        eta = tr.lr[:, None]
+        tol = 1e-12
+        with np.errstate(invalid="ignore"):
+            hold = (np.all(tr.gamma >= gam * (1 - tol), axis=1)
+                    & np.all(tr.rho <= rho * (1 + tol), axis=1)
+                    & np.all(1 - eta * L_hat >= kappa - tol, axis=1))
+            m = theorems.heavy_ball_min_coefficients(tr, L_hat)[:, -1]
+            ok = m >= 0.5 * kappa[:, 0] * gam[:, 0] * (1 - 1e-9)
+        self.runs += tr.runs
+        self.hypotheses_hold += int(hold.sum())
+        self.claim_holds += int((hold & ok).sum())
 
 
 @dataclass
@@ -212,7 +248,12 @@ _CHECKS: dict[str, list[tuple[str, Callable, bool, bool]]] = {
     "heavy ball": [("one-step", theorems.heavy_ball_one_step, False, False),
                    ("pathwise", theorems.heavy_ball_pathwise, False, False),
                    ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
-                   ("rate (derived)", theorems.heavy_ball_rate, True, True)],
+                   ("rate (derived)", theorems.heavy_ball_rate, True, True),
+                   ("average rate (derived)", theorems.heavy_ball_average_rate, False, True)],
+    "heavy ball, constant λ": [
+        ("pathwise", theorems.heavy_ball_pathwise, False, False),
+        ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
+        ("average rate (derived)", theorems.heavy_ball_average_rate, False, True)],
     "heavy ball, minibatch": [("one-step", theorems.heavy_ball_one_step, False, False),
                               ("pathwise", theorems.heavy_ball_pathwise, False, False)],
 }
@@ -226,11 +267,17 @@ def _runs(instances, steps):
     schemes = [i.scheme for i in instances]
     eta, rho, kappa = _step_sizes(instances, problem, n)
     yield "GD", optim.run(problem, schemes, method="gd", lr=eta, steps=steps), problem
-    lam = _lambdas(instances, rho, kappa, steps)
-    for group in _by_lambdas(lam):
-        sub = problem.take(group)
-        yield "heavy ball", optim.run(sub, [schemes[g] for g in group], method="heavy_ball",
-                                      lr=eta[group], steps=steps, lambdas=lam[group[0]]), sub
+    for label, schedule in (("heavy ball", theorems.heavy_ball_lambdas),
+                            ("heavy ball, constant λ", theorems.heavy_ball_constant_lambdas)):
+        lam = _lambdas(instances, rho, kappa, steps, schedule)
+        for group in _by_lambdas(lam):
+            sub = problem.take(group)
+            tr = optim.run(sub, [schemes[g] for g in group], method="heavy_ball",
+                           lr=eta[group], steps=steps, lambdas=lam[group[0]])
+            tr.params["a_priori"] = dict(
+                gamma=_a_priori_gamma([instances[g] for g in group], rho[group]),
+                rho=rho[group], kappa=kappa[group])
+            yield label, tr, sub
     for b in sorted({i.batch_size for i in instances}):
         idx = [k for k, i in enumerate(instances) if i.batch_size == b]
         sub_inst = [instances[k] for k in idx]
@@ -265,6 +312,7 @@ class VerificationResult:
     rtol: float
     tallies: list[Tally]
     seconds: float
+    constant_schedule: list[ConstantScheduleTally] = field(default_factory=list)
 
     @property
     def violations(self) -> int:
@@ -293,6 +341,7 @@ def verify(count: int = 1000, *, steps: int = 100, seed: int = 0, rtol: float = 
         for route in theorems.ROUTES:
             for name, _, _, _ in checks:
                 tallies[algorithm, route, name] = Tally(algorithm, route, name)
+    constant = {route: ConstantScheduleTally(route) for route in theorems.ROUTES}
     by_shape: dict[tuple[int, int], list[Instance]] = {}
     for i in instances:
         by_shape.setdefault((i.n, i.d), []).append(i)
@@ -303,10 +352,12 @@ def verify(count: int = 1000, *, steps: int = 100, seed: int = 0, rtol: float = 
                 for name, fn, needs_L, is_rate in _CHECKS[algorithm]:
                     args = (tr, L_hat, problem.smoothness()) if needs_L else (tr, L_hat)
                     tallies[algorithm, route, name].add(fn(*args), rtol, final_only=is_rate)
+                if algorithm == "heavy ball, constant λ":
+                    constant[route].add(tr, L_hat, tr.params["a_priori"])
         if progress is not None:
             progress(len(group))
     return VerificationResult(count, steps, rtol, list(tallies.values()),
-                              time.process_time() - start)
+                              time.process_time() - start, list(constant.values()))
 
 
 # ------------------------------------------------------------------ expectations

@@ -9,7 +9,8 @@ route, :func:`effective_smoothness`) and returns a :class:`Bound` with ``observe
   :func:`sgd_rate` (pathwise), :func:`sgd_rate_in_expectation` (Monte Carlo).
 * Theorem 2 (ii), heavy ball: :func:`heavy_ball_one_step`, :func:`heavy_ball_pathwise`,
   :func:`heavy_ball_weighted_sum`, :func:`heavy_ball_rate` (derived here, with
-  :func:`heavy_ball_lambdas`), :func:`heavy_ball_rate_in_expectation`.
+  :func:`heavy_ball_lambdas`), :func:`heavy_ball_average_rate` (derived here, with
+  :func:`heavy_ball_constant_lambdas`), :func:`heavy_ball_rate_in_expectation`.
 
 Example::
 
@@ -24,7 +25,10 @@ Example::
 from .bound import ROUTES, Bound, batch_smoothness_per_step, effective_smoothness
 from .gd import gd_one_step, gd_pathwise, gd_rate
 from .heavy_ball import (
+    heavy_ball_average_rate,
+    heavy_ball_constant_lambdas,
     heavy_ball_lambdas,
+    heavy_ball_min_coefficients,
     heavy_ball_one_step,
     heavy_ball_pathwise,
     heavy_ball_rate,
@@ -42,12 +46,15 @@ __all__ = [
     "gd_one_step",
     "gd_pathwise",
     "gd_rate",
+    "heavy_ball_average_rate",
+    "heavy_ball_constant_lambdas",
     "heavy_ball_lambdas",
     "heavy_ball_one_step",
     "heavy_ball_pathwise",
     "heavy_ball_rate",
     "heavy_ball_rate_in_expectation",
     "heavy_ball_weighted_sum",
+    "heavy_ball_min_coefficients",
     "sgd_one_step",
     "sgd_pathwise",
     "sgd_rate",

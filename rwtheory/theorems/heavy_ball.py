@@ -24,10 +24,11 @@ Its result: this last-iterate derivation gives an O(1/T) rate only when
 is a limit of this proof, not of momentum under the cap: in the coefficient form
 (:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t - \eta\hat L)\Gamma_t
 - \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
-:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1` make every
-:math:`c_t \ge \kappa\Gamma/2`, hence :math:`\frac1T\sum_{t<T} a_t \le
-D^2/(\eta\kappa\Gamma T)`, an O(1/T) *average*-iterate rate for any :math:`\Gamma/\rho`
-(a remark found in review; derived, not verified numerically here).
+:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1`
+(:func:`heavy_ball_constant_lambdas`) make every :math:`c_t \ge \kappa\Gamma/2`, hence
+:math:`\frac1T\sum_{t<T} a_t \le D^2/(\eta\kappa\Gamma T)`, an O(1/T) *average*-iterate
+rate for any :math:`\Gamma/\rho` (:func:`heavy_ball_average_rate`, verified with the
+other inequalities by :mod:`rwtheory.verify`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from . import _descent
 from .bound import Bound, rounding_floor
 from .sgd import MonteCarloBound
 
-__all__ = ["heavy_ball_lambdas", "heavy_ball_one_step", "heavy_ball_pathwise",
-           "heavy_ball_rate", "heavy_ball_rate_in_expectation", "heavy_ball_weighted_sum"]
+__all__ = ["heavy_ball_average_rate", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
+           "heavy_ball_one_step", "heavy_ball_pathwise",
+           "heavy_ball_min_coefficients", "heavy_ball_rate", "heavy_ball_rate_in_expectation",
+           "heavy_ball_weighted_sum"]
 
 
 #: Relative tolerance of the schedule's feasibility test (rounding of the exact schedule).
@@ -61,6 +64,15 @@ def heavy_ball_lambdas(steps: int, gamma: float, rho: float, kappa: float) -> np
     Returns the ``steps + 1`` values :math:`\lambda_0..\lambda_T` for
     :func:`rwtheory.optim.run`.
     """
+    gamma, rho, kappa = _check_constants(steps, gamma, rho, kappa)
+    q = gamma / rho
+    lam = np.zeros(steps + 1)
+    for t in range(steps):
+        lam[t + 1] = q * (kappa + lam[t])
+    return lam
+
+
+def _check_constants(steps, gamma, rho, kappa):
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     gamma, rho, kappa = float(gamma), float(rho), float(kappa)
@@ -70,10 +82,24 @@ def heavy_ball_lambdas(steps: int, gamma: float, rho: float, kappa: float) -> np
         raise ValueError(f"gamma must be in (0, rho] = (0, {rho}], got {gamma!r}")
     if not (0 < kappa <= 1):
         raise ValueError(f"kappa must be in (0, 1] (kappa = 1 - eta L_hat), got {kappa!r}")
-    q = gamma / rho
-    lam = np.zeros(steps + 1)
-    for t in range(steps):
-        lam[t + 1] = q * (kappa + lam[t])
+    return gamma, rho, kappa
+
+
+def heavy_ball_constant_lambdas(steps: int, gamma: float, rho: float,
+                                kappa: float) -> np.ndarray:
+    r"""The momentum schedule of :func:`heavy_ball_average_rate`: :math:`\lambda_0 = 0` and
+    :math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1`.
+
+    With :math:`\Gamma_t \ge \Gamma`, :math:`\rho_t \le \rho`, :math:`1 - \eta\hat L_t \ge
+    \kappa` on the path, every coefficient of :func:`heavy_ball_weighted_sum` is at least
+    :math:`\kappa\Gamma/2`: :math:`c_t \ge (\kappa + \lambda)\Gamma - \lambda\rho =
+    \kappa\Gamma - \lambda(\rho - \Gamma) \ge \kappa\Gamma - \kappa\Gamma/2` (and
+    :math:`c_0 \ge \kappa\Gamma - \lambda\rho = \kappa\Gamma/2`). Arguments as
+    :func:`heavy_ball_lambdas`; returns the ``steps + 1`` values :math:`\lambda_0..\lambda_T`.
+    """
+    gamma, rho, kappa = _check_constants(steps, gamma, rho, kappa)
+    lam = np.full(steps + 1, kappa * gamma / (2 * rho))
+    lam[0] = 0.0
     return lam
 
 
@@ -166,6 +192,56 @@ def heavy_ball_weighted_sum(trajectory, L_hat) -> Bound:
     bound = z[:, :1] - z[:, 1:]
     return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool),
                  np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1))
+
+
+def heavy_ball_min_coefficients(trajectory, L_hat) -> np.ndarray:
+    r""":math:`m_k = \min_{t<k} c_t` for every horizon k = 1..T, (R, T), with the
+    coefficients :math:`c_t` of :func:`heavy_ball_weighted_sum` on horizon k (full batch)."""
+    _full_batch(trajectory)
+    _, _, gain, carry = _coefficients(trajectory, L_hat)
+    R = gain.shape[0]
+    # c_t on horizon k: gain_t - carry_{t+1} for t <= k-2, gain_{k-1} for t = k-1
+    inner = gain[:, :-1] - carry[:, 1:]
+    m_inner = np.concatenate([np.full((R, 1), np.inf),
+                              np.minimum.accumulate(inner, axis=1)], axis=1)
+    return np.minimum(m_inner, gain)
+
+
+def heavy_ball_average_rate(trajectory, L_hat) -> Bound:
+    r"""An average-iterate rate of reweighted heavy ball (full batch), **derived** from the
+    coefficient form, for every horizon k = 1..T and any momentum schedule.
+
+    **Assumptions**: those of :func:`heavy_ball_weighted_sum`; the coefficients
+    :math:`c_t` of that form (on horizon k) are all positive,
+    :math:`m_k = \min_{t<k} c_t > 0` -- guaranteed, with :math:`m_k \ge \kappa\Gamma/2`, by
+    :func:`heavy_ball_constant_lambdas` whenever :math:`\Gamma_t \ge \Gamma`,
+    :math:`\rho_t \le \rho` and :math:`1 - \eta\hat L_t \ge \kappa` on the path.
+
+    **Derivation.** :func:`heavy_ball_weighted_sum` gives :math:`2\eta\sum_{t<k} c_t a_t \le
+    D^2 - \|z_k - x^\star\|^2 \le D^2`, and :math:`c_t \ge m_k`, :math:`a_t \ge 0`.
+
+    **Guarantee**:
+
+    .. math:: \frac1k\sum_{t<k} a_t \le \frac{D^2}{2\eta\, m_k\, k}
+              \ \Big(\le \frac{D^2}{\eta\kappa\Gamma k}\ \text{with the constant
+              schedule}\Big),
+
+    so :math:`f(\bar x_k) - f^\star` obeys the same bound (convexity), an O(1/k) rate for
+    any :math:`\Gamma/\rho`, where the last-iterate argument of :func:`heavy_ball_rate`
+    plateaus for :math:`\Gamma/\rho < 1`.
+
+    ``observed`` is :math:`\frac1k\sum_{t<k} a_t`; ``bound`` uses the path's own
+    :math:`m_k`; ``applicable`` marks the horizons with :math:`m_k > 0`.
+    """
+    m = heavy_ball_min_coefficients(trajectory, L_hat)
+    eta = trajectory.lr[:, None]
+    k = np.arange(1, m.shape[1] + 1)
+    a = trajectory.gap[:, :-1]
+    observed = np.cumsum(a, axis=1) / k
+    applicable = m > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(applicable, trajectory.dist2[:, :1] / (2 * eta * m * k), np.inf)
+    return Bound(observed, bound, np.where(applicable, np.abs(bound), 0.0), applicable)
 
 
 def _rate_bound(d0, eta, lam_k, c_last, L):
