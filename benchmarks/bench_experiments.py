@@ -69,7 +69,13 @@ def one_at_a_time(problem, schemes, rows, steps, lr):
 
 def reference_loop(problem, schemes, rows, steps, lr):
     """One run at a time, one step at a time, through the public API; returns a dict of the
-    recorded arrays (R, ...) like a Trajectory's fields."""
+    recorded arrays (R, ...) like a Trajectory's fields. Written for this workload: constant
+    temperatures, the default delta, x0 = 0 and no divergence (a diverging run would show up
+    as a NaN-pattern mismatch in :func:`max_difference`, not be frozen as the engine does)."""
+    if not all(isinstance(s, Strategy) and not callable(s.temperature) and s.delta == 1.0
+               for s in schemes):
+        raise ValueError("reference_loop covers the paper's strategies with a constant "
+                         "temperature and delta = 1 only")
     runs, n = len(rows), problem.n
     rec = {name: [] for name in FIELDS}
     for scheme, r in zip(schemes, rows, strict=True):

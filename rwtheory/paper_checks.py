@@ -173,7 +173,8 @@ def _theorem_report(quick: bool) -> Report:
         "/(1 + λ_T) with λ_{t+1} = q(κ + λ_t), q = Γ/ρ (rwtheory."
         "theorems.heavy_ball_rate); derived average-iterate rate (1/T) Σ a_t ≤ "
         "D²/(ηκΓT) with constant λ_t = κΓ/(2ρ), t ≥ 1 (heavy_ball_average_rate).", how,
-        ("holds with caveat" if vi == 0 and const_ok == held else "fails"),
+        ("fails" if vi or const_ok < held else
+         "holds with caveat" if held else "not checked"),
         f"{vi} violations in {ev1 + ev2 + ev3} heavy-ball inequalities and rates "
         f"({fl1 + fl2 + fl3} within the rounding floor); the last-iterate derivation is "
         f"O(1/T) only when q = Γ/ρ = 1, else it plateaus at D²(1 − q)/(2ηρ(1 − q + κq)) -- "

@@ -39,3 +39,20 @@ def test_report_is_written_and_exit_status_reflects_equality(tmp_path, capsys):
     assert "equality to 1e-10: yes" in text
     assert "speed-up vs one at a time" in text and "reference loop" in text
     assert text == capsys.readouterr().out
+
+
+def test_a_difference_is_reported_and_fails_the_exit_status(tmp_path, monkeypatch, capsys):
+    bench = _bench()
+    honest = bench.reference_loop
+
+    def perturbed(*args):
+        out = honest(*args)
+        out["test_loss"][0, -1] += 1e-8    # one recorded number off by more than 1e-10
+        return out
+
+    monkeypatch.setattr(bench, "reference_loop", perturbed)
+    out = tmp_path / "report.txt"
+    rc = bench.main(["--seeds", "1", "--steps", "5", "--repeat", "1", "--out", str(out)])
+    assert rc == 1
+    assert "equality to 1e-10: NO" in out.read_text()
+    capsys.readouterr()

@@ -183,28 +183,87 @@ def test_heavy_ball_average_rate_is_one_over_t_where_the_last_iterate_bound_plat
     assert np.all(b.bound[:, -1] < 0.1 * last.bound[:, -1])
 
 
-def test_heavy_ball_average_rate_min_coefficient_by_hand(problem):
-    """bound = D^2 / (2 eta k m_k), m_k the smallest coefficient of the horizon-k sum,
-    recomputed with an explicit loop; m_k <= 0 marks the horizon inapplicable."""
-    L = problem.smoothness()
-    T = 25
-    tr = optim.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=T,
-                   lambdas=0.5 * np.arange(T + 1))
-    L_hat = theorems.effective_smoothness(problem, tr, "C")
-    b = theorems.heavy_ball_average_rate(tr, L_hat)
+def _check_min_coefficients_by_hand(tr, L_hat, b):
     eta, lam = tr.lr, tr.lambdas
+    T = tr.steps
+    compared = 0
     for r in range(tr.runs):
         for k in range(1, T + 1):
-            c = [(1 - eta[r] * L_hat[r, t] + lam[t]) * tr.gamma[r, t]
+            c = [(1 - eta[r] * L_hat[r, t] + (lam[t] if t else 0.0)) * tr.gamma[r, t]
                  - (lam[t + 1] * tr.rho[r, t + 1] if t < k - 1 else 0.0) for t in range(k)]
             m = min(c)
             assert b.applicable[r, k - 1] == (m > 0)
             if m > 0:
                 np.testing.assert_allclose(b.bound[r, k - 1],
                                            tr.dist2[r, 0] / (2 * eta[r] * m * k), rtol=1e-12)
+                compared += 1
+    return compared
+
+
+def test_heavy_ball_average_rate_min_coefficient_by_hand(problem):
+    """bound = D^2 / (2 eta k m_k), m_k the smallest coefficient of the horizon-k sum,
+    recomputed with an explicit loop; m_k <= 0 marks the horizon inapplicable."""
+    L = problem.smoothness()
+    T = 25
+    # non-monotone weights (Gamma_t < rho_t), constant schedule: applicable at most horizons
+    tr = optim.run(problem, Strategy("quadratic", 0.5), method="heavy_ball", lr=1 / (4 * L),
+                   steps=T, lambdas=theorems.heavy_ball_constant_lambdas(T, 0.5, 2.0, 0.5))
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    b = theorems.heavy_ball_average_rate(tr, L_hat)
+    assert _check_min_coefficients_by_hand(tr, L_hat, b) >= 0.5 * tr.runs * T
+    assert not b.violated().any()
     # rho_t > Gamma_t with a growing lambda: coefficients turn negative after a few steps
+    tr = optim.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=T,
+                   lambdas=0.5 * np.arange(T + 1))
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    b = theorems.heavy_ball_average_rate(tr, L_hat)
+    _check_min_coefficients_by_hand(tr, L_hat, b)
     assert b.applicable[:, 0].all() and not b.applicable[:, -1].any()
     assert not b.violated().any()
+
+
+def test_heavy_ball_coefficient_form_for_a_nonzero_lambda_0(problem):
+    """x_{-1} = x_0, so lambda_0 cancels out of the first step (S'_0 = S_0): the coefficient
+    form and the rates read lambda_0 as 0 and hold for any lambda_0 >= 0."""
+    L = problem.smoothness()
+    T = 20
+    lam = np.full(T + 1, 0.25)
+    lam[0] = 100.0
+    tr = optim.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T,
+                   lambdas=lam)
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    ws = theorems.heavy_ball_weighted_sum(tr, L_hat)
+    eta = tr.lr
+    np.testing.assert_allclose(ws.observed[:, 0], 2 * eta * (1 - eta * L_hat[:, 0])
+                               * tr.gamma[:, 0] * tr.gap[:, 0], rtol=1e-12)
+    for check in (theorems.heavy_ball_pathwise, theorems.heavy_ball_weighted_sum,
+                  theorems.heavy_ball_average_rate):
+        assert not check(tr, L_hat).violated().any(), check.__name__
+
+
+def test_constant_schedule_tally_catches_a_schedule_that_is_too_large(problem):
+    """The verification's claim check can fail: with 3x the schedule's lambda and capped
+    weights (rho_t = 2), c_t = kappa_t Gamma_t - lambda (rho_{t+1} - Gamma_t) falls below
+    kappa Gamma / 2 on paths that meet the a-priori constants, while staying > 0 (so the
+    check is stricter than the average rate's applicability)."""
+    L = problem.smoothness()
+    T, rho, kappa, gam = 30, 2.0, 0.5, 1.0
+    eta = 1 / (2 * rho * L)
+    a_priori = dict(gamma=np.full(3, gam), rho=np.full(3, rho), kappa=np.full(3, kappa))
+    held = {}
+    m_last = {}
+    for factor in (1.0, 3.0):
+        lam = factor * theorems.heavy_ball_constant_lambdas(T, gam, rho, kappa)
+        tr = optim.run(problem, KLCapped(0.05, rho), method="heavy_ball", lr=eta, steps=T,
+                       lambdas=lam)
+        tally = verify.ConstantScheduleTally("C")
+        tally.add(tr, theorems.effective_smoothness(problem, tr, "C"), a_priori)
+        held[factor] = (tally.hypotheses_hold, tally.claim_holds)
+        m_last[factor] = theorems.heavy_ball_min_coefficients(
+            tr, theorems.effective_smoothness(problem, tr, "C"))[:, -1]
+    assert held[1.0] == (3, 3)
+    assert held[3.0] == (3, 0)
+    assert np.all(m_last[3.0] > 0) and np.all(m_last[3.0] < kappa * gam / 2)
 
 
 # ------------------------------------------------------------------ Monte Carlo rates

@@ -158,12 +158,18 @@ def _full_batch(trajectory) -> None:
 
 
 def _coefficients(trajectory, L_hat):
-    """gain_t = (kappa_t + lambda_t) Gamma_t and carry_t = lambda_t rho_t (full batch)."""
+    """gain_t = (kappa_t + lambda_t) Gamma_t and carry_t = lambda_t rho_t (full batch).
+
+    At t = 0 the one-step inequality's carry term is lambda_0 S'_0 = lambda_0 S_0
+    (x_{-1} = x_0), which cancels lambda_0 in the gain: gain_0 uses lambda_0 := 0, so the
+    coefficient form holds for any lambda_0 >= 0, not only the schedules' lambda_0 = 0."""
     _descent.require(trajectory, "gamma", "gap", "lambdas", "z_dist2")
     L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
     eta = trajectory.lr[:, None]
     lam = trajectory.lambdas[None, :]
-    gain = (1 - eta * L_hat + lam[:, :-1]) * trajectory.gamma
+    lam_gain = lam[:, :-1].copy()
+    lam_gain[:, 0] = 0.0
+    gain = (1 - eta * L_hat + lam_gain) * trajectory.gamma
     carry = lam[:, :-1] * trajectory.rho          # carry_t multiplies a_{t-1}, t >= 1
     return eta, lam, gain, carry
 
@@ -178,7 +184,10 @@ def heavy_ball_weighted_sum(trajectory, L_hat) -> Bound:
 
     .. math:: 2\eta\sum_{t<k} c_t a_t \le \|x_0 - x^\star\|^2 - \|z_k - x^\star\|^2,\qquad
               c_t = (1 + \lambda_t - \eta\hat L_t)\Gamma_t - \lambda_{t+1}\rho_{t+1}
-              \ (t < k-1),\quad c_{k-1} = (1 + \lambda_{k-1} - \eta\hat L_{k-1})\Gamma_{k-1}.
+              \ (t < k-1),\quad c_{k-1} = (1 + \lambda_{k-1} - \eta\hat L_{k-1})\Gamma_{k-1},
+
+    with :math:`\lambda_0` read as 0 in :math:`c_0` (its carry term
+    :math:`\lambda_0 S'_0 = \lambda_0 S_0` cancels it, as :math:`x_{-1} = x_0`).
     """
     _full_batch(trajectory)
     eta, lam, gain, carry = _coefficients(trajectory, L_hat)
