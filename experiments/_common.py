@@ -81,17 +81,22 @@ class Grid:
 
 
 def run_grid(configs: Sequence[Config], seeds: list[int], *, steps: int, method: str = "gd",
-             batch_size: int | None = None, progress=None, **problem_kwargs) -> Grid:
+             batch_size: int | None = None, desc: str | None = None,
+             **problem_kwargs) -> Grid:
     """Every config on every seed of the regression-with-outliers problem, one call of
     :func:`rwtheory.optim.run` (runs of one seed share their data, their GEMMs and, for
-    SGD, their minibatches)."""
+    SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`)."""
     problem = regression_with_outliers(seeds, **problem_kwargs)
     S = len(seeds)
     schemes = [c.scheme for c in configs for _ in range(S)]
     lr = np.repeat([c.lr for c in configs], S)
     rows = np.tile(np.arange(S), len(configs))
-    tr = optim.run(problem, schemes, method=method, lr=lr, steps=steps, batch_size=batch_size,
-                   rows=rows, keep_iterates=False, progress=progress)
+    update, close = progress_bar(steps, desc) if desc else (None, lambda: None)
+    try:
+        tr = optim.run(problem, schemes, method=method, lr=lr, steps=steps,
+                       batch_size=batch_size, rows=rows, keep_iterates=False, progress=update)
+    finally:
+        close()
     return Grid(list(configs), list(seeds), tr, dict(problem.params), method, steps, batch_size)
 
 

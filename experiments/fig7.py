@@ -27,7 +27,6 @@ from ._common import (
     main,
     new_figure,
     problem_text,
-    progress_bar,
     run_grid,
     seeds_for,
     spread,
@@ -54,10 +53,8 @@ def configs() -> list[Config]:
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     seed_ids = seeds_for(seeds, quick)
     steps = QUICK_STEPS if quick else STEPS
-    update, close = progress_bar(steps, NAME)
-    grid = run_grid(configs(), seed_ids, steps=steps, progress=update,
+    grid = run_grid(configs(), seed_ids, steps=steps, desc=NAME,
                     outlier_fraction=OUTLIER_FRACTION)
-    close()
     fig, (ax, ax2) = new_figure(2)
     table = Table()
     t = np.arange(1, steps + 1)

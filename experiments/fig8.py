@@ -29,7 +29,6 @@ from ._common import (
     main,
     new_figure,
     problem_text,
-    progress_bar,
     run_grid,
     seeds_for,
     spread,
@@ -59,10 +58,8 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     steps = QUICK_STEPS if quick else STEPS
     cfgs = configs()
     sweep = [Config(f"dro_kl_tau{tau:g}", DROKL(tau), LR) for tau in TAU_GRID if tau != TAU]
-    update, close = progress_bar(steps, NAME)
-    grid = run_grid(cfgs + sweep, seed_ids, steps=steps, progress=update,
+    grid = run_grid(cfgs + sweep, seed_ids, steps=steps, desc=NAME,
                     outlier_fraction=OUTLIER_FRACTION)
-    close()
     S = len(seed_ids)
     fig, (ax, ax2) = new_figure(2)
     table = Table()

@@ -22,7 +22,6 @@ from ._common import (
     main,
     new_figure,
     problem_text,
-    progress_bar,
     run_grid,
     seeds_for,
 )
@@ -46,10 +45,8 @@ def configs() -> list[Config]:
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     seed_ids = seeds_for(seeds, quick)
     steps = QUICK_STEPS if quick else STEPS
-    update, close = progress_bar(steps, NAME)
     grid = run_grid(configs(), seed_ids, steps=steps, method="sgd", batch_size=BATCH,
-                    progress=update, outlier_fraction=OUTLIER_FRACTION)
-    close()
+                    desc=NAME, outlier_fraction=OUTLIER_FRACTION)
     S = len(seed_ids)
     fig, (ax, ax2) = new_figure(2)
     table = Table()
