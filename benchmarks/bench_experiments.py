@@ -8,7 +8,7 @@ quadratic, extremes, upper; r = 1) x 10 seeds x 2000 full-batch GD steps (lr = 0
 default regression-with-outliers problem (``OUTLIER_DEFAULTS``: n = 1000, d = 20 + intercept),
 recording train loss, clean test loss, rho_t and every iterate, as the figures do.
 
-* *batched*: one call of :func:`rwtheory.optim.run` for all 50 runs
+* *batched*: one call of :func:`rwtheory.convex.engine.run` for all 50 runs
   (``rows = np.tile(np.arange(10), 5)``);
 * *one at a time*: the same 50 runs, each its own call of the same function with one run
   (``problem.take([seed])``), i.e. the same code doing one run per step -- the strict
@@ -41,11 +41,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rwtheory as rw  # noqa: E402
-from rwtheory import optim  # noqa: E402
-from rwtheory.io import atomic_write_text  # noqa: E402
-from rwtheory.problems import OUTLIER_DEFAULTS, regression_with_outliers  # noqa: E402
-from rwtheory.schemes import Strategy  # noqa: E402
-from rwtheory.weighting import STRATEGIES  # noqa: E402
+from rwtheory.convex import engine  # noqa: E402
+from rwtheory.report.files import atomic_write_text  # noqa: E402
+from rwtheory.convex.problems import OUTLIER_DEFAULTS, regression_with_outliers  # noqa: E402
+from rwtheory.convex.schemes import Strategy  # noqa: E402
+from rwtheory.weights.pipeline import STRATEGIES  # noqa: E402
 
 TOLERANCE = 1e-10
 FIELDS = ("iterates", "train_loss", "test_loss", "rho")
@@ -59,11 +59,11 @@ def workload(seeds: int):
 
 
 def batched(problem, schemes, rows, steps, lr):
-    return optim.run(problem, schemes, rows=rows, lr=lr, steps=steps)
+    return engine.run(problem, schemes, rows=rows, lr=lr, steps=steps)
 
 
 def one_at_a_time(problem, schemes, rows, steps, lr):
-    return [optim.run(problem.take([r]), s, lr=lr, steps=steps) for s, r in zip(schemes, rows,
+    return [engine.run(problem.take([r]), s, lr=lr, steps=steps) for s, r in zip(schemes, rows,
                                                                                  strict=True)]
 
 
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     ratio_ref = best["reference loop"][0] / best["batched"][0]
     worst = max(max(diff.values()), max(ref_diff.values()))
     lines = [
-        "# bench_experiments: batched optim.run vs the same runs one at a time",
+        "# bench_experiments: batched engine.run vs the same runs one at a time",
         f"# python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, BLAS threads pinned to 1",
         f"# workload: {len(STRATEGIES)} strategies {list(STRATEGIES)} (r = 1) x {args.seeds} "

@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rwtheory.io import atomic_write_text
+from rwtheory.report.files import atomic_write_text
 from rwtheory.lm import default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
 
 B, T, D = 8, 1024, 512

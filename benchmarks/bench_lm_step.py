@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rwtheory.io import atomic_write_text
+from rwtheory.report.files import atomic_write_text
 from rwtheory.lm import SampleReweighter, per_sample_loss
 from rwtheory.lm.model import ByteTransformer
 

@@ -9,10 +9,10 @@ README). Public API::
     rw.kl_capped_weights(gaps, temperature=0.5, rho=2.0)
 """
 
-from .constants import gamma, rho
-from .optimal_weights import dro_kl_weights, kl_capped_weights, kl_capped_weights_bisection
-from .schedules import constant_schedule, cosine_schedule, linear_schedule, warmup_schedule
-from .weighting import (
+from rwtheory.weights.statistics import gamma, rho
+from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights, kl_capped_weights_bisection
+from rwtheory.weights.schedules import constant_schedule, cosine_schedule, linear_schedule, warmup_schedule
+from rwtheory.weights.pipeline import (
     STRATEGIES,
     cap_safe_temperature,
     normalize_losses,

@@ -40,7 +40,7 @@ def add_figures(sub) -> None:
 
 
 def _figure_names(parser, only) -> list[str]:
-    from .figures import FIGURES
+    from rwtheory.report.figures import FIGURES
 
     if not only:
         return list(FIGURES)
@@ -56,7 +56,7 @@ def cmd_figures(args, parser) -> int:
 
     from tqdm.auto import tqdm
 
-    from .figures import render
+    from rwtheory.report.figures import render
 
     names = _figure_names(parser, args.only)
     if args.out.exists() and not args.out.is_dir():
@@ -93,18 +93,18 @@ def add_check(sub) -> None:
 def _run_checks(args, parser, figure_results=None) -> int:
     import time
 
-    from . import paper_checks
+    from rwtheory.report import ledger
 
     if getattr(args, "only", None) and args.out == DEFAULT_CHECKS_FILE:
         parser.error(f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
                      f"holds every row; a partial run would replace it)")
     start = time.perf_counter()
     try:
-        reports = paper_checks.collect(quick=args.quick, figure_results=figure_results,
+        reports = ledger.collect(quick=args.quick, figure_results=figure_results,
                                        only=getattr(args, "only", None))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
-    path = paper_checks.write(args.out, reports, quick=args.quick)
+    path = ledger.write(args.out, reports, quick=args.quick)
     wall = time.perf_counter() - start
     for rep in reports:
         for c in rep.claims:
@@ -132,7 +132,7 @@ def add_reproduce(sub) -> None:
 def cmd_reproduce(args, parser) -> int:
     from tqdm.auto import tqdm
 
-    from .figures import FIGURES, render
+    from rwtheory.report.figures import FIGURES, render
 
     results = {}
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):

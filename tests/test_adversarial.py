@@ -1,11 +1,11 @@
-"""Adversarial weighting schemes (rwtheory.adversarial): simplex, cap, determinism."""
+"""Adversarial weighting schemes (rwtheory.convex.adversaries): simplex, cap, determinism."""
 
 import numpy as np
 import pytest
 
 import rwtheory as rw
-from rwtheory.adversarial import DirichletWeights, RandomCapped, SmallestGaps, capped_lowest_first
-from rwtheory.constants import batched_gamma, batched_rho
+from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, SmallestGaps, capped_lowest_first
+from rwtheory.weights.statistics import batched_gamma, batched_rho
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import STRATEGY_NAMES, gap_batches, loss_batches, temperatures
 
 import rwtheory as rw
-from rwtheory.weighting import batched_sample_weights
+from rwtheory.weights.pipeline import batched_sample_weights
 
 
 def _both(fn, x, *args, dtype=np.float64):
@@ -95,7 +95,7 @@ def test_gradients_through_the_pipeline_match_finite_differences(strategy):
 def test_mixed_strategies_in_float32_at_small_temperature():
     """One strategy per row, float32, r = 0.005: exp(s/r) would overflow without the
     max-subtraction (it once returned NaN)."""
-    from rwtheory.weighting import batched_sample_weights
+    from rwtheory.weights.pipeline import batched_sample_weights
 
     x = np.random.default_rng(0).random((3, 8)).astype(np.float32)
     w = batched_sample_weights(x, ["linupper", "quadratic", "extremes"], 0.005)
@@ -129,7 +129,7 @@ def test_kl_capped_pure_torch_path_matches_numpy(n, scale):
     huge-spread (relative) rows, float64 and float32."""
     import array_api_compat as aac
 
-    from rwtheory.optimal_weights import _kl_capped
+    from rwtheory.weights.optimal import _kl_capped
 
     rng = np.random.default_rng(n)
     gaps = rng.exponential(size=n) * scale

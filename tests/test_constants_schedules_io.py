@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import rwtheory as rw
-from rwtheory.constants import batched_gamma, batched_rho
-from rwtheory.io import atomic_write_bytes, csv_bytes, write_files_atomically
+from rwtheory.weights.statistics import batched_gamma, batched_rho
+from rwtheory.report.files import atomic_write_bytes, csv_bytes, write_files_atomically
 
 
 # ------------------------------------------------------------------ gamma, rho

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from rwtheory.claims import STATUSES, Claim
+from rwtheory.report.claim import STATUSES, Claim
 from rwtheory.cli import main
-from rwtheory.figures import FIGURES, save
+from rwtheory.report.figures import FIGURES, save
 
 NAMES = ["fig1", "fig7", "fig8", "r_sensitivity", "max_weight"]
 

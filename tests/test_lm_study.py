@@ -11,7 +11,7 @@ import torch
 from rwtheory.experiments import lm_pretrain, lm_train_loop
 
 from rwtheory.cli import main as cli_main
-from rwtheory.figures import FIGURES, save
+from rwtheory.report.figures import FIGURES, save
 from rwtheory.lm import per_sample_loss, per_sample_loss_from_hidden
 from rwtheory.lm.data import DOMAINS, build_corpus, python_doc_topics
 from rwtheory.lm.model import ByteTransformer

@@ -6,9 +6,9 @@ import warnings
 import numpy as np
 import pytest
 
-from rwtheory import optim
-from rwtheory.problems import consistent_least_squares, regression_with_outliers
-from rwtheory.schemes import DROKL, KLCapped, Strategy
+from rwtheory.convex import engine
+from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
 SCHEMES = [Strategy("uniform"), Strategy("linupper", 1.0), Strategy("quadratic", 0.5),
            KLCapped(0.5), DROKL(2.0)]
@@ -22,9 +22,9 @@ def test_batched_runs_equal_one_at_a_time(method, batch):
     schemes = [s for s in SCHEMES for _ in range(3)]
     kw = dict(method=method, lr=0.05, steps=40, batch_size=batch,
               lambdas=(lambda t: t / 2) if method == "heavy_ball" else None)
-    tr = optim.run(p, schemes, rows=rows, **kw)
+    tr = engine.run(p, schemes, rows=rows, **kw)
     for i in range(len(rows)):
-        one = optim.run(p.take([rows[i]]), schemes[i], **kw)
+        one = engine.run(p.take([rows[i]]), schemes[i], **kw)
         np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
         np.testing.assert_allclose(one.test_loss[0], tr.test_loss[i], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)
@@ -38,7 +38,7 @@ def test_heavy_ball_moving_average_form_equals_the_two_step_form():
     eta = 0.3 / p.max_smoothness()
     lam = np.array([0.0] + [0.5 * t + 0.25 * np.sin(t) ** 2 for t in range(1, 61)])
     scheme = Strategy("linupper", 0.7)
-    tr = optim.run(p, scheme, method="heavy_ball", lr=eta, steps=60, lambdas=lam,
+    tr = engine.run(p, scheme, method="heavy_ball", lr=eta, steps=60, lambdas=lam,
                    keep_weights=True)
     x_prev = x = np.zeros((2, 8))
     for t in range(60):
@@ -53,7 +53,7 @@ def test_heavy_ball_moving_average_form_equals_the_two_step_form():
 def test_gd_with_uniform_weights_is_plain_gradient_descent():
     p = consistent_least_squares(1, n=20, d=5)
     eta = 1 / p.smoothness()[0]
-    tr = optim.run(p, Strategy("uniform"), lr=eta, steps=25)
+    tr = engine.run(p, Strategy("uniform"), lr=eta, steps=25)
     x = np.zeros(5)
     A, b = p.A[0], p.b[0]
     for _ in range(25):
@@ -70,7 +70,7 @@ def test_divergence_is_detected_and_recorded_without_warnings():
     assert eta * p.max_smoothness()[0] > 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tr = optim.run(p, [DROKL(0.05), Strategy("uniform")], rows=[0, 0], lr=eta,
+        tr = engine.run(p, [DROKL(0.05), Strategy("uniform")], rows=[0, 0], lr=eta,
                        steps=200)
     assert tr.diverged_at[0] > 0 and tr.diverged_at[1] == -1
     k = tr.diverged_at[0]
@@ -84,10 +84,10 @@ def test_divergence_is_detected_and_recorded_without_warnings():
 def test_same_seed_same_numbers_and_batches_depend_only_on_the_seed():
     p = regression_with_outliers([4, 7], n=80, d=6, n_test=20)
     kw = dict(method="sgd", lr=0.05, steps=30, batch_size=10)
-    a = optim.run(p, Strategy("linupper", 1.0), **kw)
-    b = optim.run(p, Strategy("linupper", 1.0), **kw)
+    a = engine.run(p, Strategy("linupper", 1.0), **kw)
+    b = engine.run(p, Strategy("linupper", 1.0), **kw)
     np.testing.assert_array_equal(a.iterates, b.iterates)
-    c = optim.run(p, Strategy("quadratic", 1.0), **kw)
+    c = engine.run(p, Strategy("quadratic", 1.0), **kw)
     np.testing.assert_array_equal(a.batches, c.batches)  # paired across schemes
     assert not np.array_equal(a.batches[0], a.batches[1])  # but not across seeds
     for batch in a.batches[0]:
@@ -108,7 +108,7 @@ def test_bad_optimiser_arguments(kwargs, match):
     p = consistent_least_squares(1, n=50, d=4)
     args = dict(lr=0.1, steps=5) | kwargs
     with pytest.raises(ValueError, match=match):
-        optim.run(p, Strategy("uniform"), **args)
+        engine.run(p, Strategy("uniform"), **args)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -140,14 +140,14 @@ def test_problem_constants_and_interpolation():
 @pytest.mark.parametrize("r", [1e-4, 0.01, 0.4, 1.0, 100.0])
 def test_fused_weights_equal_the_pipeline(r, delta):
     """The optimiser evaluates the paper's pipeline fused (shifted scores, halving folded in):
-    the weights it uses equal rwtheory.weighting.batched_sample_weights on the losses of the
+    the weights it uses equal rwtheory.weights.pipeline.batched_sample_weights on the losses of the
     iterate, for every strategy, tiny and large temperatures and delta != 1."""
-    from rwtheory.weighting import STRATEGIES, batched_sample_weights
+    from rwtheory.weights.pipeline import STRATEGIES, batched_sample_weights
 
     p = regression_with_outliers(2, n=50, d=4, n_test=10)
     names = list(STRATEGIES)
     schemes = [Strategy(s, r, delta) for s in names for _ in range(2)]
-    tr = optim.run(p, schemes, rows=np.tile(np.arange(2), len(names)), lr=0.01, steps=4,
+    tr = engine.run(p, schemes, rows=np.tile(np.arange(2), len(names)), lr=0.01, steps=4,
                    keep_weights=True)
     for i, s in enumerate(schemes):
         for t in range(4):
@@ -165,10 +165,10 @@ def test_uneven_runs_per_seed_and_scheduled_temperatures():
     schemes = [Strategy("linupper", 0.5), sched, DROKL(1.0), Strategy("uniform"), KLCapped(0.7)]
     rows = [0, 0, 1, 2, 2]
     for method, batch in (("gd", None), ("sgd", 8)):
-        tr = optim.run(p, schemes, rows=rows, lr=[0.05, 0.04, 0.03, 0.05, 0.02], steps=30,
+        tr = engine.run(p, schemes, rows=rows, lr=[0.05, 0.04, 0.03, 0.05, 0.02], steps=30,
                        method=method, batch_size=batch, keep_weights=True)
         for i, (s, r) in enumerate(zip(schemes, rows, strict=True)):
-            one = optim.run(p.take([r]), s, lr=tr.lr[i], steps=30, method=method,
+            one = engine.run(p.take([r]), s, lr=tr.lr[i], steps=30, method=method,
                             batch_size=batch, keep_weights=True)
             np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
             np.testing.assert_allclose(one.weights[0], tr.weights[i], rtol=1e-10, atol=1e-14)
@@ -183,7 +183,7 @@ def test_theory_records_on_a_consistent_problem():
     p = consistent_least_squares(2, n=30, d=6, row_spread=3.0)
     lam = np.arange(21) / 2.0
     for method, batch in (("gd", None), ("sgd", 10), ("heavy_ball", 10)):
-        tr = optim.run(p, [Strategy("linupper", 0.5), KLCapped(0.3)], rows=[0, 1],
+        tr = engine.run(p, [Strategy("linupper", 0.5), KLCapped(0.3)], rows=[0, 1],
                        method=method, batch_size=batch, lr=0.1 / p.max_smoothness().max(),
                        steps=20, keep_weights=True,
                        lambdas=lam if method == "heavy_ball" else None)
@@ -212,9 +212,9 @@ def test_divergence_in_a_batch_leaves_the_other_runs_untouched():
     eta = 1.0 / p.smoothness()[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        both = optim.run(p, [DROKL(0.05), Strategy("linupper", 2.0)], rows=[0, 0], lr=eta,
+        both = engine.run(p, [DROKL(0.05), Strategy("linupper", 2.0)], rows=[0, 0], lr=eta,
                          steps=150)
-    alone = optim.run(p, Strategy("linupper", 2.0), lr=eta, steps=150)
+    alone = engine.run(p, Strategy("linupper", 2.0), lr=eta, steps=150)
     assert both.diverged_at[0] > 0 and both.diverged_at[1] == -1
     np.testing.assert_allclose(both.iterates[1], alone.iterates[0], rtol=0, atol=1e-10)
     k = both.diverged_at[0]
@@ -230,8 +230,8 @@ def test_several_temperatures_of_one_strategy_per_seed():
                 Strategy("quadratic", 1.0)]
     schemes = [s for s in per_seed for _ in range(2)]
     rows = np.tile(np.arange(2), len(per_seed))
-    tr = optim.run(p, schemes, rows=rows, lr=0.05, steps=15)
+    tr = engine.run(p, schemes, rows=rows, lr=0.05, steps=15)
     for i, (s, r) in enumerate(zip(schemes, rows, strict=True)):
-        one = optim.run(p.take([r]), s, lr=0.05, steps=15)
+        one = engine.run(p.take([r]), s, lr=0.05, steps=15)
         np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
         np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from strategies import gap_batches
 
 import rwtheory as rw
-from rwtheory.optimal_weights import (
+from rwtheory.weights.optimal import (
     batched_kl_capped_weights,
     kkt_residual,
     kl_capped_weights_bisection,
@@ -255,10 +255,10 @@ def test_caps_that_leave_almost_no_mass_for_the_head(n, rho):
 
 
 def test_cvxpy_reference_on_a_spread_of_4e9_and_its_kkt_residual():
-    """Gaps 1e-12 ... 1e6 at r = 2.6e-4 (scaled spread 3.9e9, found by rwtheory.prop1): with
+    """Gaps 1e-12 ... 1e6 at r = 2.6e-4 (scaled spread 3.9e9, found by rwtheory.theory.proposition1): with
     c shifted by the maximum Clarabel's answer is 2e-6 off; another shift of c gives an
     accurate one, and the KKT residual -- computed from each answer alone -- tells which."""
-    from rwtheory.prop1 import prop1_instances
+    from rwtheory.theory.proposition1 import prop1_instances
 
     inst = prop1_instances(300, seed=0)[249]
     gaps, r = inst.gaps, inst.temperature

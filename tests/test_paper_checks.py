@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rwtheory import cli, figures, paper_checks
-from rwtheory.claims import STATUSES, Claim
+from rwtheory import cli
+from rwtheory.report import figures
+from rwtheory.report import ledger
+from rwtheory.report.claim import STATUSES, Claim
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_checks.md"
 
@@ -20,9 +22,9 @@ def _table_rows(text: str) -> list[str]:
 
 def test_committed_file_matches_a_quick_run_on_its_deterministic_rows():
     text = COMMITTED.read_text(encoding="utf-8")
-    committed = {line for line in _table_rows(text) if paper_checks.STABLE_MARK in line}
-    fresh = [paper_checks.render_row(c)
-             for r in paper_checks.collect(quick=True, stable_only=True)
+    committed = {line for line in _table_rows(text) if ledger.STABLE_MARK in line}
+    fresh = [ledger.render_row(c)
+             for r in ledger.collect(quick=True, stable_only=True)
              for c in r.claims if c.stable]
     assert fresh, "no deterministic rows were produced"
     missing = [row for row in fresh if row not in committed]
@@ -36,7 +38,7 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
     keys = set()
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split(" | ")]
-        assert len(cells) == len(paper_checks.HEADER), row
+        assert len(cells) == len(ledger.HEADER), row
         assert cells[5].strip("*") in STATUSES, row
         assert cells[6], row
         keys.add(cells[0].split("`")[1])
@@ -53,10 +55,10 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
 
 def test_render_row_escapes_and_marks():
     c = Claim("k", "Sec. 1", "a | b", True, "ours", "`cmd`", "holds", "1 | 2", stable=True)
-    row = paper_checks.render_row(c)
-    assert row.startswith("| `k`" + paper_checks.STABLE_MARK + " |")
+    row = ledger.render_row(c)
+    assert row.startswith("| `k`" + ledger.STABLE_MARK + " |")
     assert "a \\| b" in row and "1 \\| 2" in row and "*Quoted:*" in row
-    assert row.count(" | ") == len(paper_checks.HEADER) - 1
+    assert row.count(" | ") == len(ledger.HEADER) - 1
 
 
 @pytest.fixture
@@ -74,35 +76,35 @@ def fake_figure(monkeypatch):
 
 
 def test_figure_claims_are_collected_and_replace_their_placeholder(fake_figure):
-    reports = paper_checks.collect(quick=True, only=["fig7"])
+    reports = ledger.collect(quick=True, only=["fig7"])
     assert [c.key for r in reports for c in r.claims] == ["fig7.fast"]
     assert reports[0].claims[0].number == "quick=True"
-    placeholders = paper_checks.collect(quick=True, only=["cap"])
+    placeholders = ledger.collect(quick=True, only=["cap"])
     keys = {c.key for r in placeholders for c in r.claims}
     assert keys == {"a5.cap"}  # with only=..., no placeholders
 
 
 def test_placeholders_name_the_missing_provider(monkeypatch):
     monkeypatch.setattr(figures, "FIGURES", {})
-    monkeypatch.setattr(paper_checks, "providers", lambda figure_results=None: [])
-    reports = paper_checks.collect(quick=True)
+    monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [])
+    reports = ledger.collect(quick=True)
     claims = {c.key: c for r in reports for c in r.claims}
-    assert set(claims) == {v[0] for v in paper_checks.PLACEHOLDERS.values()}
+    assert set(claims) == {v[0] for v in ledger.PLACEHOLDERS.values()}
     assert all(c.status == "not checked" and c.stable for c in claims.values())
     assert "`fig8` is not part of this checkout" in claims["fig8"].ours
 
 
 def test_extra_providers_are_picked_up(monkeypatch):
-    extra = paper_checks.Provider("extra", lambda quick: paper_checks.Report(
+    extra = ledger.Provider("extra", lambda quick: ledger.Report(
         "extra", [Claim("extra.claim", "Sec. 0", "p", True, "o", "h", "holds", "1.01x")]))
-    monkeypatch.setattr(paper_checks, "EXTRA_PROVIDERS", [extra])
-    reports = paper_checks.collect(quick=True, only=["extra", "cap"])
+    monkeypatch.setattr(ledger, "EXTRA_PROVIDERS", [extra])
+    reports = ledger.collect(quick=True, only=["extra", "cap"])
     assert [c.key for r in reports for c in r.claims] == ["a5.cap", "extra.claim"]
-    assert "extra" in {p.name for p in paper_checks.providers()}
+    assert "extra" in {p.name for p in ledger.providers()}
 
 
 def test_overhead_row_comes_from_the_committed_benchmark_output(tmp_path):
-    from rwtheory.lm.claims import overhead_claim
+    from rwtheory.report.overhead import overhead_claim
 
     c = overhead_claim()  # the committed benchmarks/results/bench_lm_step.txt
     ratio = float(c.number.split()[3])
@@ -123,9 +125,9 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(paper_checks, "render", crash)
+    monkeypatch.setattr(ledger, "render", crash)
     with pytest.raises(RuntimeError):
-        paper_checks.write(out, [], quick=True)
+        ledger.write(out, [], quick=True)
     assert out.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["paper_checks.md"]
 
@@ -153,8 +155,8 @@ def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypat
         return figures.build(name, quick=quick)
 
     monkeypatch.setattr(figures, "render", fake_render)
-    monkeypatch.setattr(paper_checks, "providers", lambda figure_results=None: [
-        paper_checks._figure_provider("fig7", figure_results)])
+    monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
+        ledger._figure_provider("fig7", figure_results)])
     out = tmp_path / "checks.md"
     assert cli.main(["reproduce", "--quick", "--figures-out", str(tmp_path / "figs"),
                      "--out", str(out)]) == 0

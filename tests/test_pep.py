@@ -1,9 +1,9 @@
-"""Tight worst cases of reweighted GD with PEPit (rwtheory.pep)."""
+"""Tight worst cases of reweighted GD with PEPit (rwtheory.theory.pep)."""
 
 import numpy as np
 import pytest
 
-from rwtheory import pep
+from rwtheory.theory import pep
 
 
 @pytest.mark.parametrize("T,c", [(1, 1.0), (3, 0.5), (4, 1.0)])

@@ -1,4 +1,4 @@
-"""The inequalities of Theorems 1-2 on recorded trajectories (rwtheory.theorems), the derived
+"""The inequalities of Theorems 1-2 on recorded trajectories (rwtheory.theory.theorems), the derived
 heavy-ball rate, the randomised verification and the broken-hypothesis findings."""
 
 import dataclasses
@@ -6,10 +6,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rwtheory import optim, theorems, verify
-from rwtheory.adversarial import DirichletWeights, RandomCapped, SmallestGaps
-from rwtheory.problems import consistent_least_squares, regression_with_outliers
-from rwtheory.schemes import DROKL, KLCapped, Strategy
+from rwtheory.convex import engine
+from rwtheory.theory import theorems
+from rwtheory.theory import verification
+from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, SmallestGaps
+from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,7 @@ def test_gd_one_step_is_the_formula_recomputed_by_hand(problem):
     """observed = 2 eta (1 - eta rho_t L) S_t with S_t = sum_i w_i Delta_i(x_t) from the
     iterates and weights; bound = ||x_t - x*||^2 - ||x_{t+1} - x*||^2."""
     L = problem.smoothness()
-    tr = optim.run(problem, Strategy("linupper", 1.0), lr=1 / (4 * L), steps=20,
+    tr = engine.run(problem, Strategy("linupper", 1.0), lr=1 / (4 * L), steps=20,
                    keep_weights=True)
     b = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C"))
     X, W = tr.iterates, tr.weights
@@ -46,10 +48,10 @@ def test_gd_one_step_is_the_formula_recomputed_by_hand(problem):
 def test_every_inequality_holds_for_any_weights(problem, scheme, route):
     """The one-step and pathwise inequalities need no cap and no step-size limit."""
     L = problem.smoothness()
-    runs = [("gd", None, optim.run(problem, scheme, lr=0.3 / L, steps=30)),
-            ("sgd", 6, optim.run(problem, scheme, method="sgd", batch_size=6, lr=0.1 / L,
+    runs = [("gd", None, engine.run(problem, scheme, lr=0.3 / L, steps=30)),
+            ("sgd", 6, engine.run(problem, scheme, method="sgd", batch_size=6, lr=0.1 / L,
                                  steps=30)),
-            ("hb", None, optim.run(problem, scheme, method="heavy_ball", lr=0.3 / L,
+            ("hb", None, engine.run(problem, scheme, method="heavy_ball", lr=0.3 / L,
                                    steps=30, lambdas=lambda t: t / 3))]
     for method, _, tr in runs:
         L_hat = theorems.effective_smoothness(problem, tr, route)
@@ -67,7 +69,7 @@ def test_every_inequality_holds_for_any_weights(problem, scheme, route):
 def test_gd_rate_with_the_papers_constants(problem):
     """rho = 2, eta = 1/(4L): (1/T) sum a_t <= 4 L ||x_0 - x*||^2 / (Gamma T)."""
     L = problem.smoothness()
-    tr = optim.run(problem, KLCapped(0.5, 2.0), lr=1 / (4 * L), steps=60)
+    tr = engine.run(problem, KLCapped(0.5, 2.0), lr=1 / (4 * L), steps=60)
     b = theorems.gd_rate(tr, theorems.effective_smoothness(problem, tr, "C"))
     assert b.applicable.all()
     gamma = tr.gamma.min(axis=1)
@@ -80,14 +82,14 @@ def test_gd_rate_with_the_papers_constants(problem):
 
 def test_rate_applicability_follows_the_step_size(problem):
     L = problem.smoothness()
-    tr = optim.run(problem, Strategy("uniform"), lr=0.75 / L, steps=10)  # eta L > 1/2
+    tr = engine.run(problem, Strategy("uniform"), lr=0.75 / L, steps=10)  # eta L > 1/2
     assert not theorems.gd_rate(tr, theorems.effective_smoothness(problem, tr, "C")) \
         .applicable.any()
 
 
 def test_sgd_rate_is_pathwise_in_the_batch_gaps(problem):
     L_max = problem.max_smoothness()
-    tr = optim.run(problem, Strategy("linupper", 2.0), method="sgd", batch_size=4,
+    tr = engine.run(problem, Strategy("linupper", 2.0), method="sgd", batch_size=4,
                    lr=1 / (2 * L_max), steps=40)
     b = theorems.sgd_rate(tr, theorems.effective_smoothness(problem, tr, "J"))
     assert b.applicable.all() and not b.violated().any()
@@ -95,7 +97,7 @@ def test_sgd_rate_is_pathwise_in_the_batch_gaps(problem):
 
 
 def test_batch_smoothness_per_step_matches_the_problem(problem):
-    tr = optim.run(problem, Strategy("uniform"), method="sgd", batch_size=5, lr=0.01, steps=4)
+    tr = engine.run(problem, Strategy("uniform"), method="sgd", batch_size=5, lr=0.01, steps=4)
     Lb = theorems.batch_smoothness_per_step(problem, tr)
     for t in range(4):
         np.testing.assert_allclose(Lb[:, t], problem.batch_smoothness(tr.batches[:, t]))
@@ -116,7 +118,7 @@ def test_heavy_ball_rate_uniform_is_sebbouhs_last_iterate_rate(problem):
     L = problem.smoothness()
     T = 80
     lam = theorems.heavy_ball_lambdas(T, 1.0, 1.0, 0.5)
-    tr = optim.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L),
+    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L),
                    steps=T, lambdas=lam)
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable.all() and not b.violated().any()
@@ -130,7 +132,7 @@ def test_heavy_ball_rate_plateaus_when_q_is_below_one(problem):
     L = problem.smoothness()
     T, rho, kappa = 400, 2.0, 0.5
     lam = theorems.heavy_ball_lambdas(T, 1.0, rho, kappa)
-    tr = optim.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=1 / (2 * rho * L),
+    tr = engine.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=1 / (2 * rho * L),
                    steps=T, lambdas=lam)
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable.all() and not b.violated().any()
@@ -146,7 +148,7 @@ def test_heavy_ball_rate_flags_an_infeasible_schedule(problem):
     """lambda_t = t/2 is feasible for uniform weights only; with capped weights rho_t > Gamma_t
     the derived rate's hypothesis fails after a few steps."""
     L = problem.smoothness()
-    tr = optim.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=30,
+    tr = engine.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=30,
                    lambdas=0.5 * np.arange(31))
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable[:, 0].all() and not b.applicable[:, -1].any()
@@ -167,7 +169,7 @@ def test_heavy_ball_average_rate_is_one_over_t_where_the_last_iterate_bound_plat
     T, rho, kappa = 400, 2.0, 0.5
     eta = 1 / (2 * rho * L)
     lam = theorems.heavy_ball_constant_lambdas(T, 1.0, rho, kappa)
-    tr = optim.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=eta, steps=T,
+    tr = engine.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=eta, steps=T,
                    lambdas=lam)
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
@@ -206,14 +208,14 @@ def test_heavy_ball_average_rate_min_coefficient_by_hand(problem):
     L = problem.smoothness()
     T = 25
     # non-monotone weights (Gamma_t < rho_t), constant schedule: applicable at most horizons
-    tr = optim.run(problem, Strategy("quadratic", 0.5), method="heavy_ball", lr=1 / (4 * L),
+    tr = engine.run(problem, Strategy("quadratic", 0.5), method="heavy_ball", lr=1 / (4 * L),
                    steps=T, lambdas=theorems.heavy_ball_constant_lambdas(T, 0.5, 2.0, 0.5))
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
     assert _check_min_coefficients_by_hand(tr, L_hat, b) >= 0.5 * tr.runs * T
     assert not b.violated().any()
     # rho_t > Gamma_t with a growing lambda: coefficients turn negative after a few steps
-    tr = optim.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=T,
+    tr = engine.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=T,
                    lambdas=0.5 * np.arange(T + 1))
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
@@ -229,7 +231,7 @@ def test_heavy_ball_coefficient_form_for_a_nonzero_lambda_0(problem):
     T = 20
     lam = np.full(T + 1, 0.25)
     lam[0] = 100.0
-    tr = optim.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T,
+    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T,
                    lambdas=lam)
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     ws = theorems.heavy_ball_weighted_sum(tr, L_hat)
@@ -254,9 +256,9 @@ def test_constant_schedule_tally_catches_a_schedule_that_is_too_large(problem):
     m_last = {}
     for factor in (1.0, 3.0):
         lam = factor * theorems.heavy_ball_constant_lambdas(T, gam, rho, kappa)
-        tr = optim.run(problem, KLCapped(0.05, rho), method="heavy_ball", lr=eta, steps=T,
+        tr = engine.run(problem, KLCapped(0.05, rho), method="heavy_ball", lr=eta, steps=T,
                        lambdas=lam)
-        tally = verify.ConstantScheduleTally("C")
+        tally = verification.ConstantScheduleTally("C")
         tally.add(tr, theorems.effective_smoothness(problem, tr, "C"), a_priori)
         held[factor] = (tally.hypotheses_hold, tally.claim_holds)
         m_last[factor] = theorems.heavy_ball_min_coefficients(
@@ -268,7 +270,7 @@ def test_constant_schedule_tally_catches_a_schedule_that_is_too_large(problem):
 
 # ------------------------------------------------------------------ Monte Carlo rates
 def test_rates_in_expectation():
-    checks = verify.expectation_checks(paths=8, steps=30)
+    checks = verification.expectation_checks(paths=8, steps=30)
     assert len(checks) == 8
     for c in checks:
         assert c.paths == 8 and np.isfinite(c.mean) and c.stderr > 0
@@ -276,7 +278,7 @@ def test_rates_in_expectation():
 
 
 def test_monte_carlo_needs_runs_of_one_problem(problem):
-    tr = optim.run(problem, Strategy("uniform"), method="sgd", batch_size=4, lr=0.01, steps=5)
+    tr = engine.run(problem, Strategy("uniform"), method="sgd", batch_size=4, lr=0.01, steps=5)
     with pytest.raises(ValueError, match="one problem"):
         theorems.sgd_rate_in_expectation(tr, theorems.effective_smoothness(problem, tr, "J"))
 
@@ -284,7 +286,7 @@ def test_monte_carlo_needs_runs_of_one_problem(problem):
 # ------------------------------------------------------------------ validation
 def test_bad_input_is_rejected(problem):
     L = problem.smoothness()
-    tr = optim.run(problem, Strategy("uniform"), lr=0.1 / L, steps=5)
+    tr = engine.run(problem, Strategy("uniform"), lr=0.1 / L, steps=5)
     with pytest.raises(ValueError, match="L_hat must be"):
         theorems.gd_one_step(tr, np.ones(7))
     with pytest.raises(ValueError, match="finite and > 0"):
@@ -295,11 +297,11 @@ def test_bad_input_is_rejected(problem):
         theorems.effective_smoothness(problem.take([0]), tr, "C")
     with pytest.raises(ValueError, match="interpolation point"):
         noisy = regression_with_outliers(1, n=20, d=3, n_test=5)
-        t2 = optim.run(noisy, Strategy("uniform"), lr=0.01, steps=3)
+        t2 = engine.run(noisy, Strategy("uniform"), lr=0.01, steps=3)
         theorems.gd_one_step(t2, 1.0)
     with pytest.raises(ValueError, match="heavy-ball"):
         theorems.heavy_ball_one_step(tr, 1.0)
-    sgd = optim.run(problem, Strategy("uniform"), method="sgd", batch_size=4, lr=0.01, steps=3)
+    sgd = engine.run(problem, Strategy("uniform"), method="sgd", batch_size=4, lr=0.01, steps=3)
     with pytest.raises(ValueError, match="minibatch"):
         theorems.gd_rate(sgd, 1.0)
     with pytest.raises(ValueError, match="gamma must be in"):
@@ -312,7 +314,7 @@ def test_bad_input_is_rejected(problem):
 
 # ------------------------------------------------------------------ verification
 def test_randomised_verification_quick_has_no_violations():
-    res = verify.verify(40, steps=30, seed=3)
+    res = verification.verify(40, steps=30, seed=3)
     assert res.instances == 40 and res.evaluated > 20_000
     assert res.violations == 0
     for t in res.tallies:
@@ -332,16 +334,16 @@ def test_randomised_verification_quick_has_no_violations():
 
 
 def test_randomised_verification_is_reproducible():
-    a, b = verify.verify(12, steps=15, seed=5), verify.verify(12, steps=15, seed=5)
+    a, b = verification.verify(12, steps=15, seed=5), verification.verify(12, steps=15, seed=5)
     for x, y in zip(a.tallies, b.tallies, strict=True):
         assert (x.evaluated, x.violations) == (y.evaluated, y.violations)
         assert x.quantiles() == y.quantiles()
 
 
 def test_instances_cover_the_pool():
-    inst = verify.sample_instances(300, seed=0)
-    assert {i.scheme for i in inst} == {s for s, _ in verify.SCHEMES}
-    assert {(i.n, i.d) for i in inst} == set(verify.SHAPES)
+    inst = verification.sample_instances(300, seed=0)
+    assert {i.scheme for i in inst} == {s for s, _ in verification.SCHEMES}
+    assert {(i.n, i.d) for i in inst} == set(verification.SHAPES)
     assert any(i.n < i.d for i in inst) and {i.route for i in inst} == {"C", "J"}
 
 
@@ -350,7 +352,7 @@ def test_finding_uncapped_dro_kl_breaks_route_c_when_l_max_exceeds_l():
     """DRO-KL at the paper's eta = 1/(4L) checked against Route C with the cap rho = 2:
     the bound fails at the first step when the row norms spread (L_max >> L) and holds when
     they do not (reported as `thm1.cap`)."""
-    found = [b for b in verify.broken_hypotheses(seeds=3, steps=60)
+    found = [b for b in verification.broken_hypotheses(seeds=3, steps=60)
              if b.hypothesis.startswith("uncapped")]
     spread = [b for b in found if b.facts["row_spread"] > 1]
     assert spread and all(b.failing_runs == b.runs and b.first_failure_step == 0
@@ -361,7 +363,7 @@ def test_finding_uncapped_dro_kl_breaks_route_c_when_l_max_exceeds_l():
 
 
 def test_finding_step_above_the_limit_breaks_the_rate_but_not_the_one_step_inequality():
-    rows = [b for b in verify.broken_hypotheses(seeds=3, steps=100)
+    rows = [b for b in verification.broken_hypotheses(seeds=3, steps=100)
             if b.hypothesis.startswith("step size")]
     within = [b for b in rows if b.facts["step_factor"] == 1]
     assert len(within) == 3 and all(b.failing_runs == 0 for b in within)
@@ -370,7 +372,7 @@ def test_finding_step_above_the_limit_breaks_the_rate_but_not_the_one_step_inequ
 
 
 def test_finding_no_interpolation_makes_the_rate_vacuous():
-    rows = [b for b in verify.broken_hypotheses(seeds=2, steps=100)
+    rows = [b for b in verification.broken_hypotheses(seeds=2, steps=100)
             if b.hypothesis == "no interpolation"]
     assert len(rows) == 6
     for b in rows:
@@ -397,7 +399,7 @@ def test_rounding_floor_matters_only_at_machine_precision():
     float64 floor (2u||y|| per update) absorbs exactly that and is negligible elsewhere."""
     p = consistent_least_squares([770], n=24, d=24, condition=1.0)
     L = p.smoothness()
-    tr = optim.run(p, Strategy("quadratic", 2.0), lr=1 / (2 * L), steps=400)
+    tr = engine.run(p, Strategy("quadratic", 2.0), lr=1 / (2 * L), steps=400)
     b = theorems.gd_one_step(tr, theorems.effective_smoothness(p, tr, "C"))
     assert tr.dist2[0, -1] < 1e-28 * tr.dist2[0, 0]  # converged to machine precision
     assert not b.violated().any()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rwtheory as rw
-from rwtheory.weighting import batched_sample_weights
+from rwtheory.weights.pipeline import batched_sample_weights
 
 GOOD = np.array([0.5, 1.0, 2.0])
 

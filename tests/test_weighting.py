@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from strategies import STRATEGY_NAMES, loss_batches, temperatures
 
 import rwtheory as rw
-from rwtheory import weighting as wt
+from rwtheory.weights import pipeline as wt
 
 
 # ------------------------------------------------------------------ hand-computed values

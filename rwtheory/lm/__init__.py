@@ -20,8 +20,8 @@
   of the small pretraining study (``experiments/lm_pretrain.py``).
 """
 
-from .losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
-from .reweight import (
+from rwtheory.lm.losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
+from rwtheory.lm.reweight import (
     LM_STRATEGIES,
     ReweightStats,
     SampleReweighter,
@@ -46,7 +46,7 @@ __all__ = [
 def __getattr__(name):
     # transformers is optional (the ``hf`` extra): import it only when the Trainer is asked for
     if name == "ReweightingTrainer":
-        from .hf import ReweightingTrainer
+        from rwtheory.lm.hf import ReweightingTrainer
 
         return ReweightingTrainer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from transformers import Trainer
 
-from .losses import IGNORE_INDEX, per_sample_loss
-from .reweight import SampleReweighter
+from rwtheory.lm.losses import IGNORE_INDEX, per_sample_loss
+from rwtheory.lm.reweight import SampleReweighter
 
 __all__ = ["ReweightingTrainer"]
 

@@ -5,8 +5,8 @@ Per step:
 
 1. the per-sample losses of every rank are gathered (detached, float32) into the global
    batch, in rank order; ranks may hold different numbers of samples;
-2. the weights are computed once on the global batch by :mod:`rwtheory.weighting`
-   (``sample_weights``) or :mod:`rwtheory.optimal_weights` (``dro_kl_weights``) -- every rank
+2. the weights are computed once on the global batch by :mod:`rwtheory.weights.pipeline`
+   (``sample_weights``) or :mod:`rwtheory.weights.optimal` (``dro_kl_weights``) -- every rank
    computes the same numbers from the same gathered tensor;
 3. each rank keeps its slice and returns ``world_size * sum_i w_i l_i`` over its own samples.
 
@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.distributed as dist
 
-from .._array import check_positive_finite
-from ..optimal_weights import dro_kl_weights
-from ..weighting import STRATEGIES, sample_weights
+from rwtheory._array import check_positive_finite
+from rwtheory.weights.optimal import dro_kl_weights
+from rwtheory.weights.pipeline import STRATEGIES, sample_weights
 
 __all__ = [
     "LM_STRATEGIES",

@@ -1,6 +1,0 @@
-"""One runnable definition per figure or study (installed as ``rwtheory.experiments``).
-
-Each module exposes ``NAME`` and ``build(*, seeds, quick) -> rwtheory.figures.FigureResult``
-and is registered in ``rwtheory.figures.FIGURES``; ``python -m rwtheory.experiments.NAME``
-or ``rwtheory figures --only NAME`` regenerates it.
-"""

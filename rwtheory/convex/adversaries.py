@@ -1,0 +1,124 @@
+r"""Adversarial weighting schemes for the randomised verification of Theorems 1-2.
+
+The theorems' one-step and pathwise inequalities hold for *any* weights on the simplex; the
+rates need only :math:`\Gamma_t \ge \Gamma` and :math:`\rho_t \le \rho`. These schemes put
+weight where the paper's strategies never would, to probe the inequalities away from the
+friendly cases:
+
+* :class:`DirichletWeights`: random points of the simplex (uncapped; small concentrations
+  give :math:`\rho_t` close to b);
+* :class:`SmallestGaps`: the cap filled from the *smallest* losses -- the minimiser of
+  :math:`\Gamma_t` under :math:`\rho_t \le \rho`, so :math:`\Gamma_t \le 1`;
+* :class:`RandomCapped`: random weights within the cap (Proposition 1's water-filling
+  applied to random scores).
+
+Every scheme is deterministic given its parameters, the step and the row of losses (the
+random draws are seeded by ``(seed, step, a hash of the row)``), so a run gives the same
+numbers alone or batched with others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from rwtheory.weights.optimal import batched_kl_capped_weights
+from rwtheory.convex.schemes import Scheme
+
+__all__ = ["DirichletWeights", "RandomCapped", "SmallestGaps"]
+
+
+def _row_generators(seed: int, step: int, losses: np.ndarray):
+    for row in np.ascontiguousarray(losses, dtype=np.float64):
+        yield np.random.default_rng([seed, step, zlib.crc32(row.tobytes())])
+
+
+def _check_rho(rho: float) -> float:
+    rho = float(rho)
+    if not (np.isfinite(rho) and rho >= 1):
+        raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
+    return rho
+
+
+@dataclass(frozen=True)
+class DirichletWeights(Scheme):
+    """Weights drawn from a symmetric Dirichlet(``concentration``) at every step, ignoring
+    the losses' values. Uncapped: :math:`\\rho_t` can approach the batch size."""
+
+    seed: int = 0
+    concentration: float = 1.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.concentration) and self.concentration > 0):
+            raise ValueError(f"concentration must be finite and > 0, got {self.concentration!r}")
+
+    @property
+    def label(self) -> str:
+        return f"dirichlet (alpha={self.concentration:g}, seed={self.seed})"
+
+    def __call__(self, losses, step):
+        b = losses.shape[-1]
+        alpha = np.full(b, float(self.concentration))
+        w = np.stack([g.dirichlet(alpha) for g in _row_generators(self.seed, step, losses)])
+        return w / w.sum(axis=-1, keepdims=True)
+
+
+def capped_lowest_first(losses: np.ndarray, rho: float) -> np.ndarray:
+    """rho/b on the floor(b/rho) smallest losses of every row, the remainder on the next one
+    (ties broken by position): the minimiser of sum_i w_i l_i over the capped simplex."""
+    rho = _check_rho(rho)
+    G, b = losses.shape
+    cap = min(rho / b, 1.0)
+    order = np.argsort(losses, axis=-1, kind="stable")
+    k = int(np.floor(1 / cap + 1e-12))
+    sorted_w = np.zeros(b)
+    sorted_w[:min(k, b)] = cap
+    if k < b:
+        sorted_w[k] = max(0.0, 1 - k * cap)
+    w = np.empty((G, b))
+    np.put_along_axis(w, order, np.broadcast_to(sorted_w, (G, b)), axis=-1)
+    return w
+
+
+@dataclass(frozen=True)
+class SmallestGaps(Scheme):
+    """All the weight the cap allows on the smallest losses (for least squares under
+    interpolation, the smallest gaps): the worst :math:`\\Gamma_t` at :math:`\\rho_t \\le \\rho`."""
+
+    rho: float = 2.0
+
+    def __post_init__(self):
+        _check_rho(self.rho)
+
+    @property
+    def label(self) -> str:
+        return f"smallest_gaps (rho={self.rho:g})"
+
+    def __call__(self, losses, step):
+        return capped_lowest_first(np.asarray(losses, dtype=np.float64), self.rho)
+
+
+@dataclass(frozen=True)
+class RandomCapped(Scheme):
+    """Random weights within the cap: Proposition 1's capped softmax of uniform random
+    scores in [0, 1) at temperature ``temperature`` (small: close to the cap's vertices)."""
+
+    seed: int = 0
+    rho: float = 2.0
+    temperature: float = 0.1
+
+    def __post_init__(self):
+        _check_rho(self.rho)
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be finite and > 0, got {self.temperature!r}")
+
+    @property
+    def label(self) -> str:
+        return f"random_capped (rho={self.rho:g}, r={self.temperature:g}, seed={self.seed})"
+
+    def __call__(self, losses, step):
+        b = losses.shape[-1]
+        scores = np.stack([g.random(b) for g in _row_generators(self.seed, step, losses)])
+        return batched_kl_capped_weights(scores, self.temperature, self.rho)

@@ -1,0 +1,106 @@
+r"""Weighting schemes: how an optimiser turns the current batch's losses into weights.
+
+A scheme is a small frozen dataclass (hashable, printable) called as
+``scheme(losses, step) -> weights`` on a stack of batches (G, b), row by row, returning
+weights on the simplex of each row. The optimisers of :mod:`rwtheory.convex.engine` group the runs
+that share a scheme and call it once per step for the whole group.
+
+For least squares every f_i has minimum 0, so a sample's loss is its gap to its own
+minimum; under interpolation (f_i(x*) = 0) it is exactly the gap Delta_i(x) of THEORY §2.
+That is why :class:`KLCapped` takes the losses as the gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
+from rwtheory.weights.pipeline import STRATEGIES, batched_sample_weights
+
+__all__ = ["DROKL", "KLCapped", "Scheme", "Strategy", "make_scheme"]
+
+Temperature = float | Callable[[int], float]
+
+
+def _temperature(temperature: Temperature, step: int) -> float:
+    return float(temperature(step)) if callable(temperature) else float(temperature)
+
+
+class Scheme:
+    """Base class: ``__call__(losses (G, b), step) -> weights (G, b)`` and a ``label``."""
+
+    label: str = "scheme"
+
+    def __call__(self, losses: np.ndarray, step: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Strategy(Scheme):
+    """The paper's pipeline (:func:`rwtheory.sample_weights`) with a constant temperature or
+    a schedule ``r(step)``."""
+
+    strategy: str = "linupper"
+    temperature: Temperature = 1.0
+    delta: float = 1.0
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, "
+                             f"got {self.strategy!r}")
+
+    @property
+    def label(self) -> str:
+        if self.strategy == "uniform":
+            return "uniform"
+        r = self.temperature if not callable(self.temperature) else "sched"
+        return f"{self.strategy} (r={r})"
+
+    def __call__(self, losses, step):
+        return batched_sample_weights(losses, self.strategy, _temperature(self.temperature, step),
+                                      self.delta)
+
+
+@dataclass(frozen=True)
+class KLCapped(Scheme):
+    """Proposition 1's optimum (:func:`rwtheory.kl_capped_weights`) on the losses as gaps."""
+
+    temperature: Temperature = 1.0
+    rho: float = 2.0
+
+    @property
+    def label(self) -> str:
+        return f"kl_capped (r={self.temperature}, rho={self.rho:g})"
+
+    def __call__(self, losses, step):
+        return batched_kl_capped_weights(losses, _temperature(self.temperature, step), self.rho)
+
+
+@dataclass(frozen=True)
+class DROKL(Scheme):
+    """The uncapped DRO-KL baseline, softmax(l / tau) on the raw losses."""
+
+    temperature: Temperature = 1.0
+
+    @property
+    def label(self) -> str:
+        return f"dro_kl (tau={self.temperature})"
+
+    def __call__(self, losses, step):
+        return batched_dro_kl_weights(losses, _temperature(self.temperature, step))
+
+
+def make_scheme(name: str, temperature: Temperature = 1.0, **kwargs) -> Scheme:
+    """A scheme by name: a strategy of :data:`rwtheory.STRATEGIES`, ``"kl_capped"`` or
+    ``"dro_kl"``."""
+    if name == "kl_capped":
+        return KLCapped(temperature, **kwargs)
+    if name == "dro_kl":
+        return DROKL(temperature, **kwargs)
+    if name in STRATEGIES:
+        return Strategy(name, temperature, **kwargs)
+    raise ValueError(f"scheme must be one of {sorted([*STRATEGIES, 'kl_capped', 'dro_kl'])}, "
+                     f"got {name!r}")

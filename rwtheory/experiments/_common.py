@@ -1,0 +1,195 @@
+"""Shared pieces of the convex figures: running a grid of (scheme, seed) runs in one batched
+call, the statistics the figures plot and the claims quote, the long-format CSV that holds
+exactly what is drawn, and the captions' parameter text.
+
+Conventions of every figure of the regression problem (stated in every caption):
+
+* start at x_0 = 0; "test MSE" is the mean squared error on the clean held-out set;
+* "mean and spread over seeds": the line is the mean over seeds, the band spans the smallest
+  to the largest seed at that step (min-max);
+* *steps to level*: the first step t at which the seed-mean test MSE is <= the level;
+  "never" when it is not reached within the run;
+* a run *diverges* at the first iterate whose training loss is non-finite or above 1e10 times
+  its initial value (:func:`rwtheory.convex.engine.run`); its curve stops there and is marked.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rwtheory.convex import engine
+from rwtheory.convex.problems import OUTLIER_DEFAULTS, regression_with_outliers, seed_list
+from rwtheory.convex.schemes import Scheme
+
+#: Default number of seeds of every figure (the issue asks for >= 10).
+DEFAULT_SEEDS = 10
+#: Seeds of the quick configurations (tests).
+QUICK_SEEDS = 3
+
+
+def seeds_for(seeds: int | None, quick: bool) -> list[int]:
+    """The seed list of a figure: ``seeds`` (an int >= 1, a count) or the default."""
+    if seeds is None:
+        seeds = QUICK_SEEDS if quick else DEFAULT_SEEDS
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    return seed_list(seeds)
+
+
+@dataclass
+class Config:
+    """One curve of a figure: a scheme run at a learning rate."""
+
+    key: str
+    scheme: Scheme
+    lr: float
+    label: str = ""
+
+    def __post_init__(self):
+        if not self.label:
+            self.label = self.scheme.label
+
+
+@dataclass
+class Grid:
+    """The result of running every config on every seed (one batched call)."""
+
+    configs: list[Config]
+    seeds: list[int]
+    trajectory: engine.Trajectory
+    problem_params: dict
+    method: str
+    steps: int
+    batch_size: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def field(self, key: str, name: str) -> np.ndarray:
+        """(seeds, T') array of a record for config ``key``."""
+        i = [c.key for c in self.configs].index(key)
+        S = len(self.seeds)
+        return getattr(self.trajectory, name)[i * S:(i + 1) * S]
+
+    def diverged_at(self, key: str) -> np.ndarray:
+        i = [c.key for c in self.configs].index(key)
+        S = len(self.seeds)
+        return self.trajectory.diverged_at[i * S:(i + 1) * S]
+
+
+def run_grid(configs: Sequence[Config], seeds: list[int], *, steps: int, method: str = "gd",
+             batch_size: int | None = None, desc: str | None = None,
+             **problem_kwargs) -> Grid:
+    """Every config on every seed of the regression-with-outliers problem, one call of
+    :func:`rwtheory.convex.engine.run` (runs of one seed share their data, their GEMMs and, for
+    SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`)."""
+    problem = regression_with_outliers(seeds, **problem_kwargs)
+    S = len(seeds)
+    schemes = [c.scheme for c in configs for _ in range(S)]
+    lr = np.repeat([c.lr for c in configs], S)
+    rows = np.tile(np.arange(S), len(configs))
+    update, close = progress_bar(steps, desc) if desc else (None, lambda: None)
+    try:
+        tr = engine.run(problem, schemes, method=method, lr=lr, steps=steps,
+                       batch_size=batch_size, rows=rows, keep_iterates=False, progress=update)
+    finally:
+        close()
+    return Grid(list(configs), list(seeds), tr, dict(problem.params), method, steps, batch_size)
+
+
+def spread(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over seeds (axis 0) of finite curves."""
+    return curves.mean(axis=0), curves.min(axis=0), curves.max(axis=0)
+
+
+def steps_to_level(curve: np.ndarray, level: float) -> int | None:
+    """First index t with ``curve[t] <= level`` (None: never)."""
+    hit = np.flatnonzero(np.asarray(curve) <= level)
+    return int(hit[0]) if hit.size else None
+
+
+def fmt_steps(t: int | None) -> str:
+    return "never" if t is None else str(t)
+
+
+def fmt(x: float, digits: int = 4) -> str:
+    """A number for captions and claims: 4 significant digits, 'nan'/'inf' spelled out."""
+    if x is None:
+        return "n/a"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+class Table:
+    """The long-format CSV of exactly what is plotted: one row per drawn point.
+
+    Columns: ``panel`` (which axes), ``series`` (which line, band or marker), ``x``, ``y``
+    and, for bands, ``y_low``/``y_high`` (empty otherwise)."""
+
+    COLUMNS = ("panel", "series", "x", "y", "y_low", "y_high")
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, panel: str, series: str, x, y, low=None, high=None) -> None:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        lo = None if low is None else np.asarray(low, dtype=float)
+        hi = None if high is None else np.asarray(high, dtype=float)
+        for j in range(x.shape[0]):
+            self.rows.append((panel, series, float(x[j]), float(y[j]),
+                              "" if lo is None else float(lo[j]),
+                              "" if hi is None else float(hi[j])))
+
+    def columns(self) -> dict[str, list]:
+        return {name: [r[i] for r in self.rows] for i, name in enumerate(self.COLUMNS)}
+
+
+def problem_text(params: dict) -> str:
+    """The regression problem's parameters for a caption."""
+    keys = ("n", "d", "outlier_fraction", "noise", "outlier_feature_scale", "n_test")
+    vals = ", ".join(f"{k}={params[k]}" for k in keys)
+    seeds = params.get("seeds")
+    if seeds is not None:
+        uniq = list(dict.fromkeys(seeds))
+        vals += f", seeds {uniq[0]}..{uniq[-1]} ({len(uniq)} seeds)"
+    return (f"Regression with outliers (App. B.1; rwtheory.convex.problems.regression_with_outliers: "
+            f"{vals}; clean features N(0, I_d), targets theta*^T u + beta* + sigma eps with "
+            f"theta* ~ N(0, I_d)/sqrt(d), beta* ~ N(0, 1); outlier features "
+            f"N(0, s^2 I_d), outlier targets N(0, 1); model with intercept, d + 1 parameters, "
+            f"x_0 = 0).")
+
+
+#: Defaults of the problem, for documentation.
+PROBLEM_DEFAULTS = OUTLIER_DEFAULTS
+
+
+def progress_bar(total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal, else a no-op updater."""
+    if not sys.stderr.isatty():
+        return None, (lambda: None)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False)
+    return bar.update, bar.close
+
+
+def new_figure(ncols: int, width: float = 5.2, height: float = 3.8):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def main(module) -> int:
+    """``python -m rwtheory.experiments.NAME [--seeds N] [--quick] [--out DIR]``."""
+    from rwtheory.cli import main as cli_main
+
+    argv = ["figures", "--only", module.NAME, *sys.argv[1:]]
+    return cli_main(argv)

@@ -1,0 +1,90 @@
+"""The figure registry and the one way figures are written.
+
+Every figure is defined by one module in the repository's ``experiments/`` folder (installed
+as ``rwtheory.experiments``). A definition module exposes::
+
+    NAME: str                      # the figure's name, e.g. "fig7"
+    def build(*, seeds: int | None, quick: bool) -> FigureResult
+    def claims(result: FigureResult) -> list[rwtheory.report.claim.Claim]   # optional
+
+``build`` runs the computation and draws the figure; it writes nothing. :func:`save` then
+renders PNG, PDF and CSV into memory and writes ``NAME.png``, ``NAME.pdf`` and ``NAME.csv``
+atomically, so a failure leaves no partial figure behind. ``seeds=None`` means the
+definition's documented default; ``quick`` a smaller configuration for tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rwtheory.report.files import csv_bytes, write_files_atomically
+
+__all__ = ["FIGURES", "FigureResult", "build", "render", "save"]
+
+#: Figure name -> module defining it (``experiments/<module>.py``). Order = run order.
+FIGURES: dict[str, str] = {
+    "fig1": "rwtheory.experiments.fig1",
+    "fig7": "rwtheory.experiments.fig7",
+    "fig8": "rwtheory.experiments.fig8",
+    "r_sensitivity": "rwtheory.experiments.r_sensitivity",
+    "max_weight": "rwtheory.experiments.max_weight",
+    "lm": "rwtheory.experiments.lm_pretrain",
+}
+
+
+@dataclass
+class FigureResult:
+    """What a figure definition returns: the drawn figure, exactly the plotted numbers
+    (equal-length columns), a caption stating every parameter, and the numbers a paper
+    check may quote (``summary``)."""
+
+    name: str
+    figure: object  # matplotlib.figure.Figure
+    columns: Mapping[str, Sequence]
+    caption: str
+    summary: dict = field(default_factory=dict)
+
+
+def _module(name: str):
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
+    return importlib.import_module(FIGURES[name])
+
+
+def build(name: str, *, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """Run figure ``name``'s definition and return its :class:`FigureResult` (writes nothing)."""
+    return _module(name).build(seeds=seeds, quick=quick)
+
+
+def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
+    """Write ``NAME.png``, ``NAME.pdf`` and ``NAME.csv`` (caption as ``# `` comment lines on top)
+    into ``out_dir``, each atomically, after all three are rendered in memory."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    out = Path(out_dir)
+    blobs = {}
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None,
+                                                            "Producer": None})):
+        buf = io.BytesIO()
+        result.figure.savefig(buf, format=ext, metadata=meta, dpi=150 if ext == "png" else None,
+                              bbox_inches="tight")
+        blobs[out / f"{result.name}.{ext}"] = buf.getvalue()
+    header = "".join(f"# {line}\n" for line in result.caption.strip().splitlines())
+    blobs[out / f"{result.name}.csv"] = header.encode() + csv_bytes(result.columns)
+    import matplotlib.pyplot as plt
+
+    plt.close(result.figure)
+    return write_files_atomically(blobs)
+
+
+def render(name: str, out_dir: str | Path, *, seeds: int | None = None,
+           quick: bool = False) -> FigureResult:
+    """:func:`build` then :func:`save`; returns the result (figure already closed)."""
+    result = build(name, seeds=seeds, quick=quick)
+    save(result, out_dir)
+    return result

@@ -1,0 +1,65 @@
+r"""The inequalities of Theorems 1-2 (THEORY §3-§4), one function each, PEPit-example style.
+
+Every function states its problem, assumptions, algorithm and guarantee in its docstring,
+takes a recorded :class:`rwtheory.convex.engine.Trajectory` (and the smoothness constant of the proof
+route, :func:`effective_smoothness`) and returns a :class:`Bound` with ``observed <= bound``.
+
+* Theorem 1, full-batch GD: :func:`gd_one_step`, :func:`gd_pathwise`, :func:`gd_rate`.
+* Theorem 2 (i), minibatch SGD: :func:`sgd_one_step`, :func:`sgd_pathwise`,
+  :func:`sgd_rate` (pathwise), :func:`sgd_rate_in_expectation` (Monte Carlo).
+* Theorem 2 (ii), heavy ball: :func:`heavy_ball_one_step`, :func:`heavy_ball_pathwise`,
+  :func:`heavy_ball_weighted_sum`, :func:`heavy_ball_rate` (derived here, with
+  :func:`heavy_ball_lambdas`), :func:`heavy_ball_average_rate` (derived here, with
+  :func:`heavy_ball_constant_lambdas`), :func:`heavy_ball_rate_in_expectation`.
+
+Example::
+
+    from rwtheory.convex import engine
+    from rwtheory.convex import problems
+    from rwtheory.convex import schemes
+    from rwtheory.theory import theorems
+    p = problems.consistent_least_squares(4, n=32, d=16, row_spread=10.0)
+    tr = engine.run(p, schemes.Strategy("linupper", 2.0), lr=1 / (4 * p.smoothness()),
+                   steps=100)
+    b = theorems.gd_rate(tr, theorems.effective_smoothness(p, tr, "C"))
+    assert not b.violated().any()
+"""
+
+from rwtheory.theory.theorems.bound import ROUTES, Bound, batch_smoothness_per_step, effective_smoothness
+from rwtheory.theory.theorems.gd import gd_one_step, gd_pathwise, gd_rate
+from rwtheory.theory.theorems.heavy_ball import (
+    heavy_ball_average_rate,
+    heavy_ball_constant_lambdas,
+    heavy_ball_lambdas,
+    heavy_ball_min_coefficients,
+    heavy_ball_one_step,
+    heavy_ball_pathwise,
+    heavy_ball_rate,
+    heavy_ball_rate_in_expectation,
+    heavy_ball_weighted_sum,
+)
+from rwtheory.theory.theorems.sgd import MonteCarloBound, sgd_one_step, sgd_pathwise, sgd_rate, sgd_rate_in_expectation
+
+__all__ = [
+    "ROUTES",
+    "Bound",
+    "MonteCarloBound",
+    "batch_smoothness_per_step",
+    "effective_smoothness",
+    "gd_one_step",
+    "gd_pathwise",
+    "gd_rate",
+    "heavy_ball_average_rate",
+    "heavy_ball_constant_lambdas",
+    "heavy_ball_lambdas",
+    "heavy_ball_one_step",
+    "heavy_ball_pathwise",
+    "heavy_ball_rate",
+    "heavy_ball_rate_in_expectation",
+    "heavy_ball_weighted_sum",
+    "heavy_ball_min_coefficients",
+    "sgd_one_step",
+    "sgd_pathwise",
+    "sgd_rate",
+    "sgd_rate_in_expectation",
+]

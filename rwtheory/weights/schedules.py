@@ -1,0 +1,102 @@
+r"""Temperature schedules: plain callables ``schedule(step) -> r`` (THEORY.md §1 step 4).
+
+The paper keeps r = 100 (weights nearly uniform) for a warm-up, then uses the target value
+(GPT-2: 0.4, Llama-1.4B: 1, Llama-7B: 2). Linear and cosine annealing are the natural smooth
+versions. Every schedule is a frozen dataclass (picklable, comparable, printable) whose
+``__call__`` takes a step ``k >= 0`` and returns a finite temperature > 0.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+from rwtheory._array import check_positive_finite
+
+__all__ = ["constant_schedule", "cosine_schedule", "linear_schedule", "warmup_schedule"]
+
+#: The paper's warm-up temperature (App. A.2): large enough that the weights are ~uniform.
+PAPER_WARMUP_TEMPERATURE = 100.0
+
+
+def _check_step(step) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+    return int(step)
+
+
+def _check_steps(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class constant_schedule:  # noqa: N801  (a schedule is used like a function: optax style)
+    """r(k) = ``value`` for every step."""
+
+    value: float
+
+    def __post_init__(self):
+        check_positive_finite(self.value, "value")
+
+    def __call__(self, step: int) -> float:
+        _check_step(step)
+        return float(self.value)
+
+
+@dataclass(frozen=True)
+class warmup_schedule:  # noqa: N801
+    """The paper's schedule: r(k) = ``warmup_value`` (100) for k < ``warmup_steps``, then
+    ``target``."""
+
+    target: float
+    warmup_steps: int
+    warmup_value: float = PAPER_WARMUP_TEMPERATURE
+
+    def __post_init__(self):
+        check_positive_finite(self.target, "target")
+        check_positive_finite(self.warmup_value, "warmup_value")
+        _check_steps(self.warmup_steps, "warmup_steps")
+
+    def __call__(self, step: int) -> float:
+        k = _check_step(step)
+        return float(self.warmup_value if k < self.warmup_steps else self.target)
+
+
+@dataclass(frozen=True)
+class linear_schedule:  # noqa: N801
+    """r moves linearly from ``start`` to ``end`` over steps [``begin``, ``begin + steps``],
+    constant outside."""
+
+    start: float
+    end: float
+    steps: int
+    begin: int = 0
+
+    def __post_init__(self):
+        check_positive_finite(self.start, "start")
+        check_positive_finite(self.end, "end")
+        _check_steps(self.steps, "steps")
+        _check_steps(self.begin, "begin")
+
+    def _fraction(self, step: int) -> float:
+        k = _check_step(step)
+        if self.steps == 0:
+            return 0.0 if k < self.begin else 1.0
+        return min(max((k - self.begin) / self.steps, 0.0), 1.0)
+
+    def __call__(self, step: int) -> float:
+        f = self._fraction(step)
+        return float(self.start + f * (self.end - self.start))
+
+
+@dataclass(frozen=True)
+class cosine_schedule(linear_schedule):  # noqa: N801
+    """r follows half a cosine from ``start`` to ``end`` over [``begin``, ``begin + steps``]:
+    r = end + (start - end) (1 + cos(pi f)) / 2, f the fraction of the way."""
+
+    def __call__(self, step: int) -> float:
+        f = self._fraction(step)
+        return float(self.end + (self.start - self.end) * 0.5 * (1 + math.cos(math.pi * f)))

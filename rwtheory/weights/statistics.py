@@ -1,0 +1,87 @@
+r"""The two constants that describe a weighting in the theory (THEORY.md §2).
+
+* :math:`\Gamma_t = \dfrac{\sum_i w_i^t \Delta_i(x_t)}{\frac1n \sum_i \Delta_i(x_t)}`
+  (1 when every gap is 0): how much weight sits on large loss gaps. Uniform weights give
+  1; weight on small gaps gives :math:`\Gamma < 1`; down-weighting small gaps gives
+  :math:`\Gamma > 1`, which shrinks the bounds of Theorems 1-2 by :math:`1/\Gamma`.
+* :math:`\rho_t = n\max_i w_i^t \ge 1`: the cap factor. The paper's cap is :math:`\rho_t \le 2`.
+"""
+
+from __future__ import annotations
+
+from rwtheory._array import as_float_array
+
+__all__ = ["batched_gamma", "batched_rho", "gamma", "rho"]
+
+
+def _check_simplex(w, xp, name: str = "weights"):
+    if bool(xp.any(w < 0)):
+        raise ValueError(f"{name} must be >= 0 (a point of the simplex), got minimum "
+                         f"{float(xp.min(w))}")
+    tol = xp.finfo(w.dtype).eps ** 0.5
+    err = xp.max(xp.abs(xp.sum(w, axis=-1) - 1))
+    if float(err) > tol:
+        raise ValueError(f"{name} must sum to 1 along the last axis (within {tol:.1e}), "
+                         f"got a sum off by {float(err):.3e}")
+
+
+def _gamma(w, g, xp):
+    # Scale by the largest gap so that gaps up to ~1e308 do not overflow the sums.
+    scale = xp.max(g, axis=-1, keepdims=True)
+    zero = scale == 0
+    gs = g / xp.where(zero, xp.ones_like(scale), scale)
+    num = xp.sum(w * gs, axis=-1)
+    den = xp.mean(gs, axis=-1)
+    safe_den = xp.where(den == 0, xp.ones_like(den), den)
+    return xp.where(zero[..., 0], xp.ones_like(num), num / safe_den)
+
+
+def _validated_pair(weights, gaps, ndim):
+    xp, w = as_float_array(weights, "weights", ndim=ndim)
+    _, g = as_float_array(gaps, "gaps", ndim=ndim, like=w)
+    if tuple(w.shape) != tuple(g.shape):
+        raise ValueError(f"weights and gaps must have the same shape, got {tuple(w.shape)} "
+                         f"and {tuple(g.shape)}")
+    if bool(xp.any(g < 0)):
+        raise ValueError(f"gaps must be >= 0, got minimum {float(xp.min(g))}")
+    _check_simplex(w, xp)
+    if w.dtype != g.dtype:
+        dt = xp.result_type(w.dtype, g.dtype)
+        w, g = xp.astype(w, dt), xp.astype(g, dt)
+    return xp, w, g
+
+
+def gamma(weights, gaps):
+    r""":math:`\Gamma = \sum_i w_i\Delta_i / (\frac1n\sum_i\Delta_i)` (1 if all gaps are 0).
+
+    Parameters
+    ----------
+    weights : 1-D array on the simplex (>= 0, summing to 1 within sqrt(machine eps)).
+    gaps : 1-D array of loss gaps :math:`\Delta_i = f_i(x) - f_i(x^*) \ge 0`, same length.
+
+    Returns a 0-d array of the inputs' kind. :math:`\Gamma \in [0, \rho]`, with equality
+    :math:`\Gamma = \rho` possible only when the weight sits on the largest gaps.
+    """
+    xp, w, g = _validated_pair(weights, gaps, 1)
+    return _gamma(w, g, xp)
+
+
+def batched_gamma(weights, gaps):
+    """:func:`gamma` for every row (last axis) of ``weights`` and ``gaps``."""
+    xp, w, g = _validated_pair(weights, gaps, None)
+    return _gamma(w, g, xp)
+
+
+def rho(weights):
+    r""":math:`\rho = n\max_i w_i` for a 1-D weight vector on the simplex (0-d array)."""
+    xp, w = as_float_array(weights, "weights")
+    _check_simplex(w, xp)
+    return w.shape[-1] * xp.max(w, axis=-1)
+
+
+def batched_rho(weights):
+    """:func:`rho` for every row (last axis) of ``weights``."""
+    xp, w = as_float_array(weights, "weights", ndim=None)
+    _check_simplex(w, xp)
+    return w.shape[-1] * xp.max(w, axis=-1)
+
