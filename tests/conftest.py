@@ -6,10 +6,15 @@ issues require it).
 """
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# shared helpers (tests/strategies.py) importable from every sub-folder of tests/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, print_blob=True,

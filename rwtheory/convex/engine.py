@@ -14,7 +14,7 @@ scheme on the batch's losses at :math:`x_t`:
   :math:`x_{t+1} = (\lambda_{t+1} x_t + z_{t+1}) / (\lambda_{t+1} + 1)`, :math:`z_0 = x_0`,
   which equals the two-step form
   :math:`x_{t+1} = x_t - \frac{\eta}{1+\lambda_{t+1}} g_t
-  + \frac{\lambda_t}{1+\lambda_{t+1}} (x_t - x_{t-1})` (``tests/test_optim.py``).
+  + \frac{\lambda_t}{1+\lambda_{t+1}} (x_t - x_{t-1})` (``tests/convex/test_engine.py``).
 
 Minibatches are uniform b-subsets drawn without replacement, independently at every step,
 from a stream that depends only on the run's seed: runs with the same seed see the same
@@ -246,7 +246,7 @@ class _Weights:
       small that exp could under/overflow.
 
     The result equals :func:`rwtheory.weights.pipeline.batched_sample_weights` up to rounding
-    (``tests/test_optim.py``); uniform runs keep E = 1 and need no work at all. Any other
+    (``tests/convex/test_engine.py``); uniform runs keep E = 1 and need no work at all. Any other
     scheme is called on its group's losses, as :class:`Scheme` says.
     """
 
@@ -437,7 +437,7 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
     All runs are advanced together, step by step: the runs of one data row share one GEMM
     per step, and the weights of all runs of the paper's strategies are computed in a
     handful of array passes (:class:`_Weights`). A run computes the same numbers alone as
-    batched with others, up to the rounding of the GEMMs (``tests/test_optim.py``,
+    batched with others, up to the rounding of the GEMMs (``tests/convex/test_engine.py``,
     ``benchmarks/bench_experiments.py``).
     """
     if method not in METHODS:

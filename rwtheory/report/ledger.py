@@ -118,7 +118,7 @@ def _theorem_report(quick: bool) -> Report:
         return res.tally(alg, route, ineq).quantiles()
 
     size = f"{res.instances} random interpolation instances × {res.steps} steps"
-    how = f"`{CHECK}` (rwtheory.theory.verification); `pytest tests/test_theorems.py`"
+    how = f"`{CHECK}` (rwtheory.theory.verification); `pytest tests/theory/test_theorems.py`"
     claims = []
     ev, vi, fl = algo("GD")
     q = rate_q("GD", "rate")
@@ -285,7 +285,7 @@ def _prop1_report(quick: bool) -> Report:
         cmp = proposition1.compare_with_cvxpy(proposition1.prop1_instances(count, 0), progress=bar.update)
     lp = proposition1.lp_check(100, seed=0)
     lin = proposition1.linupper_vs_optimum(seeds=1 if quick else 4, steps=50 if quick else 200)
-    how = f"`{CHECK}` (rwtheory.theory.proposition1); `pytest tests/test_prop1.py`"
+    how = f"`{CHECK}` (rwtheory.theory.proposition1); `pytest tests/theory/test_proposition1.py`"
     # fails: an instance where the solver and the closed form disagree by more than 1e-6 and
     # the closed form is not the better-certified answer (KKT residuals, computed from each
     # answer alone); caveat: disagreements blamed on the solver, or instances it could not
@@ -377,7 +377,7 @@ def _pep_report(quick: bool) -> Report:
     start = time.process_time()
     dt = pep.drori_teboulle()
     secs += time.process_time() - start
-    how = f"`{CHECK}` (rwtheory.theory.pep); `pytest tests/test_pep.py`"
+    how = f"`{CHECK}` (rwtheory.theory.pep); `pytest tests/theory/test_pep.py`"
     ratio = max(c.ratio for c in cases)
     claims = [Claim(
         "thm1.pep", "Thm. 1 (Sec. 4.2): tightness",
@@ -447,9 +447,9 @@ def _cap_report(quick: bool) -> Report:
         "by our LinUpper method, we provide the distribution of the maximum weights per step "
         "... clearly below the upper bound\"", True,
         "Does the LinUpper pipeline guarantee ρ_t = n·max w ≤ 2? Exact supremum over all "
-        "loss batches (rwtheory.worst_case_rho; search in tests/test_cap.py) at the paper's "
+        "loss batches (rwtheory.worst_case_rho; search in tests/weights/test_cap.py) at the paper's "
         "temperatures r = 0.4 (GPT-2), 1 (Llama-1.4B), 2 (Llama-7B).",
-        f"`{CHECK}`; `pytest tests/test_cap.py`", "holds with caveat", number, stable=True)]
+        f"`{CHECK}`; `pytest tests/weights/test_cap.py`", "holds with caveat", number, stable=True)]
     rows = [[r] + [f"{worst_case_rho('linupper', n, r):.4f}" for n in sizes] for r in temps]
     details = ("## The cap of App. A.5\n\nExact sup of n·max w over all batches of n "
                "losses, LinUpper:\n\n" + _table(["r"] + [f"n={n}" for n in sizes], rows))
@@ -603,7 +603,7 @@ def render(reports: Sequence[Report], *, quick: bool) -> str:
         "extraction, so most mathematical statements are *reconstructed* (THEORY.md); "
         "quotations are marked *Quoted*. Statuses: holds / holds with caveat / fails / "
         f"not checked. Rows marked{STABLE_MARK} are deterministic: `rwtheory check --quick` "
-        "regenerates them identically (tests/test_paper_checks.py).", "",
+        "regenerates them identically (tests/report/test_ledger.py).", "",
         "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     body = [render_row(c) for c in claims]
     details = [r.details for r in reports if r.details]

@@ -13,7 +13,7 @@ from rwtheory.report import figures
 from rwtheory.report import ledger
 from rwtheory.report.claim import STATUSES, Claim
 
-COMMITTED = Path(__file__).resolve().parents[1] / "paper_checks.md"
+COMMITTED = Path(__file__).resolve().parents[2] / "paper_checks.md"
 
 
 def _table_rows(text: str) -> list[str]:

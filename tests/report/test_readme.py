@@ -3,7 +3,7 @@ README's summary of the claims agrees with the generated paper_checks.md."""
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _first_block() -> list[str]:
