@@ -2,13 +2,12 @@
 deterministic rows, providers are collected automatically, placeholders stand in for absent
 ones, and the file is written atomically."""
 
-import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from rwtheory import cli
+from rwtheory import cli, experiments
 from rwtheory.report import figures, ledger, markdown
 from rwtheory.report.claim import STATUSES, Claim, Provider, Report
 from rwtheory.report.providers import figures as figure_providers
@@ -67,12 +66,16 @@ def fake_figure(monkeypatch):
     """A figure definition module registered as 'fig7', defining claims()."""
     mod = types.ModuleType("fake_fig7")
     mod.NAME = "fig7"
-    mod.build = lambda *, seeds, quick: figures.FigureResult("fig7", None, {"x": [1]}, "cap",
-                                                            {"quick": quick})
+    mod.builds = []
+
+    def build(*, seeds, quick):
+        mod.builds.append((seeds, quick))
+        return figures.FigureResult("fig7", None, {"x": [1]}, "cap", {"quick": quick})
+
+    mod.build = build
     mod.claims = lambda result: [Claim("fig7.fast", "App. B.2", "p", True, "o", "h",
                                        "holds", f"quick={result.summary['quick']}")]
-    monkeypatch.setitem(sys.modules, "fake_fig7", mod)
-    monkeypatch.setattr(figures, "FIGURES", {"fig7": "fake_fig7"})  # the only figure
+    monkeypatch.setattr(experiments, "FIGURES", {"fig7": mod})  # the only figure
     return mod
 
 
@@ -144,19 +147,15 @@ def test_cli_rejects_unknown_provider(tmp_path):
 
 
 def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypatch):
-    rendered = []
-
-    def fake_render(name, out_dir, *, seeds=None, quick=False):
-        rendered.append((name, quick))
-        return figures.build(name, quick=quick)
-
-    monkeypatch.setattr(figures, "render", fake_render)
+    saved = []
+    monkeypatch.setattr(figures, "save", lambda result, out_dir: saved.append(result.name))
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
-        figure_providers.figure_provider("fig7", figure_results)])
+        figure_providers.figure_provider(fake_figure, figure_results)])
     out = tmp_path / "checks.md"
     assert cli.main(["reproduce", "--quick", "--figures-out", str(tmp_path / "figs"),
                      "--out", str(out)]) == 0
-    assert rendered == [("fig7", True)]
+    # built once, saved, and the check reused that result instead of building it again
+    assert fake_figure.builds == [(None, True)] and saved == ["fig7"]
     text = out.read_text(encoding="utf-8")
     assert "`fig7.fast`" in text and "`thm4`" in text  # thm4 still a placeholder
 
