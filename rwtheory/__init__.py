@@ -10,7 +10,8 @@ README). Public API::
 """
 
 from rwtheory.weights.statistics import gamma, rho
-from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights, kl_capped_weights_bisection
+from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights
+from rwtheory.theory.reference_solvers import kl_capped_weights_bisection
 from rwtheory.weights.schedules import constant_schedule, cosine_schedule, linear_schedule, warmup_schedule
 from rwtheory.weights.pipeline import (
     STRATEGIES,

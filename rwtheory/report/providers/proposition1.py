@@ -116,7 +116,7 @@ def _details(cmp, lp, lin) -> str:
     lin_rows = [[x.temperature, quantiles(x.tv_quantiles), quantiles(x.gamma_linupper),
                  quantiles(x.gamma_optimum), x.max_rho_linupper] for x in lin]
     return (f"## Proposition 1 against cvxpy\n\n{cmp.instances} instances; Clarabel through "
-            f"`rwtheory.weights.optimal.kl_capped_weights_cvxpy` (tightened tolerances, answer "
+            f"`rwtheory.theory.reference_solvers.kl_capped_weights_cvxpy` (tightened tolerances, answer "
             f"chosen by its KKT residual), SCS (eps 1e-10) as the fallback when Clarabel "
             f"fails. SCS alone (eps 1e-10, 20 000 iterations) on the {cmp.scs_measured} "
             f"instances with n ≤ 50: max {cmp.scs_max_diff:.2e}, {cmp.scs_above_tol} above "
