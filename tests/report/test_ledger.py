@@ -10,6 +10,7 @@ import pytest
 from rwtheory import cli, experiments
 from rwtheory.report import figures, ledger, markdown
 from rwtheory.report.claim import STATUSES, Claim, Provider, Report
+from rwtheory.report.providers import cap
 from rwtheory.report.providers import figures as figure_providers
 from rwtheory.report.providers.unchecked import PLACEHOLDERS
 
@@ -116,12 +117,15 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["paper_checks.md"]
 
 
-def test_cli_check_only(tmp_path, capsys):
+def test_cli_check_only_writes_exactly_that_providers_rows(tmp_path, capsys):
     out = tmp_path / "checks.md"
     assert cli.main(["check", "--quick", "--only", "cap", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    assert "`a5.cap`" in text and "12.18" in text
-    assert "holds with caveat" in capsys.readouterr().out
+    expected = cap.report(quick=True)
+    assert _table_rows(text) == [markdown.render_row(c) for c in expected.claims]
+    assert expected.details in text  # no placeholder rows, no other provider's section
+    assert "* **not checked** (0): none" in text
+    assert "holds with caveat  a5.cap" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_provider(tmp_path):
