@@ -1,8 +1,8 @@
 """rwtheory: checkable theory and convex experiments for loss-based sample reweighting.
 
 Sow et al., "Dynamic Loss-Based Sample Reweighting for Improved Large Language Model
-Pretraining", ICLR 2025. The mathematics follows ``THEORY.md`` (reconstructed; see the
-README). Public API::
+Pretraining", ICLR 2025. The mathematics is stated in ``docs/theory.md`` (each statement
+marked quoted from the paper, reconstructed, or added here). Public API::
 
     import rwtheory as rw
     rw.sample_weights(losses, strategy="linupper", temperature=1.0)

@@ -130,7 +130,7 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
               \qquad c = (\Delta - \max_j \Delta_j)/r,
 
     (:math:`\mathrm{entr}(u) = -u\log u`, an exponential-cone program; it equals the
-    problem of THEORY §5 up to a constant and the factor r). With cvxpy's defaults the
+    problem of docs/theory.md §5 up to a constant and the factor r). With cvxpy's defaults the
     answer is only ~1e-5 accurate in w (an objective gap eps moves a strongly convex
     minimiser by ~sqrt(eps)), so Clarabel's gap, feasibility and KKT tolerances are
     tightened to 1e-10 ... 1e-12, and the settings of :data:`CVXPY_ATTEMPTS` are tried in

@@ -18,7 +18,7 @@ RHOS = st.one_of(st.sampled_from([1.0, 1.5, 2.0, 4.0]), st.floats(1.0, 6.0))
 
 
 def assert_kkt(w, gaps, r, rho, rtol=1e-9):
-    """Independent optimality certificate of w for THEORY §5's problem (KKT conditions,
+    """Independent optimality certificate of w for docs/theory.md §5's problem (KKT conditions,
     written with differences of gaps so that it holds at any scale):
 
     * sum w = 1, 0 <= w <= rho/n;
