@@ -9,10 +9,8 @@ marked quoted from the paper, reconstructed, or added here). Public API::
     rw.kl_capped_weights(gaps, temperature=0.5, rho=2.0)
 """
 
-from rwtheory.weights.statistics import gamma, rho
-from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights
 from rwtheory.theory.reference_solvers import kl_capped_weights_bisection
-from rwtheory.weights.schedules import constant_schedule, cosine_schedule, linear_schedule, warmup_schedule
+from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights
 from rwtheory.weights.pipeline import (
     STRATEGIES,
     cap_safe_temperature,
@@ -21,6 +19,13 @@ from rwtheory.weights.pipeline import (
     tempered_softmax,
     worst_case_rho,
 )
+from rwtheory.weights.schedules import (
+    constant_schedule,
+    cosine_schedule,
+    linear_schedule,
+    warmup_schedule,
+)
+from rwtheory.weights.statistics import gamma, rho
 
 __version__ = "0.1.0"
 

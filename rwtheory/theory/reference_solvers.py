@@ -141,8 +141,9 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
     instances.
 
     Measured: within 3.1e-8 of the closed form on 2,400 random instances (gaps 1e-6 ... 1e7,
-    r 1e-3 ... 1e2, ties) and 1.2e-8 on rwtheory.theory.proposition1's 300 (scaled spreads to 7e9; with c
-    shifted by the maximum alone one of them came back 2.1e-6 off, KKT residual 0.3). Known
+    r 1e-3 ... 1e2, ties) and 1.2e-8 on rwtheory.theory.proposition1's 300 (scaled spreads to
+    7e9; with c shifted by the maximum alone one of them came back 2.1e-6 off, KKT residual
+    0.3). Known
     limit: for rho = 1 (the feasible set is the single point 1/n, no interior) with scaled
     gaps ~1e9 every attempt can fail. The returned residual says how far the answer is from
     optimal; callers report inaccurate answers and failures rather than skip them.

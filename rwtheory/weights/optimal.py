@@ -1,4 +1,5 @@
-r"""Proposition 1's optimal KL-regularised capped weights, and the DRO-KL baseline (docs/theory.md §5).
+r"""Proposition 1's optimal KL-regularised capped weights, and the DRO-KL baseline
+(docs/theory.md §5).
 
 The problem, for loss gaps :math:`\Delta \in \mathbb R^n_{\ge 0}`, temperature r > 0 and cap
 :math:`\rho \ge 1`:
