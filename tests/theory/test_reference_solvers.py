@@ -31,7 +31,8 @@ def test_bisection_reference_loses_the_small_gaps_at_huge_spans():
 def test_cvxpy_reference_on_a_spread_of_4e9_and_its_kkt_residual():
     """Gaps 1e-12 ... 1e6 at r = 2.6e-4 (scaled spread 3.9e9, found by
     rwtheory.theory.proposition1): with c shifted by the maximum Clarabel's answer is 2e-6
-    off; another shift of c gives an accurate one, and the KKT residual -- computed from each answer alone -- tells which."""
+    off; another shift of c gives an accurate one, and the KKT residual -- computed from
+    each answer alone -- tells which."""
     from rwtheory.theory.proposition1 import prop1_instances
 
     inst = prop1_instances(300, seed=0)[249]
