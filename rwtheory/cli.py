@@ -96,7 +96,7 @@ def add_check(sub) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
-                   help="only these providers (theorems, prop1, pep, cap, figure names); "
+                   help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 
