@@ -7,7 +7,8 @@ Per-sample losses :math:`f_i(x) = \phi(a_i^\top x, b_i)` with a scalar link loss
           \nabla^2 f_i(x) = \phi''(a_i^\top x, b_i)\, a_i a_i^\top ,
 
 so with :math:`c_\phi \ge \sup|\partial^2\phi/\partial u^2|` every :math:`f_i` is
-:math:`\ell_i = c_\phi\|a_i\|^2`-smooth, the average f is :math:`L = c_\phi\lambda_{\max}(A^\top A/n)`
+:math:`\ell_i = c_\phi\|a_i\|^2`-smooth, the average f is
+:math:`L = c_\phi\lambda_{\max}(A^\top A/n)`
 -smooth and a batch average :math:`L_B = c_\phi\lambda_{\max}(A_B^\top A_B/|B|)`-smooth (the
 Hessian of f is :math:`A^\top\mathrm{diag}(\phi''/n)A`, whose norm is at most
 :math:`c_\phi\|A^\top A/n\|` whatever the signs of :math:`\phi''`: the constants hold for the
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rwtheory.convex.engine import METHODS, Trajectory, sample_batches
-from rwtheory.convex.problems import LeastSquares, seed_list
+from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
 
 __all__ = ["LOSSES", "GLMProblem", "GLMTrajectory", "Loss", "OnGradientNorms",

@@ -4,7 +4,8 @@ Both families are :class:`rwtheory.convex.glm.GLMProblem` stacks (one row per se
 :func:`rwtheory.convex.glm.run` runs GD, minibatch SGD and heavy ball on them and records
 THEORY §6's :math:`\|\nabla f(x_t)\|^2`, :math:`m_t`, :math:`\Gamma_t` and :math:`\sigma_t`.
 
-* :func:`sigmoid_classification`: the sigmoid loss of THEORY §6, :math:`f_i(x) = s(-y_i a_i^\top x)`,
+* :func:`sigmoid_classification`: the sigmoid loss of THEORY §6,
+  :math:`f_i(x) = s(-y_i a_i^\top x)`,
   :math:`L = \lambda_{\max}(A^\top A/n)/(6\sqrt3)`, :math:`f_{\inf} = 0`. Its curvature is
   largest *away* from the decision boundary (:math:`|s''|` peaks at :math:`|yu| \approx 1.32`)
   and vanishes both at the boundary and in the saturated tails.
