@@ -139,7 +139,7 @@ def _verification_section(res) -> str:
             f"x₀ ~ N(0, s²I), s in 0.3–3; η = c/L, c in 0.25, 0.5, 1, 1.5, 2, 4), every "
             f"instance run with each of {len(_weighting_labels())} weightings "
             f"({', '.join(_weighting_labels())}), full batch and with a minibatch of 1, 2, "
-            f"n/4 or n/2; {res.runs} runs × {res.steps} steps, CPU {res.seconds:.0f} s. A "
+            f"n/4 or n/2; {res.runs} runs × {res.steps} steps. A "
             f"violation is observed − bound > {res.rtol:g} × (largest term). Tightness = "
             f"observed/bound where both are positive (rate: last horizon).\n\n"
             + table(["batch, weighting class", "step regime", "inequality", "evaluated",
