@@ -15,9 +15,9 @@ For :math:`\eta > 1/L` the rate's hypothesis is broken: the rate is evaluated an
 
 :func:`expectation_checks` estimates the minibatch rate in expectation by Monte Carlo.
 :func:`open_question` measures how often the paper's *loss*-based strategies give a
-*gradient-norm* :math:`\Gamma_t \ge 1`, per strategy and temperature, and whether the gain
-factor :math:`(2 - L\eta)/(1 + (1 - L\eta)\Gamma)` shows up in the measured
-:math:`\|\nabla f\|^2` against the paired uniform run.
+*gradient-norm* :math:`\Gamma_t \ge 1`, per strategy and temperature, and whether the
+factor :math:`(2 - L\eta)/(1 + (1 - L\eta)\Gamma)` (weighted over uniform rate bound) shows
+up in the measured :math:`\|\nabla f\|^2` against the paired uniform run.
 
 Everything is seeded: the same arguments give the same numbers.
 """
@@ -355,10 +355,11 @@ class GammaShare:
 
     share : fraction of steps with gradient-norm Γ_t >= 1 (up to 1e-12);
     median_gamma, q05_gamma : the median and 5 % quantile of Γ_t;
-    measured_gain : median over seeds of mean_t ||∇f||² (paired uniform run) / mean_t
-        ||∇f||² (this weighting) -- > 1: this weighting drove the gradient down faster;
-    predicted_gain : median over seeds of :func:`rwtheory.theory.theorem4.gain_factor` with
-        the run's mean Γ_t (the theorem's min Γ_t gives ``predicted_gain_min``).
+    measured_ratio : median over seeds of mean_t ||∇f(x_t)||² (this weighting) / the same
+        of the paired uniform run -- < 1: this weighting drove the gradient down faster;
+    predicted_ratio : median over seeds of :func:`rwtheory.theory.theorem4.bound_ratio`
+        (weighted over uniform rate bound) with the run's mean Γ_t (with its min Γ_t, the
+        theorem's Γ: ``predicted_ratio_min``).
     """
 
     family: str
@@ -370,21 +371,21 @@ class GammaShare:
     share: float
     median_gamma: float
     q05_gamma: float
-    measured_gain: float
-    predicted_gain: float
-    predicted_gain_min: float
+    measured_ratio: float
+    predicted_ratio: float
+    predicted_ratio_min: float
 
 
 @dataclass
 class OpenQuestion:
     """:func:`open_question`'s cells and the rank correlation (Spearman, over every
-    non-uniform run with eta < 1/L: at eta = 1/L the predicted gain is 1 whatever Γ) between
-    measured and predicted gain, per signal."""
+    non-uniform run with eta < 1/L: at eta = 1/L the predicted ratio is 1 whatever Γ) between
+    measured and predicted ratio, per signal."""
 
     cells: list[GammaShare]
     spearman: dict = field(default_factory=dict)
     same_side: dict = field(default_factory=dict)   # share of runs: measured and predicted
-    # gains on the same side of 1
+    # ratios on the same side of 1
 
 
 def _open_weightings():
@@ -397,7 +398,7 @@ def open_question(seeds: int = 20, steps: int = 60, *, n: int = 64, d: int = 8,
                   batch_sizes=(None, 8), step_factors=(0.5, 1.0)) -> OpenQuestion:
     """Γ_t >= 1 shares of the paper's loss-based strategies (:data:`OPEN_STRATEGIES` x
     :data:`OPEN_TEMPERATURES`) on both non-convex families, full batch and minibatch, and
-    the measured against the predicted gain over the paired uniform run (same problem,
+    the measured against the predicted ratio to the paired uniform run (same problem,
     start :math:`x_0 \\sim N(0, I)`, batches). LinUpper on the gradient norms is the
     contrast (non-decreasing in ||∇f_i||², so Γ_t >= 1 by Chebyshev's sum inequality)."""
     from scipy.stats import spearmanr
@@ -435,10 +436,10 @@ def _open_cells(tr, ws, seeds, family, c, L, cells, pairs):
         if k == 0:
             continue
         signal = "gradient norm" if isinstance(w, glm.OnGradientNorms) else "loss"
-        measured = avg[0] / avg[k]
-        pred = theorem4.gain_factor(eta_L[k], 1.0, G[k].mean(axis=1))
-        pred_min = theorem4.gain_factor(eta_L[k], 1.0, G[k].min(axis=1))
-        if c < 1:   # at eta = 1/L every predicted gain is 1: nothing to correlate
+        measured = avg[k] / avg[0]
+        pred = theorem4.bound_ratio(eta_L[k], 1.0, G[k].mean(axis=1))
+        pred_min = theorem4.bound_ratio(eta_L[k], 1.0, G[k].min(axis=1))
+        if c < 1:   # at eta = 1/L every predicted ratio is 1: nothing to correlate
             pairs[signal].extend(zip(measured.tolist(), pred.tolist(), strict=True))
         cells.append(GammaShare(
             family, w.label, signal, tr.batch_size, c, tr.steps,

@@ -49,7 +49,7 @@ import numpy as np
 
 from rwtheory.theory.theorems import Bound, MonteCarloBound
 
-__all__ = ["gain_factor", "one_step", "pathwise", "rate", "rate_bound",
+__all__ = ["bound_ratio", "one_step", "pathwise", "rate", "rate_bound",
            "rate_in_expectation"]
 
 #: Relative slack on the step-size hypothesis eta L <= 1 (eta = 1/L is computed in float64).
@@ -134,11 +134,13 @@ def rate_bound(f0_gap, eta, L, gamma, sigma2, k) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
 
 
-def gain_factor(L, eta, gamma) -> np.ndarray:
-    r"""THEORY §6's gain of weights with gradient-norm constant Γ over uniform weights:
-    the ratio of the uniform rate bound to the weighted one,
-    :math:`(2 - L\eta)/(1 + (1 - L\eta)\Gamma)` (> 1: the weighted bound is smaller).
-    Between 1 and 2 - Lη for Γ ≥ 1; at most 2 - Lη < 2 even as Γ → ∞ for Lη → 1."""
+def bound_ratio(L, eta, gamma) -> np.ndarray:
+    r"""THEORY §6's factor :math:`(2 - L\eta)/(1 + (1 - L\eta)\Gamma)`: the rate bound of
+    weights with gradient-norm constant Γ divided by that of uniform weights (Γ = 1), at the
+    same η (< 1: the weighted bound is smaller). For :math:`\eta < 1/L` it decreases in Γ
+    from 2 - Lη (Γ = 0: all weight on zero gradients) through 1 (Γ = 1) towards 0; at
+    η = 1/L it is exactly 1 whatever Γ: at the largest step the theorem allows, the weights
+    do not enter the bound."""
     L, eta, gamma = (np.asarray(v, dtype=np.float64) for v in (L, eta, gamma))
     return (2 - L * eta) / (1 + (1 - L * eta) * gamma)
 

@@ -88,14 +88,19 @@ def test_rate_by_hand_on_three_samples(eta_L):
     assert r.observed[0, 1] <= expect
 
 
-def test_gamma_is_one_for_uniform_and_gain_factor():
+def test_gamma_is_one_for_uniform_and_bound_ratio():
     p = problems.sigmoid_classification(2, n=16, d=4)
     tr = glm.run(p, Strategy("uniform"), method="sgd", batch_size=4,
                  lr=1 / p.smoothness(), steps=10)
     np.testing.assert_allclose(tr.grad_gamma, 1.0, rtol=1e-12)
-    assert theorem4.gain_factor(1.0, 0.5, 1.0) == pytest.approx(1.0)
-    assert theorem4.gain_factor(1.0, 0.5, 3.0) == pytest.approx(1.5 / 2.5)
-    assert theorem4.gain_factor(1.0, 0.0, 0.0) == pytest.approx(2.0)
+    assert theorem4.bound_ratio(1.0, 0.5, 1.0) == pytest.approx(1.0)
+    assert theorem4.bound_ratio(1.0, 0.5, 3.0) == pytest.approx(1.5 / 2.5)
+    assert theorem4.bound_ratio(1.0, 0.0, 0.0) == pytest.approx(2.0)
+    assert theorem4.bound_ratio(2.0, 0.5, 7.0) == pytest.approx(1.0)   # eta = 1/L
+    # the ratio is the quotient of the two rate bounds
+    b_w = theorem4.rate_bound(1.0, 0.3, 2.0, 2.5, 0.4, 10)
+    b_u = theorem4.rate_bound(1.0, 0.3, 2.0, 1.0, 0.4, 10)
+    assert b_w / b_u == pytest.approx(theorem4.bound_ratio(2.0, 0.3, 2.5))
 
 
 def test_a_wrong_smoothness_constant_is_caught():
