@@ -175,13 +175,6 @@ class LeastSquares:
         """A_B of shape (R, b, d) for sample indices ``batch`` (R, b)."""
         return np.take_along_axis(self.A, batch[..., None], axis=1)
 
-    def batch_residuals(self, x: np.ndarray, batch: np.ndarray) -> np.ndarray:
-        """Residuals of the samples ``batch`` (R, b) only: (R, b)."""
-        A_b = self.batch_rows(batch)
-        if self.x_star is not None:
-            return np.matmul(A_b, (x - self.x_star)[..., None])[..., 0]
-        return np.matmul(A_b, x[..., None])[..., 0] - np.take_along_axis(self.b, batch, 1)
-
     # ---------------------------------------------------------------- constants
     def smoothness(self) -> np.ndarray:
         """L = lambda_max(A^T A / n) per run: (R,)."""
