@@ -160,14 +160,14 @@ def _block_form(form):
     return G, 2 * h[:, None, :], 0.5 * c[:, None], ref[:, None, :]
 
 
-def _form_value(form, x):
-    """The form's value at x (K, m, d): (K, m)."""
+def _form_value(form, x, out=None):
+    """The form's value at x (K, m, d): (K, m) (into ``out`` if given)."""
     G, h2, half_c, ref = form
     e = x - ref
     Ge = np.matmul(e, G)  # G symmetric
     Ge += h2
     Ge *= e
-    value = Ge.sum(-1)
+    value = np.add.reduce(Ge, axis=-1, out=out)
     value *= 0.5
     value += half_c
     return value
@@ -188,7 +188,8 @@ class _Data:
             self.xs = p.x_star[:, None, :]
         else:          # residual [A, b] [x; -1] = A x - b in one GEMM
             self.M = np.ascontiguousarray(np.concatenate([At, p.b[:, None, :]], axis=1))
-        self.Mt = self.M                   # the step's [A_B, b_B]^T
+        self.Mt = self.M                   # the step's [A_B, b_B]^T, and A_B^T
+        self.At = self.M[:, :self.d, :]
         self.train_form = _block_form(p.train_form)
         self.test_form = _block_form(p.test_form) if p.A_test is not None else None
         self.seeds = seeds                 # of every internal position
@@ -199,23 +200,28 @@ class _Data:
             self.batches = np.stack([per_seed[s] for s in self.seeds])   # (R, T, b)
         shape = (layout.K, layout.m, b)
         self.res, self.q, self.V = np.empty(shape), np.empty(shape), np.empty(shape)
+        self.VT = self.V.swapaxes(1, 2)
+        self.gT = np.empty((layout.K, self.d, layout.m))   # the gradient GEMM's output
+        self.g = self.gT.swapaxes(1, 2)
 
     def residuals(self, xa: np.ndarray, out=None) -> np.ndarray:
         """Residuals of the step's batch at the augmented iterate xa = [x, -1] (K, m, d+1)."""
         operand = xa[..., :self.d] - self.xs if self.star else xa
         return np.matmul(operand, self.Mt, out=out)
 
-    def evaluate(self, xa: np.ndarray, t: int) -> np.ndarray:
-        """f(x_t) (K, m); the residuals and q of step t's batch into ``res`` and ``q``."""
+    def evaluate(self, xa: np.ndarray, t: int, f: np.ndarray) -> np.ndarray:
+        """f(x_t) into ``f`` (K, m); the residuals and q of step t's batch into ``res`` and
+        ``q``."""
         if self.bblocks is None:   # every sample's residual: the weights need them all
             self.residuals(xa, out=self.res)
             np.multiply(self.res, self.res, out=self.q)
-            f = self.q.sum(axis=-1)
+            np.add.reduce(self.q, axis=-1, out=f)
             f *= 0.5 / self.n
             return f
-        f = _form_value(self.train_form, xa[..., :self.d])  # f from the Gram form
+        _form_value(self.train_form, xa[..., :self.d], out=f)  # f from the Gram form
         if t < self.steps:
             self.Mt = np.take_along_axis(self.M, self.bblocks[t][:, None, :], axis=2)
+            self.At = self.Mt[:, :self.d, :]
             self.residuals(xa, out=self.res)
             np.multiply(self.res, self.res, out=self.q)
         return f
@@ -223,9 +229,9 @@ class _Data:
     def direction(self, weights: FusedWeights) -> np.ndarray:
         """sum_i w_i r_i a_i per run (K, m, d), w = E / S."""
         np.multiply(weights.E, self.res, out=self.V)
-        g = np.swapaxes(np.matmul(self.Mt[:, :self.d, :], np.swapaxes(self.V, 1, 2)), 1, 2)
-        g /= weights.S[..., None]
-        return g
+        np.matmul(self.At, self.VT, out=self.gT)
+        self.g /= weights.S[..., None]
+        return self.g
 
     def silence(self, bad: np.ndarray) -> None:
         """Zero the residuals of runs that just diverged (their weights stay finite)."""
@@ -271,12 +277,11 @@ class _Iterate:
 
 # ---------------------------------------------------------------------- records
 def _record_iterate(rec: Recorder, t: int, f, data: _Data, it: _Iterate) -> None:
-    """The records of iterate t: f, test loss, gap, distances, x_t."""
-    rec["train_loss", t] = f
+    """The records of iterate t (f is recorded in place by the caller): test loss, gap,
+    distances, x_t."""
     if data.test_form is not None:
-        test = _form_value(data.test_form, it.x)
+        test = _form_value(data.test_form, it.x, out=rec.at("test_loss", t))
         test *= 2
-        rec["test_loss", t] = test
     if data.star:
         rec["gap", t] = f
         dx = it.x - data.xs
@@ -292,9 +297,8 @@ def _record_step(rec: Recorder, t: int, weights: FusedWeights, data: _Data,
                  it: _Iterate) -> None:
     """The records of step t: rho_t, the weights, the losses and the weighted gaps."""
     E, S, b = weights.E, weights.S, data.b
-    rho = weights.emax / S
+    rho = np.divide(weights.emax, S, out=rec.at("rho", t))
     rho *= b
-    rec["rho", t] = rho
     if rec.wants("losses"):
         rec["losses", t] = 0.5 * data.q
     if not (data.star or rec.wants("weights")):
@@ -373,7 +377,7 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
                                              losses=keep_losses))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(cfg.steps + 1):
-            f = data.evaluate(it.xa, t)
+            f = data.evaluate(it.xa, t, rec.at("train_loss", t))
             diverging = rec.check(t, f)
             if diverging is not None:   # freeze at the last good iterate
                 it.freeze(diverging, with_z=True)

@@ -123,8 +123,8 @@ class FusedWeights:
                 self.temps[at] = float(fn(step))
             self._temperatures()
         qmax, qmin, tmp = self.qmax, self.qmin, self.tmp
-        np.max(self.qR, axis=-1, keepdims=True, out=qmax)
-        np.min(self.qR, axis=-1, keepdims=True, out=qmin)
+        np.maximum.reduce(self.qR, axis=-1, keepdims=True, out=qmax)
+        np.minimum.reduce(self.qR, axis=-1, keepdims=True, out=qmin)
         # losses l = q/2: half = l_max/2 - l_min/2, mid_q = 2 (l_max/2 + l_min/2)
         np.multiply(qmax, 0.25, out=self.half)
         np.multiply(qmin, 0.25, out=tmp)
@@ -140,11 +140,11 @@ class FusedWeights:
             form.exponent(qg, row, Eg)
             if form.bounded:
                 continue
-            mx = Eg.max(axis=-1, keepdims=True)
+            mx = np.maximum.reduce(Eg, axis=-1, keepdims=True)
             if self.shift or generic:
                 Eg -= mx
                 emax[...] = 1.0
             else:
                 np.exp(mx, out=emax)
         np.exp(self.ER, out=self.ER)
-        np.sum(self.ER, axis=-1, out=self.SR)
+        np.add.reduce(self.ER, axis=-1, out=self.SR)

@@ -80,7 +80,7 @@ _PER_STEP = ("rho", "weighted_gap", "batch_gap", "gamma", "prev_weighted_gap", "
 
 
 class Recorder:
-    """The records of one run call, in the layout's internal order: arrays (T', K*m, ...).
+    """The records of one run call, in the layout's internal order: arrays (T', K, m, ...).
 
     ``names`` are the scalar records to keep; ``keep`` maps ``iterates``/``weights``/
     ``losses`` to their trailing size (d or b) for those kept."""
@@ -93,19 +93,20 @@ class Recorder:
         for name in names + list(keep):
             rows = steps + 1 if name in _PER_ITERATE else steps
             tail = (keep[name],) if name in keep else ()
-            self.arrays[name] = np.empty((rows, K * m) + tail)
+            self.arrays[name] = np.empty((rows, K, m) + tail)
         self.diverged_at = np.full((K, m), -1, dtype=np.intp)
         self.dead = None            # (K, m) bool once a run has diverged, else None
         self.threshold = None
+        self.ok = np.empty((K, m), dtype=bool)
 
     def check(self, t: int, f: np.ndarray) -> np.ndarray | None:
         """Runs that diverge at iterate t: f(x_t) not finite or above ``factor`` f(x_0)
         (for runs still alive). Returns their (K, m) mask, or None."""
         if self.threshold is None:
             self.threshold = self.factor * f + 1e-300
-        ok = np.isfinite(f)
+        ok = np.isfinite(f, out=self.ok)
         ok &= f <= self.threshold
-        if ok.all():
+        if np.logical_and.reduce(ok, axis=None):
             return None
         bad = ~ok if self.dead is None else ~ok & ~self.dead
         if not bad.any():
@@ -116,8 +117,11 @@ class Recorder:
 
     def __setitem__(self, key: tuple[str, int], value: np.ndarray) -> None:
         """``rec[name, t] = value`` (K, m, ...) records the value of every run at t."""
-        name, t = key
-        self.arrays[name][t].reshape(value.shape)[...] = value
+        np.copyto(self.arrays[key[0]][key[1]], value)
+
+    def at(self, name: str, t: int) -> np.ndarray:
+        """The (K, m, ...) record of ``name`` at t, to be written in place (``out=``)."""
+        return self.arrays[name][t]
 
     def wants(self, name: str) -> bool:
         return name in self.arrays
@@ -130,6 +134,7 @@ class Recorder:
         div = self.diverged_at.reshape(-1)
         out = {}
         for name, a in self.arrays.items():
+            a = a.reshape(a.shape[0], -1, *a.shape[3:])
             for p in np.flatnonzero(div >= 0):
                 a[div[p]:, p] = np.nan
             out[name] = np.ascontiguousarray(np.swapaxes(a, 0, 1)[pos])
