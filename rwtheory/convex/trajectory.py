@@ -80,7 +80,9 @@ _PER_STEP = ("rho", "weighted_gap", "batch_gap", "gamma", "prev_weighted_gap", "
 
 
 class Recorder:
-    """The records of one run call, in the layout's internal order: arrays (T', K, m, ...).
+    """The records of one run call, in the layout's internal order: arrays (K, m, T', ...),
+    run-major as the Trajectory wants them, written one step at a time through (K, m, ...)
+    views.
 
     ``names`` are the scalar records to keep; ``keep`` maps ``iterates``/``weights``/
     ``losses`` to their trailing size (d or b) for those kept."""
@@ -89,11 +91,12 @@ class Recorder:
                  factor: float):
         K, m = layout.K, layout.m
         self.layout, self.steps, self.factor = layout, steps, factor
-        self.arrays = {}
+        self.arrays, self.steps_first = {}, {}
         for name in names + list(keep):
             rows = steps + 1 if name in _PER_ITERATE else steps
             tail = (keep[name],) if name in keep else ()
-            self.arrays[name] = np.empty((rows, K, m) + tail)
+            self.arrays[name] = np.empty((K, m, rows) + tail)
+            self.steps_first[name] = np.moveaxis(self.arrays[name], 2, 0)
         self.diverged_at = np.full((K, m), -1, dtype=np.intp)
         self.dead = None            # (K, m) bool once a run has diverged, else None
         self.threshold = None
@@ -117,11 +120,11 @@ class Recorder:
 
     def __setitem__(self, key: tuple[str, int], value: np.ndarray) -> None:
         """``rec[name, t] = value`` (K, m, ...) records the value of every run at t."""
-        np.copyto(self.arrays[key[0]][key[1]], value)
+        np.copyto(self.steps_first[key[0]][key[1]], value)
 
     def at(self, name: str, t: int) -> np.ndarray:
         """The (K, m, ...) record of ``name`` at t, to be written in place (``out=``)."""
-        return self.arrays[name][t]
+        return self.steps_first[name][t]
 
     def wants(self, name: str) -> bool:
         return name in self.arrays
@@ -134,8 +137,8 @@ class Recorder:
         div = self.diverged_at.reshape(-1)
         out = {}
         for name, a in self.arrays.items():
-            a = a.reshape(a.shape[0], -1, *a.shape[3:])
+            a = a.reshape(-1, *a.shape[2:])
             for p in np.flatnonzero(div >= 0):
-                a[div[p]:, p] = np.nan
-            out[name] = np.ascontiguousarray(np.swapaxes(a, 0, 1)[pos])
+                a[p, div[p]:] = np.nan
+            out[name] = a[pos]
         return Trajectory(diverged_at=div[pos], **fields, **out)
