@@ -8,11 +8,16 @@ All functions accept numpy arrays and torch tensors and return the same kind (se
 :mod:`rwtheory._array` for the dtype policy). The public functions take 1-D batches; the
 ``batched_*`` variants work along the last axis of an array of any rank (used by the
 vectorised experiments) and are the single implementation behind the 1-D functions.
+
+The strategies (step 2) are records of :mod:`rwtheory.weights.strategies`, read through its
+registry; the cap analysis is in :mod:`rwtheory.weights.cap`. Both are re-exported here, where
+they used to live.
 """
 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from rwtheory._array import as_float_array, check_positive_finite
@@ -85,11 +90,6 @@ def normalize_losses(losses, delta: float = 1.0):
     delta = check_positive_finite(delta, "delta")
     xp, x = as_float_array(losses, "losses")
     return _normalize(x, delta, xp)
-
-
-# --------------------------------------------------------------------------- step 2
-# The strategies' score functions and their records live in rwtheory.weights.strategies;
-# the pipeline reads the registry (get_strategy) and nothing else.
 
 
 # --------------------------------------------------------------------------- step 3
