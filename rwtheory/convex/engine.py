@@ -377,6 +377,7 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
                                              losses=keep_losses))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(cfg.steps + 1):
+            # f(x_t); the residuals a_i^T x_t - b_i and losses of the batch B_t
             f = data.evaluate(it.xa, t, rec.at("train_loss", t))
             diverging = rec.check(t, f)
             if diverging is not None:   # freeze at the last good iterate
@@ -386,10 +387,10 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
             _record_iterate(rec, t, f, data, it)
             if t == cfg.steps:
                 break
-            weights(t)
+            weights(t)                                 # w^t from the losses of B_t
             _record_step(rec, t, weights, data, it)
-            it.update(data.direction(weights), t)
-            if rec.dead is not None:
+            it.update(data.direction(weights), t)      # g_t = sum_i w_i grad f_i(x_t)
+            if rec.dead is not None:                   # diverged runs stay frozen
                 it.freeze(rec.dead)
             if progress is not None:
                 progress(1)
