@@ -262,3 +262,22 @@ def test_kept_losses_are_the_ones_the_weights_saw():
 def rw_weights(losses, strategy, r):
     from rwtheory.weights.pipeline import sample_weights
     return sample_weights(losses, strategy, r)
+
+
+def test_row_buffer_changes_no_bit(monkeypatch):
+    """The fused forms run under a ufunc buffer of about one row (a speed setting): the
+    weights and iterates are bit for bit those under numpy's default buffer."""
+    from rwtheory.convex import fused
+
+    assert fused.row_bufsize(1000) == 1008 and fused.row_bufsize(3) == 16
+    assert fused.row_bufsize(10**6) == 8192
+    p = regression_with_outliers(2, n=300, d=4, n_test=10)
+    names = ["uniform", "linupper", "quadratic", "extremes", "upper"]
+    schemes = [Strategy(s, 0.5) for s in names for _ in range(2)]
+    kw = dict(rows=np.tile(np.arange(2), 5), lr=0.05, steps=20, keep_weights=True)
+    fast = engine.run(p, schemes, **kw)
+    monkeypatch.setattr(fused, "row_bufsize", lambda b: np.getbufsize())
+    default = engine.run(p, schemes, **kw)
+    np.testing.assert_array_equal(fast.weights, default.weights)
+    np.testing.assert_array_equal(fast.iterates, default.iterates)
+    assert np.getbufsize() == 8192      # the engine restores numpy's setting
