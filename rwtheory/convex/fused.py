@@ -89,9 +89,9 @@ class FusedWeights:
         self.SR = self.S[lay.region]
         stat = np.ones(self.qR.shape[:-1] + (1,))
         self.temps, self.delta = stat.copy(), stat.copy()
-        self.qmax, self.qmin, self.mid = stat.copy(), stat.copy(), stat.copy()
-        self.half, self.k, self.kr = stat.copy(), stat.copy(), stat.copy()
-        self.inv_r, self.tmp = stat.copy(), stat.copy()
+        self.ends, self.ends_tmp = np.ones((2,) + stat.shape), np.ones((2,) + stat.shape)
+        self.qmax, self.mid = self.ends[0], stat.copy()
+        self.half, self.k, self.kr, self.inv_r = stat.copy(), stat.copy(), stat.copy(), stat.copy()
         for key, scheme, sl, span in lay.groups:
             if key[0] != "strategy":
                 continue
@@ -137,30 +137,18 @@ class FusedWeights:
             for at, fn in self.callables:
                 self.temps[at] = float(fn(step))
             self._temperatures()
-        qmax, qmin, tmp = self.qmax, self.qmin, self.tmp
-        np.maximum.reduce(self.qR, axis=-1, keepdims=True, out=qmax)
-        np.minimum.reduce(self.qR, axis=-1, keepdims=True, out=qmin)
-        # losses l = q/2: half = l_max/2 - l_min/2, mid_q = 2 (l_max/2 + l_min/2)
-        np.multiply(qmax, 0.25, out=self.half)
-        np.multiply(qmin, 0.25, out=tmp)
-        self.half -= tmp
-        np.maximum(self.half, NORMALIZE_EPS / 2, out=self.half)
-        np.multiply(qmax, 0.5, out=self.mid)
-        np.multiply(qmin, 0.5, out=tmp)
-        self.mid += tmp
-        np.divide(self.delta, self.half, out=self.k)
-        self.k *= 0.5                          # l~ = (q - mid_q) k
-        np.multiply(self.k, self.inv_r, out=self.kr)
-        default = np.setbufsize(self.bufsize)
+        default = np.setbufsize(self.bufsize)  # max, min and the forms are exact in any order
         try:
+            self._row_stats()
             for form, qg, Eg, row, _, _ in self.forms:
                 form.exponent(qg, row, Eg)
+            peaks = [np.maximum.reduce(Eg, axis=-1, keepdims=True) if not form.bounded
+                     else None for form, _, Eg, _, _, _ in self.forms]
         finally:
             np.setbufsize(default)
-        for form, qg, Eg, row, emax, generic in self.forms:
-            if form.bounded:
+        for (form, _, Eg, _, emax, generic), mx in zip(self.forms, peaks, strict=True):
+            if mx is None:
                 continue
-            mx = np.maximum.reduce(Eg, axis=-1, keepdims=True)
             if self.shift or generic:
                 Eg -= mx
                 emax[...] = 1.0
@@ -168,3 +156,18 @@ class FusedWeights:
                 np.exp(mx, out=emax)
         np.exp(self.ER, out=self.ER)
         np.add.reduce(self.ER, axis=-1, out=self.SR)
+
+    def _row_stats(self) -> None:
+        """qmax, qmin, mid, k and k/r of every row of the region."""
+        ends, tmp = self.ends, self.ends_tmp
+        np.maximum.reduce(self.qR, axis=-1, keepdims=True, out=ends[0])
+        np.minimum.reduce(self.qR, axis=-1, keepdims=True, out=ends[1])
+        # losses l = q/2: half = l_max/2 - l_min/2, mid_q = 2 (l_max/2 + l_min/2)
+        np.multiply(ends, 0.25, out=tmp)
+        np.subtract(tmp[0], tmp[1], out=self.half)
+        np.maximum(self.half, NORMALIZE_EPS / 2, out=self.half)
+        np.multiply(ends, 0.5, out=tmp)
+        np.add(tmp[0], tmp[1], out=self.mid)
+        np.divide(self.delta, self.half, out=self.k)
+        self.k *= 0.5                          # l~ = (q - mid_q) k
+        np.multiply(self.k, self.inv_r, out=self.kr)
