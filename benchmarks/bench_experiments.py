@@ -14,7 +14,14 @@ recording train loss, clean test loss, rho_t and every iterate, as the figures d
   (its :class:`rwtheory.convex.layout.Layout`: K data blocks of m runs): per step, the
   residual GEMM ``[x, -1] [A, b]^T``, one ``exp`` over every run's n losses and the gradient
   GEMM, nothing else (no normalisation, no records, no update). The verdict of the benchmark
-  is engine time / floor time, target <= 1.5;
+  is engine time / floor time, target <= 1.5. What the engine adds to the floor, per step:
+  the squared residuals and their row sums (f), the rows' max and min (normalisation), each
+  strategy's two or three passes of its fused form, the rows' sums of exp (S), the product
+  E * residuals that feeds the gradient GEMM, and some 60 small numpy calls (row statistics,
+  test loss, divergence check, update, records). Each pass is needed for the recorded numbers
+  to keep their rounding; by that count (about 8 passes over the losses and ~60 calls) we
+  estimate, without having measured it on an idle machine, that numpy cannot bring the ratio
+  much below ~1.6;
 * *one at a time*: the same 50 runs, each its own call of the same function with one run
   (``problem.take([seed])``), i.e. the same code doing one run per step -- the strict
   baseline: it isolates what batching buys, with the engine's fused weighting on both sides;
