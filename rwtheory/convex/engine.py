@@ -175,11 +175,12 @@ def _form_value(form, x, out=None):
 
 class _Data:
     """The problem's arrays in the layout, the minibatches, the residual and gradient GEMMs,
-    and the per-step buffers: residuals ``res``, ``q`` = res^2 (twice the losses) of the
-    step's batch, and V (K, m, b)."""
+    and the per-step buffers: residuals ``res`` and ``q`` = res^2 (twice the losses) of the
+    step's batch (K, m, b); :meth:`direction` turns ``res`` into E * res in place."""
 
     def __init__(self, layout: Layout, b: int, steps: int, seeds: list[int]):
         p = layout.problem
+        self.weighted = layout.weighted
         self.n, self.d, self.b, self.steps = p.n, p.d, b, steps
         self.star = p.x_star is not None   # then f_i(x*) = 0 and every loss is a gap
         At = np.swapaxes(p.A, 1, 2)
@@ -199,8 +200,8 @@ class _Data:
             self.bblocks = np.stack([per_seed[s] for s in self.seeds[::layout.m]], axis=1)
             self.batches = np.stack([per_seed[s] for s in self.seeds])   # (R, T, b)
         shape = (layout.K, layout.m, b)
-        self.res, self.q, self.V = np.empty(shape), np.empty(shape), np.empty(shape)
-        self.VT = self.V.swapaxes(1, 2)
+        self.res, self.q = np.empty(shape), np.empty(shape)
+        self.VT = self.res.swapaxes(1, 2)
         self.gT = np.empty((layout.K, self.d, layout.m))   # the gradient GEMM's output
         self.g = self.gT.swapaxes(1, 2)
 
@@ -227,10 +228,13 @@ class _Data:
         return f
 
     def direction(self, weights: FusedWeights) -> np.ndarray:
-        """sum_i w_i r_i a_i per run (K, m, d), w = E / S."""
-        np.multiply(weights.E, self.res, out=self.V)
+        """sum_i w_i r_i a_i per run (K, m, d), w = E / S; overwrites ``res`` by E * res
+        (uniform runs, E = 1, are left as they are)."""
+        if self.weighted is not None:
+            Ew, rw = weights.E[self.weighted], self.res[self.weighted]
+            np.multiply(Ew, rw, out=rw)
         np.matmul(self.At, self.VT, out=self.gT)
-        self.g /= weights.S[..., None]
+        self.g /= weights.S3
         return self.g
 
     def silence(self, bad: np.ndarray) -> None:

@@ -76,6 +76,7 @@ class FusedWeights:
         self.bufsize = row_bufsize(b)
         self.E = np.ones((K, m, b))
         self.S = np.full((K, m), float(b))
+        self.S3 = self.S[..., None]
         self.emax = np.ones((K, m))
         self.others = [(scheme, sl) for key, scheme, sl, _ in layout.groups
                        if key[0] == "scheme"]

@@ -78,6 +78,9 @@ class Layout:
             span = (int(offsets[g]), int(offsets[g + 1]))
             first = schemes[order[np.flatnonzero(gid[order] == g)[0]]]
             self.groups.append((key, first, self.slices(*span), span))
+        weighted = [span for key, _, _, span in self.groups if key[0] != "uniform"]
+        #: the runs whose weights are not exactly 1/b (all groups but the uniform one)
+        self.weighted = self.slices(weighted[0][0], weighted[-1][1]) if weighted else None
         fused = [span for key, _, _, span in self.groups if key[0] == "strategy"]
         self.region = self.slices(fused[0][0], fused[-1][1]) if fused else None
         self.region_start = fused[0][0] if fused else 0
