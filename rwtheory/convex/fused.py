@@ -20,8 +20,8 @@ squared residuals), in a handful of passes over the whole fused region:
   clip), call its ``score``, divide by r, always shift by the row maximum.
 
 Then one ``exp`` and one row sum for the whole region. The forms run under a numpy ufunc
-buffer of about one row (:func:`row_bufsize`), which halves their cost and changes no bit. The result equals
-:func:`rwtheory.weights.pipeline.batched_sample_weights` up to rounding
+buffer of about one row (:func:`row_bufsize`), which halves their cost and changes no bit.
+The result equals :func:`rwtheory.weights.pipeline.batched_sample_weights` up to rounding
 (``tests/convex/test_engine.py``); uniform runs keep E = 1 and need no work at all. Any other
 scheme is called on its group's losses, as :class:`rwtheory.convex.schemes.Scheme` says.
 """

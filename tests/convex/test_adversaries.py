@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 import rwtheory as rw
-from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, SmallestGaps, capped_lowest_first
+from rwtheory.convex.adversaries import (
+    DirichletWeights,
+    RandomCapped,
+    SmallestGaps,
+    capped_lowest_first,
+)
 from rwtheory.weights.statistics import batched_gamma, batched_rho
 
 
