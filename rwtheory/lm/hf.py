@@ -19,8 +19,13 @@ What changes relative to ``Trainer`` (the paper's GPT-2 runs use the same design
   the number of accumulation steps (``loss_is_scaled_for_ga = False``; the model is not
   handed ``num_items_in_batch``).
 * evaluation: the ordinary unweighted token-mean cross-entropy.
-* logging: each log line carries the last step's ``rw_rho``, ``rw_max_weight``,
-  ``rw_entropy``, ``rw_temperature`` and ``rw_loss_spread``.
+* logging: each training log line carries the last step's statistics through
+  ``Trainer.log`` (so every reporting integration -- wandb, tensorboard -- gets them):
+  ``rw_rho``, ``rw_max_weight``, ``rw_entropy``, ``rw_temperature``, ``rw_loss_spread``,
+  ``rw_loss_mean``, ``rw_n``, ``rw_burn_in``, the weight histogram ``rw_hist_<lo>_<hi>``
+  (fraction of samples per fixed bin of n·w) and, when the batches carry ``domain_ids``
+  (popped before the model is called), ``rw_share_domain_<id>`` (see
+  :meth:`rwtheory.lm.stats.ReweightStats.log_dict`).
 
 ``nn.DataParallel`` (several GPUs, one process) works: the outputs are gathered before the
 loss. Tensor and sequence parallelism are not supported: their ranks do not each hold
@@ -32,7 +37,7 @@ from __future__ import annotations
 from transformers import Trainer
 
 from rwtheory.lm.losses import IGNORE_INDEX, per_sample_loss
-from rwtheory.lm.reweight import SampleReweighter
+from rwtheory.lm.reweighter import SampleReweighter
 
 __all__ = ["ReweightingTrainer"]
 
@@ -69,12 +74,14 @@ class ReweightingTrainer(Trainer):
             raise ValueError("inputs must contain 'labels' (causal LM: the input ids, padding "
                              "-100) for the reweighted loss")
         labels = inputs.pop("labels")
+        domain_ids = inputs.pop("domain_ids", None)
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         losses, counts = per_sample_loss(logits, labels, self.ignore_index, shift=True,
                                          return_counts=True)
         if model.training:
-            loss, _ = self.reweighter(losses, valid=counts > 0, step=self.state.global_step)
+            loss, _ = self.reweighter(losses, valid=counts > 0, step=self.state.global_step,
+                                      counts=counts, domain_ids=domain_ids)
         else:  # the ordinary token mean
             loss = (losses * counts).sum() / counts.sum()
         return (loss, outputs) if return_outputs else loss
@@ -82,7 +89,5 @@ class ReweightingTrainer(Trainer):
     def log(self, logs, *args, **kwargs):
         stats = self.reweighter.stats
         if stats is not None and "loss" in logs:  # training log lines only
-            logs = {**logs, "rw_rho": stats.rho, "rw_max_weight": stats.max_weight,
-                    "rw_entropy": stats.entropy, "rw_temperature": stats.temperature,
-                    "rw_loss_spread": stats.loss_spread}
+            logs = {**logs, **stats.log_dict("rw_")}
         return super().log(logs, *args, **kwargs)

@@ -22,35 +22,19 @@ and are left out of the weighting, so they do not shift the normalisation of the
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.distributed as dist
 
 from rwtheory._array import check_positive_finite
-from rwtheory.weights.optimal import dro_kl_weights
-from rwtheory.weights.pipeline import STRATEGIES, sample_weights
+from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
     "LM_STRATEGIES",
-    "ReweightStats",
-    "SampleReweighter",
     "gather_losses",
+    "reweight_global_batch",
     "reweighted_loss",
 ]
-
-#: Strategies accepted here: the paper's pipeline (:data:`rwtheory.STRATEGIES`) and the
-#: uncapped DRO-KL baseline on raw losses (``"dro_kl"``, :func:`rwtheory.dro_kl_weights`).
-LM_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "dro_kl")
-
-
-def _check_strategy(strategy) -> str:
-    if not isinstance(strategy, str) or strategy not in LM_STRATEGIES:
-        raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, got {strategy!r}")
-    return strategy
-
 
 def _check_losses(losses):
     if not isinstance(losses, torch.Tensor):
@@ -119,7 +103,7 @@ def _global_batch(losses, valid, group):
     return glob[:, 0], glob[:, 1] > 0.5, start, world
 
 
-def _weights(glob, gvalid, strategy: str, temperature: float):
+def _weights(glob, gvalid, strategy, temperature: float):
     """Weights of the global batch (float32; 0 for invalid samples)."""
     finite = torch.isfinite(glob)
     if not bool(finite.all()):
@@ -134,10 +118,7 @@ def _weights(glob, gvalid, strategy: str, temperature: float):
         raise ValueError("valid: every sample of the global batch is marked invalid (no "
                          "scored token); at least one sample must carry weight")
     x = glob if n == glob.shape[0] else glob[gvalid]
-    if strategy == "dro_kl":
-        w = dro_kl_weights(x, temperature)
-    else:
-        w = sample_weights(x, strategy, temperature)
+    w = strategy_weights(x, strategy, temperature)  # names, kl_capped, callables
     if n == glob.shape[0]:
         return w
     full = torch.zeros_like(glob)
@@ -145,10 +126,15 @@ def _weights(glob, gvalid, strategy: str, temperature: float):
     return full
 
 
-def _reweight(per_sample_losses, strategy, temperature, group, valid):
-    """Shared core: (loss, local weights, global weights, global losses, global validity)."""
+def reweight_global_batch(per_sample_losses, strategy, temperature, group=None, valid=None,
+                          scale=None):
+    """The shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`:
+    ``(loss, local weights, global weights, global losses, global validity)``.
+
+    ``scale``: optional ``(B_local,)`` detached factor multiplying each local sample's term of
+    the loss (the token-count weighting of :class:`rwtheory.lm.SampleReweighter`)."""
     _check_losses(per_sample_losses)
-    strategy = _check_strategy(strategy)
+    strategy = check_strategy(strategy)
     temperature = check_positive_finite(temperature, "temperature")
     valid = _check_valid(valid, per_sample_losses)
     glob, gvalid, start, world = _global_batch(per_sample_losses, valid, group)
@@ -156,6 +142,8 @@ def _reweight(per_sample_losses, strategy, temperature, group, valid):
     w_local = w_global[start:start + per_sample_losses.shape[0]]
     dtype = torch.promote_types(per_sample_losses.dtype, torch.float32)
     contrib = torch.where(valid, per_sample_losses.to(dtype), 0.0)
+    if scale is not None:
+        contrib = contrib * scale.to(dtype)
     loss = (w_local.to(dtype) * contrib).sum() * world
     return loss, w_local, w_global, glob, gvalid
 
@@ -169,8 +157,10 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     per_sample_losses : ``(B_local,)`` float tensor, this rank's per-sample losses (with
         autograd history), e.g. from :func:`rwtheory.lm.per_sample_loss`.
     strategy : ``"uniform"``, ``"linupper"``, ``"quadratic"``, ``"extremes"``, ``"upper"`` (the
-        paper's pipeline, :func:`rwtheory.sample_weights`) or ``"dro_kl"``
-        (:func:`rwtheory.dro_kl_weights` on the raw losses; ``temperature`` is its tau).
+        paper's pipeline, :func:`rwtheory.sample_weights`), ``"dro_kl"``
+        (:func:`rwtheory.dro_kl_weights` on the raw losses; ``temperature`` is its tau),
+        ``"kl_capped"`` / ``kl_capped(rho)`` (Proposition 1 on the normalised losses) or a
+        callable ``losses -> scores`` (see :mod:`rwtheory.lm.strategies`).
     temperature : r > 0, finite (the paper: 0.4 for GPT-2, 1 and 2 for Llama).
     group : process group of the data-parallel ranks (default: the world when
         ``torch.distributed`` is initialised).
@@ -189,110 +179,6 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     the same. Raises ``ValueError`` naming ``per_sample_losses`` for NaN or infinite losses
     (on every rank: the check runs on the gathered batch) or an empty global batch.
     """
-    loss, w_local, *_ = _reweight(per_sample_losses, strategy, temperature, group, valid)
+    loss, w_local, *_ = reweight_global_batch(per_sample_losses, strategy, temperature,
+                                             group, valid)
     return loss, w_local
-
-
-# ------------------------------------------------------------------------- the stateful part
-@dataclass(frozen=True)
-class ReweightStats:
-    """What one reweighting step did, on the global batch (Python floats).
-
-    ``n`` counts the samples that carry weight; ``rho = n * max_weight`` (THEORY §2; the
-    paper's cap is rho <= 2, i.e. no weight above 2/n); ``entropy`` is
-    :math:`-\\sum_i w_i \\log w_i` in nats (``log n`` for uniform weights); ``loss_spread`` and
-    ``loss_mean`` describe the weighted samples' losses (spread = max - min, the quantity the
-    normalisation divides by)."""
-
-    step: int
-    temperature: float
-    n: int
-    max_weight: float
-    rho: float
-    entropy: float
-    loss_spread: float
-    loss_mean: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _stats(step, temperature, w, glob, gvalid) -> ReweightStats:
-    wv, lv = w[gvalid], glob[gvalid]
-    n = int(wv.shape[0])
-    ent = -torch.xlogy(wv, wv).sum()
-    mx, lmax, lmin, lmean = (float(v) for v in torch.stack(
-        [wv.max(), lv.max(), lv.min(), lv.mean()]).tolist())
-    return ReweightStats(step=step, temperature=float(temperature), n=n, max_weight=mx,
-                         rho=n * mx, entropy=float(ent), loss_spread=lmax - lmin,
-                         loss_mean=lmean)
-
-
-class SampleReweighter:
-    r"""Reweighting for a training loop: owns the strategy, the temperature schedule and the
-    step, and reports what each step did.
-
-    >>> import rwtheory as rw
-    >>> reweighter = SampleReweighter("linupper", rw.warmup_schedule(0.4, warmup_steps=500))
-    >>> losses, counts = per_sample_loss(logits, labels, return_counts=True)  # doctest: +SKIP
-    >>> loss, weights = reweighter(losses, valid=counts > 0)                   # doctest: +SKIP
-    >>> reweighter.stats.rho                                                   # doctest: +SKIP
-
-    Parameters
-    ----------
-    strategy : one of :data:`LM_STRATEGIES`.
-    temperature : a float r > 0, or a schedule ``step -> r`` (e.g.
-        :class:`rwtheory.warmup_schedule`, the paper's r = 100 warm-up then the target).
-    group : the data-parallel process group (see :func:`reweighted_loss`).
-
-    Each call uses the temperature of the current step, then advances the step by one
-    (``step=k`` in the call uses step k instead and continues from k + 1 -- e.g. the optimizer
-    step under gradient accumulation). ``stats`` holds the last step's :class:`ReweightStats`
-    (computing it costs one host synchronisation).
-    """
-
-    def __init__(self, strategy: str = "linupper",
-                 temperature: float | Callable[[int], float] = 1.0, group=None):
-        self.strategy = _check_strategy(strategy)
-        if callable(temperature):
-            check_positive_finite(temperature(0), "temperature(0)")
-            self.schedule = temperature
-        else:
-            value = check_positive_finite(temperature, "temperature")
-            self.schedule = lambda _step, _v=value: _v
-        self.group = group
-        self.step = 0
-        self.stats: ReweightStats | None = None
-
-    def temperature(self, step: int | None = None) -> float:
-        """The temperature at ``step`` (default: the current step)."""
-        k = self.step if step is None else step
-        return check_positive_finite(self.schedule(k), f"temperature at step {k}")
-
-    def __call__(self, per_sample_losses, *, valid=None, step: int | None = None):
-        """``(loss, weights)`` as :func:`reweighted_loss`, at the current step's temperature."""
-        if step is not None:
-            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-                raise ValueError(f"step must be an integer >= 0, got {step!r}")
-            self.step = int(step)
-        r = self.temperature()
-        loss, w_local, w_global, glob, gvalid = _reweight(
-            per_sample_losses, self.strategy, r, self.group, valid)
-        self.stats = _stats(self.step, r, w_global, glob, gvalid)
-        self.step += 1
-        return loss, w_local
-
-    def state_dict(self) -> dict:
-        """The state to checkpoint (the step; the schedule is configuration)."""
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        step = state.get("step")
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"state['step'] must be an integer >= 0, got {step!r}")
-        self.step = int(step)
-
-    def __repr__(self) -> str:
-        return (f"SampleReweighter(strategy={self.strategy!r}, step={self.step}, "
-                f"temperature={self.temperature():g})")
-
