@@ -15,7 +15,8 @@ cross-rank gather.
 * a callable ``losses -> scores``: it receives the valid samples' losses of the global batch
   (1-D float32 tensor, detached, raw -- not normalised) and returns one finite score per
   sample; the weights are the tempered softmax of the scores at temperature r (Eq. 4).
-  ``lambda l: rw.linupper(rw.normalize_losses(l))`` reproduces ``"linupper"`` exactly. A
+  ``lambda l: linupper(rw.normalize_losses(l))`` (``linupper`` from
+  :mod:`rwtheory.weights.pipeline`) reproduces ``"linupper"`` exactly. A
   module-level function (or a callable object) keeps the reweighter picklable; a lambda does
   not.
 """
