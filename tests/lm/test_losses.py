@@ -293,3 +293,55 @@ def test_bad_input_chunked():
     bad[1, 2, 0] = math.nan
     with pytest.raises(ValueError, match=r"hidden gave a non-finite loss \(nan\) for sample 1"):
         per_sample_loss_from_hidden(bad, weight, labels)
+
+
+# ----------------------------------------------------------------- mixed precision
+def _matmul_dtypes(fn):
+    """The input dtypes of every matrix product run while ``fn`` runs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = set()
+    products = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default,
+                torch.ops.aten.bmm.default}
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in products:
+                seen.update(a.dtype for a in args if isinstance(a, torch.Tensor) and a.ndim == 2)
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        fn()
+    return seen
+
+
+@pytest.mark.parametrize("hidden_dtype", [torch.bfloat16, torch.float32])
+def test_chunked_under_autocast_multiplies_in_bfloat16_and_matches_naive(hidden_dtype):
+    hidden, weight, bias, labels = _hidden_case(b=3, t=24, d=32, v=96)
+    h = hidden.detach().to(hidden_dtype).requires_grad_()     # e.g. bf16 activations
+    params = (h, weight, bias)                                 # fp32 master weights
+    g = torch.tensor([1.0, -0.5, 2.0])
+
+    def run(chunked):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = (per_sample_loss_from_hidden(h, weight, labels, bias, chunk_size=10)
+                      if chunked else per_sample_loss(F.linear(h, weight, bias), labels))
+        out["losses"] = losses
+        out["grads"] = torch.autograd.grad((torch.nan_to_num(losses) * g).sum(), params)
+
+    out = {}
+    assert _matmul_dtypes(lambda: run(True)) == {torch.bfloat16}   # forward and backward
+    chunked = dict(out)
+    run(False)
+    assert chunked["losses"].dtype == torch.float32
+    # both round the logits to bfloat16; they differ by bfloat16 rounding only (values of
+    # order 1: a few bf16 ulps = 2**-8 each)
+    torch.testing.assert_close(chunked["losses"], out["losses"], rtol=0, atol=2e-2,
+                               equal_nan=True)
+    for got, want, p in zip(chunked["grads"], out["grads"], params, strict=True):
+        assert got.dtype == p.dtype
+        scale = float(want.abs().max())
+        assert float((got.float() - want.float()).abs().max()) <= 2e-2 * scale
+    # and they are not trivially equal to the float32 result (the products ran in bf16)
+    ref = per_sample_loss(F.linear(hidden.detach(), weight.detach(), bias.detach()), labels)
+    assert float(torch.nan_to_num(chunked["losses"].detach() - ref.detach()).abs().max()) > 1e-4
