@@ -22,9 +22,12 @@ RHO_BIN_EDGES: tuple[float, ...] = (0.0, 0.5, 0.9, 1.1, 1.5, 2.0, 3.0, 5.0, 10.0
 
 @dataclass(frozen=True)
 class ReweightStats:
-    """What one reweighting step did, on the global batch (Python numbers).
+    """What one optimizer step's reweighting did, on the global batch (Python numbers).
 
-    ``n`` counts the samples that carry weight; ``rho = n * max_weight`` (THEORY §2; the
+    The statistics describe the *effective* weights of the step's samples: the weights of
+    each call divided by the number of calls in the step (micro-batches under gradient
+    accumulation with ``weights_over="micro_batch"``; 1 otherwise), which sum to 1 over the
+    step -- the step's gradient is ``sum_i w_i grad l_i`` over them. ``n`` counts the samples that carry weight; ``rho = n * max_weight`` (THEORY §2; the
     paper's cap is rho <= 2, i.e. no weight above 2/n); ``entropy`` is
     :math:`-\\sum_i w_i \\log w_i` in nats (``log n`` for uniform weights); ``loss_spread`` and
     ``loss_mean`` describe the weighted samples' losses (spread = max - min, the quantity the
@@ -32,7 +35,7 @@ class ReweightStats:
     (``temperature`` is then the schedule's value, unused); ``histogram`` counts the weighted
     samples per bin of :math:`n w_i` (edges :data:`RHO_BIN_EDGES`); ``domain_share`` maps each
     domain id present in the batch to the total weight of its samples (``None`` when no
-    domain ids were given)."""
+    domain ids were given); ``micro_batches`` counts the calls."""
 
     step: int
     temperature: float
@@ -45,6 +48,7 @@ class ReweightStats:
     burn_in: bool = False
     histogram: tuple[int, ...] = ()
     domain_share: dict | None = None
+    micro_batches: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +58,8 @@ class ReweightStats:
         scalars, ``hist_<lo>_<hi>`` (fraction of the n samples in each bin of n·w) and
         ``share_domain_<id>``."""
         out = {f"{prefix}{k}": float(getattr(self, k)) for k in (
-            "rho", "max_weight", "entropy", "temperature", "loss_spread", "loss_mean", "n")}
+            "rho", "max_weight", "entropy", "temperature", "loss_spread", "loss_mean", "n",
+            "micro_batches")}
         out[f"{prefix}burn_in"] = float(self.burn_in)
         for k, c in enumerate(self.histogram):
             lo, hi = RHO_BIN_EDGES[k], RHO_BIN_EDGES[k + 1]
@@ -64,27 +69,36 @@ class ReweightStats:
         return out
 
 
-def reweight_stats(step: int, temperature: float, weights, losses, valid, *,
-                   burn_in: bool = False, domains=None) -> ReweightStats:
-    """:class:`ReweightStats` of global ``weights`` over global ``losses`` (1-D tensors),
-    counting only the ``valid`` samples; ``domains`` an optional 1-D integer tensor of the
-    global batch's domain ids."""
-    wv, lv = weights[valid].double(), losses[valid].double()
-    n = int(wv.shape[0])
-    nw = n * wv
-    edges = torch.tensor(RHO_BIN_EDGES[1:-1], dtype=torch.float64, device=nw.device)
-    bins = torch.bucketize(nw, edges, right=False)  # (lo, hi]: n*w == 2 is inside the cap
-    hist = torch.bincount(bins, minlength=len(RHO_BIN_EDGES) - 1)
-    row = torch.stack([wv.max(), -torch.xlogy(wv, wv).sum(), lv.max(), lv.min(), lv.mean()])
-    mx, ent, lmax, lmin, lmean = (float(v) for v in row.tolist())
+def reweight_stats(step: int, temperature: float, records, *,
+                   burn_in: bool = False) -> ReweightStats:
+    """:class:`ReweightStats` of one optimizer step from its calls' records
+    ``(global weights, global losses, global validity, global domain ids or None)`` (1-D
+    tensors). One host read (``tolist``) -- two when domain ids were given."""
+    k = len(records)
+    w = (torch.cat([r[0] for r in records]) / k).double()
+    glob = torch.cat([r[1] for r in records]).double()
+    gvalid = torch.cat([r[2] for r in records])
+    inf = torch.full_like(glob, math.inf)
+    n = gvalid.sum()
+    nw = n * w
+    lo = torch.tensor(RHO_BIN_EDGES[:-1], dtype=torch.float64, device=w.device)
+    hi = torch.tensor(RHO_BIN_EDGES[1:], dtype=torch.float64, device=w.device)
+    # bin k: lo_k < n w <= hi_k (the first bin includes 0); n w == 2 is inside the cap
+    inside = ((nw[:, None] > lo) | (lo == 0)) & (nw[:, None] <= hi) & gvalid[:, None]
+    values = torch.cat([torch.stack([
+        n.double(), w.max(), -torch.xlogy(w, w).sum(),
+        torch.where(gvalid, glob, -inf).max(), torch.where(gvalid, glob, inf).min(),
+        torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1)]),
+        inside.sum(dim=0).double()]).tolist()
+    n, mx, ent, lmax, lmin, lmean = values[:6]
     share = None
-    if domains is not None:
-        dv = domains[valid]
-        ids = torch.unique(dv)
-        sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=wv.device).index_add_(
-            0, torch.searchsorted(ids, dv), wv)
-        share = {int(d): float(s) for d, s in zip(ids.tolist(), sums.tolist(), strict=True)}
-    return ReweightStats(step=step, temperature=float(temperature), n=n, max_weight=mx,
+    if all(r[3] is not None for r in records):
+        domains = torch.cat([r[3] for r in records])
+        ids, inverse = torch.unique(domains, return_inverse=True)
+        sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=w.device).index_add_(
+            0, inverse, torch.where(gvalid, w, 0.0))
+        share = dict(zip(ids.tolist(), sums.tolist(), strict=True))
+    return ReweightStats(step=step, temperature=float(temperature), n=int(n), max_weight=mx,
                          rho=n * mx, entropy=ent, loss_spread=lmax - lmin, loss_mean=lmean,
-                         burn_in=burn_in, histogram=tuple(int(c) for c in hist.tolist()),
-                         domain_share=share)
+                         burn_in=burn_in, histogram=tuple(int(c) for c in values[6:]),
+                         domain_share=share, micro_batches=k)

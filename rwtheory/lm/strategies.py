@@ -1,13 +1,15 @@
 r"""Strategies of the LM path as data: a name, a :class:`kl_capped` object, or a callable.
 
-The one place that turns a strategy into the weights of the global batch's valid samples;
+The one place that turns a strategy into the weights of the global batch;
 :func:`rwtheory.lm.reweighted_loss` and :class:`rwtheory.lm.SampleReweighter` both call
 :func:`strategy_weights` on the gathered batch, so every form below trains through the same
 cross-rank gather.
 
 * a name of the paper's pipeline (:data:`rwtheory.STRATEGIES`: ``"uniform"``, ``"linupper"``,
-  ``"quadratic"``, ``"extremes"``, ``"upper"``): :func:`rwtheory.sample_weights`;
-* ``"dro_kl"``: the uncapped DRO-KL baseline on raw losses, :func:`rwtheory.dro_kl_weights`;
+  ``"quadratic"``, ``"extremes"``, ``"upper"``): :func:`rwtheory.sample_weights` (its masked,
+  synchronisation-free form);
+* ``"dro_kl"``: the uncapped DRO-KL baseline on raw losses, :func:`rwtheory.dro_kl_weights`
+  (likewise);
 * ``"kl_capped"`` or ``kl_capped(rho)``: Proposition 1's exact capped optimum
   (:func:`rwtheory.kl_capped_weights`) with the *normalised* losses as gaps,
   :math:`\Delta_i = \tilde l_i + \delta \in [0, 2\delta]` (:func:`rwtheory.normalize_losses`,
@@ -29,8 +31,14 @@ from dataclasses import dataclass
 
 import torch
 
-from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights
-from rwtheory.weights.pipeline import STRATEGIES, normalize_losses, sample_weights, tempered_softmax
+from rwtheory.weights.optimal import kl_capped_weights
+from rwtheory.weights.pipeline import (
+    STRATEGIES,
+    masked_sample_weights,
+    masked_tempered_softmax,
+    normalize_losses,
+    tempered_softmax,
+)
 
 __all__ = ["LM_STRATEGIES", "check_strategy", "kl_capped", "strategy_weights"]
 
@@ -96,13 +104,24 @@ def _scores(fn: Callable, losses):
     return scores
 
 
-def strategy_weights(losses, strategy, temperature: float):
-    """Weights of the valid samples of the global batch (1-D float32 ``losses``, detached)
-    under a strategy validated by :func:`check_strategy`; they sum to 1."""
+def strategy_weights(glob, gvalid, strategy, temperature):
+    """Weights of the global batch ``glob`` (1-D float32, detached) under a strategy
+    validated by :func:`check_strategy`: 0 for the samples where ``gvalid`` is False, the
+    others sum to 1 (all 0 when none is valid). The names are tensor ops without host
+    synchronisation (:func:`rwtheory.weights.pipeline.masked_sample_weights`,
+    :func:`~rwtheory.weights.pipeline.masked_tempered_softmax`); ``kl_capped`` and callables
+    work on the valid samples only, selected by a boolean mask (one host synchronisation)."""
     if isinstance(strategy, str):
         if strategy == "dro_kl":
-            return dro_kl_weights(losses, temperature)
-        return sample_weights(losses, strategy, temperature)
+            return masked_tempered_softmax(glob, gvalid, temperature)
+        return masked_sample_weights(glob, gvalid, strategy, temperature)
+    x = glob[gvalid]
+    full = torch.zeros_like(glob)
+    if x.shape[0] == 0:
+        return full
     if isinstance(strategy, kl_capped):
-        return strategy(losses, temperature)
-    return tempered_softmax(_scores(strategy, losses), temperature)
+        w = strategy(x, temperature)
+    else:
+        w = tempered_softmax(_scores(strategy, x), temperature)
+    full[gvalid] = w.to(full.dtype)
+    return full

@@ -69,8 +69,11 @@ def test_invalid_samples_get_no_weight_and_do_not_shift_the_others():
     valid = torch.tensor([True] * 6 + [False] * 2)
     loss, w = reweighted_loss(losses, "extremes", 0.5, valid=valid)
     ref = rw.sample_weights(LOSSES.float(), "extremes", 0.5)
-    assert torch.equal(w[:6], ref) and torch.equal(w[6:], torch.zeros(2))
-    assert float(loss.detach()) == pytest.approx(float((ref.double() * LOSSES).sum()), rel=1e-15)
+    # the masked batch is reduced with the zeros of the invalid entries in place (static
+    # shapes, no host sync), so the sums may round differently: 2 float32 ulps at most
+    torch.testing.assert_close(w[:6], ref, rtol=2.4e-7, atol=0)
+    assert torch.equal(w[6:], torch.zeros(2))
+    assert float(loss.detach()) == pytest.approx(float((ref.double() * LOSSES).sum()), rel=3e-7)
     # without the mask the zero losses would be the batch minimum and change every weight
     _, w_unmasked = reweighted_loss(losses, "extremes", 0.5)
     assert not torch.allclose(w_unmasked[:6] / w_unmasked[:6].sum(), ref)
@@ -82,10 +85,11 @@ def test_without_process_group_gather_is_local():
 
 
 @pytest.mark.parametrize("bad,kind,match", [
-    (torch.tensor([1.0, math.nan]), ValueError,
-     r"per_sample_losses must be finite, got nan at index 1 of the global batch"),
-    (torch.tensor([math.inf, 1.0]), ValueError, r"per_sample_losses must be finite, got inf at "
-                                                r"index 0"),
+    (torch.tensor([math.nan, math.nan]), ValueError,   # NaN = no scored token
+     r"per_sample_losses: no sample of the global batch \(all data-parallel ranks together\) "
+     r"has a scored token"),
+    (torch.tensor([1.0, math.nan, math.inf]), ValueError,
+     r"per_sample_losses must be finite or NaN \(NaN = no scored token\), got inf at index 2"),
     (torch.tensor([]), ValueError, r"per_sample_losses must be non-empty"),
     (torch.ones(2, 3), ValueError, r"per_sample_losses must be 1-D \(one loss per sample\), got "
                                    r"shape \(2, 3\)"),
@@ -111,8 +115,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"valid must have the shape of per_sample_losses "
                                          r"\(6,\), got \(5,\)"):
         reweighted_loss(LOSSES, valid=torch.ones(5, dtype=torch.bool))
-    with pytest.raises(ValueError, match="valid: every sample of the global batch is marked "
-                                         "invalid"):
+    with pytest.raises(ValueError, match="no sample of the global batch"):
         reweighted_loss(LOSSES, valid=torch.zeros(6, dtype=torch.bool))
 
 
