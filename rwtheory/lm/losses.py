@@ -254,6 +254,14 @@ def _matmul_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
+def _shifted_logits(hm, wm, bm, lse, cdt):
+    """``hm @ wm.T + bm - lse`` in the compute dtype. Without a bias and with the products in
+    the compute dtype, the subtraction rides on the product (``addmm``'s input term)."""
+    if bm is None and hm.dtype == cdt:
+        return torch.addmm(-lse, hm, wm.t())
+    return F.linear(hm, wm, bm).to(cdt).sub_(lse)
+
+
 def _make_linear_cross_entropy(device_type: str):
     """The chunked autograd function for one device type (``torch.amp.custom_fwd`` binds its
     device type when the class is made)."""
@@ -309,25 +317,26 @@ def _make_linear_cross_entropy(device_type: str):
             grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
             grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
                       if need_b and bias is not None else None)
-            grad_nll = grad_nll.to(cdt)
+            g = grad_nll.to(cdt)[:, None]
             for s in range(0, rows, chunk):
                 e = min(s + chunk, rows)
                 hm = h[s:e].to(mdt)
-                p = F.linear(hm, wm, bm).to(cdt)
-                p.sub_(lse[s:e, None]).exp_()                                   # softmax
+                p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)          # z - lse
+                p.exp_()                                                       # softmax
                 p.scatter_add_(1, targets[s:e, None],
                                torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device))
-                p.mul_(grad_nll[s:e, None])                                     # * upstream
+                # the upstream factor scales rows: applied to the (chunk x d) operands and
+                # results, not to the (chunk x V) matrix (one pass over it fewer)
                 pm = p.to(mdt)
                 if grad_h is not None:
-                    grad_h[s:e] = pm @ wm
+                    grad_h[s:e] = (pm @ wm) * g[s:e].to(mdt)
                 if grad_w is not None:
                     if mdt == cdt:
-                        grad_w.addmm_(pm.t(), hm)
+                        grad_w.addmm_(pm.t(), hm * g[s:e])
                     else:  # half precision: multiply in it, accumulate in float32
-                        grad_w.add_(pm.t() @ hm)
+                        grad_w.add_(pm.t() @ (hm * g[s:e].to(mdt)))
                 if grad_b is not None:
-                    grad_b.add_(p.sum(dim=0))
+                    grad_b.add_(p.t() @ g[s:e, 0])
                 del p, pm
             if grad_w is not None:
                 grad_w = grad_w.to(weight.dtype)
