@@ -41,7 +41,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from rwtheory._array import check_positive_finite
-from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch, world
+from rwtheory.lm.distributed import (
+    check_global_batch,
+    gather_losses,
+    global_batch,
+    global_batch_flags,
+    raise_for_flags,
+    world,
+)
 from rwtheory.weights.pipeline import STRATEGIES, masked_sample_weights, masked_tempered_softmax
 
 __all__ = [
@@ -193,18 +200,23 @@ class ReweightStats:
         return asdict(self)
 
 
-def _stats(step, temperature, records) -> ReweightStats:
-    """One host read: the step's statistics from its ``(weights, losses, valid)`` records."""
+def _stats_values(records):
+    """The step's statistics from its ``(weights, losses, valid)`` records, as one tensor
+    ``[n, max weight, entropy, max loss, min loss, mean loss]`` (no host read)."""
     k = len(records)
     w = torch.cat([r[0] for r in records]) / k
     glob = torch.cat([r[1] for r in records])
     gvalid = torch.cat([r[2] for r in records])
     inf = torch.full_like(glob, torch.inf)
     n = gvalid.sum()
-    values = torch.stack([
+    return torch.stack([
         n.float(), w.max(), -torch.xlogy(w, w).sum(),
         torch.where(gvalid, glob, -inf).max(), torch.where(gvalid, glob, inf).min(),
-        torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1)]).tolist()
+        torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1)])
+
+
+def _stats(step, temperature, k, values) -> ReweightStats:
+    """:class:`ReweightStats` from the host copy of :func:`_stats_values`."""
     n, mx, ent, lmax, lmin, lmean = values
     return ReweightStats(step=step, temperature=float(temperature), n=int(n), max_weight=mx,
                          rho=n * mx, entropy=ent, loss_spread=lmax - lmin, loss_mean=lmean,
@@ -239,16 +251,19 @@ class SampleReweighter:
         each micro-batch's losses with autograd history, in the same order, and do *not*
         divide by the accumulation steps (the weights already sum to 1 over the step).
         :func:`rwtheory.lm.accumulation.accumulate_gradients` does both for a loop.
-    check : raise the clear errors of :func:`reweighted_loss` (one host synchronisation per
-        call); ``False`` is the synchronisation-free fast path.
+    check : raise the clear errors of :func:`reweighted_loss`, at the cost of one host
+        synchronisation per call, which also fetches the step's statistics (reading ``stats``
+        is then free); ``False`` is the synchronisation-free fast path (``stats`` then costs
+        one read when read).
 
     Each call uses the temperature of the current step, then advances the step by one
     (``step=k`` in the call uses step k instead and continues from k + 1 -- e.g. the optimizer
     step under gradient accumulation: consecutive calls with the same ``step`` are the
     micro-batches of one optimizer step; with ``weights_over="optimizer_step"`` the step
     advances after the step's last micro-batch). ``stats`` describes the last optimizer step
-    over all its micro-batches (:class:`ReweightStats`); it is computed lazily when read, at
-    the cost of one host synchronisation, and never when not read.
+    over all its micro-batches (:class:`ReweightStats`); with ``check=False`` it is computed
+    lazily when read (one host synchronisation) and never when not read. Host reads per call:
+    ``check=True`` 1 (stats included), ``check=False`` 0 (+1 when ``stats`` is read).
     """
 
     def __init__(self, strategy: str = "linupper",
@@ -283,8 +298,17 @@ class SampleReweighter:
     def stats(self) -> ReweightStats | None:
         """The last optimizer step's :class:`ReweightStats` (None before the first call)."""
         if self._stats is None and self._records:
-            self._stats = _stats(*self._record_key, self._records)
+            self._stats = _stats(*self._record_key, len(self._records),
+                                 _stats_values(self._records).tolist())
         return self._stats
+
+    def _check_and_cache_stats(self, glob, gvalid) -> None:
+        """``check=True``: one host read fetches the check's flags *and* the step's
+        statistics, so that reading ``stats`` afterwards costs nothing more."""
+        values = torch.cat([global_batch_flags(glob, gvalid),
+                            _stats_values(self._records)]).tolist()
+        raise_for_flags(values[:2], glob, gvalid)
+        self._stats = _stats(*self._record_key, len(self._records), values[2:])
 
     def _record(self, key, w_global, glob, gvalid, same_step: bool) -> None:
         if not (same_step and key == self._record_key):
@@ -307,8 +331,10 @@ class SampleReweighter:
             return self._call_step_weights(per_sample_losses, valid)
         r = self.temperature()
         loss, w_local, w_global, glob, gvalid = reweight_core(
-            per_sample_losses, self.strategy, r, self.group, valid, self.check)
+            per_sample_losses, self.strategy, r, self.group, valid, check=False)
         self._record((self.step, r), w_global, glob, gvalid, same_step=step is not None)
+        if self.check:
+            self._check_and_cache_stats(glob, gvalid)
         self.step += 1
         return loss, w_local
 
@@ -334,13 +360,17 @@ class SampleReweighter:
         losses = torch.cat([s[0] for s in self._scored])
         valid = torch.cat([s[1] for s in self._scored])
         glob, gvalid, start, _ = global_batch(losses, valid, self.group)
-        if self.check:
-            check_global_batch(glob, gvalid)
+        if glob.shape[0] == 0:
+            raise ValueError("per_sample_losses must be non-empty (the global batch has no "
+                             "sample)")
         w_global = global_weights(glob, gvalid, self.strategy, r)
         w_local = w_global[start:start + losses.shape[0]]
-        self._pending = list(w_local.split([s[0].shape[0] for s in self._scored]))
+        sizes = [s[0].shape[0] for s in self._scored]
         self._scored = []
         self._record((self.step, r), w_global, glob, gvalid, same_step=False)
+        if self.check:
+            self._check_and_cache_stats(glob, gvalid)
+        self._pending = list(w_local.split(sizes))
 
     def _call_step_weights(self, per_sample_losses, valid):
         _check_losses(per_sample_losses)
