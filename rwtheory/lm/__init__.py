@@ -13,7 +13,9 @@
 * :mod:`rwtheory.lm.losses`: per-sample losses from logits, or from hidden states and the
   output projection in chunks (never materialising the B x T x V logits).
 * :mod:`rwtheory.lm.reweight`: the reweighted objective on the global batch across
-  data-parallel ranks, and the stateful :class:`SampleReweighter`.
+  data-parallel ranks; :mod:`rwtheory.lm.reweighter`: the stateful :class:`SampleReweighter`
+  of a training loop; :mod:`rwtheory.lm.strategies`: strategies as data (names,
+  :class:`kl_capped`, callables).
 * :mod:`rwtheory.lm.hf`: ``ReweightingTrainer``, a Hugging Face ``Trainer`` subclass (needs
   the ``rwtheory[hf]`` extra; imported only when used).
 * :mod:`rwtheory.lm.data`, :mod:`rwtheory.lm.model`: the corpus and the byte-level transformer
@@ -21,13 +23,10 @@
 """
 
 from rwtheory.lm.losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
-from rwtheory.lm.reweight import (
-    LM_STRATEGIES,
-    ReweightStats,
-    SampleReweighter,
-    gather_losses,
-    reweighted_loss,
-)
+from rwtheory.lm.reweight import gather_losses, reweighted_loss
+from rwtheory.lm.reweighter import SampleReweighter
+from rwtheory.lm.stats import ReweightStats
+from rwtheory.lm.strategies import LM_STRATEGIES, kl_capped
 
 __all__ = [
     "IGNORE_INDEX",
@@ -37,6 +36,7 @@ __all__ = [
     "SampleReweighter",
     "default_chunk_size",
     "gather_losses",
+    "kl_capped",
     "per_sample_loss",
     "per_sample_loss_from_hidden",
     "reweighted_loss",

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from rwtheory.lm.reweight import SampleReweighter
+from rwtheory.lm.reweighter import SampleReweighter
 
 __all__ = ["accumulate_gradients"]
 

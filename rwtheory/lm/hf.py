@@ -30,8 +30,15 @@ What changes relative to ``Trainer`` (the paper's GPT-2 runs use the same design
   ``"optimizer_step"`` weights over all micro-batches of the step: ``get_batch_samples`` (which
   prefetches the step's micro-batches) runs a no-grad scoring pass over them first.
 * evaluation: the ordinary unweighted token-mean cross-entropy.
-* logging: each log line carries the last optimizer step's ``rw_rho``, ``rw_max_weight``,
-  ``rw_entropy``, ``rw_temperature`` and ``rw_loss_spread`` (one host read per log line).
+* logging: each training log line carries the last optimizer step's statistics through
+  ``Trainer.log`` (so every reporting integration -- wandb, tensorboard -- gets them; one
+  host read per log line): ``rw_rho``, ``rw_max_weight``, ``rw_entropy``,
+  ``rw_temperature``, ``rw_loss_spread``, ``rw_loss_mean``, ``rw_n``, ``rw_burn_in``, the
+  weight histogram ``rw_hist_<lo>_<hi>`` (fraction of samples per fixed bin of n·w) and,
+  when the batches carry ``domain_ids`` (kept away from the model),
+  ``rw_share_domain_<id>`` (:meth:`rwtheory.lm.stats.ReweightStats.log_dict`). The
+  reweighter's ``token_weighting`` and ``burn_in_steps`` apply (scored-token counts from the
+  labels).
 
 ``nn.DataParallel`` (several GPUs, one process) works with ``chunked=False``: the outputs are
 gathered before the loss. Tensor and sequence parallelism are not supported: their ranks do
@@ -51,7 +58,7 @@ from rwtheory.lm.losses import (
     per_sample_loss,
     per_sample_loss_from_hidden,
 )
-from rwtheory.lm.reweight import SampleReweighter
+from rwtheory.lm.reweighter import SampleReweighter
 
 __all__ = ["ReweightingTrainer"]
 
@@ -132,6 +139,7 @@ class ReweightingTrainer(Trainer):
             raise ValueError("inputs must contain 'labels' (causal LM: the input ids, padding "
                              "-100) for the reweighted loss")
         labels = inputs.pop("labels")
+        inputs.pop("domain_ids", None)          # for the reweighter's stats, not the model
         if not self.chunked:
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
@@ -153,7 +161,9 @@ class ReweightingTrainer(Trainer):
                      **kwargs):
         losses, outputs = self.per_sample_losses(model, inputs)
         if model.training:
-            loss, _ = self.reweighter(losses, step=self.state.global_step)
+            counts = (inputs["labels"][:, 1:] != self.ignore_index).sum(dim=1)
+            loss, _ = self.reweighter(losses, step=self.state.global_step, counts=counts,
+                                      domain_ids=inputs.get("domain_ids"))
             if self.reweighter.weights_over == "optimizer_step":
                 # the weights sum to 1 over the step: undo the Trainer's division
                 loss = loss * self.current_gradient_accumulation_steps
@@ -175,7 +185,5 @@ class ReweightingTrainer(Trainer):
     def log(self, logs, *args, **kwargs):
         stats = self.reweighter.stats
         if stats is not None and "loss" in logs:  # training log lines only
-            logs = {**logs, "rw_rho": stats.rho, "rw_max_weight": stats.max_weight,
-                    "rw_entropy": stats.entropy, "rw_temperature": stats.temperature,
-                    "rw_loss_spread": stats.loss_spread}
+            logs = {**logs, **stats.log_dict("rw_")}
         return super().log(logs, *args, **kwargs)

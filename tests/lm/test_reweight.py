@@ -19,12 +19,20 @@ from rwtheory.lm import (
 LOSSES = torch.tensor([2.5, 0.3, 4.0, 1.1, 3.3, 0.9], dtype=torch.float64)
 
 
+def _reference_weights(x, strategy, r):
+    """The foundation's functions, called directly."""
+    if strategy == "dro_kl":
+        return rw.dro_kl_weights(x, r)
+    if strategy == "kl_capped":  # Proposition 1 on the normalised losses, rho = 2
+        return rw.kl_capped_weights(rw.normalize_losses(x) + 1, r, 2.0)
+    return rw.sample_weights(x, strategy, r)
+
+
 @pytest.mark.parametrize("strategy", LM_STRATEGIES)
 def test_weights_and_loss(strategy):
     losses = LOSSES.clone().requires_grad_(True)
     loss, w = reweighted_loss(losses, strategy, 0.4)
-    ref = (rw.dro_kl_weights(LOSSES.float(), 0.4) if strategy == "dro_kl"
-           else rw.sample_weights(LOSSES.float(), strategy, 0.4))
+    ref = _reference_weights(LOSSES.float(), strategy, 0.4)
     assert w.dtype == torch.float32 and not w.requires_grad
     assert torch.equal(w, ref)                       # the foundation's numbers, in float32
     assert abs(float(w.sum()) - 1) < 1e-6
@@ -96,7 +104,8 @@ def test_bad_losses(bad, kind, match):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"strategy must be one of \['dro_kl', 'extremes', "
-                                         r"'linupper', 'quadratic', 'uniform', 'upper'\]"):
+                                         r"'kl_capped', 'linupper', 'quadratic', 'uniform', "
+                                         r"'upper'\], a kl_capped\(rho\) or a callable"):
         reweighted_loss(LOSSES, "linear")
     for r in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
