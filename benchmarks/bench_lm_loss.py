@@ -59,8 +59,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rwtheory.report.files import atomic_write_text
 from rwtheory.lm import default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
+from rwtheory.report.files import atomic_write_text
 
 B, T, D = 8, 1024, 512
 MEMORY_TARGET, TIME_TARGET = 0.30, 1.5

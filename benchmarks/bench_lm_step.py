@@ -52,11 +52,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rwtheory.report.files import atomic_write_text
 from rwtheory.lm import SampleReweighter, per_sample_loss
 from rwtheory.lm.accumulation import accumulate_gradients
 from rwtheory.lm.model import ByteTransformer
 from rwtheory.lm.syncs import count_host_syncs
+from rwtheory.report.files import atomic_write_text
 
 D_MODEL, LAYERS, HEADS, BATCH, SEQ = 256, 4, 8, 16, 256
 TARGET = 1.02
