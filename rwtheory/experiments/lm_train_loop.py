@@ -1,8 +1,9 @@
-"""A plain PyTorch training loop with loss-based sample reweighting, one process or several.
+r"""A plain PyTorch training loop with loss-based sample reweighting, one process or several.
 
     python -m rwtheory.experiments.lm_train_loop --steps 200 --strategy linupper
     python -m rwtheory.experiments.lm_train_loop --chunked          # loss from hidden states
-    python -m rwtheory.experiments.lm_train_loop --accumulation-steps 4 --weights-over optimizer_step
+    python -m rwtheory.experiments.lm_train_loop --accumulation-steps 4 \
+        --weights-over optimizer_step
     torchrun --nproc_per_node 2 -m rwtheory.experiments.lm_train_loop --steps 200   # DDP, gloo
 
 The reweighting adds three lines to an ordinary loop (marked ``# <-``): per-sample losses
@@ -38,8 +39,8 @@ from rwtheory.lm import (
     per_sample_loss_from_hidden,
 )
 from rwtheory.lm.accumulation import accumulate_gradients
-from rwtheory.lm.losses import CHUNKED_MIN_VOCAB
 from rwtheory.lm.data import build_corpus
+from rwtheory.lm.losses import CHUNKED_MIN_VOCAB
 from rwtheory.lm.model import ByteTransformer
 
 

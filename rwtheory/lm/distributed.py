@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-__all__ = ["check_global_batch", "gather_losses", "global_batch", "world"]
+__all__ = ["check_global_batch", "gather_losses", "global_batch", "global_batch_flags",
+           "raise_for_flags", "world"]
 
 
 def world(group=None) -> tuple[int, int]:
@@ -68,16 +69,27 @@ def global_batch(losses, valid, group=None):
     return glob[:, 0], glob[:, 1] > 0.5, start, size
 
 
-def check_global_batch(glob, gvalid) -> None:
-    """Raise the same ``ValueError`` on every rank if the global batch has no sample with a
-    scored token, or an infinite loss. One host read (two flags)."""
+def global_batch_flags(glob, gvalid):
+    """``[no valid sample, an infinite valid loss]`` as a float tensor (no host read), for
+    callers that fetch it together with other numbers; see :func:`raise_for_flags`."""
     bad = gvalid & ~torch.isfinite(glob)
-    flags = torch.stack([gvalid.any(), bad.any()]).tolist()
-    if not flags[0]:
+    return torch.stack([~gvalid.any(), bad.any()]).float()
+
+
+def raise_for_flags(flags, glob, gvalid) -> None:
+    """Raise for the host copy ``flags`` of :func:`global_batch_flags` (the same on every
+    rank, so every rank raises the same error)."""
+    if flags[0]:
         raise ValueError("per_sample_losses: no sample of the global batch (all data-parallel "
                          "ranks together) has a scored token -- every loss is NaN or marked "
                          "invalid; at least one sample must carry weight")
     if flags[1]:
-        i = int(bad.nonzero()[0, 0])
+        i = int((gvalid & ~torch.isfinite(glob)).nonzero()[0, 0])
         raise ValueError(f"per_sample_losses must be finite or NaN (NaN = no scored token), "
                          f"got {float(glob[i])} at index {i} of the global batch")
+
+
+def check_global_batch(glob, gvalid) -> None:
+    """Raise the same ``ValueError`` on every rank if the global batch has no sample with a
+    scored token, or an infinite loss. One host read (two flags)."""
+    raise_for_flags(global_batch_flags(glob, gvalid).tolist(), glob, gvalid)

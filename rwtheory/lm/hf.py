@@ -47,6 +47,7 @@ not each hold distinct samples, so gathering and scaling by the world size would
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
@@ -92,6 +93,17 @@ def _chunked_blocker(core) -> str | None:
         if getattr(cfg, attr, None) not in (None, 1, 1.0):
             return f"the model post-processes its logits (config.{attr})"
     return None
+
+
+def _mixed_precision(hidden, weight):
+    """Half-precision hidden states with a float32 output projection outside autocast (e.g.
+    a model cast to bf16 but a float32 head): multiply in the hidden states' dtype, as the
+    model's own autocast would."""
+    half = (torch.bfloat16, torch.float16)
+    if (hidden.dtype in half and weight.dtype != hidden.dtype
+            and not torch.is_autocast_enabled(hidden.device.type)):
+        return torch.autocast(hidden.device.type, dtype=hidden.dtype)
+    return contextlib.nullcontext()
 
 
 class ReweightingTrainer(Trainer):
@@ -152,9 +164,13 @@ class ReweightingTrainer(Trainer):
             outputs = model(**inputs, **{_keep_argument(core): 1})
         finally:
             hook.remove()
-        head = core.get_output_embeddings()
-        losses = per_sample_loss_from_hidden(captured[-1], head.weight, labels, head.bias,
-                                             self.ignore_index, shift=True)
+        head, hidden = core.get_output_embeddings(), captured[-1]
+        if type(head.weight).__name__ == "DTensor" or hidden.shape[-1] != head.weight.shape[-1]:
+            raise ValueError("chunked: the output projection is sharded outside the forward "
+                             "pass (FSDP); pass chunked=False to ReweightingTrainer")
+        with _mixed_precision(hidden, head.weight):
+            losses = per_sample_loss_from_hidden(hidden, head.weight, labels, head.bias,
+                                                 self.ignore_index, shift=True)
         return losses, outputs
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None,

@@ -254,6 +254,74 @@ def _matmul_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
+def _shifted_logits(hm, wm, bm, lse, cdt):
+    """``hm @ wm.T + bm - lse`` in the compute dtype. Without a bias and with the products in
+    the compute dtype, the subtraction rides on the product (``addmm``'s input term)."""
+    if bm is None and hm.dtype == cdt:
+        return torch.addmm(-lse, hm, wm.t())
+    return F.linear(hm, wm, bm).to(cdt).sub_(lse)
+
+
+def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
+    """Forward of :class:`_LinearCrossEntropy` (see there)."""
+    mdt = _matmul_dtype(device_type, h.dtype)
+    cdt = _compute_dtype(mdt)
+    wm = weight.to(mdt)
+    bm = None if bias is None else bias.to(mdt)
+    rows = h.shape[0]
+    nll = torch.empty(rows, dtype=cdt, device=h.device)
+    lse = torch.empty(rows, dtype=cdt, device=h.device)
+    for s in range(0, rows, chunk_size):
+        e = min(s + chunk_size, rows)
+        z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
+        lse[s:e] = torch.logsumexp(z, dim=1)
+        nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
+        del z
+    ctx.save_for_backward(h, weight, bias, targets, lse)
+    ctx.chunk_size = chunk_size
+    return nll
+
+
+def _backward(ctx, device_type: str, grad_nll):
+    """Backward of :class:`_LinearCrossEntropy` (see there)."""
+    h, weight, bias, targets, lse = ctx.saved_tensors
+    need_h, need_w, need_b = ctx.needs_input_grad[:3]
+    mdt = _matmul_dtype(device_type, h.dtype)
+    cdt = lse.dtype
+    wm, rows, chunk = weight.to(mdt), h.shape[0], ctx.chunk_size
+    bm = None if bias is None else bias.to(mdt)
+    grad_h = torch.empty_like(h) if need_h else None
+    grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
+    grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
+              if need_b and bias is not None else None)
+    g = grad_nll.to(cdt)[:, None]
+    for s in range(0, rows, chunk):
+        e = min(s + chunk, rows)
+        hm = h[s:e].to(mdt)
+        p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)          # z - lse
+        p.exp_()                                                       # softmax
+        p.scatter_add_(1, targets[s:e, None],
+                       torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device))
+        # the upstream factor scales rows: applied to the (chunk x d) operands and results,
+        # not to the (chunk x V) matrix (one pass over it fewer)
+        pm = p.to(mdt)
+        if grad_h is not None:
+            grad_h[s:e] = (pm @ wm) * g[s:e].to(mdt)
+        if grad_w is not None:
+            if mdt == cdt:
+                grad_w.addmm_(pm.t(), hm * g[s:e])
+            else:  # half precision: multiply in it, accumulate in float32
+                grad_w.add_(pm.t() @ (hm * g[s:e].to(mdt)))
+        if grad_b is not None:
+            grad_b.add_(p.t() @ g[s:e, 0])
+        del p, pm
+    if grad_w is not None:
+        grad_w = grad_w.to(weight.dtype)
+    if grad_b is not None:
+        grad_b = grad_b.to(bias.dtype)
+    return grad_h, grad_w, grad_b, None, None
+
+
 def _make_linear_cross_entropy(device_type: str):
     """The chunked autograd function for one device type (``torch.amp.custom_fwd`` binds its
     device type when the class is made)."""
@@ -262,9 +330,9 @@ def _make_linear_cross_entropy(device_type: str):
         r"""Token NLL of rows ``h`` (M, d) under ``softmax(h W^T + b)``, chunk by chunk.
 
         Forward keeps only the per-row log-sum-exp (M numbers). Backward recomputes each
-        chunk's logits, turns them into ``g (softmax - onehot)`` in place and accumulates
+        chunk's logits, turns them into ``softmax - onehot`` in place and accumulates
 
-            grad_h = P W,   grad_W += P^T h,   grad_b += sum_rows P,
+            grad_h = diag(g) P W,   grad_W += P^T diag(g) h,   grad_b += P^T g,
 
         so its peak extra memory is a few ``chunk x V`` buffers. Costs one more ``h W^T``
         product than autograd on the full logits (4 products instead of 3).
@@ -278,62 +346,13 @@ def _make_linear_cross_entropy(device_type: str):
         @staticmethod
         @torch.amp.custom_fwd(device_type=device_type)
         def forward(ctx, h, weight, bias, targets, chunk_size: int):
-            mdt = _matmul_dtype(device_type, h.dtype)
-            cdt = _compute_dtype(mdt)
-            wm = weight.to(mdt)
-            bm = None if bias is None else bias.to(mdt)
-            rows = h.shape[0]
-            nll = torch.empty(rows, dtype=cdt, device=h.device)
-            lse = torch.empty(rows, dtype=cdt, device=h.device)
-            for s in range(0, rows, chunk_size):
-                e = min(s + chunk_size, rows)
-                z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
-                lse[s:e] = torch.logsumexp(z, dim=1)
-                nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
-                del z
-            ctx.save_for_backward(h, weight, bias, targets, lse)
-            ctx.chunk_size = chunk_size
-            return nll
+            return _forward(ctx, device_type, h, weight, bias, targets, chunk_size)
 
         @staticmethod
         @torch.autograd.function.once_differentiable
         @torch.amp.custom_bwd(device_type=device_type)
         def backward(ctx, grad_nll):
-            h, weight, bias, targets, lse = ctx.saved_tensors
-            need_h, need_w, need_b = ctx.needs_input_grad[:3]
-            mdt = _matmul_dtype(device_type, h.dtype)
-            cdt = lse.dtype
-            wm, rows, chunk = weight.to(mdt), h.shape[0], ctx.chunk_size
-            bm = None if bias is None else bias.to(mdt)
-            grad_h = torch.empty_like(h) if need_h else None
-            grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
-            grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
-                      if need_b and bias is not None else None)
-            grad_nll = grad_nll.to(cdt)
-            for s in range(0, rows, chunk):
-                e = min(s + chunk, rows)
-                hm = h[s:e].to(mdt)
-                p = F.linear(hm, wm, bm).to(cdt)
-                p.sub_(lse[s:e, None]).exp_()                                   # softmax
-                p.scatter_add_(1, targets[s:e, None],
-                               torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device))
-                p.mul_(grad_nll[s:e, None])                                     # * upstream
-                pm = p.to(mdt)
-                if grad_h is not None:
-                    grad_h[s:e] = pm @ wm
-                if grad_w is not None:
-                    if mdt == cdt:
-                        grad_w.addmm_(pm.t(), hm)
-                    else:  # half precision: multiply in it, accumulate in float32
-                        grad_w.add_(pm.t() @ hm)
-                if grad_b is not None:
-                    grad_b.add_(p.sum(dim=0))
-                del p, pm
-            if grad_w is not None:
-                grad_w = grad_w.to(weight.dtype)
-            if grad_b is not None:
-                grad_b = grad_b.to(bias.dtype)
-            return grad_h, grad_w, grad_b, None, None
+            return _backward(ctx, device_type, grad_nll)
 
     return _LinearCrossEntropy
 

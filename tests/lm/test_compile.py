@@ -69,6 +69,17 @@ def test_statistics_are_lazy_one_read_over_the_whole_step():
     assert s.step == 5 and s.micro_batches == 3 and s.n == 9   # 3 x 3 valid samples
     # effective weights: each call's weights / 3, so the step's weights sum to 1
     assert s.rho == pytest.approx(9 * s.max_weight) and s.max_weight < 1 / 3
+    # check=True: one read per call for the check, one more for the statistics
+    checked = SampleReweighter("linupper", 0.4)
+    losses = per_sample_loss_from_hidden(hidden, weight, labels, check=False)
+    with count_host_syncs() as syncs:
+        checked(losses, step=5)
+        checked(losses, step=5)
+        assert syncs.calls == {"tolist": 2}
+        t = checked.stats
+    assert syncs.calls == {"tolist": 3}
+    assert t.n == 6 and t.micro_batches == 2
+    assert t.max_weight == pytest.approx(s.max_weight * 3 / 2, rel=1e-6)   # w / 2, not w / 3
 
 
 def test_core_compiles_fullgraph():
