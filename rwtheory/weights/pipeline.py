@@ -16,11 +16,12 @@ they used to live.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
-from rwtheory._array import as_float_array, check_positive_finite
+from rwtheory._array import as_float_array, check_positive_finite, namespace
 # the cap analysis and the score functions live in their own modules; re-exported here
 from rwtheory.weights.cap import cap_safe_temperature, worst_case_rho
 from rwtheory.weights.strategies import (
@@ -41,6 +42,8 @@ __all__ = [
     "cap_safe_temperature",
     "extremes",
     "linupper",
+    "masked_sample_weights",
+    "masked_tempered_softmax",
     "normalize_losses",
     "quadratic",
     "sample_weights",
@@ -100,7 +103,8 @@ def _softmax(scores, temperature, xp):
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
     the sum is >= 1 and never 0 or NaN. The last division is out of place: autograd keeps
     exp's output for the backward pass (the pipeline is differentiable)."""
-    with np.errstate(over="ignore"):
+    # numpy only: torch never warns, and torch.compile cannot trace np.errstate
+    with np.errstate(over="ignore") if xp is np else contextlib.nullcontext():
         e = scores - xp.max(scores, axis=-1, keepdims=True)
         e /= temperature
     e = xp.exp(e)
@@ -207,3 +211,33 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
         if not record.constant:
             scores[idx] = record.score(t[idx], delta)
     return _softmax(scores, r, xp)
+
+
+def masked_tempered_softmax(scores, valid, temperature):
+    """:func:`tempered_softmax` over the entries where ``valid`` is True, 0 elsewhere (last
+    axis); all zeros for a row without a valid entry.
+
+    For the training hot path (torch tensors, :mod:`rwtheory.lm`): no validation of the
+    values and no host synchronisation, so ``torch.compile(fullgraph=True)`` traces it. The
+    caller guarantees finite valid scores and a positive finite ``temperature``."""
+    xp = namespace(scores)
+    e = _softmax(xp.where(valid, scores, xp.full_like(scores, -math.inf)), temperature, xp)
+    return xp.where(valid, e, xp.zeros_like(e))
+
+
+def masked_sample_weights(losses, valid, strategy: str = "linupper", temperature=1.0,
+                          delta: float = 1.0):
+    """:func:`sample_weights` of the entries where ``valid`` is True (last axis), 0 elsewhere;
+    all zeros for a row without a valid entry. The invalid entries take no part in the
+    normalisation: they are replaced by the largest valid loss, which leaves ``l_max`` and
+    ``l_min`` -- and so every valid entry's normalised loss -- unchanged. Same contract as
+    :func:`masked_tempered_softmax` (no checks, no synchronisation)."""
+    xp = namespace(losses)
+    record = get_strategy(strategy)
+    lmax = xp.max(xp.where(valid, losses, xp.full_like(losses, -math.inf)), axis=-1,
+                  keepdims=True)
+    if record.constant:
+        scores = xp.zeros_like(losses)
+    else:
+        scores = record.score(_normalize(xp.where(valid, losses, lmax), delta, xp), delta)
+    return masked_tempered_softmax(scores, valid, temperature)
