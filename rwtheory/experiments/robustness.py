@@ -96,14 +96,21 @@ def package_version() -> str:
         return "unknown"
 
 
+#: Modules of rwtheory/experiments that only present a finished study (not in the
+#: fingerprint: editing them does not invalidate stored chunks).
+PRESENTATION = ("robustness_report.py", "robustness_plots.py")
+
+
 def code_fingerprint() -> str:
     """SHA-256 (12 hex digits) of the sources that compute a verdict: rwtheory/convex,
-    rwtheory/weights and rwtheory/experiments. A chunk computed by other code is redone."""
+    rwtheory/weights and rwtheory/experiments except :data:`PRESENTATION`. A chunk computed
+    by other code is redone."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for sub in ("convex", "weights", "experiments"):
         for path in sorted((root / sub).glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+            if path.name not in PRESENTATION:
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -1,24 +1,20 @@
-"""The robustness study's figure of one claim family: one row per claim; one panel per
-parameter with the share of settings in each status at each of its levels (stacked bars,
-holds / holds with caveat / fails), and a last panel mapping the mean score (holds 1,
-caveat 0.5, fails 0) over the two parameters that move the claim's verdict most, each cell
-labelled with its number of settings. Returns the plotted numbers as CSV columns."""
+"""The robustness study's figure of one claim family. Top row, one panel per parameter:
+for each claim of the family (one colour each), the share of settings where the claim holds
+(solid) and where it holds at least with caveat (dashed) at each level of the parameter,
+marginally over the other parameters as sampled. Bottom row, one panel per claim: the mean
+score (holds 1, caveat 0.5, fails 0) on the grid of the two parameters that move that
+claim's verdict most, each cell labelled with its number of settings. Returns the plotted
+numbers as CSV columns."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rwtheory.experiments.robustness_report import (
-    STATUS_ORDER,
-    ClaimStats,
-    mean_scores,
-    score_map,
-)
+from rwtheory.experiments.robustness_report import ClaimStats, score_map
 
 __all__ = ["family_figure"]
 
-COLORS = {"holds": "#2a9d4b", "holds with caveat": "#f0a030", "fails": "#c83c3c"}
-COLUMNS = ("claim", "panel", "series", "level", "level2", "share", "settings")
+COLUMNS = ("claim", "panel", "series", "level", "level2", "value", "settings")
 
 
 def family_figure(family: str, stats: list[ClaimStats]):
@@ -28,61 +24,62 @@ def family_figure(family: str, stats: list[ClaimStats]):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    axes_names = list(stats[0].by_level)
-    ncols = len(axes_names) + 1
-    fig, grid = plt.subplots(len(stats), ncols, figsize=(2.3 * ncols + 1.5, 2.6 * len(stats)),
-                             squeeze=False)
+    names = list(stats[0].by_level)
+    ncols = max(len(names), len(stats))
+    fig, grid = plt.subplots(2, ncols, figsize=(2.2 * ncols, 5.6), squeeze=False)
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.80, bottom=0.16, wspace=0.45,
+                        hspace=0.9)
     cols = {k: [] for k in COLUMNS}
-    for row, st in zip(grid, stats, strict=True):
-        for ax, axis in zip(row[:-1], axes_names, strict=False):
-            _shares(ax, st, axis, cols)
-        _map(fig, row[-1], st, cols)
-        row[0].set_ylabel(f"{st.claim}\nshare of settings", fontsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[s]) for s in STATUS_ORDER]
-    fig.tight_layout()
-    fig.legend(handles, STATUS_ORDER, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
-               fontsize=8, frameon=False)
-    fig.suptitle(f"{family}: status of each claim's own rule across the grid (share of "
-                 f"settings per level; dots: mean score; title: its spread)", y=1.08,
-                 fontsize=10)
+    for ax, axis in zip(grid[0], names, strict=False):
+        _shares(ax, stats, axis, cols)
+    for ax, st in zip(grid[1], stats, strict=False):
+        _map(ax, st, cols)
+    for ax in list(grid[0][len(names):]) + list(grid[1][len(stats):]):
+        ax.set_axis_off()
+    grid[0][0].set_ylabel("share of settings", fontsize=7)
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=7,
+               frameon=False, bbox_to_anchor=(0.5, 0.95))
+    fig.suptitle(f"{family}: status of each claim's own rule across the grid "
+                 f"(solid: holds, dashed: holds or holds with caveat; bottom: mean score on "
+                 f"the two parameters that move the verdict most)", fontsize=8, y=0.99)
     return fig, cols
 
 
-def _add(cols, claim, panel, series, level, level2, share, settings):
-    for k, v in zip(COLUMNS, (claim, panel, series, level, level2, share, settings),
-                    strict=True):
+def _add(cols, *values):
+    for k, v in zip(COLUMNS, values, strict=True):
         cols[k].append(v)
 
 
-def _shares(ax, st: ClaimStats, axis: str, cols) -> None:
-    levels = st.by_level[axis]
+def _shares(ax, stats: list[ClaimStats], axis: str, cols) -> None:
+    levels = list(stats[0].by_level[axis])
     x = np.arange(len(levels))
-    bottom = np.zeros(len(levels))
-    totals = np.array([sum(c.values()) for c in levels.values()], dtype=float)
-    for status in STATUS_ORDER:
-        share = np.array([c[status] for c in levels.values()]) / totals
-        ax.bar(x, share, bottom=bottom, color=COLORS[status], width=0.8)
-        bottom += share
-        for lv, sh, tot in zip(levels, share, totals, strict=True):
-            _add(cols, st.claim, axis, status, lv, "", float(sh), int(tot))
-    scores = mean_scores(st, axis)
-    ax.plot(x, list(scores.values()), "k.-", lw=0.8, ms=4)
-    for lv, sc, tot in zip(levels, scores.values(), totals, strict=True):
-        _add(cols, st.claim, axis, "mean score", lv, "", float(sc), int(tot))
-    ax.set_xticks(x, list(levels), rotation=60, fontsize=6, ha="right")
-    ax.set_ylim(0, 1)
+    for i, st in enumerate(stats):
+        counts = st.by_level[axis]
+        totals = np.array([sum(counts[lv].values()) for lv in levels], dtype=float)
+        holds = np.array([counts[lv]["holds"] for lv in levels]) / totals
+        some = holds + np.array([counts[lv]["holds with caveat"] for lv in levels]) / totals
+        color = f"C{i}"
+        ax.plot(x, holds, "o-", color=color, ms=3, lw=1, label=st.claim)
+        ax.plot(x, some, "s--", color=color, ms=2, lw=0.8)
+        for lv, h, s, n in zip(levels, holds, some, totals, strict=True):
+            _add(cols, st.claim, axis, "holds", lv, "", float(h), int(n))
+            _add(cols, st.claim, axis, "holds or caveat", lv, "", float(s), int(n))
+    ax.set_xticks(x, levels, rotation=60, fontsize=6, ha="right")
+    ax.set_ylim(-0.03, 1.03)
     ax.tick_params(axis="y", labelsize=6)
-    ax.set_title(f"{axis} ({st.effects[axis]:.2f})", fontsize=7)
+    ax.set_title(axis, fontsize=7)
+    ax.grid(alpha=0.3)
 
 
-def _map(fig, ax, st: ClaimStats, cols) -> None:
+def _map(ax, st: ClaimStats, cols) -> None:
     top = st.top_axes
     if len(top) < 2:
         ax.set_axis_off()
         return
     a1, a2 = top
     l1, l2, score, count = score_map(st, a1, a2)
-    im = ax.imshow(score, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+    ax.imshow(score, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
     for i in range(len(l1)):
         for j in range(len(l2)):
             ax.text(j, i, str(count[i, j]), ha="center", va="center", fontsize=6)
@@ -92,5 +89,4 @@ def _map(fig, ax, st: ClaimStats, cols) -> None:
     ax.set_yticks(range(len(l1)), l1, fontsize=6)
     ax.set_xlabel(a2, fontsize=7)
     ax.set_ylabel(a1, fontsize=7)
-    ax.set_title("mean score (n settings)", fontsize=7)
-    fig.colorbar(im, ax=ax, fraction=0.05)
+    ax.set_title(f"{st.claim.split('.', 1)[1]}: mean score", fontsize=7)

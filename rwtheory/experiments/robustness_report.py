@@ -5,8 +5,10 @@
 * ``summary.csv`` and ``summary.md``: per claim, the counts of holds / holds with caveat /
   fails with a 95 % Wilson interval for each share (scipy), the parameters that move the
   verdict most, where it flips (in words), and the most and least favourable settings;
-* ``<family>.png|.pdf`` and ``<family>.csv`` (the plotted numbers): per claim, the status
-  shares against each parameter and a 2-D map over the two parameters that move it most.
+* ``<family>.png`` and ``<family>.csv`` (the plotted numbers): per claim, the status shares
+  against each parameter and a 2-D map over the two parameters that move it most
+  (:mod:`rwtheory.experiments.robustness_plots`; PNG only: these are diagnostics, not paper
+  figures, and PDF rendering doubled the study's output time).
 
 Every file starts with comment lines naming the grid (with its digest), the seeds and the
 package version. Conventions: a setting's *score* is 1 for holds, 0.5 for holds with caveat,
@@ -248,15 +250,10 @@ def write(study: Study, out: str | Path) -> list[Path]:
 def _render(figure, stem: Path) -> dict[Path, bytes]:
     import matplotlib.pyplot as plt
 
-    blobs = {}
-    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None,
-                                                            "Producer": None})):
-        buf = io.BytesIO()
-        figure.savefig(buf, format=ext, metadata=meta, dpi=110 if ext == "png" else None,
-                       bbox_inches="tight")
-        blobs[stem.with_suffix(f".{ext}")] = buf.getvalue()
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", metadata={"Software": None}, dpi=110)
     plt.close(figure)
-    return blobs
+    return {stem.with_suffix(".png"): buf.getvalue()}
 
 
 def mean_scores(st: ClaimStats, axis: str) -> dict[str, float]:
