@@ -145,6 +145,14 @@ class StudyGrid:
         text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    @staticmethod
+    def from_dict(data: Mapping) -> StudyGrid:
+        """The inverse of :meth:`as_dict` (validated like a grid file)."""
+        data = dict(data)
+        name = data.pop("name")
+        axes = data.pop("axes")
+        return _parse(name, {**data, **axes, "axes": {}})
+
     def with_seeds(self, seeds: int) -> StudyGrid:
         return StudyGrid(self.name, seeds, self.sample_seed, self.settings_per_family,
                          self.include_base, self.axes)

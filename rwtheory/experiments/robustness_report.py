@@ -1,5 +1,6 @@
 """What the robustness study shows, written under ``figures/robustness/``:
 
+* ``grid.json``: the grid that produced them and the package version;
 * ``<family>_settings.csv``: one row per (claim, setting): the setting's parameters, the
   status, the rule's margin and the numbers the rule compared;
 * ``summary.csv`` and ``summary.md``: per claim, the counts of holds / holds with caveat /
@@ -19,17 +20,20 @@ over its levels, each level averaged over the other parameters as sampled.
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rwtheory.experiments.robustness import Study
+from rwtheory.experiments.robustness import Study, claim_keys
+from rwtheory.experiments.robustness_grid import FAMILIES, StudyGrid
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
-__all__ = ["ClaimStats", "claim_stats", "ledger_notes", "write"]
+__all__ = ["ClaimStats", "claim_stats", "ledger_notes", "load", "write"]
 
 STATUS_ORDER = ("holds", "holds with caveat", "fails")
 SCORE = {"holds": 1.0, "holds with caveat": 0.5, "fails": 0.0}
@@ -216,6 +220,7 @@ def summary_markdown(study: Study, stats: Sequence[ClaimStats]) -> str:
              "Each claim's own status rule (the code that sets its status in paper_checks.md) "
              "applied at every setting of the grid (rwtheory/experiments/robustness_grid.py "
              "argues the grid). Score: holds 1, caveat 0.5, fails 0.", ""]
+    lines += joint_lines(study) + [""]
     for st in stats:
         lines += [f"## `{st.claim}`", "", f"* {counts_text(st, study)}",
                   f"* where it flips: {flip_text(st)}",
@@ -224,6 +229,29 @@ def summary_markdown(study: Study, stats: Sequence[ClaimStats]) -> str:
                   "* least favourable: " + "; ".join(
                       f"{r.status} {_setting_text(r)}" for r in st.ranked[::-1][:3]), ""]
     return "\n".join(lines)
+
+
+def joint_holds(study: Study, family: str) -> list[int]:
+    """Settings of ``family`` where every claim of the family studied holds at once (for
+    Fig. 7: the paper's ordering, linupper first, quadratic ahead of uniform, extremes
+    last)."""
+    claims = [c for c in study.claims if c.startswith(family + ".")]
+    return [s.index for s in study.settings[family]
+            if all(v["status"] == "holds" for v in study.verdicts[(family, s.index)]
+                   if v["claim"] in claims)]
+
+
+def joint_lines(study: Study) -> list[str]:
+    lines = ["## Every claim of a family at once", ""]
+    for family, settings in study.settings.items():
+        claims = [c for c in study.claims if c.startswith(family + ".")]
+        ok = joint_holds(study, family)
+        shown = "; ".join(_setting_text(r) for r in rows(study, claims[0])
+                          if r.setting in ok[:5])
+        lines.append(f"* {family} ({', '.join(c.split('.', 1)[1] for c in claims)}): all hold "
+                     f"in {len(ok)} of {len(settings)} settings"
+                     + (f", e.g. {shown}" if ok else ""))
+    return lines
 
 
 def write(study: Study, out: str | Path) -> list[Path]:
@@ -235,7 +263,9 @@ def write(study: Study, out: str | Path) -> list[Path]:
     head = header(study).encode()
     stats = [claim_stats(study, c) for c in study.claims]
     blobs = {out / "summary.csv": head + csv_bytes(summary_columns(study, stats)),
-             out / "summary.md": summary_markdown(study, stats).encode()}
+             out / "summary.md": summary_markdown(study, stats).encode(),
+             out / "grid.json": (json.dumps(dict(study.grid.as_dict(), version=study.version),
+                                            indent=1) + "\n").encode()}
     families = list(dict.fromkeys(c.split(".")[0] for c in study.claims))
     for family in families:
         blobs[out / f"{family}_settings.csv"] = head + csv_bytes(
@@ -272,3 +302,30 @@ def score_map(st: ClaimStats, a1: str, a2: str) -> tuple[list[str], list[str], n
         score[l1.index(v1), l2.index(v2)] = m
         count[l1.index(v1), l2.index(v2)] = k
     return l1, l2, score, count
+
+
+def load(out: str | Path) -> Study:
+    """The study whose outputs :func:`write` left in ``out`` (``grid.json`` and the
+    ``<family>_settings.csv`` files), e.g. for :func:`ledger_notes` without a rerun."""
+    out = Path(out)
+    meta = json.loads((out / "grid.json").read_text(encoding="utf-8"))
+    version = meta.pop("version")
+    grid = StudyGrid.from_dict(meta)
+    claims, settings, verdicts = [], {}, {}
+    for family in FAMILIES:
+        path = out / f"{family}_settings.csv"
+        if not path.exists():
+            continue
+        settings[family] = grid.settings(family)
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                 if not ln.startswith("#")]
+        for row in csv.DictReader(lines):
+            claims.append(row["claim"])
+            numbers = {k[5:]: float(v) if v else None for k, v in row.items()
+                       if k.startswith("rule_")}
+            verdicts.setdefault((family, int(row["setting"])), []).append(dict(
+                claim=row["claim"], status=row["status"], margin=float(row["margin"]),
+                numbers=numbers))
+    order = [k for f in settings for k in claim_keys(f)]
+    claims = [k for k in order if k in set(claims)]
+    return Study(grid, tuple(claims), settings, verdicts, version)

@@ -146,13 +146,18 @@ def one_worker(tmp_path_factory):
     out = tmp_path_factory.mktemp("one")
     study = robustness.run_study(load_grid(TINY), only=["fig8"], workers=1, out=out)
     report.write(study, out)
-    return study, _outputs(out)
+    return study, _outputs(out), out
 
 
-def test_outputs_hold_every_claim_and_setting(one_worker):
-    study, files = one_worker
+def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
+    study, files, out = one_worker
     assert set(files) == {"summary.csv", "summary.md", "fig8_settings.csv", "fig8.csv",
-                          "fig8.png"}
+                          "fig8.png", "grid.json"}
+    # the outputs hold the whole study: read back, they give the same files
+    again = report.load(out)
+    assert again.grid == study.grid and again.claims == study.claims
+    report.write(again, tmp_path)
+    assert _outputs(tmp_path) == files
     lines = files["fig8_settings.csv"].decode().splitlines()
     assert lines[0].startswith("# rwtheory robustness study, rwtheory ")
     assert f"grid custom (digest {study.grid.digest()}" in lines[0]
