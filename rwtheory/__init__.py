@@ -1,8 +1,8 @@
 """rwtheory: checkable theory and convex experiments for loss-based sample reweighting.
 
 Sow et al., "Dynamic Loss-Based Sample Reweighting for Improved Large Language Model
-Pretraining", ICLR 2025. The mathematics follows ``THEORY.md`` (reconstructed; see the
-README). Public API::
+Pretraining", ICLR 2025. The mathematics is stated in ``docs/theory.md`` (each statement
+marked quoted from the paper, reconstructed, or added here). Public API::
 
     import rwtheory as rw
     rw.sample_weights(losses, strategy="linupper", temperature=1.0)
@@ -10,7 +10,8 @@ README). Public API::
 """
 
 from rwtheory.weights.statistics import gamma, rho
-from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights, kl_capped_weights_bisection
+from rwtheory.weights.optimal import dro_kl_weights, kl_capped_weights
+from rwtheory.theory.reference_solvers import kl_capped_weights_bisection
 from rwtheory.weights.schedules import constant_schedule, cosine_schedule, linear_schedule, warmup_schedule
 from rwtheory.weights.pipeline import (
     STRATEGIES,

@@ -1,8 +1,7 @@
 """Figure 7: clean test MSE against step for uniform, linupper, quadratic and extremes at
 r = 1 (left), and the strategies' shapes at r = 1 (right).
 
-``python -m rwtheory.experiments.fig7 [--seeds N] [--quick]`` or
-``rwtheory figures --only fig7``.
+Regenerate with ``rwtheory figures --only fig7 [--seeds N] [--quick]``.
 
 What "fastest" means here (the paper does not define it): a strategy is *fastest* when it
 reaches every level of the ladder L_k = MSE_0 x {0.5, 0.2, 0.1, 0.05, 0.02} (MSE_0 the seed-mean
@@ -25,7 +24,6 @@ from rwtheory.experiments._common import (
     Table,
     fmt,
     fmt_steps,
-    main,
     new_figure,
     problem_text,
     run_grid,
@@ -271,7 +269,3 @@ def claims(result: FigureResult) -> list[Claim]:
                      f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
                      f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})"),
     ]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))
