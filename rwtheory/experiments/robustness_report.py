@@ -182,7 +182,7 @@ def settings_columns(study: Study, family: str) -> dict[str, list]:
     claims = [c for c in study.claims if c.startswith(family + ".")]
     all_rows = [r for c in claims for r in rows(study, c)]
     axes = list(all_rows[0].params)
-    numbers = list(dict.fromkeys(k for r in all_rows for k in r.numbers))
+    numbers = sorted({k for r in all_rows for k in r.numbers})   # same order from any source
     cols = {"claim": [], "setting": [], **{a: [] for a in axes}, "status": [], "margin": [],
             **{f"rule_{k}": [] for k in numbers}}
     for r in all_rows:

@@ -271,3 +271,22 @@ def test_fig8_shows_divergence_and_the_converging_runs():
     import matplotlib.pyplot as plt
 
     plt.close(result.figure)
+
+
+def test_rules_give_no_vacuous_holds_when_everything_diverges():
+    """Every strategy diverged (NaN finals, no level reached): nothing is 'fastest' or
+    'behind'; DRO-KL diverging proves nothing when uniform and linupper diverge too."""
+    from rwtheory.experiments import fig7, fig8
+
+    nan = float("nan")
+    s = _fig7_summary({k: nan for k in fig7.STRATEGIES},
+                      {k: (None, None) for k in fig7.STRATEGIES})
+    assert [rule(s).status for rule in fig7.RULES.values()] == ["fails"] * 3
+
+    def cfg(div):
+        return fig8.ConfigResult(div, (5,) * div, 1e12, nan, 1.0, None, {})
+
+    cf = {"uniform": cfg(1), "linupper": cfg(0), "dro_kl": cfg(1), "dro_kl_small": cfg(0)}
+    assert fig8.drokl_diverges_shared_rate(fig8.Summary(100, 1, cf, {})).status == "fails"
+    cf["uniform"] = cfg(0)
+    assert fig8.drokl_diverges_shared_rate(fig8.Summary(100, 1, cf, {})).status == "holds"

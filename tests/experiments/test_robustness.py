@@ -153,6 +153,11 @@ def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
     study, files, out = one_worker
     assert set(files) == {"summary.csv", "summary.md", "fig8_settings.csv", "fig8.csv",
                           "fig8.png", "grid.json"}
+    # every verdict read back from the stored chunks gives the same files
+    stored = robustness.run_study(load_grid(TINY), only=["fig8"], workers=1, out=out,
+                                  on_chunk=lambda f, c: pytest.fail("recomputed a chunk"))
+    report.write(stored, tmp_path / "stored")
+    assert _outputs(tmp_path / "stored") == files
     # the outputs hold the whole study: read back, they give the same files
     again = report.load(out)
     assert again.grid == study.grid and again.claims == study.claims
