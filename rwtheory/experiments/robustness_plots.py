@@ -25,24 +25,26 @@ def family_figure(family: str, stats: list[ClaimStats]):
     import matplotlib.pyplot as plt
 
     names = list(stats[0].by_level)
-    ncols = max(len(names), len(stats))
-    fig, grid = plt.subplots(2, ncols, figsize=(2.2 * ncols, 5.6), squeeze=False)
-    fig.subplots_adjust(left=0.05, right=0.98, top=0.80, bottom=0.16, wspace=0.45,
-                        hspace=0.9)
+    fig = plt.figure(figsize=(2.2 * len(names), 6.4))
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.3], hspace=0.75, left=0.06,
+                             right=0.98, top=0.82, bottom=0.14)
+    top = [fig.add_subplot(g) for g in outer[0].subgridspec(1, len(names), wspace=0.45)]
+    slots = max(len(stats), 3)
+    bottom = [fig.add_subplot(g) for g in outer[1].subgridspec(1, slots, wspace=0.7)]
     cols = {k: [] for k in COLUMNS}
-    for ax, axis in zip(grid[0], names, strict=False):
+    for ax, axis in zip(top, names, strict=True):
         _shares(ax, stats, axis, cols)
-    for ax, st in zip(grid[1], stats, strict=False):
+    for ax, st in zip(bottom, stats, strict=False):
         _map(ax, st, cols)
-    for ax in list(grid[0][len(names):]) + list(grid[1][len(stats):]):
+    for ax in bottom[len(stats):]:
         ax.set_axis_off()
-    grid[0][0].set_ylabel("share of settings", fontsize=7)
-    handles, labels = grid[0][0].get_legend_handles_labels()
+    top[0].set_ylabel("share of settings", fontsize=7)
+    handles, labels = top[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=7,
                frameon=False, bbox_to_anchor=(0.5, 0.95))
     fig.suptitle(f"{family}: status of each claim's own rule across the grid "
                  f"(solid: holds, dashed: holds or holds with caveat; bottom: mean score on "
-                 f"the two parameters that move the verdict most)", fontsize=8, y=0.99)
+                 f"the two parameters that move the verdict most)", fontsize=8, y=0.985)
     return fig, cols
 
 
