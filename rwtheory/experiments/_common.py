@@ -166,8 +166,9 @@ def problem_text(params: dict) -> str:
     if seeds is not None:
         uniq = list(dict.fromkeys(seeds))
         vals += f", seeds {uniq[0]}..{uniq[-1]} ({len(uniq)} seeds)"
-    return (f"Regression with outliers (App. B.1; rwtheory.convex.problems.regression_with_outliers: "
-            f"{vals}; clean features N(0, I_d), targets theta*^T u + beta* + sigma eps with "
+    return (f"Regression with outliers (App. B.1; "
+            f"rwtheory.convex.problems.regression_with_outliers: {vals}; clean features "
+            f"N(0, I_d), targets theta*^T u + beta* + sigma eps with "
             f"theta* ~ N(0, I_d)/sqrt(d), beta* ~ N(0, 1); outlier features "
             f"N(0, s^2 I_d), outlier targets N(0, 1); model with intercept, d + 1 parameters, "
             f"x_0 = 0).")

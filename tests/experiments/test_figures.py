@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from rwtheory.report.claim import STATUSES, Claim
 from rwtheory.cli import main
 from rwtheory.experiments import FIGURES
+from rwtheory.report.claim import STATUSES, Claim
 from rwtheory.report.figures import save
 
 NAMES = ["fig1", "fig7", "fig8", "r_sensitivity", "max_weight"]

@@ -27,7 +27,7 @@ def test_default_grid_is_large_enough_and_starts_at_the_figures_own_setting():
     grid = load_grid("default")
     settings = {f: grid.settings(f) for f in FAMILIES}
     assert sum(len(v) for v in settings.values()) >= 500 and grid.seeds >= 10
-    for family, ss in settings.items():
+    for ss in settings.values():
         assert len({s.params for s in ss}) == len(ss)          # no setting twice
         assert [s.index for s in ss] == list(range(len(ss)))
     shared = dict(n=1000, d=20, noise=0.1, outlier_feature_law="gaussian",
