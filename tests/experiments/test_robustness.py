@@ -232,3 +232,34 @@ def test_run_setting_applies_the_figure_rules():
         assert v["status"] == expect.status and v["margin"] == expect.margin
     assert math.isfinite(got[0]["numbers"]["linupper_final"])
     assert isinstance(grid, StudyGrid)
+
+
+def test_problem_options_of_the_grid_change_only_the_outliers():
+    """The options added for the grid leave the default problem as it was and act on the
+    outliers only: heavy-tailed features, targets scaled by c."""
+    import numpy as np
+
+    from rwtheory.convex.problems import regression_with_outliers
+
+    base = regression_with_outliers(3, n=200, d=5)
+    same = regression_with_outliers(3, n=200, d=5, outlier_feature_law="gaussian",
+                                    outlier_target_scale=1.0)
+    np.testing.assert_array_equal(base.A, same.A)
+    np.testing.assert_array_equal(base.b, same.b)
+    far = regression_with_outliers(3, n=200, d=5, outlier_target_scale=10.0)
+    out = base.outliers
+    assert (far.outliers == out).all()
+    np.testing.assert_array_equal(far.A, base.A)
+    np.testing.assert_array_equal(far.b[~out], base.b[~out])
+    np.testing.assert_allclose(far.b[out], 10 * base.b[out], rtol=1e-15)
+    # Student-t features draw from the stream differently: the same clean samples (in
+    # another order), heavier-tailed outlier features
+    heavy = regression_with_outliers(3, n=200, d=5, outlier_feature_law="student_t",
+                                     outlier_feature_df=3.0)
+    for k in range(3):
+        clean = np.sort(base.A[k][~out[k]], axis=0)
+        np.testing.assert_array_equal(np.sort(heavy.A[k][~heavy.outliers[k]], axis=0), clean)
+    u_t, u_g = heavy.A[:, :, :-1][heavy.outliers], base.A[:, :, :-1][out]
+    assert np.abs(u_t).max() > np.abs(u_g).max()
+    with pytest.raises(ValueError, match="outlier_feature_law must be"):
+        regression_with_outliers(1, outlier_feature_law="cauchy")
