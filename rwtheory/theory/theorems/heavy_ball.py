@@ -42,7 +42,7 @@ from rwtheory.theory.theorems.bound import Bound, rounding_floor
 from rwtheory.theory.theorems.sgd import MonteCarloBound
 
 __all__ = ["CARRY_BOUNDS", "heavy_ball_average_rate", "heavy_ball_average_rate_sharp",
-           "heavy_ball_carry_over", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
+           "heavy_ball_carry_over", "heavy_ball_coefficients", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
            "heavy_ball_min_coefficients", "heavy_ball_one_step", "heavy_ball_one_step_sharp",
            "heavy_ball_pathwise", "heavy_ball_rate", "heavy_ball_rate_in_expectation",
            "heavy_ball_weighted_sum", "heavy_ball_weighted_sum_sharp"]
@@ -287,6 +287,17 @@ def heavy_ball_carry_over(trajectory, *, carry: str = "next") -> Bound:
     bound = factor * trajectory.gap[:, :-2]
     scale = np.maximum(np.abs(observed), np.abs(bound))
     return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool))
+
+
+def heavy_ball_coefficients(trajectory, L_hat, form: str = "paper") -> np.ndarray:
+    r"""The coefficients :math:`c_t` of the coefficient form on the full horizon T, (R, T):
+    :math:`c_t = (\kappa_t + \lambda_t)\Gamma_t - \lambda_{t+1}\rho_{t+1}` for t < T-1 and
+    :math:`c_{T-1} = (\kappa_{T-1} + \lambda_{T-1})\Gamma_{T-1}` (:math:`\lambda_0` read as 0),
+    :math:`\kappa_t = 1 - \eta\hat L_t` (``form="paper"``) or :math:`\min(1, 2 - \eta\hat L_t)`
+    (``"sharp"``). Full batch."""
+    _full_batch(trajectory)
+    _, _, gain, carry = _coefficients(trajectory, L_hat, form)
+    return np.concatenate([gain[:, :-1] - carry[:, 1:], gain[:, -1:]], axis=1)
 
 
 def heavy_ball_min_coefficients(trajectory, L_hat, form: str = "paper") -> np.ndarray:
