@@ -101,7 +101,7 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                       only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path = ledger.write(args.out, reports, quick=args.quick)

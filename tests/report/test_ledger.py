@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from rwtheory import cli
-from rwtheory.report import figures
-from rwtheory.report import ledger
-from rwtheory.report.claim import STATUSES, Claim
+from rwtheory.report import figures, ledger, markdown
+from rwtheory.report.claim import STATUSES, Claim, Provider, Report
+from rwtheory.report.providers import figures as figure_providers
+from rwtheory.report.providers.unchecked import PLACEHOLDERS
 
 COMMITTED = Path(__file__).resolve().parents[2] / "paper_checks.md"
 
@@ -22,8 +23,8 @@ def _table_rows(text: str) -> list[str]:
 
 def test_committed_file_matches_a_quick_run_on_its_deterministic_rows():
     text = COMMITTED.read_text(encoding="utf-8")
-    committed = {line for line in _table_rows(text) if ledger.STABLE_MARK in line}
-    fresh = [ledger.render_row(c)
+    committed = {line for line in _table_rows(text) if markdown.STABLE_MARK in line}
+    fresh = [markdown.render_row(c)
              for r in ledger.collect(quick=True, stable_only=True)
              for c in r.claims if c.stable]
     assert fresh, "no deterministic rows were produced"
@@ -38,7 +39,7 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
     keys = set()
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split(" | ")]
-        assert len(cells) == len(ledger.HEADER), row
+        assert len(cells) == len(markdown.HEADER), row
         assert cells[5].strip("*") in STATUSES, row
         assert cells[6], row
         keys.add(cells[0].split("`")[1])
@@ -55,10 +56,10 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
 
 def test_render_row_escapes_and_marks():
     c = Claim("k", "Sec. 1", "a | b", True, "ours", "`cmd`", "holds", "1 | 2", stable=True)
-    row = ledger.render_row(c)
-    assert row.startswith("| `k`" + ledger.STABLE_MARK + " |")
+    row = markdown.render_row(c)
+    assert row.startswith("| `k`" + markdown.STABLE_MARK + " |")
     assert "a \\| b" in row and "1 \\| 2" in row and "*Quoted:*" in row
-    assert row.count(" | ") == len(ledger.HEADER) - 1
+    assert row.count(" | ") == len(markdown.HEADER) - 1
 
 
 @pytest.fixture
@@ -84,23 +85,18 @@ def test_figure_claims_are_collected_and_replace_their_placeholder(fake_figure):
     assert keys == {"a5.cap"}  # with only=..., no placeholders
 
 
-def test_placeholders_name_the_missing_provider(monkeypatch):
-    monkeypatch.setattr(figures, "FIGURES", {})
+def test_placeholders_stand_in_for_absent_providers_only(monkeypatch):
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [])
-    reports = ledger.collect(quick=True)
-    claims = {c.key: c for r in reports for c in r.claims}
-    assert set(claims) == {v[0] for v in ledger.PLACEHOLDERS.values()}
+    claims = {c.key: c for r in ledger.collect(quick=True) for c in r.claims}
+    assert set(claims) == {v[0] for v in PLACEHOLDERS.values()}
     assert all(c.status == "not checked" and c.stable for c in claims.values())
-    assert "`fig8` is not part of this checkout" in claims["fig8"].ours
-
-
-def test_extra_providers_are_picked_up(monkeypatch):
-    extra = ledger.Provider("extra", lambda quick: ledger.Report(
-        "extra", [Claim("extra.claim", "Sec. 0", "p", True, "o", "h", "holds", "1.01x")]))
-    monkeypatch.setattr(ledger, "EXTRA_PROVIDERS", [extra])
-    reports = ledger.collect(quick=True, only=["extra", "cap"])
-    assert [c.key for r in reports for c in r.claims] == ["a5.cap", "extra.claim"]
-    assert "extra" in {p.name for p in ledger.providers()}
+    assert "not implemented" in claims["thm4"].ours
+    # a provider named like the placeholder replaces it
+    thm4 = Provider("theorem4", lambda quick: Report(
+        "theorem4", [Claim("thm4", "App. C.4", "p", False, "o", "h", "holds", "0 violations")]))
+    monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [thm4])
+    claims = [c for r in ledger.collect(quick=True) for c in r.claims]
+    assert [(c.key, c.status) for c in claims] == [("thm4", "holds")]
 
 
 def test_overhead_row_comes_from_the_committed_benchmark_output(tmp_path):
@@ -125,7 +121,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ledger, "render", crash)
+    monkeypatch.setattr(markdown, "render", crash)
     with pytest.raises(RuntimeError):
         ledger.write(out, [], quick=True)
     assert out.read_text() == "previous\n"
@@ -156,13 +152,13 @@ def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypat
 
     monkeypatch.setattr(figures, "render", fake_render)
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
-        ledger._figure_provider("fig7", figure_results)])
+        figure_providers.figure_provider("fig7", figure_results)])
     out = tmp_path / "checks.md"
     assert cli.main(["reproduce", "--quick", "--figures-out", str(tmp_path / "figs"),
                      "--out", str(out)]) == 0
     assert rendered == [("fig7", True)]
     text = out.read_text(encoding="utf-8")
-    assert "`fig7.fast`" in text and "`fig8`" in text  # fig8 still a placeholder
+    assert "`fig7.fast`" in text and "`thm4`" in text  # thm4 still a placeholder
 
 
 def test_check_only_refuses_to_replace_the_full_table(tmp_path, monkeypatch):
