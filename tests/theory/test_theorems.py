@@ -315,6 +315,7 @@ def test_bad_input_is_rejected(problem):
 
 
 # ------------------------------------------------------------------ verification
+@pytest.mark.slow
 def test_randomised_verification_quick_has_no_violations():
     res = randomised.verify(40, steps=30, seed=3)
     assert res.instances == 40 and res.evaluated > 20_000
@@ -333,8 +334,16 @@ def test_randomised_verification_quick_has_no_violations():
     for c in res.constant_schedule:
         assert c.runs == 40 and c.hypotheses_hold >= c.runs // 4
         assert c.claim_holds == c.hypotheses_hold
+        assert c.improved_holds == c.hypotheses_hold
+    # every rate row has applicable runs (a sign flip of Gamma leaves none: the audit's
+    # mutant that read "holds" with nothing checked), here at least a quarter of the runs
+    for t in res.tallies:
+        if "rate" in t.inequality:
+            assert t.runs_applicable >= 10, (t.algorithm, t.route, t.inequality)
+            assert t.status(min_runs=10) == "holds"
 
 
+@pytest.mark.slow
 def test_randomised_verification_is_reproducible():
     a, b = randomised.verify(12, steps=15, seed=5), randomised.verify(12, steps=15, seed=5)
     for x, y in zip(a.tallies, b.tallies, strict=True):
