@@ -212,3 +212,19 @@ def test_status_needs_applicable_runs():
 def test_progress_factor_rejects_an_unknown_form():
     with pytest.raises(ValueError, match="form must be one of"):
         theorems.progress_factor(np.ones(1), np.ones(1), "loose")
+
+
+def test_steps_above_limits_finding():
+    """Steps up to 1.99/L_hat: no violation with the right L_hat, on every loss and
+    algorithm; 1e-12 L_hat is caught on least squares GD."""
+    rows = broken_hypotheses.steps_above_limits(seeds=1, steps=25)
+    assert {(r.loss, r.algorithm) for r in rows} == {
+        (loss, a) for loss in ("squared", "huber", "log_cosh")
+        for a in ("GD", "SGD", "heavy ball")}
+    for r in rows:
+        assert r.evaluated > 0
+        assert r.paper_violations == r.sharp_violations == r.sharp_rate_violations == 0
+    gd = next(r for r in rows if (r.loss, r.algorithm) == ("squared", "GD"))
+    assert gd.wrong_violations["1e-12·L̂"] > 0
+    sgd = next(r for r in rows if (r.loss, r.algorithm) == ("squared", "SGD"))
+    assert set(sgd.wrong_violations) == {"1e-12·L̂", "ρ_t·L for ρ_t·L_B"}

@@ -20,15 +20,31 @@ iterate's gaps, :math:`x_{-1} = x_0`), :math:`\kappa_t = 1 - \eta\hat L_t` with
 The heavy-ball rate (:func:`heavy_ball_rate`) is **derived here** -- THEORY leaves it open.
 Its result: this last-iterate derivation gives an O(1/T) rate only when
 :math:`q = \Gamma/\rho = 1` (uniform weights); for :math:`q < 1` its schedule
-:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing. That
-is a limit of this proof, not of momentum under the cap: in the coefficient form
-(:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t - \eta\hat L)\Gamma_t
-- \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
-:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1`
-(:func:`heavy_ball_constant_lambdas`) make every :math:`c_t \ge \kappa\Gamma/2`, hence
-:math:`\frac1T\sum_{t<T} a_t \le D^2/(\eta\kappa\Gamma T)`, an O(1/T) *average*-iterate
-rate for any :math:`\Gamma/\rho` (:func:`heavy_ball_average_rate`, verified with the
-other inequalities by :mod:`rwtheory.theory.verification`).
+:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing. In
+the coefficient form (:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t -
+\eta\hat L)\Gamma_t - \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
+:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1` (:func:`heavy_ball_constant_lambdas`)
+make every :math:`c_t \ge \kappa\Gamma/2` (and :math:`\ge \kappa\Gamma(\rho + \Gamma)/(2\rho)` for
+:math:`t \ge 1`), hence :math:`\frac1T\sum_{t<T} a_t \le D^2/(\eta\kappa\Gamma T)`, an O(1/T)
+*average*-iterate rate for any :math:`\Gamma/\rho` (:func:`heavy_ball_average_rate`).
+
+**Honest comparison with** :math:`\lambda = 0`. That rate does not show that momentum helps:
+:math:`\lambda \equiv 0` is reweighted GD, whose coefficients are :math:`\kappa_t\Gamma_t`, giving
+:math:`D^2/(2\eta\kappa\Gamma T)` -- half the constant schedule's bound. No schedule does better
+in this proof: :math:`c_0 = \kappa_0\Gamma_0 - \lambda_1\rho_1 \le \kappa_0\Gamma_0`, so
+:math:`\min_t c_t` is at most what :math:`\lambda = 0` guarantees. PEPit's exact worst cases
+(:func:`rwtheory.theory.pep.heavy_ball_table`) agree: with the constant schedule heavy ball's
+worst case is *above* GD's. The last-iterate plateau for :math:`q < 1` is therefore not shown
+to be "a limit of the proof, not of momentum".
+
+**Sharper forms** (suffix ``_sharp``): the one-step inequality re-derived with THEORY §3's
+stronger inner-product bound replaces :math:`1 - \eta\hat L_t` by
+:math:`\mu_t = \min(1, 2 - \eta\hat L_t)`; the coefficient form and the average rate follow.
+
+**The carry-over term** :math:`\lambda_{t+1}\rho_{t+1}` (:func:`heavy_ball_carry_over`) is
+needed: with :math:`\rho_t` or :math:`\Gamma_t` in place of :math:`\rho_{t+1}` (:data:`CARRY_BOUNDS`)
+the coefficient form fails on the adversary
+:class:`rwtheory.convex.adversaries.AlternatingCap` (:func:`rwtheory.theory.broken_hypotheses.carry_over_finding`).
 """
 
 from __future__ import annotations
