@@ -12,14 +12,22 @@ import numpy as np
 from rwtheory.theory.theorems.bound import Bound, rounding_floor, step_within
 
 
+#: Records only a heavy-ball run has.
+HEAVY_BALL_FIELDS = frozenset({"z_dist2", "prev_weighted_gap", "lambdas"})
+
+
 def require(trajectory, *fields: str) -> None:
     """Raise a ValueError unless the trajectory recorded ``fields`` (gap records exist only
-    for problems with an interpolation point x*)."""
+    for problems with an interpolation point x*, momentum records only for heavy ball)."""
     missing = [f for f in fields if getattr(trajectory, f, None) is None]
     if missing:
-        raise ValueError(f"trajectory lacks {', '.join(missing)}: the theorem checks need a "
-                         f"problem with an interpolation point x* (consistent least squares)"
-                         f"{' and a heavy-ball run' if 'z_dist2' in missing else ''}")
+        needs = []
+        if set(missing) - HEAVY_BALL_FIELDS:
+            needs.append("a problem with an interpolation point x* (consistent least squares)")
+        if set(missing) & HEAVY_BALL_FIELDS:
+            needs.append("a heavy-ball run")
+        raise ValueError(f"trajectory lacks {', '.join(missing)}: the theorem checks need "
+                         f"{' and '.join(needs)}")
 
 
 def per_step(values, trajectory, name: str) -> np.ndarray:

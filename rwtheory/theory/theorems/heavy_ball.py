@@ -483,7 +483,7 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
-    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12)
+    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
                                    and np.all(eta == eta[0])):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
     L = float(np.max(descent.per_step(L, trajectory, "L")))

@@ -1,0 +1,162 @@
+"""Bad input to every theorem check gets a clear error naming the argument (written to kill
+the surviving mutants of ``benchmarks/mutation.py`` in the argument checks)."""
+
+import numpy as np
+import pytest
+
+from rwtheory.convex import engine
+from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.schemes import Strategy
+from rwtheory.theory import theorems
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return consistent_least_squares(2, n=12, d=6, condition=10.0, row_spread=3.0)
+
+
+@pytest.fixture(scope="module")
+def runs(problem):
+    L = problem.smoothness()
+    lam = np.r_[0.0, np.full(6, 0.2)]
+    return {
+        "gd": engine.run(problem, Strategy("linupper", 1.0), lr=0.2 / L, steps=6),
+        "sgd": engine.run(problem, Strategy("linupper", 1.0), method="sgd", batch_size=4,
+                          lr=0.05 / L, steps=6),
+        "hb": engine.run(problem, Strategy("linupper", 1.0), method="heavy_ball",
+                         lr=0.2 / L, steps=6, lambdas=lam),
+    }
+
+
+#: (check, trajectory kind, extra positional argument L?)
+CHECKS = [
+    (theorems.gd_one_step, "gd", False), (theorems.gd_one_step_sharp, "gd", False),
+    (theorems.gd_pathwise, "gd", False), (theorems.gd_pathwise_sharp, "gd", False),
+    (theorems.gd_rate, "gd", False), (theorems.gd_rate_sharp, "gd", False),
+    (theorems.sgd_one_step, "sgd", False), (theorems.sgd_one_step_sharp, "sgd", False),
+    (theorems.sgd_pathwise, "sgd", False), (theorems.sgd_pathwise_sharp, "sgd", False),
+    (theorems.sgd_rate, "sgd", False), (theorems.sgd_rate_sharp, "sgd", False),
+    (theorems.heavy_ball_one_step, "hb", False), (theorems.heavy_ball_one_step_sharp, "hb", False),
+    (theorems.heavy_ball_pathwise, "hb", False),
+    (theorems.heavy_ball_weighted_sum, "hb", False),
+    (theorems.heavy_ball_weighted_sum_sharp, "hb", False),
+    (theorems.heavy_ball_average_rate, "hb", False),
+    (theorems.heavy_ball_average_rate_sharp, "hb", False),
+    (theorems.heavy_ball_min_coefficients, "hb", False),
+    (theorems.heavy_ball_coefficients, "hb", False),
+    (theorems.heavy_ball_rate, "hb", True),
+]
+IDS = [c[0].__name__ for c in CHECKS]
+
+
+@pytest.mark.parametrize("check,kind,needs_L", CHECKS, ids=IDS)
+def test_every_check_runs_and_holds(runs, problem, check, kind, needs_L):
+    tr = runs[kind]
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    out = check(tr, L_hat, problem.smoothness()) if needs_L else check(tr, L_hat)
+    if isinstance(out, theorems.Bound):
+        assert out.evaluated.any() and not out.violated().any()
+    else:
+        assert out.shape == tr.rho.shape and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("check,kind,needs_L", CHECKS, ids=IDS)
+@pytest.mark.parametrize("bad", [-1.0, 0.0, np.inf, np.ones(5)])
+def test_a_bad_l_hat_is_named(runs, problem, check, kind, needs_L, bad):
+    tr = runs[kind]
+    args = (tr, bad, problem.smoothness()) if needs_L else (tr, bad)
+    with pytest.raises(ValueError, match=r"^L_hat must be"):
+        check(*args)
+
+
+def test_a_bad_l_is_named(runs, problem):
+    tr = runs["hb"]
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    for bad in (-1.0, np.inf, np.ones(3)):
+        with pytest.raises(ValueError, match=r"^L must be"):
+            theorems.heavy_ball_rate(tr, L_hat, bad)
+
+
+@pytest.mark.parametrize("check,kind,needs_L", CHECKS, ids=IDS)
+def test_checks_need_an_interpolation_point(check, kind, needs_L):
+    """No x*: the gap records are missing and the error says what is needed."""
+    p = regression_with_outliers(1, n=12, d=3, n_test=4)
+    kw = {"gd": {}, "sgd": dict(method="sgd", batch_size=4),
+          "hb": dict(method="heavy_ball", lambdas=np.zeros(4))}[kind]
+    tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3, **kw)
+    args = (tr, 1.0, 1.0) if needs_L else (tr, 1.0)
+    with pytest.raises(ValueError, match="interpolation point"):
+        check(*args)
+
+
+def test_heavy_ball_checks_need_a_heavy_ball_run(runs):
+    for check in (theorems.heavy_ball_one_step, theorems.heavy_ball_weighted_sum,
+                  theorems.heavy_ball_carry_over):
+        with pytest.raises(ValueError, match="heavy-ball run"):
+            check(runs["gd"], 1.0) if check is not theorems.heavy_ball_carry_over \
+                else check(runs["gd"])
+
+
+def test_full_batch_checks_reject_minibatch_runs(runs, problem):
+    sgd = runs["sgd"]
+    for check in (theorems.gd_one_step_sharp, theorems.gd_pathwise_sharp,
+                  theorems.gd_rate_sharp, theorems.gd_pathwise):
+        with pytest.raises(ValueError, match="minibatch run"):
+            check(sgd, 1.0)
+    L = problem.smoothness()
+    hb = engine.run(problem, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.01,
+                    steps=3, lambdas=np.zeros(4))
+    for check in (theorems.heavy_ball_weighted_sum, theorems.heavy_ball_min_coefficients,
+                  theorems.heavy_ball_coefficients, theorems.heavy_ball_average_rate_sharp):
+        with pytest.raises(ValueError, match="full-batch run"):
+            check(hb, 1.0)
+    with pytest.raises(ValueError, match="full-batch run"):
+        theorems.heavy_ball_rate(hb, 1.0, L)
+    with pytest.raises(ValueError, match="full-batch run"):
+        theorems.heavy_ball_carry_over(hb)
+
+
+def _replicas(problem, k, lr):
+    p = problem.take([0] * k)
+    p = type(p)(A=p.A, b=p.b, x_star=p.x_star, params=dict(p.params, seeds=list(range(k))))
+    return p, lr
+
+
+@pytest.mark.parametrize("which", ["sgd", "hb"])
+def test_monte_carlo_rates_validate_their_runs(problem, which):
+    """Two runs of one problem, step and start are enough; a different step, start or a
+    single run is rejected with the same message."""
+    L = float(problem.smoothness()[0])
+
+    def run(p, lr):
+        kw = (dict(method="sgd", batch_size=4) if which == "sgd" else
+              dict(method="heavy_ball", batch_size=4, lambdas=np.zeros(6)))
+        return engine.run(p, Strategy("uniform"), lr=lr, steps=5, **kw)
+
+    def check(tr, p):
+        L_hat = theorems.effective_smoothness(p, tr, "C")
+        if which == "sgd":
+            return theorems.sgd_rate_in_expectation(tr, L_hat)
+        return theorems.heavy_ball_rate_in_expectation(tr, L_hat, p.smoothness())
+
+    p2, _ = _replicas(problem, 2, 0)
+    est = check(run(p2, 0.05 / L), p2)
+    assert est.observed.shape == (5,) and np.all(est.stderr >= 0)
+    p3, _ = _replicas(problem, 3, 0)
+    msg = r"^trajectory must hold >= 2 runs of one problem, step size and start$"
+    with pytest.raises(ValueError, match=msg):   # the step of run 0 differs
+        check(run(p3, np.array([0.04, 0.05, 0.05]) / L), p3)
+    with pytest.raises(ValueError, match=msg):   # the step of run 2 differs
+        check(run(p3, np.array([0.05, 0.05, 0.04]) / L), p3)
+    other = problem.take([0, 1, 1])
+    with pytest.raises(ValueError, match=msg):   # run 0's start is elsewhere
+        check(run(other, 0.05 / L), other)
+    A = p3.A.copy()
+    near = type(p3)(A=A, b=p3.b.copy(), x_star=p3.x_star * np.array([[1.0], [1.0],
+                                                                    [1 + 1e-9]]),
+                    params=p3.params)
+    with pytest.raises(ValueError, match=msg):   # ||x_0 - x*||^2 differs by ~2e-9
+        check(run(near, 0.05 / L), near)
+    p1 = problem.take([0])
+    with pytest.raises(ValueError, match=msg):
+        check(run(p1, 0.05 / L), p1)
