@@ -160,3 +160,122 @@ def test_monte_carlo_rates_validate_their_runs(problem, which):
     p1 = problem.take([0])
     with pytest.raises(ValueError, match=msg):
         check(run(p1, 0.05 / L), p1)
+
+
+# ------------------------------------------------------------------ formulas by hand
+def test_pathwise_sums_by_hand(runs, problem):
+    """observed = cumsum(2 eta kappa_t S_t), bound = d_0 - d_k, scale and applicability, for
+    both forms of GD and SGD and for heavy ball."""
+    for kind, paper, sharp in (("gd", theorems.gd_pathwise, theorems.gd_pathwise_sharp),
+                               ("sgd", theorems.sgd_pathwise, theorems.sgd_pathwise_sharp)):
+        tr = runs[kind]
+        L_hat = theorems.effective_smoothness(problem, tr, "J") * 3.0  # eta L_hat > 1 somewhere
+        eta = tr.lr[:, None]
+        d = tr.dist2
+        for check, kappa in ((paper, 1 - eta * L_hat),
+                             (sharp, np.minimum(1.0, 2 - eta * L_hat))):
+            b = check(tr, L_hat)
+            terms = 2 * eta * kappa * tr.weighted_gap
+            np.testing.assert_allclose(b.observed, np.cumsum(terms, axis=1), rtol=1e-13)
+            np.testing.assert_allclose(b.bound, d[:, :1] - d[:, 1:], rtol=1e-13)
+            np.testing.assert_allclose(b.scale, np.maximum(d[:, :1], np.cumsum(np.abs(terms),
+                                                                               axis=1)))
+            assert b.applicable.dtype == bool and b.applicable.all()
+            assert np.all(b.floor > 0) and np.all(np.diff(b.floor, axis=1) > 0)
+    tr = runs["hb"]
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    b = theorems.heavy_ball_pathwise(tr, L_hat)
+    eta, lam = tr.lr[:, None], tr.lambdas[None, :-1]
+    gain = 2 * eta * (1 + lam - eta * L_hat) * tr.weighted_gap
+    carry = 2 * eta * lam * tr.prev_weighted_gap
+    np.testing.assert_allclose(b.observed, np.cumsum(gain - carry, axis=1), rtol=1e-13)
+    np.testing.assert_allclose(b.bound, tr.z_dist2[:, :1] - tr.z_dist2[:, 1:], rtol=1e-13)
+    np.testing.assert_allclose(b.scale, np.maximum(tr.z_dist2[:, :1], np.cumsum(
+        np.abs(gain) + np.abs(carry), axis=1)))
+    assert b.applicable.dtype == bool and b.applicable.all()
+
+
+def test_rates_by_hand(runs, problem):
+    k = np.arange(1, 7)
+    tr = runs["gd"]
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    b = theorems.gd_rate_sharp(tr, L_hat)
+    np.testing.assert_allclose(b.observed, np.cumsum(tr.gap[:, :-1], axis=1) / k, rtol=1e-13)
+    sgd = runs["sgd"]
+    L_hat = theorems.effective_smoothness(problem, sgd, "C")
+    for check, two in ((theorems.sgd_rate, 1.0), (theorems.sgd_rate_sharp, 2.0)):
+        b = check(sgd, L_hat)
+        gamma = np.minimum.accumulate(sgd.gamma, axis=1)
+        np.testing.assert_allclose(b.observed, np.cumsum(sgd.batch_gap, axis=1) / k,
+                                   rtol=1e-13)
+        np.testing.assert_allclose(b.bound, sgd.dist2[:, :1] / (two * sgd.lr[:, None] * gamma
+                                                                 * k), rtol=1e-13)
+    hb = runs["hb"]
+    L_hat = theorems.effective_smoothness(problem, hb, "C")
+    for form, check in (("paper", theorems.heavy_ball_average_rate),
+                        ("sharp", theorems.heavy_ball_average_rate_sharp)):
+        b = check(hb, L_hat)
+        m = theorems.heavy_ball_min_coefficients(hb, L_hat, form)
+        c = theorems.heavy_ball_coefficients(hb, L_hat, form)
+        # m_k = min(c_0..c_{k-2}, gain_{k-1}) and the last horizon's m is min of all c_t
+        np.testing.assert_allclose(m[:, -1], c.min(axis=1), rtol=1e-13)
+        assert np.all(m > 0) and b.applicable.all()
+        np.testing.assert_allclose(b.bound, hb.dist2[:, :1] / (2 * hb.lr[:, None] * m * k),
+                                   rtol=1e-13)
+        np.testing.assert_allclose(b.scale, b.bound)
+        np.testing.assert_allclose(b.observed, np.cumsum(hb.gap[:, :-1], axis=1) / k,
+                                   rtol=1e-13)
+
+
+def test_carry_over_lemma_by_hand(runs):
+    tr = runs["hb"]
+    for carry, factor in (("next", tr.rho[:, 1:]), ("current", tr.rho[:, :-1]),
+                          ("gamma", tr.gamma[:, :-1])):
+        b = theorems.heavy_ball_carry_over(tr, carry=carry)
+        assert b.observed.shape == (tr.runs, tr.steps - 1)
+        np.testing.assert_array_equal(b.observed, tr.prev_weighted_gap[:, 1:])
+        np.testing.assert_allclose(b.bound, factor * tr.gap[:, :-2], rtol=1e-15)
+        np.testing.assert_allclose(b.scale, np.maximum(np.abs(b.observed), np.abs(b.bound)))
+        assert b.applicable.all()
+
+
+def test_monte_carlo_estimate_by_hand(problem):
+    """mean over the runs, stderr = std(ddof=1)/sqrt(K), applicable per horizon."""
+    L = float(problem.smoothness()[0])
+    p, _ = _replicas(problem, 4, 0)
+    tr = engine.run(p, Strategy("uniform"), method="sgd", batch_size=4, lr=0.05 / L, steps=5)
+    est = theorems.sgd_rate_in_expectation(tr, theorems.effective_smoothness(p, tr, "C"))
+    k = np.arange(1, 6)
+    avg = np.cumsum(tr.gap[:, :-1], axis=1) / k
+    np.testing.assert_allclose(est.observed, avg.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(est.stderr, avg.std(axis=0, ddof=1) / 2.0, rtol=1e-12)
+    assert est.applicable.shape == (5,) and est.applicable.all()
+    gamma = np.min(np.minimum.accumulate(tr.gamma, axis=1), axis=0)
+    np.testing.assert_allclose(est.bound, tr.dist2[0, 0] / (tr.lr[0] * gamma * k), rtol=1e-13)
+    lam = np.r_[0.0, np.full(5, 0.5)]
+    hb = engine.run(p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.05 / L,
+                    steps=5, lambdas=lam)
+    est = theorems.heavy_ball_rate_in_expectation(
+        hb, theorems.effective_smoothness(p, hb, "C"), p.smoothness())
+    a = hb.gap[:, 1:]
+    np.testing.assert_allclose(est.observed, a.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(est.stderr, a.std(axis=0, ddof=1) / 2.0, rtol=1e-12)
+    assert est.applicable.shape == (5,)
+
+
+def test_schedule_constants_are_validated():
+    for fn in (theorems.heavy_ball_lambdas, theorems.heavy_ball_constant_lambdas):
+        assert fn(1, 1.0, 1.0, 0.5).shape == (2,)          # one step is allowed
+        for steps in (0, True, 2.0):
+            with pytest.raises(ValueError, match=r"^steps must be an integer >= 1"):
+                fn(steps, 1.0, 1.0, 0.5)
+        for rho in (0.5, np.inf):
+            with pytest.raises(ValueError, match=r"^rho must be a finite number >= 1"):
+                fn(3, 1.0, rho, 0.5)
+        for gamma in (0.0, 2.5):
+            with pytest.raises(ValueError, match=r"^gamma must be in \(0, rho\]"):
+                fn(3, gamma, 2.0, 0.5)
+        for kappa in (0.0, 1.5):
+            with pytest.raises(ValueError, match=r"^kappa must be in \(0, 1\]"):
+                fn(3, 1.0, 2.0, kappa)
+        assert fn(2, 2.0, 2.0, 1.0).shape == (3,)          # gamma = rho, kappa = 1 allowed
