@@ -53,7 +53,7 @@ from rwtheory.convex.schemes import DROKL, KLCapped, Scheme, Strategy
 from rwtheory.theory import theorems
 from rwtheory.weights.pipeline import worst_case_rho
 
-__all__ = ["LOSSES", "MIN_APPLICABLE_RUNS", "SCHEMES", "STEP_FACTORS", "Instance", "Tally",
+__all__ = ["INEQUALITIES", "LOSSES", "MIN_APPLICABLE_RUNS", "SCHEMES", "STEP_FACTORS", "Instance", "Tally",
            "a_priori_rho", "combined_status", "expectation_checks", "make_problem", "sample_instances",
            "verify"]
 
@@ -365,6 +365,11 @@ _CHECKS: dict[str, list[tuple[str, Callable, bool, bool]]] = {
                                False),
                               ("pathwise", theorems.heavy_ball_pathwise, False, False)],
 }
+
+
+#: The inequalities :func:`verify` tallies, per algorithm (the rows of its table).
+INEQUALITIES: dict[str, tuple[str, ...]] = {a: tuple(c[0] for c in checks)
+                                            for a, checks in _CHECKS.items()}
 
 
 def _call(fn, tr, L_hat, problem, needs_L):
