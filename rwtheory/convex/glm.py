@@ -7,7 +7,8 @@ Per-sample losses :math:`f_i(x) = \phi(a_i^\top x, b_i)` with a scalar link loss
           \nabla^2 f_i(x) = \phi''(a_i^\top x, b_i)\, a_i a_i^\top ,
 
 so with :math:`c_\phi \ge \sup|\partial^2\phi/\partial u^2|` every :math:`f_i` is
-:math:`\ell_i = c_\phi\|a_i\|^2`-smooth, the average f is :math:`L = c_\phi\lambda_{\max}(A^\top A/n)`
+:math:`\ell_i = c_\phi\|a_i\|^2`-smooth, the average f is
+:math:`L = c_\phi\lambda_{\max}(A^\top A/n)`
 -smooth and a batch average :math:`L_B = c_\phi\lambda_{\max}(A_B^\top A_B/|B|)`-smooth (the
 Hessian of f is :math:`A^\top\mathrm{diag}(\phi''/n)A`, whose norm is at most
 :math:`c_\phi\|A^\top A/n\|` whatever the signs of :math:`\phi''`: the constants hold for the
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rwtheory.convex.engine import METHODS, Trajectory, sample_batches
-from rwtheory.convex.problems import LeastSquares, seed_list
+from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
 
 __all__ = ["LOSSES", "GLMProblem", "GLMTrajectory", "Loss", "OnGradientNorms",
@@ -441,8 +442,10 @@ def _point(P: GLMProblem, x: np.ndarray):
     return vals, G, G.mean(axis=1)
 
 
-def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` (R, b) of a per-sample array (R, n, ...)."""
+def _take(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    """Rows ``idx`` (R, b) of a per-sample array (R, n, ...); all of them for None."""
+    if idx is None:
+        return a
     return np.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=1)
 
 
@@ -532,7 +535,6 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
     diverged_at = np.full(R, -1, dtype=np.intp)
     alive = np.ones(R, dtype=bool)
     eta = s.lr[:, None]
-    full_idx = np.broadcast_to(np.arange(P.n), (R, P.n))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         f0 = None
         for t in range(T + 1):
@@ -554,12 +556,12 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
                 iterates[:, t] = x
             if t == T:
                 break
-            idx = full_idx if s.batches is None else s.batches[:, t]
+            idx = None if s.batches is None else s.batches[:, t]
             W = _weigh(s.schemes, _take(vals, idx), (_take(G, idx) ** 2).sum(-1), t)
             g = (W[..., None] * _take(G, idx)).sum(axis=1)
             prev_gaps = None
             if heavy and star:
-                u, bb = P.predictor(x_prev, rows=idx)
+                u, bb = P.predictor(x_prev, rows=idx)  # idx None: every sample
                 prev_gaps = P.loss.value(u, bb) - float(P.loss.value(np.zeros(1),
                                                                      np.zeros(1))[0])
             _record_step(rec, t, s, vals, G, grad, idx, W, g, prev_gaps)

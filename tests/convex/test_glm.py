@@ -163,3 +163,24 @@ def test_bad_input_is_named():
         glm.geman_mcclure(0.0)
     with pytest.raises(ValueError, match="loss must be one of"):
         glm.make_loss("tukey")
+
+
+def test_theorem_1_2_checks_run_on_the_convex_families_and_reject_a_nonconvex_one():
+    """effective_smoothness reads the GLM constants; Theorems 1-2 hold on log-cosh and Huber
+    (convex, interpolation) and the one-step check rejects Geman-McClure, whose convexity
+    (Assumption 1) fails far from the fit."""
+    from rwtheory.theory import theorems
+
+    ls = problems.consistent_least_squares(3, n=16, d=4, row_spread=5.0)
+    x0 = 3 * np.random.default_rng(0).standard_normal((3, 4)) + ls.x_star
+    for loss, convex in ((glm.log_cosh(0.5), True), (glm.huber(0.3), True),
+                         (glm.geman_mcclure(1.0), False)):
+        p = glm.from_least_squares(ls, loss)
+        tr = glm.run(p, Strategy("linupper", 0.4), lr=0.5 / p.smoothness(), steps=40, x0=x0)
+        trs = glm.run(p, Strategy("linupper", 0.4), method="sgd", batch_size=4,
+                      lr=0.5 / p.smoothness(), steps=40, x0=x0)
+        bad = theorems.gd_one_step(tr, theorems.effective_smoothness(p, tr, "C")).violated()
+        bad_s = theorems.sgd_one_step(trs, theorems.effective_smoothness(p, trs, "J")).violated()
+        rate = theorems.gd_rate(tr, theorems.effective_smoothness(p, tr, "J")).violated()
+        assert (bad.any() or bad_s.any()) != convex, loss.name
+        assert not rate.any()
