@@ -228,3 +228,17 @@ def test_steps_above_limits_finding():
     assert gd.wrong_violations["1e-12·L̂"] > 0
     sgd = next(r for r in rows if (r.loss, r.algorithm) == ("squared", "SGD"))
     assert set(sgd.wrong_violations) == {"1e-12·L̂", "ρ_t·L for ρ_t·L_B"}
+
+
+def test_log_cosh_gaps_keep_relative_precision_near_the_fit():
+    """The gaps the checks compare are measured to full relative precision near x*
+    (log cosh z = z^2/2 - z^4/12 + ...), not to an absolute ~u s^2 (which produced spurious
+    violations at x* to machine precision in the full verification)."""
+    loss = glm.log_cosh(0.1)
+    r = np.array([1e-9, 1e-6, 1e-3, 5e-3])
+    z = r / 0.1
+    series = 0.01 * (z ** 2 / 2 - z ** 4 / 12 + z ** 6 / 45 - 17 * z ** 8 / 2520)
+    np.testing.assert_allclose(loss.value(r, np.zeros(4)), series, rtol=1e-12)
+    big = np.array([0.2, 3.0])
+    np.testing.assert_allclose(loss.value(big, np.zeros(2)),
+                               0.01 * np.log(np.cosh(big / 0.1)), rtol=1e-13)
