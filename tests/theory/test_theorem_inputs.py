@@ -279,3 +279,97 @@ def test_schedule_constants_are_validated():
             with pytest.raises(ValueError, match=r"^kappa must be in \(0, 1\]"):
                 fn(3, 1.0, 2.0, kappa)
         assert fn(2, 2.0, 2.0, 1.0).shape == (3,)          # gamma = rho, kappa = 1 allowed
+
+
+# ------------------------------------------------------------------ edges (crafted values)
+def test_bound_edges():
+    """measurable / relative_violation at their thresholds; step_within at the limit."""
+    b = theorems.Bound(observed=np.array([1.0, 0.0, 1.0, 1.0, 1.0]),
+                       bound=np.array([1e-12, 1.0, 2.0, 100.0, 2.0]),
+                       scale=np.array([1.0, 1.0, 0.0, 1.0, 0.5]),
+                       applicable=np.ones(5, bool), floor=np.array([0, 0, 0, 1.0, 0]))
+    # bound == 1e-12 scale: not measurable; observed == 0: not; bound == 100 floor: not
+    np.testing.assert_array_equal(b.measurable(), [False, False, True, False, True])
+    # scale 0 divides by 1, scale 0.5 by 0.5
+    np.testing.assert_allclose(b.relative_violation(), [1 - 1e-12, -1.0, -1.0, -100.0, -2.0])
+    assert theorems.step_within(0.5, 0.5) and theorems.step_within(np.array([0.5]), 0.5).all()
+
+
+def test_rounding_floor_formula_with_a_nonzero_start(problem):
+    """floor_t = 2 r eps + eps^2, eps = 2u (||x_0|| + ||x_0 - x*|| + r), r = ||x_{t+1} - x*||."""
+    L = problem.smoothness()
+    x0 = np.stack([np.full(problem.d, 3.0), np.full(problem.d, -1.0)])
+    tr = engine.run(problem, Strategy("uniform"), lr=0.2 / L, steps=4, x0=x0)
+    b = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C"))
+    u = 2.0 ** -53
+    r = np.sqrt(tr.dist2[:, 1:])
+    eps = 2 * u * (np.linalg.norm(x0, axis=1)[:, None] + np.sqrt(tr.dist2[:, :1]) + r)
+    np.testing.assert_allclose(b.floor, 2 * r * eps + eps * eps, rtol=1e-12)
+
+
+def test_rate_applicability_by_hand(runs, problem):
+    """applicable_k: max_{t<k} eta L_hat_t <= 1/2 (per run, over time) and Gamma_k > 0."""
+    import dataclasses
+
+    tr = runs["gd"]
+    eta = tr.lr[:, None]
+    L_hat = np.full(tr.rho.shape, 0.1) / eta
+    L_hat[0, 3] = 0.6 / eta[0, 0]                   # run 0 breaks the step limit at t = 3
+    b = theorems.gd_rate(tr, L_hat)
+    np.testing.assert_array_equal(b.applicable[0], [True] * 3 + [False] * 3)
+    assert b.applicable[1].all()
+    zero = dataclasses.replace(tr, gamma=np.where(np.arange(6) >= 2, 0.0, tr.gamma))
+    for rate in (theorems.gd_rate, theorems.gd_rate_sharp):
+        with np.errstate(divide="raise", invalid="raise"):
+            z = rate(zero, np.full(tr.rho.shape, 0.1) / eta)
+        np.testing.assert_array_equal(z.applicable, np.array([[True, True, False, False,
+                                                               False, False]] * 2))
+        assert np.all(z.scale[:, 2:] == 0) if rate is theorems.gd_rate_sharp else True
+    # the sharp form's mu: eta L_hat = 1.5 at t = 1 gives mu = 1/2 from horizon 2 on
+    L_hat = np.full(tr.rho.shape, 0.1) / eta
+    L_hat[:, 1] = 1.5 / eta[:, 0]
+    s = theorems.gd_rate_sharp(tr, L_hat)
+    k = np.arange(1, 7)
+    gamma = np.minimum.accumulate(tr.gamma, axis=1)
+    mu = np.where(k >= 2, 0.5, 1.0)
+    np.testing.assert_allclose(s.bound, tr.dist2[:, :1] / (2 * eta * mu * gamma * k),
+                               rtol=1e-13)
+
+
+def test_dtypes_of_applicable(runs, problem):
+    for kind, checks in (("gd", (theorems.gd_one_step, theorems.gd_one_step_sharp)),
+                         ("sgd", (theorems.sgd_one_step, theorems.sgd_one_step_sharp)),
+                         ("hb", (theorems.heavy_ball_one_step,
+                                 theorems.heavy_ball_one_step_sharp,
+                                 theorems.heavy_ball_weighted_sum))):
+        tr = runs[kind]
+        L_hat = theorems.effective_smoothness(problem, tr, "C")
+        for check in checks:
+            b = check(tr, L_hat)
+            assert b.applicable.dtype == bool and b.applicable.all(), check.__name__
+            assert np.all(np.asarray(b.floor) > 0), check.__name__
+
+
+def test_heavy_ball_one_step_by_hand(runs, problem):
+    tr = runs["hb"]
+    L_hat = theorems.effective_smoothness(problem, tr, "C")
+    b = theorems.heavy_ball_one_step(tr, L_hat)
+    eta, lam = tr.lr[:, None], tr.lambdas[None, :-1]
+    gain = 2 * eta * (1 + lam - eta * L_hat) * tr.weighted_gap
+    carry = 2 * eta * lam * tr.prev_weighted_gap
+    z = tr.z_dist2
+    np.testing.assert_allclose(b.observed, gain - carry, rtol=1e-13)
+    np.testing.assert_allclose(b.bound, z[:, :-1] - z[:, 1:], rtol=1e-13)
+    np.testing.assert_allclose(b.scale, np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain),
+                                                           np.abs(carry)]))
+
+
+def test_heavy_ball_rate_without_momentum_is_the_smoothness_bound(problem):
+    """lambda = 0: f(x_k) - f* <= D^2 max(0, L/2) = L D^2 / 2 at every horizon."""
+    L = problem.smoothness()
+    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=5,
+                    lambdas=np.zeros(6))
+    b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
+    np.testing.assert_allclose(b.bound, L[:, None] * tr.dist2[:, :1] / 2 * np.ones(5),
+                               rtol=1e-13)
+    assert b.applicable.all() and not b.violated().any()
