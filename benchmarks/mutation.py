@@ -37,7 +37,7 @@ PROP1_FUNCTIONS = ("_check_rho", "_check_gaps", "_linear_span", "_p_max", "_coun
 
 GROUPS = {
     "theorems": ["rwtheory.theory.theorems.*"],
-    "prop1": [f"rwtheory.weights.optimal.x{'_' if f.startswith('_') else '_'}{f}__mutmut_*"
+    "prop1": [f"rwtheory.weights.optimal.x_{f}__mutmut_*"
               for f in PROP1_FUNCTIONS],
 }
 
