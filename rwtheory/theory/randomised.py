@@ -252,8 +252,8 @@ class ConstantScheduleTally:
 @dataclass
 class Tally:
     """Accumulated statistics of one (algorithm, route, inequality). ``tightness`` holds the
-    observed/bound ratios per loss family ("quadratic" for least squares, "non-quadratic"
-    for Huber and log-cosh)."""
+    observed/bound ratios (arrays, one per :meth:`add`), ``families`` the same ratios per loss
+    family ("quadratic" for least squares, "non-quadratic" for Huber and log-cosh)."""
 
     algorithm: str
     route: str
@@ -264,7 +264,8 @@ class Tally:
     violations: int = 0
     at_rounding_floor: int = 0  # violations without the float64 floor (see Bound.floor)
     max_relative_violation: float = -math.inf
-    tightness: dict = field(default_factory=dict)
+    tightness: list = field(default_factory=list)
+    families: dict = field(default_factory=dict)
 
     def add(self, bound: theorems.Bound, rtol: float, final_only: bool,
             family: str = "quadratic") -> None:
@@ -280,21 +281,22 @@ class Tally:
         if np.isfinite(rv).any():
             self.max_relative_violation = max(self.max_relative_violation,
                                               float(np.nanmax(rv)))
-        ratios = self.tightness.setdefault(family, [])
         if final_only:  # rates: the last applicable horizon of every run
             last = _last_true(ev)
             rows = np.flatnonzero(last >= 0)
-            if rows.size:
-                sub = theorems.Bound(*(np.broadcast_to(a, ev.shape)[rows, last[rows]]
-                                       for a in (bound.observed, bound.bound, bound.scale,
-                                                 bound.applicable, bound.floor)))
-                ratios.append(_ratio(sub))
+            if not rows.size:
+                return
+            ratio = _ratio(theorems.Bound(*(np.broadcast_to(a, ev.shape)[rows, last[rows]]
+                                            for a in (bound.observed, bound.bound, bound.scale,
+                                                      bound.applicable, bound.floor))))
         else:
-            ratios.append(_ratio(bound))
+            ratio = _ratio(bound)
+        self.tightness.append(ratio)
+        self.families.setdefault(family, []).append(ratio)
 
     def quantiles(self, qs=(0.05, 0.5, 0.95, 1.0), family: str | None = None) -> list[float]:
         """Quantiles of observed/bound over one loss family (None: all)."""
-        parts = [r for f, rs in self.tightness.items() if family in (None, f) for r in rs]
+        parts = self.tightness if family is None else self.families.get(family, [])
         t = np.concatenate(parts) if parts else np.empty(0)
         return [float(np.quantile(t, q)) for q in qs] if t.size else [math.nan] * len(qs)
 
