@@ -373,3 +373,67 @@ def test_heavy_ball_rate_without_momentum_is_the_smoothness_bound(problem):
     np.testing.assert_allclose(b.bound, L[:, None] * tr.dist2[:, :1] / 2 * np.ones(5),
                                rtol=1e-13)
     assert b.applicable.all() and not b.violated().any()
+
+
+def test_error_messages_in_full(runs, problem):
+    """The messages are the documented ones, word for word (anchored)."""
+    with pytest.raises(ValueError, match=r"^trajectory is a minibatch run; use the "
+                                         r"rwtheory\.theory\.theorems\.sgd checks$"):
+        theorems.gd_one_step(runs["sgd"], 1.0)
+    hb = engine.run(problem, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.01,
+                    steps=3, lambdas=np.zeros(4))
+    with pytest.raises(ValueError, match=r"^this pathwise form needs a full-batch run "
+                                         r"\(S'_t <= rho_t a_\{t-1\} holds for minibatches "
+                                         r"only in expectation\); use "
+                                         r"heavy_ball_rate_in_expectation$"):
+        theorems.heavy_ball_weighted_sum(hb, 1.0)
+    p = regression_with_outliers(1, n=12, d=3, n_test=4)
+    tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3)
+    with pytest.raises(ValueError, match=r"^trajectory lacks weighted_gap, dist2: the theorem "
+                                         r"checks need a problem with an interpolation point "
+                                         r"x\* \(consistent least squares\)$"):
+        theorems.gd_one_step(tr, 1.0)
+    with pytest.raises(ValueError, match=r"^trajectory lacks prev_weighted_gap, z_dist2, "
+                                         r"lambdas: the theorem checks need a heavy-ball run$"):
+        theorems.heavy_ball_one_step(runs["gd"], 1.0)
+    with pytest.raises(ValueError, match=r"got shape \(5,\)$"):
+        theorems.gd_one_step(runs["gd"], np.ones(5))
+    with pytest.raises(ValueError, match=r"^problem must have one row per run \(2\), got 1 "
+                                         r"rows$"):
+        theorems.batch_smoothness_per_step(problem.take([0]), runs["gd"])
+
+
+def test_more_edges(runs, problem):
+    b = theorems.Bound(np.array([1.0]), np.array([100.5]), np.array([1.0]), np.array([True]),
+                       floor=np.array([1.0]))
+    assert b.measurable().all()                        # bound > 100 floor
+    assert not b.violated(0.0).any()                   # rtol = 0 is allowed
+    edge = 0.5 * (1 + theorems.STEP_ULPS * 2.0 ** -52)
+    assert theorems.step_within(edge, 0.5) and not theorems.step_within(np.nextafter(edge, 1),
+                                                                         0.5)
+    # without recorded iterates the floor takes x_0 = 0 (the default start)
+    L = problem.smoothness()
+    tr = engine.run(problem, Strategy("uniform"), lr=0.2 / L, steps=4, keep_iterates=False)
+    f = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C")).floor
+    u, r = 2.0 ** -53, np.sqrt(tr.dist2[:, 1:])
+    eps = 2 * u * (np.sqrt(tr.dist2[:, :1]) + r)
+    np.testing.assert_allclose(f, 2 * r * eps + eps * eps, rtol=1e-12)
+
+
+def test_monte_carlo_bound_and_applicability_by_hand(problem):
+    """Gamma over all runs and horizons (weights with Gamma_t > 1), per-horizon
+    applicability."""
+    L = float(problem.smoothness()[0])
+    p, _ = _replicas(problem, 3, 0)
+    tr = engine.run(p, Strategy("linupper", 0.5), method="sgd", batch_size=4, lr=0.05 / L,
+                    steps=6)
+    L_hat = theorems.effective_smoothness(p, tr, "C")
+    est = theorems.sgd_rate_in_expectation(tr, L_hat)
+    k = np.arange(1, 7)
+    gamma = np.min(np.minimum.accumulate(tr.gamma, axis=1), axis=0)
+    assert gamma[-1] > 1.0
+    np.testing.assert_allclose(est.bound, tr.dist2[0, 0] / (tr.lr[0] * gamma * k), rtol=1e-13)
+    big = L_hat.copy()
+    big[1, 3:] = 0.9 / tr.lr[1]                         # run 1 leaves the step limit at t = 3
+    est = theorems.sgd_rate_in_expectation(tr, big)
+    np.testing.assert_array_equal(est.applicable, [True] * 3 + [False] * 3)

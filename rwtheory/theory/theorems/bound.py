@@ -85,6 +85,8 @@ class Bound:
         if not (np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
         v = self.relative_violation()
+        # NaN > rtol is False already: dropping the where is an equivalent mutant; so is
+        # ">=" for ">" (it differs only at v == rtol exactly).
         return np.where(np.isnan(v), False, v > rtol)
 
     def measurable(self) -> np.ndarray:
@@ -137,6 +139,8 @@ def rounding_floor(trajectory, dist2_after: np.ndarray) -> np.ndarray:
     star = x0 + np.sqrt(trajectory.dist2[:, 0])
     root = np.sqrt(np.maximum(dist2_after, 0.0))
     eps = 2 * UNIT_ROUNDOFF * (np.asarray(star)[:, None] + root)
+    # Mutation note: the sign of eps^2 (relative 1e-16 of the floor) and axis=+1 for axis=-1
+    # on the (R, d) start above are equivalent.
     return 2 * root * eps + eps * eps
 
 

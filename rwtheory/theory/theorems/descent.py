@@ -18,7 +18,11 @@ HEAVY_BALL_FIELDS = frozenset({"z_dist2", "prev_weighted_gap", "lambdas"})
 
 def require(trajectory, *fields: str) -> None:
     """Raise a ValueError unless the trajectory recorded ``fields`` (gap records exist only
-    for problems with an interpolation point x*, momentum records only for heavy ball)."""
+    for problems with an interpolation point x*, momentum records only for heavy ball).
+
+    Mutation note (``benchmarks/mutation.py``): a call that drops one of its fields is
+    equivalent on the engines' trajectories, which record the gap fields (gap, dist2,
+    weighted_gap, batch_gap, gamma) all together or none, and the momentum fields likewise."""
     missing = [f for f in fields if getattr(trajectory, f, None) is None]
     if missing:
         needs = []
@@ -33,6 +37,9 @@ def require(trajectory, *fields: str) -> None:
 def per_step(values, trajectory, name: str) -> np.ndarray:
     """``values`` as a finite, positive (R, T) array: a number, one per run (R,) or (R, T)."""
     R, T = trajectory.rho.shape
+    # Mutation note: dtype=None is equivalent for numeric input (it only matters for ints,
+    # which the arithmetic promotes), and "ndim == 1 or shape == (R,)" is equivalent: a 1-D
+    # array of another length fails the broadcast below either way, with the same message.
     a = np.asarray(values, dtype=np.float64)
     if a.ndim == 1 and a.shape == (R,):
         a = a[:, None]
@@ -63,6 +70,8 @@ def progress_factor(eta: np.ndarray, L_hat: np.ndarray, form: str) -> np.ndarray
     :math:`\eta\hat L \le 1` and >= :math:`-2\eta(\eta\hat L - 1)S` beyond). The sharp factor
     is never below the paper's: :math:`\min(1, 2 - x) - (1 - x) = \min(x, 1) \ge 0`.
     """
+    # (np.errstate arguments below and elsewhere only silence warnings: mutants of them change
+    # no value and are equivalent.)
     if form == "paper":
         return 1 - eta * L_hat
     if form == "sharp":

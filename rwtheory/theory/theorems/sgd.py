@@ -103,6 +103,8 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
                                    and np.all(eta == eta[0])):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
+    # (d0 is equal across runs to 1e-12 relative, checked above: d0[1] for d0[0] below is an
+    # equivalent mutant.)
     per_run = descent.rate(trajectory, L_hat, trajectory.gap[:, :-1])
     T = trajectory.steps
     k = np.arange(1, T + 1)
