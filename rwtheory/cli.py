@@ -2,7 +2,8 @@
 
 Each sub-command is declared by an ``add_*`` function (its arguments) and run by a
 ``cmd_*`` function; errors in the arguments exit with status 2 and a message naming the
-argument, before anything is computed or written.
+argument, before anything is computed or written. ``python -m rwtheory`` runs the same
+command line. The CLI sits on top of the package: nothing in ``rwtheory`` imports it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "render_figure"]
 
 #: Default output folder of ``rwtheory figures``: the repository's committed ``figures/``.
 DEFAULT_FIGURES_DIR = Path("figures")
@@ -40,7 +41,7 @@ def add_figures(sub) -> None:
 
 
 def _figure_names(parser, only) -> list[str]:
-    from rwtheory.report.figures import FIGURES
+    from rwtheory.experiments import FIGURES
 
     if not only:
         return list(FIGURES)
@@ -51,12 +52,22 @@ def _figure_names(parser, only) -> list[str]:
     return list(dict.fromkeys(only))
 
 
+def render_figure(name: str, out_dir: Path, *, seeds: int | None = None,
+                  quick: bool = False):
+    """Build figure ``name`` (:data:`rwtheory.experiments.FIGURES`) and save its PNG, PDF and
+    CSV into ``out_dir`` (:func:`rwtheory.report.figures.save`); returns the result."""
+    from rwtheory.experiments import FIGURES
+    from rwtheory.report.figures import save
+
+    result = FIGURES[name].build(seeds=seeds, quick=quick)
+    save(result, out_dir)
+    return result
+
+
 def cmd_figures(args, parser) -> int:
     import time
 
     from tqdm.auto import tqdm
-
-    from rwtheory.report.figures import render
 
     names = _figure_names(parser, args.only)
     if args.out.exists() and not args.out.is_dir():
@@ -65,7 +76,7 @@ def cmd_figures(args, parser) -> int:
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)
-        render(name, args.out, seeds=args.seeds, quick=args.quick)
+        render_figure(name, args.out, seeds=args.seeds, quick=args.quick)
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
@@ -85,7 +96,7 @@ def add_check(sub) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
-                   help="only these providers (theorems, prop1, pep, cap, figure names); "
+                   help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 
@@ -101,7 +112,7 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                       only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path = ledger.write(args.out, reports, quick=args.quick)
@@ -132,11 +143,11 @@ def add_reproduce(sub) -> None:
 def cmd_reproduce(args, parser) -> int:
     from tqdm.auto import tqdm
 
-    from rwtheory.report.figures import FIGURES, render
+    from rwtheory.experiments import FIGURES
 
     results = {}
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
-        results[name] = render(name, args.figures_out, quick=args.quick)
+        results[name] = render_figure(name, args.figures_out, quick=args.quick)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
     return _run_checks(args, parser, figure_results=results)
 

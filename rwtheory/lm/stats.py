@@ -27,15 +27,16 @@ class ReweightStats:
     The statistics describe the *effective* weights of the step's samples: the weights of
     each call divided by the number of calls in the step (micro-batches under gradient
     accumulation with ``weights_over="micro_batch"``; 1 otherwise), which sum to 1 over the
-    step -- the step's gradient is ``sum_i w_i grad l_i`` over them. ``n`` counts the samples that carry weight; ``rho = n * max_weight`` (THEORY §2; the
-    paper's cap is rho <= 2, i.e. no weight above 2/n); ``entropy`` is
-    :math:`-\\sum_i w_i \\log w_i` in nats (``log n`` for uniform weights); ``loss_spread`` and
-    ``loss_mean`` describe the weighted samples' losses (spread = max - min, the quantity the
-    normalisation divides by); ``burn_in`` is True on a step of exact uniform weighting
-    (``temperature`` is then the schedule's value, unused); ``histogram`` counts the weighted
-    samples per bin of :math:`n w_i` (edges :data:`RHO_BIN_EDGES`); ``domain_share`` maps each
-    domain id present in the batch to the total weight of its samples (``None`` when no
-    domain ids were given); ``micro_batches`` counts the calls."""
+    step -- the step's gradient is ``sum_i w_i grad l_i`` over them. ``n`` counts the samples
+    that carry weight; ``rho = n * max_weight`` (THEORY §2; the paper's cap is rho <= 2, i.e.
+    no weight above 2/n); ``entropy`` is :math:`-\\sum_i w_i \\log w_i` in nats (``log n`` for
+    uniform weights); ``loss_spread`` and ``loss_mean`` describe the weighted samples' losses
+    (spread = max - min, the quantity the normalisation divides by); ``burn_in`` is True on a
+    step of exact uniform weighting (``temperature`` is then the schedule's value, unused);
+    ``histogram`` counts the weighted samples per bin of :math:`n w_i` (edges
+    :data:`RHO_BIN_EDGES`); ``domain_share`` maps each domain id present in the step to the
+    total weight of its samples (``None`` when no domain ids were given); ``micro_batches``
+    counts the calls."""
 
     step: int
     temperature: float

@@ -36,9 +36,10 @@ def _global_batch():
 
 
 def _authors_loss(losses, counts, step: int, burn_in: int):
-    """Their training step, transcribed (weights in float64): len_norms = share of the rank's scored tokens;
-    burn-in: sum(len_norms * losses); then weights of the all-gathered losses (normalise,
-    LinUpper, exp((f - max f)/r), normalise) and sum(w * len_norms * losses) * W * B."""
+    """Their training step, transcribed (weights in float64): len_norms = share of the
+    rank's scored tokens; burn-in: sum(len_norms * losses); then weights of the all-gathered
+    losses (normalise, LinUpper, exp((f - max f)/r), normalise) and
+    sum(w * len_norms * losses) * W * B."""
     world = dist.get_world_size()
     len_norms = counts / counts.sum()
     if step < burn_in:
