@@ -21,20 +21,23 @@ respect to the hidden states and the projection:
 * cce:     the peer above (compiled once on a small problem before anything is measured).
 
 Peak memory.
-  CPU: every variant runs in its own fresh subprocess, which (1) runs the same variant once on
-  a tiny problem, so that torch's thread pools and kernels are initialised, (2) builds the
-  inputs, (3) reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` -- the peak resident set so
-  far, i.e. the baseline of interpreter + torch + inputs --, (4) runs forward + backward once
-  and (5) reads ``ru_maxrss`` again. The difference is the extra peak resident memory of
-  forward + backward (the gradients of hidden and W included, in both variants). It counts
-  pages actually touched, at page granularity; allocator caching cannot hide memory because
-  each variant has its own process.
+  CPU: every variant runs in its own fresh subprocess, with ``MALLOC_MMAP_THRESHOLD_=65536``
+  (large blocks are mapped and unmapped, so the resident set follows the live memory), which
+  (1) runs the same variant once on a tiny problem, so that torch's thread pools and kernels
+  are initialised, (2) builds the inputs, (3) resets the peak resident set (Linux
+  ``/proc/self/clear_refs``) and reads the current one -- interpreter + torch + inputs --,
+  (4) runs forward + backward once and (5) reads the peak (``VmHWM``). The difference is the
+  extra peak resident memory of forward + backward (the gradients of hidden and W included,
+  in every variant), at page granularity. (Elsewhere: the ``ru_maxrss`` increase.) A first
+  version read ``ru_maxrss`` before and after on Linux too: memory freed before the baseline
+  was reused without raising it, and the chunked path's ~150 MiB read as 0.
   CUDA: in one process, ``torch.cuda.reset_peak_memory_stats()`` then
   ``max_memory_allocated() - memory_allocated()`` around the run (torch's own statistics).
 
 Time: one process cycles through the variants ``--repeat`` times after one warm-up run each
-(the order rotates; CUDA: synchronised); median seconds per run; ratios are chunked / naive
-and chunked / cce.
+(the order rotates; CUDA: synchronised); median wall and process CPU seconds per run. The
+ratios (chunked / naive, chunked / cce) use CPU time on CPU -- on a machine shared with other
+jobs the wall time mostly measures the waits for a core -- and wall time on CUDA.
 
 The same process also reports how far apart the paths' losses and gradients are.
 Targets (the issue's): peak memory <= 30 % of naive, time <= 1.5x naive; against the peer
@@ -113,21 +116,50 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+def _rss_reset() -> int | None:
+    """Reset the peak resident set (Linux: ``clear_refs`` 5) and return the current one in
+    bytes; None where /proc does not offer it (then ru_maxrss is used)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_bytes("VmRSS")
+    except OSError:
+        return None
+
+
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"{key} not in /proc/self/status")
+
+
 def child(variant: str, vocab: int, threads: int) -> None:
     """Subprocess body: peak resident memory of one forward + backward (CPU)."""
     torch.set_num_threads(threads)
     _run(variant, *_inputs(2, 16, 8, 64, torch.device("cpu")))        # initialise kernels
     inputs = _inputs(B, T, D, vocab, torch.device("cpu"))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    _run(variant, *inputs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    factor = 1 if sys.platform == "darwin" else 1024                  # bytes vs KiB
-    print(json.dumps({"variant": variant, "peak_bytes": (peak - base) * factor}))
+    base = _rss_reset()
+    if base is None:                                                   # not Linux
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        _run(variant, *inputs)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        factor = 1 if sys.platform == "darwin" else 1024              # bytes vs KiB
+        base, peak = base * factor, peak * factor
+    else:
+        _run(variant, *inputs)
+        peak = _status_bytes("VmHWM")
+    print(json.dumps({"variant": variant, "peak_bytes": peak - base}))
 
 
 def _cpu_peak(variant: str, vocab: int, threads: int) -> int:
+    # every large allocation mmapped and returned on free: the resident set follows the live
+    # memory, so memory freed before the baseline cannot hide part of the run's peak
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run([sys.executable, __file__, "--child", variant, "--vocab", str(vocab),
-                          "--threads", str(threads)], capture_output=True, text=True, check=True)
+                          "--threads", str(threads)], capture_output=True, text=True,
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"]
 
 
@@ -155,6 +187,7 @@ def _differences(inputs, variants):
 
 
 def _times(inputs, device, repeat, variants):
+    """Median (wall seconds, process CPU seconds) per variant."""
     samples = {v: [] for v in variants}
     for variant in samples:                               # warm-up
         _run(variant, *inputs)
@@ -164,11 +197,12 @@ def _times(inputs, device, repeat, variants):
             for p in inputs[:2]:
                 p.grad = None
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             _run(variant, *inputs)
             _sync(device)
-            samples[variant].append(time.perf_counter() - t0)
-    return {v: statistics.median(s) for v, s in samples.items()}
+            samples[variant].append((time.perf_counter() - t0, time.process_time() - c0))
+    return {v: tuple(statistics.median(x[i] for x in s) for i in (0, 1))
+            for v, s in samples.items()}
 
 
 def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, bool]:
@@ -179,8 +213,11 @@ def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, b
         f"# python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, "
         f"{threads} torch threads, device {device}"
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "# memory: " + ("ru_maxrss increase, one fresh subprocess per variant" if device.type
-                        == "cpu" else "torch.cuda.max_memory_allocated - memory_allocated"),
+        "# memory: " + ("peak resident set increase (VmHWM after clear_refs), one fresh "
+                        "subprocess per variant" if device.type == "cpu" else
+                        "torch.cuda.max_memory_allocated - memory_allocated")
+        + "; time ratios from " + ("process CPU time" if device.type == "cpu" else
+                                   "wall time"),
         "# peer: " + ("cut-cross-entropy " + _peer_version() + (" impl='cce'" if device.type
                       == "cuda" else " impl='torch_compile'") if "cce" in variants else
                       "cut-cross-entropy not installed (pip install 'rwtheory[peers]'): skipped"),
@@ -195,19 +232,20 @@ def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, b
         diffs = _differences(inputs, variants)
         times = _times(inputs, device, repeat, variants)
         lines.append(f"V = {vocab}, chunk = {default_chunk_size(vocab)} tokens")
-        lines.append(f"  {'variant':<9}{'peak MiB':>10}{'median s':>10}{'max|dloss|':>12}"
+        lines.append(f"  {'variant':<9}{'peak MiB':>10}{'wall s':>9}{'CPU s':>9}{'max|dloss|':>12}"
                      f"{'max|dgrad_h|':>14}{'max|dgrad_W|':>14}   (differences from chunked)")
         for v in variants:
             d = diffs.get(v, [0.0, 0.0, 0.0])
-            lines.append(f"  {v:<9}{peaks[v] / 2**20:>10.0f}{times[v]:>10.2f}{d[0]:>12.1e}"
-                         f"{d[1]:>14.1e}{d[2]:>14.1e}")
-        mem, tim = peaks["chunked"] / peaks["naive"], times["chunked"] / times["naive"]
+            lines.append(f"  {v:<9}{peaks[v] / 2**20:>10.0f}{times[v][0]:>9.2f}"
+                         f"{times[v][1]:>9.2f}{d[0]:>12.1e}{d[1]:>14.1e}{d[2]:>14.1e}")
+        col = 1 if device.type == "cpu" else 0            # CPU time on a shared CPU
+        mem, tim = peaks["chunked"] / peaks["naive"], times["chunked"][col] / times["naive"][col]
         met = mem <= MEMORY_TARGET and tim <= TIME_TARGET
         lines.append(f"  chunked / naive: memory {mem:.3f} (target <= {MEMORY_TARGET}), time "
                      f"{tim:.3f} (target <= {TIME_TARGET}): {'met' if met else 'NOT met'}")
         ok &= met
         if "cce" in variants:
-            mem, tim = peaks["chunked"] / peaks["cce"], times["chunked"] / times["cce"]
+            mem, tim = peaks["chunked"] / peaks["cce"], times["chunked"][col] / times["cce"][col]
             met = mem <= 1.0 and tim <= PEER_TIME_TARGET and diffs["cce"][0] <= PEER_LOSS_TOL
             lines.append(f"  chunked / cce:   memory {mem:.3f} (target <= 1), time {tim:.3f} "
                          f"(target <= {PEER_TIME_TARGET}), per-sample mean NLL max|diff| "
