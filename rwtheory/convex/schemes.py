@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
-from rwtheory.weights.pipeline import STRATEGIES, batched_sample_weights
+from rwtheory._array import check_in_range, check_positive_finite
+from rwtheory.weights.pipeline import DELTA_RANGE, STRATEGIES, batched_sample_weights
 
 __all__ = ["DROKL", "KLCapped", "Scheme", "Strategy", "make_scheme"]
 
@@ -51,6 +52,9 @@ class Strategy(Scheme):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, "
                              f"got {self.strategy!r}")
+        check_in_range(check_positive_finite(self.delta, "delta"), "delta", *DELTA_RANGE)
+        if not callable(self.temperature):
+            check_positive_finite(self.temperature, "temperature")
 
     @property
     def label(self) -> str:

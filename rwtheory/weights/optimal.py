@@ -22,7 +22,13 @@ import warnings
 import numpy as np
 from array_api_compat import device as _device
 
-from rwtheory._array import as_float_array, check_positive_finite, check_real, numpy_view
+from rwtheory._array import (
+    as_float_array,
+    check_positive_finite,
+    check_real,
+    numpy_view,
+    widen_for,
+)
 from rwtheory.weights.pipeline import _softmax
 
 __all__ = [
@@ -274,7 +280,12 @@ def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
 
 def _kl_capped(g, temperature: float, rho: float, xp):
     """Batched core along the last axis (validated inputs). Overflow of scaled gaps to
-    -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here."""
+    -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here.
+    A temperature that is not a normal number of the gaps' dtype (1e-50 in float32) moves
+    the computation to float64 (:func:`rwtheory._array.widen_for`)."""
+    wide, back = widen_for(g, xp, temperature)
+    if wide is not g:
+        return back(_kl_capped(wide, temperature, rho, xp))
     n = g.shape[-1]
     if rho >= n:  # cap >= 1 never binds
         return _softmax(g, temperature, xp)
@@ -383,6 +394,7 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
     rho = _check_rho(rho)
     tol = check_positive_finite(tol, "tol")
     xp, g = _check_gaps(gaps, 1)
+    g, back = widen_for(g, xp, r)  # float64 when r is not a normal number of g's dtype
     n = g.shape[-1]
     cap = min(rho / n, 1.0)
     z = (g - xp.max(g)) / r
@@ -396,7 +408,7 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
             lo = mid
         else:
             hi = mid
-    return xp.exp(xp.minimum(z - 0.5 * (lo + hi), log_cap))
+    return back(xp.exp(xp.minimum(z - 0.5 * (lo + hi), log_cap)))
 
 
 #: Clarabel settings tried by :func:`kl_capped_weights_cvxpy`, in order: (variable scaling,
