@@ -46,6 +46,7 @@ __all__ = [
     "check_in_range",
     "check_int",
     "check_positive_finite",
+    "check_fits_dtype",
     "check_real",
     "check_tensor",
     "fits_dtype",
@@ -128,7 +129,8 @@ def _working_dtype(x: Any, name: str, xp):
     if not xp.isdtype(dt, "real floating"):
         raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
     if isinstance(x, np.ndarray) and dt.itemsize > 8:  # longdouble: computed in float64
-        return x.astype(np.float64)
+        with np.errstate(over="ignore"):  # beyond float64: reported by the finite check
+            return x.astype(np.float64)
     return xp.astype(x, xp.float32)  # float16, bfloat16
 
 
@@ -199,6 +201,23 @@ def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
         raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+
+
+def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
+    """A ``ValueError`` naming ``name`` when a finite entry of the tensor/array ``x`` lies
+    beyond the finite range of the narrower ``dtype`` it is about to be cast to (``why``
+    says why), so that an overflow inside the package is never reported as a non-finite
+    input. Reads ``x`` only when its dtype is wider than ``dtype`` (one host sync then)."""
+    xp = namespace(x)
+    if xp.finfo(x.dtype).max <= xp.finfo(dtype).max:
+        return
+    big = float(xp.finfo(dtype).max)
+    over = xp.isfinite(x) & (xp.abs(x) > big)
+    if bool(xp.any(over)):
+        idx = tuple(np.argwhere(np.asarray(aac.to_device(over, "cpu")))[0].tolist())
+        where = idx[0] if len(idx) == 1 else idx
+        raise ValueError(f"{name} must be within {dtype}'s range (|x| <= {big:.4g}; {why}), "
+                         f"got {to_float(x[idx]):g} at index {where}")
 
 
 def input_eps(x: Any) -> float:

@@ -3,8 +3,8 @@ items 4-5; paper Algorithm 1, App. A.1).
 
 Per step:
 
-1. the per-sample losses of every rank are gathered (detached; float32, float64 for float64
-   losses) into the global batch, in rank order; ranks may hold different numbers of samples;
+1. the per-sample losses of every rank are gathered (detached, float32) into the global
+   batch, in rank order; ranks may hold different numbers of samples;
 2. the weights are computed once on the global batch by :mod:`rwtheory.weights.pipeline`
    (``sample_weights``) or :mod:`rwtheory.weights.optimal` (``dro_kl_weights``) -- every rank
    computes the same numbers from the same gathered tensor;
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.distributed as dist
 
-from rwtheory._array import check_positive_finite, check_tensor
+from rwtheory._array import check_fits_dtype, check_positive_finite, check_tensor
 from rwtheory.weights.optimal import dro_kl_weights
 from rwtheory.weights.pipeline import STRATEGIES, sample_weights
 
@@ -53,7 +53,17 @@ def _check_strategy(strategy) -> str:
 
 
 def _check_losses(losses):
-    check_tensor(losses, "per_sample_losses", 1, floating=True)  # one loss per sample
+    if not isinstance(losses, torch.Tensor):
+        raise TypeError(f"per_sample_losses must be a torch.Tensor, got {type(losses).__name__}")
+    if not losses.is_floating_point():
+        raise TypeError(f"per_sample_losses must have a floating dtype, got {losses.dtype}")
+    if losses.ndim != 1:
+        raise ValueError(f"per_sample_losses must be 1-D (one loss per sample), got shape "
+                         f"{tuple(losses.shape)}")
+    check_tensor(losses, "per_sample_losses", 1, floating=True)  # dense, strided, with data
+    # the weights are computed in float32: a finite float64 loss beyond its range is named
+    check_fits_dtype(losses, "per_sample_losses", torch.float32,
+                     "the weights are computed in float32")
 
 
 def _check_valid(valid, losses):
@@ -106,17 +116,15 @@ def gather_losses(local, group=None):
 
 
 def _global_batch(losses, valid, group):
-    """Gathered losses (float32; float64 for float64 losses) and validity (one
-    collective), this rank's offset, world size."""
+    """Gathered float32 losses and validity (one collective), this rank's offset, world size."""
     _, world = _world(group)
-    dtype = torch.promote_types(losses.dtype, torch.float32)  # 1e300 stays finite in float64
-    local = torch.stack([losses.detach().to(dtype), valid.to(dtype)], dim=1)
+    local = torch.stack([losses.detach().float(), valid.float()], dim=1)
     glob, start = gather_losses(local, group) if world > 1 else (local, 0)
     return glob[:, 0], glob[:, 1] > 0.5, start, world
 
 
 def _weights(glob, gvalid, strategy: str, temperature: float):
-    """Weights of the global batch (float32 or float64 as gathered; 0 for invalid samples)."""
+    """Weights of the global batch (float32; 0 for invalid samples)."""
     finite = torch.isfinite(glob)
     if not bool(finite.all()):
         i = int((~finite).nonzero()[0, 0])
@@ -178,11 +186,11 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     ``(loss, weights)``: ``loss`` is ``world_size * sum_{i local} w_i l_i`` (a 0-d tensor of
     the losses' dtype, at least float32) whose data-parallel average is the single-process
     reweighted loss and whose averaged gradient is ``sum_i w_i grad l_i``; ``weights`` are
-    this rank's slice of the global weights (float32, float64 for float64 losses; detached;
-    they sum to 1 over all ranks).
+    this rank's slice of the global weights (float32, detached; they sum to 1 over all
+    ranks).
 
-    The weights are computed in float32 (float64 for float64 losses) on the detached global
-    batch; every rank computes the same. Raises ``ValueError`` naming ``per_sample_losses`` for NaN or infinite losses
+    The weights are computed in float32 on the detached global batch; every rank computes
+    the same. Raises ``ValueError`` naming ``per_sample_losses`` for NaN or infinite losses
     (on every rank: the check runs on the gathered batch) or an empty global batch.
     """
     loss, w_local, *_ = _reweight(per_sample_losses, strategy, temperature, group, valid)
