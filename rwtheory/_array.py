@@ -144,7 +144,7 @@ def _first_non_finite(x, original, name: str):
     before = original[idx] if original is not x and original.shape == x.shape else x[idx]
     if isinstance(before, np.generic) and np.isfinite(before):
         return ValueError(f"{name} must be within float64's range (|x| <= "
-                          f"{np.finfo(np.float64).max:.4g}), got {before} at index {where}")
+                          f"{np.finfo(np.float64).max:.4g}), got {str(before)} at index {where}")
     return ValueError(f"{name} must be finite, got {to_float(x[idx])} at index {where}")
 
 
