@@ -178,7 +178,8 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
 def default_chunk_size(vocab: int) -> int:
     """Tokens per chunk so that one chunk of logits holds about :data:`CHUNK_ELEMENTS`
     numbers (512 tokens at V = 32768, 128 at V = 131072), at least 1."""
-    return max(1, CHUNK_ELEMENTS // max(int(vocab), 1))
+    vocab = _check_int(vocab, "vocab", minimum=1)
+    return max(1, CHUNK_ELEMENTS // vocab)
 
 
 def _chunk_logits(h, weight, bias, cdt):
