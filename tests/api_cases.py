@@ -573,7 +573,7 @@ def run_reweight(data, fn_name):
                      {"vocab"} if is_bad else set(),
                      lambda res, kw: isinstance(res, int) and res >= 1, ["vocab"])
     losses, lbad = data.draw(maybe_bad(good_vector(nonneg=True, high_mag=2).map(
-        lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x),
+        lambda x: torch.tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x),
         bad_vector()), label="losses")
     if fn_name == "gather_losses":
         return judge(fn_name, lambda local: gather_losses(local), {"local": losses},
