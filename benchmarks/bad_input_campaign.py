@@ -11,7 +11,10 @@ crash/deep traceback/escaped warning.
 
 Part 2 starts ``rwtheory figures --only fig1 --quick --out DIR`` N times, kills it at a
 random moment with SIGINT or SIGTERM, and checks that DIR never holds a partial figure set
-(fig1.png/.pdf/.csv all from one run, or none) nor a temporary file.
+nor a temporary file: before each run the three files are overwritten with markers, so
+afterwards they must be all markers (old set untouched) or all the new run's bytes. Exit
+status 130/143: the signal was handled (clean-up ran); 0: the run had finished; -2/-15:
+the signal came before the handlers were installed (interpreter start-up).
 
     .venv/bin/python benchmarks/bad_input_campaign.py --calls 40 --kills 10
 
@@ -85,7 +88,10 @@ def interrupt_campaign(kills: int, seed: int):
         full = time.perf_counter() - start
         complete = {p.name: p.read_bytes() for p in out.iterdir()}
         for i in range(kills):
-            # mark the set, so a mix of runs would show: rewrite the CSV's first byte
+            # mark the old set, so that a mix of old and new files would show
+            marker = {n: f"old set {i}: {n}".encode() for n in complete}
+            for n, b in marker.items():
+                (out / n).write_bytes(b)
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
             proc = subprocess.Popen([exe, "figures", "--only", "fig1", "--quick", "--out",
                                      str(out)], stdout=subprocess.DEVNULL,
@@ -95,10 +101,11 @@ def interrupt_campaign(kills: int, seed: int):
             rc = proc.wait()
             figs, temps = _figure_set_state(out)
             now = {n: (out / n).read_bytes() for n in figs}
-            whole = figs == set(complete) and now == complete
+            new, old = figs == set(complete) and now == complete, now == marker
             results["runs"] += 1
             results[f"exit {rc} ({signal.Signals(sig).name})"] += 1
-            results["complete sets" if whole else "PARTIAL OR MIXED SETS"] += 1
+            results["new complete set" if new else "old set untouched" if old
+                    else "PARTIAL OR MIXED SETS"] += 1
             results["stray temporaries" if temps else "no temporaries"] += 1
     return results, full
 
@@ -111,7 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--show", type=int, default=3, help="examples per bad outcome")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    counts, per_fn, examples = input_campaign(args.calls, args.seed, args.show)
+    counts, per_fn, examples = (input_campaign(args.calls, args.seed, args.show) if args.calls
+                                else (collections.Counter(), {}, {}))
     total = sum(counts.values())
     print(f"inputs tried: {total} over {len(per_fn)} public functions "
           f"({time.perf_counter() - t0:.0f} s)")
