@@ -70,7 +70,7 @@ def add_figures(sub) -> None:
 
 
 def _figure_names(parser, only) -> list[str]:
-    from rwtheory.report.figures import FIGURES
+    from rwtheory.experiments import FIGURES
 
     if not only:
         return list(FIGURES)
@@ -81,12 +81,22 @@ def _figure_names(parser, only) -> list[str]:
     return list(dict.fromkeys(only))
 
 
+def render_figure(name: str, out_dir: Path, *, seeds: int | None = None,
+                  quick: bool = False):
+    """Build figure ``name`` (:data:`rwtheory.experiments.FIGURES`) and save its PNG, PDF and
+    CSV into ``out_dir`` (:func:`rwtheory.report.figures.save`); returns the result."""
+    from rwtheory.experiments import FIGURES
+    from rwtheory.report.figures import save
+
+    result = FIGURES[name].build(seeds=seeds, quick=quick)
+    save(result, out_dir)
+    return result
+
+
 def cmd_figures(args, parser) -> int:
     import time
 
     from tqdm.auto import tqdm
-
-    from rwtheory.report.figures import render
 
     names = _figure_names(parser, args.only)
     if args.out.exists() and not args.out.is_dir():
@@ -95,7 +105,7 @@ def cmd_figures(args, parser) -> int:
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)
-        render(name, args.out, seeds=args.seeds, quick=args.quick)
+        render_figure(name, args.out, seeds=args.seeds, quick=args.quick)
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
@@ -131,7 +141,7 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                       only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path = ledger.write(args.out, reports, quick=args.quick)
@@ -162,11 +172,11 @@ def add_reproduce(sub) -> None:
 def cmd_reproduce(args, parser) -> int:
     from tqdm.auto import tqdm
 
-    from rwtheory.report.figures import FIGURES, render
+    from rwtheory.experiments import FIGURES
 
     results = {}
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
-        results[name] = render(name, args.figures_out, quick=args.quick)
+        results[name] = render_figure(name, args.figures_out, quick=args.quick)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
     return _run_checks(args, parser, figure_results=results)
 

@@ -208,59 +208,75 @@ def _signals_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _commit(stage: Path, targets: list[Path]) -> None:
-    """Rename the staged files onto ``targets`` (one folder), rolling back on failure."""
-    backups = stage / _BACKUPS
-    done: list[Path] = []
+def _commit(stages: dict[Path, list[Path]]) -> None:
+    """Rename the staged files onto their targets (``stage -> targets`` of its folder):
+    first every stage gets its COMMIT marker, then the renames; on failure the renamed
+    targets are rolled back from the backups and the markers removed."""
+    done: list[tuple[Path, Path]] = []
     with _signals_deferred():
-        (stage / COMMIT_MARKER).touch()
+        for stage in stages:
+            (stage / COMMIT_MARKER).touch()
         try:
-            for target in targets:
-                os.replace(stage / target.name, target)
-                done.append(target)
+            for stage, targets in stages.items():
+                for target in targets:
+                    os.replace(stage / target.name, target)
+                    done.append((stage, target))
         except BaseException:
-            for target in reversed(done):
-                backup = backups / target.name
+            for stage, target in reversed(done):
+                backup = stage / _BACKUPS / target.name
                 if backup.exists():
                     os.replace(backup, target)
                 else:
                     target.unlink()
-            (stage / COMMIT_MARKER).unlink()
+            for stage in stages:
+                (stage / COMMIT_MARKER).unlink()
             raise
 
 
-def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
-    """Write several already-rendered files of one folder as a set: afterwards either all of
-    them hold the new bytes, or (an error or a signal before the commit) none was touched.
-    See the module docstring for how, and for the one case (SIGKILL during the renames)
-    that the next write into the folder completes."""
-    targets = [Path(p) for p in files]
-    folders = {t.parent for t in targets}
-    if len(folders) > 1:
-        raise ValueError(f"files must all be in one folder, got {sorted(map(str, folders))}")
-    if len({t.name for t in targets}) != len(targets):
-        raise ValueError("files must have distinct names")
-    if not targets:
-        return []
-    folder = folders.pop()
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
+def _stage(folder: Path, items: list[tuple[Path, bytes]]) -> Path:
+    """A staging folder in ``folder`` holding the new files and backups of the old ones."""
     stage = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=folder))
     try:
         (stage / _BACKUPS).mkdir()
-        for target, data in zip(targets, files.values(), strict=True):
+        for target, data in items:
             _write_new_file(stage / target.name, data, _mode_for(target))
             if target.exists():
                 try:
                     os.link(target, stage / _BACKUPS / target.name)
                 except OSError:  # no hard links here: a copy
                     shutil.copy2(target, stage / _BACKUPS / target.name)
-        _commit(stage, targets)
-        _fsync_folder(folder)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stage
+
+
+def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
+    """Write several already-rendered files as a set: afterwards either all of them hold the
+    new bytes, or (an error or a signal before the commit) none was touched. Each folder
+    involved gets its own staging folder; see the module docstring for how, and for the
+    one case (SIGKILL during the renames) that the next write into the folder completes."""
+    targets = [Path(p) for p in files]
+    if len(set(targets)) != len(targets):
+        raise ValueError("files must have distinct paths")
+    by_folder: dict[Path, list[tuple[Path, bytes]]] = {}
+    for target, data in zip(targets, files.values(), strict=True):
+        by_folder.setdefault(target.parent, []).append((target, data))
+    stages: dict[Path, list[Path]] = {}
+    try:
+        for folder, items in by_folder.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(folder)
+            stages[_stage(folder, items)] = [t for t, _ in items]
+        _commit(stages)
+        for folder in by_folder:
+            _fsync_folder(folder)
     finally:
-        if not (stage / COMMIT_MARKER).exists() or all(
-                not (stage / t.name).exists() for t in targets):
-            shutil.rmtree(stage, ignore_errors=True)
+        for stage, staged in stages.items():
+            # kept only if a rollback failed half-way: the next run rolls it forward
+            if not (stage / COMMIT_MARKER).exists() or all(
+                    not (stage / t.name).exists() for t in staged):
+                shutil.rmtree(stage, ignore_errors=True)
     return targets
 
 

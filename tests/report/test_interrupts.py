@@ -164,12 +164,12 @@ def test_a_signal_in_the_write_phase_leaves_the_old_set_and_no_temporary(tmp_pat
 @pytest.fixture
 def no_computation(monkeypatch):
     """Make any figure or check computation fail loudly: the path check must come first."""
-    from rwtheory.report import figures, ledger
+    from rwtheory.report import ledger
 
     def boom(*a, **k):
         raise AssertionError("computed before checking the output path")
 
-    monkeypatch.setattr(figures, "build", boom)
+    monkeypatch.setattr(cli, "render_figure", boom)
     monkeypatch.setattr(ledger, "collect", boom)
 
 

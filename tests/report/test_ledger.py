@@ -2,16 +2,17 @@
 deterministic rows, providers are collected automatically, placeholders stand in for absent
 ones, and the file is written atomically."""
 
-import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from rwtheory import cli
-from rwtheory.report import figures
-from rwtheory.report import ledger
-from rwtheory.report.claim import STATUSES, Claim
+from rwtheory import cli, experiments
+from rwtheory.report import figures, ledger, markdown
+from rwtheory.report.claim import STATUSES, Claim, Provider, Report
+from rwtheory.report.providers import cap
+from rwtheory.report.providers import figures as figure_providers
+from rwtheory.report.providers.unchecked import PLACEHOLDERS
 
 COMMITTED = Path(__file__).resolve().parents[2] / "paper_checks.md"
 
@@ -22,8 +23,8 @@ def _table_rows(text: str) -> list[str]:
 
 def test_committed_file_matches_a_quick_run_on_its_deterministic_rows():
     text = COMMITTED.read_text(encoding="utf-8")
-    committed = {line for line in _table_rows(text) if ledger.STABLE_MARK in line}
-    fresh = [ledger.render_row(c)
+    committed = {line for line in _table_rows(text) if markdown.STABLE_MARK in line}
+    fresh = [markdown.render_row(c)
              for r in ledger.collect(quick=True, stable_only=True)
              for c in r.claims if c.stable]
     assert fresh, "no deterministic rows were produced"
@@ -38,7 +39,7 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
     keys = set()
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split(" | ")]
-        assert len(cells) == len(ledger.HEADER), row
+        assert len(cells) == len(markdown.HEADER), row
         assert cells[5].strip("*") in STATUSES, row
         assert cells[6], row
         keys.add(cells[0].split("`")[1])
@@ -55,10 +56,10 @@ def test_committed_file_has_a_status_and_a_number_in_every_row():
 
 def test_render_row_escapes_and_marks():
     c = Claim("k", "Sec. 1", "a | b", True, "ours", "`cmd`", "holds", "1 | 2", stable=True)
-    row = ledger.render_row(c)
-    assert row.startswith("| `k`" + ledger.STABLE_MARK + " |")
+    row = markdown.render_row(c)
+    assert row.startswith("| `k`" + markdown.STABLE_MARK + " |")
     assert "a \\| b" in row and "1 \\| 2" in row and "*Quoted:*" in row
-    assert row.count(" | ") == len(ledger.HEADER) - 1
+    assert row.count(" | ") == len(markdown.HEADER) - 1
 
 
 @pytest.fixture
@@ -66,12 +67,16 @@ def fake_figure(monkeypatch):
     """A figure definition module registered as 'fig7', defining claims()."""
     mod = types.ModuleType("fake_fig7")
     mod.NAME = "fig7"
-    mod.build = lambda *, seeds, quick: figures.FigureResult("fig7", None, {"x": [1]}, "cap",
-                                                            {"quick": quick})
+    mod.builds = []
+
+    def build(*, seeds, quick):
+        mod.builds.append((seeds, quick))
+        return figures.FigureResult("fig7", None, {"x": [1]}, "cap", {"quick": quick})
+
+    mod.build = build
     mod.claims = lambda result: [Claim("fig7.fast", "App. B.2", "p", True, "o", "h",
                                        "holds", f"quick={result.summary['quick']}")]
-    monkeypatch.setitem(sys.modules, "fake_fig7", mod)
-    monkeypatch.setattr(figures, "FIGURES", {"fig7": "fake_fig7"})  # the only figure
+    monkeypatch.setattr(experiments, "FIGURES", {"fig7": mod})  # the only figure
     return mod
 
 
@@ -84,38 +89,18 @@ def test_figure_claims_are_collected_and_replace_their_placeholder(fake_figure):
     assert keys == {"a5.cap"}  # with only=..., no placeholders
 
 
-def test_placeholders_name_the_missing_provider(monkeypatch):
-    monkeypatch.setattr(figures, "FIGURES", {})
+def test_placeholders_stand_in_for_absent_providers_only(monkeypatch):
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [])
-    reports = ledger.collect(quick=True)
-    claims = {c.key: c for r in reports for c in r.claims}
-    assert set(claims) == {v[0] for v in ledger.PLACEHOLDERS.values()}
+    claims = {c.key: c for r in ledger.collect(quick=True) for c in r.claims}
+    assert set(claims) == {v[0] for v in PLACEHOLDERS.values()}
     assert all(c.status == "not checked" and c.stable for c in claims.values())
-    assert "`fig8` is not part of this checkout" in claims["fig8"].ours
-
-
-def test_extra_providers_are_picked_up(monkeypatch):
-    extra = ledger.Provider("extra", lambda quick: ledger.Report(
-        "extra", [Claim("extra.claim", "Sec. 0", "p", True, "o", "h", "holds", "1.01x")]))
-    monkeypatch.setattr(ledger, "EXTRA_PROVIDERS", [extra])
-    reports = ledger.collect(quick=True, only=["extra", "cap"])
-    assert [c.key for r in reports for c in r.claims] == ["a5.cap", "extra.claim"]
-    assert "extra" in {p.name for p in ledger.providers()}
-
-
-def test_overhead_row_comes_from_the_committed_benchmark_output(tmp_path):
-    from rwtheory.report.overhead import overhead_claim
-
-    c = overhead_claim()  # the committed benchmarks/results/bench_lm_step.txt
-    ratio = float(c.number.split()[3])
-    assert c.status == ("holds with caveat" if ratio <= 1.02 else "fails") and c.stable
-    fake = tmp_path / "b.txt"
-    fake.write_text("# bench_lm_step: tiny\n# device cpu\nstep baseline 1 ms reweighted 1.1 ms"
-                    "   ratio of medians 1.0500   median paired ratio 1.0400\nloss only x "
-                    "overhead 0.5 ms = 0.1 % of a step\n")
-    assert overhead_claim(fake).status == "fails"
-    missing = overhead_claim(tmp_path / "absent.txt")
-    assert missing.status == "not checked" and "absent.txt" in missing.number
+    assert "not implemented" in claims["thm4"].ours
+    # a provider named like the placeholder replaces it
+    thm4 = Provider("theorem4", lambda quick: Report(
+        "theorem4", [Claim("thm4", "App. C.4", "p", False, "o", "h", "holds", "0 violations")]))
+    monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [thm4])
+    claims = [c for r in ledger.collect(quick=True) for c in r.claims]
+    assert [(c.key, c.status) for c in claims] == [("thm4", "holds")]
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
@@ -125,19 +110,22 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ledger, "render", crash)
+    monkeypatch.setattr(markdown, "render", crash)
     with pytest.raises(RuntimeError):
         ledger.write(out, [], quick=True)
     assert out.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["paper_checks.md"]
 
 
-def test_cli_check_only(tmp_path, capsys):
+def test_cli_check_only_writes_exactly_that_providers_rows(tmp_path, capsys):
     out = tmp_path / "checks.md"
     assert cli.main(["check", "--quick", "--only", "cap", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    assert "`a5.cap`" in text and "12.18" in text
-    assert "holds with caveat" in capsys.readouterr().out
+    expected = cap.report(quick=True)
+    assert _table_rows(text) == [markdown.render_row(c) for c in expected.claims]
+    assert expected.details in text  # no placeholder rows, no other provider's section
+    assert "* **not checked** (0): none" in text
+    assert "holds with caveat  a5.cap" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_provider(tmp_path):
@@ -148,21 +136,17 @@ def test_cli_rejects_unknown_provider(tmp_path):
 
 
 def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypatch):
-    rendered = []
-
-    def fake_render(name, out_dir, *, seeds=None, quick=False):
-        rendered.append((name, quick))
-        return figures.build(name, quick=quick)
-
-    monkeypatch.setattr(figures, "render", fake_render)
+    saved = []
+    monkeypatch.setattr(figures, "save", lambda result, out_dir: saved.append(result.name))
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
-        ledger._figure_provider("fig7", figure_results)])
+        figure_providers.figure_provider(fake_figure, figure_results)])
     out = tmp_path / "checks.md"
     assert cli.main(["reproduce", "--quick", "--figures-out", str(tmp_path / "figs"),
                      "--out", str(out)]) == 0
-    assert rendered == [("fig7", True)]
+    # built once, saved, and the check reused that result instead of building it again
+    assert fake_figure.builds == [(None, True)] and saved == ["fig7"]
     text = out.read_text(encoding="utf-8")
-    assert "`fig7.fast`" in text and "`fig8`" in text  # fig8 still a placeholder
+    assert "`fig7.fast`" in text and "`thm4`" in text  # thm4 still a placeholder
 
 
 def test_check_only_refuses_to_replace_the_full_table(tmp_path, monkeypatch):
