@@ -104,7 +104,7 @@ def good_vector(draw, *, nonneg=False, low_mag=-3, high_mag=3, min_size=1, max_s
     mags = draw(st.lists(st.floats(low_mag, hi), min_size=n, max_size=n))
     signs = draw(st.lists(st.sampled_from([1.0, -1.0] if not nonneg else [1.0]), min_size=n,
                           max_size=n))
-    values = [s * 10.0 ** m for s, m in zip(signs, mags)]
+    values = [s * 10.0 ** m for s, m in zip(signs, mags, strict=True)]
     if draw(st.booleans()) and n > 1:  # ties are where bugs live
         values[-1] = values[0]
     if nonneg and draw(st.booleans()):
@@ -174,7 +174,8 @@ def bad_positive(draw):
 def maybe_bad(good, bad, p_bad=0.25):
     """(value, is_bad) drawn from ``good`` or (about ``p_bad`` of the time) ``bad``."""
     return st.integers(0, 99).flatmap(
-        lambda u: bad.map(lambda v: (v, True)) if u < 100 * p_bad else good.map(lambda v: (v, False)))
+        lambda u: bad.map(lambda v: (v, True)) if u < 100 * p_bad
+        else good.map(lambda v: (v, False)))
 
 
 # ------------------------------------------------------------------ references
@@ -209,18 +210,22 @@ def kl_capped_ref(g, r, rho):
         scale = (1 - k * cap) / e[free].sum()
         w = np.full(n, cap)
         w[free] = e[free] * scale
-        if w[free].max() <= cap * (1 + 1e-12) and (k == 0 or e[order[k - 1]] * scale >= cap * (1 - 1e-12)):
+        if w[free].max() <= cap * (1 + 1e-12) and (
+                k == 0 or e[order[k - 1]] * scale >= cap * (1 - 1e-12)):
             return w
     return np.full(n, 1 / n)
 
 
 def _to_np(w):
-    return w.detach().cpu().to(torch.float64).numpy() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64)
+    if isinstance(w, torch.Tensor):
+        return w.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(w, dtype=np.float64)
 
 
 def _check_simplex(w, eps, n):
     w = _to_np(w)
-    return bool(np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1) <= 8 * n * eps + 1e-12)
+    return bool(np.all(np.isfinite(w)) and np.all(w >= 0)
+                and abs(w.sum() - 1) <= 8 * n * eps + 1e-12)
 
 
 def _check_kind(result, x):
@@ -264,7 +269,8 @@ def check_kl_capped(result, kw):
     g, r, rho = kw["gaps"], _f(kw["temperature"]), _f(kw["rho"])
     n = len(g)
     eps = max(_eps(g), 1e-9 / n if kw.get("_bisection") else 0)  # the bisection's tol 1e-10
-    if not (_check_simplex(result, eps, n) and _to_np(result).max() <= min(rho / n, 1) * (1 + 1e-5)):
+    if not (_check_simplex(result, eps, n)
+            and _to_np(result).max() <= min(rho / n, 1) * (1 + 1e-5)):
         return False
     g64 = as_f64(g)
     if (g64.max() - g64.min()) / r > 600:  # the simple reference underflows; invariants only
@@ -282,7 +288,8 @@ def check_normalize(result, kw):
     if not _check_kind(result, x):
         return False
     w = _to_np(result)
-    return bool(np.all(np.isfinite(w)) and _close(w / delta, normalize_ref(as_f64(x), delta) / delta, 50 * _eps(x)))
+    ref = normalize_ref(as_f64(x), delta) / delta
+    return bool(np.all(np.isfinite(w)) and _close(w / delta, ref, 50 * _eps(x)))
 
 
 def _simplex_from(x):
@@ -306,7 +313,8 @@ VEC = (good_vector(), bad_vector())
 GAPS = (good_vector(nonneg=True), bad_vector() | st.just(np.array([1.0, -0.5])))
 DELTA = (good_positive(-30, 30), bad_positive() | st.just(1e308))
 DELTA_CAP = (good_positive(-30, 30), bad_positive())  # formulas only: any finite delta > 0
-RHO = (st.floats(1.0, 20.0) | st.just(math.inf), st.sampled_from([0.5, -1.0, math.nan, "2", None, np.array([2.0])]))
+RHO = (st.floats(1.0, 20.0) | st.just(math.inf),
+       st.sampled_from([0.5, -1.0, math.nan, "2", None, np.array([2.0])]))
 
 
 def _spec_table():
@@ -528,14 +536,16 @@ def run_lm(data, fn_name):
             out, grad = res
             tol = 1e-9 if kw["logits"].dtype == torch.float64 else 1e-4
             return bool(torch.isfinite(grad).all()) and np.allclose(
-                out.detach().double().numpy(), _nll_ref(kw["logits"], kw["labels"]), rtol=tol, atol=tol)
+                out.detach().double().numpy(), _nll_ref(kw["logits"], kw["labels"]),
+                rtol=tol, atol=tol)
 
         return judge(fn_name, call, {"logits": logits, "labels": labels}, bad, check,
                      ["logits", "labels"])
     if fn_name == "per_sample_loss_from_hidden":
         d = 3
         g = torch.Generator().manual_seed(1)
-        ok_logits = isinstance(logits, torch.Tensor) and logits.ndim == 3 and logits.is_floating_point() \
+        ok_logits = isinstance(logits, torch.Tensor) and logits.ndim == 3 \
+            and logits.is_floating_point() \
             and logits.layout == torch.strided and logits.device.type == "cpu"
         if ok_logits:
             B, T, V = logits.shape
@@ -573,7 +583,8 @@ def run_reweight(data, fn_name):
                      {"vocab"} if is_bad else set(),
                      lambda res, kw: isinstance(res, int) and res >= 1, ["vocab"])
     losses, lbad = data.draw(maybe_bad(good_vector(nonneg=True, high_mag=2).map(
-        lambda x: torch.tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x),
+        lambda x: x if isinstance(x, torch.Tensor)
+        else torch.tensor(np.asarray(x, dtype=np.float32))),
         bad_vector()), label="losses")
     if fn_name == "gather_losses":
         return judge(fn_name, lambda local: gather_losses(local), {"local": losses},
@@ -597,7 +608,8 @@ def run_reweight(data, fn_name):
             ref = np.full(len(x), 1 / len(x)) if kw["strategy"] == "uniform" else softmax_ref(
                 scores_ref(normalize_ref(x.astype(np.float32).astype(np.float64), 1.0),
                            kw["strategy"], 1.0), r)
-        return _check_simplex(w, 1e-7, len(x)) and _close(w, ref, 1e-4) and math.isfinite(float(loss))
+        return (_check_simplex(w, 1e-7, len(x)) and _close(w, ref, 1e-4)
+                and math.isfinite(float(loss)))
 
     if fn_name == "reweighted_loss":
         return judge(fn_name, lambda **kw: reweighted_loss(**kw),
@@ -606,7 +618,8 @@ def run_reweight(data, fn_name):
                      ["per_sample_losses", "strategy", "temperature"])
 
     def call(per_sample_losses, strategy, temperature):
-        rw_ = SampleReweighter(strategy, rw.constant_schedule(temperature) if not tbad else temperature)
+        schedule = temperature if tbad else rw.constant_schedule(temperature)
+        rw_ = SampleReweighter(strategy, schedule)
         out = rw_(per_sample_losses)
         rw_.load_state_dict(rw_.state_dict())
         return out

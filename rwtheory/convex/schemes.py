@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
 from rwtheory._array import check_in_range, check_positive_finite
+from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
 from rwtheory.weights.pipeline import DELTA_RANGE, STRATEGIES, batched_sample_weights
 
 __all__ = ["DROKL", "KLCapped", "Scheme", "Strategy", "make_scheme"]

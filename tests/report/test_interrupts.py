@@ -139,7 +139,8 @@ CHILD = textwrap.dedent("""
     files._write_new_file = slow
     with files.sigterm_as_interrupt():
         try:
-            files.write_files_atomically({folder / k: b"new" for k in ("fig.png", "fig.pdf", "fig.csv")})
+            names = ("fig.png", "fig.pdf", "fig.csv")
+            files.write_files_atomically({folder / k: b"new" for k in names})
         except KeyboardInterrupt:
             sys.exit(7)
 """)
