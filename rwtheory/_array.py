@@ -34,6 +34,7 @@ Dtype policy (precision follows the input):
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -283,13 +284,25 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
 
 
 # ----------------------------------------------------------------------------- precision
+@functools.lru_cache(maxsize=32)
+def _bounds(dtype) -> tuple[float, float]:
+    """(smallest normal, largest / 4) of a numpy or torch floating dtype (cached: finfo
+    costs microseconds per call on the weighting hot path)."""
+    if isinstance(dtype, np.dtype) or isinstance(dtype, type):
+        fi = np.finfo(dtype)
+    else:
+        import torch
+
+        fi = torch.finfo(dtype)
+    return float(fi.smallest_normal), float(fi.max) / 4
+
+
 def fits_dtype(value: Any, dtype, xp) -> bool:
     """Whether ``value`` (a float, or an array of positive values) can be used as a scalar
     parameter of a computation in ``dtype``: every value a normal number of the dtype and at
     most a quarter of its largest (so that a few sums of such values stay finite). A float32
     computation cannot use a temperature of 1e-50 (it rounds to 0) or 1e39 (to inf)."""
-    fi = xp.finfo(dtype)
-    lo, hi = float(fi.smallest_normal), float(fi.max) / 4
+    lo, hi = _bounds(dtype)
     if isinstance(value, float):
         return lo <= value <= hi
     return lo <= to_float(xp.min(value)) and to_float(xp.max(value)) <= hi

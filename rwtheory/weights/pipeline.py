@@ -63,7 +63,7 @@ def _normalize(losses, delta: float, xp):
     # which lies in [-1, 1], is scaled by delta last.
     mid = lmax / 2 + lmin / 2
     half = xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
-    if delta <= float(xp.finfo(losses.dtype).max) * (NORMALIZE_EPS / 4):
+    if fits_dtype(delta * 4 / NORMALIZE_EPS, losses.dtype, xp):  # delta/half <= max / 4
         scaled = (losses - mid) * (delta / half)
     else:
         scaled = (losses - mid) / half * delta
