@@ -155,7 +155,7 @@ def _strategy(name: str) -> Callable:
 
 
 # --------------------------------------------------------------------------- step 3
-def _softmax(scores, temperature, xp):
+def _softmax(scores, temperature, xp, bounded: bool = False):
     """exp((s - max s)/r) / sum, along the last axis; ``temperature`` a float or a
     broadcastable array of positive finite values. A temperature that is not a normal
     number of the scores' dtype (1e-50 in float32) moves the computation to float64
@@ -165,14 +165,20 @@ def _softmax(scores, temperature, xp):
     scores over tiny temperatures: exp gives the correct limit 0, so numpy's overflow
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
     the sum is >= 1 and never 0 or NaN. The last division is out of place: autograd keeps
-    exp's output for the backward pass (the pipeline is differentiable)."""
+    exp's output for the backward pass (the pipeline is differentiable). ``bounded``: the
+    caller guarantees |scores| <= max / 4 (the strategies' scores lie in [0, 2 delta]), so
+    s - max s cannot overflow and the two extra passes of the halves are skipped."""
     scores, back = widen_for(scores, xp, temperature)
     if not isinstance(temperature, float):
         temperature = xp.astype(temperature, scores.dtype)
     with np.errstate(over="ignore"):
-        e = scores / 2 - xp.max(scores, axis=-1, keepdims=True) / 2
-        e /= temperature
-        e *= 2
+        if bounded:
+            e = scores - xp.max(scores, axis=-1, keepdims=True)
+            e /= temperature
+        else:
+            e = scores / 2 - xp.max(scores, axis=-1, keepdims=True) / 2
+            e /= temperature
+            e *= 2
     e = xp.exp(e)
     return back(e / xp.sum(e, axis=-1, keepdims=True))
 
@@ -220,7 +226,7 @@ def _pipeline(x, strategy: str, temperature, delta: float, xp):
     if fn is uniform:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
     x, back = widen_for(x, xp, temperature, delta)  # float64 when r or delta need it
-    return back(_softmax(fn(_normalize(x, delta, xp), delta), temperature, xp))
+    return back(_softmax(fn(_normalize(x, delta, xp), delta), temperature, xp, bounded=True))
 
 
 def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
@@ -285,7 +291,7 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
         fn = STRATEGIES[name]
         if fn is not uniform:
             scores[idx] = fn(t[idx], delta)
-    return back(_softmax(scores, r, xp))
+    return back(_softmax(scores, r, xp, bounded=True))
 
 
 # --------------------------------------------------------------------------- the cap
