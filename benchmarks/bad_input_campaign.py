@@ -10,7 +10,8 @@ each call's outcome: correct result (checked against a float64 reference), clean
 crash/deep traceback/escaped warning.
 
 Part 2 starts ``rwtheory figures --only fig1 --quick --out DIR`` N times, kills it at a
-random moment with SIGINT or SIGTERM, and checks that DIR never holds a partial figure set
+random moment (odd runs: as soon as a temporary appears in DIR, i.e. in the write phase)
+with SIGINT or SIGTERM, and checks that DIR never holds a partial figure set
 nor a temporary file: before each run the three files are overwritten with markers, so
 afterwards they must be all markers (old set untouched) or all the new run's bytes. Exit
 status 130/143: the signal was handled (clean-up ran); 0: the run had finished; -2/-15:
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import random
 import signal
 import subprocess
@@ -74,6 +76,21 @@ def _figure_set_state(folder: Path):
     return figs, temps
 
 
+def _wait_for_temporary(folder: Path, proc, timeout: float = 120.0) -> int:
+    """Poll ``folder`` until a figure's temporary appears (a staging folder, or a legacy
+    ``.NAME.XXXX.tmp`` file; not the output-path probe) or the run ends; 1 if seen."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            if any(e.name.startswith(".") and (e.is_dir() or e.name.endswith(".tmp"))
+                   for e in os.scandir(folder)):
+                return 1
+        except FileNotFoundError:
+            pass
+        time.sleep(0.0005)
+    return 0
+
+
 def interrupt_campaign(kills: int, seed: int):
     rng = random.Random(seed)
     exe = str(Path(sys.executable).with_name("rwtheory"))
@@ -95,7 +112,10 @@ def interrupt_campaign(kills: int, seed: int):
             proc = subprocess.Popen([exe, "figures", "--only", "fig1", "--quick", "--out",
                                      str(out)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.3 * full, 1.05 * full))
+            if i % 2:  # at the write phase: as soon as a temporary appears in the folder
+                results["killed at the write phase"] += _wait_for_temporary(out, proc)
+            else:
+                time.sleep(rng.uniform(0.3 * full, 1.05 * full))
             proc.send_signal(sig)
             rc = proc.wait()
             figs, temps = _figure_set_state(out)
@@ -106,6 +126,9 @@ def interrupt_campaign(kills: int, seed: int):
             results["new complete set" if new else "old set untouched" if old
                     else "PARTIAL OR MIXED SETS"] += 1
             results["stray temporaries" if temps else "no temporaries"] += 1
+            if temps:
+                results[f"  stray after exit {rc}, killed {'at write' if i % 2 else 'at random'}:"
+                        f" {', '.join(temps)}"] += 1
     return results, full
 
 
@@ -132,7 +155,8 @@ def main(argv=None) -> int:
     if args.kills:
         res, full = interrupt_campaign(args.kills, args.seed)
         print(f"interrupts: {res['runs']} runs of 'rwtheory figures --only fig1 --quick' killed "
-              f"at random in [0.3, 1.05] x its {full:.1f} s")
+              f"with SIGINT/SIGTERM, half at random in [0.3, 1.05] x its {full:.1f} s, half "
+              f"when a temporary appeared")
         for k, v in sorted(res.items()):
             if k != "runs":
                 print(f"  {k}: {v}")

@@ -204,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_outputs(parser, args)
     try:
         with sigterm_as_interrupt():
+            _check_outputs(parser, args)
             return args.run(args, parser)
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)

@@ -335,6 +335,8 @@ def check_output_path(path: str | os.PathLike, *, folder: bool) -> str | None:
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=base)
     except OSError as exc:
         return f"{text!r} is not writable: cannot create a file in {str(base)!r} ({exc.strerror})"
-    os.close(fd)
-    os.unlink(tmp)
+    try:
+        os.close(fd)
+    finally:
+        os.unlink(tmp)
     return None
