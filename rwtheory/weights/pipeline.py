@@ -206,6 +206,9 @@ def tempered_softmax(scores, temperature: float):
     r"""Eq. 4: :math:`w_i = e^{(s_i - \max_j s_j)/r} / \sum_k e^{(s_k - \max_j s_j)/r}`, r > 0.
 
     Subtracting the maximum makes it overflow-free for any finite scores and temperature.
+    A temperature the scores' dtype cannot hold (float32: below 1.2e-38 or above 8.5e37) is
+    applied in float64 and the weights are returned in the scores' dtype: at r -> 0 they
+    tend to the limit, equal mass on the top scores, which is what comes out (never NaN).
     """
     xp, s = as_float_array(scores, "scores")
     return _softmax(s, check_positive_finite(temperature, "temperature"), xp)
@@ -240,8 +243,11 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     ----------
     losses : 1-D array (numpy or torch) of the whole (global) batch's losses.
     strategy : ``"uniform"``, ``"linupper"``, ``"quadratic"``, ``"extremes"`` or ``"upper"``.
-    temperature : r > 0, finite. Large r -> uniform; small r -> sharp.
-    delta : half-width of the normalisation interval (paper: 1).
+    temperature : r > 0, finite. Large r -> uniform; small r -> sharp (r -> 0: equal mass on
+        the top scores). A temperature or delta that the losses' working dtype cannot hold
+        (float32: outside [1.2e-38, 8.5e37]) is applied in float64, the weights returned in
+        the working dtype.
+    delta : half-width of the normalisation interval (paper: 1), in :data:`DELTA_RANGE`.
 
     Returns
     -------
