@@ -50,7 +50,8 @@ def _runner(api_cases, fn, n, seed, counts, fn_counts, examples, show):
         outcome, detail = api_cases.run_any(data, fn)
         counts[outcome] += 1
         fn_counts[outcome] += 1
-        if outcome not in ("correct", "clean_error") and len(examples[outcome]) < show:
+        if outcome not in ("correct", "clean_error", "documented_refusal") and len(
+                examples[outcome]) < show:
             examples[outcome].append(f"{fn}: {detail[:200]}")
 
     return run
@@ -145,7 +146,8 @@ def main(argv=None) -> int:
     total = sum(counts.values())
     print(f"inputs tried: {total} over {len(per_fn)} public functions "
           f"({time.perf_counter() - t0:.0f} s)")
-    for outcome in ("correct", "clean_error", "silent", "unnamed_error", "crash"):
+    for outcome in ("correct", "clean_error", "documented_refusal", "silent", "unnamed_error",
+                    "crash"):
         print(f"  {outcome:>14}: {counts[outcome]}")
     for fn, c in per_fn.items():
         print(f"    {fn:<30} " + " ".join(f"{k}={v}" for k, v in sorted(c.items())))

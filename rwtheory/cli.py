@@ -47,14 +47,17 @@ OUTPUTS: dict[tuple[str, str], bool] = {
 
 def _check_outputs(parser, args) -> None:
     """Exit with status 2 naming the argument when an output path cannot be written
-    (:func:`rwtheory.report.files.check_output_path`), before anything is computed."""
-    from rwtheory.report.files import check_output_path
+    (:func:`rwtheory.report.files.check_output_path`), before anything is computed; then
+    remove the temporaries that killed runs left in the output folders."""
+    from rwtheory.report.files import check_output_path, remove_stale_temporaries
 
     for (command, dest), folder in OUTPUTS.items():
         value = getattr(args, dest, None) if args.command == command else None
         problem = None if value is None else check_output_path(value, folder=folder)
         if problem:
             parser.error(f"argument --{dest.replace('_', '-')}: {problem}")
+        if value is not None:  # a killed run's leftovers go first, whatever happens next
+            remove_stale_temporaries(value if folder else value.parent)
 
 
 # ------------------------------------------------------------------ figures

@@ -6,8 +6,11 @@ A call's outcome is one of :data:`OUTCOMES`:
 
 * ``correct``: returned, and the result agrees with the float64 reference (or, where the
   reference cannot be formed, satisfies the invariants: finite, on the simplex, ...);
-* ``clean_error``: a ``ValueError``/``TypeError`` whose message names the argument -- for a
-  bad input, or a documented refusal of a good one (:data:`DOCUMENTED_REFUSALS`);
+* ``clean_error``: a ``ValueError``/``TypeError`` for a bad input whose message names the
+  argument;
+* ``documented_refusal``: the same for a good input that the function documents it refuses
+  (:data:`DOCUMENTED_REFUSALS`: the bisection past the scaled spread its bracket resolves,
+  a float32 ``normalize_losses`` with a delta float32 cannot hold);
 * ``silent``: a returned result that is wrong, NaN, or accepts a bad input;
 * ``unnamed_error``: a ``ValueError``/``TypeError`` that names no argument, or rejects a good
   input without a documented reason;
@@ -35,7 +38,7 @@ from rwtheory.lm import (
     reweighted_loss,
 )
 
-OUTCOMES = ("correct", "clean_error", "silent", "unnamed_error", "crash")
+OUTCOMES = ("correct", "clean_error", "documented_refusal", "silent", "unnamed_error", "crash")
 STRATEGY_NAMES = sorted(rw.STRATEGIES)
 
 #: Good inputs a function may refuse, by documented design (message pattern).
@@ -418,9 +421,11 @@ def judge(fn_name, call, kwargs, bad, check, param_names):
             named = [p for p in param_names if re.search(rf"\b{re.escape(p)}\b", msg)]
             if not named:
                 return "unnamed_error", f"{type(exc).__name__}: {msg}"
-            if bad or re.search(DOCUMENTED_REFUSALS.get(fn_name, "^$"), msg):
-                if bad and not set(named) & set(bad) and not re.search(
-                        DOCUMENTED_REFUSALS.get(fn_name, "^$"), msg):
+            documented = re.search(DOCUMENTED_REFUSALS.get(fn_name, "^$"), msg)
+            if not bad and documented:
+                return "documented_refusal", msg
+            if bad:
+                if not set(named) & set(bad) and not documented:
                     return "unnamed_error", f"names {named}, bad {sorted(bad)}: {msg}"
                 return "clean_error", msg
             return "unnamed_error", f"good input rejected: {type(exc).__name__}: {msg}"

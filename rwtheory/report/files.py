@@ -9,8 +9,11 @@ temporary files are removed by the next run.
   and CSV) all or nothing. The set is first written, in full, into a staging folder next to
   the destinations; existing destinations are hard-linked into it as backups; a ``COMMIT``
   marker is created, and only then is each file renamed into place -- with SIGINT and
-  SIGTERM blocked for those few renames, so that Ctrl-C, ``timeout``, Slurm or a container
-  stop cannot fall between two of them. If a rename fails, the renamed files are rolled back
+  SIGTERM held for those few renames (:func:`_signals_deferred`), so that Ctrl-C,
+  ``timeout``, Slurm or a container stop cannot fall between two of them. Creating and
+  registering a temporary (and removing it) is held the same way, so a handled signal never
+  leaves one behind; writing the files themselves is not held (an interrupt there just
+  drops the staging folder). If a rename fails, the renamed files are rolled back
   from the backups. Only SIGKILL (or a power cut) can stop the process between two renames:
   the staging folder then still holds the ``COMMIT`` marker and the files not yet renamed,
   and the next write into that folder (or :func:`remove_stale_temporaries`) rolls the set
@@ -155,8 +158,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", suffix=f".{path.name}",
-                               dir=path.parent)
+    with _signals_deferred():  # the temporary exists only inside the try below
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.",
+                                   suffix=f".{path.name}", dir=path.parent)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (or keep the
         # mode of the file it replaces)
@@ -196,16 +200,33 @@ def csv_bytes(columns: Mapping[str, Sequence], *, float_format: str = "{:.10g}")
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Block SIGINT and SIGTERM in this thread for the duration (they are delivered when
-    the block ends); a no-op where ``pthread_sigmask`` does not exist (Windows)."""
-    if not hasattr(signal, "pthread_sigmask"):
+    """Hold SIGINT and SIGTERM for the duration: their Python-level handlers are replaced by
+    one that only records the signal, and the recorded signal is handed to the original
+    handler when the block ends (so Ctrl-C still raises ``KeyboardInterrupt``, just after
+    the block). Replacing the handlers, rather than masking the signals, also covers a
+    signal delivered to another thread (torch's, tqdm's): CPython runs every Python-level
+    handler in the main thread. Outside the main thread, where handlers cannot be set,
+    nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    received: list[int] = []
+
+    def remember(signum, frame):
+        received.append(signum)
+
+    old = {sig: signal.signal(sig, remember) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if received:
+            handler = old[received[0]]
+            if callable(handler):
+                handler(received[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(received[0])
 
 
 def _commit(stages: dict[Path, list[Path]]) -> None:
@@ -233,22 +254,17 @@ def _commit(stages: dict[Path, list[Path]]) -> None:
             raise
 
 
-def _stage(folder: Path, items: list[tuple[Path, bytes]]) -> Path:
-    """A staging folder in ``folder`` holding the new files and backups of the old ones."""
-    stage = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=folder))
-    try:
-        (stage / _BACKUPS).mkdir()
-        for target, data in items:
-            _write_new_file(stage / target.name, data, _mode_for(target))
-            if target.exists():
-                try:
-                    os.link(target, stage / _BACKUPS / target.name)
-                except OSError:  # no hard links here: a copy
-                    shutil.copy2(target, stage / _BACKUPS / target.name)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return stage
+def _fill(stage: Path, items: list[tuple[Path, bytes]]) -> None:
+    """Write the new files and backups of the old ones into the staging folder ``stage``
+    (signals stay live: an interrupt here leaves the destinations untouched)."""
+    (stage / _BACKUPS).mkdir()
+    for target, data in items:
+        _write_new_file(stage / target.name, data, _mode_for(target))
+        if target.exists():
+            try:
+                os.link(target, stage / _BACKUPS / target.name)
+            except OSError:  # no hard links here: a copy
+                shutil.copy2(target, stage / _BACKUPS / target.name)
 
 
 def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
@@ -267,17 +283,27 @@ def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Pat
         for folder, items in by_folder.items():
             folder.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(folder)
-            stages[_stage(folder, items)] = [t for t, _ in items]
+            with _signals_deferred():  # a staging folder is never created unregistered
+                stage = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.",
+                                              dir=folder))
+                stages[stage] = [t for t, _ in items]
+            _fill(stage, items)
         _commit(stages)
         for folder in by_folder:
             _fsync_folder(folder)
     finally:
-        for stage, staged in stages.items():
-            # kept only if a rollback failed half-way: the next run rolls it forward
-            if not (stage / COMMIT_MARKER).exists() or all(
-                    not (stage / t.name).exists() for t in staged):
-                shutil.rmtree(stage, ignore_errors=True)
+        with _signals_deferred():
+            _drop_stages(stages)
     return targets
+
+
+def _drop_stages(stages: dict[Path, list[Path]]) -> None:
+    """Remove the staging folders, except one whose rollback failed half-way (its COMMIT
+    marker and some files remain): the next run rolls that one forward."""
+    for stage, staged in stages.items():
+        if not (stage / COMMIT_MARKER).exists() or all(
+                not (stage / t.name).exists() for t in staged):
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- signals
@@ -331,12 +357,12 @@ def check_output_path(path: str | os.PathLike, *, folder: bool) -> str | None:
     base = _first_existing(p if folder else p.parent)
     if not base.is_dir():
         return f"{text!r} cannot be created: {str(base)!r} is a file, not a folder"
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=base)
-    except OSError as exc:
-        return f"{text!r} is not writable: cannot create a file in {str(base)!r} ({exc.strerror})"
-    try:
+    with _signals_deferred():  # the probe never outlives this block
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=base)
+        except OSError as exc:
+            return (f"{text!r} is not writable: cannot create a file in {str(base)!r} "
+                    f"({exc.strerror})")
         os.close(fd)
-    finally:
         os.unlink(tmp)
     return None

@@ -196,3 +196,31 @@ def test_output_paths_are_checked_before_anything_runs(tmp_path, capsys, no_comp
         cli.main(argv)
     assert exc.value.code == 2
     assert __import__("re").search(match, capsys.readouterr().err)
+
+
+def test_a_signal_during_the_renames_is_held_until_the_set_is_complete(tmp_path, monkeypatch):
+    """SIGINT arriving between two renames: the set still completes, then Ctrl-C's
+    KeyboardInterrupt is raised (the renames are held, not interrupted)."""
+    _write(tmp_path, OLD)
+    real, calls = os.replace, []
+
+    def replace_and_signal(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)  # recorded, not raised, inside the commit
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace_and_signal)
+    with pytest.raises(KeyboardInterrupt):
+        _write(tmp_path, NEW)
+    assert len(calls) == 3
+    assert _contents(tmp_path) == NEW
+
+
+def test_a_cli_run_first_removes_what_killed_runs_left(tmp_path, monkeypatch):
+    stale = tmp_path / f"{TEMP_PREFIX}{_dead_pid()}.abc"
+    stale.mkdir()
+    monkeypatch.setattr(cli, "render_figure", lambda *a, **k: (_ for _ in ()).throw(
+        KeyboardInterrupt()))
+    assert cli.main(["figures", "--only", "fig1", "--out", str(tmp_path)]) == 130
+    assert not stale.exists()
