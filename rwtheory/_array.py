@@ -196,8 +196,8 @@ def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     _check_torch_storage(x, name)
     if floating and not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype (float16, bfloat16, float32, "
-                        f"float64), got {x.dtype}")
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype} (float16, "
+                        f"bfloat16, float32 and float64 are accepted)")
     if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
         raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
     if x.ndim != ndim:

@@ -53,14 +53,11 @@ def _check_strategy(strategy) -> str:
 
 
 def _check_losses(losses):
-    if not isinstance(losses, torch.Tensor):
-        raise TypeError(f"per_sample_losses must be a torch.Tensor, got {type(losses).__name__}")
-    if not losses.is_floating_point():
-        raise TypeError(f"per_sample_losses must have a floating dtype, got {losses.dtype}")
-    if losses.ndim != 1:
+    try:  # a dense, strided floating tensor with data (rwtheory._array)
+        check_tensor(losses, "per_sample_losses", 1, floating=True)
+    except ValueError:  # the only ValueError there: the rank
         raise ValueError(f"per_sample_losses must be 1-D (one loss per sample), got shape "
-                         f"{tuple(losses.shape)}")
-    check_tensor(losses, "per_sample_losses", 1, floating=True)  # dense, strided, with data
+                         f"{tuple(losses.shape)}") from None
     # the weights are computed in float32: a finite float64 loss beyond its range is named
     check_fits_dtype(losses, "per_sample_losses", torch.float32,
                      "the weights are computed in float32")
