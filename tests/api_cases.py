@@ -477,7 +477,7 @@ def run_schedule(data, fn_name):
 
 # ------------------------------------------------------------------ the LM functions
 LM_FUNCTIONS = ["per_sample_loss", "per_sample_loss_from_hidden", "reweighted_loss",
-                "SampleReweighter", "default_chunk_size", "gather_losses"]
+                "SampleReweighter", "default_chunk_size", "gather_losses", "kl_capped"]
 
 
 def _nll_ref(logits, labels, ignore_index=-100):
@@ -591,6 +591,8 @@ def run_reweight(data, fn_name):
         lambda x: x if isinstance(x, torch.Tensor)
         else torch.tensor(np.asarray(x, dtype=np.float32))),
         bad_vector()), label="losses")
+    if fn_name == "kl_capped":
+        return run_kl_capped_strategy(data, losses, lbad)
     if fn_name == "gather_losses":
         return judge(fn_name, lambda local: gather_losses(local), {"local": losses},
                      set(), lambda res, kw: res[1] == 0 and res[0] is not None, ["local"]) \
@@ -605,8 +607,13 @@ def run_reweight(data, fn_name):
         loss, w = res
         x = as_f64(kw["per_sample_losses"])
         r = _f(kw["temperature"])
+        x32 = x.astype(np.float32).astype(np.float64)
         if kw["strategy"] == "dro_kl":
-            ref = softmax_ref(x.astype(np.float32).astype(np.float64), r)
+            ref = softmax_ref(x32, r)
+        elif kw["strategy"] == "kl_capped":  # kl_capped(2.0) on the normalised losses + 1
+            gaps = np.clip(normalize_ref(x32, 1.0) + 1.0, 0, None)
+            return check_kl_capped(w, {"gaps": torch.from_numpy(gaps).float(),
+                                       "temperature": r, "rho": 2.0})
         elif r < 1e-2:
             return _check_simplex(w, 1e-7, len(x))
         else:
@@ -643,3 +650,23 @@ def run_any(data, fn_name):
     if fn_name in SCHEDULES:
         return run_schedule(data, fn_name)
     return run_lm(data, fn_name)
+
+
+def run_kl_capped_strategy(data, losses, lbad):
+    """``rwtheory.lm.kl_capped(rho)(losses, temperature)``: Proposition 1's weights of the
+    normalised losses plus 1 (checked as :func:`check_kl_capped` on those gaps)."""
+    from rwtheory.lm import kl_capped
+
+    rho, rbad = data.draw(maybe_bad(*RHO), label="rho")
+    temperature, tbad = data.draw(maybe_bad(*TEMPS), label="temperature")
+    bad = {n for n, b in (("losses", lbad), ("rho", rbad), ("temperature", tbad)) if b}
+
+    def check(res, kw):
+        x = kw["losses"]
+        gaps = np.clip(normalize_ref(as_f64(x), 1.0) + 1.0, 0, None)
+        return check_kl_capped(res, {"gaps": torch.from_numpy(gaps).float(),
+                                     "temperature": kw["temperature"], "rho": kw["rho"]})
+
+    return judge("kl_capped", lambda losses, rho, temperature: kl_capped(rho)(losses, temperature),
+                 {"losses": losses, "rho": rho, "temperature": temperature}, bad, check,
+                 ["losses", "rho", "temperature"])

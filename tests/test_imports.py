@@ -22,9 +22,9 @@ def _loaded_after(statement: str) -> dict[str, bool]:
     return json.loads(out.splitlines()[-1])
 
 
-@pytest.mark.parametrize("statement", ["import rwtheory", "import rwtheory.weights",
-                                       "import rwtheory.lm", "import rwtheory.weights.optimal",
-                                       "from rwtheory import kl_capped_weights_bisection"])
+@pytest.mark.parametrize("statement", [
+    "import rwtheory.weights",  # runs rwtheory/__init__ too (the reference solvers included)
+    "import rwtheory.lm"])
 def test_runtime_imports_leave_the_checking_stack_alone(statement):
     assert _loaded_after(statement) == dict.fromkeys(HEAVY, False)
 

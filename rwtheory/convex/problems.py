@@ -149,19 +149,22 @@ class LeastSquares:
         :meth:`_quadratic`): O(R d^2) per call instead of O(R m d)."""
         if self.A_test is None:
             raise ValueError("this problem has no test set")
-        return 2 * _quadratic_value(self._test_form, x)
+        return 2 * _quadratic_value(self.test_form, x)
 
     def loss_quadratic(self, x: np.ndarray) -> np.ndarray:
         """f(x) as a quadratic form (O(R d^2)); equal to :meth:`loss` up to rounding."""
-        return _quadratic_value(self._train_form, x)
+        return _quadratic_value(self.train_form, x)
 
     @cached_property
-    def _train_form(self):
+    def train_form(self):
+        """f as a quadratic form (G, h, c, ref), f(x) = (e^T G e + 2 h^T e + c)/2 with
+        e = x - ref, per run (see :func:`_quadratic`)."""
         ref = self.x_star if self.x_star is not None else self.x_true
         return _quadratic(self.A, self.b, ref, consistent=self.x_star is not None)
 
     @cached_property
-    def _test_form(self):
+    def test_form(self):
+        """The clean test set's mean squared error over 2 as a quadratic form (G, h, c, ref)."""
         return _quadratic(self.A_test, self.b_test, self.x_true, consistent=False)
 
     def weighted_gradient(self, weights: np.ndarray, residuals: np.ndarray,
@@ -174,13 +177,6 @@ class LeastSquares:
     def batch_rows(self, batch: np.ndarray) -> np.ndarray:
         """A_B of shape (R, b, d) for sample indices ``batch`` (R, b)."""
         return np.take_along_axis(self.A, batch[..., None], axis=1)
-
-    def batch_residuals(self, x: np.ndarray, batch: np.ndarray) -> np.ndarray:
-        """Residuals of the samples ``batch`` (R, b) only: (R, b)."""
-        A_b = self.batch_rows(batch)
-        if self.x_star is not None:
-            return np.matmul(A_b, (x - self.x_star)[..., None])[..., 0]
-        return np.matmul(A_b, x[..., None])[..., 0] - np.take_along_axis(self.b, batch, 1)
 
     # ---------------------------------------------------------------- constants
     def smoothness(self) -> np.ndarray:

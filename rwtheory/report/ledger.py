@@ -19,7 +19,8 @@ from pathlib import Path
 from rwtheory.report import markdown
 from rwtheory.report.claim import Provider, Report
 from rwtheory.report.files import atomic_write_text
-from rwtheory.report.providers import cap, figures, overhead, pep, proposition1, theorems
+from rwtheory.report.providers import (cap, figures, overhead, pep, proposition1, theorem4,
+                                       theorems)
 from rwtheory.report.providers.unchecked import PLACEHOLDERS, placeholder
 
 __all__ = ["collect", "providers", "write"]
@@ -28,7 +29,7 @@ __all__ = ["collect", "providers", "write"]
 def providers(figure_results: Mapping | None = None) -> list[Provider]:
     """Every provider of this checkout, in table order. ``figure_results`` (name ->
     FigureResult) reuses figures already built (``rwtheory reproduce``)."""
-    own = [m.PROVIDER for m in (theorems, proposition1, pep, cap, overhead)]
+    own = [m.PROVIDER for m in (theorems, theorem4, proposition1, pep, cap, overhead)]
     return own + figures.providers(figure_results)
 
 

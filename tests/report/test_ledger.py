@@ -89,7 +89,12 @@ def test_figure_claims_are_collected_and_replace_their_placeholder(fake_figure):
     assert keys == {"a5.cap"}  # with only=..., no placeholders
 
 
+#: A placeholder for the tests (thm4 had one until its provider existed).
+_THM4 = ("thm4", "Thm. 4 (App. C.4)", "p", False, "not implemented")
+
+
 def test_placeholders_stand_in_for_absent_providers_only(monkeypatch):
+    monkeypatch.setitem(PLACEHOLDERS, "theorem4", _THM4)
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [])
     claims = {c.key: c for r in ledger.collect(quick=True) for c in r.claims}
     assert set(claims) == {v[0] for v in PLACEHOLDERS.values()}
@@ -138,6 +143,7 @@ def test_cli_rejects_unknown_provider(tmp_path):
 def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypatch):
     saved = []
     monkeypatch.setattr(figures, "save", lambda result, out_dir: saved.append(result.name))
+    monkeypatch.setitem(PLACEHOLDERS, "theorem4", _THM4)
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
         figure_providers.figure_provider(fake_figure, figure_results)])
     out = tmp_path / "checks.md"

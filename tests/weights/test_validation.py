@@ -234,7 +234,7 @@ def test_load_state_dict_names_its_argument():
     from rwtheory.lm import SampleReweighter
 
     for state in (None, [("step", 1)]):
-        with pytest.raises(TypeError, match=r"state must be a dict with an integer 'step'"):
+        with pytest.raises((TypeError, ValueError), match=r"state must be a dict"):
             SampleReweighter().load_state_dict(state)
 
 
