@@ -29,13 +29,46 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _output_path(text: str) -> Path:
+    """An output path argument: any non-empty text (``''`` would silently mean the current
+    folder). The rest is checked by :func:`_check_outputs` before anything runs."""
+    if text == "":
+        raise argparse.ArgumentTypeError("must not be empty (use '.' for the current folder)")
+    return Path(text)
+
+
+#: Every output argument, checked before any computation: (command, dest) -> True for a
+#: folder to write into, False for a file. A new command with an output adds its row.
+OUTPUTS: dict[tuple[str, str], bool] = {
+    ("figures", "out"): True,
+    ("check", "out"): False,
+    ("reproduce", "figures_out"): True,
+    ("reproduce", "out"): False,
+}
+
+
+def _check_outputs(parser, args) -> None:
+    """Exit with status 2 naming the argument when an output path cannot be written
+    (:func:`rwtheory.report.files.check_output_path`), before anything is computed; then
+    remove the temporaries that killed runs left in the output folders."""
+    from rwtheory.report.files import check_output_path, remove_stale_temporaries
+
+    for (command, dest), folder in OUTPUTS.items():
+        value = getattr(args, dest, None) if args.command == command else None
+        problem = None if value is None else check_output_path(value, folder=folder)
+        if problem:
+            parser.error(f"argument --{dest.replace('_', '-')}: {problem}")
+        if value is not None:  # a killed run's leftovers go first, whatever happens next
+            remove_stale_temporaries(value if folder else value.parent)
+
+
 # ------------------------------------------------------------------ figures
 def add_figures(sub) -> None:
     p = sub.add_parser("figures", help="regenerate the figures (PNG, PDF and CSV)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these figures")
     p.add_argument("--seeds", type=_positive_int, default=None,
                    help="seeds per configuration (default: each figure's own)")
-    p.add_argument("--out", type=Path, default=DEFAULT_FIGURES_DIR,
+    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="output folder (default: figures/)")
     p.add_argument("--quick", action="store_true", help="small configurations (for tests)")
     p.set_defaults(run=cmd_figures)
@@ -94,7 +127,7 @@ def add_check(sub) -> None:
     p = sub.add_parser("check", help="run every claim check and regenerate paper_checks.md")
     p.add_argument("--quick", action="store_true",
                    help="small configurations (< 2 min); deterministic rows are unchanged")
-    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
+    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
                    help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
@@ -135,9 +168,9 @@ def add_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="regenerate every figure and the robustness study, "
                                          "then run the checks")
     p.add_argument("--quick", action="store_true", help="small configurations")
-    p.add_argument("--figures-out", type=Path, default=DEFAULT_FIGURES_DIR,
+    p.add_argument("--figures-out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="figure folder (default: figures/)")
-    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
+    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
                    help="checks file (default: paper_checks.md)")
     p.set_defaults(run=cmd_reproduce)
 
@@ -219,9 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. SIGTERM (``timeout``, Slurm, container stops) is handled like Ctrl-C:
+    the writers' clean-up runs, no partial output is left, and the exit status is
+    128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+    from rwtheory.report.files import Terminated, sigterm_as_interrupt
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.run(args, parser)
+    try:
+        with sigterm_as_interrupt():
+            _check_outputs(parser, args)
+            return args.run(args, parser)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"rwtheory: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; files "
+              f"already written are complete, nothing was left half-written", file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":  # pragma: no cover
