@@ -1,6 +1,7 @@
 """One training step with and without loss-based reweighting, side by side.
 
     python benchmarks/bench_lm_step.py [--repeat 40] [--out benchmarks/results/bench_lm_step.txt]
+    python benchmarks/bench_lm_step.py --out benchmarks/results/bench_lm_step.txt --record
     python benchmarks/bench_lm_step.py --device cuda            # on a GPU
 
 The paper claims the reweighting costs "nearly zero" overhead. Measured here on a realistic
@@ -41,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from rwtheory.report.files import atomic_write_text
+from rwtheory.report.overhead import StepBenchmark, record_module
 from rwtheory.lm import SampleReweighter, per_sample_loss
 from rwtheory.lm.model import ByteTransformer
 
@@ -156,6 +158,9 @@ def main(argv=None) -> int:
                         help="torch CPU threads (default 1, see the module docstring)")
     parser.add_argument("--out", type=Path, default=None,
                         help="also write the report to this file (atomically)")
+    parser.add_argument("--record", action="store_true",
+                        help="also rewrite rwtheory/report/overhead_measured.py, the record "
+                             "behind the 'overhead' row of paper_checks.md")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("argument --repeat: must be >= 1")
@@ -172,6 +177,10 @@ def main(argv=None) -> int:
     sys.stdout.write(text)
     if args.out is not None:
         atomic_write_text(args.out, text)
+    if args.record:
+        import rwtheory.report.overhead_measured as record
+
+        atomic_write_text(record.__file__, record_module(StepBenchmark.parse(text)))
     return 0
 
 

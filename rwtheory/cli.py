@@ -40,7 +40,7 @@ def add_figures(sub) -> None:
 
 
 def _figure_names(parser, only) -> list[str]:
-    from rwtheory.report.figures import FIGURES
+    from rwtheory.experiments import FIGURES
 
     if not only:
         return list(FIGURES)
@@ -51,12 +51,22 @@ def _figure_names(parser, only) -> list[str]:
     return list(dict.fromkeys(only))
 
 
+def render_figure(name: str, out_dir: Path, *, seeds: int | None = None,
+                  quick: bool = False):
+    """Build figure ``name`` (:data:`rwtheory.experiments.FIGURES`) and save its PNG, PDF and
+    CSV into ``out_dir`` (:func:`rwtheory.report.figures.save`); returns the result."""
+    from rwtheory.experiments import FIGURES
+    from rwtheory.report.figures import save
+
+    result = FIGURES[name].build(seeds=seeds, quick=quick)
+    save(result, out_dir)
+    return result
+
+
 def cmd_figures(args, parser) -> int:
     import time
 
     from tqdm.auto import tqdm
-
-    from rwtheory.report.figures import render
 
     names = _figure_names(parser, args.only)
     if args.out.exists() and not args.out.is_dir():
@@ -65,7 +75,7 @@ def cmd_figures(args, parser) -> int:
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)
-        render(name, args.out, seeds=args.seeds, quick=args.quick)
+        render_figure(name, args.out, seeds=args.seeds, quick=args.quick)
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
@@ -101,16 +111,16 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                       only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
-    path = ledger.write(args.out, reports, quick=args.quick)
+    path, json_path = ledger.write(args.out, reports, quick=args.quick)
     wall = time.perf_counter() - start
     for rep in reports:
         for c in rep.claims:
             print(f"{c.status:>18}  {c.key:<16} {c.number[:90]}")
     timing = ", ".join(f"{r.provider} {r.seconds:.1f}s" for r in reports if r.seconds)
-    print(f"wrote {path} in {wall:.1f} s wall (CPU: {timing})")
+    print(f"wrote {path} and {json_path} in {wall:.1f} s wall (CPU: {timing})")
     return 0
 
 
@@ -125,24 +135,75 @@ def add_reproduce(sub) -> None:
     p.add_argument("--figures-out", type=Path, default=DEFAULT_FIGURES_DIR,
                    help="figure folder (default: figures/)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
-                   help="checks file (default: paper_checks.md)")
+                   help="checks file (default: paper_checks.md; the JSON goes beside it)")
+    p.add_argument("--report-out", type=Path, default=DEFAULT_REPORT_DIR,
+                   help="folder of the HTML report (default: report/)")
     p.set_defaults(run=cmd_reproduce)
 
 
 def cmd_reproduce(args, parser) -> int:
     from tqdm.auto import tqdm
 
-    from rwtheory.report.figures import FIGURES, render
+    from rwtheory.experiments import FIGURES
 
     results = {}
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
-        results[name] = render(name, args.figures_out, quick=args.quick)
+        results[name] = render_figure(name, args.figures_out, quick=args.quick)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    return _run_checks(args, parser, figure_results=results)
+    _run_checks(args, parser, figure_results=results)
+    return _write_report(args.out.with_suffix(".json"), args.report_out, DEFAULT_README)
+
+
+# ------------------------------------------------------------------ report
+#: Default folder of ``rwtheory report`` (``report/index.html``) and the README it updates.
+DEFAULT_REPORT_DIR = Path("report")
+DEFAULT_README = Path("README.md")
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write the HTML report (and the README's claims table) "
+                                      "from paper_checks.json")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
+                   help="the ledger to render (default: paper_checks.json)")
+    p.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
+                   help="output folder (default: report/; the page is OUT/index.html)")
+    p.add_argument("--readme", type=Path, default=DEFAULT_README,
+                   help="README whose generated claims table is refreshed, if it has one "
+                        "(default: README.md)")
+    p.set_defaults(run=cmd_report)
+
+
+def _write_report(ledger_path: Path, out: Path, readme: Path) -> int:
+    """Render ``ledger_path`` into ``out/index.html`` (figures linked relative to the current
+    folder, the repository root) and refresh ``readme``'s generated block when it has one."""
+    import json
+    import os
+
+    from rwtheory.report.files import atomic_write_text
+    from rwtheory.report.html import render_html
+    from rwtheory.report.markdown import README_BEGIN, replace_readme_block
+
+    doc = json.loads(ledger_path.read_text(encoding="utf-8"))
+    prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
+    page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
+    print(f"wrote {page}")
+    if readme.is_file() and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
+        atomic_write_text(readme, replace_readme_block(text, doc))
+        print(f"refreshed the claims table of {readme}")
+    return 0
+
+
+def cmd_report(args, parser) -> int:
+    if not args.ledger.is_file():
+        parser.error(f"argument --ledger: {str(args.ledger)!r} is not a file (run "
+                     "`rwtheory check` first)")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    return _write_report(args.ledger, args.out, args.readme)
 
 
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures, add_check, add_reproduce]
+COMMANDS = [add_figures, add_check, add_reproduce, add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,15 @@
-"""One runnable definition per figure or study (installed as ``rwtheory.experiments``).
+"""One runnable definition per figure or study, and :data:`FIGURES`, the registry of them.
 
-Each module exposes ``NAME`` and ``build(*, seeds, quick) -> rwtheory.report.figures.FigureResult``
-and is registered in ``rwtheory.report.figures.FIGURES``; ``python -m rwtheory.experiments.NAME``
-or ``rwtheory figures --only NAME`` regenerates it.
+Each figure module exposes ``NAME`` and ``build(*, seeds, quick) ->
+rwtheory.report.figures.FigureResult`` (and optionally ``claims(result)``, the paper's
+claims its numbers check); ``rwtheory figures --only NAME`` regenerates it. Importing this
+package imports every figure module (the LM study imports torch).
 """
+
+from rwtheory.experiments import fig1, fig7, fig8, lm_pretrain, max_weight, r_sensitivity
+
+__all__ = ["FIGURES"]
+
+#: Figure name -> the module defining it. Order = run order of ``rwtheory figures`` and
+#: ``rwtheory reproduce``, and the order of the figures' rows in ``paper_checks.md``.
+FIGURES = {m.NAME: m for m in (fig1, fig7, fig8, r_sensitivity, max_weight, lm_pretrain)}

@@ -186,10 +186,3 @@ def new_figure(ncols: int, width: float = 5.2, height: float = 3.8):
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, list(axes[0])
 
-
-def main(module) -> int:
-    """``python -m rwtheory.experiments.NAME [--seeds N] [--quick] [--out DIR]``."""
-    from rwtheory.cli import main as cli_main
-
-    argv = ["figures", "--only", module.NAME, *sys.argv[1:]]
-    return cli_main(argv)

@@ -1,6 +1,6 @@
 """Figure 1: the strategies' weight shapes for r in {0.25, 0.5, 1, 2}, and uniform.
 
-``python -m rwtheory.experiments.fig1`` or ``rwtheory figures --only fig1``.
+Regenerate with ``rwtheory figures --only fig1``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
-from rwtheory.experiments._common import Table, fmt, main, new_figure
+from rwtheory.experiments._common import Table, fmt, new_figure
 from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 
 NAME = "fig1"
@@ -71,7 +71,3 @@ def claims(result: FigureResult) -> list[Claim]:
         status="holds" if ok else "fails",
         number=f"linupper max/min weight ratio {ratios}",
         stable=True)]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))

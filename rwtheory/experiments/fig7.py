@@ -1,8 +1,7 @@
 """Figure 7: clean test MSE against step for uniform, linupper, quadratic and extremes at
 r = 1 (left), and the strategies' shapes at r = 1 (right).
 
-``python -m rwtheory.experiments.fig7 [--seeds N] [--quick]`` or
-``rwtheory figures --only fig7``.
+Regenerate with ``rwtheory figures --only fig7 [--seeds N] [--quick]``.
 
 What "fastest" means here (the paper does not define it): a strategy is *fastest* when it
 reaches every level of the ladder L_k = MSE_0 x {0.5, 0.2, 0.1, 0.05, 0.02} (MSE_0 the seed-mean
@@ -24,7 +23,6 @@ from rwtheory.experiments._common import (
     Table,
     fmt,
     fmt_steps,
-    main,
     new_figure,
     problem_text,
     run_grid,
@@ -185,7 +183,3 @@ def claims(result: FigureResult) -> list[Claim]:
                      f"{fmt(s['uniform_at10'])}, linupper {fmt(s['linupper_at10'])})"),
     ]
     return out
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))

@@ -1,8 +1,7 @@
 """Figure 8: 25 % outliers; uniform, linupper and DRO-KL at one shared learning rate, and
 DRO-KL at a smaller rate.
 
-``python -m rwtheory.experiments.fig8 [--seeds N] [--quick]`` or
-``rwtheory figures --only fig8``.
+Regenerate with ``rwtheory figures --only fig8 [--seeds N] [--quick]``.
 
 Choices made before running (the paper's were lost): DRO-KL temperature tau = 1 (the middle
 of the paper's Table 12 grid {0.4, 1, 2, 5, 10}), linupper r = 1 (as in Figure 7), the
@@ -26,7 +25,6 @@ from rwtheory.experiments._common import (
     Table,
     fmt,
     fmt_steps,
-    main,
     new_figure,
     problem_text,
     run_grid,
@@ -207,7 +205,3 @@ def claims(result: FigureResult) -> list[Claim]:
               number=f"final test MSE linupper {fmt(s['linupper_final'])} vs uniform "
                      f"{fmt(s['uniform_final'])}"),
     ]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))

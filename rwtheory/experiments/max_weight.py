@@ -2,8 +2,7 @@
 problem with minibatch SGD): linupper (r = 1 and the paper's A.5 value r = 2), the KL-capped
 optimum of Proposition 1 and DRO-KL.
 
-``python -m rwtheory.experiments.max_weight [--seeds N] [--quick]`` or
-``rwtheory figures --only max_weight``.
+Regenerate with ``rwtheory figures --only max_weight [--seeds N] [--quick]``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from rwtheory.experiments._common import (
     Config,
     Table,
     fmt,
-    main,
     new_figure,
     problem_text,
     run_grid,
@@ -152,7 +150,3 @@ def claims(result: FigureResult) -> list[Claim]:
               number=f"DRO-KL: {row('dro_kl')}, diverged {s['dro_kl_diverged']}/{s['seeds']}; "
                      f"kl_capped: {row('kl_capped')}"),
     ]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))

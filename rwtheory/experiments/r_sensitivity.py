@@ -1,8 +1,7 @@
 """Sensitivity to the temperature r (the paper's App. A.4, Figure 5, on the regression
 problem instead of the LLM): linupper at r in {0.1, 0.25, 0.5, 1, 2, 5, 10, 100} and uniform.
 
-``python -m rwtheory.experiments.r_sensitivity [--seeds N] [--quick]`` or
-``rwtheory figures --only r_sensitivity``.
+Regenerate with ``rwtheory figures --only r_sensitivity [--seeds N] [--quick]``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from rwtheory.experiments._common import (
     Config,
     Table,
     fmt,
-    main,
     new_figure,
     problem_text,
     run_grid,
@@ -137,7 +135,3 @@ def claims(result: FigureResult) -> list[Claim]:
                      f"({'beats' if s[f'r{best_r:g}_final'] < u else 'does not beat'} "
                      f"uniform)"),
     ]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(__import__(__name__)))

@@ -1,14 +1,19 @@
-"""One row of ``paper_checks.md``: a claim of the paper, how we check it, what we measured.
+"""The records of ``paper_checks.md``: :class:`Claim` (one row: a claim of the paper, how we
+check it, what we measured), :class:`Report` (what one check found: rows plus a section of
+details) and :class:`Provider` (a named check that produces a report).
 
 Every check -- a theorem function, a figure definition, a benchmark -- reports what it found
-about the paper as :class:`Claim` objects; ``rwtheory check`` collects them into the table.
+about the paper as :class:`Claim` objects; the providers of :mod:`rwtheory.report.providers`
+wrap them into reports and ``rwtheory check`` (:mod:`rwtheory.report.ledger`) collects them
+into the table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-__all__ = ["SCOPES", "STATUSES", "Claim", "Quantity"]
+__all__ = ["SCOPES", "STATUSES", "Claim", "Provider", "Quantity", "Report"]
 
 #: The allowed values of :attr:`Claim.status` (the verdict).
 STATUSES = ("holds", "holds with caveat", "fails", "not checked")
@@ -89,3 +94,25 @@ class Claim:
         for name in ("key", "section", "paper", "ours", "how", "number"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")
+
+
+@dataclass
+class Report:
+    """What one provider found: claims (table rows), a markdown section of details and lines
+    for the closing note; ``seconds``: CPU time spent (printed by the CLI, not written)."""
+
+    provider: str
+    claims: list[Claim]
+    details: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A named check: ``run(quick) -> Report``. ``stable_rows``: it may produce rows with
+    ``stable=True`` (the consistency test runs such providers in ``--quick`` mode)."""
+
+    name: str
+    run: Callable[[bool], Report]
+    stable_rows: bool = True

@@ -1,7 +1,7 @@
-"""The figure registry and the one way figures are written.
+"""The one way figures are written: :class:`FigureResult` and :func:`save`.
 
-Every figure is defined by one module in the repository's ``experiments/`` folder (installed
-as ``rwtheory.experiments``). A definition module exposes::
+Every figure is defined by one module of :mod:`rwtheory.experiments` (registered in
+:data:`rwtheory.experiments.FIGURES`). A definition module exposes::
 
     NAME: str                      # the figure's name, e.g. "fig7"
     def build(*, seeds: int | None, quick: bool) -> FigureResult
@@ -15,7 +15,6 @@ definition's documented default; ``quick`` a smaller configuration for tests.
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,17 +22,7 @@ from pathlib import Path
 
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
-__all__ = ["FIGURES", "FigureResult", "build", "render", "save"]
-
-#: Figure name -> module defining it (``experiments/<module>.py``). Order = run order.
-FIGURES: dict[str, str] = {
-    "fig1": "rwtheory.experiments.fig1",
-    "fig7": "rwtheory.experiments.fig7",
-    "fig8": "rwtheory.experiments.fig8",
-    "r_sensitivity": "rwtheory.experiments.r_sensitivity",
-    "max_weight": "rwtheory.experiments.max_weight",
-    "lm": "rwtheory.experiments.lm_pretrain",
-}
+__all__ = ["FigureResult", "save"]
 
 
 @dataclass
@@ -47,17 +36,6 @@ class FigureResult:
     columns: Mapping[str, Sequence]
     caption: str
     summary: dict = field(default_factory=dict)
-
-
-def _module(name: str):
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
-    return importlib.import_module(FIGURES[name])
-
-
-def build(name: str, *, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    """Run figure ``name``'s definition and return its :class:`FigureResult` (writes nothing)."""
-    return _module(name).build(seeds=seeds, quick=quick)
 
 
 def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
@@ -80,11 +58,3 @@ def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
 
     plt.close(result.figure)
     return write_files_atomically(blobs)
-
-
-def render(name: str, out_dir: str | Path, *, seeds: int | None = None,
-           quick: bool = False) -> FigureResult:
-    """:func:`build` then :func:`save`; returns the result (figure already closed)."""
-    result = build(name, seeds=seeds, quick=quick)
-    save(result, out_dir)
-    return result

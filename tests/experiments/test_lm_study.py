@@ -11,7 +11,8 @@ import torch
 from rwtheory.experiments import lm_pretrain, lm_train_loop
 
 from rwtheory.cli import main as cli_main
-from rwtheory.report.figures import FIGURES, save
+from rwtheory.experiments import FIGURES
+from rwtheory.report.figures import save
 from rwtheory.lm import per_sample_loss, per_sample_loss_from_hidden
 from rwtheory.lm.data import DOMAINS, build_corpus, python_doc_topics
 from rwtheory.lm.model import ByteTransformer
@@ -136,7 +137,7 @@ def test_quick_study_columns_and_summary(quick_result):
 
 
 def test_quick_study_cli_writes_deterministic_files(quick_result, tmp_path):
-    assert FIGURES["lm"] == "rwtheory.experiments.lm_pretrain"
+    assert FIGURES["lm"] is lm_pretrain
     assert cli_main(["figures", "--only", "lm", "--quick", "--out", str(tmp_path)]) == 0
     for ext in ("png", "pdf", "csv"):
         assert (tmp_path / f"lm.{ext}").stat().st_size > 0

@@ -1,4 +1,5 @@
-"""The large-scale claims checked against the paper's own tables (rwtheory.report.paper_tables).
+"""The large-scale claims checked against the paper's own tables
+(rwtheory.report.providers.paper_tables).
 
 Each test pins a count computed from the transcribed tables and shows that the status rule
 reacts to the table: change one number and the verdict changes."""
@@ -7,7 +8,7 @@ import copy
 
 import pytest
 
-from rwtheory.report import paper_tables as pt
+from rwtheory.report.providers import paper_tables as pt
 
 
 def _by_key():

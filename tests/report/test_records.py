@@ -10,7 +10,7 @@ import pytest
 from rwtheory.report import records
 from rwtheory.report.claim import Claim, Quantity
 from rwtheory.report.html import render_html
-from rwtheory.report.ledger_md import render_markdown
+from rwtheory.report.markdown import render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rwtheory.report.claim import Claim, Quantity
+from rwtheory.report.claim import Claim, Provider, Quantity, Report
 
-__all__ = ["TABLES", "claims"]
+__all__ = ["PROVIDER", "TABLES", "claims"]
 
 DOMAINS = ("Arxiv", "Book", "C4", "CC", "GitHub", "StackExchange", "Wikipedia")
 
@@ -96,7 +96,8 @@ LLAMA = {
 TABLES = {"table1": TABLE1, "table2": TABLE2, "table3": TABLE3, "table12": TABLE12,
           "llama": LLAMA}
 
-HOW = "`rwtheory check` (rwtheory.report.paper_tables); `pytest tests/report/test_paper_tables.py`"
+HOW = ("`rwtheory check` (rwtheory.report.providers.paper_tables); "
+       "`pytest tests/report/test_paper_tables.py`")
 GPT2_REASON = ("the experiment trains GPT-2 models (120M-300M parameters) for 20,000 steps on "
                "SlimPajama-6B: GPU-days per arm, and the dataset is not reachable from this "
                "machine (only package registries are); the paper's table survived extraction, "
@@ -373,7 +374,8 @@ def cap_7b_claims() -> list[Claim]:
         "supremum of ρ = n·max w over every possible batch of losses (rwtheory.worst_case_rho). "
         "Assumption: weights are computed over the minibatch of 128; any other batch size gives "
         "at most the sup over n, also reported.",
-        "`rwtheory check` (rwtheory.report.paper_tables); `pytest tests/weights/test_cap.py`",
+        "`rwtheory check` (rwtheory.report.providers.paper_tables); "
+        "`pytest tests/weights/test_cap.py`",
         "holds" if rho_sup <= 2 else "fails",
         f"sup ρ = {rho_b:.4f} at n = 128 and {rho_sup:.4f} for any n (e^(1/2)): the cap ρ ≤ 2 "
         "holds for every batch whatever the losses, so Fig. 6's observation (max weight below "
@@ -412,3 +414,11 @@ def claims() -> list[Claim]:
     """Every large-scale claim of the paper, in the paper's order."""
     return (table1_claims() + table2_claims() + table3_claims() + llama_claims()
             + table12_claims() + conclusion_claims() + cap_7b_claims() + not_checkable_claims())
+
+
+def report(quick: bool) -> Report:
+    """The large-scale claims (``quick`` changes nothing: the tables are data)."""
+    return Report("paper_tables", claims())
+
+
+PROVIDER = Provider("paper_tables", report)
