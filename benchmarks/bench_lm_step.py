@@ -41,10 +41,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rwtheory.report.files import atomic_write_text
-from rwtheory.report.overhead import StepBenchmark, record_module
 from rwtheory.lm import SampleReweighter, per_sample_loss
 from rwtheory.lm.model import ByteTransformer
+from rwtheory.report.files import atomic_write_text
+from rwtheory.report.overhead import StepBenchmark, record_module
 
 D_MODEL, LAYERS, HEADS, BATCH, SEQ = 256, 4, 8, 16, 256
 TARGET = 1.02

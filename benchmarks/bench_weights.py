@@ -31,7 +31,7 @@ import torch
 
 import rwtheory as rw
 from rwtheory.report.files import atomic_write_text
-from rwtheory.weights.optimal import kl_capped_weights_bisection
+from rwtheory.theory.reference_solvers import kl_capped_weights_bisection
 
 NS = (128, 4096, 65536)
 TEMPERATURES = (0.1, 1.0, 10.0)

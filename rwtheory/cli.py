@@ -2,7 +2,8 @@
 
 Each sub-command is declared by an ``add_*`` function (its arguments) and run by a
 ``cmd_*`` function; errors in the arguments exit with status 2 and a message naming the
-argument, before anything is computed or written.
+argument, before anything is computed or written. ``python -m rwtheory`` runs the same
+command line. The CLI sits on top of the package: nothing in ``rwtheory`` imports it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "render_figure"]
 
 #: Default output folder of ``rwtheory figures``: the repository's committed ``figures/``.
 DEFAULT_FIGURES_DIR = Path("figures")
@@ -95,7 +96,7 @@ def add_check(sub) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
-                   help="only these providers (theorems, prop1, pep, cap, figure names); "
+                   help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 

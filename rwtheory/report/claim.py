@@ -49,7 +49,7 @@ class Claim:
     section : where the paper makes it, e.g. ``"Thm. 1 (Sec. 4.2)"`` or ``"App. B.2, Fig. 7"``.
     paper : the paper's statement; ``quoted`` says whether verbatim or reconstructed (the
         extracted text lost every formula, so most mathematical statements are
-        reconstructions from THEORY.md).
+        reconstructions, docs/theory.md).
     ours : our precise statement of what is checked (assumptions included).
     how : the command that checks it (e.g. ``rwtheory check``, ``pytest tests/...``).
     status : one of :data:`STATUSES`.

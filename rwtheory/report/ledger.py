@@ -27,6 +27,7 @@ from rwtheory.report.providers import (
     paper_tables,
     pep,
     proposition1,
+    theorem4,
     theorems,
 )
 from rwtheory.report.providers.unchecked import PLACEHOLDERS, placeholder
@@ -37,7 +38,7 @@ __all__ = ["collect", "providers", "write"]
 def providers(figure_results: Mapping | None = None) -> list[Provider]:
     """Every provider of this checkout, in table order. ``figure_results`` (name ->
     FigureResult) reuses figures already built (``rwtheory reproduce``)."""
-    own = [m.PROVIDER for m in (theorems, proposition1, pep, cap, overhead)]
+    own = [m.PROVIDER for m in (theorems, theorem4, proposition1, pep, cap, overhead)]
     return own + figures.providers(figure_results) + [paper_tables.PROVIDER]
 
 

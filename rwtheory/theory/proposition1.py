@@ -10,7 +10,7 @@ r > 0 and cap :math:`\rho \ge 1`,
 :func:`rwtheory.kl_capped_weights` (water-filling).
 
 * :func:`compare_with_cvxpy`: the closed form against Clarabel through cvxpy
-  (:func:`rwtheory.weights.optimal.kl_capped_weights_cvxpy`, tightened tolerances, answer
+  (:func:`rwtheory.theory.reference_solvers.kl_capped_weights_cvxpy`, tightened tolerances, answer
   chosen by the KKT residual), SCS with tightened tolerances as the fallback when Clarabel
   fails, on instances with ties, gaps spanning many orders of magnitude, tiny temperatures
   and :math:`\rho \in \{1, 1.5, 2, 4, n\}`; SCS alone is measured too (n <= 50).
@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rwtheory.weights.statistics import batched_gamma
-from rwtheory.weights.optimal import kkt_residual, kl_capped_weights, kl_capped_weights_cvxpy
+from rwtheory.theory.reference_solvers import kkt_residual, kl_capped_weights_cvxpy
+from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import normalize_losses
 
 __all__ = ["FAMILIES", "Prop1Instance", "compare_with_cvxpy", "lp_check", "lp_vertex",
@@ -85,7 +86,7 @@ def scs_weights(gaps, temperature: float, rho: float, *, eps: float = 1e-10,
                 max_iters: int = 200_000):
     """Proposition 1's problem handed to SCS (first order) with tightened tolerances
     ``eps`` (absolute and relative), in the scaled form of
-    :func:`rwtheory.weights.optimal.kl_capped_weights_cvxpy` (variable u = n w).
+    :func:`rwtheory.theory.reference_solvers.kl_capped_weights_cvxpy` (variable u = n w).
     Returns ``(weights, status)``; raises RuntimeError when SCS returns no point."""
     import cvxpy as cp
 

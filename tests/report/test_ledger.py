@@ -11,6 +11,7 @@ import pytest
 from rwtheory import cli, experiments
 from rwtheory.report import figures, ledger, markdown, records
 from rwtheory.report.claim import STATUSES, Claim, Provider, Report
+from rwtheory.report.providers import cap
 from rwtheory.report.providers import figures as figure_providers
 from rwtheory.report.providers.unchecked import PLACEHOLDERS
 
@@ -93,7 +94,12 @@ def test_figure_claims_are_collected_and_replace_their_placeholder(fake_figure):
     assert keys == {"a5.cap"}  # with only=..., no placeholders
 
 
+#: A placeholder for the tests (thm4 had one until its provider existed).
+_THM4 = ("thm4", "Thm. 4 (App. C.4)", "p", False, "not implemented")
+
+
 def test_placeholders_stand_in_for_absent_providers_only(monkeypatch):
+    monkeypatch.setitem(PLACEHOLDERS, "theorem4", _THM4)
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [])
     claims = {c.key: c for r in ledger.collect(quick=True) for c in r.claims}
     assert set(claims) == {v[0] for v in PLACEHOLDERS.values()}
@@ -126,13 +132,17 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     assert json.loads(js.read_text())["claims"][0]["id"] == "k"
 
 
-def test_cli_check_only(tmp_path, capsys):
+def test_cli_check_only_writes_exactly_that_providers_rows(tmp_path, capsys):
     out = tmp_path / "checks.md"
     assert cli.main(["check", "--quick", "--only", "cap", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    assert "`a5.cap`" in text and "12.18" in text
-    assert json.loads(out.with_suffix(".json").read_text())["claims"][0]["id"] == "a5.cap"
-    assert "holds with caveat" in capsys.readouterr().out
+    expected = cap.report(quick=True)
+    doc = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [c["id"] for c in doc["claims"]] == [c.key for c in expected.claims]
+    assert doc["claims"][0] == records.claim_record(expected.claims[0], "cap")
+    assert expected.details in text  # no placeholder rows, no other provider's section
+    assert "* **not checked** (0): none" in text
+    assert "holds with caveat  a5.cap" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_provider(tmp_path):
@@ -145,6 +155,7 @@ def test_cli_rejects_unknown_provider(tmp_path):
 def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypatch):
     saved = []
     monkeypatch.setattr(figures, "save", lambda result, out_dir: saved.append(result.name))
+    monkeypatch.setitem(PLACEHOLDERS, "theorem4", _THM4)
     monkeypatch.setattr(ledger, "providers", lambda figure_results=None: [
         figure_providers.figure_provider(fake_figure, figure_results)])
     out = tmp_path / "checks.md"

@@ -1,5 +1,5 @@
-"""The README's first lines give exactly two set-up commands, CI runs the second one, and the
-README's claims table is generated from the same records as paper_checks.md."""
+"""The README's set-up commands are what CI runs, and the README's claims table is generated
+from the same records as paper_checks.md."""
 
 import json
 from pathlib import Path
@@ -9,23 +9,30 @@ from rwtheory.report.markdown import README_BEGIN, README_END, readme_block, rep
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _first_block() -> list[str]:
+def _commands() -> tuple[str, str]:
+    """The README's set-up commands: the first bash block's install-and-run and test lines."""
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "```bash", "the README must open with the set-up commands"
-    end = lines.index("```", 1)
-    return lines[1:end]
+    start = lines.index("```bash")
+    block = lines[start + 1:lines.index("```", start + 1)]
+    main = next(c for c in block if c.endswith("rwtheory reproduce"))
+    test = next(c for c in block if "pytest" in c)
+    return main, test
 
 
-def test_readme_opens_with_the_main_job_and_the_test_command():
-    main, test = _first_block()  # exactly two commands
-    assert main.endswith("rwtheory reproduce") and "pip install" in main
-    assert test.endswith("pytest -n 2") and '".[test]"' in test
+def test_readme_commands_install_the_local_cpu_wheel():
+    """Both set-up commands pin torch through constraints.txt (the local CPU wheel, no CUDA
+    download) and install what they run: the package for reproduce, the test extra for
+    pytest."""
+    main, test = _commands()
     for cmd in (main, test):
-        assert "-c constraints.txt" in cmd  # the local CPU torch wheel, not a CUDA download
+        assert "pip install" in cmd and "-c constraints.txt" in cmd
+    assert '".[test]"' in test
+    constraints = (ROOT / "constraints.txt").read_text(encoding="utf-8")
+    assert any(line.startswith("torch") for line in constraints.splitlines())
 
 
 def test_ci_runs_exactly_the_readme_test_command():
-    _, test = _first_block()
+    _, test = _commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci[-1] == test
 

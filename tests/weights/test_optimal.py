@@ -1,4 +1,5 @@
-"""Proposition 1's closed form (THEORY §5) against cvxpy, bisection and its known limits."""
+"""Proposition 1's closed form (docs/theory.md §5): a KKT certificate, agreement with the
+reference solvers of rwtheory.theory.reference_solvers (cvxpy, bisection) and its known limits."""
 
 import math
 
@@ -10,18 +11,14 @@ from hypothesis.extra import numpy as hnp
 from strategies import gap_batches
 
 import rwtheory as rw
-from rwtheory.weights.optimal import (
-    batched_kl_capped_weights,
-    kkt_residual,
-    kl_capped_weights_bisection,
-    kl_capped_weights_cvxpy,
-)
+from rwtheory.theory.reference_solvers import kl_capped_weights_bisection, kl_capped_weights_cvxpy
+from rwtheory.weights.optimal import batched_kl_capped_weights
 
 RHOS = st.one_of(st.sampled_from([1.0, 1.5, 2.0, 4.0]), st.floats(1.0, 6.0))
 
 
 def assert_kkt(w, gaps, r, rho, rtol=1e-9):
-    """Independent optimality certificate of w for THEORY §5's problem (KKT conditions,
+    """Independent optimality certificate of w for docs/theory.md §5's problem (KKT conditions,
     written with differences of gaps so that it holds at any scale):
 
     * sum w = 1, 0 <= w <= rho/n;
@@ -157,17 +154,6 @@ def test_gaps_spanning_1e_minus_300_to_1e300(r, rho):
     assert_kkt(w, gaps, r, rho)
 
 
-def test_bisection_reference_loses_the_small_gaps_at_huge_spans():
-    """Why the closed form works relative to the block head: bisection on log Z computes
-    z = (gap - max gap)/r, and every gap below ~1e284 rounds to the same z when the largest
-    is 1e300, so it cannot rank them (here it puts the cap on all 64 and sums to 2)."""
-    rng = np.random.default_rng(7)
-    gaps = 10.0 ** rng.uniform(-300, 300, size=64)
-    wb = kl_capped_weights_bisection(gaps, 1.0, 2.0, tol=1e-13)
-    assert abs(wb.sum() - 1) > 0.5
-    assert_kkt(rw.kl_capped_weights(gaps, 1.0, 2.0), gaps, 1.0, 2.0)
-
-
 @settings(max_examples=300)
 @given(hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-300, 300)),
        st.floats(-8, 8), st.one_of(RHOS, st.just(math.inf)))
@@ -252,34 +238,6 @@ def test_caps_that_leave_almost_no_mass_for_the_head(n, rho):
     for gaps in (np.zeros(n), np.arange(n, dtype=float)):
         w = rw.kl_capped_weights(gaps, 1.0, rho)
         assert_kkt(w, gaps, 1.0, rho)
-
-
-def test_cvxpy_reference_on_a_spread_of_4e9_and_its_kkt_residual():
-    """Gaps 1e-12 ... 1e6 at r = 2.6e-4 (scaled spread 3.9e9, found by rwtheory.theory.proposition1): with
-    c shifted by the maximum Clarabel's answer is 2e-6 off; another shift of c gives an
-    accurate one, and the KKT residual -- computed from each answer alone -- tells which."""
-    from rwtheory.theory.proposition1 import prop1_instances
-
-    inst = prop1_instances(300, seed=0)[249]
-    gaps, r = inst.gaps, inst.temperature
-    assert inst.rho == 1.5 and (gaps.max() - gaps.min()) / r > 3e9
-    w_closed = rw.kl_capped_weights(gaps, r, 1.5)
-    ref, attempt, status, residual = kl_capped_weights_cvxpy(gaps, r, 1.5)
-    assert np.abs(ref - w_closed).max() <= 1e-6, attempt
-    assert kkt_residual(w_closed, gaps, r, 1.5) < 1e-7
-    assert residual < 1e-6
-
-
-def test_kkt_residual_judges_solver_noise_and_near_cap_entries_fairly():
-    gaps = np.array([8e5, 2e5, 1e6, 7e5, 4e5, 2e5, 5e5, 1e6, 1e5])
-    r, rho = 0.0024, 1.5
-    w = rw.kl_capped_weights(gaps, r, rho)  # six at the cap 1/6, three exactly 0
-    assert kkt_residual(w, gaps, r, rho) < 1e-12
-    noisy = np.where(w > 0, w - 1e-13, 2e-13)  # a solver's answer: caps a hair low, 0 -> 1e-13
-    assert kkt_residual(noisy, gaps, r, rho) < 1e-11
-    wrong = w.copy()
-    wrong[[0, 1]] = [w[0] - 1e-3, 1e-3]  # mass moved to an entry that should get none
-    assert kkt_residual(wrong, gaps, r, rho) > 1e-4
 
 
 @pytest.mark.parametrize("n,r,rho,dtype,tol", [(70_000, 5.2, 1.0001, np.float64, 1e-12),

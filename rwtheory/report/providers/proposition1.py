@@ -116,11 +116,11 @@ def _details(cmp, lp, lin) -> str:
     lin_rows = [[x.temperature, quantiles(x.tv_quantiles), quantiles(x.gamma_linupper),
                  quantiles(x.gamma_optimum), x.max_rho_linupper] for x in lin]
     return (f"## Proposition 1 against cvxpy\n\n{cmp.instances} instances; Clarabel through "
-            f"`rwtheory.weights.optimal.kl_capped_weights_cvxpy` (tightened tolerances, answer "
-            f"chosen by its KKT residual), SCS (eps 1e-10) as the fallback when Clarabel "
-            f"fails. SCS alone (eps 1e-10, 20 000 iterations) on the {cmp.scs_measured} "
-            f"instances with n ≤ 50: max {cmp.scs_max_diff:.2e}, {cmp.scs_above_tol} above "
-            f"1e-6, {cmp.scs_failures} failures.\n\n{fam}\n{notes}\n\n"
+            f"`rwtheory.theory.reference_solvers.kl_capped_weights_cvxpy` (tightened "
+            f"tolerances, answer chosen by its KKT residual), SCS (eps 1e-10) as the fallback "
+            f"when Clarabel fails. SCS alone (eps 1e-10, 20 000 iterations) on the "
+            f"{cmp.scs_measured} instances with n ≤ 50: max {cmp.scs_max_diff:.2e}, "
+            f"{cmp.scs_above_tol} above 1e-6, {cmp.scs_failures} failures.\n\n{fam}\n{notes}\n\n"
             f"LP limit (r = 0): {lp.instances} instances, max |w_LP − vertex| "
             f"{within(lp.max_diff_distinct, 1e-8)} (distinct gaps), objective gap "
             f"{within(lp.max_objective_gap, 1e-8)} (ties); `kl_capped_weights` at "

@@ -11,11 +11,6 @@ __all__ = ["PLACEHOLDERS", "placeholder"]
 
 #: provider name -> (key, section, paper statement, quoted?, why it is not checked).
 PLACEHOLDERS: dict[str, tuple[str, str, str, bool, str]] = {
-    "theorem4": ("thm4", "Thm. 4 (App. C.4)",
-                 "Non-convex minibatch SGD with weights from per-sample gradient norms: the "
-                 "uniform case recovers the usual bound; up-weighting small-gradient samples "
-                 "loosens it.", False,
-                 "optional (THEORY §6): not implemented; the convex results come first"),
 }
 
 
