@@ -1,4 +1,4 @@
-"""Batched runs vs the same runs one at a time: equal numbers, and how much faster.
+"""The batched engine against its floor, and against the same runs one at a time.
 
     python benchmarks/bench_experiments.py [--seeds 10] [--steps 2000] [--repeat 3]
                                             [--out benchmarks/results/bench_experiments.txt]
@@ -10,19 +10,33 @@ recording train loss, clean test loss, rho_t and every iterate, as the figures d
 
 * *batched*: one call of :func:`rwtheory.convex.engine.run` for all 50 runs
   (``rows = np.tile(np.arange(10), 5)``);
+* *floor*: what no implementation of this workload can avoid, at the engine's own shapes
+  (its :class:`rwtheory.convex.layout.Layout`: K data blocks of m runs): per step, the
+  residual GEMM ``[x, -1] [A, b]^T``, one ``exp`` over every run's n losses and the gradient
+  GEMM, nothing else (no normalisation, no records, no update). The verdict of the benchmark
+  is engine time / floor time, target <= 1.5. What the engine adds to the floor, per step:
+  the squared residuals and their row sums (f), the rows' max and min (normalisation), each
+  strategy's two or three passes of its fused form, the rows' sums of exp (S), the product
+  E * residuals that feeds the gradient GEMM, and some 60 small numpy calls (row statistics,
+  test loss, divergence check, update, records). Each pass is needed for the recorded numbers
+  to keep their rounding; by that count (about 8 passes over the losses and ~60 calls) we
+  estimate, without having measured it on an idle machine, that numpy cannot bring the ratio
+  much below ~1.6;
 * *one at a time*: the same 50 runs, each its own call of the same function with one run
   (``problem.take([seed])``), i.e. the same code doing one run per step -- the strict
   baseline: it isolates what batching buys, with the engine's fused weighting on both sides;
 * *reference loop*: the same 50 runs written the plain way, one run at a time and one step at
   a time through the public API -- residuals, ``rw.sample_weights`` on the losses, the
   weighted gradient, the records -- i.e. the code a user would write without the engine.
-  It is printed for context and as a check of the engine against the public pipeline; the
-  verdict on the target is taken against the strict baseline.
+  It is printed for context and as a check of the engine against the public pipeline.
+  (The earlier target of 10x against one at a time is withdrawn: engine / floor replaces it.)
 
-Both are timed in this one process, single-threaded (BLAS pinned to 1 thread before numpy is
+All are timed in this one process, single-threaded (BLAS pinned to 1 thread before numpy is
 imported), alternating, ``--repeat`` times; the report gives the best (process time) of each
-and their ratio, and the largest difference between the two results over every recorded
-array (iterates, train loss, test loss, rho), which must be <= 1e-10.
+and the ratios, and the largest difference between the batched results and the two others
+over every recorded array (iterates, train loss, test loss, rho), which must be <= 1e-10.
+On a machine shared with other work the timings are noisy (process time counts only this
+process, but caches and memory bandwidth are shared): compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ import numpy as np  # noqa: E402
 
 import rwtheory as rw  # noqa: E402
 from rwtheory.convex import engine  # noqa: E402
+from rwtheory.convex.layout import Layout  # noqa: E402
 from rwtheory.report.files import atomic_write_text  # noqa: E402
 from rwtheory.convex.problems import OUTLIER_DEFAULTS, regression_with_outliers  # noqa: E402
 from rwtheory.convex.schemes import Strategy  # noqa: E402
@@ -60,6 +75,26 @@ def workload(seeds: int):
 
 def batched(problem, schemes, rows, steps, lr):
     return engine.run(problem, schemes, rows=rows, lr=lr, steps=steps)
+
+
+def floor(problem, schemes, rows, steps, lr):
+    """The two GEMMs and one exp per run-step at the engine's shapes, nothing else; returns
+    the shapes used, (K, m, n, d). The iterate stays at 0 (the cost does not depend on the
+    values: the residuals are -b, whose exp is finite)."""
+    lay = Layout(problem, np.asarray(rows), list(schemes))
+    p, K, m = lay.problem, lay.K, lay.m
+    n, d = p.n, p.d
+    M = np.ascontiguousarray(np.concatenate([np.swapaxes(p.A, 1, 2), p.b[:, None, :]], axis=1))
+    At = M[:, :d, :]
+    xa = np.zeros((K, m, d + 1))
+    xa[..., d] = -1.0
+    res, E, gT = np.empty((K, m, n)), np.empty((K, m, n)), np.empty((K, d, m))
+    ET = E.swapaxes(1, 2)
+    for _ in range(steps):
+        np.matmul(xa, M, out=res)
+        np.exp(res, out=E)
+        np.matmul(At, ET, out=gT)
+    return K, m, n, d
 
 
 def one_at_a_time(problem, schemes, rows, steps, lr):
@@ -131,12 +166,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     problem, schemes, rows = workload(args.seeds)
     runs = len(rows)
-    best = {"batched": (np.inf, np.inf), "one at a time": (np.inf, np.inf),
-            "reference loop": (np.inf, np.inf)}
+    best = {"batched": (np.inf, np.inf), "floor": (np.inf, np.inf),
+            "one at a time": (np.inf, np.inf), "reference loop": (np.inf, np.inf)}
     diff = ref_diff = None
     for _ in range(args.repeat):
         tr, cpu, wall = timed(batched, problem, schemes, rows, args.steps, args.lr)
         best["batched"] = min(best["batched"], (cpu, wall))
+        shapes, cpu, wall = timed(floor, problem, schemes, rows, args.steps, args.lr)
+        best["floor"] = min(best["floor"], (cpu, wall))
         singles, cpu, wall = timed(one_at_a_time, problem, schemes, rows, args.steps, args.lr)
         best["one at a time"] = min(best["one at a time"], (cpu, wall))
         d = max_difference(tr, singles)
@@ -148,9 +185,11 @@ def main(argv=None) -> int:
     ratio_cpu = best["one at a time"][0] / best["batched"][0]
     ratio_wall = best["one at a time"][1] / best["batched"][1]
     ratio_ref = best["reference loop"][0] / best["batched"][0]
+    over_floor = best["batched"][0] / best["floor"][0]
     worst = max(max(diff.values()), max(ref_diff.values()))
     lines = [
-        "# bench_experiments: batched engine.run vs the same runs one at a time",
+        "# bench_experiments: batched engine.run vs its floor and vs the same runs one at a "
+        "time",
         f"# python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, BLAS threads pinned to 1",
         f"# workload: {len(STRATEGIES)} strategies {list(STRATEGIES)} (r = 1) x {args.seeds} "
@@ -162,10 +201,15 @@ def main(argv=None) -> int:
     ]
     for mode, (cpu, wall) in best.items():
         lines.append(f"{mode:<16}{cpu:>10.3f}{wall:>10.3f}{1e6 * cpu / args.steps:>14.1f}")
+    K, m, n, d = shapes
     lines += [
         "",
+        f"engine / floor (process time): {over_floor:.2f}x   target <= 1.5x: "
+        f"{'met' if over_floor <= 1.5 else 'NOT met'}   (floor: 2 GEMMs + 1 exp per run-step "
+        f"at the engine's shapes, K = {K} blocks x m = {m} runs, n = {n}, d + 1 = {d + 1}; "
+        f"{1e6 * best['floor'][0] / args.steps / runs:.1f} us per run-step)",
         f"speed-up vs one at a time (process time): {ratio_cpu:.2f}x   (wall time: "
-        f"{ratio_wall:.2f}x)   target >= 10x: {'met' if ratio_cpu >= 10 else 'NOT met'}",
+        f"{ratio_wall:.2f}x)",
         f"speed-up vs the reference loop (process time, for context): {ratio_ref:.2f}x",
         f"one-at-a-time cost per run-step: {1e6 * best['one at a time'][0] / args.steps / runs:.1f}"
         f" us; batched cost per run-step: {1e6 * best['batched'][0] / args.steps / runs:.1f} us",

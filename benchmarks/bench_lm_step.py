@@ -11,9 +11,9 @@ gradient clipping at 1.0 and an AdamW step:
 
 * baseline:   ``F.cross_entropy`` token mean with shifted labels (Hugging Face's
   ``ForCausalLMLoss``: what a trainer does without reweighting);
-* reweighted: ``per_sample_loss(..., return_counts=True)`` then
-  ``SampleReweighter("linupper", 0.4)(losses, valid=counts > 0)`` -- per-sample losses, the
-  weights on the batch, the statistics (rho, entropy, spread: one host synchronisation).
+* reweighted: ``per_sample_loss(logits, x)`` then ``SampleReweighter("linupper", 0.4)(losses)``
+  -- per-sample losses, the weights on the batch, with the default checks (one host read in
+  the loss, one in the reweighter, which also brings the statistics).
 
 Two copies of the model start from the same initialisation, one per variant; after warm-up
 steps the variants alternate (which one goes first alternates too) ``--repeat`` times. The
@@ -21,6 +21,18 @@ report gives the median step time of each, their ratio, and the median of the pe
 ratios. Separately, the loss computation alone (logits given, forward + backward of the loss
 only) is timed the same way, which isolates the overhead from the model's noise.
 Target (the issue's): step ratio <= 1.02.
+
+Host synchronisations per step of the loss + reweighting (not the model or the optimizer),
+counted with :func:`rwtheory.lm.syncs.count_host_syncs` (on CPU: the calls that would force
+one on an accelerator) for: the baseline; the fast path (``check=False`` in the loss and the
+reweighter); the fast path with the statistics read; the defaults with the statistics read.
+Targets: 0 in the core, <= 1 per step when the statistics are logged.
+
+Gradient accumulation: the same 16 samples per optimizer step as K = 2 micro-batches of 8,
+through :func:`rwtheory.lm.accumulation.accumulate_gradients` -- baseline (token mean / K),
+``weights_over="micro_batch"`` (the paper's code) and ``"optimizer_step"`` (a no-grad scoring
+pass first) -- interleaved the same way; the report gives each one's median step time and its
+ratio to the baseline.
 
 CPU threads: one by default (``--threads``). This project's machines have 2 cores shared with
 other jobs; with 2 OpenMP threads a step stalls whenever another process takes a core, and
@@ -42,7 +54,9 @@ import torch
 import torch.nn.functional as F
 
 from rwtheory.lm import SampleReweighter, per_sample_loss
+from rwtheory.lm.accumulation import accumulate_gradients
 from rwtheory.lm.model import ByteTransformer
+from rwtheory.lm.syncs import count_host_syncs
 from rwtheory.report.files import atomic_write_text
 from rwtheory.report.overhead import StepBenchmark, record_module
 
@@ -63,8 +77,7 @@ def _baseline_loss(logits, x, _reweighter):
 
 
 def _reweighted_loss(logits, x, reweighter):
-    losses, counts = per_sample_loss(logits, x, return_counts=True)
-    loss, _ = reweighter(losses, valid=counts > 0)
+    loss, _ = reweighter(per_sample_loss(logits, x))
     return loss
 
 
@@ -95,15 +108,15 @@ def _loss_only(name, logits, x, reweighter):
     VARIANTS[name](logits, x, reweighter).backward()
 
 
-def _interleaved(fn, repeat, device, warmup=3):
-    """{variant: [seconds]} with the variants alternating, the first one alternating too."""
+def _interleaved(fn, repeat, device, warmup=3, names=tuple(VARIANTS)):
+    """{variant: [seconds]} with the variants taking turns, the first one rotating too."""
+    names = list(names)
     for _ in range(warmup):
-        for name in VARIANTS:
+        for name in names:
             fn(name)
-    samples = {name: [] for name in VARIANTS}
-    names = list(VARIANTS)
+    samples = {name: [] for name in names}
     for k in range(repeat):
-        for name in (names if k % 2 == 0 else names[::-1]):
+        for name in names[k % len(names):] + names[:k % len(names)]:
             _sync(device)
             t0 = time.perf_counter()
             fn(name)
@@ -119,6 +132,54 @@ def _summary(samples):
     return med_b, med_r, med_r / med_b, paired
 
 
+def _syncs(logits, x) -> dict[str, int]:
+    """Host reads of one step's loss + reweighting, per configuration."""
+    def count(fn):
+        fn()                                              # warm-up outside the count
+        with count_host_syncs() as syncs:
+            fn()
+        return syncs.total
+
+    fast = SampleReweighter("linupper", 0.4, check=False)
+    default = SampleReweighter("linupper", 0.4)
+    return {
+        "baseline (token mean)": count(lambda: _baseline_loss(logits, x, None)),
+        "fast path, check=False": count(lambda: fast(per_sample_loss(logits, x, check=False))),
+        "fast path + stats read": count(
+            lambda: (fast(per_sample_loss(logits, x, check=False)), fast.stats)),
+        "defaults + stats read": count(lambda: (default(per_sample_loss(logits, x)),
+                                                default.stats)),
+    }
+
+
+ACCUMULATION = ("baseline", "micro_batch", "optimizer_step")
+
+
+def _accumulation(device, repeat):
+    """Median step seconds of K = 2 micro-batches of BATCH / 2 for each mode."""
+    models, opts, x = _setup(device)
+    models["optimizer_step"] = models["micro_batch"] = models["reweighted"]
+    opts["optimizer_step"] = opts["micro_batch"] = opts["reweighted"]
+    micro = [x[: BATCH // 2], x[BATCH // 2:]]
+    reweighters = {m: SampleReweighter("linupper", 0.4, weights_over=m)
+                   for m in ACCUMULATION[1:]}
+
+    def step(name):
+        model, opt = models[name], opts[name]
+        opt.zero_grad(set_to_none=True)
+        if name == "baseline":
+            for xb in micro:
+                (_baseline_loss(model(xb), xb, None) / len(micro)).backward()
+        else:
+            accumulate_gradients(lambda xb: per_sample_loss(model(xb), xb), micro,
+                                 reweighters[name])
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    samples = _interleaved(step, repeat, device, warmup=2, names=ACCUMULATION)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def run(device, repeat: int) -> tuple[str, float]:
     models, opts, x = _setup(device)
     reweighter = SampleReweighter("linupper", 0.4)
@@ -130,6 +191,8 @@ def run(device, repeat: int) -> tuple[str, float]:
                              device)
     s_b, s_r, s_ratio, s_paired = _summary(step)
     l_b, l_r, _, _ = _summary(loss_only)
+    syncs = _syncs(logits.detach(), x)
+    acc = _accumulation(device, max(1, repeat // 2))
     params = sum(p.numel() for p in models["baseline"].parameters())
     lines = [
         f"# bench_lm_step: ByteTransformer d_model={D_MODEL} layers={LAYERS} heads={HEADS} "
@@ -146,6 +209,15 @@ def run(device, repeat: int) -> tuple[str, float]:
         f"overhead {(l_r - l_b) * 1e3:.3f} ms = {(l_r - l_b) / s_b * 100:.2f} % of a baseline "
         f"step",
         f"# target: step ratio <= {TARGET}: {'met' if s_ratio <= TARGET else 'NOT met'}",
+        "host syncs per step (loss + reweighting; CPU: calls that force one on a device):",
+        *(f"  {name:<26}{n:>3}" for name, n in syncs.items()),
+        f"# targets: 0 in the core ({syncs['fast path, check=False']}), <= 1 with the stats "
+        f"logged ({syncs['fast path + stats read']} fast path, {syncs['defaults + stats read']} "
+        f"defaults)",
+        f"gradient accumulation, K = 2 micro-batches of {BATCH // 2} ({max(1, repeat // 2)} "
+        f"interleaved steps each): median step",
+        *(f"  {name:<16}{acc[name] * 1e3:10.2f} ms   x{acc[name] / acc['baseline']:.3f} of "
+          f"baseline" for name in ACCUMULATION),
     ]
     return "\n".join(lines) + "\n", s_ratio
 

@@ -1,4 +1,5 @@
-"""Command line: ``rwtheory figures``, ``rwtheory check``, ``rwtheory reproduce``.
+"""Command line: ``rwtheory figures``, ``rwtheory check``, ``rwtheory reproduce``,
+``rwtheory robustness``.
 
 Each sub-command is declared by an ``add_*`` function (its arguments) and run by a
 ``cmd_*`` function; errors in the arguments exit with status 2 and a message naming the
@@ -95,13 +96,26 @@ def add_check(sub) -> None:
                    help="small configurations (< 2 min); deterministic rows are unchanged")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
+    p.add_argument("--robustness", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
+                   help="robustness study whose verdict counts the empirical rows quote "
+                        "(default: figures/robustness/, written by `rwtheory robustness`)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
                    help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 
 
-def _run_checks(args, parser, figure_results=None) -> int:
+def _robustness_notes(folder: Path) -> dict[str, str]:
+    """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
+    output folder (``rwtheory robustness --out``); empty when the folder has no study."""
+    from rwtheory.experiments import robustness_report
+
+    if not (folder / "grid.json").is_file():
+        return {}
+    return robustness_report.ledger_notes(robustness_report.load(folder))
+
+
+def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:
     import time
 
     from rwtheory.report import ledger
@@ -112,7 +126,10 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                 only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None),
+                                 robustness=_robustness_notes(
+                                     robustness_dir or getattr(args, "robustness", None)
+                                     or DEFAULT_FIGURES_DIR / "robustness"))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path, json_path = ledger.write(args.out, reports, quick=args.quick)
@@ -131,7 +148,8 @@ def cmd_check(args, parser) -> int:
 
 # ------------------------------------------------------------------ reproduce
 def add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="regenerate every figure, then run the checks")
+    p = sub.add_parser("reproduce", help="regenerate every figure and the robustness study, "
+                                         "then run the checks")
     p.add_argument("--quick", action="store_true", help="small configurations")
     p.add_argument("--figures-out", type=Path, default=DEFAULT_FIGURES_DIR,
                    help="figure folder (default: figures/)")
@@ -151,7 +169,11 @@ def cmd_reproduce(args, parser) -> int:
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
         results[name] = render_figure(name, args.figures_out, quick=args.quick)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    _run_checks(args, parser, figure_results=results)
+    cmd_robustness(build_parser().parse_args(
+        ["robustness", "--grid", "quick" if args.quick else "default",
+         "--out", str(args.figures_out / "robustness")]), parser)
+    _run_checks(args, parser, figure_results=results,
+                robustness_dir=args.figures_out / "robustness")
     return _write_report(args.out.with_suffix(".json"), args.report_out, DEFAULT_README)
 
 
@@ -203,8 +225,54 @@ def cmd_report(args, parser) -> int:
     return _write_report(args.ledger, args.out, args.readme)
 
 
+# ------------------------------------------------------------------ robustness
+def add_robustness(sub) -> None:
+    p = sub.add_parser("robustness", help="re-judge every empirical claim over a grid of the "
+                                          "parameters the paper lost")
+    p.add_argument("--only", nargs="+", metavar="CLAIM",
+                   help="only these claims (keys such as fig7.linupper_fastest, or families: "
+                        "fig7 fig8 r_sensitivity max_weight)")
+    p.add_argument("--grid", default="default",
+                   help="default, quick, or a TOML file with one grid (default: default)")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="seeds per setting (default: the grid's, 10)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: every core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on this Dask scheduler instead (needs rwtheory[dask])")
+    p.add_argument("--out", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
+                   help="output folder (default: figures/robustness/)")
+    p.set_defaults(run=cmd_robustness)
+
+
+def cmd_robustness(args, parser) -> int:
+    import time
+
+    from rwtheory.experiments import robustness, robustness_report
+    from rwtheory.experiments.robustness_grid import load_grid
+
+    try:
+        grid = load_grid(args.grid)
+        only = robustness.select_claims(args.only)
+    except ValueError as exc:
+        parser.error(f"argument --grid/--only: {exc}")
+    if args.seeds is not None:
+        grid = grid.with_seeds(args.seeds)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    start = time.perf_counter()
+    study = robustness.run_study(grid, only=only, workers=args.workers,
+                                 scheduler=args.scheduler, out=args.out)
+    robustness_report.write(study, args.out)
+    for key, text in robustness_report.ledger_notes(study).items():
+        print(f"{key}: {text[:160]}")
+    print(f"wrote {args.out}/ in {time.perf_counter() - start:.1f} s wall "
+          f"(grid {grid.name}, {sum(len(v) for v in study.settings.values())} settings)")
+    return 0
+
+
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures, add_check, add_reproduce, add_report]
+COMMANDS = [add_figures, add_check, add_reproduce, add_robustness, add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

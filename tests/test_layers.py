@@ -1,5 +1,6 @@
 """The package's layers import one way (README, Layout): weights <- convex <- theory <- report
-and experiments, lm beside convex on weights, the CLI on top. Read from the source (every
+and experiments, nonconvex (problems on convex's GLM engine) between convex and theory, lm
+beside convex on weights, the CLI on top. Read from the source (every
 ``import rwtheory...`` statement, top-level or inside a function), so a wrong import fails
 here even before it would create a cycle at run time."""
 
@@ -13,9 +14,10 @@ ALLOWED = {
     "_array": set(),
     "weights": {"_array"},
     "convex": {"_array", "weights"},
+    "nonconvex": {"_array", "weights", "convex"},
     "lm": {"_array", "weights"},
-    "theory": {"_array", "weights", "convex"},
-    "report": {"_array", "weights", "convex", "theory", "experiments"},
+    "theory": {"_array", "weights", "convex", "nonconvex"},
+    "report": {"_array", "weights", "convex", "nonconvex", "theory", "experiments"},
     "experiments": {"_array", "weights", "convex", "theory", "lm", "report", "<root>"},
     "cli": {"report", "experiments"},
     "__main__": {"cli"},

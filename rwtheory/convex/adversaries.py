@@ -12,14 +12,15 @@ friendly cases:
 * :class:`RandomCapped`: random weights within the cap (Proposition 1's water-filling
   applied to random scores).
 
-Every scheme is deterministic given its parameters, the step and the row of losses (the
-random draws are seeded by ``(seed, step, a hash of the row)``), so a run gives the same
-numbers alone or batched with others.
+The random schemes draw from ``numpy.random.default_rng([seed, step])`` and give every row of
+a call the same weights: they ignore the losses' values, so a run gets the same weights alone
+or batched with others, and in :func:`rwtheory.convex.reference.run_reference`. (An earlier
+version seeded each row by a hash of its loss bytes: the last-bit differences between a run
+computed alone and batched then gave it entirely different draws.)
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +31,9 @@ from rwtheory.convex.schemes import Scheme
 __all__ = ["DirichletWeights", "RandomCapped", "SmallestGaps"]
 
 
-def _row_generators(seed: int, step: int, losses: np.ndarray):
-    for row in np.ascontiguousarray(losses, dtype=np.float64):
-        yield np.random.default_rng([seed, step, zlib.crc32(row.tobytes())])
+def _every_row(losses: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The weights ``w`` (b,) for every row of ``losses`` (G, b)."""
+    return np.broadcast_to(w, np.shape(losses)).copy()
 
 
 def _check_rho(rho: float) -> float:
@@ -45,7 +46,7 @@ def _check_rho(rho: float) -> float:
 @dataclass(frozen=True)
 class DirichletWeights(Scheme):
     """Weights drawn from a symmetric Dirichlet(``concentration``) at every step, ignoring
-    the losses' values. Uncapped: :math:`\\rho_t` can approach the batch size."""
+    the losses. Uncapped: :math:`\\rho_t` can approach the batch size."""
 
     seed: int = 0
     concentration: float = 1.0
@@ -59,10 +60,9 @@ class DirichletWeights(Scheme):
         return f"dirichlet (alpha={self.concentration:g}, seed={self.seed})"
 
     def __call__(self, losses, step):
-        b = losses.shape[-1]
-        alpha = np.full(b, float(self.concentration))
-        w = np.stack([g.dirichlet(alpha) for g in _row_generators(self.seed, step, losses)])
-        return w / w.sum(axis=-1, keepdims=True)
+        alpha = np.full(np.shape(losses)[-1], float(self.concentration))
+        w = np.random.default_rng([self.seed, step]).dirichlet(alpha)
+        return _every_row(losses, w / w.sum())
 
 
 def capped_lowest_first(losses: np.ndarray, rho: float) -> np.ndarray:
@@ -119,6 +119,6 @@ class RandomCapped(Scheme):
         return f"random_capped (rho={self.rho:g}, r={self.temperature:g}, seed={self.seed})"
 
     def __call__(self, losses, step):
-        b = losses.shape[-1]
-        scores = np.stack([g.random(b) for g in _row_generators(self.seed, step, losses)])
-        return batched_kl_capped_weights(scores, self.temperature, self.rho)
+        scores = np.random.default_rng([self.seed, step]).random(np.shape(losses)[-1])
+        return _every_row(losses, batched_kl_capped_weights(scores[None], self.temperature,
+                                                            self.rho)[0])

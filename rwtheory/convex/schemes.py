@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
-from rwtheory.weights.pipeline import STRATEGIES, batched_sample_weights
+from rwtheory.weights.pipeline import batched_sample_weights
+from rwtheory.weights.strategies import StrategyRecord, get_strategy
 
-__all__ = ["DROKL", "KLCapped", "Scheme", "Strategy", "make_scheme"]
+__all__ = ["DROKL", "KLCapped", "Scheme", "Strategy"]
 
 Temperature = float | Callable[[int], float]
 
@@ -41,21 +42,25 @@ class Scheme:
 @dataclass(frozen=True)
 class Strategy(Scheme):
     """The paper's pipeline (:func:`rwtheory.sample_weights`) with a constant temperature or
-    a schedule ``r(step)``."""
+    a schedule ``r(step)``, for any strategy of the registry
+    (:mod:`rwtheory.weights.strategies`)."""
 
     strategy: str = "linupper"
     temperature: Temperature = 1.0
     delta: float = 1.0
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, "
-                             f"got {self.strategy!r}")
+        get_strategy(self.strategy)
+
+    @property
+    def record(self) -> StrategyRecord:
+        """The strategy's record (looked up at use: the registry may change)."""
+        return get_strategy(self.strategy)
 
     @property
     def label(self) -> str:
-        if self.strategy == "uniform":
-            return "uniform"
+        if self.record.constant:
+            return self.strategy
         r = self.temperature if not callable(self.temperature) else "sched"
         return f"{self.strategy} (r={r})"
 
@@ -91,16 +96,3 @@ class DROKL(Scheme):
 
     def __call__(self, losses, step):
         return batched_dro_kl_weights(losses, _temperature(self.temperature, step))
-
-
-def make_scheme(name: str, temperature: Temperature = 1.0, **kwargs) -> Scheme:
-    """A scheme by name: a strategy of :data:`rwtheory.STRATEGIES`, ``"kl_capped"`` or
-    ``"dro_kl"``."""
-    if name == "kl_capped":
-        return KLCapped(temperature, **kwargs)
-    if name == "dro_kl":
-        return DROKL(temperature, **kwargs)
-    if name in STRATEGIES:
-        return Strategy(name, temperature, **kwargs)
-    raise ValueError(f"scheme must be one of {sorted([*STRATEGIES, 'kl_capped', 'dro_kl'])}, "
-                     f"got {name!r}")

@@ -1,7 +1,9 @@
-"""A plain PyTorch training loop with loss-based sample reweighting, one process or several.
+r"""A plain PyTorch training loop with loss-based sample reweighting, one process or several.
 
     python -m rwtheory.experiments.lm_train_loop --steps 200 --strategy linupper
     python -m rwtheory.experiments.lm_train_loop --chunked          # loss from hidden states
+    python -m rwtheory.experiments.lm_train_loop --accumulation-steps 4 \
+        --weights-over optimizer_step
     torchrun --nproc_per_node 2 -m rwtheory.experiments.lm_train_loop --steps 200   # DDP, gloo
 
 The reweighting adds three lines to an ordinary loop (marked ``# <-``): per-sample losses
@@ -9,6 +11,14 @@ instead of the batch mean, the reweighter, and its statistics. Under ``torchrun`
 is wrapped in ``DistributedDataParallel`` and the weights are computed on the global batch
 (every rank's samples); each rank draws its own samples. Data: the study's three-domain byte
 corpus (:mod:`rwtheory.lm.data`); model: :class:`rwtheory.lm.model.ByteTransformer`.
+
+The loss comes from the final hidden states and the tied output projection in chunks
+(:func:`rwtheory.lm.per_sample_loss_from_hidden`, no ``B x T x V`` logits) with
+``--chunked``, and by default when the vocabulary has at least
+:data:`rwtheory.lm.losses.CHUNKED_MIN_VOCAB` entries (the byte model's 256 does not:
+``--chunked`` forces it). With ``--accumulation-steps K`` each optimizer step accumulates K
+micro-batches (:func:`rwtheory.lm.accumulation.accumulate_gradients`), the weights normalised
+per micro-batch (the paper's code) or over the whole step (``--weights-over optimizer_step``).
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ from rwtheory.lm import (
     per_sample_loss,
     per_sample_loss_from_hidden,
 )
+from rwtheory.lm.accumulation import accumulate_gradients
 from rwtheory.lm.data import build_corpus
+from rwtheory.lm.losses import CHUNKED_MIN_VOCAB
 from rwtheory.lm.model import ByteTransformer
 
 
@@ -43,15 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.4)
     p.add_argument("--warmup-steps", type=int, default=20, help="steps at r = 100 first")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--chunked", action="store_true",
-                   help="per_sample_loss_from_hidden (no B x T x V logits)")
+    p.add_argument("--chunked", action=argparse.BooleanOptionalAction, default=None,
+                   help="per_sample_loss_from_hidden (no B x T x V logits); default: "
+                        f"when the vocabulary has >= {CHUNKED_MIN_VOCAB} entries")
+    p.add_argument("--accumulation-steps", type=int, default=1,
+                   help="micro-batches (of --batch-size samples) per optimizer step")
+    p.add_argument("--weights-over", choices=("micro_batch", "optimizer_step"),
+                   default="micro_batch", help="normalise the weights per micro-batch (the "
+                                               "paper's code) or over the optimizer step")
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
 def main(argv=None) -> dict:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.accumulation_steps < 1:
+        parser.error("argument --accumulation-steps: must be an integer >= 1")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -65,24 +86,29 @@ def main(argv=None) -> dict:
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     reweighter = SampleReweighter(                                              # <-
-        args.strategy, rw.warmup_schedule(args.temperature, args.warmup_steps))
+        args.strategy, rw.warmup_schedule(args.temperature, args.warmup_steps),
+        weights_over=args.weights_over)
     rng = np.random.default_rng([args.seed, rank])   # each rank its own samples
+    vocab = model.output_weight.shape[0]
+    chunked = vocab >= CHUNKED_MIN_VOCAB if args.chunked is None else args.chunked
+
+    def losses_of(x):
+        if chunked:
+            return per_sample_loss_from_hidden(net(x, return_hidden=True),
+                                               model.output_weight, x)
+        return per_sample_loss(net(x), x)                                       # <-
 
     history = []
     for step in range(args.steps):
-        idx = torch.from_numpy(rng.choice(corpus.train.shape[0], args.batch_size, replace=False))
-        x = corpus.train[idx].to(device)
-        if args.chunked:
-            losses = per_sample_loss_from_hidden(net(x, return_hidden=True),
-                                                 model.output_weight, x)
-        else:
-            losses = per_sample_loss(net(x), x)                                 # <-
-        loss, weights = reweighter(losses)                                      # <-
+        micro = [corpus.train[torch.from_numpy(
+            rng.choice(corpus.train.shape[0], args.batch_size, replace=False))].to(device)
+            for _ in range(args.accumulation_steps)]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        accumulate_gradients(losses_of, micro, reweighter,                      # <-
+                             ddp_model=net if distributed else None)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        s = reweighter.stats
+        s = reweighter.stats                   # one host read; skip it and the loop has none
         history.append({"step": step, "mean_loss": s.loss_mean, "rho": s.rho,
                         "entropy": s.entropy, "temperature": s.temperature})
         if rank == 0 and (step % args.log_every == 0 or step == args.steps - 1):

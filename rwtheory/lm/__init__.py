@@ -6,14 +6,21 @@
     import rwtheory as rw
 
     reweighter = SampleReweighter("linupper", rw.warmup_schedule(0.4, warmup_steps=500))
-    losses, counts = per_sample_loss(logits, labels, return_counts=True)   # (B,) token means
-    loss, weights = reweighter(losses, valid=counts > 0)   # global batch under DDP
+    losses = per_sample_loss(logits, labels)   # (B,) token means; NaN: no scored token
+    loss, weights = reweighter(losses)         # global batch under DDP; NaN rows weigh 0
     loss.backward()
 
 * :mod:`rwtheory.lm.losses`: per-sample losses from logits, or from hidden states and the
   output projection in chunks (never materialising the B x T x V logits).
 * :mod:`rwtheory.lm.reweight`: the reweighted objective on the global batch across
-  data-parallel ranks, and the stateful :class:`SampleReweighter`.
+  data-parallel ranks; :mod:`rwtheory.lm.reweighter`: the stateful :class:`SampleReweighter`
+  of a training loop; :mod:`rwtheory.lm.strategies`: strategies as data (names,
+  :class:`kl_capped`, callables).
+* :mod:`rwtheory.lm.distributed`: the global batch across ranks and its one check (an
+  all-padding global batch raises on every rank at once).
+* :mod:`rwtheory.lm.accumulation`: gradient accumulation, weights per micro-batch (the
+  paper's code) or over the optimizer step (a no-grad scoring pass).
+* :mod:`rwtheory.lm.syncs`: counting host synchronisations (benchmarks, tests).
 * :mod:`rwtheory.lm.hf`: ``ReweightingTrainer``, a Hugging Face ``Trainer`` subclass (needs
   the ``rwtheory[hf]`` extra; imported only when used).
 * :mod:`rwtheory.lm.data`, :mod:`rwtheory.lm.model`: the corpus and the byte-level transformer
@@ -21,13 +28,10 @@
 """
 
 from rwtheory.lm.losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
-from rwtheory.lm.reweight import (
-    LM_STRATEGIES,
-    ReweightStats,
-    SampleReweighter,
-    gather_losses,
-    reweighted_loss,
-)
+from rwtheory.lm.reweight import gather_losses, reweighted_loss
+from rwtheory.lm.reweighter import SampleReweighter
+from rwtheory.lm.stats import ReweightStats
+from rwtheory.lm.strategies import LM_STRATEGIES, kl_capped
 
 __all__ = [
     "IGNORE_INDEX",
@@ -37,6 +41,7 @@ __all__ = [
     "SampleReweighter",
     "default_chunk_size",
     "gather_losses",
+    "kl_capped",
     "per_sample_loss",
     "per_sample_loss_from_hidden",
     "reweighted_loss",

@@ -10,19 +10,30 @@ Two ways to get the same numbers:
 
 * :func:`per_sample_loss` from the logits ``(B, T, V)`` the model already produced;
 * :func:`per_sample_loss_from_hidden` from the final hidden states ``(B, T, d)`` and the output
-  projection ``(V, d)``: the logits are computed ``chunk_size`` tokens at a time and recomputed
-  in the backward pass, so the ``B x T x V`` logits (and their gradient) never exist at once.
+  projection ``(V, d)``: the logits are computed a chunk of tokens at a time and recomputed
+  in the backward pass, so the ``B x T x V`` logits (and their gradient) never exist at once,
+  in any dtype.
 
-**Samples without a target token.** A sample whose target tokens are all ``ignore_index``
-(e.g. a row of padding) has no loss. Both functions return 0 for it (never NaN) and, with
-``return_counts=True``, its token count 0; pass ``valid=counts > 0`` to
-:func:`rwtheory.lm.reweighted_loss` (the :class:`~rwtheory.lm.SampleReweighter`, the Trainer
-integration and the examples do) and it gets weight 0 and contributes nothing -- neither to
-the loss, nor to the gradient, nor to the normalisation of the other samples' losses. A batch
-in which *every* sample is fully ignored is an error. (Under data parallelism that error is
-raised on the one rank whose local batch it is, while the others wait in the gather of
-:func:`rwtheory.lm.reweighted_loss` until the process group's timeout: keep at least one
-scored token per local batch.)
+**Samples without a scored token carry their validity with them.** A sample whose target
+tokens are all ``ignore_index`` (e.g. a row of padding) has no loss: 0/0. Both functions return
+NaN for it -- never an error, whatever the rest of the batch holds -- and, with
+``return_counts=True``, its token count 0. :func:`rwtheory.lm.reweighted_loss` and
+:class:`~rwtheory.lm.SampleReweighter` read a NaN loss as "no scored token": the sample gets
+weight 0 and contributes nothing (not to the loss, the gradient, or the normalisation of the
+other samples' losses), with no extra argument from the caller. The NaN never reaches a
+gradient (the division is guarded), and a batch, or a data-parallel rank, made only of padding
+is not an error here: only a *global* batch without any scored token is, raised by the
+reweighting on every rank at once (:mod:`rwtheory.lm.distributed`). With ``check=True`` (the
+default) a non-finite loss of a sample that *has* scored tokens (non-finite logits) raises,
+so a NaN that reaches the reweighting always means "no scored token".
+
+**Host synchronisation.** Shapes and dtypes are checked on the host for free. The checks of
+the *values* (label range, finite losses) cost one device-to-host read per call, combined
+into one transfer; ``check=False`` skips them (no synchronisation; out-of-range labels then
+fail inside the kernels -- an IndexError on CPU, a device-side assert on CUDA -- and a
+non-finite loss passes through). Everything else is tensor ops on static shapes: under
+``torch.compile`` the functions trace without graph breaks (``check=False``) and the number
+of padded tokens never changes a shape, so varying padding does not recompile.
 """
 
 from __future__ import annotations
@@ -32,14 +43,41 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IGNORE_INDEX", "default_chunk_size", "per_sample_loss", "per_sample_loss_from_hidden"]
+__all__ = [
+    "CHUNK_BUDGET_BYTES",
+    "CHUNKED_MIN_VOCAB",
+    "IGNORE_INDEX",
+    "default_chunk_size",
+    "per_sample_loss",
+    "per_sample_loss_from_hidden",
+]
 
 #: The padding label ignored by default (PyTorch's and Hugging Face's convention).
 IGNORE_INDEX = -100
 
-#: Elements of one chunk of logits when ``chunk_size`` is left to :func:`default_chunk_size`
-#: (2**24 float32 numbers = 64 MiB per chunk buffer).
-CHUNK_ELEMENTS = 2**24
+#: Memory budget of one chunk's temporary buffers when ``chunk_size`` is left to
+#: :func:`default_chunk_size`: 64 MiB, about 170 tokens per chunk at V = 32768 and 42 at
+#: V = 131072, so that a batch of a few hundred tokens is chunked too.
+CHUNK_BUDGET_BYTES = 64 * 2**20
+
+#: Bytes of temporary buffers per token of a chunk and per vocabulary entry: the chunk's
+#: logits in the matmul dtype, their float32 copy and the float32 exp/softmax buffer of
+#: log-sum-exp (forward) or of the gradient (backward); 12 is the bound for float32 and
+#: for half-precision matmuls alike (2 + 4 + 4 + the half-precision cast of the gradient).
+BYTES_PER_LOGIT = 12
+
+#: From this vocabulary size on, the Trainer and the training-loop example take the chunked
+#: path by default. Justification (memory, per token): the naive path holds the logits, a
+#: float32 copy and their gradient, about 12 V bytes per token against about 2 * 34 d bytes
+#: of activations per layer (a transformer block at d_model = d in half precision). At
+#: V >= 16384 and d <= 2048 one token's logits outweigh ~1.4 layers' activations and grow
+#: with V (Llama-3's 128k: ~11 layers); the chunked path keeps them at a fixed 64 MiB for
+#: one extra ``hidden x weight`` product in the backward pass (measured: 1.1x the naive
+#: loss time on CPU at V = 32768, benchmarks/bench_lm_loss.py). Below it (byte- and
+#: character-level models, tests) the logits are small and the extra product not worth it.
+#: Every common subword vocabulary is above it: GPT-2 50257, Llama-2 32000, Mistral 32768,
+#: Llama-3 128256.
+CHUNKED_MIN_VOCAB = 16384
 
 
 # ------------------------------------------------------------------------- validation
@@ -63,14 +101,22 @@ def _check_int(value, name: str, *, minimum: int | None = None) -> int:
     return int(value)
 
 
+def _check_flags(shift, check) -> None:
+    for name, value in (("shift", shift), ("check", check)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
 def _targets(labels, batch: int, length: int, vocab: int, ignore_index: int, shift: bool,
-             owner: str):
-    """Validate ``labels`` against a ``(batch, length, vocab)`` prediction tensor named
-    ``owner`` and return the flat targets (position t scores ``targets[t]``), the mask of
-    scored positions and the number of scored tokens per sample.
+             owner: str, check: bool):
+    """Validate the shape of ``labels`` against a ``(batch, length, vocab)`` prediction tensor
+    named ``owner``; return the flat targets (position t scores ``targets[t]``), the flat mask
+    of scored positions, the scored tokens per sample and (``check``) the mask of scored
+    labels outside ``[0, vocab)``, whose targets are replaced by 0 so that the kernels run.
 
     With ``shift`` the labels are shifted left and padded with ``ignore_index`` (the last
-    position predicts nothing), which keeps the predictions contiguous: no copy of them."""
+    position predicts nothing), which keeps the predictions contiguous: no copy of them.
+    Host-side checks only (shapes); nothing here synchronises."""
     _check_tensor(labels, "labels", 2, floating=False)
     if tuple(labels.shape) != (batch, length):
         raise ValueError(f"labels must have shape (batch, length) = {(batch, length)} to match "
@@ -86,19 +132,11 @@ def _targets(labels, batch: int, length: int, vocab: int, ignore_index: int, shi
     if shift:
         labels = F.pad(labels[:, 1:], (0, 1), value=ignore_index)
     mask = labels != ignore_index
-    bad = mask & ((labels < 0) | (labels >= vocab))
-    if bool(bad.any()):
-        b, t = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"labels must be token ids in [0, {vocab}) or ignore_index "
-                         f"({ignore_index}), got {int(labels[b, t])} at sample {b}, position "
-                         f"{t + 1 if shift else t}")
-    counts = mask.sum(dim=1)
-    if not bool(counts.any()):
-        raise ValueError(f"labels: every target token of every sample equals ignore_index "
-                         f"({ignore_index}); a batch needs at least one scored token"
-                         + (" (with shift=True the first label of a sample is never a target)"
-                            if shift else ""))
-    return labels.reshape(-1), mask.reshape(-1), counts
+    bad = None
+    if check:
+        bad = (mask & ((labels < 0) | (labels >= vocab)), labels)
+        labels = torch.where(bad[0], 0, labels)
+    return labels.reshape(-1), mask.reshape(-1), mask.sum(dim=1), bad
 
 
 def _same_device(tensors: dict[str, torch.Tensor | None]) -> None:
@@ -108,18 +146,31 @@ def _same_device(tensors: dict[str, torch.Tensor | None]) -> None:
         raise ValueError(f"all inputs must be on one device, got {where}")
 
 
-def _per_sample_mean(token_nll, counts, batch: int, owner: str):
-    """``(B*T,)`` per-position NLL (0 where not scored) -> ``(B,)`` means over scored tokens;
-    0 for a sample with none. Non-finite results are reported, never returned."""
-    sums = token_nll.view(batch, -1).sum(dim=1)
-    losses = sums / counts.clamp(min=1).to(sums.dtype)
-    finite = torch.isfinite(losses.detach())
-    if not bool(finite.all()):
-        i = int((~finite).nonzero()[0, 0])
+def _per_sample_mean(token_nll, mask, counts, batch: int):
+    """``(B*T,)`` per-position NLL -> ``(B,)`` means over the scored tokens; NaN for a sample
+    without one. The unscored positions are zeroed by ``where`` (so a NaN there cannot leak)
+    and the division is guarded, so the NaN of an empty sample never reaches a gradient."""
+    sums = torch.where(mask, token_nll, 0.0).view(batch, -1).sum(dim=1)
+    means = sums / counts.clamp(min=1).to(sums.dtype)
+    return torch.where(counts > 0, means, torch.nan)
+
+
+def _raise_on_bad_values(losses, counts, bad, owner: str, ignore_index: int, vocab: int,
+                         shift: bool) -> None:
+    """The value checks of ``check=True``: one host read of two flags; the messages (which
+    read more) are built only when something is wrong."""
+    bad, labels = bad
+    nonfinite = (counts > 0) & ~torch.isfinite(losses.detach())
+    flags = torch.stack([bad.any(), nonfinite.any()]).tolist()
+    if flags[0]:
+        b, t = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"labels must be token ids in [0, {vocab}) or ignore_index "
+                         f"({ignore_index}), got {int(labels[b, t])} at sample {b}, position "
+                         f"{t + 1 if shift else t}")
+    if flags[1]:
+        i = int(nonfinite.nonzero()[0, 0])
         raise ValueError(f"{owner} gave a non-finite loss ({float(losses[i].detach())}) for "
-                         f"sample {i}: "
-                         f"{owner} must hold finite values")
-    return losses
+                         f"sample {i}: {owner} must hold finite values")
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -129,7 +180,7 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 # ------------------------------------------------------------------------- from logits
 def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: bool = True, *,
-                    return_counts: bool = False):
+                    return_counts: bool = False, check: bool = True):
     r"""Mean token NLL of every sample: ``(B,)`` from logits ``(B, T, V)`` and labels ``(B, T)``.
 
     .. math:: \ell_b = \frac{1}{|S_b|}\sum_{t \in S_b} -\log \mathrm{softmax}(z_{b,t})_{y_{b,t+1}},
@@ -143,153 +194,188 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
     logits : float tensor ``(B, T, V)``, B >= 1. float16/bfloat16 are scored in float32 (a
         float32 copy of the logits is made, as Hugging Face's loss does; use
         :func:`per_sample_loss_from_hidden` when that memory matters).
-    labels : integer tensor ``(B, T)`` of token ids in ``[0, V)`` or ``ignore_index``.
+    labels : integer tensor ``(B, T)`` of token ids in ``[0, V)`` or ``ignore_index``; a row
+        without any scored token is allowed (its loss is NaN).
     ignore_index : label value that is not scored (padding), default -100.
     shift : score position t against label t + 1 (causal LM). Needs T >= 2.
     return_counts : also return the number of scored tokens per sample (``(B,)`` int64).
+    check : check the values (labels in range, finite losses of scored samples) at the
+        cost of one host synchronisation; ``False`` skips it (see the module docstring).
 
     Returns
     -------
     ``(B,)`` losses (float32, or float64 for float64 logits) with the autograd history of
-    ``logits``; 0 for a sample without scored tokens (see the module docstring: pass
-    ``valid=counts > 0`` to the reweighting so that it gets no weight).
-    With ``return_counts``: ``(losses, counts)``.
+    ``logits``; NaN for a sample without scored tokens, which the reweighting gives weight 0
+    (see the module docstring). With ``return_counts``: ``(losses, counts)``.
 
     Raises ``TypeError``/``ValueError`` naming the argument for a wrong type, dtype or shape,
-    labels outside ``[0, V)``, a batch in which no token is scored, and non-finite logits
-    (reported through the loss of the first affected sample).
+    and (``check=True``) labels outside ``[0, V)`` and non-finite logits (reported through the
+    loss of the first affected sample). A batch without any scored token is *not* an error.
     """
     _check_tensor(logits, "logits", 3, floating=True)
     ignore_index = _check_int(ignore_index, "ignore_index")
-    if not isinstance(shift, bool):
-        raise TypeError(f"shift must be a bool, got {shift!r}")
+    _check_flags(shift, check)
     batch, length, vocab = logits.shape
     if vocab == 0:
         raise ValueError("logits must have a vocabulary dimension >= 1, got shape "
                          f"{tuple(logits.shape)}")
     if isinstance(labels, torch.Tensor):
         _same_device({"logits": logits, "labels": labels})
-    targets, _, counts = _targets(labels, batch, length, vocab, ignore_index, shift, "logits")
+    targets, mask, counts, bad = _targets(labels, batch, length, vocab, ignore_index, shift,
+                                          "logits", check)
     flat = logits.reshape(-1, vocab)
     cdt = _compute_dtype(logits.dtype)
     if flat.dtype != cdt:
         flat = flat.to(cdt)
     token_nll = F.cross_entropy(flat, targets, ignore_index=ignore_index, reduction="none")
-    losses = _per_sample_mean(token_nll, counts, batch, "logits")
+    losses = _per_sample_mean(token_nll, mask, counts, batch)
+    if check:
+        _raise_on_bad_values(losses, counts, bad, "logits", ignore_index, vocab, shift)
     return (losses, counts) if return_counts else losses
 
 
 # ------------------------------------------------------------------------- from hidden
-def default_chunk_size(vocab: int) -> int:
-    """Tokens per chunk so that one chunk of logits holds about :data:`CHUNK_ELEMENTS`
-    numbers (512 tokens at V = 32768, 128 at V = 131072), at least 1."""
-    return max(1, CHUNK_ELEMENTS // max(int(vocab), 1))
+def default_chunk_size(vocab: int, budget_bytes: int = CHUNK_BUDGET_BYTES) -> int:
+    """Tokens per chunk whose temporary buffers (:data:`BYTES_PER_LOGIT` bytes per logit)
+    fit in ``budget_bytes``: 170 tokens at V = 32768 with the default 64 MiB, 42 at
+    V = 131072; at least 1. It depends on the vocabulary only, never on the batch, so the
+    memory stays within the budget whatever the batch size, and small batches are chunked
+    too."""
+    vocab = _check_int(vocab, "vocab", minimum=1)
+    budget_bytes = _check_int(budget_bytes, "budget_bytes", minimum=1)
+    return max(1, budget_bytes // (BYTES_PER_LOGIT * vocab))
 
 
-def _chunk_logits(h, weight, bias, cdt):
-    """Logits of one chunk of rows, in the compute dtype (float32 unless float64)."""
-    z = F.linear(h, weight, bias)
-    return z if z.dtype == cdt else z.to(cdt)
+def _matmul_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
+    """The dtype of the products: autocast's when autocast is on for this device type and
+    ``dtype`` is one it casts (float32 or half precision), else ``dtype``."""
+    if dtype != torch.float64 and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return dtype
 
 
-class _LinearCrossEntropy(torch.autograd.Function):
-    r"""Token NLL of rows ``h`` (M, d) under ``softmax(h W^T + b)``, chunk by chunk.
-
-    Forward keeps only the per-row log-sum-exp (M numbers). Backward recomputes each chunk's
-    logits, turns them into ``g (softmax - onehot)`` in place, and accumulates
-
-        grad_h = P W,   grad_W += P^T h,   grad_b += sum_rows P,
-
-    so its peak extra memory is a few ``chunk x V`` buffers. Costs one more ``h W^T`` product
-    than autograd on the full logits (4 products instead of 3)."""
-
-    @staticmethod
-    def forward(ctx, h, weight, bias, targets, chunk_size: int):
-        cdt = _compute_dtype(h.dtype)
-        rows = h.shape[0]
-        nll = torch.empty(rows, dtype=cdt, device=h.device)
-        lse = torch.empty(rows, dtype=cdt, device=h.device)
-        for s in range(0, rows, chunk_size):
-            e = min(s + chunk_size, rows)
-            z = _chunk_logits(h[s:e], weight, bias, cdt)
-            lse[s:e] = torch.logsumexp(z, dim=1)
-            nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
-            del z
-        ctx.save_for_backward(h, weight, bias, targets, lse)
-        ctx.chunk_size = chunk_size
-        return nll
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_nll):
-        h, weight, bias, targets, lse = ctx.saved_tensors
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
-        cdt = lse.dtype
-        rows, chunk = h.shape[0], ctx.chunk_size
-        grad_h = torch.empty_like(h) if need_h else None
-        grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
-        grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
-                  if need_b and bias is not None else None)
-        grad_nll = grad_nll.to(cdt)
-        for s in range(0, rows, chunk):
-            e = min(s + chunk, rows)
-            p = _chunk_logits(h[s:e], weight, bias, cdt)
-            p.sub_(lse[s:e, None]).exp_()                                  # softmax
-            p[torch.arange(e - s, device=p.device), targets[s:e]] -= 1     # - onehot
-            p.mul_(grad_nll[s:e, None])                                    # * upstream
-            pw = p if p.dtype == weight.dtype else p.to(weight.dtype)
-            if grad_h is not None:
-                grad_h[s:e] = pw @ weight
-            if grad_w is not None:
-                if pw.dtype == cdt:
-                    grad_w.addmm_(pw.t(), h[s:e])
-                else:  # half precision: multiply in it, accumulate in float32
-                    grad_w.add_((pw.t() @ h[s:e]).to(cdt))
-            if grad_b is not None:
-                grad_b.add_(p.sum(dim=0))
-            del p, pw
-        if grad_w is not None and grad_w.dtype != weight.dtype:
-            grad_w = grad_w.to(weight.dtype)
-        if grad_b is not None and grad_b.dtype != bias.dtype:
-            grad_b = grad_b.to(bias.dtype)
-        return grad_h, grad_w, grad_b, None, None
+def _shifted_logits(hm, wm, bm, lse, cdt):
+    """``hm @ wm.T + bm - lse`` in the compute dtype. Without a bias and with the products in
+    the compute dtype, the subtraction rides on the product (``addmm``'s input term)."""
+    if bm is None and hm.dtype == cdt:
+        return torch.addmm(-lse, hm, wm.t())
+    return F.linear(hm, wm, bm).to(cdt).sub_(lse)
 
 
-def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
-                                ignore_index: int = IGNORE_INDEX, shift: bool = True,
-                                chunk_size: int | None = None, *, return_counts: bool = False):
-    r""":func:`per_sample_loss` of the logits ``hidden @ weight.T + bias``, without ever
-    materialising them.
+def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
+    """Forward of :class:`_LinearCrossEntropy` (see there)."""
+    mdt = _matmul_dtype(device_type, h.dtype)
+    cdt = _compute_dtype(mdt)
+    wm = weight.to(mdt)
+    bm = None if bias is None else bias.to(mdt)
+    rows = h.shape[0]
+    nll = torch.empty(rows, dtype=cdt, device=h.device)
+    lse = torch.empty(rows, dtype=cdt, device=h.device)
+    for s in range(0, rows, chunk_size):
+        e = min(s + chunk_size, rows)
+        z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
+        lse[s:e] = torch.logsumexp(z, dim=1)
+        nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
+        del z
+    ctx.save_for_backward(h, weight, bias, targets, lse)
+    ctx.chunk_size = chunk_size
+    return nll
 
-    The scored positions' hidden states are projected ``chunk_size`` tokens at a time; only
-    each token's log-sum-exp is kept for the backward pass, which recomputes the chunk's
-    logits (a custom autograd function). Memory beyond the inputs and gradients is a few
-    ``chunk_size x V`` buffers instead of several ``B x T x V`` tensors; the price is one more
-    ``hidden x weight`` product in the backward pass. Positions whose label is ignored are
-    skipped entirely (no compute).
 
-    Parameters
-    ----------
-    hidden : float tensor ``(B, T, d)``, the final hidden states (after the final norm).
-    weight : ``(V, d)`` output projection (``nn.Linear(d, V).weight``; for tied embeddings the
-        embedding matrix), same dtype and device as ``hidden``.
-    labels : integer tensor ``(B, T)``, as for :func:`per_sample_loss`.
-    bias : optional ``(V,)`` output bias, same dtype.
-    ignore_index, shift, return_counts : as for :func:`per_sample_loss`.
-    chunk_size : tokens per chunk (an integer >= 1); default :func:`default_chunk_size`.
+def _backward(ctx, device_type: str, grad_nll):
+    """Backward of :class:`_LinearCrossEntropy` (see there)."""
+    h, weight, bias, targets, lse = ctx.saved_tensors
+    need_h, need_w, need_b = ctx.needs_input_grad[:3]
+    mdt = _matmul_dtype(device_type, h.dtype)
+    cdt = lse.dtype
+    wm, rows, chunk = weight.to(mdt), h.shape[0], ctx.chunk_size
+    bm = None if bias is None else bias.to(mdt)
+    grad_h = torch.empty_like(h) if need_h else None
+    grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
+    grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
+              if need_b and bias is not None else None)
+    g = grad_nll.to(cdt)[:, None]
+    for s in range(0, rows, chunk):
+        e = min(s + chunk, rows)
+        hm = h[s:e].to(mdt)
+        p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)          # z - lse
+        p.exp_()                                                       # softmax
+        p.scatter_add_(1, targets[s:e, None],
+                       torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device))
+        # the upstream factor scales rows: applied to the (chunk x d) operands and results,
+        # not to the (chunk x V) matrix (one pass over it fewer)
+        pm = p.to(mdt)
+        if grad_h is not None:
+            grad_h[s:e] = (pm @ wm) * g[s:e].to(mdt)
+        if grad_w is not None:
+            if mdt == cdt:
+                grad_w.addmm_(pm.t(), hm * g[s:e])
+            else:  # half precision: multiply in it, accumulate in float32
+                grad_w.add_(pm.t() @ (hm * g[s:e].to(mdt)))
+        if grad_b is not None:
+            grad_b.add_(p.t() @ g[s:e, 0])
+        del p, pm
+    if grad_w is not None:
+        grad_w = grad_w.to(weight.dtype)
+    if grad_b is not None:
+        grad_b = grad_b.to(bias.dtype)
+    return grad_h, grad_w, grad_b, None, None
 
-    Returns the same ``(B,)`` losses as :func:`per_sample_loss` on the full logits (float32,
-    float64 for float64 inputs; half-precision inputs are multiplied in their own dtype and
-    scored in float32), with gradients for ``hidden``, ``weight`` and ``bias``. Double
-    backward is not supported.
-    """
+
+def _make_linear_cross_entropy(device_type: str):
+    """The chunked autograd function for one device type (``torch.amp.custom_fwd`` binds its
+    device type when the class is made)."""
+
+    class _LinearCrossEntropy(torch.autograd.Function):
+        r"""Token NLL of rows ``h`` (M, d) under ``softmax(h W^T + b)``, chunk by chunk.
+
+        Forward keeps only the per-row log-sum-exp (M numbers). Backward recomputes each
+        chunk's logits, turns them into ``softmax - onehot`` in place and accumulates
+
+            grad_h = diag(g) P W,   grad_W += P^T diag(g) h,   grad_b += P^T g,
+
+        so its peak extra memory is a few ``chunk x V`` buffers. Costs one more ``h W^T``
+        product than autograd on the full logits (4 products instead of 3).
+
+        Mixed precision (``custom_fwd``/``custom_bwd``: backward runs in forward's autocast
+        state): the products run in autocast's dtype when autocast is on (bf16 hidden with an
+        fp32 weight is the usual case), else in the inputs' dtype; log-sum-exp, softmax and
+        the accumulation of grad_W and grad_b are float32 (float64 for float64 inputs); each
+        gradient is returned in its input's dtype."""
+
+        @staticmethod
+        @torch.amp.custom_fwd(device_type=device_type)
+        def forward(ctx, h, weight, bias, targets, chunk_size: int):
+            return _forward(ctx, device_type, h, weight, bias, targets, chunk_size)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        @torch.amp.custom_bwd(device_type=device_type)
+        def backward(ctx, grad_nll):
+            return _backward(ctx, device_type, grad_nll)
+
+    return _LinearCrossEntropy
+
+
+_LINEAR_CROSS_ENTROPY: dict[str, type] = {}
+
+
+def _linear_cross_entropy(device_type: str):
+    if device_type not in _LINEAR_CROSS_ENTROPY:
+        _LINEAR_CROSS_ENTROPY[device_type] = _make_linear_cross_entropy(device_type)
+    return _LINEAR_CROSS_ENTROPY[device_type]
+
+
+for _device_type in ("cpu", "cuda"):  # made at import: torch.compile then sees fixed classes
+    _linear_cross_entropy(_device_type)
+
+
+def _check_projection(hidden, weight, bias) -> tuple[int, int, int, int]:
+    """Shapes and dtypes of ``hidden``, ``weight``, ``bias``; returns (B, T, d, V)."""
     _check_tensor(hidden, "hidden", 3, floating=True)
     _check_tensor(weight, "weight", 2, floating=True)
     if bias is not None:
         _check_tensor(bias, "bias", 1, floating=True)
-    ignore_index = _check_int(ignore_index, "ignore_index")
-    if not isinstance(shift, bool):
-        raise TypeError(f"shift must be a bool, got {shift!r}")
     batch, length, dim = hidden.shape
     vocab = weight.shape[0]
     if weight.shape[1] != dim or vocab == 0:
@@ -297,25 +383,61 @@ def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
                          f"of hidden) and vocab >= 1, got {tuple(weight.shape)}")
     if bias is not None and tuple(bias.shape) != (vocab,):
         raise ValueError(f"bias must have shape (vocab,) = ({vocab},), got {tuple(bias.shape)}")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.dtype != hidden.dtype:
-            raise TypeError(f"{name} must have the dtype of hidden ({hidden.dtype}), "
-                            f"got {t.dtype}")
+    if not torch.is_autocast_enabled(hidden.device.type):
+        for name, t in (("weight", weight), ("bias", bias)):
+            if t is not None and t.dtype != hidden.dtype:
+                raise TypeError(f"{name} must have the dtype of hidden ({hidden.dtype}) "
+                                f"outside autocast, got {t.dtype} (under torch.autocast "
+                                f"mixed dtypes are cast to the autocast dtype)")
+    return batch, length, dim, vocab
+
+
+def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
+                                ignore_index: int = IGNORE_INDEX, shift: bool = True,
+                                chunk_size: int | None = None, *, return_counts: bool = False,
+                                check: bool = True):
+    r""":func:`per_sample_loss` of the logits ``hidden @ weight.T + bias``, without ever
+    materialising them.
+
+    The hidden states are projected ``chunk_size`` tokens at a time; only each token's
+    log-sum-exp is kept for the backward pass, which recomputes the chunk's logits (a custom
+    autograd function). Memory beyond the inputs and gradients is a few ``chunk_size x V``
+    buffers (:data:`CHUNK_BUDGET_BYTES` with the default chunk size) instead of several
+    ``B x T x V`` tensors; the price is one more ``hidden x weight`` product in the backward
+    pass. Every position is projected, scored or not: the shapes never depend on the
+    padding, so ``torch.compile`` does not recompile when the padding changes (the ignored
+    positions cost their share of compute and get zero gradient).
+
+    Parameters
+    ----------
+    hidden : float tensor ``(B, T, d)``, the final hidden states (after the final norm).
+    weight : ``(V, d)`` output projection (``nn.Linear(d, V).weight``; for tied embeddings the
+        embedding matrix). Outside autocast it must have the dtype of ``hidden``; under
+        ``torch.autocast`` any float dtypes mix (e.g. bfloat16 hidden, float32 weight) and the
+        products run in the autocast dtype, like ``F.linear`` would.
+    labels : integer tensor ``(B, T)``, as for :func:`per_sample_loss`.
+    bias : optional ``(V,)`` output bias.
+    ignore_index, shift, return_counts, check : as for :func:`per_sample_loss`.
+    chunk_size : tokens per chunk (an integer >= 1); default :func:`default_chunk_size`.
+
+    Returns the same ``(B,)`` losses as :func:`per_sample_loss` on the full logits (float32,
+    float64 for float64 inputs; half-precision products are scored in float32; NaN for a
+    sample without scored tokens), with gradients for ``hidden``, ``weight`` and ``bias`` in
+    their own dtypes. Double backward is not supported.
+    """
+    batch, length, dim, vocab = _check_projection(hidden, weight, bias)
+    ignore_index = _check_int(ignore_index, "ignore_index")
+    _check_flags(shift, check)
     chunk_size = default_chunk_size(vocab) if chunk_size is None else _check_int(
         chunk_size, "chunk_size", minimum=1)
     if isinstance(labels, torch.Tensor):
         _same_device({"hidden": hidden, "weight": weight, "bias": bias, "labels": labels})
-    targets, mask, counts = _targets(labels, batch, length, vocab, ignore_index, shift, "hidden")
-    rows = mask.nonzero().squeeze(1)
-    flat = hidden.reshape(-1, dim)
-    if rows.shape[0] == flat.shape[0]:  # nothing ignored: no gather
-        h_rows, t_rows = flat, targets
-    else:
-        h_rows, t_rows = flat.index_select(0, rows), targets.index_select(0, rows)
-    nll_rows = _LinearCrossEntropy.apply(h_rows, weight, bias, t_rows, chunk_size)
-    if rows.shape[0] == flat.shape[0]:
-        token_nll = nll_rows
-    else:
-        token_nll = nll_rows.new_zeros(flat.shape[0]).index_copy(0, rows, nll_rows)
-    losses = _per_sample_mean(token_nll, counts, batch, "hidden")
+    targets, mask, counts, bad = _targets(labels, batch, length, vocab, ignore_index, shift,
+                                          "hidden", check)
+    fn = _linear_cross_entropy(hidden.device.type)
+    safe = torch.where(mask, targets, 0)            # ignored positions score token 0, unused
+    token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, chunk_size)
+    losses = _per_sample_mean(token_nll, mask, counts, batch)
+    if check:
+        _raise_on_bad_values(losses, counts, bad, "hidden", ignore_index, vocab, shift)
     return (losses, counts) if return_counts else losses

@@ -4,10 +4,13 @@ items 4-5; paper Algorithm 1, App. A.1).
 Per step:
 
 1. the per-sample losses of every rank are gathered (detached, float32) into the global
-   batch, in rank order; ranks may hold different numbers of samples;
-2. the weights are computed once on the global batch by :mod:`rwtheory.weights.pipeline`
-   (``sample_weights``) or :mod:`rwtheory.weights.optimal` (``dro_kl_weights``) -- every rank
-   computes the same numbers from the same gathered tensor;
+   batch, in rank order, with their validity; ranks may hold different numbers of samples
+   (:mod:`rwtheory.lm.distributed`);
+2. the weights are computed once on the global batch by
+   :func:`rwtheory.weights.pipeline.masked_sample_weights` (the paper's pipeline),
+   :func:`~rwtheory.weights.pipeline.masked_tempered_softmax` of the raw losses (``dro_kl``),
+   Proposition 1 (``kl_capped``) or a callable strategy (:mod:`rwtheory.lm.strategies`)
+   -- every rank computes the same numbers from the same gathered tensor;
 3. each rank keeps its slice and returns ``world_size * sum_i w_i l_i`` over its own samples.
 
 Data-parallel training (``DistributedDataParallel``, FSDP) *averages* the ranks' gradients,
@@ -16,40 +19,41 @@ the single-process reweighted loss on the concatenated batch. No gradient flows 
 weights. Without an initialised process group (or with a group of one) everything is local
 and the factor is 1.
 
-Samples without a scored token (``valid=False``, see :mod:`rwtheory.lm.losses`) get weight 0
-and are left out of the weighting, so they do not shift the normalisation of the others.
+**Validity.** A NaN loss means "no scored token" (what :func:`rwtheory.lm.per_sample_loss`
+returns for a fully ignored sample); such a sample, and one marked ``valid=False``, gets weight
+0 and is left out of the normalisation of the others. Only a global batch with no valid
+sample is an error, raised on every rank at once.
+
+**Host synchronisation.** The core (gather, weights, loss) is tensor ops on shapes known on
+the host: with ``check=False`` it synchronises never on one process (under data parallelism
+once, to read the local sizes for the collective) and traces under
+``torch.compile(fullgraph=True)``. ``check=True`` (the default) adds one read of two flags
+to raise the clear errors above (no valid sample; an infinite loss). With ``check=False`` an
+all-invalid global batch gives weights 0 and loss 0 (no gradient) instead of an error, and an
+infinite loss gives NaN weights.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-
 import torch
-import torch.distributed as dist
 
 from rwtheory._array import check_positive_finite
-from rwtheory.weights.optimal import dro_kl_weights
-from rwtheory.weights.pipeline import STRATEGIES, sample_weights
+from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch, world
+from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
     "LM_STRATEGIES",
-    "ReweightStats",
-    "SampleReweighter",
     "gather_losses",
+    "reweight_core",
     "reweighted_loss",
+    "weighted_sum",
 ]
 
-#: Strategies accepted here: the paper's pipeline (:data:`rwtheory.STRATEGIES`) and the
-#: uncapped DRO-KL baseline on raw losses (``"dro_kl"``, :func:`rwtheory.dro_kl_weights`).
-LM_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "dro_kl")
 
-
-def _check_strategy(strategy) -> str:
-    if not isinstance(strategy, str) or strategy not in LM_STRATEGIES:
-        raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, got {strategy!r}")
-    return strategy
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
 
 
 def _check_losses(losses):
@@ -62,9 +66,11 @@ def _check_losses(losses):
                          f"{tuple(losses.shape)}")
 
 
-def _check_valid(valid, losses):
+def _validity(valid, losses):
+    """``valid`` (optional bool tensor) and not NaN: the samples that carry weight."""
+    scored = ~torch.isnan(losses.detach())
     if valid is None:
-        return torch.ones(losses.shape, dtype=torch.bool, device=losses.device)
+        return scored
     if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool:
         raise TypeError(f"valid must be a bool torch.Tensor (e.g. counts > 0), got "
                         f"{getattr(valid, 'dtype', type(valid).__name__)}")
@@ -74,108 +80,68 @@ def _check_valid(valid, losses):
     if valid.device != losses.device:
         raise ValueError(f"valid must be on the device of per_sample_losses ({losses.device}), "
                          f"got {valid.device}")
-    return valid
+    return valid & scored
 
 
-def _world(group) -> tuple[int, int]:
-    """(rank, world size) in ``group``; (0, 1) when torch.distributed is not initialised."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(group), dist.get_world_size(group)
-    return 0, 1
+#: Weights of the global batch under a validated strategy: names, ``kl_capped``, callables
+#: (:func:`rwtheory.lm.strategies.strategy_weights`; the names without host synchronisation).
+global_weights = strategy_weights
 
 
-def gather_losses(local, group=None):
-    """All ranks' ``local`` tensors concatenated along dim 0 in rank order, and this rank's
-    offset.
-
-    Returns ``(global, start)`` with ``global[start:start + len(local)]`` equal to ``local``.
-    Ranks may hold different lengths along dim 0 (the tensors are padded to the longest for the
-    collective); the other dimensions and the dtype must agree. Works on any backend whose
-    ``all_gather`` supports the tensor's device (gloo: CPU; NCCL: CUDA). Without an
-    initialised process group, returns ``(local, 0)``. The result carries no autograd history.
-    """
-    local = local.detach()
-    rank, world = _world(group)
-    if world == 1:
-        return local, 0
-    size = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
-    sizes = [torch.empty_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size, group=group)
-    sizes = [int(s) for s in sizes]
-    longest = max(sizes)
-    padded = local.new_zeros((longest, *local.shape[1:]))
-    padded[: local.shape[0]] = local
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded, group=group)
-    glob = torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])
-    return glob, sum(sizes[:rank])
-
-
-def _global_batch(losses, valid, group):
-    """Gathered float32 losses and validity (one collective), this rank's offset, world size."""
-    _, world = _world(group)
-    local = torch.stack([losses.detach().float(), valid.float()], dim=1)
-    glob, start = gather_losses(local, group) if world > 1 else (local, 0)
-    return glob[:, 0], glob[:, 1] > 0.5, start, world
-
-
-def _weights(glob, gvalid, strategy: str, temperature: float):
-    """Weights of the global batch (float32; 0 for invalid samples)."""
-    finite = torch.isfinite(glob)
-    if not bool(finite.all()):
-        i = int((~finite).nonzero()[0, 0])
-        raise ValueError(f"per_sample_losses must be finite, got {float(glob[i])} at index {i} "
-                         f"of the global batch")
-    n = int(gvalid.sum())
-    if n == 0:
-        if glob.shape[0] == 0:
-            raise ValueError("per_sample_losses must be non-empty (the global batch has no "
-                             "sample)")
-        raise ValueError("valid: every sample of the global batch is marked invalid (no "
-                         "scored token); at least one sample must carry weight")
-    x = glob if n == glob.shape[0] else glob[gvalid]
-    if strategy == "dro_kl":
-        w = dro_kl_weights(x, temperature)
-    else:
-        w = sample_weights(x, strategy, temperature)
-    if n == glob.shape[0]:
-        return w
-    full = torch.zeros_like(glob)
-    full[gvalid] = w
-    return full
-
-
-def _reweight(per_sample_losses, strategy, temperature, group, valid):
-    """Shared core: (loss, local weights, global weights, global losses, global validity)."""
-    _check_losses(per_sample_losses)
-    strategy = _check_strategy(strategy)
-    temperature = check_positive_finite(temperature, "temperature")
-    valid = _check_valid(valid, per_sample_losses)
-    glob, gvalid, start, world = _global_batch(per_sample_losses, valid, group)
-    w_global = _weights(glob, gvalid, strategy, temperature)
-    w_local = w_global[start:start + per_sample_losses.shape[0]]
+def weighted_sum(per_sample_losses, weights, valid, world_size: int, scale=None):
+    """``world_size * sum_i w_i l_i`` over this rank's valid samples (NaN losses excluded
+    by ``where``, so neither the loss nor the gradient sees them); ``scale``: an optional
+    detached per-sample factor of each term (the token-count weighting of
+    :class:`rwtheory.lm.SampleReweighter`)."""
     dtype = torch.promote_types(per_sample_losses.dtype, torch.float32)
     contrib = torch.where(valid, per_sample_losses.to(dtype), 0.0)
-    loss = (w_local.to(dtype) * contrib).sum() * world
+    if scale is not None:
+        contrib = contrib * scale.to(dtype)
+    return (weights.to(dtype) * contrib).sum() * world_size
+
+
+def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=None,
+                  check: bool = True, scale=None):
+    """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`:
+    (loss, local weights, global weights, global losses, global validity). Validates types
+    and shapes on the host; values only with ``check`` (one host read). ``scale``: see
+    :func:`weighted_sum`."""
+    _check_losses(per_sample_losses)
+    valid = _validity(valid, per_sample_losses)
+    glob, gvalid, start, world_size = global_batch(per_sample_losses, valid, group)
+    if glob.shape[0] == 0:
+        raise ValueError("per_sample_losses must be non-empty (the global batch has no "
+                         "sample)")
+    if check:
+        check_global_batch(glob, gvalid)
+    w_global = global_weights(glob, gvalid, strategy, temperature)
+    w_local = w_global[start:start + per_sample_losses.shape[0]]
+    loss = weighted_sum(per_sample_losses, w_local, valid, world_size, scale)
     return loss, w_local, w_global, glob, gvalid
 
 
 def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: float = 1.0,
-                    group=None, *, valid=None):
+                    group=None, *, valid=None, check: bool = True):
     r"""The reweighted objective :math:`\sum_i w_i \ell_i` on the global batch.
 
     Parameters
     ----------
     per_sample_losses : ``(B_local,)`` float tensor, this rank's per-sample losses (with
-        autograd history), e.g. from :func:`rwtheory.lm.per_sample_loss`.
+        autograd history), e.g. from :func:`rwtheory.lm.per_sample_loss`; NaN marks a sample
+        without a scored token (weight 0).
     strategy : ``"uniform"``, ``"linupper"``, ``"quadratic"``, ``"extremes"``, ``"upper"`` (the
-        paper's pipeline, :func:`rwtheory.sample_weights`) or ``"dro_kl"``
-        (:func:`rwtheory.dro_kl_weights` on the raw losses; ``temperature`` is its tau).
+        paper's pipeline, :func:`rwtheory.sample_weights`), ``"dro_kl"``
+        (:func:`rwtheory.dro_kl_weights` on the raw losses; ``temperature`` is its tau),
+        ``"kl_capped"`` / ``kl_capped(rho)`` (Proposition 1 on the normalised losses) or a
+        callable ``losses -> scores`` (see :mod:`rwtheory.lm.strategies`; these two read
+        the valid samples back to the host: one synchronisation).
     temperature : r > 0, finite (the paper: 0.4 for GPT-2, 1 and 2 for Llama).
     group : process group of the data-parallel ranks (default: the world when
         ``torch.distributed`` is initialised).
-    valid : optional ``(B_local,)`` bool tensor; ``False`` marks a sample without a scored
-        token (``counts > 0`` from ``per_sample_loss(..., return_counts=True)``): weight 0.
+    valid : optional ``(B_local,)`` bool tensor; ``False`` also gives weight 0 (not needed
+        for the NaN losses of fully ignored samples).
+    check : raise on a global batch without a valid sample or with an infinite loss (one
+        host synchronisation); ``False`` skips it (see the module docstring).
 
     Returns
     -------
@@ -184,115 +150,15 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     reweighted loss and whose averaged gradient is ``sum_i w_i grad l_i``; ``weights`` are
     this rank's slice of the global weights (float32, detached; they sum to 1 over all
     ranks).
-
-    The weights are computed in float32 on the detached global batch; every rank computes
-    the same. Raises ``ValueError`` naming ``per_sample_losses`` for NaN or infinite losses
-    (on every rank: the check runs on the gathered batch) or an empty global batch.
     """
-    loss, w_local, *_ = _reweight(per_sample_losses, strategy, temperature, group, valid)
+    strategy = check_strategy(strategy)
+    temperature = check_positive_finite(temperature, "temperature")
+    loss, w_local, *_ = reweight_core(per_sample_losses, strategy, temperature, group, valid,
+                                      _check_bool(check, "check"))
     return loss, w_local
 
 
-# ------------------------------------------------------------------------- the stateful part
-@dataclass(frozen=True)
-class ReweightStats:
-    """What one reweighting step did, on the global batch (Python floats).
-
-    ``n`` counts the samples that carry weight; ``rho = n * max_weight`` (THEORY §2; the
-    paper's cap is rho <= 2, i.e. no weight above 2/n); ``entropy`` is
-    :math:`-\\sum_i w_i \\log w_i` in nats (``log n`` for uniform weights); ``loss_spread`` and
-    ``loss_mean`` describe the weighted samples' losses (spread = max - min, the quantity the
-    normalisation divides by)."""
-
-    step: int
-    temperature: float
-    n: int
-    max_weight: float
-    rho: float
-    entropy: float
-    loss_spread: float
-    loss_mean: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _stats(step, temperature, w, glob, gvalid) -> ReweightStats:
-    wv, lv = w[gvalid], glob[gvalid]
-    n = int(wv.shape[0])
-    ent = -torch.xlogy(wv, wv).sum()
-    mx, lmax, lmin, lmean = (float(v) for v in torch.stack(
-        [wv.max(), lv.max(), lv.min(), lv.mean()]).tolist())
-    return ReweightStats(step=step, temperature=float(temperature), n=n, max_weight=mx,
-                         rho=n * mx, entropy=float(ent), loss_spread=lmax - lmin,
-                         loss_mean=lmean)
-
-
-class SampleReweighter:
-    r"""Reweighting for a training loop: owns the strategy, the temperature schedule and the
-    step, and reports what each step did.
-
-    >>> import rwtheory as rw
-    >>> reweighter = SampleReweighter("linupper", rw.warmup_schedule(0.4, warmup_steps=500))
-    >>> losses, counts = per_sample_loss(logits, labels, return_counts=True)  # doctest: +SKIP
-    >>> loss, weights = reweighter(losses, valid=counts > 0)                   # doctest: +SKIP
-    >>> reweighter.stats.rho                                                   # doctest: +SKIP
-
-    Parameters
-    ----------
-    strategy : one of :data:`LM_STRATEGIES`.
-    temperature : a float r > 0, or a schedule ``step -> r`` (e.g.
-        :class:`rwtheory.warmup_schedule`, the paper's r = 100 warm-up then the target).
-    group : the data-parallel process group (see :func:`reweighted_loss`).
-
-    Each call uses the temperature of the current step, then advances the step by one
-    (``step=k`` in the call uses step k instead and continues from k + 1 -- e.g. the optimizer
-    step under gradient accumulation). ``stats`` holds the last step's :class:`ReweightStats`
-    (computing it costs one host synchronisation).
-    """
-
-    def __init__(self, strategy: str = "linupper",
-                 temperature: float | Callable[[int], float] = 1.0, group=None):
-        self.strategy = _check_strategy(strategy)
-        if callable(temperature):
-            check_positive_finite(temperature(0), "temperature(0)")
-            self.schedule = temperature
-        else:
-            value = check_positive_finite(temperature, "temperature")
-            self.schedule = lambda _step, _v=value: _v
-        self.group = group
-        self.step = 0
-        self.stats: ReweightStats | None = None
-
-    def temperature(self, step: int | None = None) -> float:
-        """The temperature at ``step`` (default: the current step)."""
-        k = self.step if step is None else step
-        return check_positive_finite(self.schedule(k), f"temperature at step {k}")
-
-    def __call__(self, per_sample_losses, *, valid=None, step: int | None = None):
-        """``(loss, weights)`` as :func:`reweighted_loss`, at the current step's temperature."""
-        if step is not None:
-            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-                raise ValueError(f"step must be an integer >= 0, got {step!r}")
-            self.step = int(step)
-        r = self.temperature()
-        loss, w_local, w_global, glob, gvalid = _reweight(
-            per_sample_losses, self.strategy, r, self.group, valid)
-        self.stats = _stats(self.step, r, w_global, glob, gvalid)
-        self.step += 1
-        return loss, w_local
-
-    def state_dict(self) -> dict:
-        """The state to checkpoint (the step; the schedule is configuration)."""
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        step = state.get("step")
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"state['step'] must be an integer >= 0, got {step!r}")
-        self.step = int(step)
-
-    def __repr__(self) -> str:
-        return (f"SampleReweighter(strategy={self.strategy!r}, step={self.step}, "
-                f"temperature={self.temperature():g})")
-
+#: The validation of the core, public for :class:`rwtheory.lm.SampleReweighter` (whose
+#: optimizer-step weighting scores and applies micro-batches outside the core).
+check_losses = _check_losses
+sample_validity = _validity

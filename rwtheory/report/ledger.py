@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rwtheory.report import markdown, records
@@ -44,7 +45,8 @@ def providers(figure_results: Mapping | None = None) -> list[Provider]:
 
 def collect(quick: bool = False, *, stable_only: bool = False,
             figure_results: Mapping | None = None,
-            only: Sequence[str] | None = None) -> list[Report]:
+            only: Sequence[str] | None = None,
+            robustness: Mapping[str, str] | None = None) -> list[Report]:
     """Run the providers (``only``: these names; ``stable_only``: those that may give
     deterministic rows) and, unless ``only`` is given, a placeholder report for every
     absent provider of :data:`~rwtheory.report.providers.unchecked.PLACEHOLDERS`."""
@@ -65,6 +67,9 @@ def collect(quick: bool = False, *, stable_only: bool = False,
         start = time.process_time()
         rep = p.run(quick)
         rep.seconds = rep.seconds or time.process_time() - start
+        if robustness:  # how far each empirical verdict generalises (rwtheory robustness)
+            rep.claims = [replace(c, robustness=robustness[c.key]) if c.key in robustness
+                          else c for c in rep.claims]
         reports.append(rep)
     names = {p.name for p in every}
     missing = [placeholder(name) for name in PLACEHOLDERS if name not in names]

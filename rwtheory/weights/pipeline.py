@@ -8,17 +8,31 @@ All functions accept numpy arrays and torch tensors and return the same kind (se
 :mod:`rwtheory._array` for the dtype policy). The public functions take 1-D batches; the
 ``batched_*`` variants work along the last axis of an array of any rank (used by the
 vectorised experiments) and are the single implementation behind the 1-D functions.
+
+The strategies (step 2) are records of :mod:`rwtheory.weights.strategies`, read through its
+registry; the cap analysis is in :mod:`rwtheory.weights.cap`. Both are re-exported here, where
+they used to live.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import numbers
-from collections.abc import Callable
 
 import numpy as np
 
 from rwtheory._array import as_float_array, check_positive_finite, namespace
+# the cap analysis and the score functions live in their own modules; re-exported here
+from rwtheory.weights.cap import cap_safe_temperature, worst_case_rho
+from rwtheory.weights.strategies import (
+    STRATEGIES,
+    extremes,
+    get_strategy,
+    linupper,
+    quadratic,
+    uniform,
+    upper,
+)
 
 __all__ = [
     "NORMALIZE_EPS",
@@ -28,6 +42,8 @@ __all__ = [
     "cap_safe_temperature",
     "extremes",
     "linupper",
+    "masked_sample_weights",
+    "masked_tempered_softmax",
     "normalize_losses",
     "quadratic",
     "sample_weights",
@@ -79,53 +95,6 @@ def normalize_losses(losses, delta: float = 1.0):
     return _normalize(x, delta, xp)
 
 
-# --------------------------------------------------------------------------- step 2
-def uniform(normalized, delta: float = 1.0):
-    r"""No reweighting: :math:`s = 0`, so the tempered softmax gives :math:`w_i = 1/B`."""
-    xp = namespace(normalized)
-    return xp.zeros_like(normalized)
-
-
-def linupper(normalized, delta: float = 1.0):
-    r"""LinUpper: :math:`s = \min(\tilde l + \delta, \delta)` -- grows with the loss, flat above
-    the mid-range. Non-decreasing in the loss; range :math:`[0, \delta]`."""
-    xp = namespace(normalized)
-    return xp.clip(normalized + delta, max=delta)
-
-
-def quadratic(normalized, delta: float = 1.0):
-    r"""Quadratic: :math:`s = 1 - \tilde l^2/\delta^2` -- peaks at the mid-range, symmetric about
-    it. Range :math:`[0, 1]` whatever :math:`\delta`."""
-    return 1 - (normalized / delta) ** 2
-
-
-def extremes(normalized, delta: float = 1.0):
-    r"""Extremes: :math:`s = |\tilde l|` -- favours both ends. Range :math:`[0, \delta]`."""
-    xp = namespace(normalized)
-    return xp.abs(normalized)
-
-
-def upper(normalized, delta: float = 1.0):
-    r"""Upper (reference code only): :math:`s = (\tilde l + \delta)/2`, range :math:`[0,\delta]`."""
-    return (normalized + delta) / 2
-
-
-#: Strategy name -> score function ``s(l~, delta)``.
-STRATEGIES: dict[str, Callable] = {
-    "uniform": uniform,
-    "linupper": linupper,
-    "quadratic": quadratic,
-    "extremes": extremes,
-    "upper": upper,
-}
-
-
-def _strategy(name: str) -> Callable:
-    if not isinstance(name, str) or name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {name!r}")
-    return STRATEGIES[name]
-
-
 # --------------------------------------------------------------------------- step 3
 def _softmax(scores, temperature, xp):
     """exp((s - max s)/r) / sum, along the last axis; ``temperature`` a float or a
@@ -134,7 +103,8 @@ def _softmax(scores, temperature, xp):
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
     the sum is >= 1 and never 0 or NaN. The last division is out of place: autograd keeps
     exp's output for the backward pass (the pipeline is differentiable)."""
-    with np.errstate(over="ignore"):
+    # numpy only: torch never warns, and torch.compile cannot trace np.errstate
+    with np.errstate(over="ignore") if xp is np else contextlib.nullcontext():
         e = scores - xp.max(scores, axis=-1, keepdims=True)
         e /= temperature
     e = xp.exp(e)
@@ -171,10 +141,10 @@ def batched_tempered_softmax(scores, temperature):
 
 # --------------------------------------------------------------------------- pipeline
 def _pipeline(x, strategy: str, temperature, delta: float, xp):
-    fn = _strategy(strategy)
-    if fn is uniform:  # exact 1/B, no rounding from exp
+    record = get_strategy(strategy)
+    if record.constant:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
-    return _softmax(fn(_normalize(x, delta, xp), delta), temperature, xp)
+    return _softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp)
 
 
 def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
@@ -187,7 +157,9 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     Parameters
     ----------
     losses : 1-D array (numpy or torch) of the whole (global) batch's losses.
-    strategy : ``"uniform"``, ``"linupper"``, ``"quadratic"``, ``"extremes"`` or ``"upper"``.
+    strategy : a registered strategy (:data:`STRATEGIES`): ``"uniform"``, ``"linupper"``,
+        ``"quadratic"``, ``"extremes"``, ``"upper"`` or one added by
+        :func:`rwtheory.weights.strategies.register_strategy`.
     temperature : r > 0, finite. Large r -> uniform; small r -> sharp.
     delta : half-width of the normalisation interval (paper: 1).
 
@@ -205,7 +177,7 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     """
     delta = check_positive_finite(delta, "delta")
     temperature = check_positive_finite(temperature, "temperature")
-    _strategy(strategy)
+    get_strategy(strategy)
     xp, x = as_float_array(losses, "losses")
     return _pipeline(x, strategy, temperature, delta, xp)
 
@@ -222,7 +194,7 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
     xp, x = as_float_array(losses, "losses", ndim=None)
     r = _check_temperature(temperature, xp, x)
     if isinstance(strategy, str):
-        _strategy(strategy)
+        get_strategy(strategy)
         return _pipeline(x, strategy, r, delta, xp)
     names = list(strategy)
     if x.ndim != 2 or len(names) != x.shape[0]:
@@ -230,87 +202,42 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
                          f"{len(names)} names for shape {tuple(x.shape)}")
     rows: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        _strategy(name)
+        get_strategy(name)
         rows.setdefault(name, []).append(i)
     t = _normalize(x, delta, xp)
     scores = xp.zeros_like(x)
     for name, idx in rows.items():
-        fn = STRATEGIES[name]
-        if fn is not uniform:
-            scores[idx] = fn(t[idx], delta)
+        record = get_strategy(name)
+        if not record.constant:
+            scores[idx] = record.score(t[idx], delta)
     return _softmax(scores, r, xp)
 
 
-# --------------------------------------------------------------------------- the cap
-def _score_range(strategy: str, delta: float) -> float:
-    """max score - min score of a strategy over the normalised range [-delta, delta]."""
-    return {"linupper": delta, "upper": delta, "extremes": delta, "quadratic": 1.0}.get(
-        strategy, 0.0)
+def masked_tempered_softmax(scores, valid, temperature):
+    """:func:`tempered_softmax` over the entries where ``valid`` is True, 0 elsewhere (last
+    axis); all zeros for a row without a valid entry.
+
+    For the training hot path (torch tensors, :mod:`rwtheory.lm`): no validation of the
+    values and no host synchronisation, so ``torch.compile(fullgraph=True)`` traces it. The
+    caller guarantees finite valid scores and a positive finite ``temperature``."""
+    xp = namespace(scores)
+    e = _softmax(xp.where(valid, scores, xp.full_like(scores, -math.inf)), temperature, xp)
+    return xp.where(valid, e, xp.zeros_like(e))
 
 
-def _top_count(strategy: str) -> int:
-    """How many samples of a spread-out batch are forced to the top score: the largest loss
-    for linupper/upper, both the smallest and the largest for extremes; quadratic's top is the
-    mid-range, which one sample can occupy alone."""
-    return 2 if strategy == "extremes" else 1
-
-
-def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0) -> float:
-    r"""The exact supremum of :math:`\rho = n\max_i w_i` over all loss batches of size n.
-
-    With :math:`x = e^{\Delta s / r}` (:math:`\Delta s` the strategy's score range):
-
-    * ``linupper``, ``upper`` (:math:`\Delta s = \delta`): one sample at the top, the other
-      :math:`n-1` at the bottom, :math:`\rho^* = n x / (x + n - 1)`;
-    * ``quadratic`` (:math:`\Delta s = 1`, n >= 3): one mid-range loss among extremes, same
-      formula; for n <= 2 every score is 0 and :math:`\rho^* = 1`;
-    * ``extremes`` (:math:`\Delta s = \delta`): the smallest and the largest loss both score
-      :math:`\delta`, so :math:`\rho^* = n x / (2x + n - 2)`;
-    * ``uniform``: 1.
-
-    The supremum is attained (e.g. losses ``[0]*(n-1) + [1]`` for ``linupper``), provided the
-    batch's spread is at least :data:`NORMALIZE_EPS`. It tends to :math:`e^{\Delta s/r}`
-    (``extremes``: :math:`e^{\delta/r}`) as n grows, so the paper's cap :math:`\rho \le 2` is
-    *not* implied by the pipeline for small temperatures: see :func:`cap_safe_temperature`.
-    """
-    _strategy(strategy)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    n = int(n)
-    r = check_positive_finite(temperature, "temperature")
-    delta = check_positive_finite(delta, "delta")
-    spread, top = _score_range(strategy, delta), _top_count(strategy)
-    if spread == 0.0 or n <= top or (strategy == "quadratic" and n < 3):
-        return 1.0
-    # n x / (top x + n - top), computed as n / (top + (n - top) e^{-spread/r}) to avoid overflow
-    return n / (top + (n - top) * math.exp(-spread / r))
-
-
-def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float = 1.0) -> float:
-    r"""Smallest temperature r such that *every* batch of size n has :math:`n\max_i w_i \le \rho`.
-
-    Solving :func:`worst_case_rho` :math:`\le \rho` for r: with ``top`` samples forced to the
-    top score (1 for ``linupper``/``upper``/``quadratic``, 2 for ``extremes``),
-
-    .. math:: r \ge \Delta s \,/\, \log\frac{\rho\,(n - \mathrm{top})}{n - \mathrm{top}\,\rho},
-              \qquad \text{when } n > \mathrm{top}\,\rho,
-
-    and 0 (every temperature is safe) otherwise; ``math.inf`` for :math:`\rho = 1` (no
-    finite temperature is safe). For ``linupper`` with :math:`\rho = 2` this
-    increases to :math:`\delta/\log 2 \approx 1.4427\,\delta` as n grows: the paper's
-    r = 2 (Llama-7B) always respects the cap, r = 1 and r = 0.4 do not for n >= 5 and n >= 3.
-    """
-    _strategy(strategy)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    n = int(n)
-    rho = float(rho)
-    if not (math.isfinite(rho) and rho >= 1):
-        raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
-    delta = check_positive_finite(delta, "delta")
-    spread, top = _score_range(strategy, delta), _top_count(strategy)
-    if spread == 0.0 or n <= top * rho or (strategy == "quadratic" and n < 3):
-        return 0.0
-    if rho == 1.0:  # any finite temperature puts more than 1/n on the top sample
-        return math.inf
-    return spread / math.log(rho * (n - top) / (n - top * rho))
+def masked_sample_weights(losses, valid, strategy: str = "linupper", temperature=1.0,
+                          delta: float = 1.0):
+    """:func:`sample_weights` of the entries where ``valid`` is True (last axis), 0 elsewhere;
+    all zeros for a row without a valid entry. The invalid entries take no part in the
+    normalisation: they are replaced by the largest valid loss, which leaves ``l_max`` and
+    ``l_min`` -- and so every valid entry's normalised loss -- unchanged. Same contract as
+    :func:`masked_tempered_softmax` (no checks, no synchronisation)."""
+    xp = namespace(losses)
+    record = get_strategy(strategy)
+    lmax = xp.max(xp.where(valid, losses, xp.full_like(losses, -math.inf)), axis=-1,
+                  keepdims=True)
+    if record.constant:
+        scores = xp.zeros_like(losses)
+    else:
+        scores = record.score(_normalize(xp.where(valid, losses, lmax), delta, xp), delta)
+    return masked_tempered_softmax(scores, valid, temperature)

@@ -1,5 +1,7 @@
 """The experiments benchmark's correctness half, on a small workload (no timing asserted:
-speed is measured by running the script, never by a unit test)."""
+speed is measured by running the script, never by a unit test): the engine equals the same
+runs one at a time and the plain reference loop, and the floor it is timed against runs at
+the engine's own shapes."""
 
 import importlib.util
 from pathlib import Path
@@ -37,8 +39,19 @@ def test_report_is_written_and_exit_status_reflects_equality(tmp_path, capsys):
     assert rc == 0
     text = out.read_text()
     assert "equality to 1e-10: yes" in text
+    assert "engine / floor (process time)" in text and "K = 1 blocks x m = 5 runs" in text
     assert "speed-up vs one at a time" in text and "reference loop" in text
     assert text == capsys.readouterr().out
+
+
+def test_floor_uses_the_engines_layout():
+    """The floor is timed at the shapes the engine uses: one data block per seed holding one
+    run per strategy (the shared layout), n samples, d + 1 columns."""
+    bench = _bench()
+    problem, schemes, rows = bench.workload(3)
+    assert bench.floor(problem, schemes, rows, 2, 0.1) == (3, 5, problem.n, problem.d)
+    # an uneven workload falls back to one block per run, and so does the floor
+    assert bench.floor(problem, schemes[:4], rows[:4], 2, 0.1) == (4, 1, problem.n, problem.d)
 
 
 def test_a_difference_is_reported_and_fails_the_exit_status(tmp_path, monkeypatch, capsys):

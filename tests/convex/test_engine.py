@@ -235,3 +235,49 @@ def test_several_temperatures_of_one_strategy_per_seed():
         one = engine.run(p.take([r]), s, lr=0.05, steps=15)
         np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
         np.testing.assert_allclose(one.rho[0], tr.rho[i], rtol=1e-10)
+
+
+def test_kept_losses_are_the_ones_the_weights_saw():
+    """keep_losses stores f_i(x_t), i in B_t, in the order of the weights (off by default);
+    the pipeline on them gives the recorded weights; NaN from the divergence on."""
+    p = consistent_least_squares(1, n=40, d=10, row_spread=10.0)
+    eta = 1.0 / p.smoothness()[0]
+    schemes = [DROKL(0.05), Strategy("linupper", 2.0)]
+    for method, batch in (("gd", None), ("sgd", 8)):
+        tr = engine.run(p, schemes, rows=[0, 0], lr=eta, steps=60, method=method,
+                        batch_size=batch, keep_weights=True, keep_losses=True)
+        assert tr.losses.shape == tr.weights.shape == (2, 60, batch or 40)
+        k = tr.diverged_at[0]
+        assert 0 < k < 60 and tr.diverged_at[1] == -1
+        assert np.all(np.isnan(tr.losses[0, k:])) and np.all(np.isfinite(tr.losses[0, :k]))
+        for t in range(60):
+            idx = np.arange(40) if batch is None else tr.batches[1, t]
+            np.testing.assert_allclose(tr.losses[1, t], p.losses(tr.iterates[1, t][None])[0][idx],
+                                       rtol=1e-12, atol=1e-12 * tr.losses[1, t].max())
+            np.testing.assert_allclose(
+                tr.weights[1, t], rw_weights(tr.losses[1, t], "linupper", 2.0), rtol=1e-12)
+    assert engine.run(p, schemes[1], lr=eta, steps=3).losses is None
+
+
+def rw_weights(losses, strategy, r):
+    from rwtheory.weights.pipeline import sample_weights
+    return sample_weights(losses, strategy, r)
+
+
+def test_row_buffer_changes_no_bit(monkeypatch):
+    """The fused forms run under a ufunc buffer of about one row (a speed setting): the
+    weights and iterates are bit for bit those under numpy's default buffer."""
+    from rwtheory.convex import fused
+
+    assert fused.row_bufsize(1000) == 1008 and fused.row_bufsize(3) == 16
+    assert fused.row_bufsize(10**6) == 8192
+    p = regression_with_outliers(2, n=300, d=4, n_test=10)
+    names = ["uniform", "linupper", "quadratic", "extremes", "upper"]
+    schemes = [Strategy(s, 0.5) for s in names for _ in range(2)]
+    kw = dict(rows=np.tile(np.arange(2), 5), lr=0.05, steps=20, keep_weights=True)
+    fast = engine.run(p, schemes, **kw)
+    monkeypatch.setattr(fused, "row_bufsize", lambda b: np.getbufsize())
+    default = engine.run(p, schemes, **kw)
+    np.testing.assert_array_equal(fast.weights, default.weights)
+    np.testing.assert_array_equal(fast.iterates, default.iterates)
+    assert np.getbufsize() == 8192      # the engine restores numpy's setting

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+
+import rwtheory as rw
 from rwtheory.experiments import lm_pretrain, lm_train_loop
 
 from rwtheory.cli import main as cli_main
@@ -147,24 +149,46 @@ def test_quick_study_cli_writes_deterministic_files(quick_result, tmp_path):
     text = (tmp_path / "lm.csv").read_text()
     body = [line for line in text.splitlines() if not line.startswith("#")]
     table = list(csv.DictReader(io.StringIO("\n".join(body))))
-    assert table[0].keys() == {"quantity", "method", "step", "value"}
+    assert table[0].keys() == {"quantity", "method", "step", "value", "seed_spread"}
     assert all(np.isfinite(float(r["value"])) for r in table)
+    # the stated precision: 4 significant digits, and the numbers agree with the unrounded
+    # summary to half a unit in the 4th digit
+    assert all(float(r["value"]) == float(f"{float(r['value']):.4g}") for r in table)
+    final = quick_result.summary["final_ppl"]
+    last = lm_pretrain.QUICK.steps
+    for r in table:
+        if r["quantity"].startswith("ppl_") and int(r["step"]) == last:
+            exact = final[r["method"]][r["quantity"][4:]]
+            assert float(r["value"]) == pytest.approx(exact, rel=5e-4)
+            assert float(r["seed_spread"]) == 0.0        # one seed in the quick configuration
 
 
 def test_quick_study_claims_follow_their_stated_criteria(quick_result):
     """The rows for paper_checks.md: statuses recomputed from the summary's numbers."""
     rows = {c.key: c for c in lm_pretrain.claims(quick_result)}
     assert set(rows) == {"lm.linupper_vs_uniform", "lm.linupper_best", "lm.extremes_lags",
-                         "lm.vs_dro_kl", "lm.cap"}
+                         "lm.vs_dro_kl", "lm.cap", "lm.kl_capped_respects_cap",
+                         "lm.cap_in_practice.kl_capped", "lm.cap_in_practice.linupper_cap_safe"}
     final = quick_result.summary["final_ppl"]
     text = {m: v["text"] for m, v in final.items()}
     best = min(text, key=text.get)
+    # one seed: no spread, so every difference counts (no ties)
     assert (rows["lm.linupper_best"].status == "fails") == (best != "linupper")
     worst = max(("uniform", "linupper", "quadratic", "extremes"), key=text.get)
     assert (rows["lm.extremes_lags"].status == "fails") == (worst != "extremes")
     assert (rows["lm.vs_dro_kl"].status == "fails") == (text["linupper"] >= text["dro_kl"])
-    above = quick_result.summary["fraction_of_steps_with_rho_above_2"]["linupper"]
+    s = quick_result.summary
+    above = s["fraction_of_steps_with_rho_above_2"]["linupper"]
     assert (rows["lm.cap"].status == "fails") == (above > 0)
+    # Proposition 1's arm never exceeds the cap; the cap-safe temperature guarantees it too
+    assert rows["lm.kl_capped_respects_cap"].status == "holds"
+    assert s["max_rho"]["kl_capped"] <= 2 * (1 + 1e-6)
+    assert s["max_rho"]["linupper_cap_safe"] <= 2
+    assert s["target_temperature"]["linupper_cap_safe"] == rw.cap_safe_temperature("linupper", 8)
+    for arm in lm_pretrain.CAPPED:
+        hurts = [d for d in ("text", "redundant")
+                 if s["cap_effect"][arm][d]["verdict"] == "hurts"]
+        assert (rows[f"lm.cap_in_practice.{arm}"].status == "fails") == bool(hurts)
     assert all(not c.stable for c in rows.values())  # quick and full configurations differ
 
 
@@ -185,3 +209,33 @@ def test_training_loop_example(chunked):
     assert all(math.isfinite(h["mean_loss"]) and 1 <= h["rho"] <= 4 for h in hist)
     assert hist[0]["mean_loss"] == pytest.approx(math.log(256), abs=0.3)   # untrained: ~uniform
     assert max(h["rho"] for h in hist[:2]) <= math.exp(0.01) + 1e-6
+
+
+def test_seed_spread_and_ties():
+    """The verdict rule of the claims: a difference inside the seed spread is a tie."""
+    v = lm_pretrain.verdict([10.0, 10.4], [10.1, 10.2])      # diff +0.05, spread 0.4
+    assert v["verdict"] == "tie" and v["spread"] == pytest.approx(0.4)
+    assert lm_pretrain.verdict([9.0, 9.1], [10.0, 10.2])["verdict"] == "helps"
+    assert lm_pretrain.verdict([11.0, 11.1], [10.0, 10.2])["verdict"] == "hurts"
+    assert lm_pretrain.verdict([10.0], [10.0])["verdict"] == "tie"
+
+
+def test_committed_csv_has_every_arm_at_the_stated_precision():
+    """figures/lm.csv as committed: the seven arms, 2 seeds' spread, 4 significant digits,
+    and Proposition 1's arm under the cap 2/B on every step."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "figures" / "lm.csv"
+    text = path.read_text()
+    assert "Mean over 2 seed(s)" in text
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    table = list(csv.DictReader(io.StringIO("\n".join(body))))
+    assert {r["method"] for r in table} == set(lm_pretrain.METHODS)
+    assert all(float(r["value"]) == float(f"{float(r['value']):.4g}") for r in table)
+    batch = lm_pretrain.DEFAULT.batch_size
+    capped = [float(r["value"]) for r in table
+              if r["method"] == "kl_capped" and r["quantity"] == "max_weight"]
+    assert len(capped) == lm_pretrain.DEFAULT.steps
+    assert max(capped) <= 2 / batch * (1 + 5e-4)          # rounded to 4 digits
+    spreads = [float(r["seed_spread"]) for r in table if r["quantity"] == "ppl_text"]
+    assert max(spreads) > 0                                # two different seeds

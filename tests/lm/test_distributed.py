@@ -1,7 +1,13 @@
-"""A real data-parallel run: two processes on the gloo backend (CPU), the model wrapped in
-DistributedDataParallel. Each rank's weights must equal the single-process weights on the
-concatenated batch, and the averaged parameter gradients the single-process reweighted
-gradients, also for unequal local batch sizes and with a sample that has no scored token."""
+"""Real data-parallel runs: two processes on the gloo backend (CPU).
+
+* DDP: each rank's weights equal the single-process weights on the concatenated batch, and
+  the averaged parameter gradients the single-process reweighted gradients -- for unequal
+  local batch sizes, a sample without a scored token, a rank whose whole local batch is
+  padding (the job continues), the chunked loss, and ``weights_over="optimizer_step"`` under
+  gradient accumulation;
+* FSDP2 (``fully_shard``): the reweighted gradients equal DDP's;
+* a global batch without any scored token: every rank raises the same error, none hangs (the
+  processes must all exit well within a deadline shorter than the collectives' timeout)."""
 
 import datetime
 import os
@@ -12,15 +18,26 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import rwtheory as rw
-from rwtheory.lm import SampleReweighter, per_sample_loss, reweighted_loss
+from rwtheory.lm import (
+    SampleReweighter,
+    per_sample_loss,
+    per_sample_loss_from_hidden,
+    reweighted_loss,
+)
+from rwtheory.lm.accumulation import accumulate_gradients
 from rwtheory.lm.model import ByteTransformer
 
-pytestmark = [pytest.mark.distributed, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(300)]
 
 WORLD = 2
 SEQ = 12
-#: (local batch sizes per rank, strategy, temperature)
-CASES = [((4, 4), "linupper", 0.4), ((3, 5), "extremes", 1.0), ((1, 6), "dro_kl", 1.0)]
+#: (local batch sizes per rank, strategy, temperature, loss path, the last rank all padding)
+CASES = [((4, 4), "linupper", 0.4, "logits", False), ((3, 5), "extremes", 1.0, "logits", False),
+         ((1, 6), "dro_kl", 1.0, "logits", False), ((3, 3), "linupper", 0.4, "logits", True),
+         ((2, 4), "quadratic", 1.0, "chunked", True)]
+# the equality of masked weights with the weights of the valid subset: 2 float32 ulps (the
+# masked reductions keep the zeros of the invalid entries in place)
+ULPS = 2.4e-7
 
 
 def _model():
@@ -28,55 +45,108 @@ def _model():
     return ByteTransformer(d_model=16, n_layers=1, n_heads=2, max_len=SEQ)
 
 
-def _global_batch(total: int, case: int):
+def _global_batch(sizes, case: int, last_rank_padding: bool):
     g = torch.Generator().manual_seed(100 + case)
-    x = torch.randint(0, 256, (total, SEQ), generator=g)
+    x = torch.randint(0, 256, (sum(sizes), SEQ), generator=g)
     labels = x.clone()
     labels[-1, 1:] = -100          # the last sample (on the last rank) has no scored token
     labels[0, 8:] = -100           # right padding
+    if last_rank_padding:
+        labels[sum(sizes[:-1]):] = -100
     return x, labels
 
 
-def _worker(rank: int, init_file: str, out_dir: str):
+def _losses(net, x, labels, path):
+    if path == "chunked":
+        core = net.module if hasattr(net, "module") else net
+        return per_sample_loss_from_hidden(net(x, return_hidden=True), core.output_weight,
+                                           labels, chunk_size=5)
+    return per_sample_loss(net(x), labels)
+
+
+def _init(rank, init_file, seconds):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=WORLD, timeout=datetime.timedelta(seconds=120))
+                            world_size=WORLD, timeout=datetime.timedelta(seconds=seconds))
+
+
+def _ddp_cases(rank):
+    results = []
+    for case, (sizes, strategy, temperature, path, pad) in enumerate(CASES):
+        x, labels = _global_batch(sizes, case, pad)
+        start = sum(sizes[:rank])
+        sl = slice(start, start + sizes[rank])
+        model = torch.nn.parallel.DistributedDataParallel(_model())
+        losses = _losses(model, x[sl], labels[sl], path)
+        reweighter = SampleReweighter(strategy, temperature)
+        loss, w = reweighter(losses)               # no valid= : NaN marks the empty samples
+        loss.backward()
+        _, w2 = reweighted_loss(losses, strategy, temperature)
+        results.append({
+            "weights": w, "weights_fn": w2, "local_losses": losses.detach(),
+            "loss": loss.detach(), "stats": reweighter.stats,
+            "grads": {n: p.grad.clone() for n, p in model.module.named_parameters()},
+        })
+    return results
+
+
+def _fsdp2_grads(rank):
+    """Case 0 under FSDP2 (fully_shard on every block and the root): full gradients."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    sizes, strategy, temperature, path, pad = CASES[3]     # with a rank of padding
+    x, labels = _global_batch(sizes, 3, pad)
+    start = sum(sizes[:rank])
+    sl = slice(start, start + sizes[rank])
+    mesh = init_device_mesh("cpu", (WORLD,))
+    model = _model()
+    for block in model.blocks:
+        fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    loss, _ = SampleReweighter(strategy, temperature)(per_sample_loss(model(x[sl]), labels[sl]))
+    loss.backward()
+    return {n: p.grad.full_tensor().clone() for n, p in model.named_parameters()}
+
+
+def _accumulated_grads(rank):
+    """weights_over='optimizer_step': 2 micro-batches of 3 per rank; last one padding."""
+    x, labels = _global_batch((6, 6), 9, False)
+    labels[rank * 6 + 3:rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3:rank * 6 + 6]
+    mine = [(x[rank * 6 + k:rank * 6 + k + 3], labels[rank * 6 + k:rank * 6 + k + 3])
+            for k in (0, 3)]
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
+    accumulate_gradients(lambda b: per_sample_loss(model(b[0]), b[1]), mine, reweighter,
+                         ddp_model=model)
+    return {n: p.grad.clone() for n, p in model.module.named_parameters()}, reweighter.stats
+
+
+def _worker(rank: int, init_file: str, out_dir: str):
+    _init(rank, init_file, 120)
     try:
-        results = []
-        for case, (sizes, strategy, temperature) in enumerate(CASES):
-            x, labels = _global_batch(sum(sizes), case)
-            start = sum(sizes[:rank])
-            sl = slice(start, start + sizes[rank])
-            model = torch.nn.parallel.DistributedDataParallel(_model())
-            losses, counts = per_sample_loss(model(x[sl]), labels[sl], return_counts=True)
-            reweighter = SampleReweighter(strategy, temperature)
-            loss, w = reweighter(losses, valid=counts > 0)
-            loss.backward()
-            # the stateless function gives the same weights
-            _, w2 = reweighted_loss(losses, strategy, temperature, valid=counts > 0)
-            results.append({
-                "weights": w, "weights_fn": w2, "local_losses": losses.detach(),
-                "valid": counts > 0, "loss": loss.detach(), "stats": reweighter.stats,
-                "grads": {n: p.grad.clone() for n, p in model.module.named_parameters()},
-            })
-        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+        out = {"ddp": _ddp_cases(rank), "fsdp2": _fsdp2_grads(rank),
+               "accumulated": _accumulated_grads(rank)}
+        torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
 
-def _reference(case: int, sizes, strategy, temperature):
+def _reference(case: int):
     """Single process, whole batch: weights on the valid samples' float32 losses."""
-    x, labels = _global_batch(sum(sizes), case)
+    sizes, strategy, temperature, path, pad = CASES[case]
+    x, labels = _global_batch(sizes, case, pad)
     model = _model()
-    losses, counts = per_sample_loss(model(x), labels, return_counts=True)
-    valid = counts > 0
+    losses = _losses(model, x, labels, path)
+    valid = ~torch.isnan(losses)
     lv = losses.detach().float()[valid]
     wv = (rw.dro_kl_weights(lv, temperature) if strategy == "dro_kl"
           else rw.sample_weights(lv, strategy, temperature))
     w = torch.zeros(len(losses))
     w[valid] = wv
-    (w * losses).sum().backward()
-    return w, {n: p.grad for n, p in model.named_parameters()}, valid
+    loss = (w[valid] * losses[valid]).sum()
+    loss.backward()
+    return w, {n: p.grad for n, p in model.named_parameters()}, valid, float(loss.detach())
 
 
 @pytest.fixture(scope="module")
@@ -86,45 +156,107 @@ def ranks(tmp_path_factory):
     return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
+def _worst(grads, ref):
+    assert grads.keys() == ref.keys()
+    return max(float((grads[n] - ref[n]).abs().max()) for n in grads)
+
+
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_ranks_weights_equal_single_process_weights(ranks, case):
-    sizes, strategy, temperature = CASES[case]
-    parts = [ranks[r][case] for r in range(WORLD)]
+    sizes, strategy, temperature, _, pad = CASES[case]
+    parts = [ranks[r]["ddp"][case] for r in range(WORLD)]
     assert [len(p["weights"]) for p in parts] == list(sizes)
-    # exactly the single-process weights on the concatenation of the ranks' losses
+    # the single-process weights on the concatenation of the ranks' valid losses
     cat = torch.cat([p["local_losses"] for p in parts]).float()
-    valid = torch.cat([p["valid"] for p in parts])
+    valid = ~torch.isnan(cat)
     w_cat = torch.zeros(len(cat))
     w_cat[valid] = (rw.dro_kl_weights(cat[valid], temperature) if strategy == "dro_kl"
                     else rw.sample_weights(cat[valid], strategy, temperature))
     got = torch.cat([p["weights"] for p in parts])
-    assert torch.equal(got, w_cat)
+    torch.testing.assert_close(got, w_cat, rtol=ULPS, atol=0)
     assert torch.equal(got, torch.cat([p["weights_fn"] for p in parts]))
-    assert got[-1] == 0 and abs(float(got.sum()) - 1) < 1e-6
+    assert torch.equal(got[~valid], torch.zeros(int((~valid).sum())))
+    assert abs(float(got.sum()) - 1) < 1e-6
+    if pad:                                   # the whole last rank: weight 0, loss 0
+        assert int(valid[-sizes[-1]:].sum()) == 0 and float(parts[-1]["loss"]) == 0.0
     # and, to float32 rounding of the model's forward, the whole-batch single-process ones
-    w_ref, _, valid_ref = _reference(case, sizes, strategy, temperature)
+    w_ref, _, valid_ref, _ = _reference(case)
     assert torch.equal(valid, valid_ref)
     assert float((got - w_ref).abs().max()) <= 1e-6
     # every rank reports the same global statistics
     assert parts[0]["stats"] == parts[1]["stats"]
-    assert parts[0]["stats"].n == sum(sizes) - 1
+    assert parts[0]["stats"].n == int(valid.sum())
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_ddp_gradients_equal_single_process_reweighted_gradients(ranks, case):
-    sizes, strategy, temperature = CASES[case]
-    _, grads_ref, _ = _reference(case, sizes, strategy, temperature)
+    _, grads_ref, _, ref_loss = _reference(case)
     for r in range(WORLD):
-        grads = ranks[r][case]["grads"]
-        assert grads.keys() == grads_ref.keys()
-        worst = max(float((grads[n] - grads_ref[n]).abs().max()) for n in grads)
+        worst = _worst(ranks[r]["ddp"][case]["grads"], grads_ref)
         assert worst <= 1e-6, f"rank {r}: max |grad difference| {worst:.2e}"
     # the gradients are not trivially small (the comparison could fail)
     assert max(float(g.abs().max()) for g in grads_ref.values()) > 1e-3
     # the ranks' losses average to the single-process reweighted loss
-    total = sum(float(ranks[r][case]["loss"]) for r in range(WORLD)) / WORLD
-    x, labels = _global_batch(sum(sizes), case)
-    w_ref, _, _ = _reference(case, sizes, strategy, temperature)
-    with torch.no_grad():
-        ref_loss = float((w_ref * per_sample_loss(_model()(x), labels)).sum())
+    total = sum(float(ranks[r]["ddp"][case]["loss"]) for r in range(WORLD)) / WORLD
     assert abs(total - ref_loss) <= 1e-5
+
+
+def test_fsdp2_gradients_equal_ddp_gradients(ranks):
+    for r in range(WORLD):
+        worst = _worst(ranks[r]["fsdp2"], ranks[r]["ddp"][3]["grads"])
+        assert worst <= 1e-6, f"rank {r}: FSDP2 vs DDP max |grad difference| {worst:.2e}"
+
+
+def test_optimizer_step_weights_over_every_micro_batch_of_every_rank(ranks):
+    x, labels = _global_batch((6, 6), 9, False)
+    labels[9:12] = -100                      # rank 1's second micro-batch: all padding
+    model = _model()
+    losses = per_sample_loss(model(x), labels)
+    valid = ~torch.isnan(losses)
+    w = rw.sample_weights(losses.detach().float()[valid], "linupper", 0.4)
+    (w * losses[valid]).sum().backward()
+    ref = {n: p.grad for n, p in model.named_parameters()}
+    for r in range(WORLD):
+        grads, stats = ranks[r]["accumulated"]
+        assert _worst(grads, ref) <= 1e-6
+        assert stats.n == 9 and stats.micro_batches == 1
+        assert stats.max_weight == pytest.approx(float(w.max()), rel=1e-6)
+
+
+# ----------------------------------------------------------------- a global batch of padding
+def _padding_worker(rank: int, init_file: str, out_dir: str):
+    _init(rank, init_file, 600)                # far beyond the test's deadline: a hang fails
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(_model())
+        x = torch.randint(0, 256, (3, SEQ))
+        losses = per_sample_loss(model(x), torch.full_like(x, -100))   # no local raise
+        try:
+            SampleReweighter("linupper", 0.4)(losses)
+            message = "no error"
+        except ValueError as exc:
+            message = str(exc)
+        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(message)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(tmp_path):
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_padding_worker, args=(r, str(tmp_path / "init"),
+                                                       str(tmp_path)))
+             for r in range(WORLD)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    alive = [p.is_alive() for p in procs]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    assert not any(alive), "a rank hung"
+    assert [p.exitcode for p in procs] == [0] * WORLD
+    messages = [(tmp_path / f"rank{r}.txt").read_text() for r in range(WORLD)]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("per_sample_losses: no sample of the global batch (all "
+                                  "data-parallel ranks together) has a scored token")

@@ -124,3 +124,121 @@ def test_rwtheory_lm_imports_without_transformers():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "lazy-ok"
+
+
+# ----------------------------------------------------------------- chunked loss, accumulation
+class _Sequential(ReweightingTrainer):
+    """Micro-batches in dataset order (to rebuild the step's batch by hand)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
+
+
+class _Grads(transformers.TrainerCallback):
+    def __init__(self):
+        self.grads = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self.grads.append([p.grad.detach().clone() for p in model.parameters()])
+
+
+def _large_vocab_model(vocab, seq):
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=seq, n_embd=8, n_layer=1,
+                                  n_head=2, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0,
+                                  embd_pdrop=0.0, attn_pdrop=0.0)
+    return transformers.GPT2LMHeadModel(cfg)
+
+
+def _max_output_numel(fn):
+    """The largest tensor any aten op produces while ``fn`` runs (forward and backward)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Largest(TorchDispatchMode):
+        numel = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(t, torch.Tensor):
+                    Largest.numel = max(Largest.numel, t.numel())
+            return out
+
+    with Largest():
+        fn()
+    return Largest.numel
+
+
+def test_chunked_trainer_never_materialises_the_logits_and_matches_naive(tmp_path):
+    from rwtheory.lm.losses import CHUNKED_MIN_VOCAB, default_chunk_size
+
+    vocab, b, t = CHUNKED_MIN_VOCAB, 2, 256              # 512 tokens > one chunk (341)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, vocab, (b, t), generator=g)
+    labels = x.clone()
+    labels[1, 200:] = -100
+    batch = {"input_ids": x, "labels": labels}
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True,
+                                          save_strategy="no", max_steps=1)
+    out = {}
+    for chunked in (None, False):               # None: on by default at this vocabulary
+        trainer = ReweightingTrainer(model=_large_vocab_model(vocab, t), args=args,
+                                     reweighter=SampleReweighter("linupper", 0.4),
+                                     chunked=chunked)
+        assert trainer.chunked is (chunked is None)
+        trainer.model.train()
+
+        def step(trainer=trainer, chunked=chunked):
+            loss = trainer.compute_loss(trainer.model, dict(batch))
+            loss.backward()
+            out[chunked] = (float(loss.detach()),
+                            [p.grad.clone() for p in trainer.model.parameters()])
+
+        out[(chunked, "numel")] = _max_output_numel(step)
+    full = b * t * vocab
+    assert out[(False, "numel")] >= full                    # the naive path has the logits
+    assert out[(None, "numel")] <= default_chunk_size(vocab) * vocab < full
+    assert out[None][0] == pytest.approx(out[False][0], rel=1e-6)
+    worst = max(float((p - q).abs().max()) for p, q in zip(out[None][1], out[False][1],
+                                                            strict=True))
+    assert worst <= 1e-6
+    assert ReweightingTrainer(model=_model(), args=args).chunked is False   # V = 40
+
+
+def test_chunked_trainer_rejects_post_processed_logits(tmp_path):
+    model = _model()
+    model.config.logit_scale = 0.5
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    with pytest.raises(ValueError, match=r"chunked=True: the model post-processes its logits "
+                                         r"\(config.logit_scale\); pass chunked=False"):
+        ReweightingTrainer(model=model, args=args, chunked=True)
+
+
+@pytest.mark.parametrize("weights_over", ["micro_batch", "optimizer_step"])
+def test_trainer_accumulation_weights_over(tmp_path, weights_over):
+    grads = _Grads()
+    reweighter = SampleReweighter("linupper", 0.4, weights_over=weights_over)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
+        save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, max_steps=1,
+        gradient_accumulation_steps=2, learning_rate=1e-2, max_grad_norm=0.0)  # no clipping
+    trainer = _Sequential(model=_model(), args=args, train_dataset=_Data(), callbacks=[grads],
+                          reweighter=reweighter)
+    trainer.train()
+    # by hand: the first 8 samples, per-sample losses of the initial model
+    d, ref_model = _Data(), _model()
+    losses = per_sample_loss(ref_model(input_ids=d.x[:8]).logits, d.labels[:8])
+    lv = losses.detach().float()
+    if weights_over == "optimizer_step":     # one weighting over both micro-batches
+        w = rw.sample_weights(lv, "linupper", 0.4)
+    else:                                    # each micro-batch on its own, halved
+        w = torch.cat([rw.sample_weights(lv[:4], "linupper", 0.4),
+                       rw.sample_weights(lv[4:], "linupper", 0.4)]) / 2
+    (w * losses).sum().backward()
+    worst = max(float((p - q.grad).abs().max()) for p, q in
+                zip(grads.grads[0], ref_model.parameters(), strict=True))
+    assert worst <= 1e-6
+    s = reweighter.stats
+    assert s.n == 8 and s.micro_batches == (1 if weights_over == "optimizer_step" else 2)
+    assert s.max_weight == pytest.approx(float(w.max()), rel=1e-6)
+    assert reweighter.step == 1

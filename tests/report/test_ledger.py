@@ -28,7 +28,8 @@ def _committed_claims() -> dict[str, dict]:
 def test_committed_file_matches_a_quick_run_on_its_deterministic_rows():
     committed = {k: c for k, c in _committed_claims().items() if c["deterministic"]}
     fresh = {c.key: records.claim_record(c, r.provider)
-             for r in ledger.collect(quick=True, stable_only=True)
+             for r in ledger.collect(quick=True, stable_only=True, robustness=cli._robustness_notes(
+                 ROOT / "figures" / "robustness"))
              for c in r.claims if c.stable}
     assert fresh, "no deterministic rows were produced"
     stale = [k for k in fresh if committed.get(k) != fresh[k]]

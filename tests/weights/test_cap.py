@@ -1,6 +1,6 @@
 """The paper's cap rho_t <= 2 (A.5) versus what the weighting pipeline actually guarantees.
 
-Finding (documented in ``rwtheory.weights.pipeline.worst_case_rho``): the pipeline does *not*
+Finding (documented in ``rwtheory.weights.cap.worst_case_rho``): the pipeline does *not*
 enforce the cap. The worst batch has one sample at the top score and every other one at the
 bottom; for linupper that is ``losses = [0]*(n-1) + [1]``, with
 ``n*max w = n e^{1/r} / (e^{1/r} + n - 1)``. At the GPT-2 temperature r = 0.4 the cap

@@ -1,0 +1,174 @@
+r"""Every run's weights, per step, with the registered strategies evaluated fused.
+
+:class:`FusedWeights` keeps, for the runs of one :func:`rwtheory.convex.engine.run` call laid
+out by :class:`rwtheory.convex.layout.Layout`, the unnormalised weights E (K, m, b), their row
+sums S and row maxima (``emax``): the weights are w = E / S and :math:`\rho_t` = b emax / S.
+
+For the strategies of the registry (:mod:`rwtheory.weights.strategies`) the pipeline
+(normalise, score, tempered softmax) is evaluated fused, from q = 2 x the losses (= the
+squared residuals), in a handful of passes over the whole fused region:
+
+* l~ = (l - mid) delta / max(half, eps/2) = (q - mid_q) k with mid_q = 2 mid and the factor
+  1/2 applied to the scale -- the same rounding as
+  :func:`rwtheory.weights.pipeline.normalize_losses`, as halving is exact;
+* each strategy's :class:`~rwtheory.weights.strategies.FusedForm` writes its scores over r,
+  shifted where that is free (softmax is invariant to a shift of all scores of a row);
+  unbounded forms are shifted by their row maximum only when r is so small that exp could
+  under/overflow (:math:`\max(\delta, 1)/r > 700` for some run of the region, a bound on the
+  built-in strategies' scores);
+* a registered strategy without a fused form takes the generic path: normalise (with the
+  clip), call its ``score``, divide by r, always shift by the row maximum.
+
+Then one ``exp`` and one row sum for the whole region. The forms run under a numpy ufunc
+buffer of about one row (:func:`row_bufsize`), which halves their cost and changes no bit.
+The result equals :func:`rwtheory.weights.pipeline.batched_sample_weights` up to rounding
+(``tests/convex/test_engine.py``); uniform runs keep E = 1 and need no work at all. Any other
+scheme is called on its group's losses, as :class:`rwtheory.convex.schemes.Scheme` says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rwtheory.convex.layout import Layout
+from rwtheory.weights.pipeline import NORMALIZE_EPS
+from rwtheory.weights.strategies import FusedForm, RowStats, StrategyRecord, get_strategy
+
+__all__ = ["FusedWeights", "generic_form"]
+
+#: exp overflows above ~709.78 and a whole row underflows below ~-745: beyond this bound on
+#: |score / r| the unbounded forms are shifted by their row maximum.
+_EXP_SAFE = 700
+
+
+def row_bufsize(b: int) -> int:
+    """numpy's ufunc buffer size under which the fused forms run: the row length b rounded
+    up to a multiple of 16 (numpy's rule), at most numpy's default 8192.
+
+    The forms combine (K, m, b) blocks with per-row constants (K, m, 1). With the default
+    buffer of 8192 elements and rows shorter than it, numpy's iterator copies the broadcast
+    operands into its buffer, about doubling the cost of each pass (3x on the strided slice
+    of one group); with a buffer of about one row it works on the rows in place. Only the
+    memory traffic changes: the forms are elementwise, so every result is the same bit for
+    bit (the reductions and exp run under the default size)."""
+    return int(min(8192, max(16, -(-b // 16) * 16)))
+
+
+def generic_form(record: StrategyRecord, delta: float) -> FusedForm:
+    """The fused engine's path for a strategy without a fused form: l~ with the clip, the
+    record's score, over r. Unbounded: always shifted by the row maximum."""
+    def exponent(q, row, out):
+        np.subtract(q, row.mid, out=out)
+        out *= row.k
+        np.clip(out, -delta, delta, out=out)
+        out[...] = record.score(out, delta)
+        out *= row.inv_r
+    return FusedForm(exponent, bounded=False)
+
+
+class FusedWeights:
+    """E, S and emax of every run for the per-sample q (K, m, b) of the current step; ``q``
+    is the engine's buffer, read in place at every call."""
+
+    def __init__(self, layout: Layout, q: np.ndarray):
+        K, m, b = q.shape
+        self.layout, self.q, self.b = layout, q, b
+        self.bufsize = row_bufsize(b)
+        self.E = np.ones((K, m, b))
+        self.S = np.full((K, m), float(b))
+        self.S3 = self.S[..., None]
+        self.emax = np.ones((K, m))
+        self.others = [(scheme, sl) for key, scheme, sl, _ in layout.groups
+                       if key[0] == "scheme"]
+        self.forms, self.callables = [], []
+        if layout.region is not None:
+            self._init_region()
+
+    def _init_region(self):
+        lay = self.layout
+        self.qR, self.ER = self.q[lay.region], self.E[lay.region]
+        self.SR = self.S[lay.region]
+        stat = np.ones(self.qR.shape[:-1] + (1,))
+        self.temps, self.delta = stat.copy(), stat.copy()
+        self.ends, self.ends_tmp = np.ones((2,) + stat.shape), np.ones((2,) + stat.shape)
+        self.qmax, self.mid = self.ends[0], stat.copy()
+        self.half, self.k, self.kr, self.inv_r = stat.copy(), stat.copy(), stat.copy(), stat.copy()
+        for key, scheme, sl, span in lay.groups:
+            if key[0] != "strategy":
+                continue
+            rel = lay.relative(span)
+            self.delta[rel] = key[2]
+            for pos in lay.positions(span):   # every run's own temperature
+                s, at = lay.schemes[pos], lay.region_index(pos)
+                if callable(s.temperature):
+                    self.callables.append((at, s.temperature))
+                    self.temps[at] = float(s.temperature(0))
+                else:
+                    self.temps[at] = float(s.temperature)
+            record = get_strategy(key[1])
+            form = record.fused or generic_form(record, key[2])
+            row = RowStats(mid=self.mid[rel], qmax=self.qmax[rel], k=self.k[rel],
+                           kr=self.kr[rel], inv_r=self.inv_r[rel], delta=self.delta[rel])
+            emax = self.emax[sl]
+            self.forms.append((form, self.q[sl], self.E[sl], row, emax[..., None],
+                               record.fused is None))
+        self._temperatures()
+
+    def _temperatures(self):
+        t = self.temps
+        if not np.all(np.isfinite(t) & (t > 0)):
+            raise ValueError("temperature must be finite and > 0 for every run")
+        np.divide(1.0, t, out=self.inv_r)
+        self.shift = bool(np.any(np.maximum(self.delta, 1.0) * self.inv_r > _EXP_SAFE))
+
+    def __call__(self, step: int) -> None:
+        """Weights for the engine's q of step ``step``."""
+        if self.forms:
+            self._fused(step)
+        q, E = self.q, self.E
+        for scheme, sl in self.others:
+            qg = q[sl]
+            w = scheme(0.5 * qg.reshape(-1, qg.shape[-1]), step).reshape(qg.shape)
+            E[sl] = w
+            self.S[sl] = 1.0
+            self.emax[sl] = w.max(axis=-1)
+
+    def _fused(self, step: int) -> None:
+        if self.callables:
+            for at, fn in self.callables:
+                self.temps[at] = float(fn(step))
+            self._temperatures()
+        default = np.setbufsize(self.bufsize)  # max, min and the forms are exact in any order
+        try:
+            self._row_stats()
+            for form, qg, Eg, row, _, _ in self.forms:
+                form.exponent(qg, row, Eg)
+            peaks = [np.maximum.reduce(Eg, axis=-1, keepdims=True) if not form.bounded
+                     else None for form, _, Eg, _, _, _ in self.forms]
+        finally:
+            np.setbufsize(default)
+        for (form, _, Eg, _, emax, generic), mx in zip(self.forms, peaks, strict=True):
+            if mx is None:
+                continue
+            if self.shift or generic:
+                Eg -= mx
+                emax[...] = 1.0
+            else:
+                np.exp(mx, out=emax)
+        np.exp(self.ER, out=self.ER)
+        np.add.reduce(self.ER, axis=-1, out=self.SR)
+
+    def _row_stats(self) -> None:
+        """qmax, qmin, mid, k and k/r of every row of the region."""
+        ends, tmp = self.ends, self.ends_tmp
+        np.maximum.reduce(self.qR, axis=-1, keepdims=True, out=ends[0])
+        np.minimum.reduce(self.qR, axis=-1, keepdims=True, out=ends[1])
+        # losses l = q/2: half = l_max/2 - l_min/2, mid_q = 2 (l_max/2 + l_min/2)
+        np.multiply(ends, 0.25, out=tmp)
+        np.subtract(tmp[0], tmp[1], out=self.half)
+        np.maximum(self.half, NORMALIZE_EPS / 2, out=self.half)
+        np.multiply(ends, 0.5, out=tmp)
+        np.add(tmp[0], tmp[1], out=self.mid)
+        np.divide(self.delta, self.half, out=self.k)
+        self.k *= 0.5                          # l~ = (q - mid_q) k
+        np.multiply(self.k, self.inv_r, out=self.kr)

@@ -1,0 +1,95 @@
+r"""The global batch of per-sample losses across data-parallel ranks, and its one check.
+
+Every rank contributes its local per-sample losses and their validity (NaN = no scored
+token, see :mod:`rwtheory.lm.losses`); :func:`global_batch` gathers both with one collective
+into the same global tensor on every rank, in rank order. Because every rank then holds the
+same numbers, :func:`check_global_batch` reaches the same verdict on every rank: a global
+batch without any scored token raises the same ``ValueError`` everywhere at once, *after*
+the collective -- no rank raises while the others wait in a collective (which would hang on
+NCCL or drop the connection on gloo). A rank whose local batch is all padding is not an
+error: its samples get weight 0, its loss is 0 and its gradient is 0, and data parallelism
+averages it with the others as usual.
+
+Host synchronisation: one read of the local sizes under data parallelism (ranks may hold
+different numbers of samples, so the collective's buffer size must be known on the host),
+none without a process group; :func:`check_global_batch` is one more read (skipped by the
+callers' ``check=False``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["check_global_batch", "gather_losses", "global_batch", "global_batch_flags",
+           "raise_for_flags", "world"]
+
+
+def world(group=None) -> tuple[int, int]:
+    """(rank, world size) in ``group``; (0, 1) when torch.distributed is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(group), dist.get_world_size(group)
+    return 0, 1
+
+
+def gather_losses(local, group=None):
+    """All ranks' ``local`` tensors concatenated along dim 0 in rank order, and this rank's
+    offset.
+
+    Returns ``(global, start)`` with ``global[start:start + len(local)]`` equal to ``local``.
+    Ranks may hold different lengths along dim 0 (the tensors are padded to the longest for
+    the collective); the other dimensions and the dtype must agree. Works on any backend
+    whose ``all_gather`` supports the tensor's device (gloo: CPU; NCCL: CUDA). Without an
+    initialised process group, returns ``(local, 0)``. The result carries no autograd
+    history.
+    """
+    local = local.detach()
+    rank, size = world(group)
+    if size == 1:
+        return local, 0
+    n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
+    sizes = [torch.empty_like(n) for _ in range(size)]
+    dist.all_gather(sizes, n, group=group)
+    sizes = torch.cat(sizes).tolist()                  # the one host read (buffer sizes)
+    longest = max(sizes)
+    padded = local.new_zeros((longest, *local.shape[1:]))
+    padded[: local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(parts, padded, group=group)
+    glob = torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
+    return glob, sum(sizes[:rank])
+
+
+def global_batch(losses, valid, group=None):
+    """Gathered float32 losses and validity of the global batch (one collective), this rank's
+    offset in it and the world size. ``valid`` is a bool tensor of the shape of ``losses``."""
+    _, size = world(group)
+    local = torch.stack([losses.detach().float(), valid.float()], dim=1)
+    glob, start = gather_losses(local, group) if size > 1 else (local, 0)
+    return glob[:, 0], glob[:, 1] > 0.5, start, size
+
+
+def global_batch_flags(glob, gvalid):
+    """``[no valid sample, an infinite valid loss]`` as a float tensor (no host read), for
+    callers that fetch it together with other numbers; see :func:`raise_for_flags`."""
+    bad = gvalid & ~torch.isfinite(glob)
+    return torch.stack([~gvalid.any(), bad.any()]).float()
+
+
+def raise_for_flags(flags, glob, gvalid) -> None:
+    """Raise for the host copy ``flags`` of :func:`global_batch_flags` (the same on every
+    rank, so every rank raises the same error)."""
+    if flags[0]:
+        raise ValueError("per_sample_losses: no sample of the global batch (all data-parallel "
+                         "ranks together) has a scored token -- every loss is NaN or marked "
+                         "invalid; at least one sample must carry weight")
+    if flags[1]:
+        i = int((gvalid & ~torch.isfinite(glob)).nonzero()[0, 0])
+        raise ValueError(f"per_sample_losses must be finite or NaN (NaN = no scored token), "
+                         f"got {float(glob[i])} at index {i} of the global batch")
+
+
+def check_global_batch(glob, gvalid) -> None:
+    """Raise the same ``ValueError`` on every rank if the global batch has no sample with a
+    scored token, or an infinite loss. One host read (two flags)."""
+    raise_for_flags(global_batch_flags(glob, gvalid).tolist(), glob, gvalid)

@@ -1,0 +1,127 @@
+r"""Strategies of the LM path as data: a name, a :class:`kl_capped` object, or a callable.
+
+The one place that turns a strategy into the weights of the global batch;
+:func:`rwtheory.lm.reweighted_loss` and :class:`rwtheory.lm.SampleReweighter` both call
+:func:`strategy_weights` on the gathered batch, so every form below trains through the same
+cross-rank gather.
+
+* a name of the paper's pipeline (:data:`rwtheory.STRATEGIES`: ``"uniform"``, ``"linupper"``,
+  ``"quadratic"``, ``"extremes"``, ``"upper"``): :func:`rwtheory.sample_weights` (its masked,
+  synchronisation-free form);
+* ``"dro_kl"``: the uncapped DRO-KL baseline on raw losses, :func:`rwtheory.dro_kl_weights`
+  (likewise);
+* ``"kl_capped"`` or ``kl_capped(rho)``: Proposition 1's exact capped optimum
+  (:func:`rwtheory.kl_capped_weights`) with the *normalised* losses as gaps,
+  :math:`\Delta_i = \tilde l_i + \delta \in [0, 2\delta]` (:func:`rwtheory.normalize_losses`,
+  δ = 1), temperature r and cap ρ (default 2): no weight exceeds ρ/n on any step;
+* a callable ``losses -> scores``: it receives the valid samples' losses of the global batch
+  (1-D float32 tensor, detached, raw -- not normalised) and returns one finite score per
+  sample; the weights are the tempered softmax of the scores at temperature r (Eq. 4).
+  ``lambda l: linupper(rw.normalize_losses(l))`` (``linupper`` from
+  :mod:`rwtheory.weights.pipeline`) reproduces ``"linupper"`` exactly. A
+  module-level function (or a callable object) keeps the reweighter picklable; a lambda does
+  not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from rwtheory.weights.optimal import kl_capped_weights
+from rwtheory.weights.pipeline import (
+    STRATEGIES,
+    masked_sample_weights,
+    masked_tempered_softmax,
+    normalize_losses,
+    tempered_softmax,
+)
+
+__all__ = ["LM_STRATEGIES", "check_strategy", "kl_capped", "strategy_weights"]
+
+#: Strategy names accepted by the LM path: the paper's pipeline, ``"dro_kl"`` and
+#: ``"kl_capped"`` (ρ = 2; :class:`kl_capped` for another ρ).
+LM_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "dro_kl", "kl_capped")
+
+
+@dataclass(frozen=True)
+class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
+    r"""Proposition 1's capped weights on the normalised global batch, cap ``rho`` >= 1.
+
+    :math:`w = \arg\max_{w \in \Delta,\, w_i \le \rho/n} \sum_i w_i \Delta_i - r\,
+    \mathrm{KL}(w \,\|\, \text{uniform})` with :math:`\Delta_i = \tilde l_i + 1`, i.e.
+    :math:`w_i = \min(e^{\Delta_i/r}/Z, \rho/n)`. ``rho = 1`` is uniform; ``rho >= n``
+    (or ``math.inf``) is the uncapped softmax of the normalised losses."""
+
+    rho: float = 2.0
+
+    def __post_init__(self):
+        rho = self.rho
+        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or math.isnan(rho) \
+                or rho < 1:
+            raise ValueError(f"rho must be a number >= 1 (math.inf: no cap), got {rho!r}")
+
+    def __call__(self, losses, temperature: float):
+        gaps = normalize_losses(losses) + 1.0
+        return kl_capped_weights(gaps.clamp(min=0.0), temperature, self.rho)
+
+
+def check_strategy(strategy):
+    """``strategy`` validated: a name of :data:`LM_STRATEGIES` (``"kl_capped"`` becomes
+    ``kl_capped(2.0)``), a :class:`kl_capped`, or a callable ``losses -> scores``."""
+    if isinstance(strategy, str):
+        if strategy not in LM_STRATEGIES:
+            raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, a "
+                             f"kl_capped(rho) or a callable losses -> scores, got {strategy!r}")
+        return kl_capped() if strategy == "kl_capped" else strategy
+    if callable(strategy):
+        return strategy
+    raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, a kl_capped(rho) or a "
+                     f"callable losses -> scores, got {strategy!r}")
+
+
+def strategy_name(strategy) -> str:
+    """A short printable name: the name itself, ``kl_capped(rho=2)``, or the callable's name."""
+    if isinstance(strategy, str):
+        return strategy
+    if isinstance(strategy, kl_capped):
+        return f"kl_capped(rho={strategy.rho:g})"
+    return getattr(strategy, "__qualname__", None) or type(strategy).__name__
+
+
+def _scores(fn: Callable, losses):
+    scores = fn(losses)
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != tuple(losses.shape):
+        raise ValueError(f"strategy: a callable strategy must return a tensor of shape "
+                         f"{tuple(losses.shape)} (one score per sample), got "
+                         f"{getattr(scores, 'shape', type(scores).__name__)}")
+    scores = scores.detach().float()
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError("strategy: a callable strategy returned a non-finite score")
+    return scores
+
+
+def strategy_weights(glob, gvalid, strategy, temperature):
+    """Weights of the global batch ``glob`` (1-D float32, detached) under a strategy
+    validated by :func:`check_strategy`: 0 for the samples where ``gvalid`` is False, the
+    others sum to 1 (all 0 when none is valid). The names are tensor ops without host
+    synchronisation (:func:`rwtheory.weights.pipeline.masked_sample_weights`,
+    :func:`~rwtheory.weights.pipeline.masked_tempered_softmax`); ``kl_capped`` and callables
+    work on the valid samples only, selected by a boolean mask (one host synchronisation)."""
+    if isinstance(strategy, str):
+        if strategy == "dro_kl":
+            return masked_tempered_softmax(glob, gvalid, temperature)
+        return masked_sample_weights(glob, gvalid, strategy, temperature)
+    x = glob[gvalid]
+    full = torch.zeros_like(glob)
+    if x.shape[0] == 0:
+        return full
+    if isinstance(strategy, kl_capped):
+        w = strategy(x, temperature)
+    else:
+        w = tempered_softmax(_scores(strategy, x), temperature)
+    full[gvalid] = w.to(full.dtype)
+    return full

@@ -1,0 +1,86 @@
+r"""The cap analysis: what the weighting pipeline guarantees about :math:`\rho = n\max_i w_i`.
+
+The paper's Theorems assume the cap :math:`\rho_t \le \rho` (App. A.5 reports
+:math:`\rho_t \le 2`). The pipeline does not enforce it: :func:`worst_case_rho` is the exact
+supremum of :math:`\rho` over all loss batches of size n, and :func:`cap_safe_temperature` the
+smallest temperature at which every batch respects a given cap. Both read the strategy's
+score range and top count from its :class:`rwtheory.weights.strategies.StrategyRecord`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from rwtheory._array import check_positive_finite
+from rwtheory.weights.strategies import get_strategy
+
+__all__ = ["cap_safe_temperature", "worst_case_rho"]
+
+
+def _batch_size(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0) -> float:
+    r"""The exact supremum of :math:`\rho = n\max_i w_i` over all loss batches of size n.
+
+    With :math:`x = e^{\Delta s / r}` (:math:`\Delta s` the strategy's score range) and
+    ``top`` samples forced to the top score (the record's ``top_count``):
+    :math:`\rho^* = n x / (\mathrm{top}\,x + n - \mathrm{top})`, the batch with ``top`` samples
+    at the top score and the others at the bottom. For the built-in strategies:
+
+    * ``linupper``, ``upper`` (:math:`\Delta s = \delta`, top 1): one sample at the top, the
+      other :math:`n-1` at the bottom, :math:`\rho^* = n x / (x + n - 1)`;
+    * ``quadratic`` (:math:`\Delta s = 1`, n >= 3): one mid-range loss among extremes, same
+      formula; for n <= 2 every score is 0 and :math:`\rho^* = 1`;
+    * ``extremes`` (:math:`\Delta s = \delta`): the smallest and the largest loss both score
+      :math:`\delta`, so :math:`\rho^* = n x / (2x + n - 2)`;
+    * ``uniform``: 1.
+
+    The supremum is attained (e.g. losses ``[0]*(n-1) + [1]`` for ``linupper``), provided the
+    batch's spread is at least :data:`rwtheory.weights.pipeline.NORMALIZE_EPS`. It tends to
+    :math:`e^{\Delta s/r}` (``extremes``: :math:`e^{\delta/r}`) as n grows, so the paper's cap
+    :math:`\rho \le 2` is *not* implied by the pipeline for small temperatures: see
+    :func:`cap_safe_temperature`. For a registered strategy the value is the bound implied by
+    its record (see :class:`~rwtheory.weights.strategies.StrategyRecord`).
+    """
+    record = get_strategy(strategy)
+    n = _batch_size(n)
+    r = check_positive_finite(temperature, "temperature")
+    delta = check_positive_finite(delta, "delta")
+    spread, top = float(record.score_range(delta)), record.top_count
+    if spread == 0.0 or n < record.min_batch:
+        return 1.0
+    # n x / (top x + n - top), computed as n / (top + (n - top) e^{-spread/r}) to avoid overflow
+    return n / (top + (n - top) * math.exp(-spread / r))
+
+
+def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float = 1.0) -> float:
+    r"""Smallest temperature r such that *every* batch of size n has :math:`n\max_i w_i \le \rho`.
+
+    Solving :func:`worst_case_rho` :math:`\le \rho` for r: with ``top`` samples forced to the
+    top score (1 for ``linupper``/``upper``/``quadratic``, 2 for ``extremes``),
+
+    .. math:: r \ge \Delta s \,/\, \log\frac{\rho\,(n - \mathrm{top})}{n - \mathrm{top}\,\rho},
+              \qquad \text{when } n > \mathrm{top}\,\rho,
+
+    and 0 (every temperature is safe) otherwise; ``math.inf`` for :math:`\rho = 1` (no
+    finite temperature is safe). For ``linupper`` with :math:`\rho = 2` this
+    increases to :math:`\delta/\log 2 \approx 1.4427\,\delta` as n grows: the paper's
+    r = 2 (Llama-7B) always respects the cap, r = 1 and r = 0.4 do not for n >= 5 and n >= 3.
+    """
+    record = get_strategy(strategy)
+    n = _batch_size(n)
+    rho = float(rho)
+    if not (math.isfinite(rho) and rho >= 1):
+        raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
+    delta = check_positive_finite(delta, "delta")
+    spread, top = float(record.score_range(delta)), record.top_count
+    if spread == 0.0 or n <= top * rho or n < record.min_batch:
+        return 0.0
+    if rho == 1.0:  # any finite temperature puts more than 1/n on the top sample
+        return math.inf
+    return spread / math.log(rho * (n - top) / (n - top * rho))

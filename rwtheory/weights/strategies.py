@@ -1,0 +1,248 @@
+r"""The strategies of the paper's pipeline, one record each, and their registry.
+
+A strategy maps a normalised loss :math:`\tilde l \in [-\delta, \delta]` to a score
+:math:`s(\tilde l, \delta)`; the tempered softmax of the scores gives the weights (THEORY §1,
+paper Sec. 4.2). One :class:`StrategyRecord` holds everything any consumer needs:
+
+* the score function (the weighting pipeline :func:`rwtheory.sample_weights`, the LM path and
+  the schemes of :mod:`rwtheory.convex.schemes` call it);
+* the score range :math:`\Delta s(\delta)` and the *top count* (the cap analysis of
+  :mod:`rwtheory.weights.cap`);
+* optionally a :class:`FusedForm`: the same pipeline written as in-place array passes on
+  shifted scores, which the batched engine (:mod:`rwtheory.convex.engine`) evaluates for all
+  runs of the strategy at once. A record without one is evaluated by the engine's generic
+  path (normalise, ``score``, shift by the row maximum), so a registered strategy works
+  everywhere without more code.
+
+:func:`register_strategy` adds a record (a new strategy is one record in one place);
+:data:`STRATEGIES` is a read-only live view name -> score function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from rwtheory._array import namespace
+
+__all__ = [
+    "STRATEGIES",
+    "FusedForm",
+    "RowStats",
+    "StrategyRecord",
+    "extremes",
+    "get_strategy",
+    "linupper",
+    "quadratic",
+    "register_strategy",
+    "registered_strategies",
+    "unregister_strategy",
+    "uniform",
+    "upper",
+]
+
+
+# --------------------------------------------------------------------------- scores
+def uniform(normalized, delta: float = 1.0):
+    r"""No reweighting: :math:`s = 0`, so the tempered softmax gives :math:`w_i = 1/B`."""
+    xp = namespace(normalized)
+    return xp.zeros_like(normalized)
+
+
+def linupper(normalized, delta: float = 1.0):
+    r"""LinUpper: :math:`s = \min(\tilde l + \delta, \delta)` -- grows with the loss, flat above
+    the mid-range. Non-decreasing in the loss; range :math:`[0, \delta]`."""
+    xp = namespace(normalized)
+    return xp.clip(normalized + delta, max=delta)
+
+
+def quadratic(normalized, delta: float = 1.0):
+    r"""Quadratic: :math:`s = 1 - \tilde l^2/\delta^2` -- peaks at the mid-range, symmetric about
+    it. Range :math:`[0, 1]` whatever :math:`\delta`."""
+    return 1 - (normalized / delta) ** 2
+
+
+def extremes(normalized, delta: float = 1.0):
+    r"""Extremes: :math:`s = |\tilde l|` -- favours both ends. Range :math:`[0, \delta]`."""
+    xp = namespace(normalized)
+    return xp.abs(normalized)
+
+
+def upper(normalized, delta: float = 1.0):
+    r"""Upper (reference code only): :math:`s = (\tilde l + \delta)/2`, range :math:`[0,\delta]`."""
+    return (normalized + delta) / 2
+
+
+# --------------------------------------------------------------------------- fused forms
+@dataclass
+class RowStats:
+    r"""Per-row statistics of a batch of losses, as a fused form reads them.
+
+    ``q`` is the losses times a positive constant c (the engine uses the squared residuals,
+    c = 2); every field broadcasts against ``q`` along its last axis:
+
+    * ``mid`` the row's mid-range of q and ``qmax`` its maximum;
+    * ``k`` the factor with :math:`\tilde l = (q - \mathrm{mid})\,k` (the normalisation of
+      :func:`rwtheory.weights.pipeline.normalize_losses`, its floor included, before the clip);
+    * ``kr`` = k / r, ``inv_r`` = 1 / r (one temperature per row) and ``delta``.
+    """
+
+    mid: np.ndarray
+    qmax: np.ndarray
+    k: np.ndarray
+    kr: np.ndarray
+    inv_r: np.ndarray
+    delta: np.ndarray
+
+
+@dataclass(frozen=True)
+class FusedForm:
+    r"""The pipeline of one strategy as in-place passes over a row block of losses.
+
+    ``exponent(q, row, out)`` writes :math:`(s(\tilde l) - c_{\text{row}})/r` into ``out``
+    (the shape of ``q``) for some per-row constant c: the tempered softmax is invariant to it,
+    so each form picks the shift that costs nothing. ``bounded`` says that the largest
+    exponent of every row is exactly 0 (then exp needs no further shift and the row's largest
+    unnormalised weight is 1); otherwise the engine shifts by the row maximum where exp could
+    under- or overflow.
+    """
+
+    exponent: Callable[[np.ndarray, RowStats, np.ndarray], None]
+    bounded: bool
+
+
+def _linupper_exponent(q, row, out):
+    """min(l~, 0) / r = (s - delta) / r."""
+    np.subtract(q, row.mid, out=out)
+    out *= row.kr
+    np.minimum(out, 0.0, out=out)
+
+
+def _upper_exponent(q, row, out):
+    """(l - l_max) scale / 2r = (s - delta) / r before the clip (which is inactive here)."""
+    np.subtract(q, row.qmax, out=out)
+    out *= row.kr * 0.5
+
+
+def _extremes_exponent(q, row, out):
+    """|l~| / r = s / r."""
+    np.subtract(q, row.mid, out=out)
+    out *= row.kr
+    np.abs(out, out=out)
+
+
+def _quadratic_exponent(q, row, out):
+    """-l~^2 / (delta^2 r) = (s - 1) / r."""
+    np.subtract(q, row.mid, out=out)
+    np.square(out, out=out)
+    out *= -(row.k ** 2) * row.inv_r / row.delta ** 2
+
+
+# --------------------------------------------------------------------------- the record
+@dataclass(frozen=True)
+class StrategyRecord:
+    r"""Everything the package needs to know about one strategy.
+
+    Attributes
+    ----------
+    name : the registry key (``sample_weights(..., strategy=name)``).
+    score : :math:`s(\tilde l, \delta)`, elementwise on numpy arrays and torch tensors.
+    score_range : :math:`\delta \mapsto \Delta s(\delta)`, the largest minus the smallest
+        score over :math:`[-\delta, \delta]` (0 for a constant score).
+    top_count : how many samples of a batch spread over the whole range are forced to the top
+        score (1 for most strategies; 2 for ``extremes``: both ends).
+    min_batch : the smallest batch size whose scores can differ as in the worst case (default
+        ``top_count + 1``; ``quadratic`` needs 3: for two samples both sit at the ends).
+    fused : the engine's fused evaluation, or None for its generic path.
+    constant : the score is constant, so the weights are exactly 1/B (no exp rounding).
+
+    The cap analysis (:func:`rwtheory.worst_case_rho`) assumes that the worst batch puts
+    ``top_count`` samples at the top score and the rest at the bottom; for the built-in
+    strategies that batch exists and the bound is attained, for a registered one it is the
+    bound implied by ``score_range`` and ``top_count``.
+    """
+
+    name: str
+    score: Callable
+    score_range: Callable[[float], float]
+    top_count: int = 1
+    min_batch: int | None = None
+    fused: FusedForm | None = None
+    constant: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not callable(self.score) or not callable(self.score_range):
+            raise ValueError("score and score_range must be callables")
+        if isinstance(self.top_count, bool) or not isinstance(self.top_count, int) \
+                or self.top_count < 1:
+            raise ValueError(f"top_count must be an integer >= 1, got {self.top_count!r}")
+        if self.min_batch is None:
+            object.__setattr__(self, "min_batch", self.top_count + 1)
+        elif not isinstance(self.min_batch, int) or self.min_batch <= self.top_count:
+            raise ValueError(f"min_batch must be an integer > top_count = {self.top_count}, "
+                             f"got {self.min_batch!r}")
+        if self.fused is not None and not isinstance(self.fused, FusedForm):
+            raise ValueError(f"fused must be a FusedForm or None, got {self.fused!r}")
+
+
+# --------------------------------------------------------------------------- registry
+_REGISTRY: dict[str, StrategyRecord] = {}
+_SCORES: dict[str, Callable] = {}
+
+#: Strategy name -> score function ``s(l~, delta)``: a read-only live view of the registry.
+STRATEGIES = MappingProxyType(_SCORES)
+
+
+def register_strategy(record: StrategyRecord, *, replace: bool = False) -> StrategyRecord:
+    """Add ``record`` to the registry; every consumer (pipeline, engine, cap analysis,
+    schemes) accepts its name from then on. A name already registered is an error unless
+    ``replace=True``. Returns the record."""
+    if not isinstance(record, StrategyRecord):
+        raise ValueError(f"record must be a StrategyRecord, got {type(record).__name__}")
+    if record.name in _REGISTRY and not replace:
+        raise ValueError(f"strategy {record.name!r} is already registered (replace=True to "
+                         f"overwrite it)")
+    _REGISTRY[record.name] = record
+    _SCORES[record.name] = record.score
+    return record
+
+
+def unregister_strategy(name: str) -> StrategyRecord:
+    """Remove a strategy from the registry and return its record."""
+    record = get_strategy(name)
+    del _REGISTRY[name], _SCORES[name]
+    return record
+
+
+def get_strategy(name) -> StrategyRecord:
+    """The record of a registered strategy; a clear error naming the choices otherwise."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"strategy must be one of {sorted(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[name]
+
+
+def registered_strategies() -> tuple[str, ...]:
+    """The registered names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def _delta(delta: float) -> float:
+    return float(delta)
+
+
+for _record in (
+    StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True),
+    StrategyRecord("linupper", linupper, _delta,
+                   fused=FusedForm(_linupper_exponent, bounded=True)),
+    StrategyRecord("quadratic", quadratic, lambda delta: 1.0, min_batch=3,
+                   fused=FusedForm(_quadratic_exponent, bounded=False)),
+    StrategyRecord("extremes", extremes, _delta, top_count=2,
+                   fused=FusedForm(_extremes_exponent, bounded=False)),
+    StrategyRecord("upper", upper, _delta, fused=FusedForm(_upper_exponent, bounded=True)),
+):
+    register_strategy(_record)

@@ -1,0 +1,114 @@
+"""run == run_reference: the batched engine computes, for every run, what the literal loop of
+rwtheory.convex.reference computes -- for every method (GD, SGD, heavy ball) and every scheme
+family (each registered strategy, Prop. 1's capped weights, DRO-KL, the adversaries), with and
+without an interpolation point."""
+
+import numpy as np
+import pytest
+
+from rwtheory.convex import engine
+from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, SmallestGaps
+from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.reference import run_reference
+from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
+from rwtheory.weights.strategies import registered_strategies
+
+#: every scheme family; several of them share each engine call below
+SCHEMES = [*(Strategy(name, 0.7) for name in registered_strategies()), KLCapped(0.5, 2.0),
+           DROKL(1.0), DirichletWeights(3, 0.5), SmallestGaps(2.0), RandomCapped(1, 2.0, 0.1)]
+METHODS = [("gd", None), ("sgd", 8), ("heavy_ball", None), ("heavy_ball", 8)]
+STEPS = 25
+TOL = 1e-12
+
+
+def _problems():
+    yield "interpolation", consistent_least_squares(2, n=24, d=5, row_spread=3.0)
+    yield "outliers", regression_with_outliers(2, n=30, d=4, n_test=10)
+
+
+def _relative(a, b):
+    """max over steps of ||a_t - b_t|| / ||b_t|| (rows of the last axis)."""
+    scale = np.maximum(np.linalg.norm(b, axis=-1), 1e-300)   # x_0 may be 0
+    return float(np.max(np.linalg.norm(a - b, axis=-1) / scale))
+
+
+@pytest.mark.parametrize("method,batch", METHODS, ids=lambda v: str(v))
+@pytest.mark.parametrize("kind,problem", list(_problems()), ids=["interpolation", "outliers"])
+def test_run_equals_run_reference(kind, problem, method, batch):
+    lr = 0.3 / float(problem.max_smoothness().max())
+    lam = np.arange(STEPS + 1) / 2.0
+    rows = np.repeat(np.arange(2), len(SCHEMES))
+    schemes = SCHEMES * 2
+    x0 = np.random.default_rng(7).standard_normal((len(rows), problem.d))
+    tr = engine.run(problem, schemes, rows=rows, method=method, lr=lr, steps=STEPS,
+                    batch_size=batch, lambdas=lam if method == "heavy_ball" else None, x0=x0,
+                    keep_weights=True, keep_losses=True)
+    assert not tr.diverged.any()
+    for i, (scheme, row) in enumerate(zip(schemes, rows, strict=True)):
+        ref = run_reference(problem.take([row]), scheme, method, lr, STEPS, batch,
+                            lam if method == "heavy_ball" else None, x0[i])
+        where = f"{scheme.label} on row {row}"
+        assert _relative(tr.iterates[i], ref.iterates) <= TOL, where
+        assert _relative(tr.weights[i], ref.weights) <= TOL, where
+        assert _relative(tr.losses[i], ref.losses) <= TOL, where
+        np.testing.assert_allclose(tr.train_loss[i], ref.train_loss, rtol=1e-10, err_msg=where)
+        if batch is not None:
+            np.testing.assert_array_equal(tr.batches[i], ref.batches)
+    # the runs moved and the schemes differ: equal trajectories would prove little
+    assert np.all(tr.train_loss[:, -1] < tr.train_loss[:, 0])
+    assert len({tr.iterates[i, -1].tobytes() for i in range(len(SCHEMES))}) == len(SCHEMES)
+
+
+def test_the_comparison_rejects_a_broken_heavy_ball_step(monkeypatch):
+    """An engine whose heavy-ball average uses lambda_t instead of lambda_{t+1} is caught."""
+    problem = consistent_least_squares(1, n=24, d=5)
+    lam = np.arange(STEPS + 1) / 2.0
+    lr = 0.3 / float(problem.max_smoothness()[0])
+    ref = run_reference(problem, Strategy("linupper", 0.7), "heavy_ball", lr, STEPS,
+                        lambdas=lam)
+
+    def broken(self, g, t):
+        g *= self.lr
+        self.x_prev[...] = self.x
+        self.z -= g
+        self.x *= self.lam[t]
+        self.x += self.z
+        self.x /= self.lam[t] + 1
+
+    monkeypatch.setattr(engine._Iterate, "update", broken)
+    tr = engine.run(problem, Strategy("linupper", 0.7), method="heavy_ball", lr=lr,
+                    steps=STEPS, lambdas=lam)
+    assert _relative(tr.iterates[0], ref.iterates) > 1e-6
+
+
+def test_the_comparison_rejects_a_broken_fused_form():
+    """A fused form of LinUpper that forgets the flat top (no min(l~, 0)) is caught by the
+    weights, although every other part of the run is right."""
+    from rwtheory.weights import strategies
+
+    honest = strategies.get_strategy("linupper")
+
+    def no_flat_top(q, row, out):
+        np.subtract(q, row.mid, out=out)
+        out *= row.kr
+
+    strategies.register_strategy(
+        strategies.StrategyRecord("linupper", honest.score, honest.score_range,
+                                  fused=strategies.FusedForm(no_flat_top, bounded=False)),
+        replace=True)
+    try:
+        problem = regression_with_outliers(1, n=30, d=4, n_test=10)
+        tr = engine.run(problem, Strategy("linupper", 0.7), lr=0.05, steps=5,
+                        keep_weights=True)
+    finally:
+        strategies.register_strategy(honest, replace=True)
+    ref = run_reference(problem, Strategy("linupper", 0.7), "gd", 0.05, 5)
+    assert _relative(tr.weights[0], ref.weights) > 1e-3
+
+
+def test_reference_arguments():
+    p = consistent_least_squares(2, n=10, d=3)
+    with pytest.raises(ValueError, match="problem_row must hold one run"):
+        run_reference(p, Strategy("uniform"), "gd", 0.1, 3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        run_reference(p.take([0]), Strategy("uniform"), "adam", 0.1, 3)

@@ -1,0 +1,148 @@
+"""Host synchronisations and torch.compile: the reweighting core reads nothing back to the
+host with ``check=False`` and traces as one graph (``fullgraph=True``); the chunked loss does
+not recompile when the padding changes; statistics cost one read, and only when read.
+
+The compile tests use the ``aot_eager`` backend: whether a function traces without graph
+breaks (``fullgraph``) and when it recompiles are decided by dynamo's tracing and guards,
+which every backend shares; inductor's C++ code generation would add ~1 min per graph on
+this machine without testing anything more about them."""
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from rwtheory.lm import SampleReweighter, per_sample_loss, per_sample_loss_from_hidden
+from rwtheory.lm.accumulation import accumulate_gradients
+from rwtheory.lm.reweight import reweighted_loss
+from rwtheory.lm.syncs import count_host_syncs
+
+
+def _case(b=4, t=16, d=8, v=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(b, t, d, generator=g, requires_grad=True)
+    weight = torch.randn(v, d, generator=g, requires_grad=True)
+    labels = torch.randint(0, v, (b, t), generator=g)
+    labels[1] = -100                                     # a sample without scored tokens
+    return hidden, weight, labels
+
+
+@pytest.mark.parametrize("strategy", ["linupper", "extremes", "dro_kl", "uniform"])
+def test_core_and_losses_do_no_host_sync_with_check_false(strategy):
+    hidden, weight, labels = _case()
+    with count_host_syncs() as syncs:
+        losses = per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=7, check=False)
+        loss, w = reweighted_loss(losses, strategy, 0.4, check=False)
+        loss.backward()
+        logits_losses = per_sample_loss(torch.nn.functional.linear(hidden, weight), labels,
+                                        check=False)
+        reweighted_loss(logits_losses, strategy, 0.4, check=False)
+    assert syncs.calls == {}
+    with count_host_syncs() as syncs:                    # the checks: one read each
+        reweighted_loss(per_sample_loss_from_hidden(hidden, weight, labels), strategy, 0.4)
+    assert syncs.calls == {"tolist": 2}
+    assert w[1] == 0 and abs(float(w.sum()) - 1) < 1e-6
+
+
+def test_sync_counter_sees_the_reads_it_claims():
+    x = torch.tensor([1.0, 2.0])
+    with count_host_syncs() as syncs:
+        x.sum().item()
+        bool(x.any())
+        float(x[0])
+        x[x > 1]
+        x.nonzero()
+    assert syncs.calls == {"item": 1, "__bool__": 1, "__float__": 1, "bool-mask indexing": 1,
+                           "nonzero": 1}
+
+
+def test_statistics_are_lazy_one_read_over_the_whole_step():
+    hidden, weight, labels = _case()
+    reweighter = SampleReweighter("linupper", 0.4, check=False)
+    with count_host_syncs() as syncs:
+        for _ in range(3):                               # 3 micro-batches of step 5
+            reweighter(per_sample_loss_from_hidden(hidden, weight, labels, check=False), step=5)
+    assert syncs.total == 0
+    with count_host_syncs() as syncs:
+        s = reweighter.stats
+        assert reweighter.stats is s                     # cached: read once
+    assert syncs.calls == {"tolist": 1}
+    assert s.step == 5 and s.micro_batches == 3 and s.n == 9   # 3 x 3 valid samples
+    # effective weights: each call's weights / 3, so the step's weights sum to 1
+    assert s.rho == pytest.approx(9 * s.max_weight) and s.max_weight < 1 / 3
+    # check=True: one read per call for the check, one more for the statistics
+    checked = SampleReweighter("linupper", 0.4)
+    losses = per_sample_loss_from_hidden(hidden, weight, labels, check=False)
+    with count_host_syncs() as syncs:
+        checked(losses, step=5)
+        checked(losses, step=5)
+        assert syncs.calls == {"tolist": 2}
+        t = checked.stats
+    assert syncs.calls == {"tolist": 3}
+    assert t.n == 6 and t.micro_batches == 2
+    assert t.max_weight == pytest.approx(s.max_weight * 3 / 2, rel=1e-6)   # w / 2, not w / 3
+
+
+def test_core_compiles_fullgraph():
+    torch._dynamo.reset()
+
+    def core(losses):
+        return reweighted_loss(losses, "linupper", 0.4, check=False)
+
+    compiled = torch.compile(core, fullgraph=True, backend="aot_eager")
+    losses = torch.tensor([2.5, float("nan"), 0.3, 4.0, 1.1], requires_grad=True)
+    loss, w = compiled(losses)
+    ref_loss, ref_w = core(losses)
+    assert torch.equal(w, ref_w) and w[1] == 0
+    (grad,) = torch.autograd.grad(loss, losses)
+    assert torch.equal(grad, torch.where(torch.isnan(losses), 0.0, ref_w))
+    # a host read inside would break the graph: the checked path cannot compile fullgraph
+    with pytest.raises(Exception, match="(?i)graph break|unsupported|tolist|data-dependent"):
+        torch.compile(lambda x: reweighted_loss(x, "linupper", 0.4, check=True),
+                      fullgraph=True, backend="aot_eager")(losses)
+
+
+def test_chunked_loss_does_not_recompile_when_the_padding_changes():
+    torch._dynamo.reset()
+    counters.clear()
+    hidden, weight, _ = _case()
+
+    def loss_fn(h, w, y):
+        losses = per_sample_loss_from_hidden(h, w, y, chunk_size=16, check=False)
+        return reweighted_loss(losses, "linupper", 0.4, check=False)[0]
+
+    compiled = torch.compile(loss_fn, backend="aot_eager")
+    g = torch.Generator().manual_seed(1)
+    for k in range(6):                                   # 6 padding patterns
+        labels = torch.randint(0, 50, (4, 16), generator=g)
+        labels[:, 16 - 2 * k:] = -100
+        labels[k % 4, :] = -100 if k else labels[k % 4, :]
+        got = compiled(hidden, weight, labels)
+        torch.testing.assert_close(got, loss_fn(hidden, weight, labels), rtol=1e-6, atol=0)
+    assert counters["frames"]["ok"] == 1                 # compiled once, never again
+    assert counters["stats"]["unique_graphs"] == 1
+    assert sum(counters["graph_break"].values()) == 0
+
+
+def test_accumulation_micro_batch_mode_equals_the_mean_of_micro_batch_objectives():
+    hidden, weight, labels = _case(b=6)
+    batches = [(hidden[:3], labels[:3]), (hidden[3:], labels[3:])]
+
+    def fn(batch):
+        return per_sample_loss_from_hidden(batch[0], weight, batch[1])
+
+    reweighter = SampleReweighter("extremes", 0.5)
+    total = accumulate_gradients(fn, batches, reweighter)
+    got = weight.grad.clone()
+    weight.grad = None
+    ref = sum(reweighted_loss(fn(b), "extremes", 0.5)[0] for b in batches) / 2
+    ref.backward()
+    torch.testing.assert_close(got, weight.grad, rtol=1e-6, atol=1e-7)
+    assert float(total) == pytest.approx(float(ref), rel=1e-6)
+    assert reweighter.step == 1 and reweighter.stats.micro_batches == 2
+    with pytest.raises(RuntimeError, match="score\\(\\) is for weights_over='optimizer_step'"):
+        reweighter.score(fn(batches[0]))
+    step = SampleReweighter(weights_over="optimizer_step")
+    with pytest.raises(RuntimeError, match="call score\\(\\) on every micro-batch"):
+        step(fn(batches[0]))
+    with pytest.raises(ValueError, match="weights_over must be one of"):
+        SampleReweighter(weights_over="step")
