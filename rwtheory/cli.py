@@ -44,6 +44,9 @@ OUTPUTS: dict[tuple[str, str], bool] = {
     ("check", "out"): False,
     ("reproduce", "figures_out"): True,
     ("reproduce", "out"): False,
+    ("reproduce", "report_out"): True,
+    ("robustness", "out"): True,
+    ("report", "out"): True,
 }
 
 
@@ -129,13 +132,26 @@ def add_check(sub) -> None:
                    help="small configurations (< 2 min); deterministic rows are unchanged")
     p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
+    p.add_argument("--robustness", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
+                   help="robustness study whose verdict counts the empirical rows quote "
+                        "(default: figures/robustness/, written by `rwtheory robustness`)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
                    help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 
 
-def _run_checks(args, parser, figure_results=None) -> int:
+def _robustness_notes(folder: Path) -> dict[str, str]:
+    """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
+    output folder (``rwtheory robustness --out``); empty when the folder has no study."""
+    from rwtheory.experiments import robustness_report
+
+    if not (folder / "grid.json").is_file():
+        return {}
+    return robustness_report.ledger_notes(robustness_report.load(folder))
+
+
+def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:
     import time
 
     from rwtheory.report import ledger
@@ -146,16 +162,19 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                 only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None),
+                                 robustness=_robustness_notes(
+                                     robustness_dir or getattr(args, "robustness", None)
+                                     or DEFAULT_FIGURES_DIR / "robustness"))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
-    path = ledger.write(args.out, reports, quick=args.quick)
+    path, json_path = ledger.write(args.out, reports, quick=args.quick)
     wall = time.perf_counter() - start
     for rep in reports:
         for c in rep.claims:
             print(f"{c.status:>18}  {c.key:<16} {c.number[:90]}")
     timing = ", ".join(f"{r.provider} {r.seconds:.1f}s" for r in reports if r.seconds)
-    print(f"wrote {path} in {wall:.1f} s wall (CPU: {timing})")
+    print(f"wrote {path} and {json_path} in {wall:.1f} s wall (CPU: {timing})")
     return 0
 
 
@@ -171,7 +190,9 @@ def add_reproduce(sub) -> None:
     p.add_argument("--figures-out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="figure folder (default: figures/)")
     p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
-                   help="checks file (default: paper_checks.md)")
+                   help="checks file (default: paper_checks.md; the JSON goes beside it)")
+    p.add_argument("--report-out", type=_output_path, default=DEFAULT_REPORT_DIR,
+                   help="folder of the HTML report (default: report/)")
     p.set_defaults(run=cmd_reproduce)
 
 
@@ -187,7 +208,57 @@ def cmd_reproduce(args, parser) -> int:
     cmd_robustness(build_parser().parse_args(
         ["robustness", "--grid", "quick" if args.quick else "default",
          "--out", str(args.figures_out / "robustness")]), parser)
-    return _run_checks(args, parser, figure_results=results)
+    _run_checks(args, parser, figure_results=results,
+                robustness_dir=args.figures_out / "robustness")
+    return _write_report(args.out.with_suffix(".json"), args.report_out, DEFAULT_README)
+
+
+# ------------------------------------------------------------------ report
+#: Default folder of ``rwtheory report`` (``report/index.html``) and the README it updates.
+DEFAULT_REPORT_DIR = Path("report")
+DEFAULT_README = Path("README.md")
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write the HTML report (and the README's claims table) "
+                                      "from paper_checks.json")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
+                   help="the ledger to render (default: paper_checks.json)")
+    p.add_argument("--out", type=_output_path, default=DEFAULT_REPORT_DIR,
+                   help="output folder (default: report/; the page is OUT/index.html)")
+    p.add_argument("--readme", type=Path, default=DEFAULT_README,
+                   help="README whose generated claims table is refreshed, if it has one "
+                        "(default: README.md)")
+    p.set_defaults(run=cmd_report)
+
+
+def _write_report(ledger_path: Path, out: Path, readme: Path) -> int:
+    """Render ``ledger_path`` into ``out/index.html`` (figures linked relative to the current
+    folder, the repository root) and refresh ``readme``'s generated block when it has one."""
+    import json
+    import os
+
+    from rwtheory.report.files import atomic_write_text
+    from rwtheory.report.html import render_html
+    from rwtheory.report.markdown import README_BEGIN, replace_readme_block
+
+    doc = json.loads(ledger_path.read_text(encoding="utf-8"))
+    prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
+    page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
+    print(f"wrote {page}")
+    if readme.is_file() and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
+        atomic_write_text(readme, replace_readme_block(text, doc))
+        print(f"refreshed the claims table of {readme}")
+    return 0
+
+
+def cmd_report(args, parser) -> int:
+    if not args.ledger.is_file():
+        parser.error(f"argument --ledger: {str(args.ledger)!r} is not a file (run "
+                     "`rwtheory check` first)")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    return _write_report(args.ledger, args.out, args.readme)
 
 
 # ------------------------------------------------------------------ robustness
@@ -205,7 +276,7 @@ def add_robustness(sub) -> None:
                    help="worker processes (default: every core)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on this Dask scheduler instead (needs rwtheory[dask])")
-    p.add_argument("--out", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
+    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR / "robustness",
                    help="output folder (default: figures/robustness/)")
     p.set_defaults(run=cmd_robustness)
 
@@ -237,7 +308,7 @@ def cmd_robustness(args, parser) -> int:
 
 
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures, add_check, add_reproduce, add_robustness]
+COMMANDS = [add_figures, add_check, add_reproduce, add_robustness, add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
