@@ -2,6 +2,7 @@
 
     pip install -c constraints.txt -e ".[test,mutation]"
     python benchmarks/mutation.py [--only theorems|prop1] [--diffs] [--max-children N]
+                                  [--report-only]
 
 Runs mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``: the fast tests of
 ``tests/theory`` and ``tests/weights``, slow tests deselected) over
@@ -66,13 +67,16 @@ def main(argv=None) -> int:
     ap.add_argument("--diffs", action="store_true", help="print the surviving mutants' diffs")
     ap.add_argument("--max-children", type=int, default=None,
                     help="mutmut's parallel workers (default: mutmut's choice)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the stored results of the last run without running mutmut")
     args = ap.parse_args(argv)
     groups = args.only or sorted(GROUPS)
     exe = _mutmut()
     cmd = [exe, "run", *[p for g in groups for p in GROUPS[g]]]
     if args.max_children:
         cmd[2:2] = ["--max-children", str(args.max_children)]
-    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
+    if not args.report_only:
+        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
     out = subprocess.run([exe, "results", "--all", "true"], check=True, capture_output=True,
                          text=True).stdout
     status: dict[str, str] = {}
@@ -87,7 +91,7 @@ def main(argv=None) -> int:
         score = killed / (killed + survived) if killed + survived else float("nan")
         other = {k: v for k, v in c.items() if k not in ("killed", "survived")}
         print(f"{g}: {len(names)} mutants, killed {killed}, survived {survived}, other {other}; "
-              f"mutation score {score:.3f}")
+              f"mutation score {score:.3f} (killed / (killed + survived))")
         for n in sorted(n for n in names if status[n] == "survived"):
             print(f"  survived: {n}")
             if args.diffs:
