@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.experiments._common import Table, fmt, new_figure
+from rwtheory.experiments.common import Table, fmt, new_figure
 from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult

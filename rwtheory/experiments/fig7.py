@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rwtheory.convex.schemes import Strategy
-from rwtheory.experiments._common import (
+from rwtheory.experiments.common import (
     Config,
     Grid,
     Table,
@@ -73,7 +73,7 @@ class StrategyResult:
 @dataclass(frozen=True)
 class Summary:
     """What Figure 7's runs show: one :class:`StrategyResult` per strategy of
-    :data:`STRATEGIES`; ``lr`` in units ``lr_unit`` (see ``_common.LR_UNITS``)."""
+    :data:`STRATEGIES`; ``lr`` in units ``lr_unit`` (see ``common.LR_UNITS``)."""
 
     steps: int
     seeds: int

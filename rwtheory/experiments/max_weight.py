@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
-from rwtheory.experiments._common import (
+from rwtheory.experiments.common import (
     Config,
     Grid,
     Table,

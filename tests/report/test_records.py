@@ -85,7 +85,7 @@ def test_claim_validation_names_the_field():
     with pytest.raises(ValueError, match="scope"):
         _claim("q", scope="somewhere")
     with pytest.raises(ValueError, match="reason"):
-        _claim("q", "not checked")
+        _claim("q", "not checked", scope="not checkable here")
     with pytest.raises(ValueError, match="analogue"):
         _claim("q", scope="small analogue")
 
