@@ -210,7 +210,9 @@ def cmd_reproduce(args, parser) -> int:
          "--out", str(args.figures_out / "robustness")]), parser)
     _run_checks(args, parser, figure_results=results,
                 robustness_dir=args.figures_out / "robustness")
-    return _write_report(args.out.with_suffix(".json"), args.report_out, DEFAULT_README)
+    # the README's table follows the committed ledger only, not a run written elsewhere
+    readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
+    return _write_report(args.out.with_suffix(".json"), args.report_out, readme)
 
 
 # ------------------------------------------------------------------ report
@@ -232,7 +234,7 @@ def add_report(sub) -> None:
     p.set_defaults(run=cmd_report)
 
 
-def _write_report(ledger_path: Path, out: Path, readme: Path) -> int:
+def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
     """Render ``ledger_path`` into ``out/index.html`` (figures linked relative to the current
     folder, the repository root) and refresh ``readme``'s generated block when it has one."""
     import json
@@ -246,7 +248,8 @@ def _write_report(ledger_path: Path, out: Path, readme: Path) -> int:
     prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
     page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
     print(f"wrote {page}")
-    if readme.is_file() and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
+    if readme is not None and readme.is_file() \
+            and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
         atomic_write_text(readme, replace_readme_block(text, doc))
         print(f"refreshed the claims table of {readme}")
     return 0
