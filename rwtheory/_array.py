@@ -1,21 +1,40 @@
-"""Array plumbing shared by every numerical module: one code path for numpy and torch.
+"""Array plumbing shared by every numerical module: one code path for numpy and torch, and
+the package's one argument-checking layer.
 
 The weighting mathematics is written once against the array-API standard through
 ``array_api_compat``; this module converts and validates inputs so that bad input fails
-here, with a message naming the argument, and never deep inside numpy or torch.
+here, with a message naming the argument and the allowed range, and never deep inside numpy
+or torch. Every public function of the package checks its arguments with the functions
+below (arrays: :func:`as_float_array`, :func:`check_tensor`; scalars: :func:`check_real`,
+:func:`check_positive_finite`, :func:`check_in_range`, :func:`check_int`).
 
-Dtype policy (an assumption of the whole package, stated once):
+What is accepted (an assumption of the whole package, stated once):
+
+* arrays: numpy arrays (not masked arrays) and *dense, strided* torch tensors that hold data
+  (not sparse, nested, quantized or ``meta`` tensors), of a real floating or integer dtype;
+  Python lists and tuples of numbers are converted with ``numpy.asarray``. Bool, complex,
+  string, object and datetime dtypes are a ``TypeError``;
+* scalars: Python numbers, numpy scalars, and 0-d numpy arrays or torch tensors of a real
+  dtype. A 1-element array of rank >= 1 is *not* a scalar (``TypeError``): the package never
+  guesses which axis a caller meant to drop.
+
+Dtype policy (precision follows the input):
 
 * float64 and float32 inputs are computed in their own precision;
 * float16 and bfloat16 inputs are promoted and computed in float32, and the result is
   float32 (half-precision weights would lose the 1e-6 agreement we promise);
-* integer inputs are promoted to float64; bool and complex inputs are rejected;
-* Python lists, tuples and scalars are converted with ``numpy.asarray``;
+* numpy's longdouble is computed in float64 (torch has no wider type, and the package has
+  one code path); integer inputs are promoted to float64;
+* a scalar parameter that is not a normal number of the working dtype, or is too large for
+  it (:func:`fits_dtype`), moves the computation to float64 (:func:`widen_for`): e.g. a
+  float32 batch at temperature 1e-50 is weighted exactly in float64 and the weights are
+  returned in float32, never as the NaN that 1e-50 rounded to 0 in float32 would give;
 * torch results stay on the input's device.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -25,11 +44,19 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "check_in_range",
+    "check_int",
     "check_positive_finite",
+    "check_fits_dtype",
     "check_real",
+    "check_tensor",
+    "fits_dtype",
+    "input_eps",
     "namespace",
     "numpy_view",
     "to_float",
+    "widen_for",
+    "zero_gradient_rows",
 ]
 
 
@@ -49,9 +76,82 @@ def namespace(*arrays: Any):
     return aac.array_namespace(*arrays)
 
 
+# ----------------------------------------------------------------------------- arrays
+def _check_torch_storage(x: Any, name: str) -> None:
+    """A torch tensor must be dense, strided, unquantized and hold data."""
+    if getattr(x, "is_nested", False):
+        raise TypeError(f"{name} must be a dense tensor, got a nested tensor (pad it, or "
+                        f"pass one tensor per sequence)")
+    import torch
+
+    if x.layout is not torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout} "
+                        f"(call .to_dense() first)")
+    if x.is_quantized:
+        raise TypeError(f"{name} must hold real numbers, got quantized dtype {x.dtype} "
+                        f"(call .dequantize() first)")
+    if x.device.type == "meta":
+        raise TypeError(f"{name} must hold data, got a tensor on the 'meta' device")
+
+
+def _as_array(x: Any, name: str):
+    """``x`` as a numpy array or a torch tensor, or a ``TypeError`` naming ``name``."""
+    if isinstance(x, (list, tuple)) or isinstance(x, numbers.Number):
+        if isinstance(x, bool):
+            raise TypeError(f"{name} must be an array of real numbers, got a bool")
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a rectangular array of real numbers ({exc})") from None
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain numpy array, got a masked array (its mask "
+                        f"would be ignored: use .compressed() or .filled() first)")
+    if isinstance(x, np.ndarray):
+        return x if type(x) is np.ndarray else np.asarray(x)  # np.matrix, memmap: a view
+    if _is_torch(x):
+        _check_torch_storage(x, name)
+        return x
+    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}")
+
+
+def _working_dtype(x: Any, name: str, xp):
+    """``x`` converted to its working dtype (module docstring), or a ``TypeError``."""
+    dt = x.dtype
+    if dt == xp.float64 or dt == xp.float32:  # the common case, no promotion
+        return x
+    if isinstance(x, np.ndarray) and dt.kind not in "biufc":  # strings, objects, dates, ...
+        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+    if xp.isdtype(dt, "bool"):
+        raise TypeError(f"{name} must hold real numbers, got dtype bool")
+    if xp.isdtype(dt, "complex floating"):
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {dt}")
+    if xp.isdtype(dt, "integral"):
+        return xp.astype(x, xp.float64)
+    if not xp.isdtype(dt, "real floating"):
+        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+    if isinstance(x, np.ndarray) and dt.itemsize > 8:  # longdouble: computed in float64
+        with np.errstate(over="ignore"):  # beyond float64: reported by the finite check
+            return x.astype(np.float64)
+    return xp.astype(x, xp.float32)  # float16, bfloat16
+
+
+def _first_non_finite(x, original, name: str):
+    """The ``ValueError`` for the first non-finite entry of ``x``; an entry that was finite
+    in ``original`` (a longdouble beyond float64's range) is reported as out of range."""
+    xp = namespace(x)
+    bad = ~xp.isfinite(x)
+    idx = tuple(np.argwhere(np.asarray(aac.to_device(bad, "cpu")))[0].tolist())
+    where = idx[0] if len(idx) == 1 else idx
+    before = original[idx] if original is not x and original.shape == x.shape else x[idx]
+    if isinstance(before, np.generic) and np.isfinite(before):
+        return ValueError(f"{name} must be within float64's range (|x| <= "
+                          f"{np.finfo(np.float64).max:.4g}), got {str(before)} at index {where}")
+    return ValueError(f"{name} must be finite, got {to_float(x[idx])} at index {where}")
+
+
 def as_float_array(x: Any, name: str, *, ndim: int | None = 1, min_ndim: int = 1,
                    allow_empty: bool = False, finite: bool = True, like: Any = None):
-    """Validate ``x`` and return ``(xp, array)`` in a floating dtype (see module docstring).
+    """Validate ``x`` and return ``(xp, array)`` in its working dtype (module docstring).
 
     Parameters
     ----------
@@ -68,34 +168,12 @@ def as_float_array(x: Any, name: str, *, ndim: int | None = 1, min_ndim: int = 1
     like : array, optional
         When given, ``x`` must be of the same kind (numpy vs torch) as ``like``.
     """
-    if isinstance(x, (list, tuple)) or isinstance(x, numbers.Number):
-        if isinstance(x, bool):
-            raise TypeError(f"{name} must be an array of real numbers, got a bool")
-        try:
-            x = np.asarray(x)
-        except (ValueError, TypeError) as exc:  # ragged lists and the like
-            raise TypeError(f"{name} must be a rectangular array of real numbers ({exc})") from None
-    if not (isinstance(x, np.ndarray) or _is_torch(x)):
-        raise TypeError(
-            f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}"
-        )
+    original = x = _as_array(x, name)
     if like is not None and _is_torch(x) != _is_torch(like):
         raise TypeError(f"{name} must be the same kind of array as the other inputs "
                         f"(numpy vs torch)")
     xp = namespace(x)
-    dt = x.dtype
-    if dt == xp.float64 or dt == xp.float32:  # the common case, no promotion
-        pass
-    elif xp.isdtype(dt, "bool"):
-        raise TypeError(f"{name} must hold real numbers, got dtype bool")
-    if xp.isdtype(dt, "complex floating"):
-        raise TypeError(f"{name} must hold real numbers, got complex dtype {dt}")
-    if xp.isdtype(dt, "integral"):
-        x = xp.astype(x, xp.float64)
-    elif not xp.isdtype(dt, "real floating"):
-        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
-    elif dt not in (xp.float32, xp.float64):  # float16, bfloat16
-        x = xp.astype(x, xp.float32)
+    x = _working_dtype(x, name, xp)
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
     if x.ndim < min_ndim:
@@ -103,24 +181,76 @@ def as_float_array(x: Any, name: str, *, ndim: int | None = 1, min_ndim: int = 1
                          f"got shape {tuple(x.shape)}")
     if not allow_empty and (x.ndim == 0 or x.shape[-1] == 0 or math.prod(x.shape) == 0):
         raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
-    if finite:
-        if not bool(xp.all(xp.isfinite(x))):
-            bad = ~xp.isfinite(x)
-            idx = tuple(np.argwhere(np.asarray(aac.to_device(bad, "cpu")))[0].tolist())
-            value = to_float(x[idx])
-            where = idx[0] if len(idx) == 1 else idx
-            raise ValueError(f"{name} must be finite, got {value} at index {where}")
+    if finite and not bool(xp.all(xp.isfinite(x))):
+        raise _first_non_finite(x, original, name)
     return xp, x
 
 
+def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
+    """``x`` must be a dense torch tensor of rank ``ndim`` with a floating dtype
+    (``floating``) or an integer dtype (token ids); else a ``TypeError``/``ValueError``
+    naming ``name``. Nothing is converted and nothing is read from the device."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    _check_torch_storage(x, name)
+    if floating and not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype} (float16, "
+                        f"bfloat16, float32 and float64 are accepted)")
+    if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+
+
+def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
+    """A ``ValueError`` naming ``name`` when a finite entry of the tensor/array ``x`` lies
+    beyond the finite range of the narrower ``dtype`` it is about to be cast to (``why``
+    says why), so that an overflow inside the package is never reported as a non-finite
+    input. Reads ``x`` only when its dtype is wider than ``dtype`` (one host sync then)."""
+    xp = namespace(x)
+    if xp.finfo(x.dtype).max <= xp.finfo(dtype).max:
+        return
+    big = float(xp.finfo(dtype).max)
+    over = xp.isfinite(x) & (xp.abs(x) > big)
+    if bool(xp.any(over)):
+        idx = tuple(np.argwhere(np.asarray(aac.to_device(over, "cpu")))[0].tolist())
+        where = idx[0] if len(idx) == 1 else idx
+        raise ValueError(f"{name} must be within {dtype}'s range (|x| <= {big:.4g}; {why}), "
+                         f"got {to_float(x[idx]):g} at index {where}")
+
+
+def input_eps(x: Any) -> float:
+    """Machine epsilon of the dtype ``x`` arrives in (before any promotion): what rounding
+    the caller's own numbers already carry. 0 for integers; float64's for lists."""
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        return float(np.finfo(np.float64).eps)
+    try:
+        return float(namespace(x).finfo(dt).eps)
+    except (TypeError, ValueError):  # integer dtypes
+        return 0.0
+
+
+# ----------------------------------------------------------------------------- scalars
 def check_real(value: Any, name: str) -> float:
-    """``value`` as a Python float, or a ``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or value is None:
+    """``value`` as a Python float: a real Python/numpy number or a 0-d real array/tensor;
+    anything else (bool, complex, None, strings, arrays of rank >= 1) is a ``TypeError``
+    naming ``name``. NaN and infinities pass: the range checks below judge them."""
+    if value is None or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if isinstance(value, numbers.Real):
         return float(value)
-    if (isinstance(value, np.ndarray) or _is_torch(value)) and math.prod(value.shape) == 1:
-        return float(value.reshape(()).item() if _is_torch(value) else value.reshape(()))
+    if isinstance(value, numbers.Complex):
+        raise TypeError(f"{name} must be a real number, got the complex number {value!r}")
+    if isinstance(value, np.ndarray) or _is_torch(value):
+        if value.ndim != 0:
+            raise TypeError(f"{name} must be a number or a 0-d array, got an array of shape "
+                            f"{tuple(value.shape)}")
+        xp = namespace(_as_array(value, name))
+        _working_dtype(value, name, xp)  # TypeError for bool, complex, strings, ...
+        return float(value.item())
     raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
@@ -132,6 +262,77 @@ def check_positive_finite(value: Any, name: str) -> float:
     return v
 
 
+def check_in_range(value: Any, name: str, low: float, high: float) -> float:
+    """``value`` as a float in the closed interval ``[low, high]`` (NaN never is), else a
+    ``ValueError`` naming ``name`` and the interval."""
+    v = check_real(value, name)
+    if not low <= v <= high:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {v!r}")
+    return v
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as a Python int (an integer number or a 0-d integer array; not a bool, not
+    a float such as 3.0): ``TypeError`` otherwise, ``ValueError`` below ``minimum``."""
+    if isinstance(value, (np.ndarray,)) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- precision
+@functools.lru_cache(maxsize=32)
+def _bounds(dtype) -> tuple[float, float]:
+    """(smallest normal, largest / 4) of a numpy or torch floating dtype (cached: finfo
+    costs microseconds per call on the weighting hot path)."""
+    if isinstance(dtype, np.dtype) or isinstance(dtype, type):
+        fi = np.finfo(dtype)
+    else:
+        import torch
+
+        fi = torch.finfo(dtype)
+    return float(fi.smallest_normal), float(fi.max) / 4
+
+
+def fits_dtype(value: Any, dtype, xp) -> bool:
+    """Whether ``value`` (a float, or an array of positive values) can be used as a scalar
+    parameter of a computation in ``dtype``: every value a normal number of the dtype and at
+    most a quarter of its largest (so that a few sums of such values stay finite). A float32
+    computation cannot use a temperature of 1e-50 (it rounds to 0) or 1e39 (to inf)."""
+    lo, hi = _bounds(dtype)
+    if isinstance(value, float):
+        return lo <= value <= hi
+    return lo <= to_float(xp.min(value)) and to_float(xp.max(value)) <= hi
+
+
+def widen_for(x: Any, xp, *params: Any):
+    """``(x, back)``: ``x`` itself when every parameter in ``params`` (floats, arrays, or
+    ``None``: skipped) :func:`fits_dtype` of ``x``, else ``x`` in float64 and ``back`` the
+    cast of a result to ``x``'s dtype. A float64 ``x`` is never widened: the callers refuse
+    what float64 cannot hold."""
+    if x.dtype == xp.float64 or all(fits_dtype(p, x.dtype, xp) for p in params
+                                    if p is not None):
+        return x, _identity
+    dtype = x.dtype
+    return xp.astype(x, xp.float64), lambda a: xp.astype(a, dtype)
+
+
+def zero_gradient_rows(x: Any, keep: Any):
+    """``x`` (a 2-D torch tensor) with a gradient hook that sets the gradient of every row
+    where ``keep`` is False to exactly 0. Those rows do not enter the result, so their true
+    gradient is 0; without the hook a row of -inf logits (a fully masked, ignored position)
+    turns its 0 upstream gradient into NaN in log-softmax's backward (0 * NaN). No host
+    synchronisation; a tensor without autograd history is returned unchanged."""
+    if _is_torch(x) and x.requires_grad:
+        drop = ~keep[:, None]
+        x.register_hook(lambda g: g.masked_fill(drop, 0))
+    return x
+
+
+# ----------------------------------------------------------------------------- plumbing
 def numpy_view(x: Any):
     """``(view, back)``: a CPU torch tensor as a zero-copy numpy view (detached; half
     precision promoted to float32) and the function that turns a numpy result back into a
@@ -139,15 +340,25 @@ def numpy_view(x: Any):
 
     Used where an algorithm is dominated by per-call overhead on small arrays (torch's CPU
     dispatch costs several microseconds per operation, numpy's about one); the result then
-    carries no autograd history, which the caller documents."""
-    if _is_torch(x) and x.device.type == "cpu":
+    carries no autograd history, which the caller documents. Tensors that are not dense
+    CPU tensors pass through unchanged (the validation then rejects them by name)."""
+    if (_is_torch(x) and x.device.type == "cpu" and x.layout is _torch_strided()
+            and not getattr(x, "is_nested", False) and not x.is_quantized):
         import torch
 
         t = x.detach()
         if t.dtype in (torch.float16, torch.bfloat16):
             t = t.float()
+        if t.is_complex() or t.dtype == torch.bool:
+            return x, _identity
         return t.numpy(), _to_torch
     return x, _identity
+
+
+def _torch_strided():
+    import torch
+
+    return torch.strided
 
 
 def _identity(a):

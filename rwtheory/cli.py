@@ -1,4 +1,5 @@
-"""Command line: ``rwtheory figures``, ``rwtheory check``, ``rwtheory reproduce``.
+"""Command line: ``rwtheory figures``, ``rwtheory check``, ``rwtheory reproduce``,
+``rwtheory robustness``.
 
 Each sub-command is declared by an ``add_*`` function (its arguments) and run by a
 ``cmd_*`` function; errors in the arguments exit with status 2 and a message naming the
@@ -28,13 +29,49 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _output_path(text: str) -> Path:
+    """An output path argument: any non-empty text (``''`` would silently mean the current
+    folder). The rest is checked by :func:`_check_outputs` before anything runs."""
+    if text == "":
+        raise argparse.ArgumentTypeError("must not be empty (use '.' for the current folder)")
+    return Path(text)
+
+
+#: Every output argument, checked before any computation: (command, dest) -> True for a
+#: folder to write into, False for a file. A new command with an output adds its row.
+OUTPUTS: dict[tuple[str, str], bool] = {
+    ("figures", "out"): True,
+    ("check", "out"): False,
+    ("reproduce", "figures_out"): True,
+    ("reproduce", "out"): False,
+    ("reproduce", "report_out"): True,
+    ("robustness", "out"): True,
+    ("report", "out"): True,
+}
+
+
+def _check_outputs(parser, args) -> None:
+    """Exit with status 2 naming the argument when an output path cannot be written
+    (:func:`rwtheory.report.files.check_output_path`), before anything is computed; then
+    remove the temporaries that killed runs left in the output folders."""
+    from rwtheory.report.files import check_output_path, remove_stale_temporaries
+
+    for (command, dest), folder in OUTPUTS.items():
+        value = getattr(args, dest, None) if args.command == command else None
+        problem = None if value is None else check_output_path(value, folder=folder)
+        if problem:
+            parser.error(f"argument --{dest.replace('_', '-')}: {problem}")
+        if value is not None:  # a killed run's leftovers go first, whatever happens next
+            remove_stale_temporaries(value if folder else value.parent)
+
+
 # ------------------------------------------------------------------ figures
 def add_figures(sub) -> None:
     p = sub.add_parser("figures", help="regenerate the figures (PNG, PDF and CSV)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these figures")
     p.add_argument("--seeds", type=_positive_int, default=None,
                    help="seeds per configuration (default: each figure's own)")
-    p.add_argument("--out", type=Path, default=DEFAULT_FIGURES_DIR,
+    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="output folder (default: figures/)")
     p.add_argument("--quick", action="store_true", help="small configurations (for tests)")
     p.set_defaults(run=cmd_figures)
@@ -93,15 +130,28 @@ def add_check(sub) -> None:
     p = sub.add_parser("check", help="run every claim check and regenerate paper_checks.md")
     p.add_argument("--quick", action="store_true",
                    help="small configurations (< 2 min); deterministic rows are unchanged")
-    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
+    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
                    help="output file (default: paper_checks.md)")
+    p.add_argument("--robustness", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
+                   help="robustness study whose verdict counts the empirical rows quote "
+                        "(default: figures/robustness/, written by `rwtheory robustness`)")
     p.add_argument("--only", nargs="+", metavar="PROVIDER",
                    help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
                         "the file then holds only their rows")
     p.set_defaults(run=cmd_check)
 
 
-def _run_checks(args, parser, figure_results=None) -> int:
+def _robustness_notes(folder: Path) -> dict[str, str]:
+    """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
+    output folder (``rwtheory robustness --out``); empty when the folder has no study."""
+    from rwtheory.experiments import robustness_report
+
+    if not (folder / "grid.json").is_file():
+        return {}
+    return robustness_report.ledger_notes(robustness_report.load(folder))
+
+
+def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:
     import time
 
     from rwtheory.report import ledger
@@ -112,16 +162,19 @@ def _run_checks(args, parser, figure_results=None) -> int:
     start = time.perf_counter()
     try:
         reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                 only=getattr(args, "only", None))
+                                 only=getattr(args, "only", None),
+                                 robustness=_robustness_notes(
+                                     robustness_dir or getattr(args, "robustness", None)
+                                     or DEFAULT_FIGURES_DIR / "robustness"))
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
-    path = ledger.write(args.out, reports, quick=args.quick)
+    path, json_path = ledger.write(args.out, reports, quick=args.quick)
     wall = time.perf_counter() - start
     for rep in reports:
         for c in rep.claims:
             print(f"{c.status:>18}  {c.key:<16} {c.number[:90]}")
     timing = ", ".join(f"{r.provider} {r.seconds:.1f}s" for r in reports if r.seconds)
-    print(f"wrote {path} in {wall:.1f} s wall (CPU: {timing})")
+    print(f"wrote {path} and {json_path} in {wall:.1f} s wall (CPU: {timing})")
     return 0
 
 
@@ -131,12 +184,15 @@ def cmd_check(args, parser) -> int:
 
 # ------------------------------------------------------------------ reproduce
 def add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="regenerate every figure, then run the checks")
+    p = sub.add_parser("reproduce", help="regenerate every figure and the robustness study, "
+                                         "then run the checks")
     p.add_argument("--quick", action="store_true", help="small configurations")
-    p.add_argument("--figures-out", type=Path, default=DEFAULT_FIGURES_DIR,
+    p.add_argument("--figures-out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="figure folder (default: figures/)")
-    p.add_argument("--out", type=Path, default=DEFAULT_CHECKS_FILE,
-                   help="checks file (default: paper_checks.md)")
+    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
+                   help="checks file (default: paper_checks.md; the JSON goes beside it)")
+    p.add_argument("--report-out", type=_output_path, default=DEFAULT_REPORT_DIR,
+                   help="folder of the HTML report (default: report/)")
     p.set_defaults(run=cmd_reproduce)
 
 
@@ -149,11 +205,113 @@ def cmd_reproduce(args, parser) -> int:
     for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
         results[name] = render_figure(name, args.figures_out, quick=args.quick)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    return _run_checks(args, parser, figure_results=results)
+    cmd_robustness(build_parser().parse_args(
+        ["robustness", "--grid", "quick" if args.quick else "default",
+         "--out", str(args.figures_out / "robustness")]), parser)
+    _run_checks(args, parser, figure_results=results,
+                robustness_dir=args.figures_out / "robustness")
+    # the README's table follows the committed ledger only, not a run written elsewhere
+    readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
+    return _write_report(args.out.with_suffix(".json"), args.report_out, readme)
+
+
+# ------------------------------------------------------------------ report
+#: Default folder of ``rwtheory report`` (``report/index.html``) and the README it updates.
+DEFAULT_REPORT_DIR = Path("report")
+DEFAULT_README = Path("README.md")
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write the HTML report (and the README's claims table) "
+                                      "from paper_checks.json")
+    p.add_argument("--ledger", type=Path, default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
+                   help="the ledger to render (default: paper_checks.json)")
+    p.add_argument("--out", type=_output_path, default=DEFAULT_REPORT_DIR,
+                   help="output folder (default: report/; the page is OUT/index.html)")
+    p.add_argument("--readme", type=Path, default=DEFAULT_README,
+                   help="README whose generated claims table is refreshed, if it has one "
+                        "(default: README.md)")
+    p.set_defaults(run=cmd_report)
+
+
+def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
+    """Render ``ledger_path`` into ``out/index.html`` (figures linked relative to the current
+    folder, the repository root) and refresh ``readme``'s generated block when it has one."""
+    import json
+    import os
+
+    from rwtheory.report.files import atomic_write_text
+    from rwtheory.report.html import render_html
+    from rwtheory.report.markdown import README_BEGIN, replace_readme_block
+
+    doc = json.loads(ledger_path.read_text(encoding="utf-8"))
+    prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
+    page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
+    print(f"wrote {page}")
+    if readme is not None and readme.is_file() \
+            and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
+        atomic_write_text(readme, replace_readme_block(text, doc))
+        print(f"refreshed the claims table of {readme}")
+    return 0
+
+
+def cmd_report(args, parser) -> int:
+    if not args.ledger.is_file():
+        parser.error(f"argument --ledger: {str(args.ledger)!r} is not a file (run "
+                     "`rwtheory check` first)")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    return _write_report(args.ledger, args.out, args.readme)
+
+
+# ------------------------------------------------------------------ robustness
+def add_robustness(sub) -> None:
+    p = sub.add_parser("robustness", help="re-judge every empirical claim over a grid of the "
+                                          "parameters the paper lost")
+    p.add_argument("--only", nargs="+", metavar="CLAIM",
+                   help="only these claims (keys such as fig7.linupper_fastest, or families: "
+                        "fig7 fig8 r_sensitivity max_weight)")
+    p.add_argument("--grid", default="default",
+                   help="default, quick, or a TOML file with one grid (default: default)")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="seeds per setting (default: the grid's, 10)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: every core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on this Dask scheduler instead (needs rwtheory[dask])")
+    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR / "robustness",
+                   help="output folder (default: figures/robustness/)")
+    p.set_defaults(run=cmd_robustness)
+
+
+def cmd_robustness(args, parser) -> int:
+    import time
+
+    from rwtheory.experiments import robustness, robustness_report
+    from rwtheory.experiments.robustness_grid import load_grid
+
+    try:
+        grid = load_grid(args.grid)
+        only = robustness.select_claims(args.only)
+    except ValueError as exc:
+        parser.error(f"argument --grid/--only: {exc}")
+    if args.seeds is not None:
+        grid = grid.with_seeds(args.seeds)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
+    start = time.perf_counter()
+    study = robustness.run_study(grid, only=only, workers=args.workers,
+                                 scheduler=args.scheduler, out=args.out)
+    robustness_report.write(study, args.out)
+    for key, text in robustness_report.ledger_notes(study).items():
+        print(f"{key}: {text[:160]}")
+    print(f"wrote {args.out}/ in {time.perf_counter() - start:.1f} s wall "
+          f"(grid {grid.name}, {sum(len(v) for v in study.settings.values())} settings)")
+    return 0
 
 
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures, add_check, add_reproduce]
+COMMANDS = [add_figures, add_check, add_reproduce, add_robustness, add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,9 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. SIGTERM (``timeout``, Slurm, container stops) is handled like Ctrl-C:
+    the writers' clean-up runs, no partial output is left, and the exit status is
+    128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+    from rwtheory.report.files import Terminated, sigterm_as_interrupt
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.run(args, parser)
+    try:
+        with sigterm_as_interrupt():
+            _check_outputs(parser, args)
+            return args.run(args, parser)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"rwtheory: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; files "
+              f"already written are complete, nothing was left half-written", file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,11 @@ friendly cases:
 * :class:`SmallestGaps`: the cap filled from the *smallest* losses -- the minimiser of
   :math:`\Gamma_t` under :math:`\rho_t \le \rho`, so :math:`\Gamma_t \le 1`;
 * :class:`RandomCapped`: random weights within the cap (Proposition 1's water-filling
-  applied to random scores).
+  applied to random scores);
+* :class:`AlternatingCap`: uniform weights on even steps, the cap filled from the *largest*
+  losses on odd steps -- :math:`\rho_t` jumps between 1 and :math:`\rho` at every step, the
+  case that separates the heavy-ball carry-over bound :math:`S'_{t+1} \le \rho_{t+1}a_t` from
+  :math:`\rho_t a_t` or :math:`\Gamma_t a_t`.
 
 The random schemes draw from ``numpy.random.default_rng([seed, step])`` and give every row of
 a call the same weights: they ignore the losses' values, so a run gets the same weights alone
@@ -28,7 +32,7 @@ import numpy as np
 from rwtheory.weights.optimal import batched_kl_capped_weights
 from rwtheory.convex.schemes import Scheme
 
-__all__ = ["DirichletWeights", "RandomCapped", "SmallestGaps"]
+__all__ = ["AlternatingCap", "DirichletWeights", "RandomCapped", "SmallestGaps"]
 
 
 def _every_row(losses: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -122,3 +126,27 @@ class RandomCapped(Scheme):
         scores = np.random.default_rng([self.seed, step]).random(np.shape(losses)[-1])
         return _every_row(losses, batched_kl_capped_weights(scores[None], self.temperature,
                                                             self.rho)[0])
+
+
+@dataclass(frozen=True)
+class AlternatingCap(Scheme):
+    r"""Uniform weights at even steps; at odd steps all the weight the cap allows on the
+    largest losses (:func:`capped_lowest_first` of the negated losses). So
+    :math:`\rho_t = 1` and :math:`\Gamma_t = 1` at even t, :math:`\rho_{t+1} = \rho` on the
+    samples that had the largest gaps at :math:`x_t` (the losses at :math:`x_{t+1}` are ranked
+    like those at :math:`x_t` for small steps)."""
+
+    rho: float = 2.0
+
+    def __post_init__(self):
+        _check_rho(self.rho)
+
+    @property
+    def label(self) -> str:
+        return f"alternating_cap (rho={self.rho:g})"
+
+    def __call__(self, losses, step):
+        losses = np.asarray(losses, dtype=np.float64)
+        if step % 2 == 0:
+            return np.full(losses.shape, 1.0 / losses.shape[-1])
+        return capped_lowest_first(-losses, self.rho)

@@ -109,12 +109,17 @@ def log_cosh(scale: float = 1.0) -> Loss:
     r""":math:`\phi = s^2\log\cosh((u-b)/s)`, :math:`\phi' = s\tanh((u-b)/s)`,
     :math:`\phi'' = \mathrm{sech}^2((u-b)/s) \in (0, 1]`: convex, :math:`c_\phi = 1`, quadratic
     near 0 and linear (slope s) in the tails. Evaluated as
-    :math:`|z| + \log(1 + e^{-2|z|}) - \log 2`, z = (u-b)/s, without overflow."""
+    :math:`|z| + \log(1 + e^{-2|z|}) - \log 2`, z = (u-b)/s, without overflow, for
+    :math:`|z| \ge 1`, and as :math:`\log(1 + 2\sinh^2(z/2))` (``log1p``) below, which keeps
+    full relative precision near the fit (the first form cancels to an absolute error
+    ~u s^2 there, which made loss gaps at x* rounding noise)."""
     s = _positive(scale, "scale")
 
     def value(u, b):
         z = np.abs((u - b) / s)
-        return s * s * (z + np.log1p(np.exp(-2 * z)) - np.log(2.0))
+        tail = z + np.log1p(np.exp(-2 * z)) - np.log(2.0)
+        near = np.log1p(2 * np.sinh(np.minimum(z, 1.0) / 2) ** 2)
+        return s * s * np.where(z < 1.0, near, tail)
 
     return Loss(f"log_cosh (s={s:g})", value, lambda u, b: s * np.tanh((u - b) / s), 1.0)
 

@@ -250,7 +250,10 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
                              noise: float = OUTLIER_DEFAULTS["noise"],
                              outlier_feature_scale: float =
                              OUTLIER_DEFAULTS["outlier_feature_scale"],
-                             n_test: int = OUTLIER_DEFAULTS["n_test"]) -> LeastSquares:
+                             n_test: int = OUTLIER_DEFAULTS["n_test"],
+                             outlier_feature_law: str = "gaussian",
+                             outlier_feature_df: float = 3.0,
+                             outlier_target_scale: float = 1.0) -> LeastSquares:
     r"""The paper's regression with outliers (App. B.1, THEORY §7), one run per seed.
 
     Model with intercept, parameters :math:`x = (\theta, \beta) \in \mathbb R^{d+1}`:
@@ -264,6 +267,11 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
     * outliers: features :math:`u \sim N(0, s^2 I_d)` (s = ``outlier_feature_scale``;
       assumption: the paper's outlier feature distribution was lost) and targets
       :math:`y \sim N(0, 1)`, independent of u (as in the paper);
+    * robustness options (defaults give the problem above, byte for byte):
+      ``outlier_feature_law="student_t"`` draws the outlier features as s times i.i.d.
+      Student-t variables with ``outlier_feature_df`` degrees of freedom (a heavy-tailed
+      law) instead of s times N(0, 1); ``outlier_target_scale`` c draws the outlier targets
+      from N(0, c^2) instead of N(0, 1);
     * clean held-out test set of ``n_test`` samples from the clean distribution.
 
     The rows a_i = (u_i, 1); loss :math:`\tfrac12(a_i^\top x - y_i)^2`. The training samples are
@@ -276,6 +284,11 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
         raise ValueError(f"outlier_fraction must be in [0, 1), got {outlier_fraction!r}")
     noise = _positive_float(noise, "noise", allow_zero=True)
     scale = _positive_float(outlier_feature_scale, "outlier_feature_scale")
+    if outlier_feature_law not in ("gaussian", "student_t"):
+        raise ValueError(f"outlier_feature_law must be 'gaussian' or 'student_t', got "
+                         f"{outlier_feature_law!r}")
+    df = _positive_float(outlier_feature_df, "outlier_feature_df")
+    target_scale = _positive_float(outlier_target_scale, "outlier_target_scale")
     n_out = int(round(frac * n))
     if n - n_out < 1:
         raise ValueError(f"outlier_fraction={frac} leaves no clean sample among n={n}")
@@ -287,8 +300,9 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
         beta = rng.standard_normal()
         u_clean = rng.standard_normal((n - n_out, d))
         y_clean = u_clean @ theta + beta + noise * rng.standard_normal(n - n_out)
-        u_out = scale * rng.standard_normal((n_out, d))
-        y_out = rng.standard_normal(n_out)
+        u_out = scale * (rng.standard_normal((n_out, d)) if outlier_feature_law == "gaussian"
+                         else rng.standard_t(df, (n_out, d)))
+        y_out = target_scale * rng.standard_normal(n_out)
         u = np.concatenate([u_clean, u_out])
         y = np.concatenate([y_clean, y_out])
         is_out = np.concatenate([np.zeros(n - n_out, bool), np.ones(n_out, bool)])
@@ -303,7 +317,9 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
         xt.append(np.append(theta, beta))
         masks.append(is_out)
     params = dict(problem="regression_with_outliers", n=n, d=d, outlier_fraction=frac,
-                  noise=noise, outlier_feature_scale=scale, n_test=n_test, seeds=seeds)
+                  noise=noise, outlier_feature_scale=scale, n_test=n_test, seeds=seeds,
+                  outlier_feature_law=outlier_feature_law, outlier_feature_df=df,
+                  outlier_target_scale=target_scale)
     return LeastSquares(A=np.stack(A), b=np.stack(b), A_test=np.stack(At), b_test=np.stack(bt),
                         x_true=np.stack(xt), outliers=np.stack(masks), params=params)
 

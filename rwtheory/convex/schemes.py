@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rwtheory._array import check_in_range, check_positive_finite
 from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
-from rwtheory.weights.pipeline import batched_sample_weights
+from rwtheory.weights.pipeline import DELTA_RANGE, batched_sample_weights
 from rwtheory.weights.strategies import StrategyRecord, get_strategy
 
 __all__ = ["DROKL", "KLCapped", "Scheme", "Strategy"]
@@ -51,6 +52,9 @@ class Strategy(Scheme):
 
     def __post_init__(self):
         get_strategy(self.strategy)
+        check_in_range(check_positive_finite(self.delta, "delta"), "delta", *DELTA_RANGE)
+        if not callable(self.temperature):
+            check_positive_finite(self.temperature, "temperature")
 
     @property
     def record(self) -> StrategyRecord:

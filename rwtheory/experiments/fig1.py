@@ -5,32 +5,50 @@ Regenerate with ``rwtheory figures --only fig1``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from rwtheory.experiments.common import Table, fmt, new_figure
+from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
-
-from rwtheory.experiments._common import Table, fmt, new_figure
-from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 
 NAME = "fig1"
 STRATEGIES = ("linupper", "quadratic", "extremes")
 TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
 
 
+@dataclass(frozen=True)
+class ShapeFacts:
+    """One strategy at one r: largest/smallest weight ratio, whether the weight is
+    non-decreasing in the loss, and whether it is symmetric about the mid-range."""
+
+    ratio: float
+    monotone: bool
+    symmetric: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    """(strategy, r) -> :class:`ShapeFacts` for every strategy and temperature drawn."""
+
+    shapes: dict[tuple[str, float], ShapeFacts]
+
+
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     """No runs: ``seeds`` and ``quick`` change nothing (the figure is exact)."""
     fig, axes = new_figure(len(STRATEGIES), width=4.2, height=3.4)
     table = Table()
-    summary = {}
+    facts = {}
     for ax, name in zip(axes, STRATEGIES, strict=True):
         for r in TEMPERATURES:
             x, y = shape(name, r)
             ax.plot(x, y, label=f"r = {r:g}")
             table.add(name, f"{name} r={r:g}", x, y)
-            summary[f"{name}_r{r:g}_ratio"] = float(y.max() / y.min())
-            summary[f"{name}_r{r:g}_monotone"] = bool(np.all(np.diff(y) >= -1e-12))
-            summary[f"{name}_r{r:g}_symmetric"] = bool(np.allclose(y, y[::-1], rtol=1e-12))
+            facts[(name, r)] = ShapeFacts(float(y.max() / y.min()),
+                                          bool(np.all(np.diff(y) >= -1e-12)),
+                                          bool(np.allclose(y, y[::-1], rtol=1e-12)))
         x, y = shape("uniform", 1.0)
         ax.plot(x, y, "k--", label="uniform")
         table.add(name, "uniform", x, y)
@@ -43,16 +61,16 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     caption = (f"Figure 1 analogue: weight shapes of the paper's strategies for temperatures "
                f"r in {list(TEMPERATURES)} and uniform (dashed). {shape_text()} "
                f"Exact (no runs, no seeds).")
-    return FigureResult(NAME, fig, table.columns(), caption, summary)
+    return FigureResult(NAME, fig, table.columns(), caption, Summary(facts))
 
 
 def claims(result: FigureResult) -> list[Claim]:
-    s = result.summary
-    ratios = ", ".join(f"r={r:g}: {fmt(s[f'linupper_r{r:g}_ratio'])}" for r in TEMPERATURES)
-    monotone = all(s[f"linupper_r{r:g}_monotone"] for r in TEMPERATURES)
-    symmetric = all(s[f"quadratic_r{r:g}_symmetric"] and s[f"extremes_r{r:g}_symmetric"]
+    s = result.summary.shapes
+    ratios = ", ".join(f"r={r:g}: {fmt(s['linupper', r].ratio)}" for r in TEMPERATURES)
+    monotone = all(s["linupper", r].monotone for r in TEMPERATURES)
+    symmetric = all(s["quadratic", r].symmetric and s["extremes", r].symmetric
                     for r in TEMPERATURES)
-    decreasing = all(s[f"{nm}_r{a:g}_ratio"] > s[f"{nm}_r{b:g}_ratio"]
+    decreasing = all(s[nm, a].ratio > s[nm, b].ratio
                      for nm in STRATEGIES
                      for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
     ok = monotone and symmetric and decreasing

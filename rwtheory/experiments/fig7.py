@@ -12,14 +12,15 @@ any other strategy (seed-mean curve), *and* ends with the lowest final test MSE.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from rwtheory.report.claim import Claim
-from rwtheory.report.figures import FigureResult
 from rwtheory.convex.schemes import Strategy
-
-from rwtheory.experiments._common import (
+from rwtheory.experiments.common import (
     Config,
+    Grid,
     Table,
     fmt,
     fmt_steps,
@@ -31,6 +32,9 @@ from rwtheory.experiments._common import (
     steps_to_level,
 )
 from rwtheory.experiments.shapes import shape, shape_text
+from rwtheory.experiments.verdict import Verdict, log_ratio
+from rwtheory.report.claim import Claim
+from rwtheory.report.figures import FigureResult
 
 NAME = "fig7"
 STRATEGIES = ("uniform", "linupper", "quadratic", "extremes")
@@ -42,45 +46,85 @@ OUTLIER_FRACTION = 0.1
 COMMAND = "rwtheory figures --only fig7"
 
 
-def configs() -> list[Config]:
-    return [Config(name, Strategy(name, TEMPERATURE), LR,
-                   "uniform" if name == "uniform" else f"{name} (r={TEMPERATURE:g})")
+def configs(lr: float = LR, r: float = TEMPERATURE) -> list[Config]:
+    return [Config(name, Strategy(name, r), lr,
+                   "uniform" if name == "uniform" else f"{name} (r={r:g})")
             for name in STRATEGIES]
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy's seed-mean clean test MSE curve, reduced to what the claims quote.
+    ``final`` is NaN when a seed diverged (its curve stops); ``to_level[i]`` is the first
+    step at which the seed-mean curve is <= ``levels[i]`` (None: never)."""
+
+    final: float
+    final_min: float
+    final_max: float
+    best: float
+    at10: float
+    at50: float
+    to_level: tuple[int | None, ...]
+    final_per_seed: tuple[float, ...]
+    seeds_below_uniform: int
+    diverged: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What Figure 7's runs show: one :class:`StrategyResult` per strategy of
+    :data:`STRATEGIES`; ``lr`` in units ``lr_unit`` (see ``common.LR_UNITS``)."""
+
+    steps: int
+    seeds: int
+    lr: float
+    lr_unit: str
+    r: float
+    mse0: float
+    levels: tuple[float, ...]
+    strategies: dict[str, StrategyResult]
+
+
+def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
+            r: float = TEMPERATURE, outlier_fraction: float = OUTLIER_FRACTION,
+            desc: str | None = None, **problem) -> tuple[Grid, Summary]:
+    """Run Figure 7's four strategies on ``seeds`` and summarise (the robustness study calls
+    this with other settings; ``problem``: options of ``regression_with_outliers``)."""
+    grid = run_grid(configs(lr, r), seeds, steps=steps, desc=desc, lr_unit=lr_unit,
+                    outlier_fraction=outlier_fraction, **problem)
+    return grid, summarise(grid, lr=lr, lr_unit=lr_unit, r=r)
+
+
+def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
+    mse0 = float(grid.field("uniform", "test_loss")[:, 0].mean())
+    levels = tuple(f * mse0 for f in LEVELS)
+    uni = grid.field("uniform", "test_loss")[:, -1]
+    out = {}
+    for c in grid.configs:
+        curves = grid.field(c.key, "test_loss")
+        mean, lo, hi = spread(curves)
+        out[c.key] = StrategyResult(
+            final=float(mean[-1]), final_min=float(lo[-1]), final_max=float(hi[-1]),
+            best=float(mean.min()), at10=float(mean[10]), at50=float(mean[50]),
+            to_level=tuple(steps_to_level(mean, lv) for lv in levels),
+            final_per_seed=tuple(curves[:, -1].tolist()),
+            seeds_below_uniform=int((curves[:, -1] < uni).sum()),
+            diverged=int((grid.diverged_at(c.key) >= 0).sum()))
+    return Summary(grid.steps, len(grid.seeds), lr, lr_unit, r, mse0, levels, out)
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     seed_ids = seeds_for(seeds, quick)
     steps = QUICK_STEPS if quick else STEPS
-    grid = run_grid(configs(), seed_ids, steps=steps, desc=NAME,
-                    outlier_fraction=OUTLIER_FRACTION)
+    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
     fig, (ax, ax2) = new_figure(2)
     table = Table()
     t = np.arange(1, steps + 1)
-    summary = {"steps": steps, "seeds": len(seed_ids), "lr": LR, "r": TEMPERATURE}
-    mse0 = float(grid.field("uniform", "test_loss")[:, 0].mean())
-    levels = [f * mse0 for f in LEVELS]
-    summary["mse0"] = mse0
-    summary["levels"] = levels
     for c in grid.configs:
-        curves = grid.field(c.key, "test_loss")
-        summary[f"{c.key}_diverged"] = int((grid.diverged_at(c.key) >= 0).sum())
-        mean, lo, hi = spread(curves)
+        mean, lo, hi = spread(grid.field(c.key, "test_loss"))
         line, = ax.plot(t, mean[1:], label=c.label)
         ax.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
         table.add("left", c.label, t, mean[1:], lo[1:], hi[1:])
-        summary[f"{c.key}_final"] = float(mean[-1])
-        summary[f"{c.key}_final_min"] = float(lo[-1])
-        summary[f"{c.key}_final_max"] = float(hi[-1])
-        summary[f"{c.key}_best"] = float(mean.min())
-        summary[f"{c.key}_at10"] = float(mean[10])
-        summary[f"{c.key}_at50"] = float(mean[50])
-        summary[f"{c.key}_to_level"] = [steps_to_level(mean, lv) for lv in levels]
-        finals = curves[:, -1]
-        summary[f"{c.key}_final_per_seed"] = finals.tolist()
-    uni = grid.field("uniform", "test_loss")[:, -1]
-    for c in grid.configs:
-        summary[f"{c.key}_seeds_below_uniform"] = int(
-            (grid.field(c.key, "test_loss")[:, -1] < uni).sum())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("step t")
@@ -106,45 +150,92 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"{steps} steps; line = mean over {len(seed_ids)} seeds, band = min..max over seeds. "
         f"{problem_text(grid.problem_params)} "
         f"Right: {shape_text()} at r={TEMPERATURE:g}. Runs diverge when f(x_t) > 1e10 f(x_0) "
-        f"(none did: " + ", ".join(f"{c.key} {summary[c.key + '_diverged']}"
-                                   for c in grid.configs) + ").")
+        f"(none did: " + ", ".join(f"{k} {v.diverged}" for k, v in summary.strategies.items())
+        + ").")
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
-def _ladder(s, key) -> str:
-    return "/".join(fmt_steps(v) for v in s[f"{key}_to_level"])
+# ---------------------------------------------------------------------- status rules
+def _final(s: Summary, key: str) -> float:
+    """Seed-mean final test MSE; a strategy with a diverged seed counts as +inf."""
+    v = s.strategies[key].final
+    return v if math.isfinite(v) else math.inf
+
+
+def _first_everywhere(s: Summary, key: str) -> bool:
+    """``key`` reaches every level that any strategy reaches, no later than any other."""
+    for i in range(len(s.levels)):
+        times = [v.to_level[i] for v in s.strategies.values()]
+        reached = [v for v in times if v is not None]
+        if reached and (s.strategies[key].to_level[i] is None
+                        or s.strategies[key].to_level[i] > min(reached)):
+            return False
+    return True
+
+
+def linupper_fastest(s: Summary) -> Verdict:
+    """holds iff linupper reaches every level of the ladder first (ties allowed) AND has the
+    lowest final test MSE, a finite one (a linupper seed that diverged fails it, even when
+    every strategy diverged); else fails. Margin: log(best other final / linupper final)."""
+    finals = {k: _final(s, k) for k in s.strategies}
+    best_other = min(v for k, v in finals.items() if k != "linupper")
+    first = _first_everywhere(s, "linupper")
+    ok = first and math.isfinite(finals["linupper"]) and finals["linupper"] <= best_other
+    return Verdict("holds" if ok else "fails", log_ratio(best_other, finals["linupper"]),
+                   dict(linupper_final=s.strategies["linupper"].final,
+                        best_other_final=best_other, linupper_first_to_every_level=int(first)))
+
+
+def quadratic_beats_uniform(s: Summary) -> Verdict:
+    """holds iff quadratic's final test MSE is below uniform's and it reaches each level no
+    later than uniform; holds with caveat with the first only; else fails. Margin:
+    log(uniform final / quadratic final)."""
+    q, u = s.strategies["quadratic"], s.strategies["uniform"]
+    below = _final(s, "quadratic") < _final(s, "uniform")
+    speed = all(a is not None and (b is None or a <= b)
+                for a, b in zip(q.to_level, u.to_level, strict=True)
+                if a is not None or b is not None)
+    status = "holds" if below and speed else "holds with caveat" if below else "fails"
+    return Verdict(status, log_ratio(_final(s, "uniform"), _final(s, "quadratic")),
+                   dict(quadratic_final=q.final, uniform_final=u.final,
+                        quadratic_no_later_at_every_level=int(speed)))
+
+
+def extremes_behind(s: Summary) -> Verdict:
+    """holds iff extremes has the highest final test MSE of the four, strictly (a diverged
+    run counts as +inf, so when every strategy diverged nothing lags); else fails. Margin:
+    log(extremes final / worst other final)."""
+    finals = {k: _final(s, k) for k in s.strategies}
+    worst_other = max(v for k, v in finals.items() if k != "extremes")
+    ok = finals["extremes"] > worst_other
+    return Verdict("holds" if ok else "fails", log_ratio(finals["extremes"], worst_other),
+                   dict(extremes_final=s.strategies["extremes"].final,
+                        worst_other_final=worst_other))
+
+
+#: Claim key -> status rule (read by :func:`claims` and the robustness study).
+RULES = {"fig7.linupper_fastest": linupper_fastest,
+         "fig7.quadratic_beats_uniform": quadratic_beats_uniform,
+         "fig7.extremes_behind": extremes_behind}
+
+
+def _ladder(s: Summary, key: str) -> str:
+    return "/".join(fmt_steps(v) for v in s.strategies[key].to_level)
 
 
 def claims(result: FigureResult) -> list[Claim]:
-    s = result.summary
+    s: Summary = result.summary
     keys = STRATEGIES
-    finals = {k: s[f"{k}_final"] for k in keys}
-    lv = ", ".join(fmt(v, 3) for v in s["levels"])
+    st = s.strategies
+    lv = ", ".join(fmt(v, 3) for v in s.levels)
     ladder = "; ".join(f"{k} {_ladder(s, k)}" for k in keys)
-    fin = ", ".join(f"{k} {fmt(finals[k])}" for k in keys)
+    fin = ", ".join(f"{k} {fmt(st[k].final)}" for k in keys)
     setting = (f"GD, lr={LR:g} for all, r={TEMPERATURE:g}, {int(OUTLIER_FRACTION * 100)} % "
-               f"outliers, {s['steps']} steps, {s['seeds']} seeds, seed-mean clean test MSE")
+               f"outliers, {s.steps} steps, {s.seeds} seeds, seed-mean clean test MSE")
     common = f"final test MSE {fin}; steps to levels [{lv}]: {ladder}"
-
-    def first_everywhere(k):
-        for i in range(len(s["levels"])):
-            times = {j: s[f"{j}_to_level"][i] for j in keys}
-            reached = [v for v in times.values() if v is not None]
-            if not reached:
-                continue
-            if times[k] is None or times[k] > min(reached):
-                return False
-        return True
-
-    lin_fast = first_everywhere("linupper") and finals["linupper"] == min(finals.values())
-    early = s["linupper_to_level"][1], s["uniform_to_level"][1]
-    quad_final = finals["quadratic"] < finals["uniform"]
-    quad_speed = [
-        (a is not None and (b is None or a <= b))
-        for a, b in zip(s["quadratic_to_level"], s["uniform_to_level"], strict=True)
-        if a is not None or b is not None]
-    ext_behind = finals["extremes"] == max(finals.values())
-    out = [
+    early = st["linupper"].to_level[1], st["uniform"].to_level[1]
+    status = {key: rule(s).status for key, rule in RULES.items()}
+    return [
         Claim(key="fig7.linupper_fastest", section="App. B.2, Fig. 7",
               paper="The results from Figure 7 clearly show that LinUpper outperforms all other "
                     "reweighting strategies and the uniform baseline, achieving the fastest "
@@ -153,8 +244,8 @@ def claims(result: FigureResult) -> list[Claim]:
               ours=f"{setting}: linupper reaches every level MSE_0 x {list(LEVELS)} that any "
                    f"strategy reaches no later than any other strategy AND has the lowest final "
                    f"test MSE",
-              how=COMMAND, status="holds" if lin_fast else "fails",
-              number=f"{common}; linupper reaches {fmt(s['levels'][1], 3)} at step "
+              how=COMMAND, status=status["fig7.linupper_fastest"],
+              number=f"{common}; linupper reaches {fmt(s.levels[1], 3)} at step "
                      f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}"),
         Claim(key="fig7.quadratic_beats_uniform", section="App. B.2, Fig. 7",
               paper="Interestingly, the Quadratic strategy also performs better than the "
@@ -163,12 +254,10 @@ def claims(result: FigureResult) -> list[Claim]:
               ours=f"{setting}: quadratic's final test MSE is below uniform's (required), and "
                    f"it reaches each level of the ladder no later than uniform (else: holds "
                    f"with caveat)",
-              how=COMMAND,
-              status=("holds" if quad_final and all(quad_speed) else
-                      "holds with caveat" if quad_final else "fails"),
-              number=f"final quadratic {fmt(finals['quadratic'])} vs uniform "
-                     f"{fmt(finals['uniform'])} (quadratic below uniform in "
-                     f"{s['quadratic_seeds_below_uniform']}/{s['seeds']} seeds); steps to "
+              how=COMMAND, status=status["fig7.quadratic_beats_uniform"],
+              number=f"final quadratic {fmt(st['quadratic'].final)} vs uniform "
+                     f"{fmt(st['uniform'].final)} (quadratic below uniform in "
+                     f"{st['quadratic'].seeds_below_uniform}/{s.seeds} seeds); steps to "
                      f"levels quadratic {_ladder(s, 'quadratic')} vs uniform "
                      f"{_ladder(s, 'uniform')}"),
         Claim(key="fig7.extremes_behind", section="App. B.2, Fig. 7 (and Sec. 5: 'the "
@@ -177,9 +266,8 @@ def claims(result: FigureResult) -> list[Claim]:
                     "discussion and Sec. 5; the Fig. 7 text does not state it verbatim)",
               quoted=False,
               ours=f"{setting}: extremes has the highest final test MSE of the four",
-              how=COMMAND, status="holds" if ext_behind else "fails",
+              how=COMMAND, status=status["fig7.extremes_behind"],
               number=f"final test MSE {fin}; extremes is slower early (mean test MSE at step "
-                     f"10: extremes {fmt(s['extremes_at10'])} vs uniform "
-                     f"{fmt(s['uniform_at10'])}, linupper {fmt(s['linupper_at10'])})"),
+                     f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
+                     f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})"),
     ]
-    return out

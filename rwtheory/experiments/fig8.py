@@ -14,14 +14,15 @@ shared rate for every temperature of Table 12.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from rwtheory.report.claim import Claim
-from rwtheory.report.figures import FigureResult
 from rwtheory.convex.schemes import DROKL, Strategy
-
-from rwtheory.experiments._common import (
+from rwtheory.experiments.common import (
     Config,
+    Grid,
     Table,
     fmt,
     fmt_steps,
@@ -32,6 +33,9 @@ from rwtheory.experiments._common import (
     spread,
     steps_to_level,
 )
+from rwtheory.experiments.verdict import Verdict, log_ratio
+from rwtheory.report.claim import Claim
+from rwtheory.report.figures import FigureResult
 
 NAME = "fig8"
 OUTLIER_FRACTION = 0.25
@@ -42,124 +46,262 @@ STEPS, QUICK_STEPS = 2000, 400
 COMMAND = "rwtheory figures --only fig8"
 
 
-def configs() -> list[Config]:
-    return [Config("uniform", Strategy("uniform"), LR, f"uniform, lr={LR:g}"),
-            Config("linupper", Strategy("linupper", R_LINUPPER), LR,
-                   f"linupper (r={R_LINUPPER:g}), lr={LR:g}"),
-            Config("dro_kl", DROKL(TAU), LR, f"DRO-KL (tau={TAU:g}), lr={LR:g}"),
-            Config("dro_kl_small", DROKL(TAU), SMALL_LR,
-                   f"DRO-KL (tau={TAU:g}), lr={SMALL_LR:g}")]
+def configs(lr: float = LR, r: float = R_LINUPPER, tau: float = TAU,
+            small_lr: float = SMALL_LR) -> list[Config]:
+    return [Config("uniform", Strategy("uniform"), lr, f"uniform, lr={lr:g}"),
+            Config("linupper", Strategy("linupper", r), lr,
+                   f"linupper (r={r:g}), lr={lr:g}"),
+            Config("dro_kl", DROKL(tau), lr, f"DRO-KL (tau={tau:g}), lr={lr:g}"),
+            Config("dro_kl_small", DROKL(tau), small_lr,
+                   f"DRO-KL (tau={tau:g}), lr={small_lr:g}")]
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """One configuration of Figure 8 over the seeds. ``final``: mean final clean test MSE of
+    the seeds that did not diverge (NaN if all did); ``to_linupper_final_x1_1``: first step at
+    which that seed-mean curve is <= 1.1 x linupper's final value (None: never); ``at``:
+    seed-mean test MSE at steps 10, 100, 1000 (those <= the run's length)."""
+
+    diverged: int
+    diverged_at: tuple[int, ...]
+    max_train_ratio: float
+    final: float
+    max_rho: float
+    to_linupper_final_x1_1: int | None
+    at: dict[int, float]
+
+
+@dataclass(frozen=True)
+class TauResult:
+    """DRO-KL at the shared rate for one temperature of the paper's Table 12."""
+
+    diverged: int
+    max_train_ratio: float
+    max_rho: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What Figure 8's runs show; ``configs`` keyed uniform, linupper, dro_kl, dro_kl_small;
+    ``tau_sweep`` (tau -> :class:`TauResult`) may be empty (the robustness study skips it)."""
+
+    steps: int
+    seeds: int
+    configs: dict[str, ConfigResult]
+    tau_sweep: dict[float, TauResult]
+
+
+def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
+            r: float = R_LINUPPER, tau: float = TAU, tau_sweep: tuple = TAU_GRID,
+            outlier_fraction: float = OUTLIER_FRACTION, desc: str | None = None,
+            **problem) -> tuple[Grid, Summary]:
+    """Run Figure 8's configurations (the small rate is always lr / 10) and, for every
+    temperature of ``tau_sweep`` other than ``tau``, DRO-KL at the shared rate."""
+    main_cfgs = configs(lr, r, tau, lr * SMALL_LR / LR)
+    sweep = [Config(f"dro_kl_tau{t:g}", DROKL(t), lr) for t in tau_sweep if t != tau]
+    grid = run_grid(main_cfgs + sweep, seeds, steps=steps, desc=desc, lr_unit=lr_unit,
+                    outlier_fraction=outlier_fraction, **problem)
+    return grid, summarise(grid, tau=tau, tau_sweep=tau_sweep)
+
+
+def _config_result(grid: Grid, key: str, level: float | None) -> ConfigResult:
+    div = grid.diverged_at(key)
+    test = grid.field(key, "test_loss")
+    train = grid.field(key, "train_loss")
+    ok = div < 0
+    mean = test[ok].mean(axis=0) if ok.any() else np.full(grid.steps + 1, np.nan)
+    return ConfigResult(
+        diverged=int((div >= 0).sum()), diverged_at=tuple(div.tolist()),
+        max_train_ratio=float(np.nanmax(train / train[:, :1])),
+        final=float(test[ok, -1].mean()) if ok.any() else float("nan"),
+        max_rho=float(np.nanmax(grid.field(key, "rho"))),
+        to_linupper_final_x1_1=None if level is None else steps_to_level(mean, level),
+        at={k: float(mean[k]) for k in (10, 100, 1000) if k <= grid.steps})
+
+
+def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> Summary:
+    lin = _config_result(grid, "linupper", None)
+    level = 1.1 * lin.final
+    out = {key: _config_result(grid, key, level)
+           for key in ("uniform", "linupper", "dro_kl", "dro_kl_small")}
+    sweep = {}
+    for t in tau_sweep:
+        key = "dro_kl" if t == tau else f"dro_kl_tau{t:g}"
+        train = grid.field(key, "train_loss")
+        sweep[t] = TauResult(int((grid.diverged_at(key) >= 0).sum()),
+                             float(np.nanmax(train / train[:, :1])),
+                             float(np.nanmax(grid.field(key, "rho"))))
+    return Summary(grid.steps, len(grid.seeds), out, sweep)
+
+
+def _draw_all(axis, panel: str, grid: Grid, c: Config, record: str, table: Table) -> None:
+    """Every run of ``c`` on ``axis`` with automatic limits: mean and min..max band when no
+    seed diverged, else every seed its own line ending with a cross where it diverged."""
+    t = np.arange(1, grid.steps + 1)
+    curves = grid.field(c.key, record)
+    div = grid.diverged_at(c.key)
+    if not (div >= 0).any():
+        mean, lo, hi = spread(curves)
+        line, = axis.plot(t, mean[1:], label=c.label)
+        axis.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
+        table.add(panel, c.label, t, mean[1:], lo[1:], hi[1:])
+        return
+    color = None
+    for j, seed in enumerate(grid.seeds):
+        ok = np.isfinite(curves[j, 1:])
+        line, = axis.plot(t[ok], curves[j, 1:][ok], color=color, lw=0.8,
+                          label=c.label + " (each seed)" if j == 0 else None)
+        color = line.get_color()
+        table.add(panel, f"{c.label} seed {seed}", t[ok], curves[j, 1:][ok])
+        if div[j] >= 1:
+            k = div[j] - 1   # last finite iterate
+            axis.plot([k], [curves[j, k]], "x", color=color, ms=8, mew=2)
+            table.add(panel, f"{c.label} seed {seed} diverged after", [k], [curves[j, k]])
+
+
+def _draw_converging(axis, grid: Grid, configs: list[Config], table: Table) -> None:
+    """The test MSE of every run that did not diverge, on an axis scaled to those runs only:
+    mean and band for a configuration without divergence, its surviving seeds one by one
+    otherwise (the diverged seeds are in the other panels)."""
+    t = np.arange(1, grid.steps + 1)
+    drawn = []
+    for c in configs:
+        curves = grid.field(c.key, "test_loss")
+        div = grid.diverged_at(c.key)
+        if not (div >= 0).any():
+            mean, lo, hi = spread(curves)
+            line, = axis.plot(t, mean[1:], label=c.label)
+            axis.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
+            table.add("test_converging", c.label, t, mean[1:], lo[1:], hi[1:])
+            drawn += [lo[1:], hi[1:]]
+            continue
+        color = None
+        for j in np.flatnonzero(div < 0):
+            seed = grid.seeds[j]
+            line, = axis.plot(t, curves[j, 1:], color=color, lw=0.8, label=(
+                f"{c.label}, seeds that converge" if color is None else None))
+            color = line.get_color()
+            table.add("test_converging", f"{c.label} seed {seed}", t, curves[j, 1:])
+            drawn.append(curves[j, 1:])
+    if drawn:
+        values = np.concatenate(drawn)
+        axis.set_ylim(0.8 * values.min(), 1.25 * values.max())
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     seed_ids = seeds_for(seeds, quick)
     steps = QUICK_STEPS if quick else STEPS
-    cfgs = configs()
-    sweep = [Config(f"dro_kl_tau{tau:g}", DROKL(tau), LR) for tau in TAU_GRID if tau != TAU]
-    grid = run_grid(cfgs + sweep, seed_ids, steps=steps, desc=NAME,
-                    outlier_fraction=OUTLIER_FRACTION)
+    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
     S = len(seed_ids)
-    fig, (ax, ax2) = new_figure(2)
+    cfgs = configs()
+    fig, (ax, axz, ax2) = new_figure(3, width=4.6)
     table = Table()
-    t = np.arange(1, steps + 1)
-    summary = {"steps": steps, "seeds": S}
     for c in cfgs:
-        for panel, axis, name in (("test", ax, "test_loss"), ("train", ax2, "train_loss")):
-            curves = grid.field(c.key, name)
-            div = grid.diverged_at(c.key)
-            if (div >= 0).any():   # every seed its own line, ending where it diverged
-                color = None
-                for j, seed in enumerate(seed_ids):
-                    ok = np.isfinite(curves[j, 1:])
-                    line, = axis.plot(t[ok], curves[j, 1:][ok], color=color, lw=0.8,
-                                      label=c.label + " (each seed)" if j == 0 else None)
-                    color = line.get_color()
-                    table.add(panel, f"{c.label} seed {seed}", t[ok], curves[j, 1:][ok])
-                    if div[j] >= 1:
-                        k = div[j] - 1   # last finite iterate
-                        axis.plot([k], [curves[j, k]], "x", color=color, ms=8, mew=2)
-                        table.add(panel, f"{c.label} seed {seed} diverged after", [k],
-                                  [curves[j, k]])
-            else:
-                mean, lo, hi = spread(curves)
-                line, = axis.plot(t, mean[1:], label=c.label)
-                axis.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
-                table.add(panel, c.label, t, mean[1:], lo[1:], hi[1:])
-        div = grid.diverged_at(c.key)
-        test = grid.field(c.key, "test_loss")
-        train = grid.field(c.key, "train_loss")
-        summary[f"{c.key}_diverged"] = int((div >= 0).sum())
-        summary[f"{c.key}_diverged_at"] = div.tolist()
-        summary[f"{c.key}_max_train_ratio"] = float(np.nanmax(train / train[:, :1]))
-        ok = div < 0
-        summary[f"{c.key}_final"] = float(test[ok, -1].mean()) if ok.any() else float("nan")
-        summary[f"{c.key}_max_rho"] = float(np.nanmax(grid.field(c.key, "rho")))
-    lin_final = summary["linupper_final"]
-    for c in cfgs:
-        test = grid.field(c.key, "test_loss")
-        ok = grid.diverged_at(c.key) < 0
-        mean = test[ok].mean(axis=0) if ok.any() else np.full(steps + 1, np.nan)
-        summary[f"{c.key}_to_linupper_final_x1.1"] = steps_to_level(mean, 1.1 * lin_final)
-        for k in (10, 100, 1000):
-            if k <= steps:
-                summary[f"{c.key}_at{k}"] = float(mean[k])
-    summary["tau_sweep"] = {}
-    for tau in TAU_GRID:
-        key = "dro_kl" if tau == TAU else f"dro_kl_tau{tau:g}"
-        div = grid.diverged_at(key)
-        summary["tau_sweep"][tau] = dict(
-            diverged=int((div >= 0).sum()),
-            max_train_ratio=float(np.nanmax(grid.field(key, "train_loss")
-                                            / grid.field(key, "train_loss")[:, :1])),
-            max_rho=float(np.nanmax(grid.field(key, "rho"))))
-    L = grid.extra.get("L")
-    for axis, what in ((ax, "clean test MSE"), (ax2, "training loss f(x_t)")):
+        _draw_all(ax, "test", grid, c, "test_loss", table)
+        _draw_all(ax2, "train", grid, c, "train_loss", table)
+    _draw_converging(axz, grid, cfgs, table)
+    for axis, what in ((ax, "clean test MSE"), (axz, "clean test MSE"),
+                       (ax2, "training loss f(x_t)")):
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("step t")
         axis.set_ylabel(what)
         axis.grid(alpha=0.3, which="both")
-    ax.set_title(f"{int(OUTLIER_FRACTION * 100)} % outliers, {S} seeds: test")
+    ax.set_title(f"{int(OUTLIER_FRACTION * 100)} % outliers, {S} seeds: test, all runs")
+    axz.set_title("test, runs that converge (zoom)")
     ax2.set_title("training loss (x: diverged, f > 1e10 f(x_0))")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
+    axz.legend(fontsize=6)
     fig.tight_layout()
-    del L
+    n_div = summary.configs["dro_kl"].diverged
     caption = (
         f"Figure 8 analogue: {int(OUTLIER_FRACTION * 100)} % outliers. Full-batch reweighted "
         f"GD for {steps} steps: uniform, linupper (r={R_LINUPPER:g}, delta=1) and DRO-KL "
         f"(w = softmax(l/tau) on the raw losses, tau={TAU:g}, uncapped) at the shared lr={LR:g}, "
-        f"and DRO-KL at lr={SMALL_LR:g}. Left: clean test MSE; right: training loss f(x_t); "
-        f"log-log, steps 1..{steps}, automatic axis limits. Configurations without divergence: "
-        f"line = mean over {S} seeds, band = min..max. A configuration with a diverged seed "
-        f"(DRO-KL at lr={LR:g}: {summary['dro_kl_diverged']}/{S} seeds diverged) is drawn seed "
-        f"by seed, each line ending with a cross at its last iterate before divergence "
-        f"(divergence: f(x_t) non-finite or > 1e10 f(x_0)). {problem_text(grid.problem_params)}")
+        f"and DRO-KL at lr={SMALL_LR:g}. Left: clean test MSE of every run; middle: the same "
+        f"for the runs that do not diverge only, on an axis scaled to them (0.8 x their "
+        f"minimum to 1.25 x their maximum); right: training loss f(x_t) of every run. Log-log, "
+        f"steps 1..{steps}; left and right have automatic axis limits (nothing clipped). "
+        f"Configurations without divergence: line = mean over {S} seeds, band = min..max. "
+        f"A configuration with a diverged seed (DRO-KL at lr={LR:g}: {n_div}/{S} seeds "
+        f"diverged) is drawn seed by seed, each line ending with a cross at its last iterate "
+        f"before divergence (divergence: f(x_t) non-finite or > 1e10 f(x_0)); the middle "
+        f"panel shows only its seeds that did not diverge. {problem_text(grid.problem_params)}")
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
-def claims(result: FigureResult) -> list[Claim]:
-    s = result.summary
-    S = s["seeds"]
-    n_div = s["dro_kl_diverged"]
-    sweep = "; ".join(f"tau={tau:g}: {v['diverged']}/{S} diverged, max f(x_t)/f(x_0) "
-                      f"{fmt(v['max_train_ratio'], 3)}, max rho {fmt(v['max_rho'], 3)}"
-                      for tau, v in s["tau_sweep"].items())
-    others = (f"uniform {s['uniform_diverged']}/{S}, linupper {s['linupper_diverged']}/{S} "
-              f"diverged (max rho {fmt(s['linupper_max_rho'], 3)})")
-    div_status = ("holds" if n_div == S else "holds with caveat" if n_div > 0 else "fails")
-    small_div = s["dro_kl_small_diverged"]
-    t_small = s["dro_kl_small_to_linupper_final_x1.1"]
-    t_lin = s["linupper_to_linupper_final_x1.1"]
+# ---------------------------------------------------------------------- status rules
+def drokl_diverges_shared_rate(s: Summary) -> Verdict:
+    """At a shared rate where uniform and linupper converge (no seed of either diverges;
+    else fails: the contrast the paper draws is absent), holds if DRO-KL diverges on every
+    seed, holds with caveat on some, fails on none. Margin: the fraction of DRO-KL's seeds
+    that diverged, minus 1 when uniform or linupper diverged."""
+    n_div = s.configs["dro_kl"].diverged
+    others = s.configs["uniform"].diverged + s.configs["linupper"].diverged
+    status = ("fails" if others or n_div == 0 else
+              "holds" if n_div == s.seeds else "holds with caveat")
+    return Verdict(status, n_div / s.seeds - (1.0 if others else 0.0),
+                   dict(dro_kl_diverged=n_div, uniform_diverged=s.configs["uniform"].diverged,
+                        linupper_diverged=s.configs["linupper"].diverged))
+
+
+def drokl_slower_small_rate(s: Summary) -> Verdict:
+    """fails if DRO-KL at lr/10 diverges on a seed or reaches 1.1 x linupper's final test
+    MSE no later than linupper; holds with caveat if it never reaches it (a worse limit,
+    not slower convergence); holds if it gets there later. Margin: (steps to the level of
+    DRO-KL minus linupper's) / steps, never = the run's length; -1 if a seed diverged."""
+    small, lin = s.configs["dro_kl_small"], s.configs["linupper"]
+    t_small, t_lin = small.to_linupper_final_x1_1, lin.to_linupper_final_x1_1
     # slower: reaches linupper's level later; never reaching it (it converges, to a worse
     # point) is not "slower convergence" but a worse limit: caveat, said in the number
-    if small_div > 0 or (t_small is not None and t_lin is not None and t_small <= t_lin):
-        slow_status = "fails"
+    if small.diverged > 0 or (t_small is not None and t_lin is not None and t_small <= t_lin):
+        status = "fails"
     elif t_small is None:
-        slow_status = "holds with caveat"
+        status = "holds with caveat"
     else:
-        slow_status = "holds"
-    at = [k for k in (10, 100, 1000) if f"linupper_at{k}" in s]
-    setting = (f"{int(OUTLIER_FRACTION * 100)} % outliers, full-batch GD, {s['steps']} steps, "
+        status = "holds"
+    never = s.steps
+    margin = -1.0 if small.diverged else (
+        ((never if t_small is None else t_small) - (never if t_lin is None else t_lin)) / s.steps)
+    return Verdict(status, margin,
+                   dict(dro_kl_small_diverged=small.diverged, dro_kl_small_steps=t_small,
+                        linupper_steps=t_lin, dro_kl_small_final=small.final,
+                        linupper_final=lin.final))
+
+
+def linupper_vs_uniform_25pct(s: Summary) -> Verdict:
+    """holds iff linupper's seed-mean final test MSE is below uniform's (a configuration with
+    every seed diverged counts as +inf); else fails. Margin: log(uniform / linupper)."""
+    lin, uni = s.configs["linupper"].final, s.configs["uniform"].final
+    lin_v = lin if math.isfinite(lin) else math.inf
+    uni_v = uni if math.isfinite(uni) else math.inf
+    return Verdict("holds" if lin_v < uni_v else "fails", log_ratio(uni_v, lin_v),
+                   dict(linupper_final=lin, uniform_final=uni,
+                        linupper_diverged=s.configs["linupper"].diverged,
+                        uniform_diverged=s.configs["uniform"].diverged))
+
+
+#: Claim key -> status rule (read by :func:`claims` and the robustness study).
+RULES = {"fig8.drokl_diverges_shared_rate": drokl_diverges_shared_rate,
+         "fig8.drokl_slower_small_rate": drokl_slower_small_rate,
+         "fig8.linupper_vs_uniform_25pct": linupper_vs_uniform_25pct}
+
+
+def claims(result: FigureResult) -> list[Claim]:
+    s: Summary = result.summary
+    S = s.seeds
+    cf = s.configs
+    n_div = cf["dro_kl"].diverged
+    sweep = "; ".join(f"tau={tau:g}: {v.diverged}/{S} diverged, max f(x_t)/f(x_0) "
+                      f"{fmt(v.max_train_ratio, 3)}, max rho {fmt(v.max_rho, 3)}"
+                      for tau, v in s.tau_sweep.items())
+    others = (f"uniform {cf['uniform'].diverged}/{S}, linupper {cf['linupper'].diverged}/{S} "
+              f"diverged (max rho {fmt(cf['linupper'].max_rho, 3)})")
+    status = {key: rule(s).status for key, rule in RULES.items()}
+    small, lin = cf["dro_kl_small"], cf["linupper"]
+    at = sorted(lin.at)
+    setting = (f"{int(OUTLIER_FRACTION * 100)} % outliers, full-batch GD, {s.steps} steps, "
                f"{S} seeds")
     return [
         Claim(key="fig8.drokl_diverges_shared_rate", section="App. B.3, Fig. 8",
@@ -170,12 +312,12 @@ def claims(result: FigureResult) -> list[Claim]:
               ours=f"{setting}: at lr={LR:g}, where uniform and linupper (r={R_LINUPPER:g}) "
                    f"converge, DRO-KL (tau={TAU:g}, chosen a priori) diverges (f(x_t) "
                    f"non-finite or > 1e10 f(x_0)): holds if on every seed, holds with caveat "
-                   f"if on some, fails if on none",
-              how=COMMAND, status=div_status,
+                   f"if on some, fails if on none (or if uniform or linupper diverges too)",
+              how=COMMAND, status=status["fig8.drokl_diverges_shared_rate"],
               number=f"DRO-KL tau={TAU:g}: {n_div}/{S} seeds diverged (at steps "
-                     f"{[d for d in s['dro_kl_diverged_at'] if d >= 0]}); largest f(x_t)/f(x_0) "
-                     f"{fmt(s['dro_kl_max_train_ratio'], 3)}; {others}. Table-12 sweep at "
-                     f"lr={LR:g}: {sweep}"),
+                     f"{[d for d in cf['dro_kl'].diverged_at if d >= 0]}); largest "
+                     f"f(x_t)/f(x_0) {fmt(cf['dro_kl'].max_train_ratio, 3)}; {others}. "
+                     f"Table-12 sweep at lr={LR:g}: {sweep}"),
         Claim(key="fig8.drokl_slower_small_rate", section="App. B.3, Fig. 8",
               paper="The DRO-KL method requires a smaller learning rate to converge, in which "
                     "case it converges slower than our method.",
@@ -185,14 +327,14 @@ def claims(result: FigureResult) -> list[Claim]:
                    f"MSE to 1.1 x linupper's final value: holds if it gets there later, holds "
                    f"with caveat if it converges without ever getting there (a worse limit, "
                    f"not slower convergence), fails if it diverges or gets there first",
-              how=COMMAND, status=slow_status,
-              number=f"DRO-KL lr={SMALL_LR:g}: {small_div}/{S} diverged, steps to "
-                     f"{fmt(1.1 * s['linupper_final'])}: {fmt_steps(t_small)} vs linupper "
-                     f"{fmt_steps(t_lin)}; mean test MSE at steps {at}: DRO-KL "
-                     + "/".join(fmt(s[f'dro_kl_small_at{k}']) for k in at) + " vs linupper "
-                     + "/".join(fmt(s[f'linupper_at{k}']) for k in at)
-                     + f"; final: DRO-KL {fmt(s['dro_kl_small_final'])}, linupper "
-                       f"{fmt(s['linupper_final'])}, uniform {fmt(s['uniform_final'])}"),
+              how=COMMAND, status=status["fig8.drokl_slower_small_rate"],
+              number=f"DRO-KL lr={SMALL_LR:g}: {small.diverged}/{S} diverged, steps to "
+                     f"{fmt(1.1 * lin.final)}: {fmt_steps(small.to_linupper_final_x1_1)} vs "
+                     f"linupper {fmt_steps(lin.to_linupper_final_x1_1)}; mean test MSE at "
+                     f"steps {at}: DRO-KL " + "/".join(fmt(small.at[k]) for k in at)
+                     + " vs linupper " + "/".join(fmt(lin.at[k]) for k in at)
+                     + f"; final: DRO-KL {fmt(small.final)}, linupper {fmt(lin.final)}, "
+                       f"uniform {fmt(cf['uniform'].final)}"),
         Claim(key="fig8.linupper_vs_uniform_25pct", section="App. B.3, Fig. 8",
               paper="LinUpper handles outliers better than the baselines (reconstructed from "
                     "'which we attribute to its ability to handle outliers'; Fig. 8's curves "
@@ -200,8 +342,7 @@ def claims(result: FigureResult) -> list[Claim]:
               quoted=False,
               ours=f"{setting}: linupper (r={R_LINUPPER:g}) ends with a lower seed-mean clean "
                    f"test MSE than uniform at the shared lr={LR:g}",
-              how=COMMAND,
-              status="holds" if s["linupper_final"] < s["uniform_final"] else "fails",
-              number=f"final test MSE linupper {fmt(s['linupper_final'])} vs uniform "
-                     f"{fmt(s['uniform_final'])}"),
+              how=COMMAND, status=status["fig8.linupper_vs_uniform_25pct"],
+              number=f"final test MSE linupper {fmt(lin.final)} vs uniform "
+                     f"{fmt(cf['uniform'].final)}"),
     ]

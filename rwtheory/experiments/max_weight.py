@@ -7,15 +7,14 @@ Regenerate with ``rwtheory figures --only max_weight [--seeds N] [--quick]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from rwtheory.report.claim import Claim
-from rwtheory.report.figures import FigureResult
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
-from rwtheory.weights.pipeline import cap_safe_temperature, worst_case_rho
-
-from rwtheory.experiments._common import (
+from rwtheory.experiments.common import (
     Config,
+    Grid,
     Table,
     fmt,
     new_figure,
@@ -23,35 +22,90 @@ from rwtheory.experiments._common import (
     run_grid,
     seeds_for,
 )
+from rwtheory.experiments.verdict import Verdict
+from rwtheory.report.claim import Claim
+from rwtheory.report.figures import FigureResult
+from rwtheory.weights.pipeline import cap_safe_temperature, worst_case_rho
 
 NAME = "max_weight"
 BATCH = 64
 LR = 0.1
 OUTLIER_FRACTION = 0.1
 RHO = 2.0
+TAU = 1.0
 STEPS, QUICK_STEPS = 2000, 300
 COMMAND = "rwtheory figures --only max_weight"
 
 
-def configs() -> list[Config]:
-    return [Config("linupper_r1", Strategy("linupper", 1.0), LR, "linupper r=1"),
-            Config("linupper_r2", Strategy("linupper", 2.0), LR, "linupper r=2"),
-            Config("kl_capped", KLCapped(1.0, RHO), LR, f"kl_capped r=1, rho={RHO:g}"),
-            Config("dro_kl", DROKL(1.0), LR, "DRO-KL tau=1")]
+def configs(lr: float = LR, tau: float = TAU) -> list[Config]:
+    return [Config("linupper_r1", Strategy("linupper", 1.0), lr, "linupper r=1"),
+            Config("linupper_r2", Strategy("linupper", 2.0), lr, "linupper r=2"),
+            Config("kl_capped", KLCapped(1.0, RHO), lr, f"kl_capped r=1, rho={RHO:g}"),
+            Config("dro_kl", DROKL(tau), lr, f"DRO-KL tau={tau:g}")]
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """rho_t = B max_i w_i^t over every recorded (step, seed) of one configuration (a
+    diverged run stops being recorded)."""
+
+    max_rho: float
+    median_rho: float
+    frac_above_cap: float
+    diverged: int
+    steps_recorded: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the max-weight runs show, with the exact worst cases over all batches of B."""
+
+    steps: int
+    seeds: int
+    batch: int
+    configs: dict[str, ConfigResult]
+    worst_case_rho_r1: float
+    worst_case_rho_r2: float
+    cap_safe_r: float
+
+
+def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
+            batch: int = BATCH, tau: float = TAU, outlier_fraction: float = OUTLIER_FRACTION,
+            desc: str | None = None, **problem) -> tuple[Grid, Summary]:
+    """Run the four schemes with minibatch SGD (batches of ``batch``) on ``seeds``."""
+    grid = run_grid(configs(lr, tau), seeds, steps=steps, method="sgd", batch_size=batch,
+                    desc=desc, lr_unit=lr_unit, outlier_fraction=outlier_fraction, **problem)
+    return grid, summarise(grid)
+
+
+def max_weights(grid: Grid, key: str) -> np.ndarray:
+    """(seeds, steps) max_i w_i^t of configuration ``key`` (NaN after a divergence)."""
+    return grid.field(key, "rho") / grid.batch_size
+
+
+def summarise(grid: Grid) -> Summary:
+    B = grid.batch_size
+    out = {}
+    for c in grid.configs:
+        wmax = max_weights(grid, c.key)
+        rho = wmax[np.isfinite(wmax)] * B
+        out[c.key] = ConfigResult(float(rho.max()), float(np.median(rho)),
+                                  float((rho > RHO * (1 + 1e-12)).mean()),
+                                  int((grid.diverged_at(c.key) >= 0).sum()), int(rho.size))
+    return Summary(grid.steps, len(grid.seeds), B, out, worst_case_rho("linupper", B, 1.0),
+                   worst_case_rho("linupper", B, 2.0), cap_safe_temperature("linupper", B, RHO))
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     seed_ids = seeds_for(seeds, quick)
     steps = QUICK_STEPS if quick else STEPS
-    grid = run_grid(configs(), seed_ids, steps=steps, method="sgd", batch_size=BATCH,
-                    desc=NAME, outlier_fraction=OUTLIER_FRACTION)
+    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
     S = len(seed_ids)
     fig, (ax, ax2) = new_figure(2)
     table = Table()
     t = np.arange(steps)
-    summary = {"steps": steps, "seeds": S, "batch": BATCH}
     for c in grid.configs:
-        wmax = grid.field(c.key, "rho") / BATCH          # (S, T) max_i w_i^t
+        wmax = max_weights(grid, c.key)                  # (S, T) max_i w_i^t
         alive = np.isfinite(wmax).all(axis=0)            # steps at which every seed is alive
         mean = np.where(alive, np.nanmean(np.where(np.isfinite(wmax), wmax, np.nan), 0)
                         if np.isfinite(wmax).any() else np.nan, np.nan)
@@ -62,12 +116,6 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         ax.fill_between(t[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.15, lw=0)
         table.add("left", c.label, t[ok], mean[ok], lo[ok], hi[ok])
         finite = wmax[np.isfinite(wmax)]
-        rho = finite * BATCH
-        summary[f"{c.key}_max_rho"] = float(rho.max())
-        summary[f"{c.key}_median_rho"] = float(np.median(rho))
-        summary[f"{c.key}_frac_above_cap"] = float((rho > RHO * (1 + 1e-12)).mean())
-        summary[f"{c.key}_diverged"] = int((grid.diverged_at(c.key) >= 0).sum())
-        summary[f"{c.key}_steps_recorded"] = int(finite.size)
         # right panel: the distribution of the per-step max weight (A.5's Figure 6 view)
         edges = np.geomspace(1.0 / BATCH / 1.05, 1.05, 61)
         hist, _ = np.histogram(finite, bins=edges)
@@ -92,9 +140,6 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     ax2.grid(alpha=0.3, which="both")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    summary["worst_case_rho_r1"] = worst_case_rho("linupper", BATCH, 1.0)
-    summary["worst_case_rho_r2"] = worst_case_rho("linupper", BATCH, 2.0)
-    summary["cap_safe_r"] = cap_safe_temperature("linupper", BATCH, RHO)
     caption = (
         f"Max weight per step (App. A.5 analogue). Minibatch SGD, batches of B={BATCH} drawn "
         f"uniformly without replacement at every step (same batches for every scheme of a "
@@ -105,24 +150,52 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"seed is alive), band = min..max over seeds; dashed: the paper's cap 2/B. Right: "
         f"histogram (60 log-spaced bins from 1/(1.05 B) to 1.05) of max_i w_i^t over all "
         f"recorded (step, seed) pairs. Diverged runs (f(x_t) > 1e10 f(x_0)) stop being "
-        f"recorded: " + ", ".join(f"{c.key} {summary[c.key + '_diverged']}/{S}"
-                                  for c in grid.configs) + ". "
-        f"{problem_text(grid.problem_params)}")
+        f"recorded: " + ", ".join(f"{k} {v.diverged}/{S}" for k, v in summary.configs.items())
+        + f". {problem_text(grid.problem_params)}")
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
+# ---------------------------------------------------------------------- status rules
+def linupper_below_cap(s: Summary) -> Verdict:
+    """holds if linupper's max weight per step never exceeds 2/B at r=2 and at r=1, holds
+    with caveat if only at r=2 (the paper's A.5 setting), fails if not at r=2. Margin:
+    2 - the largest rho_t = B max_i w_i^t seen at r=2."""
+    r1, r2 = s.configs["linupper_r1"], s.configs["linupper_r2"]
+    r1_ok, r2_ok = r1.frac_above_cap == 0, r2.frac_above_cap == 0
+    status = "holds" if r1_ok and r2_ok else "holds with caveat" if r2_ok else "fails"
+    return Verdict(status, RHO - r2.max_rho,
+                   dict(r2_max_rho=r2.max_rho, r2_frac_above_cap=r2.frac_above_cap,
+                        r1_max_rho=r1.max_rho, r1_frac_above_cap=r1.frac_above_cap))
+
+
+def drokl_exceeds_cap(s: Summary) -> Verdict:
+    """holds if DRO-KL puts more than 2/B on one sample at some step while the KL-capped
+    optimum never does; else fails. Margin: DRO-KL's share of steps above the cap minus the
+    KL-capped optimum's."""
+    dro, cap = s.configs["dro_kl"], s.configs["kl_capped"]
+    ok = dro.frac_above_cap > 0 and cap.frac_above_cap == 0
+    return Verdict("holds" if ok else "fails", dro.frac_above_cap - cap.frac_above_cap,
+                   dict(dro_kl_frac_above_cap=dro.frac_above_cap, dro_kl_max_rho=dro.max_rho,
+                        kl_capped_max_rho=cap.max_rho, dro_kl_diverged=dro.diverged))
+
+
+#: Claim key -> status rule (read by :func:`claims` and the robustness study).
+RULES = {"max_weight.linupper_below_cap": linupper_below_cap,
+         "max_weight.drokl_exceeds_cap": drokl_exceeds_cap}
+
+
 def claims(result: FigureResult) -> list[Claim]:
-    s = result.summary
-    B = s["batch"]
+    s: Summary = result.summary
+    B = s.batch
     setting = (f"minibatch SGD, B={B}, lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, "
-               f"{s['steps']} steps, {s['seeds']} seeds")
+               f"{s.steps} steps, {s.seeds} seeds")
 
     def row(k):
-        return (f"max rho {fmt(s[f'{k}_max_rho'], 4)}, median {fmt(s[f'{k}_median_rho'], 4)}, "
-                f"{fmt(100 * s[f'{k}_frac_above_cap'], 3)} % of steps above 2")
+        v = s.configs[k]
+        return (f"max rho {fmt(v.max_rho, 4)}, median {fmt(v.median_rho, 4)}, "
+                f"{fmt(100 * v.frac_above_cap, 3)} % of steps above 2")
 
-    r2_ok = s["linupper_r2_frac_above_cap"] == 0
-    r1_ok = s["linupper_r1_frac_above_cap"] == 0
+    status = {key: rule(s).status for key, rule in RULES.items()}
     return [
         Claim(key="max_weight.linupper_below_cap", section="App. A.5, Fig. 6",
               paper="the maximum weight per step ... by our LinUpper method is clearly below "
@@ -132,11 +205,10 @@ def claims(result: FigureResult) -> list[Claim]:
                    f"r=2 (the A.5 setting) and at r=1 (our Figure 7 setting): holds if at both, "
                    f"holds with caveat if only at r=2 (the paper's setting), fails if not at "
                    f"r=2",
-              how=COMMAND,
-              status=("holds" if r1_ok and r2_ok else "holds with caveat" if r2_ok else "fails"),
+              how=COMMAND, status=status["max_weight.linupper_below_cap"],
               number=f"r=2: {row('linupper_r2')} (worst case over all batches "
-                     f"{fmt(s['worst_case_rho_r2'], 4)}); r=1: {row('linupper_r1')} (worst case "
-                     f"{fmt(s['worst_case_rho_r1'], 4)}; r >= {fmt(s['cap_safe_r'], 4)} is safe "
+                     f"{fmt(s.worst_case_rho_r2, 4)}); r=1: {row('linupper_r1')} (worst case "
+                     f"{fmt(s.worst_case_rho_r1, 4)}; r >= {fmt(s.cap_safe_r, 4)} is safe "
                      f"for every batch of {B})"),
         Claim(key="max_weight.drokl_exceeds_cap", section="Sec. 4.1, App. B.3",
               paper="the cap ... eliminates worst-case importance assignment strategies -- such "
@@ -144,9 +216,7 @@ def claims(result: FigureResult) -> list[Claim]:
               quoted=True,
               ours=f"{setting}: DRO-KL (tau=1) puts more than 2/B on one sample, while the "
                    f"KL-capped optimum (Proposition 1, rho=2) never does",
-              how=COMMAND,
-              status=("holds" if s["dro_kl_frac_above_cap"] > 0
-                      and s["kl_capped_frac_above_cap"] == 0 else "fails"),
-              number=f"DRO-KL: {row('dro_kl')}, diverged {s['dro_kl_diverged']}/{s['seeds']}; "
-                     f"kl_capped: {row('kl_capped')}"),
+              how=COMMAND, status=status["max_weight.drokl_exceeds_cap"],
+              number=f"DRO-KL: {row('dro_kl')}, diverged {s.configs['dro_kl'].diverged}/"
+                     f"{s.seeds}; kl_capped: {row('kl_capped')}"),
     ]

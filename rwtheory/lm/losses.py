@@ -43,6 +43,8 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from rwtheory._array import check_tensor, zero_gradient_rows
+
 __all__ = [
     "CHUNK_BUDGET_BYTES",
     "CHUNKED_MIN_VOCAB",
@@ -82,15 +84,7 @@ CHUNKED_MIN_VOCAB = 16384
 
 # ------------------------------------------------------------------------- validation
 def _check_tensor(x, name: str, ndim: int, *, floating: bool):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if floating and not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype (float16, bfloat16, float32, "
-                        f"float64), got {x.dtype}")
-    if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-        raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+    check_tensor(x, name, ndim, floating=floating)  # dense, strided, real: rwtheory._array
 
 
 def _check_int(value, name: str, *, minimum: int | None = None) -> int:
@@ -227,6 +221,7 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
     cdt = _compute_dtype(logits.dtype)
     if flat.dtype != cdt:
         flat = flat.to(cdt)
+    flat = zero_gradient_rows(flat, mask)  # ignored rows of -inf: gradient 0, not NaN
     token_nll = F.cross_entropy(flat, targets, ignore_index=ignore_index, reduction="none")
     losses = _per_sample_mean(token_nll, mask, counts, batch)
     if check:

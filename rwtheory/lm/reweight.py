@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import torch
 
-from rwtheory._array import check_positive_finite
-from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch, world
+from rwtheory._array import check_fits_dtype, check_positive_finite, check_tensor
+from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch
 from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
@@ -57,13 +57,14 @@ def _check_bool(value, name: str) -> bool:
 
 
 def _check_losses(losses):
-    if not isinstance(losses, torch.Tensor):
-        raise TypeError(f"per_sample_losses must be a torch.Tensor, got {type(losses).__name__}")
-    if not losses.is_floating_point():
-        raise TypeError(f"per_sample_losses must have a floating dtype, got {losses.dtype}")
-    if losses.ndim != 1:
+    try:  # a dense, strided floating tensor with data (rwtheory._array)
+        check_tensor(losses, "per_sample_losses", 1, floating=True)
+    except ValueError:  # the only ValueError there: the rank
         raise ValueError(f"per_sample_losses must be 1-D (one loss per sample), got shape "
-                         f"{tuple(losses.shape)}")
+                         f"{tuple(losses.shape)}") from None
+    # the weights are computed in float32: a finite float64 loss beyond its range is named
+    check_fits_dtype(losses, "per_sample_losses", torch.float32,
+                     "the weights are computed in float32")
 
 
 def _validity(valid, losses):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rwtheory._array import check_real, check_tensor
 from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import (
     STRATEGIES,
@@ -59,12 +60,12 @@ class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
     rho: float = 2.0
 
     def __post_init__(self):
-        rho = self.rho
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or math.isnan(rho) \
-                or rho < 1:
+        rho = check_real(self.rho, "rho")  # TypeError for strings, arrays, complex
+        if math.isnan(rho) or rho < 1:
             raise ValueError(f"rho must be a number >= 1 (math.inf: no cap), got {rho!r}")
 
     def __call__(self, losses, temperature: float):
+        check_tensor(losses, "losses", 1, floating=True)  # torch only: .clamp below
         gaps = normalize_losses(losses) + 1.0
         return kl_capped_weights(gaps.clamp(min=0.0), temperature, self.rho)
 

@@ -13,10 +13,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["STATUSES", "Claim", "Provider", "Report"]
+__all__ = ["SCOPES", "STATUSES", "Claim", "Provider", "Quantity", "Report"]
 
-#: The allowed values of :attr:`Claim.status`.
+#: The allowed values of :attr:`Claim.status` (the verdict).
 STATUSES = ("holds", "holds with caveat", "fails", "not checked")
+
+#: How a claim is checked (:attr:`Claim.scope`):
+#:
+#: * ``"checked here"``: the claim itself, in the paper's own setting (or with the parameters the
+#:   paper lost chosen and stated), by a command of this package;
+#: * ``"small analogue"``: a scaled-down analogue here; :attr:`Claim.analogue` says what it keeps
+#:   and what it drops;
+#: * ``"paper's numbers"``: the experiment cannot run here, but the claim's wording is checked
+#:   against the numbers the paper itself reports (its tables survived extraction);
+#:   :attr:`Claim.reason` says why the experiment cannot run here;
+#: * ``"not checkable here"``: neither; :attr:`Claim.reason` gives the exact reason and what it
+#:   would take.
+SCOPES = ("checked here", "small analogue", "paper's numbers", "not checkable here")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One measured number with its unit (``""`` for a dimensionless ratio or count)."""
+
+    name: str
+    value: float
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,11 @@ class Claim:
     stable : True when the row is identical between ``rwtheory check --quick`` and the
         full run (exact facts, seeded quick configurations), so the committed table can be
         compared with a quick run in the tests.
+    scope : one of :data:`SCOPES` (how it is checked); ``analogue`` and ``reason`` explain a
+        small analogue and a claim not checkable here.
+    quantities : the numbers behind the status with units (for ``paper_checks.json``).
+    evidence : repository paths of the figures and CSVs the row rests on.
+    robustness : how far an empirical verdict generalises (e.g. "holds in k of N settings").
     """
 
     key: str
@@ -46,10 +73,23 @@ class Claim:
     status: str
     number: str
     stable: bool = False
+    scope: str = "checked here"
+    analogue: str = ""
+    reason: str = ""
+    quantities: tuple[Quantity, ...] = ()
+    evidence: tuple[str, ...] = ()
+    robustness: str = ""
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.scope == "small analogue" and not self.analogue.strip():
+            raise ValueError("analogue must say what a small analogue keeps and drops")
+        if self.scope in ("paper's numbers", "not checkable here") and not self.reason.strip():
+            raise ValueError(f"reason must say why claim {self.key!r} (scope {self.scope!r}, "
+                             f"status {self.status!r}) is not checked here")
         for name in ("key", "section", "paper", "ours", "how", "number"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")

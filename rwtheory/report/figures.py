@@ -40,7 +40,8 @@ class FigureResult:
 
 def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
     """Write ``NAME.png``, ``NAME.pdf`` and ``NAME.csv`` (caption as ``# `` comment lines on top)
-    into ``out_dir``, each atomically, after all three are rendered in memory."""
+    into ``out_dir`` as one set, after all three are rendered in memory: the three appear
+    together or not at all (:func:`rwtheory.report.files.write_files_atomically`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -4,8 +4,9 @@
 family of claims, each ``run(quick) -> Report`` -- in a fixed order (theorems, Proposition 1,
 PEP, the cap, the overhead, then the figures in registry order), adds a "not checked" row
 for every claim of :mod:`rwtheory.report.providers.unchecked` whose provider is absent, and
-:func:`write` renders them (:func:`rwtheory.report.markdown.render`) into the file
-atomically. To add a family of claims, add a provider module and list it in
+:func:`write` turns them into the ledger document
+(:func:`rwtheory.report.records.ledger_record`) and writes it twice, as ``paper_checks.md``
+(:func:`rwtheory.report.markdown.render_markdown`) and ``paper_checks.json``, atomically. To add a family of claims, add a provider module and list it in
 :func:`providers`.
 """
 
@@ -14,13 +15,22 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from rwtheory.report import markdown
+from rwtheory.report import markdown, records
 from rwtheory.report.claim import Provider, Report
 from rwtheory.report.files import atomic_write_text
-from rwtheory.report.providers import (cap, figures, overhead, pep, proposition1, theorem4,
-                                       theorems)
+from rwtheory.report.providers import (
+    cap,
+    figures,
+    overhead,
+    paper_tables,
+    pep,
+    proposition1,
+    theorem4,
+    theorems,
+)
 from rwtheory.report.providers.unchecked import PLACEHOLDERS, placeholder
 
 __all__ = ["collect", "providers", "write"]
@@ -30,12 +40,13 @@ def providers(figure_results: Mapping | None = None) -> list[Provider]:
     """Every provider of this checkout, in table order. ``figure_results`` (name ->
     FigureResult) reuses figures already built (``rwtheory reproduce``)."""
     own = [m.PROVIDER for m in (theorems, theorem4, proposition1, pep, cap, overhead)]
-    return own + figures.providers(figure_results)
+    return own + figures.providers(figure_results) + [paper_tables.PROVIDER]
 
 
 def collect(quick: bool = False, *, stable_only: bool = False,
             figure_results: Mapping | None = None,
-            only: Sequence[str] | None = None) -> list[Report]:
+            only: Sequence[str] | None = None,
+            robustness: Mapping[str, str] | None = None) -> list[Report]:
     """Run the providers (``only``: these names; ``stable_only``: those that may give
     deterministic rows) and, unless ``only`` is given, a placeholder report for every
     absent provider of :data:`~rwtheory.report.providers.unchecked.PLACEHOLDERS`."""
@@ -56,6 +67,9 @@ def collect(quick: bool = False, *, stable_only: bool = False,
         start = time.process_time()
         rep = p.run(quick)
         rep.seconds = rep.seconds or time.process_time() - start
+        if robustness:  # how far each empirical verdict generalises (rwtheory robustness)
+            rep.claims = [replace(c, robustness=robustness[c.key]) if c.key in robustness
+                          else c for c in rep.claims]
         reports.append(rep)
     names = {p.name for p in every}
     missing = [placeholder(name) for name in PLACEHOLDERS if name not in names]
@@ -64,6 +78,12 @@ def collect(quick: bool = False, *, stable_only: bool = False,
     return reports
 
 
-def write(path: str | Path, reports: Sequence[Report], *, quick: bool) -> Path:
-    """Render and write atomically (a crash leaves the previous file untouched)."""
-    return atomic_write_text(path, markdown.render(reports, quick=quick))
+def write(path: str | Path, reports: Sequence[Report], *, quick: bool) -> tuple[Path, Path]:
+    """Write ``path`` (markdown) and the same records as JSON beside it (``.json``), each
+    atomically (a crash leaves the previous files untouched). Returns both paths."""
+    doc = records.ledger_record(reports, quick=quick)
+    path = Path(path)
+    json_path = path.with_suffix(".json")
+    text_md, text_json = markdown.render_markdown(doc), records.dumps(doc)  # both, then write
+    atomic_write_text(json_path, text_json)
+    return atomic_write_text(path, text_md), json_path

@@ -36,7 +36,7 @@ from rwtheory.convex.adversaries import DirichletWeights, SmallestGaps
 from rwtheory.convex.schemes import Scheme, Strategy
 from rwtheory.nonconvex import problems as ncp
 from rwtheory.theory import theorem4
-from rwtheory.theory.verification import Tally
+from rwtheory.theory.randomised import Tally
 
 __all__ = ["FAMILIES", "WEIGHTINGS", "Instance", "NonconvexVerification", "broken_step_size",
            "expectation_checks", "open_question", "sample_instances", "verify"]

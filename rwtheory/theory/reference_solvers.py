@@ -28,6 +28,10 @@ __all__ = ["CVXPY_ATTEMPTS", "kkt_residual", "kl_capped_weights_bisection",
            "kl_capped_weights_cvxpy"]
 
 
+#: Largest scaled gap spread (max - min)/r the bisection accepts: 1e-6 / float64's eps.
+BISECTION_MAX_SPREAD = 1e-6 / float(np.finfo(np.float64).eps)
+
+
 def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
                                 tol: float = 1e-10, max_iter: int = 4000):
     r"""Reference solver for the same problem by bisection on :math:`\lambda = \log Z`.
@@ -39,14 +43,29 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
     commonly use 1e-10), so the weights are accurate to about ``tol`` relative and sum to 1
     only to about ``tol``. Iterates in Python: one reduction per step, about
     log2(bracket/tol) steps (~40 for moderate inputs, ~1100 when the scaled gaps span
-    1e308). Needs finite :math:`z` (gap spread over r below ~1.8e308).
+    1e308). The bracket is a pair of Python floats, which resolve :math:`\lambda` only to
+    about :math:`|\min_i z_i|` times float64's eps: past scaled spreads of
+    :data:`BISECTION_MAX_SPREAD` (4.5e9, weights 1e-6 off) the answer would be silently
+    wrong (at r = 1e-50 it put 0.4 on three entries of a cap of 0.4), so such temperatures
+    are refused with a ``ValueError`` naming ``temperature``; :func:`kl_capped_weights` has
+    no such limit. Inputs of any dtype are iterated in float64 (a reference: in float32,
+    exp(z - lambda) carries |z| * 1.2e-7 of rounding, 1e-5 at |z| ~ 100) and the weights are
+    returned in the input's working dtype.
     """
     r = check_positive_finite(temperature, "temperature")
     rho = check_rho(rho)
     tol = check_positive_finite(tol, "tol")
     xp, g = check_gaps(gaps, 1)
+    dtype = g.dtype
+    g, back = xp.astype(g, xp.float64), lambda a: xp.astype(a, dtype)
     n = g.shape[-1]
     cap = min(rho / n, 1.0)
+    spread = float(xp.max(g) - xp.min(g))
+    if spread / r > BISECTION_MAX_SPREAD:
+        raise ValueError(f"temperature must be >= {spread / BISECTION_MAX_SPREAD:.3g} for "
+                         f"these gaps (spread {spread:.3g}) in the bisection: its bracket "
+                         f"cannot resolve scaled gaps beyond {BISECTION_MAX_SPREAD:.2g}; "
+                         f"got {r!r} (kl_capped_weights has no such limit)")
     z = (g - xp.max(g)) / r
     log_cap = xp.full_like(z, math.log(cap))
     lo, hi = float(xp.min(z)) - math.log(cap), math.log(n)
@@ -58,7 +77,7 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
             lo = mid
         else:
             hi = mid
-    return xp.exp(xp.minimum(z - 0.5 * (lo + hi), log_cap))
+    return back(xp.exp(xp.minimum(z - 0.5 * (lo + hi), log_cap)))
 
 
 #: Clarabel settings tried by :func:`kl_capped_weights_cvxpy`, in order: (variable scaling,

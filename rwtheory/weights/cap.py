@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from rwtheory._array import check_positive_finite
+from rwtheory._array import check_positive_finite, check_real
 from rwtheory.weights.strategies import get_strategy
 
 __all__ = ["cap_safe_temperature", "worst_case_rho"]
@@ -74,7 +74,7 @@ def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float =
     """
     record = get_strategy(strategy)
     n = _batch_size(n)
-    rho = float(rho)
+    rho = check_real(rho, "rho")  # a number or a 0-d array; never a string or a list
     if not (math.isfinite(rho) and rho >= 1):
         raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
     delta = check_positive_finite(delta, "delta")

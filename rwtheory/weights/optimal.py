@@ -22,7 +22,13 @@ import math
 import numpy as np
 from array_api_compat import device as _device
 
-from rwtheory._array import as_float_array, check_positive_finite, check_real, numpy_view
+from rwtheory._array import (
+    as_float_array,
+    check_positive_finite,
+    check_real,
+    numpy_view,
+    widen_for,
+)
 from rwtheory.weights.pipeline import batched_tempered_softmax
 
 __all__ = [
@@ -276,7 +282,12 @@ def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
 
 def _kl_capped(g, temperature: float, rho: float, xp):
     """Batched core along the last axis (validated inputs). Overflow of scaled gaps to
-    -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here."""
+    -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here.
+    A temperature that is not a normal number of the gaps' dtype (1e-50 in float32) moves
+    the computation to float64 (:func:`rwtheory._array.widen_for`)."""
+    wide, back = widen_for(g, xp, temperature)
+    if wide is not g:
+        return back(_kl_capped(wide, temperature, rho, xp))
     n = g.shape[-1]
     if rho >= n:  # cap >= 1 never binds
         return batched_tempered_softmax(g, temperature)

@@ -21,7 +21,15 @@ import math
 
 import numpy as np
 
-from rwtheory._array import as_float_array, check_positive_finite, namespace
+from rwtheory._array import (
+    as_float_array,
+    check_in_range,
+    check_positive_finite,
+    fits_dtype,
+    namespace,
+    widen_for,
+)
+
 # the cap analysis and the score functions live in their own modules; re-exported here
 from rwtheory.weights.cap import cap_safe_temperature, worst_case_rho
 from rwtheory.weights.strategies import (
@@ -67,10 +75,24 @@ def _normalize(losses, delta: float, xp):
     # delta * (2l - lmax - lmin) / max(lmax - lmin, eps) = (l - mid) * delta / max(half, eps/2)
     # with mid and half formed from halves, so that nothing overflows for finite inputs
     # (|l - mid| <= half <= 1.8e308); two passes over the batch, then the clip absorbs the
-    # last-bit rounding at the ends.
+    # last-bit rounding at the ends. delta / half overflows only for delta > max * eps / 2
+    # (9e301 in float64; a Python-level test, no synchronisation): then (l - mid) / half,
+    # which lies in [-1, 1], is scaled by delta last.
     mid = lmax / 2 + lmin / 2
-    scale = delta / xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
-    return xp.clip((losses - mid) * scale, min=-delta, max=delta)
+    half = xp.clip(lmax / 2 - lmin / 2, min=NORMALIZE_EPS / 2)
+    if fits_dtype(delta * 4 / NORMALIZE_EPS, losses.dtype, xp):  # delta/half <= max / 4
+        scaled = (losses - mid) * (delta / half)
+    else:
+        scaled = (losses - mid) / half * delta
+    return xp.clip(scaled, min=-delta, max=delta)
+
+
+#: The range of ``delta`` (the normalised losses and the scores reach 2 delta).
+DELTA_RANGE = (float(np.finfo(np.float64).smallest_normal), float(np.finfo(np.float64).max) / 4)
+
+
+def _check_delta(delta) -> float:
+    return check_in_range(check_positive_finite(delta, "delta"), "delta", *DELTA_RANGE)
 
 
 def normalize_losses(losses, delta: float = 1.0):
@@ -88,36 +110,68 @@ def normalize_losses(losses, delta: float = 1.0):
     Parameters
     ----------
     losses : 1-D array (numpy or torch), finite, non-empty.
-    delta : float > 0, the half-width of the target interval.
+    delta : float > 0, the half-width of the target interval, in :data:`DELTA_RANGE`
+        and (the result has the losses' working dtype) a normal number of that dtype at
+        most a quarter of its largest: float32 losses take delta in [1.2e-38, 8.5e37].
     """
-    delta = check_positive_finite(delta, "delta")
+    delta = _check_delta(delta)
     xp, x = as_float_array(losses, "losses")
+    if not fits_dtype(delta, x.dtype, xp):
+        fi = xp.finfo(x.dtype)
+        raise ValueError(f"delta must be in [{float(fi.smallest_normal):.2g}, "
+                         f"{float(fi.max) / 4:.2g}] for {x.dtype} losses (the normalised "
+                         f"losses are returned in that dtype), got {delta!r}")
     return _normalize(x, delta, xp)
 
 
 # --------------------------------------------------------------------------- step 3
-def _softmax(scores, temperature, xp):
+def _softmax(scores, temperature, xp, bounded: bool = False):
     """exp((s - max s)/r) / sum, along the last axis; ``temperature`` a float or a
-    broadcastable array of positive finite values. (s - max s)/r may overflow to -inf for
-    extreme scores over tiny temperatures: exp gives the correct limit 0, so numpy's overflow
+    broadcastable array of positive finite values. A temperature that is not a normal
+    number of the scores' dtype (1e-50 in float32) moves the computation to float64
+    (:func:`rwtheory._array.widen_for`). s - max s is formed from halves, so that it does
+    not overflow for any finite scores (2 * ((s/2 - max/2) / r) equals (s - max)/r bit for
+    bit wherever the latter is finite). (s - max s)/r may still overflow to -inf for extreme
+    scores over tiny temperatures: exp gives the correct limit 0, so numpy's overflow
     warning is silenced for this one expression. The maximum itself maps to exp(0) = 1, so
     the sum is >= 1 and never 0 or NaN. The last division is out of place: autograd keeps
-    exp's output for the backward pass (the pipeline is differentiable)."""
+    exp's output for the backward pass (the pipeline is differentiable). ``bounded``: the
+    caller guarantees |scores| <= max / 4 (the strategies' scores lie in [0, 2 delta]), so
+    s - max s cannot overflow and the two extra passes of the halves are skipped. With a
+    Python-float temperature the precision test is host-side only (no synchronisation: the
+    masked training path stays sync-free and traceable)."""
+    scores, back = widen_for(scores, xp, temperature)
+    if not isinstance(temperature, float):
+        temperature = xp.astype(temperature, scores.dtype)
     # numpy only: torch never warns, and torch.compile cannot trace np.errstate
     with np.errstate(over="ignore") if xp is np else contextlib.nullcontext():
-        e = scores - xp.max(scores, axis=-1, keepdims=True)
-        e /= temperature
+        if bounded:
+            e = scores - xp.max(scores, axis=-1, keepdims=True)
+            e /= temperature
+        else:
+            e = scores / 2 - xp.max(scores, axis=-1, keepdims=True) / 2
+            e /= temperature
+            e *= 2
     e = xp.exp(e)
-    return e / xp.sum(e, axis=-1, keepdims=True)
+    return back(e / xp.sum(e, axis=-1, keepdims=True))
 
 
 def _check_temperature(temperature, xp, like):
-    """A positive finite float, or (batched use) an array of them of the same kind."""
-    if hasattr(temperature, "shape") and math.prod(temperature.shape) > 1:
+    """A positive finite float, or (batched use: any array of rank >= 1) an array of them
+    of the same kind, broadcastable against ``like`` (kept in its own dtype: the softmax
+    decides the precision)."""
+    if hasattr(temperature, "shape") and len(temperature.shape) > 0:
         _, t = as_float_array(temperature, "temperature", ndim=None, min_ndim=0, like=like)
+        try:
+            shape = np.broadcast_shapes(tuple(t.shape), tuple(like.shape))
+        except ValueError:
+            shape = None
+        if shape != tuple(like.shape):
+            raise ValueError(f"temperature must be a number or an array broadcastable to the "
+                             f"losses' shape {tuple(like.shape)}, got shape {tuple(t.shape)}")
         if not bool(xp.all(t > 0)):
             raise ValueError("temperature must be finite and > 0 everywhere")
-        return xp.astype(t, like.dtype)
+        return t
     return check_positive_finite(temperature, "temperature")
 
 
@@ -125,6 +179,9 @@ def tempered_softmax(scores, temperature: float):
     r"""Eq. 4: :math:`w_i = e^{(s_i - \max_j s_j)/r} / \sum_k e^{(s_k - \max_j s_j)/r}`, r > 0.
 
     Subtracting the maximum makes it overflow-free for any finite scores and temperature.
+    A temperature the scores' dtype cannot hold (float32: below 1.2e-38 or above 8.5e37) is
+    applied in float64 and the weights are returned in the scores' dtype: at r -> 0 they
+    tend to the limit, equal mass on the top scores, which is what comes out (never NaN).
     """
     xp, s = as_float_array(scores, "scores")
     return _softmax(s, check_positive_finite(temperature, "temperature"), xp)
@@ -144,7 +201,9 @@ def _pipeline(x, strategy: str, temperature, delta: float, xp):
     record = get_strategy(strategy)
     if record.constant:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
-    return _softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp)
+    x, back = widen_for(x, xp, temperature, delta)  # float64 when r or delta need it
+    return back(_softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp,
+                         bounded=True))
 
 
 def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
@@ -160,8 +219,11 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     strategy : a registered strategy (:data:`STRATEGIES`): ``"uniform"``, ``"linupper"``,
         ``"quadratic"``, ``"extremes"``, ``"upper"`` or one added by
         :func:`rwtheory.weights.strategies.register_strategy`.
-    temperature : r > 0, finite. Large r -> uniform; small r -> sharp.
-    delta : half-width of the normalisation interval (paper: 1).
+    temperature : r > 0, finite. Large r -> uniform; small r -> sharp (r -> 0: equal mass on
+        the top scores). A temperature or delta that the losses' working dtype cannot hold
+        (float32: outside [1.2e-38, 8.5e37]) is applied in float64, the weights returned in
+        the working dtype.
+    delta : half-width of the normalisation interval (paper: 1), in :data:`DELTA_RANGE`.
 
     Returns
     -------
@@ -175,7 +237,7 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     Invariance under :math:`l \mapsto a l + c` (a > 0) is exact only while the batch's spread,
     before and after the map, is at least :data:`NORMALIZE_EPS`.
     """
-    delta = check_positive_finite(delta, "delta")
+    delta = _check_delta(delta)
     temperature = check_positive_finite(temperature, "temperature")
     get_strategy(strategy)
     xp, x = as_float_array(losses, "losses")
@@ -190,7 +252,7 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
     ``strategy`` may also be a sequence with one name per row of a 2-D ``losses`` (the
     vectorised experiments weight runs of different strategies in one call): the rows are
     normalised together, scored by their own strategy and tempered together."""
-    delta = check_positive_finite(delta, "delta")
+    delta = _check_delta(delta)
     xp, x = as_float_array(losses, "losses", ndim=None)
     r = _check_temperature(temperature, xp, x)
     if isinstance(strategy, str):
@@ -204,13 +266,14 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
     for i, name in enumerate(names):
         get_strategy(name)
         rows.setdefault(name, []).append(i)
+    x, back = widen_for(x, xp, r, delta)  # float64 when r or delta need it
     t = _normalize(x, delta, xp)
     scores = xp.zeros_like(x)
     for name, idx in rows.items():
         record = get_strategy(name)
         if not record.constant:
             scores[idx] = record.score(t[idx], delta)
-    return _softmax(scores, r, xp)
+    return back(_softmax(scores, r, xp, bounded=True))
 
 
 def masked_tempered_softmax(scores, valid, temperature):

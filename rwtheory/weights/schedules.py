@@ -3,16 +3,20 @@ r"""Temperature schedules: plain callables ``schedule(step) -> r`` (THEORY.md §
 The paper keeps r = 100 (weights nearly uniform) for a warm-up, then uses the target value
 (GPT-2: 0.4, Llama-1.4B: 1, Llama-7B: 2). Linear and cosine annealing are the natural smooth
 versions. Every schedule is a frozen dataclass (picklable, comparable, printable) whose
-``__call__`` takes a step ``k >= 0`` and returns a finite temperature > 0.
+``__call__`` takes a step ``k >= 0`` (an integer: ``TypeError`` otherwise, ``ValueError`` below
+0) and returns a finite temperature > 0. The annealing schedules are exact at their end
+points (``start`` at ``begin``, ``end`` from ``begin + steps`` on) and never leave the
+interval between them: they interpolate as ``(1 - c) start + c end`` (never
+``start + c (end - start)``, which rounds ``end = 1e-17`` after ``start = 1`` to 0 and
+overflows for ``start = 1e300, end = -...``), clipped to ``[min(start, end), max(start, end)]``.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
-from rwtheory._array import check_positive_finite
+from rwtheory._array import check_int, check_positive_finite
 
 __all__ = ["constant_schedule", "cosine_schedule", "linear_schedule", "warmup_schedule"]
 
@@ -21,15 +25,19 @@ PAPER_WARMUP_TEMPERATURE = 100.0
 
 
 def _check_step(step) -> int:
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"step must be an integer >= 0, got {step!r}")
-    return int(step)
+    return check_int(step, "step", minimum=0)
 
 
 def _check_steps(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=0)
+
+
+def _between(start: float, end: float, c: float) -> float:
+    """(1 - c) start + c end for c in [0, 1]: exactly start at c = 0 and end at c = 1, and
+    clipped into [min, max] of the two (the sum of two rounded products may land an ulp
+    outside, or overflow to inf near the largest float)."""
+    value = (1.0 - c) * start + c * end
+    return min(max(value, min(start, end)), max(start, end))
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,7 @@ class linear_schedule:  # noqa: N801
         return min(max((k - self.begin) / self.steps, 0.0), 1.0)
 
     def __call__(self, step: int) -> float:
-        f = self._fraction(step)
-        return float(self.start + f * (self.end - self.start))
+        return _between(float(self.start), float(self.end), self._fraction(step))
 
 
 @dataclass(frozen=True)
@@ -99,4 +106,5 @@ class cosine_schedule(linear_schedule):  # noqa: N801
 
     def __call__(self, step: int) -> float:
         f = self._fraction(step)
-        return float(self.end + (self.start - self.end) * 0.5 * (1 + math.cos(math.pi * f)))
+        # c = (1 - cos(pi f)) / 2: exactly 0 at f = 0 and 1 at f = 1 (cos(pi) = -1 exactly)
+        return _between(float(self.start), float(self.end), 0.5 * (1 - math.cos(math.pi * f)))

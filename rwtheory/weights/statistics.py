@@ -9,16 +9,21 @@ r"""The two constants that describe a weighting in the theory (THEORY.md §2).
 
 from __future__ import annotations
 
-from rwtheory._array import as_float_array
+from rwtheory._array import as_float_array, input_eps
 
 __all__ = ["batched_gamma", "batched_rho", "gamma", "rho"]
 
 
-def _check_simplex(w, xp, name: str = "weights"):
+def _check_simplex(w, xp, input_precision: float, name: str = "weights"):
+    """Entries >= 0 summing to 1 along the last axis, within sqrt(eps) of the working dtype
+    (the summation's rounding, as before) plus 2 eps of the dtype the weights arrived in:
+    weights on the simplex stored in float16 carry up to eps/2 of rounding in their sum
+    (each entry is off by at most half an ulp, relative), so
+    ``rho(np.full(1000, 1/1000, np.float16))`` -- a sum off by 4e-4 -- is accepted."""
     if bool(xp.any(w < 0)):
         raise ValueError(f"{name} must be >= 0 (a point of the simplex), got minimum "
                          f"{float(xp.min(w))}")
-    tol = xp.finfo(w.dtype).eps ** 0.5
+    tol = xp.finfo(w.dtype).eps ** 0.5 + 2 * input_precision
     err = xp.max(xp.abs(xp.sum(w, axis=-1) - 1))
     if float(err) > tol:
         raise ValueError(f"{name} must sum to 1 along the last axis (within {tol:.1e}), "
@@ -44,7 +49,7 @@ def _validated_pair(weights, gaps, ndim):
                          f"and {tuple(g.shape)}")
     if bool(xp.any(g < 0)):
         raise ValueError(f"gaps must be >= 0, got minimum {float(xp.min(g))}")
-    _check_simplex(w, xp)
+    _check_simplex(w, xp, input_eps(weights))
     if w.dtype != g.dtype:
         dt = xp.result_type(w.dtype, g.dtype)
         w, g = xp.astype(w, dt), xp.astype(g, dt)
@@ -56,7 +61,8 @@ def gamma(weights, gaps):
 
     Parameters
     ----------
-    weights : 1-D array on the simplex (>= 0, summing to 1 within sqrt(machine eps)).
+    weights : 1-D array on the simplex (>= 0, summing to 1 within sqrt(machine eps) of
+        the working dtype plus twice the machine eps of the weights' own dtype).
     gaps : 1-D array of loss gaps :math:`\Delta_i = f_i(x) - f_i(x^*) \ge 0`, same length.
 
     Returns a 0-d array of the inputs' kind. :math:`\Gamma \in [0, \rho]`, with equality
@@ -75,13 +81,13 @@ def batched_gamma(weights, gaps):
 def rho(weights):
     r""":math:`\rho = n\max_i w_i` for a 1-D weight vector on the simplex (0-d array)."""
     xp, w = as_float_array(weights, "weights")
-    _check_simplex(w, xp)
+    _check_simplex(w, xp, input_eps(weights))
     return w.shape[-1] * xp.max(w, axis=-1)
 
 
 def batched_rho(weights):
     """:func:`rho` for every row (last axis) of ``weights``."""
     xp, w = as_float_array(weights, "weights", ndim=None)
-    _check_simplex(w, xp)
+    _check_simplex(w, xp, input_eps(weights))
     return w.shape[-1] * xp.max(w, axis=-1)
 

@@ -16,11 +16,12 @@ from rwtheory.theory.reference_solvers import (
 def test_bisection_reference_loses_the_small_gaps_at_huge_spans():
     """Why the closed form works relative to the block head: bisection on log Z computes
     z = (gap - max gap)/r, and every gap below ~1e284 rounds to the same z when the largest
-    is 1e300, so it cannot rank them (here it puts the cap on all 64 and sums to 2)."""
+    is 1e300, so it cannot rank them (it put the cap on all 64 and summed to 2): it now
+    refuses such scaled spreads, naming the temperature it would need."""
     rng = np.random.default_rng(7)
     gaps = 10.0 ** rng.uniform(-300, 300, size=64)
-    wb = kl_capped_weights_bisection(gaps, 1.0, 2.0, tol=1e-13)
-    assert abs(wb.sum() - 1) > 0.5
+    with pytest.raises(ValueError, match=r"temperature must be >= .* in the bisection"):
+        kl_capped_weights_bisection(gaps, 1.0, 2.0, tol=1e-13)
     w = rw.kl_capped_weights(gaps, 1.0, 2.0)  # certified in tests/weights/test_optimal.py
     assert abs(w.sum() - 1) <= 1e-12
     # kkt_residual works with the same rounded (gap - max gap)/r, so it cannot judge this

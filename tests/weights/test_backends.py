@@ -1,9 +1,12 @@
 """numpy and torch through the same code: same kind out, same numbers (1e-12 in float64,
 1e-6 in float32), half precision computed in float32."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import STRATEGY_NAMES, gap_batches, loss_batches, temperatures
@@ -145,3 +148,114 @@ def test_kl_capped_pure_torch_path_matches_numpy(n, scale):
         assert out32.dtype == torch.float32
         np.testing.assert_allclose(out32.numpy(), rw.kl_capped_weights(gaps.astype(np.float32),
                                                                        r, 2.0), atol=1e-6)
+
+
+# ------------------------------------------------------------------ precision follows the input
+TINY_R = [1e-50, 1e-39, 1e-300]
+
+
+@pytest.mark.parametrize("r", TINY_R)
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_a_temperature_below_float32_is_computed_exactly_not_as_nan(r, kind):
+    """float32 cannot hold r: the weights are computed in float64 and returned in float32;
+    at these temperatures they are the limit (mass on the top scores, ties split)."""
+    x = np.float32([0.5, 2.0, 1.0, 4.0, 4.0])
+    xin = torch.from_numpy(x) if kind == "torch" else x
+    as_np = (lambda w: w.numpy()) if kind == "torch" else (lambda w: w)
+    cases = {
+        "sample_weights": (rw.sample_weights(xin, "linupper", r), [0, 0, 0, 0.5, 0.5]),
+        "tempered_softmax": (rw.tempered_softmax(xin, r), [0, 0, 0, 0.5, 0.5]),
+        "dro_kl_weights": (rw.dro_kl_weights(xin, r), [0, 0, 0, 0.5, 0.5]),
+        # cap rho/n = 0.4: the two top gaps capped, the rest on the next one
+        "kl_capped_weights": (rw.kl_capped_weights(xin, r), [0, 0.2, 0, 0.4, 0.4]),
+    }
+    for name, (w, expected) in cases.items():
+        assert w.dtype in (np.float32, torch.float32), name
+        np.testing.assert_allclose(as_np(w), expected, rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_the_bisection_refuses_what_its_bracket_cannot_resolve():
+    x = np.array([0.5, 2.0, 1.0, 4.0, 4.0])
+    with pytest.raises(ValueError, match=r"temperature must be >= 7.\d+e-10 for these gaps"):
+        rw.kl_capped_weights_bisection(x, 1e-50)
+    np.testing.assert_allclose(rw.kl_capped_weights_bisection(x, 1e-9), [0, 0.2, 0, 0.4, 0.4],
+                               atol=1e-6)
+
+
+def test_the_lm_path_at_a_tiny_temperature():
+    from rwtheory.lm import SampleReweighter, reweighted_loss
+
+    losses = torch.tensor([1.0, 2.0, 3.0, 3.0])
+    _, w = reweighted_loss(losses, "linupper", 1e-50)
+    # linupper: every loss at or above the mid-range scores delta: [0, 0.5, 1, 1] -> ties
+    np.testing.assert_array_equal(w.numpy(), np.float32([0, 1 / 3, 1 / 3, 1 / 3]))
+    _, w = SampleReweighter("dro_kl", 1e-45)(losses)
+    np.testing.assert_array_equal(w.numpy(), np.float32([0, 0, 0.5, 0.5]))
+
+
+def test_float32_temperatures_that_fit_are_computed_in_float32():
+    x = np.float32([0.5, 2.0, 1.0])
+    w = rw.tempered_softmax(x, 0.3)
+    e = np.exp((x - x.max()) / np.float32(0.3))
+    np.testing.assert_array_equal(w, e / e.sum())
+
+
+def test_longdouble_is_computed_in_float64():
+    x = np.array([1e6, 1e6 + 0.01, 1e6 + 0.02], dtype=np.longdouble)
+    w = rw.sample_weights(x, "linupper", 1.0)
+    assert w.dtype == np.float64
+    np.testing.assert_array_equal(w, rw.sample_weights(x.astype(np.float64), "linupper", 1.0))
+    np.testing.assert_allclose(w, [0.155362, 0.422319, 0.422319], atol=1e-6)
+
+
+def test_extreme_magnitudes_do_not_overflow_inside_the_softmax():
+    # s - max s would be -3.4e308 (float64) / -6.8e38 (float32): formed from halves instead
+    for dtype, big in ((np.float64, 1e308), (np.float32, 3e38)):
+        w = rw.dro_kl_weights(np.array([-big, big], dtype=dtype), big)
+        np.testing.assert_allclose(w, [1 / (1 + math.exp(2)), 1 / (1 + math.exp(-2))],
+                                   rtol=1e-6)
+        assert w.dtype == dtype
+
+
+def test_simplex_tolerance_follows_the_input_dtype():
+    assert float(rw.rho(np.full(1000, 1 / 1000, np.float16))) == pytest.approx(1.0, abs=1e-3)
+    assert float(rw.rho(torch.full((1000,), 1 / 1000, dtype=torch.bfloat16))) == pytest.approx(
+        1.0, abs=1e-2)
+    with pytest.raises(ValueError, match=r"weights must sum to 1"):  # float64: still strict
+        rw.rho(np.full(1000, 1 / 1000) * (1 + 1e-6))
+
+
+# ------------------------------------------------------------------ masked logits
+def test_masked_logits_give_finite_gradients_equal_to_cross_entropy():
+    from rwtheory.lm import per_sample_loss, per_sample_loss_from_hidden
+
+    g = torch.Generator().manual_seed(0)
+    B, T, d, V = 2, 5, 4, 7
+    hidden = torch.randn(B, T, d, generator=g, dtype=torch.float64)
+    weight = torch.randn(V, d, generator=g, dtype=torch.float64)
+    bias = torch.zeros(V, dtype=torch.float64)
+    bias[:2] = -math.inf                                  # a masked vocabulary
+    labels = torch.randint(2, V, (B, T), generator=g)
+    labels[0, 3:] = -100                                  # padding
+    logits = (hidden @ weight.T + bias).detach()
+    logits[0, 2:] = -math.inf                             # padded positions fully masked
+    logits[:, -1] = -math.inf                             # the last position predicts nothing
+    z = logits.clone().requires_grad_(True)
+    per_sample_loss(z, labels).sum().backward()
+    assert torch.isfinite(z.grad).all()
+    # reference: F.cross_entropy on the scored positions only, summed per sample / count
+    zr = logits.clone().requires_grad_(True)
+    tgt = labels[:, 1:]
+    nll = F.cross_entropy(zr[:, :-1].reshape(-1, V)[tgt.reshape(-1) != -100],
+                          tgt.reshape(-1)[tgt.reshape(-1) != -100], reduction="none")
+    counts = (tgt != -100).sum(1)
+    (nll[: int(counts[0])].sum() / counts[0] + nll[int(counts[0]):].sum() / counts[1]).backward()
+    torch.testing.assert_close(z.grad, torch.nan_to_num(zr.grad, nan=0.0), rtol=1e-12, atol=0)
+    assert torch.isfinite(zr.grad[:, :-1][tgt != -100]).all()
+    # the chunked path with the masked bias: the same gradients for the scored logits
+    h = hidden.clone().requires_grad_(True)
+    per_sample_loss_from_hidden(h, weight, labels, bias, chunk_size=3).sum().backward()
+    h2 = hidden.clone().requires_grad_(True)
+    per_sample_loss(h2 @ weight.T + bias, labels).sum().backward()
+    assert torch.isfinite(h.grad).all()
+    torch.testing.assert_close(h.grad, h2.grad, rtol=1e-12, atol=1e-14)

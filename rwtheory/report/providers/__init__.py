@@ -6,7 +6,7 @@ status rule and the measured number side by side -- and exposes ``PROVIDER``, a
 :class:`rwtheory.report.claim.Report`:
 
 * :mod:`.theorems`: Theorems 1-2 and the cap remark, randomised verification
-  (:mod:`rwtheory.theory.verification`);
+  (:mod:`rwtheory.theory.randomised`, :mod:`rwtheory.theory.broken_hypotheses`);
 * :mod:`.proposition1`: Proposition 1 against cvxpy, the LP limit, LinUpper vs the optimum
   (:mod:`rwtheory.theory.proposition1`);
 * :mod:`.pep`: tight worst cases of Theorem 1 with PEPit (:mod:`rwtheory.theory.pep`);

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import ModuleType
 
 from rwtheory.report.claim import Provider, Report
+from rwtheory.report.scopes import annotate
 
 __all__ = ["figure_provider", "providers"]
 
@@ -22,7 +23,7 @@ def figure_provider(module: ModuleType, results: Mapping | None = None) -> Provi
     def run(quick: bool) -> Report:
         start = time.process_time()
         result = (results or {}).get(module.NAME) or module.build(seeds=None, quick=quick)
-        claims = list(module.claims(result))
+        claims = annotate(list(module.claims(result)), module.NAME)
         return Report(module.NAME, claims, "", time.process_time() - start)
 
     return Provider(module.NAME, run, stable_rows=True)

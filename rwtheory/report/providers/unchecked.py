@@ -18,4 +18,4 @@ def placeholder(provider: str) -> Claim:
     """The "not checked" row standing in for ``provider``."""
     key, section, paper, quoted, why = PLACEHOLDERS[provider]
     return Claim(key, section, paper, quoted, f"Not checked: {why}.", f"`{CHECK}`",
-                 "not checked", "n/a (provider missing)", stable=True)
+                 "not checked", "n/a (provider missing)", stable=True, reason=why)

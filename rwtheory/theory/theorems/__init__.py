@@ -4,7 +4,12 @@ Every function states its problem, assumptions, algorithm and guarantee in its d
 takes a recorded :class:`rwtheory.convex.engine.Trajectory` (and the smoothness constant of the proof
 route, :func:`effective_smoothness`) and returns a :class:`Bound` with ``observed <= bound``.
 
-* Theorem 1, full-batch GD: :func:`gd_one_step`, :func:`gd_pathwise`, :func:`gd_rate`.
+Each statement comes in the paper's (reconstructed) form and, beside it, THEORY §3's sharper
+form (suffix ``_sharp``: factor :math:`\min(1, 2 - \eta\hat L_t)` for :math:`1 - \eta\hat L_t`,
+rate :math:`\|x_0 - x^\star\|^2/(2\eta\Gamma T)` for :math:`\eta\hat L \le 1`).
+
+* Theorem 1, full-batch GD: :func:`gd_one_step`, :func:`gd_pathwise`, :func:`gd_rate` (and
+  ``_sharp``).
 * Theorem 2 (i), minibatch SGD: :func:`sgd_one_step`, :func:`sgd_pathwise`,
   :func:`sgd_rate` (pathwise), :func:`sgd_rate_in_expectation` (Monte Carlo).
 * Theorem 2 (ii), heavy ball: :func:`heavy_ball_one_step`, :func:`heavy_ball_pathwise`,
@@ -25,41 +30,87 @@ Example::
     assert not b.violated().any()
 """
 
-from rwtheory.theory.theorems.bound import ROUTES, Bound, batch_smoothness_per_step, effective_smoothness
-from rwtheory.theory.theorems.gd import gd_one_step, gd_pathwise, gd_rate
+from rwtheory.theory.theorems.bound import (
+    ROUTES,
+    STEP_ULPS,
+    Bound,
+    batch_smoothness_per_step,
+    effective_smoothness,
+    step_within,
+)
+from rwtheory.theory.theorems.descent import FORMS, progress_factor
+from rwtheory.theory.theorems.gd import (
+    gd_one_step,
+    gd_one_step_sharp,
+    gd_pathwise,
+    gd_pathwise_sharp,
+    gd_rate,
+    gd_rate_sharp,
+)
 from rwtheory.theory.theorems.heavy_ball import (
+    CARRY_BOUNDS,
     heavy_ball_average_rate,
+    heavy_ball_average_rate_sharp,
+    heavy_ball_carry_over,
+    heavy_ball_coefficients,
     heavy_ball_constant_lambdas,
     heavy_ball_lambdas,
     heavy_ball_min_coefficients,
     heavy_ball_one_step,
+    heavy_ball_one_step_sharp,
     heavy_ball_pathwise,
     heavy_ball_rate,
     heavy_ball_rate_in_expectation,
     heavy_ball_weighted_sum,
+    heavy_ball_weighted_sum_sharp,
 )
-from rwtheory.theory.theorems.sgd import MonteCarloBound, sgd_one_step, sgd_pathwise, sgd_rate, sgd_rate_in_expectation
+from rwtheory.theory.theorems.sgd import (
+    MonteCarloBound,
+    sgd_one_step,
+    sgd_one_step_sharp,
+    sgd_pathwise,
+    sgd_pathwise_sharp,
+    sgd_rate,
+    sgd_rate_in_expectation,
+    sgd_rate_sharp,
+)
 
 __all__ = [
+    "CARRY_BOUNDS",
+    "FORMS",
     "ROUTES",
+    "STEP_ULPS",
     "Bound",
     "MonteCarloBound",
     "batch_smoothness_per_step",
     "effective_smoothness",
     "gd_one_step",
+    "gd_one_step_sharp",
     "gd_pathwise",
+    "gd_pathwise_sharp",
     "gd_rate",
+    "gd_rate_sharp",
     "heavy_ball_average_rate",
+    "heavy_ball_average_rate_sharp",
+    "heavy_ball_carry_over",
+    "heavy_ball_coefficients",
     "heavy_ball_constant_lambdas",
     "heavy_ball_lambdas",
+    "heavy_ball_min_coefficients",
     "heavy_ball_one_step",
+    "heavy_ball_one_step_sharp",
     "heavy_ball_pathwise",
     "heavy_ball_rate",
     "heavy_ball_rate_in_expectation",
     "heavy_ball_weighted_sum",
-    "heavy_ball_min_coefficients",
+    "heavy_ball_weighted_sum_sharp",
+    "progress_factor",
     "sgd_one_step",
+    "sgd_one_step_sharp",
     "sgd_pathwise",
+    "sgd_pathwise_sharp",
     "sgd_rate",
     "sgd_rate_in_expectation",
+    "sgd_rate_sharp",
+    "step_within",
 ]

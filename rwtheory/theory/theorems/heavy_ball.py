@@ -20,15 +20,31 @@ iterate's gaps, :math:`x_{-1} = x_0`), :math:`\kappa_t = 1 - \eta\hat L_t` with
 The heavy-ball rate (:func:`heavy_ball_rate`) is **derived here** -- THEORY leaves it open.
 Its result: this last-iterate derivation gives an O(1/T) rate only when
 :math:`q = \Gamma/\rho = 1` (uniform weights); for :math:`q < 1` its schedule
-:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing. That
-is a limit of this proof, not of momentum under the cap: in the coefficient form
-(:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t - \eta\hat L)\Gamma_t
-- \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
-:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1`
-(:func:`heavy_ball_constant_lambdas`) make every :math:`c_t \ge \kappa\Gamma/2`, hence
-:math:`\frac1T\sum_{t<T} a_t \le D^2/(\eta\kappa\Gamma T)`, an O(1/T) *average*-iterate
-rate for any :math:`\Gamma/\rho` (:func:`heavy_ball_average_rate`, verified with the
-other inequalities by :mod:`rwtheory.theory.verification`).
+:math:`\lambda_t` saturates at :math:`\kappa q/(1-q)` and the bound stops decreasing. In
+the coefficient form (:func:`heavy_ball_weighted_sum`, :math:`c_t = (1 + \lambda_t -
+\eta\hat L)\Gamma_t - \lambda_{t+1}\rho_{t+1}`), :math:`\lambda_0 = 0` and a constant
+:math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1` (:func:`heavy_ball_constant_lambdas`)
+make every :math:`c_t \ge \kappa\Gamma/2` (and :math:`\ge \kappa\Gamma(\rho + \Gamma)/(2\rho)` for
+:math:`t \ge 1`), hence :math:`\frac1T\sum_{t<T} a_t \le D^2/(\eta\kappa\Gamma T)`, an O(1/T)
+*average*-iterate rate for any :math:`\Gamma/\rho` (:func:`heavy_ball_average_rate`).
+
+**Honest comparison with** :math:`\lambda = 0`. That rate does not show that momentum helps:
+:math:`\lambda \equiv 0` is reweighted GD, whose coefficients are :math:`\kappa_t\Gamma_t`, giving
+:math:`D^2/(2\eta\kappa\Gamma T)` -- half the constant schedule's bound. No schedule does better
+in this proof: :math:`c_0 = \kappa_0\Gamma_0 - \lambda_1\rho_1 \le \kappa_0\Gamma_0`, so
+:math:`\min_t c_t` is at most what :math:`\lambda = 0` guarantees. PEPit's exact worst cases
+(:func:`rwtheory.theory.pep.heavy_ball_table`) agree: with the constant schedule heavy ball's
+worst case is *above* GD's. The last-iterate plateau for :math:`q < 1` is therefore not shown
+to be "a limit of the proof, not of momentum".
+
+**Sharper forms** (suffix ``_sharp``): the one-step inequality re-derived with THEORY §3's
+stronger inner-product bound replaces :math:`1 - \eta\hat L_t` by
+:math:`\mu_t = \min(1, 2 - \eta\hat L_t)`; the coefficient form and the average rate follow.
+
+**The carry-over term** :math:`\lambda_{t+1}\rho_{t+1}` (:func:`heavy_ball_carry_over`) is
+needed: with :math:`\rho_t` or :math:`\Gamma_t` in place of :math:`\rho_{t+1}` (:data:`CARRY_BOUNDS`)
+the coefficient form fails on the adversary
+:class:`rwtheory.convex.adversaries.AlternatingCap` (:func:`rwtheory.theory.broken_hypotheses.carry_over_finding`).
 """
 
 from __future__ import annotations
@@ -37,14 +53,15 @@ import math
 
 import numpy as np
 
-from rwtheory.theory.theorems import _descent
+from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound, rounding_floor
 from rwtheory.theory.theorems.sgd import MonteCarloBound
 
-__all__ = ["heavy_ball_average_rate", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
-           "heavy_ball_one_step", "heavy_ball_pathwise",
-           "heavy_ball_min_coefficients", "heavy_ball_rate", "heavy_ball_rate_in_expectation",
-           "heavy_ball_weighted_sum"]
+__all__ = ["CARRY_BOUNDS", "heavy_ball_average_rate", "heavy_ball_average_rate_sharp",
+           "heavy_ball_carry_over", "heavy_ball_coefficients", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
+           "heavy_ball_min_coefficients", "heavy_ball_one_step", "heavy_ball_one_step_sharp",
+           "heavy_ball_pathwise", "heavy_ball_rate", "heavy_ball_rate_in_expectation",
+           "heavy_ball_weighted_sum", "heavy_ball_weighted_sum_sharp"]
 
 
 #: Relative tolerance of the schedule's feasibility test (rounding of the exact schedule).
@@ -103,14 +120,24 @@ def heavy_ball_constant_lambdas(steps: int, gamma: float, rho: float,
     return lam
 
 
-def _momentum_terms(trajectory, L_hat):
-    _descent.require(trajectory, "weighted_gap", "prev_weighted_gap", "z_dist2", "lambdas")
-    L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
+def _momentum_terms(trajectory, L_hat, form="paper"):
+    descent.require(trajectory, "weighted_gap", "prev_weighted_gap", "z_dist2", "lambdas")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     eta = trajectory.lr[:, None]
     lam = trajectory.lambdas[None, :-1]
-    gain = 2 * eta * (1 + lam - eta * L_hat) * trajectory.weighted_gap
+    kappa = descent.progress_factor(eta, L_hat, form)
+    gain = 2 * eta * (kappa + lam) * trajectory.weighted_gap
     carry = 2 * eta * lam * trajectory.prev_weighted_gap
     return gain, carry
+
+
+def _one_step(trajectory, L_hat, form) -> Bound:
+    gain, carry = _momentum_terms(trajectory, L_hat, form)
+    z = trajectory.z_dist2
+    scale = np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain), np.abs(carry)])
+    bound = z[:, :-1] - z[:, 1:]
+    return Bound(gain - carry, bound, scale, np.ones_like(bound, dtype=bool),
+                 rounding_floor(trajectory, z[:, 1:]))
 
 
 def heavy_ball_one_step(trajectory, L_hat) -> Bound:
@@ -126,12 +153,29 @@ def heavy_ball_one_step(trajectory, L_hat) -> Bound:
     .. math:: 2\eta\big[(1 + \lambda_t - \eta\hat L_t)S_t - \lambda_t S'_t\big]
               \le \|z_t - x^\star\|^2 - \|z_{t+1} - x^\star\|^2 .
     """
-    gain, carry = _momentum_terms(trajectory, L_hat)
-    z = trajectory.z_dist2
-    scale = np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain), np.abs(carry)])
-    bound = z[:, :-1] - z[:, 1:]
-    return Bound(gain - carry, bound, scale, np.ones_like(bound, dtype=bool),
-                 rounding_floor(trajectory, z[:, 1:]))
+    return _one_step(trajectory, L_hat, "paper")
+
+
+def heavy_ball_one_step_sharp(trajectory, L_hat) -> Bound:
+    r"""The one-step inequality re-derived with THEORY §3's stronger inner-product bound.
+
+    **Assumptions**: those of :func:`heavy_ball_one_step`, with Nesterov's
+    :math:`\langle g_t, x_t - x^\star\rangle \ge S_t + \|g_t\|^2/(2\hat L_t)` in place of
+    plain convexity (the bound :math:`\langle g_t, x_t - x_{t-1}\rangle \ge S_t - S'_t` is kept:
+    its own gradient term involves :math:`\nabla F_{w^t}(x_{t-1})`, which no S controls).
+
+    **Proof.** :math:`\|z_{t+1} - x^\star\|^2 = \|z_t - x^\star\|^2 - 2\eta\langle g_t, x_t -
+    x^\star\rangle - 2\eta\lambda_t\langle g_t, x_t - x_{t-1}\rangle + \eta^2\|g_t\|^2 \le
+    \|z_t - x^\star\|^2 - 2\eta[(1 + \lambda_t)S_t - \lambda_t S'_t] - \eta(1/\hat L_t - \eta)
+    \|g_t\|^2`, and the last term as in :func:`rwtheory.theory.theorems.gd_one_step_sharp`.
+
+    **Guarantee** (any step size, any :math:`\lambda_t \ge 0`, on every path),
+    :math:`\mu_t = \min(1, 2 - \eta\hat L_t)`:
+
+    .. math:: 2\eta\big[(\mu_t + \lambda_t)S_t - \lambda_t S'_t\big]
+              \le \|z_t - x^\star\|^2 - \|z_{t+1} - x^\star\|^2 .
+    """
+    return _one_step(trajectory, L_hat, "sharp")
 
 
 def heavy_ball_pathwise(trajectory, L_hat) -> Bound:
@@ -157,40 +201,51 @@ def _full_batch(trajectory) -> None:
                          "heavy_ball_rate_in_expectation")
 
 
-def _coefficients(trajectory, L_hat):
-    """gain_t = (kappa_t + lambda_t) Gamma_t and carry_t = lambda_t rho_t (full batch).
+#: What bounds the carry-over :math:`S'_{t+1}/a_t` in the coefficient form: ``"next"`` is the
+#: proved :math:`\rho_{t+1}` (the weights of step t+1 are at most :math:`\rho_{t+1}/n`);
+#: ``"current"`` (:math:`\rho_t`) and ``"gamma"`` (:math:`\Gamma_t`) are the unproved
+#: alternatives an audit asked about -- evaluated only to show that they can fail.
+CARRY_BOUNDS = ("next", "current", "gamma")
+
+
+def _carry_factor(trajectory, carry: str) -> np.ndarray:
+    """(R, T): entry t >= 1 is the factor c with S'_t <= c a_{t-1} under ``carry``."""
+    if carry not in CARRY_BOUNDS:
+        raise ValueError(f"carry must be one of {CARRY_BOUNDS}, got {carry!r}")
+    if carry == "next":
+        return trajectory.rho
+    previous = trajectory.rho if carry == "current" else trajectory.gamma
+    return np.concatenate([previous[:, :1], previous[:, :-1]], axis=1)
+
+
+def _coefficients(trajectory, L_hat, form="paper", carry="next"):
+    """gain_t = (kappa_t + lambda_t) Gamma_t and carry_t = lambda_t rho_t (full batch),
+    kappa_t of :func:`rwtheory.theory.theorems.descent.progress_factor`.
 
     At t = 0 the one-step inequality's carry term is lambda_0 S'_0 = lambda_0 S_0
     (x_{-1} = x_0), which cancels lambda_0 in the gain: gain_0 uses lambda_0 := 0, so the
     coefficient form holds for any lambda_0 >= 0, not only the schedules' lambda_0 = 0."""
-    _descent.require(trajectory, "gamma", "gap", "lambdas", "z_dist2")
-    L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
+    descent.require(trajectory, "gamma", "gap", "lambdas", "z_dist2")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     eta = trajectory.lr[:, None]
     lam = trajectory.lambdas[None, :]
     lam_gain = lam[:, :-1].copy()
     lam_gain[:, 0] = 0.0
-    gain = (1 - eta * L_hat + lam_gain) * trajectory.gamma
-    carry = lam[:, :-1] * trajectory.rho          # carry_t multiplies a_{t-1}, t >= 1
+    gain = (descent.progress_factor(eta, L_hat, form) + lam_gain) * trajectory.gamma
+    # carry_t multiplies a_{t-1}, t >= 1
+    carry = lam[:, :-1] * _carry_factor(trajectory, carry)
     return eta, lam, gain, carry
 
 
-def heavy_ball_weighted_sum(trajectory, L_hat) -> Bound:
-    r"""THEORY's coefficient form (full batch), every horizon k = 1..T.
-
-    **Assumptions**: those of :func:`heavy_ball_pathwise`, a full batch, so that
-    :math:`S_t = \Gamma_t a_t` and (the cap) :math:`S'_{t+1} \le \rho_{t+1} a_t`.
-
-    **Guarantee** (any step size and :math:`\lambda`):
-
-    .. math:: 2\eta\sum_{t<k} c_t a_t \le \|x_0 - x^\star\|^2 - \|z_k - x^\star\|^2,\qquad
-              c_t = (1 + \lambda_t - \eta\hat L_t)\Gamma_t - \lambda_{t+1}\rho_{t+1}
-              \ (t < k-1),\quad c_{k-1} = (1 + \lambda_{k-1} - \eta\hat L_{k-1})\Gamma_{k-1},
-
-    with :math:`\lambda_0` read as 0 in :math:`c_0` (its carry term
-    :math:`\lambda_0 S'_0 = \lambda_0 S_0` cancels it, as :math:`x_{-1} = x_0`).
-    """
+# Mutation note on ``scale`` (here and in the other checks): it is the tolerance's yardstick,
+# max(||x_0 - x*||^2, sum of |terms|) >= ||x_0 - x*||^2 > 0; a mutant that flips a sign inside
+# the sum keeps it >= ||x_0 - x*||^2 and moves the tolerance by at most rtol * (sum of |terms|),
+# far below every violation observed (1e-3 relative and more) -- not detectable, argued
+# equivalent. Likewise the ties of "m > 0" / "gain > 0" / "slack >= -tol" with their ">="
+# / ">" mutants occur only at exact floating-point equality.
+def _weighted_sum(trajectory, L_hat, form, carry) -> Bound:
     _full_batch(trajectory)
-    eta, lam, gain, carry = _coefficients(trajectory, L_hat)
+    eta, lam, gain, carry = _coefficients(trajectory, L_hat, form, carry)
     a = trajectory.gap
     plus = 2 * eta * gain * a[:, :-1]
     minus = 2 * eta * carry[:, 1:] * a[:, :-2]                 # t = 1..T-1, on a_{t-1}
@@ -203,17 +258,94 @@ def heavy_ball_weighted_sum(trajectory, L_hat) -> Bound:
                  np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1))
 
 
-def heavy_ball_min_coefficients(trajectory, L_hat) -> np.ndarray:
-    r""":math:`m_k = \min_{t<k} c_t` for every horizon k = 1..T, (R, T), with the
-    coefficients :math:`c_t` of :func:`heavy_ball_weighted_sum` on horizon k (full batch)."""
+def heavy_ball_weighted_sum(trajectory, L_hat, *, carry: str = "next") -> Bound:
+    r"""THEORY's coefficient form (full batch), every horizon k = 1..T.
+
+    **Assumptions**: those of :func:`heavy_ball_pathwise`, a full batch, so that
+    :math:`S_t = \Gamma_t a_t` and (the cap) :math:`S'_{t+1} \le \rho_{t+1} a_t`
+    (:func:`heavy_ball_carry_over`).
+
+    **Guarantee** (any step size and :math:`\lambda`):
+
+    .. math:: 2\eta\sum_{t<k} c_t a_t \le \|x_0 - x^\star\|^2 - \|z_k - x^\star\|^2,\qquad
+              c_t = (1 + \lambda_t - \eta\hat L_t)\Gamma_t - \lambda_{t+1}\rho_{t+1}
+              \ (t < k-1),\quad c_{k-1} = (1 + \lambda_{k-1} - \eta\hat L_{k-1})\Gamma_{k-1},
+
+    with :math:`\lambda_0` read as 0 in :math:`c_0` (its carry term
+    :math:`\lambda_0 S'_0 = \lambda_0 S_0` cancels it, as :math:`x_{-1} = x_0`).
+    ``carry`` (:data:`CARRY_BOUNDS`) replaces :math:`\rho_{t+1}` by :math:`\rho_t` or
+    :math:`\Gamma_t` -- unproved variants, for the carry-over finding only.
+    """
+    return _weighted_sum(trajectory, L_hat, "paper", carry)
+
+
+def heavy_ball_weighted_sum_sharp(trajectory, L_hat, *, carry: str = "next") -> Bound:
+    r"""The coefficient form re-derived from :func:`heavy_ball_one_step_sharp` (full batch),
+    every horizon k = 1..T:
+
+    .. math:: 2\eta\sum_{t<k} c_t a_t \le \|x_0 - x^\star\|^2 - \|z_k - x^\star\|^2,\qquad
+              c_t = (\mu_t + \lambda_t)\Gamma_t - \lambda_{t+1}\rho_{t+1},\quad
+              \mu_t = \min(1, 2 - \eta\hat L_t)
+
+    (last term absent at t = k-1, :math:`\lambda_0` read as 0 in :math:`c_0`), for any step
+    size and :math:`\lambda`. ``carry`` as in :func:`heavy_ball_weighted_sum`.
+    """
+    return _weighted_sum(trajectory, L_hat, "sharp", carry)
+
+
+def heavy_ball_carry_over(trajectory, *, carry: str = "next") -> Bound:
+    r"""The carry-over lemma of the coefficient form (full batch), every step t = 0..T-2:
+
+    .. math:: S'_{t+1} = \sum_i w_i^{t+1}\Delta_i(x_t) \le \rho_{t+1}\, a_t ,
+
+    since :math:`w_i^{t+1} \le \rho_{t+1}/n` and :math:`\Delta_i \ge 0`. ``carry`` =
+    ``"current"`` or ``"gamma"`` evaluates the unproved :math:`S'_{t+1} \le \rho_t a_t` or
+    :math:`\le \Gamma_t a_t` instead (:data:`CARRY_BOUNDS`). Shape (R, T - 1).
+    """
     _full_batch(trajectory)
-    _, _, gain, carry = _coefficients(trajectory, L_hat)
+    descent.require(trajectory, "prev_weighted_gap", "gap", "gamma")
+    factor = _carry_factor(trajectory, carry)[:, 1:]
+    observed = trajectory.prev_weighted_gap[:, 1:]
+    bound = factor * trajectory.gap[:, :-2]
+    scale = np.maximum(np.abs(observed), np.abs(bound))
+    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool))
+
+
+def heavy_ball_coefficients(trajectory, L_hat, form: str = "paper") -> np.ndarray:
+    r"""The coefficients :math:`c_t` of the coefficient form on the full horizon T, (R, T):
+    :math:`c_t = (\kappa_t + \lambda_t)\Gamma_t - \lambda_{t+1}\rho_{t+1}` for t < T-1 and
+    :math:`c_{T-1} = (\kappa_{T-1} + \lambda_{T-1})\Gamma_{T-1}` (:math:`\lambda_0` read as 0),
+    :math:`\kappa_t = 1 - \eta\hat L_t` (``form="paper"``) or :math:`\min(1, 2 - \eta\hat L_t)`
+    (``"sharp"``). Full batch."""
+    _full_batch(trajectory)
+    _, _, gain, carry = _coefficients(trajectory, L_hat, form)
+    return np.concatenate([gain[:, :-1] - carry[:, 1:], gain[:, -1:]], axis=1)
+
+
+def heavy_ball_min_coefficients(trajectory, L_hat, form: str = "paper") -> np.ndarray:
+    r""":math:`m_k = \min_{t<k} c_t` for every horizon k = 1..T, (R, T), with the
+    coefficients :math:`c_t` of :func:`heavy_ball_weighted_sum` (``form="paper"``) or
+    :func:`heavy_ball_weighted_sum_sharp` (``"sharp"``) on horizon k (full batch)."""
+    _full_batch(trajectory)
+    _, _, gain, carry = _coefficients(trajectory, L_hat, form)
     R = gain.shape[0]
     # c_t on horizon k: gain_t - carry_{t+1} for t <= k-2, gain_{k-1} for t = k-1
     inner = gain[:, :-1] - carry[:, 1:]
     m_inner = np.concatenate([np.full((R, 1), np.inf),
                               np.minimum.accumulate(inner, axis=1)], axis=1)
     return np.minimum(m_inner, gain)
+
+
+def _average_rate(trajectory, L_hat, form) -> Bound:
+    m = heavy_ball_min_coefficients(trajectory, L_hat, form)
+    eta = trajectory.lr[:, None]
+    k = np.arange(1, m.shape[1] + 1)
+    a = trajectory.gap[:, :-1]
+    observed = np.cumsum(a, axis=1) / k
+    applicable = m > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(applicable, trajectory.dist2[:, :1] / (2 * eta * m * k), np.inf)
+    return Bound(observed, bound, np.where(applicable, np.abs(bound), 0.0), applicable)
 
 
 def heavy_ball_average_rate(trajectory, L_hat) -> Bound:
@@ -237,20 +369,32 @@ def heavy_ball_average_rate(trajectory, L_hat) -> Bound:
 
     so :math:`f(\bar x_k) - f^\star` obeys the same bound (convexity), an O(1/k) rate for
     any :math:`\Gamma/\rho`, where the last-iterate argument of :func:`heavy_ball_rate`
-    plateaus for :math:`\Gamma/\rho < 1`.
+    plateaus for :math:`\Gamma/\rho < 1`. **But** :math:`\lambda = 0` does better: then
+    :math:`c_t = \kappa_t\Gamma_t \ge \kappa\Gamma` and the bound is
+    :math:`D^2/(2\eta\kappa\Gamma k)`, half the constant schedule's; for any
+    :math:`\lambda_t \ge 0` and :math:`\Gamma \le \rho` the worst case of
+    :math:`c_t \ge (\kappa + \lambda_t)\Gamma - \lambda_{t+1}\rho` is largest at
+    :math:`\lambda \equiv 0`. So this proof gives momentum no gain in the rate (see the
+    module docstring).
 
     ``observed`` is :math:`\frac1k\sum_{t<k} a_t`; ``bound`` uses the path's own
     :math:`m_k`; ``applicable`` marks the horizons with :math:`m_k > 0`.
     """
-    m = heavy_ball_min_coefficients(trajectory, L_hat)
-    eta = trajectory.lr[:, None]
-    k = np.arange(1, m.shape[1] + 1)
-    a = trajectory.gap[:, :-1]
-    observed = np.cumsum(a, axis=1) / k
-    applicable = m > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = np.where(applicable, trajectory.dist2[:, :1] / (2 * eta * m * k), np.inf)
-    return Bound(observed, bound, np.where(applicable, np.abs(bound), 0.0), applicable)
+    return _average_rate(trajectory, L_hat, "paper")
+
+
+def heavy_ball_average_rate_sharp(trajectory, L_hat) -> Bound:
+    r"""The average-iterate rate from :func:`heavy_ball_weighted_sum_sharp` (full batch), every
+    horizon k = 1..T, any schedule: :math:`\frac1k\sum_{t<k} a_t \le D^2/(2\eta m_k k)` with
+    :math:`m_k = \min_{t<k} c_t > 0` of the sharp coefficients (``applicable`` where
+    :math:`m_k > 0`). With :func:`heavy_ball_constant_lambdas` (:math:`\lambda = \mu\Gamma/(2\rho)`,
+    :math:`\mu_t \ge \mu`): :math:`c_0 \ge \mu\Gamma/2` and, for :math:`t \ge 1`,
+    :math:`c_t \ge \mu\Gamma - \lambda(\rho - \Gamma) = \mu\Gamma(\rho + \Gamma)/(2\rho)`;
+    with :math:`\lambda = 0`, :math:`c_t \ge \mu\Gamma` and the bound is
+    :math:`D^2/(2\eta\mu\Gamma k)` -- :func:`rwtheory.theory.theorems.gd_rate_sharp`, which it
+    then is (heavy ball with :math:`\lambda \equiv 0` is GD).
+    """
+    return _average_rate(trajectory, L_hat, "sharp")
 
 
 def _rate_bound(d0, eta, lam_k, c_last, L):
@@ -311,7 +455,9 @@ def heavy_ball_rate(trajectory, L_hat, L) -> Bound:
     _full_batch(trajectory)
     eta, lam, gain, carry = _coefficients(trajectory, L_hat)
     R, T = trajectory.rho.shape
-    L = _descent.per_step(L, trajectory, "L")[:, 0]
+    # (L is one value per run: every column of per_step's (R, T) is the same, so [:, 1] for
+    # [:, 0] is an equivalent mutant.)
+    L = descent.per_step(L, trajectory, "L")[:, 0]
     # slack_t = gain_t - lambda_{t+1} rho_{t+1} >= 0 must hold for t <= k - 2 (up to
     # rounding: uniform weights with the exact schedule give slack 0 +- 1 ulp)
     slack = gain[:, :-1] - carry[:, 1:]
@@ -342,13 +488,13 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
 
     ``observed`` is the mean of :math:`a_k` over the runs (shape (T,)), with ``stderr``.
     """
-    _descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
-    L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
+    descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
-    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12)
+    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
                                    and np.all(eta == eta[0])):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
-    L = float(np.max(_descent.per_step(L, trajectory, "L")))
+    L = float(np.max(descent.per_step(L, trajectory, "L")))
     eta = float(eta[0])
     lam = trajectory.lambdas
     gamma = np.min(trajectory.gamma)

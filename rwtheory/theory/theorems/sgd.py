@@ -15,6 +15,10 @@ batch's losses at :math:`x_t`, so the reweighted gradient is *biased*);
 :math:`\hat L_t` (:func:`rwtheory.theory.theorems.effective_smoothness`): Route C
 :math:`\rho_t L_{B_t}` with :math:`L_{B_t}` the smoothness of :math:`f_{B_t} = \frac1b
 \sum_{i\in B_t} f_i` (at most :math:`L_b`, the maximum over batches), Route J :math:`L_{\max}`.
+
+The sharper forms of THEORY §3 carry over unchanged (the proof is pathwise, for one batch's
+weighted objective): :func:`sgd_one_step_sharp`, :func:`sgd_pathwise_sharp`,
+:func:`sgd_rate_sharp`.
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.theory.theorems import _descent
+from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound
 
-__all__ = ["MonteCarloBound", "sgd_one_step", "sgd_pathwise", "sgd_rate",
-           "sgd_rate_in_expectation"]
+__all__ = ["MonteCarloBound", "sgd_one_step", "sgd_one_step_sharp", "sgd_pathwise",
+           "sgd_pathwise_sharp", "sgd_rate", "sgd_rate_in_expectation", "sgd_rate_sharp"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def sgd_one_step(trajectory, L_hat) -> Bound:
 
     .. math:: 2\eta(1 - \eta\hat L_t) S_t \le \|x_t - x^\star\|^2 - \|x_{t+1} - x^\star\|^2 .
     """
-    return _descent.one_step(trajectory, _descent.per_step(L_hat, trajectory, "L_hat"))
+    return descent.one_step(trajectory, descent.per_step(L_hat, trajectory, "L_hat"))
 
 
 def sgd_pathwise(trajectory, L_hat) -> Bound:
@@ -59,7 +63,7 @@ def sgd_pathwise(trajectory, L_hat) -> Bound:
 
     .. math:: \sum_{t<k} 2\eta(1 - \eta\hat L_t) S_t \le \|x_0 - x^\star\|^2 - \|x_k - x^\star\|^2 .
     """
-    return _descent.pathwise(trajectory, _descent.per_step(L_hat, trajectory, "L_hat"))
+    return descent.pathwise(trajectory, descent.per_step(L_hat, trajectory, "L_hat"))
 
 
 def sgd_rate(trajectory, L_hat) -> Bound:
@@ -78,9 +82,9 @@ def sgd_rate(trajectory, L_hat) -> Bound:
     THEORY's :math:`\mathbb E[f(\bar x_k) - f^\star] \le \|x_0 - x^\star\|^2/(\eta\Gamma k)`; see
     :func:`sgd_rate_in_expectation`.
     """
-    _descent.require(trajectory, "batch_gap")
-    L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
-    return _descent.rate(trajectory, L_hat, trajectory.batch_gap)
+    descent.require(trajectory, "batch_gap")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
+    return descent.rate(trajectory, L_hat, trajectory.batch_gap)
 
 
 def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
@@ -93,13 +97,15 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     **Guarantee**: :math:`\mathbb E[\frac1k\sum_{t<k} a_t] \le \|x_0 - x^\star\|^2/(\eta\Gamma k)`.
     ``observed`` is the mean over the K runs (shape (T,)), ``stderr`` its standard error.
     """
-    _descent.require(trajectory, "gap", "gamma", "dist2")
-    L_hat = _descent.per_step(L_hat, trajectory, "L_hat")
+    descent.require(trajectory, "gap", "gamma", "dist2")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
-    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12)
+    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
                                    and np.all(eta == eta[0])):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
-    per_run = _descent.rate(trajectory, L_hat, trajectory.gap[:, :-1])
+    # (d0 is equal across runs to 1e-12 relative, checked above: d0[1] for d0[0] below is an
+    # equivalent mutant.)
+    per_run = descent.rate(trajectory, L_hat, trajectory.gap[:, :-1])
     T = trajectory.steps
     k = np.arange(1, T + 1)
     avg = per_run.observed
@@ -110,3 +116,38 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     observed = avg.mean(axis=0)
     stderr = avg.std(axis=0, ddof=1) / np.sqrt(avg.shape[0])
     return MonteCarloBound(observed, bound, np.abs(bound), applicable, stderr=stderr)
+
+
+def sgd_one_step_sharp(trajectory, L_hat) -> Bound:
+    r"""The sharper pathwise one-step inequality (THEORY §3 applied to the batch's weighted
+    objective :math:`F_{w^t} = \sum_{i\in B_t} w_i^t f_i`, convex, :math:`\hat L_t`-smooth,
+    minimised at :math:`x^\star`; proof as :func:`rwtheory.theory.theorems.gd_one_step_sharp`).
+
+    **Guarantee** (any step size, on every path):
+
+    .. math:: 2\eta\min(1, 2 - \eta\hat L_t) S_t \le \|x_t - x^\star\|^2
+              - \|x_{t+1} - x^\star\|^2 .
+    """
+    return descent.one_step(trajectory, descent.per_step(L_hat, trajectory, "L_hat"), "sharp")
+
+
+def sgd_pathwise_sharp(trajectory, L_hat) -> Bound:
+    r""":func:`sgd_one_step_sharp` summed over :math:`t < k`, every horizon k = 1..T."""
+    return descent.pathwise(trajectory, descent.per_step(L_hat, trajectory, "L_hat"), "sharp")
+
+
+def sgd_rate_sharp(trajectory, L_hat) -> Bound:
+    r"""The sharper pathwise rate, every horizon k = 1..T.
+
+    **Assumptions**: those of :func:`sgd_one_step`; :math:`\mu_k = \min_{t<k}\min(1, 2 -
+    \eta\hat L_t) > 0`; :math:`\Gamma = \min_{t<k}\Gamma_t > 0` on this path.
+
+    **Guarantee** (on every path; in expectation as in :func:`sgd_rate`):
+
+    .. math:: \frac1k\sum_{t<k}\bar\Delta_t \le \frac{\|x_0 - x^\star\|^2}{2\eta\,\mu_k\,
+              \Gamma\,k}\quad(\mu_k = 1\ \text{for}\ \eta \le 1/(\rho L_b)\ \text{(C)
+              or}\ 1/L_{\max}\ \text{(J)}).
+    """
+    descent.require(trajectory, "batch_gap")
+    L_hat = descent.per_step(L_hat, trajectory, "L_hat")
+    return descent.rate_sharp(trajectory, L_hat, trajectory.batch_gap)

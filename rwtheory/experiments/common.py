@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rwtheory.convex import engine
-from rwtheory.convex.problems import OUTLIER_DEFAULTS, regression_with_outliers, seed_list
+from rwtheory.convex.problems import regression_with_outliers, seed_list
 from rwtheory.convex.schemes import Scheme
 
 #: Default number of seeds of every figure (the issue asks for >= 10).
@@ -80,17 +80,27 @@ class Grid:
         return self.trajectory.diverged_at[i * S:(i + 1) * S]
 
 
+#: Units of :attr:`Config.lr`: an absolute step size, or a multiple of 1/L with
+#: L = lambda_max(A^T A / n) of each seed's training set (so ``lr=0.5`` means 0.5/L).
+LR_UNITS = ("absolute", "1/L")
+
+
 def run_grid(configs: Sequence[Config], seeds: list[int], *, steps: int, method: str = "gd",
              batch_size: int | None = None, desc: str | None = None,
-             **problem_kwargs) -> Grid:
+             lr_unit: str = "absolute", **problem_kwargs) -> Grid:
     """Every config on every seed of the regression-with-outliers problem, one call of
     :func:`rwtheory.convex.engine.run` (runs of one seed share their data, their GEMMs and, for
-    SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`)."""
+    SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`).
+    ``lr_unit``: one of :data:`LR_UNITS`."""
+    if lr_unit not in LR_UNITS:
+        raise ValueError(f"lr_unit must be one of {LR_UNITS}, got {lr_unit!r}")
     problem = regression_with_outliers(seeds, **problem_kwargs)
     S = len(seeds)
     schemes = [c.scheme for c in configs for _ in range(S)]
-    lr = np.repeat([c.lr for c in configs], S)
     rows = np.tile(np.arange(S), len(configs))
+    lr = np.repeat([c.lr for c in configs], S)
+    if lr_unit == "1/L":
+        lr = lr / problem.smoothness()[rows]
     update, close = progress_bar(steps, desc) if desc else (None, lambda: None)
     try:
         tr = engine.run(problem, schemes, method=method, lr=lr, steps=steps,
@@ -156,15 +166,12 @@ def problem_text(params: dict) -> str:
     if seeds is not None:
         uniq = list(dict.fromkeys(seeds))
         vals += f", seeds {uniq[0]}..{uniq[-1]} ({len(uniq)} seeds)"
-    return (f"Regression with outliers (App. B.1; rwtheory.convex.problems.regression_with_outliers: "
-            f"{vals}; clean features N(0, I_d), targets theta*^T u + beta* + sigma eps with "
+    return (f"Regression with outliers (App. B.1; "
+            f"rwtheory.convex.problems.regression_with_outliers: {vals}; clean features "
+            f"N(0, I_d), targets theta*^T u + beta* + sigma eps with "
             f"theta* ~ N(0, I_d)/sqrt(d), beta* ~ N(0, 1); outlier features "
             f"N(0, s^2 I_d), outlier targets N(0, 1); model with intercept, d + 1 parameters, "
             f"x_0 = 0).")
-
-
-#: Defaults of the problem, for documentation.
-PROBLEM_DEFAULTS = OUTLIER_DEFAULTS
 
 
 def progress_bar(total: int, desc: str):

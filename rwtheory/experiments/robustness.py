@@ -1,0 +1,246 @@
+"""The robustness study: every empirical claim of Figures 7-8 and App. A.4-A.5, re-judged by
+its own status rule at every setting of a declared grid.
+
+``rwtheory robustness [--only CLAIM ...] [--grid default|quick|FILE] [--seeds N]
+[--workers K] [--scheduler ADDRESS] [--out DIR]``.
+
+For each family (a figure module with ``measure`` and ``RULES``) and each of its settings
+(:mod:`rwtheory.experiments.robustness_grid`, where the grid is argued), the family's
+``measure`` runs the setting's seeds and every rule of ``RULES`` -- the very functions that
+set the statuses of ``paper_checks.md`` -- gives the setting its verdict. Fig. 8's Table-12
+tau sweep (quoted in its ledger row, used by no rule) is skipped.
+
+Execution. Settings are independent, so they run in chunks of :data:`CHUNK` settings of one
+family, in worker processes (``--workers K``, default: every core; processes are started
+with ``spawn`` and one BLAS thread each) or on a Dask cluster (``--scheduler ADDRESS``,
+extra ``rwtheory[dask]``; Dask workers run one BLAS thread by default). A setting's seeds
+are 0..seeds-1 whatever runs it, so the output bytes do not depend on the number of workers
+or on the backend. Each finished chunk is written atomically to
+``OUT/chunks/<grid digest>/<family>-<chunk>.json`` with the grid, the seeds, the package
+version and a fingerprint of the code that computed it; a rerun skips every chunk whose
+file matches and computes the rest (an interrupted study resumes). The outputs
+(:mod:`rwtheory.experiments.robustness_report`) are written only once every chunk exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from rwtheory.convex.problems import seed_list
+from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
+from rwtheory.report.files import atomic_write_text
+
+__all__ = ["CHUNK", "Study", "claim_keys", "run_setting", "run_study"]
+
+#: Settings per chunk (the unit of work of a worker and of resumption).
+CHUNK = 4
+DEFAULT_OUT = Path("figures") / "robustness"
+
+
+def _module(family: str):
+    return importlib.import_module(f"rwtheory.experiments.{family}")
+
+
+def claim_keys(family: str) -> list[str]:
+    """The claims a family's rules judge, in ledger order."""
+    return list(_module(family).RULES)
+
+
+def run_setting(setting: Setting, seeds: int) -> list[dict]:
+    """Run one setting and apply every rule of its family: one dict per claim with the
+    ``status``, ``margin`` and ``numbers`` of its :class:`~rwtheory.experiments.verdict.Verdict`."""
+    module = _module(setting.family)
+    kwargs = setting.kwargs()
+    if setting.family == "fig8":
+        kwargs["tau_sweep"] = ()
+    _, summary = module.measure(seed_list(seeds), **kwargs)
+    out = []
+    for key, rule in module.RULES.items():
+        v = rule(summary)
+        out.append(dict(claim=key, status=v.status, margin=float(v.margin),
+                        numbers={k: (None if x is None else float(x))
+                                 for k, x in v.numbers.items()}))
+    return out
+
+
+def run_chunk(settings: Sequence[Setting], seeds: int) -> list[list[dict]]:
+    """Run a chunk of settings (one worker task)."""
+    return [run_setting(s, seeds) for s in settings]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A finished study: the grid, the claims judged, every family's settings and, per
+    (family, setting index), the verdict dicts of :func:`run_setting`."""
+
+    grid: StudyGrid
+    claims: tuple[str, ...]
+    settings: dict[str, list[Setting]]
+    verdicts: dict[tuple[str, int], list[dict]]
+    version: str
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("rwtheory")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a source tree without install
+        return "unknown"
+
+
+#: Modules of rwtheory/experiments that only present a finished study (not in the
+#: fingerprint: editing them does not invalidate stored chunks).
+PRESENTATION = ("robustness_report.py", "robustness_plots.py")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (12 hex digits) of the sources that compute a verdict: rwtheory/convex,
+    rwtheory/weights and rwtheory/experiments except :data:`PRESENTATION`. A chunk computed
+    by other code is redone."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for sub in ("convex", "weights", "experiments"):
+        for path in sorted((root / sub).glob("*.py")):
+            if path.name not in PRESENTATION:
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+class ChunkStore:
+    """Finished chunks on disk, one JSON file each, written atomically."""
+
+    def __init__(self, out: Path, grid: StudyGrid):
+        self.folder = Path(out) / "chunks" / grid.digest()
+        self.key = dict(grid=grid.as_dict(), version=package_version(), code=code_fingerprint())
+
+    def path(self, family: str, chunk: int) -> Path:
+        return self.folder / f"{family}-{chunk:04d}.json"
+
+    def load(self, family: str, chunk: int) -> list[list[dict]] | None:
+        try:
+            data = json.loads(self.path(family, chunk).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data["verdicts"] if data.get("key") == self.key else None
+
+    def save(self, family: str, chunk: int, verdicts: list[list[dict]]) -> None:
+        atomic_write_text(self.path(family, chunk),
+                          json.dumps(dict(key=self.key, verdicts=verdicts), sort_keys=True))
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Child processes started inside inherit one BLAS/OpenMP thread each."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in names}
+    os.environ.update({k: "1" for k in names})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _local(tasks: list, seeds: int, workers: int) -> Iterator[tuple[object, list]]:
+    """(task, result) in completion order from ``workers`` spawned processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with _one_blas_thread():   # workers are started at submission time
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            futures = {pool.submit(run_chunk, settings, seeds): t for t, settings in tasks}
+            for f in as_completed(futures):
+                yield futures[f], f.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]]:
+    """(task, result) in completion order from the Dask cluster at ``address``."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise RuntimeError("--scheduler needs Dask: pip install 'rwtheory[dask]'") from None
+    with Client(address) as client:
+        futures = {client.submit(run_chunk, settings, seeds, pure=False): t
+                   for t, settings in tasks}
+        try:
+            for f in as_completed(list(futures)):
+                yield futures[f], f.result()
+        finally:
+            client.cancel(list(futures))
+
+
+def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] | None = None,
+              workers: int | None = None, scheduler: str | None = None,
+              out: str | Path = DEFAULT_OUT,
+              on_chunk: Callable[[str, int], None] | None = None) -> Study:
+    """Run (or resume) the study and return it; writes only the chunk files (the outputs:
+    :func:`rwtheory.experiments.robustness_report.write`). ``only``: claim keys or family
+    names; ``on_chunk(family, chunk)`` is called after each computed chunk is stored."""
+    grid = grid if isinstance(grid, StudyGrid) else load_grid(grid)
+    claims = select_claims(only)
+    families = [f for f in FAMILIES if any(c.startswith(f + ".") for c in claims)]
+    store = ChunkStore(Path(out), grid)
+    settings = {f: grid.settings(f) for f in families}
+    todo, done = [], {}
+    for f in families:
+        for c in range(0, len(settings[f]), CHUNK):
+            stored = store.load(f, c // CHUNK)
+            if stored is None:
+                todo.append(((f, c // CHUNK), settings[f][c:c + CHUNK]))
+            else:
+                done[(f, c // CHUNK)] = stored
+    if todo:
+        workers = workers or os.cpu_count() or 1
+        results = _dask(todo, grid.seeds, scheduler) if scheduler else \
+            _local(todo, grid.seeds, workers)
+        with contextlib.closing(results), _progress(len(todo)) as bar:
+            for (f, c), verdicts in results:
+                store.save(f, c, verdicts)
+                done[(f, c)] = verdicts
+                bar()
+                if on_chunk is not None:
+                    on_chunk(f, c)
+    verdicts = {(f, s.index): done[(f, s.index // CHUNK)][s.index % CHUNK]
+                for f in families for s in settings[f]}
+    return Study(grid, tuple(claims), settings, verdicts, package_version())
+
+
+def select_claims(only: Sequence[str] | None) -> list[str]:
+    """Claim keys for ``only`` (claim keys or family names; None: every claim)."""
+    every = [k for f in FAMILIES for k in claim_keys(f)]
+    if not only:
+        return every
+    unknown = [x for x in only if x not in every and x not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown claim(s) {unknown}; choose from {every} or the families "
+                         f"{list(FAMILIES)}")
+    return [k for k in every if k in only or k.split(".")[0] in only]
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """A tqdm bar on stderr when it is a terminal (else a no-op); yields an updater."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="robustness", unit="chunk", file=sys.stderr, leave=False)
+    try:
+        yield bar.update
+    finally:
+        bar.close()

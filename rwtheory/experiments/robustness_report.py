@@ -1,0 +1,331 @@
+"""What the robustness study shows, written under ``figures/robustness/``:
+
+* ``grid.json``: the grid that produced them and the package version;
+* ``<family>_settings.csv``: one row per (claim, setting): the setting's parameters, the
+  status, the rule's margin and the numbers the rule compared;
+* ``summary.csv`` and ``summary.md``: per claim, the counts of holds / holds with caveat /
+  fails with a 95 % Wilson interval for each share (scipy), the parameters that move the
+  verdict most, where it flips (in words), and the most and least favourable settings;
+* ``<family>.png`` and ``<family>.csv`` (the plotted numbers): per claim, the status shares
+  against each parameter and a 2-D map over the two parameters that move it most
+  (:mod:`rwtheory.experiments.robustness_plots`; PNG only: these are diagnostics, not paper
+  figures, and PDF rendering doubled the study's output time).
+
+Every file starts with comment lines naming the grid (with its digest), the seeds and the
+package version. Conventions: a setting's *score* is 1 for holds, 0.5 for holds with caveat,
+0 for fails; a parameter *moves the verdict* by the spread (max - min) of the mean score
+over its levels, each level averaged over the other parameters as sampled.
+:func:`ledger_notes` gives the text for the claim rows of ``paper_checks.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rwtheory.experiments.robustness import Study, claim_keys
+from rwtheory.experiments.robustness_grid import FAMILIES, StudyGrid
+from rwtheory.report.files import csv_bytes, write_files_atomically
+
+__all__ = ["ClaimStats", "claim_stats", "ledger_notes", "load", "write"]
+
+STATUS_ORDER = ("holds", "holds with caveat", "fails")
+SCORE = {"holds": 1.0, "holds with caveat": 0.5, "fails": 0.0}
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval for a share of k in n (scipy.stats.binomtest)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One (claim, setting) of the study."""
+
+    claim: str
+    family: str
+    setting: int
+    params: dict
+    status: str
+    margin: float
+    numbers: dict
+
+
+def rows(study: Study, claim: str) -> list[Row]:
+    family = claim.split(".")[0]
+    out = []
+    for s in study.settings[family]:
+        v = next(x for x in study.verdicts[(family, s.index)] if x["claim"] == claim)
+        out.append(Row(claim, family, s.index, dict(s.params), v["status"], v["margin"],
+                       v["numbers"]))
+    return out
+
+
+@dataclass(frozen=True)
+class ClaimStats:
+    """Per claim: counts and Wilson intervals by status, the axes ranked by how much they
+    move the verdict (``effects``: axis -> spread of the mean score), per axis and level the
+    status counts, and the settings ranked from most to least favourable."""
+
+    claim: str
+    n: int
+    counts: dict[str, int]
+    intervals: dict[str, tuple[float, float]]
+    effects: dict[str, float]
+    by_level: dict[str, dict[str, dict[str, int]]]
+    ranked: list[Row]
+
+    @property
+    def top_axes(self) -> list[str]:
+        return sorted(self.effects, key=lambda a: -self.effects[a])[:2]
+
+
+def claim_stats(study: Study, claim: str) -> ClaimStats:
+    rs = rows(study, claim)
+    n = len(rs)
+    counts = {s: sum(r.status == s for r in rs) for s in STATUS_ORDER}
+    by_level, effects = {}, {}
+    for axis, declared in study.grid.axes[claim.split(".")[0]].items():
+        levels = {str(v): {s: 0 for s in STATUS_ORDER} for v in declared}  # grid order
+        for r in rs:
+            levels[str(r.params[axis])][r.status] += 1
+        levels = {lv: c for lv, c in levels.items() if sum(c.values())}
+        by_level[axis] = levels
+        means = [sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
+                 for c in levels.values()]
+        effects[axis] = max(means) - min(means)
+    ranked = sorted(rs, key=lambda r: (-SCORE[r.status], -r.margin, r.setting))
+    return ClaimStats(claim, n, counts, {s: wilson(k, n) for s, k in counts.items()},
+                      effects, by_level, ranked)
+
+
+# ---------------------------------------------------------------------- words
+def _setting_text(r: Row) -> str:
+    return f"#{r.setting} (" + ", ".join(f"{k}={v}" for k, v in r.params.items()) + ")"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def counts_text(st: ClaimStats, study: Study) -> str:
+    """'holds in k of N settings (...)' with the Wilson intervals."""
+    parts = [f"{st.counts[s]} {s} [{_pct(st.intervals[s][0])}, {_pct(st.intervals[s][1])}]"
+             for s in STATUS_ORDER]
+    g = study.grid
+    return (f"holds in {st.counts['holds']} of {st.n} settings (grid {g.name} {g.digest()}, "
+            f"{g.seeds} seeds each; " + ", ".join(parts) + "; 95 % Wilson intervals)")
+
+
+def flip_text(st: ClaimStats) -> str:
+    """Where the verdict flips, in words: the status mix at each level of the parameter that
+    moves it most, and the best and worst cells of the two that move it most."""
+    present = [s for s in STATUS_ORDER if st.counts[s]]
+    if len(present) == 1:
+        return f"no flip in the grid: {present[0]} in all {st.n} settings"
+    a1, *rest = st.top_axes
+    levels = "; ".join(f"{lv}: " + "/".join(str(c[s]) for s in STATUS_ORDER)
+                       for lv, c in st.by_level[a1].items())
+    text = (f"moves most with {a1} (spread of mean score {st.effects[a1]:.2f}; "
+            f"holds/caveat/fails by level: {levels})")
+    if rest:
+        a2 = rest[0]
+        cells = _cells(st, a1, a2)
+        best = max(cells.items(), key=lambda kv: (kv[1][0], kv[1][1]))
+        worst = min(cells.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
+        text += (f", then {a2} ({st.effects[a2]:.2f}); best cell {a1}={best[0][0]}, "
+                 f"{a2}={best[0][1]}: mean score {best[1][0]:.2f} over {best[1][1]} settings; "
+                 f"worst {a1}={worst[0][0]}, {a2}={worst[0][1]}: {worst[1][0]:.2f} over "
+                 f"{worst[1][1]}")
+    return text
+
+
+def _cells(st: ClaimStats, a1: str, a2: str) -> dict[tuple[str, str], tuple[float, int]]:
+    """(level of a1, level of a2) -> (mean score, settings) over the claim's settings."""
+    acc = {}
+    for r in st.ranked:
+        key = (str(r.params[a1]), str(r.params[a2]))
+        tot, k = acc.get(key, (0.0, 0))
+        acc[key] = (tot + SCORE[r.status], k + 1)
+    return {k: (tot / m, m) for k, (tot, m) in acc.items()}
+
+
+def ledger_notes(study: Study) -> dict[str, str]:
+    """Claim key -> "holds in k of N settings (grid ...); <where it flips>" for the claim
+    rows of ``paper_checks.md``."""
+    out = {}
+    for claim in study.claims:
+        st = claim_stats(study, claim)
+        out[claim] = f"Robustness: {counts_text(st, study)}; {flip_text(st)}."
+    return out
+
+
+# ---------------------------------------------------------------------- files
+def header(study: Study) -> str:
+    g = study.grid
+    return (f"# rwtheory robustness study, rwtheory {study.version}; grid {g.name} "
+            f"(digest {g.digest()}: {g.settings_per_family} settings per family, sample seed "
+            f"{g.sample_seed}, base setting {'included' if g.include_base else 'not included'}),"
+            f" seeds 0..{g.seeds - 1} per setting\n")
+
+
+def settings_columns(study: Study, family: str) -> dict[str, list]:
+    claims = [c for c in study.claims if c.startswith(family + ".")]
+    all_rows = [r for c in claims for r in rows(study, c)]
+    axes = list(all_rows[0].params)
+    numbers = sorted({k for r in all_rows for k in r.numbers})   # same order from any source
+    cols = {"claim": [], "setting": [], **{a: [] for a in axes}, "status": [], "margin": [],
+            **{f"rule_{k}": [] for k in numbers}}
+    for r in all_rows:
+        cols["claim"].append(r.claim)
+        cols["setting"].append(r.setting)
+        for a in axes:
+            cols[a].append(r.params[a])
+        cols["status"].append(r.status)
+        cols["margin"].append(r.margin)
+        for k in numbers:
+            v = r.numbers.get(k)
+            cols[f"rule_{k}"].append("" if v is None else v)
+    return cols
+
+
+def summary_columns(study: Study, stats: Sequence[ClaimStats]) -> dict[str, list]:
+    cols = {k: [] for k in ("claim", "settings", "holds", "holds_low", "holds_high",
+                            "caveat", "caveat_low", "caveat_high", "fails", "fails_low",
+                            "fails_high", "top_axis", "second_axis", "most_favourable",
+                            "least_favourable", "flips")}
+    for st in stats:
+        vals = [st.claim, st.n]
+        for s in STATUS_ORDER:
+            vals += [st.counts[s], *st.intervals[s]]
+        top = st.top_axes + [""] * (2 - len(st.top_axes))
+        vals += [*top, _setting_text(st.ranked[0]), _setting_text(st.ranked[-1]),
+                 flip_text(st)]
+        for k, v in zip(cols, vals, strict=True):
+            cols[k].append(v)
+    return cols
+
+
+def summary_markdown(study: Study, stats: Sequence[ClaimStats]) -> str:
+    lines = [header(study).lstrip("# ").strip(), "",
+             "Each claim's own status rule (the code that sets its status in paper_checks.md) "
+             "applied at every setting of the grid (rwtheory/experiments/robustness_grid.py "
+             "argues the grid). Score: holds 1, caveat 0.5, fails 0.", ""]
+    lines += joint_lines(study) + [""]
+    for st in stats:
+        lines += [f"## `{st.claim}`", "", f"* {counts_text(st, study)}",
+                  f"* where it flips: {flip_text(st)}",
+                  "* most favourable: " + "; ".join(
+                      f"{r.status} {_setting_text(r)}" for r in st.ranked[:3]),
+                  "* least favourable: " + "; ".join(
+                      f"{r.status} {_setting_text(r)}" for r in st.ranked[::-1][:3]), ""]
+    return "\n".join(lines)
+
+
+def joint_holds(study: Study, family: str) -> list[int]:
+    """Settings of ``family`` where every claim of the family studied holds at once (for
+    Fig. 7: the paper's ordering, linupper first, quadratic ahead of uniform, extremes
+    last)."""
+    claims = [c for c in study.claims if c.startswith(family + ".")]
+    return [s.index for s in study.settings[family]
+            if all(v["status"] == "holds" for v in study.verdicts[(family, s.index)]
+                   if v["claim"] in claims)]
+
+
+def joint_lines(study: Study) -> list[str]:
+    lines = ["## Every claim of a family at once", ""]
+    for family, settings in study.settings.items():
+        claims = [c for c in study.claims if c.startswith(family + ".")]
+        ok = joint_holds(study, family)
+        shown = "; ".join(_setting_text(r) for r in rows(study, claims[0])
+                          if r.setting in ok[:5])
+        lines.append(f"* {family} ({', '.join(c.split('.', 1)[1] for c in claims)}): all hold "
+                     f"in {len(ok)} of {len(settings)} settings"
+                     + (f", e.g. {shown}" if ok else ""))
+    return lines
+
+
+def write(study: Study, out: str | Path) -> list[Path]:
+    """Write every output of the study into ``out`` (each file atomically, all rendered
+    in memory first)."""
+    from rwtheory.experiments.robustness_plots import family_figure
+
+    out = Path(out)
+    head = header(study).encode()
+    stats = [claim_stats(study, c) for c in study.claims]
+    blobs = {out / "summary.csv": head + csv_bytes(summary_columns(study, stats)),
+             out / "summary.md": summary_markdown(study, stats).encode(),
+             out / "grid.json": (json.dumps(dict(study.grid.as_dict(), version=study.version),
+                                            indent=1) + "\n").encode()}
+    families = list(dict.fromkeys(c.split(".")[0] for c in study.claims))
+    for family in families:
+        blobs[out / f"{family}_settings.csv"] = head + csv_bytes(
+            settings_columns(study, family))
+        fam_stats = [st for st in stats if st.claim.startswith(family + ".")]
+        figure, columns = family_figure(family, fam_stats)
+        blobs.update(_render(figure, out / family))
+        blobs[out / f"{family}.csv"] = head + csv_bytes(columns)
+    return write_files_atomically(blobs)
+
+
+def _render(figure, stem: Path) -> dict[Path, bytes]:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", metadata={"Software": None}, dpi=110)
+    plt.close(figure)
+    return {stem.with_suffix(".png"): buf.getvalue()}
+
+
+def mean_scores(st: ClaimStats, axis: str) -> dict[str, float]:
+    return {lv: sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
+            for lv, c in st.by_level[axis].items()}
+
+
+def score_map(st: ClaimStats, a1: str, a2: str) -> tuple[list[str], list[str], np.ndarray,
+                                                         np.ndarray]:
+    """Levels of a1 and a2, and (mean score, settings) on their grid (NaN / 0 if empty)."""
+    l1, l2 = list(st.by_level[a1]), list(st.by_level[a2])
+    cells = _cells(st, a1, a2)
+    score = np.full((len(l1), len(l2)), np.nan)
+    count = np.zeros((len(l1), len(l2)), dtype=int)
+    for (v1, v2), (m, k) in cells.items():
+        score[l1.index(v1), l2.index(v2)] = m
+        count[l1.index(v1), l2.index(v2)] = k
+    return l1, l2, score, count
+
+
+def load(out: str | Path) -> Study:
+    """The study whose outputs :func:`write` left in ``out`` (``grid.json`` and the
+    ``<family>_settings.csv`` files), e.g. for :func:`ledger_notes` without a rerun."""
+    out = Path(out)
+    meta = json.loads((out / "grid.json").read_text(encoding="utf-8"))
+    version = meta.pop("version")
+    grid = StudyGrid.from_dict(meta)
+    claims, settings, verdicts = [], {}, {}
+    for family in FAMILIES:
+        path = out / f"{family}_settings.csv"
+        if not path.exists():
+            continue
+        settings[family] = grid.settings(family)
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                 if not ln.startswith("#")]
+        for row in csv.DictReader(lines):
+            claims.append(row["claim"])
+            numbers = {k[5:]: float(v) if v else None for k, v in row.items()
+                       if k.startswith("rule_")}
+            verdicts.setdefault((family, int(row["setting"])), []).append(dict(
+                claim=row["claim"], status=row["status"], margin=float(row["margin"]),
+                numbers=numbers))
+    order = [k for f in settings for k in claim_keys(f)]
+    claims = [k for k in order if k in set(claims)]
+    return Study(grid, tuple(claims), settings, verdicts, version)

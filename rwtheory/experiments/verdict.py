@@ -1,0 +1,48 @@
+"""The outcome of one claim's status rule on one figure summary.
+
+A status rule is a pure function ``rule(summary) -> Verdict`` of a figure's typed summary.
+The same rule sets the status of the claim's row in ``paper_checks.md`` (the figure module's
+``claims``) and the status of every setting of the robustness study
+(:mod:`rwtheory.experiments.robustness`), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from rwtheory.report.claim import STATUSES
+
+__all__ = ["Rule", "Verdict", "log_ratio"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """status : one of ``holds``, ``holds with caveat``, ``fails``.
+    margin : a signed number, larger = more favourable to the claim (each rule documents
+        its own); used only to rank settings from most to least favourable.
+    numbers : the numbers the rule compared, by name (written beside the status)."""
+
+    status: str
+    margin: float
+    numbers: Mapping[str, float | int | None] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUSES[:3]:
+            raise ValueError(f"status must be one of {STATUSES[:3]}, got {self.status!r}")
+
+
+#: A status rule: a pure function of one figure's summary.
+Rule = Callable[[object], Verdict]
+
+
+def log_ratio(a: float, b: float) -> float:
+    """log(a / b) for positive finite a, b; +-inf when one side is non-finite (a diverged
+    run counts as infinitely bad), 0 when both are."""
+    fa, fb = math.isfinite(a), math.isfinite(b)
+    if fa and fb:
+        return math.log(a / b) if a > 0 and b > 0 else 0.0
+    if fa == fb:
+        return 0.0
+    return -math.inf if fa else math.inf
