@@ -7,7 +7,8 @@
   gradient accumulation;
 * FSDP2 (``fully_shard``): the reweighted gradients equal DDP's;
 * a global batch without any scored token: every rank raises the same error, none hangs (the
-  processes must all exit well within a deadline shorter than the collectives' timeout)."""
+  case runs last in the workers: a rank stuck in a collective would fail them at the group's
+  120 s timeout, within the module's 300 s test timeout)."""
 
 import datetime
 import os
@@ -122,11 +123,23 @@ def _accumulated_grads(rank):
     return {n: p.grad.clone() for n, p in model.module.named_parameters()}, reweighter.stats
 
 
+def _all_padding(rank) -> str:
+    """Every rank's batch is padding: no local raise; the reweighting raises on every rank."""
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    x = torch.randint(0, 256, (3, SEQ))
+    losses = per_sample_loss(model(x), torch.full_like(x, -100))
+    try:
+        SampleReweighter("linupper", 0.4)(losses)
+    except ValueError as exc:
+        return str(exc)
+    return "no error"
+
+
 def _worker(rank: int, init_file: str, out_dir: str):
     _init(rank, init_file, 120)
     try:
         out = {"ddp": _ddp_cases(rank), "fsdp2": _fsdp2_grads(rank),
-               "accumulated": _accumulated_grads(rank)}
+               "accumulated": _accumulated_grads(rank), "all_padding": _all_padding(rank)}
         torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -224,39 +237,11 @@ def test_optimizer_step_weights_over_every_micro_batch_of_every_rank(ranks):
 
 
 # ----------------------------------------------------------------- a global batch of padding
-def _padding_worker(rank: int, init_file: str, out_dir: str):
-    _init(rank, init_file, 600)                # far beyond the test's deadline: a hang fails
-    try:
-        model = torch.nn.parallel.DistributedDataParallel(_model())
-        x = torch.randint(0, 256, (3, SEQ))
-        losses = per_sample_loss(model(x), torch.full_like(x, -100))   # no local raise
-        try:
-            SampleReweighter("linupper", 0.4)(losses)
-            message = "no error"
-        except ValueError as exc:
-            message = str(exc)
-        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
-            f.write(message)
-    finally:
-        dist.destroy_process_group()
-
-
-def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(tmp_path):
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_padding_worker, args=(r, str(tmp_path / "init"),
-                                                       str(tmp_path)))
-             for r in range(WORLD)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    alive = [p.is_alive() for p in procs]
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    assert not any(alive), "a rank hung"
-    assert [p.exitcode for p in procs] == [0] * WORLD
-    messages = [(tmp_path / f"rank{r}.txt").read_text() for r in range(WORLD)]
+def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(ranks):
+    # run last in each worker (after every collective of the other cases): had one rank
+    # raised before the gather, the other would have waited in it until the group's
+    # 120 s timeout and the workers (and this module's 300 s test timeout) would have failed
+    messages = [ranks[r]["all_padding"] for r in range(WORLD)]
     assert messages[0] == messages[1]
     assert messages[0].startswith("per_sample_losses: no sample of the global batch (all "
                                   "data-parallel ranks together) has a scored token")
