@@ -148,7 +148,8 @@ def _robustness_notes(folder: Path) -> dict[str, str]:
 
     if not (folder / "grid.json").is_file():
         return {}
-    return robustness_report.ledger_notes(robustness_report.load(folder))
+    notes = robustness_report.ledger_notes(robustness_report.load(folder))
+    return {k: v.removeprefix("Robustness: ") for k, v in notes.items()}  # the row labels it
 
 
 def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:

@@ -127,7 +127,7 @@ def _evidence(paths: Sequence[str], prefix: str) -> str:
         src = html.escape(prefix + p)
         if p.endswith(".png"):
             parts.append(f'<figure><a href="#{_fig_anchor(p)}"><img src="{src}" alt="{html.escape(p)}" '
-                         f'loading="lazy"></a><figcaption>{html.escape(p)}</figcaption></figure>')
+                         f'></a><figcaption>{html.escape(p)}</figcaption></figure>')
         else:
             parts.append(f'<a href="{src}">{html.escape(p)}</a>')
     return " ".join(parts)
@@ -168,7 +168,7 @@ def _gallery(claims: Sequence[dict], prefix: str) -> list[str]:
     for p, ids in users.items():
         links = ", ".join(f'<a href="#{_anchor(i)}"><code>{html.escape(i)}</code></a>' for i in ids)
         figs.append(f'<figure id="{_fig_anchor(p)}"><img src="{html.escape(prefix + p)}" '
-                    f'alt="{html.escape(p)}" loading="lazy"><figcaption>{html.escape(p)}: '
+                    f'alt="{html.escape(p)}"><figcaption>{html.escape(p)}: '
                     f"claims {links}</figcaption></figure>")
     return ['<h2 id="figures">Figures</h2>', '<div class="gallery">' + "".join(figs) + "</div>"]
 
