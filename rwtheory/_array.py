@@ -46,6 +46,8 @@ __all__ = [
     "as_float_array",
     "check_in_range",
     "check_int",
+    "check_lambdas",
+    "check_per_run",
     "check_positive_finite",
     "check_fits_dtype",
     "check_real",
@@ -376,3 +378,27 @@ def to_float(x: Any) -> float:
     if _is_torch(x):
         return float(x.item())
     return float(x)
+
+
+# ---------------------------------------------------------------- engine arguments
+def check_per_run(value, name: str, runs: int) -> np.ndarray:
+    """A positive finite number, or one per run: a float64 array of shape (runs,)."""
+    if not (np.ndim(value) == 0 or np.shape(value) == (runs,)):
+        raise ValueError(f"{name} must be a number or have one value per run ({runs}), "
+                         f"got shape {np.shape(value)}")
+    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (runs,)).copy()
+    if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return arr
+
+
+def check_lambdas(lambdas, steps: int) -> np.ndarray:
+    """Heavy ball's lambda_t, t = 0..steps (a callable or an array), all finite >= 0."""
+    if lambdas is None:
+        raise ValueError("lambdas is required for method='heavy_ball' (a callable t -> "
+                         "lambda_t or an array of steps + 1 values >= 0)")
+    lam = (np.array([float(lambdas(t)) for t in range(steps + 1)]) if callable(lambdas)
+           else np.asarray(lambdas, dtype=np.float64))
+    if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
+        raise ValueError(f"lambdas must give steps + 1 = {steps + 1} finite values >= 0")
+    return lam

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rwtheory._array import check_lambdas, check_per_run
 from rwtheory.convex.fused import FusedWeights
 from rwtheory.convex.layout import Layout
 from rwtheory.convex.problems import LeastSquares
@@ -86,27 +87,6 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-def _per_run(value, name: str, runs: int) -> np.ndarray:
-    if not (np.ndim(value) == 0 or np.shape(value) == (runs,)):
-        raise ValueError(f"{name} must be a number or have one value per run ({runs}), "
-                         f"got shape {np.shape(value)}")
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (runs,)).copy()
-    if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return arr
-
-
-def _lambdas(lambdas, steps: int) -> np.ndarray:
-    if lambdas is None:
-        raise ValueError("lambdas is required for method='heavy_ball' (a callable t -> "
-                         "lambda_t or an array of steps + 1 values >= 0)")
-    lam = (np.array([float(lambdas(t)) for t in range(steps + 1)]) if callable(lambdas)
-           else np.asarray(lambdas, dtype=np.float64))
-    if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"lambdas must give steps + 1 = {steps + 1} finite values >= 0")
-    return lam
-
-
 @dataclass
 class _Config:
     """The validated arguments of :func:`run`."""
@@ -138,14 +118,14 @@ def _configure(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x
     if method == "gd" and batch_size not in (None, n):
         raise ValueError("method='gd' is full batch; use method='sgd' for minibatches")
     b = n if batch_size is None else _check_int(batch_size, "batch_size", 1, n)
-    lr = _per_run(lr, "lr", R)
+    lr = check_per_run(lr, "lr", R)
     factor = float(divergence_factor)
     if not factor > 1:
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
     schemes = [schemes] * R if isinstance(schemes, Scheme) else list(schemes)
     if len(schemes) != R or not all(isinstance(s, Scheme) for s in schemes):
         raise ValueError(f"schemes must be one Scheme or a sequence of {R} Schemes")
-    lam = _lambdas(lambdas, steps) if method == "heavy_ball" else None
+    lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
     x = np.zeros((R, d)) if x0 is None else np.array(x0, dtype=np.float64)
     if x.shape != (R, d) or not np.all(np.isfinite(x)):
         raise ValueError(f"x0 must be a finite array of shape {(R, d)}, got {x.shape}")

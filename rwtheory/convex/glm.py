@@ -58,6 +58,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from rwtheory._array import check_lambdas, check_per_run
 from rwtheory.convex.engine import METHODS, Trajectory, sample_batches
 from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
@@ -350,27 +351,6 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-def _per_run(value, name: str, runs: int) -> np.ndarray:
-    if not (np.ndim(value) == 0 or np.shape(value) == (runs,)):
-        raise ValueError(f"{name} must be a number or one value per run ({runs}), "
-                         f"got shape {np.shape(value)}")
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (runs,)).copy()
-    if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return arr
-
-
-def _lambdas(lambdas, steps: int) -> np.ndarray:
-    if lambdas is None:
-        raise ValueError("lambdas is required for method='heavy_ball' (a callable t -> "
-                         "lambda_t or an array of steps + 1 values >= 0)")
-    lam = (np.array([float(lambdas(t)) for t in range(steps + 1)]) if callable(lambdas)
-           else np.asarray(lambdas, dtype=np.float64))
-    if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"lambdas must give steps + 1 = {steps + 1} finite values >= 0")
-    return lam
-
-
 @dataclass
 class _Setup:
     """The validated arguments of :func:`run`."""
@@ -420,8 +400,8 @@ def _setup(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
     if b < n:
         per_seed = {s: sample_batches(s, n, b, steps) for s in dict.fromkeys(seeds)}
         batches = np.stack([per_seed[s] for s in seeds])
-    lam = _lambdas(lambdas, steps) if method == "heavy_ball" else None
-    return _Setup(problem.take(rows), rows, schemes, _per_run(lr, "lr", R), steps, b, lam,
+    lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
+    return _Setup(problem.take(rows), rows, schemes, check_per_run(lr, "lr", R), steps, b, lam,
                   x, factor, batches, seeds)
 
 
