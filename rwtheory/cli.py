@@ -152,7 +152,7 @@ def _robustness_notes(folder: Path) -> dict[str, str]:
     return {k: v.removeprefix("Robustness: ") for k, v in notes.items()}  # the row labels it
 
 
-def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:
+def _run_checks(args, parser, figure_results=None, robustness_dir=None, done=None) -> int:
     import time
 
     from rwtheory.report import ledger
@@ -166,7 +166,7 @@ def _run_checks(args, parser, figure_results=None, robustness_dir=None) -> int:
                                  only=getattr(args, "only", None),
                                  robustness=_robustness_notes(
                                      robustness_dir or getattr(args, "robustness", None)
-                                     or DEFAULT_FIGURES_DIR / "robustness"))
+                                     or DEFAULT_FIGURES_DIR / "robustness"), done=done)
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path, json_path = ledger.write(args.out, reports, quick=args.quick)
@@ -194,26 +194,36 @@ def add_reproduce(sub) -> None:
                    help="checks file (default: paper_checks.md; the JSON goes beside it)")
     p.add_argument("--report-out", type=_output_path, default=DEFAULT_REPORT_DIR,
                    help="folder of the HTML report (default: report/)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes for the figures, checks and robustness study "
+                        "(default: every core; the outputs do not depend on it)")
     p.set_defaults(run=cmd_reproduce)
 
 
 def cmd_reproduce(args, parser) -> int:
-    from tqdm.auto import tqdm
+    """Figures, LM study, checks and robustness study as tasks of one process pool
+    (:mod:`rwtheory.experiments.job`), then the ledger and the report."""
+    import time
 
-    from rwtheory.experiments import FIGURES
+    from rwtheory.experiments import job
+    from rwtheory.experiments.pool import default_workers, process_pool
 
-    results = {}
-    for name in tqdm(list(FIGURES), desc="figures", unit="fig", file=sys.stderr):
-        results[name] = render_figure(name, args.figures_out, quick=args.quick)
+    start = time.perf_counter()
+    args.figures_out.mkdir(parents=True, exist_ok=True)
+    with process_pool(args.workers or default_workers()) as pool:
+        pending = job.submit(pool, quick=args.quick, figures_out=args.figures_out)
+        cmd_robustness(build_parser().parse_args(
+            ["robustness", "--grid", "quick" if args.quick else "default",
+             "--out", str(args.figures_out / "robustness")]), parser, executor=pool)
+        results, reports = job.finish(pending)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    cmd_robustness(build_parser().parse_args(
-        ["robustness", "--grid", "quick" if args.quick else "default",
-         "--out", str(args.figures_out / "robustness")]), parser)
     _run_checks(args, parser, figure_results=results,
-                robustness_dir=args.figures_out / "robustness")
+                robustness_dir=args.figures_out / "robustness", done=reports)
     # the README's table follows the committed ledger only, not a run written elsewhere
     readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
-    return _write_report(args.out.with_suffix(".json"), args.report_out, readme)
+    status = _write_report(args.out.with_suffix(".json"), args.report_out, readme)
+    print(f"reproduce: {time.perf_counter() - start:.1f} s wall")
+    return status
 
 
 # ------------------------------------------------------------------ report
@@ -285,7 +295,7 @@ def add_robustness(sub) -> None:
     p.set_defaults(run=cmd_robustness)
 
 
-def cmd_robustness(args, parser) -> int:
+def cmd_robustness(args, parser, executor=None) -> int:
     import time
 
     from rwtheory.experiments import robustness, robustness_report
@@ -302,7 +312,7 @@ def cmd_robustness(args, parser) -> int:
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     start = time.perf_counter()
     study = robustness.run_study(grid, only=only, workers=args.workers,
-                                 scheduler=args.scheduler, out=args.out)
+                                 scheduler=args.scheduler, out=args.out, executor=executor)
     robustness_report.write(study, args.out)
     for key, text in robustness_report.ledger_notes(study).items():
         print(f"{key}: {text[:160]}")

@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import math
 import sys
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -175,8 +176,24 @@ def train_one(method: str, cfg: StudyConfig, seed: int, corpus=None) -> dict:
     return rec
 
 
+def train_task(method: str, cfg: StudyConfig, seed: int) -> dict:
+    """:func:`train_one` under :func:`deterministic` with its own corpus: one task of a worker
+    process (the corpus is a function of the seed, so the record is the same as in
+    :func:`run_study`'s loop, which builds it once per seed)."""
+    with deterministic(cfg.threads):
+        return train_one(method, cfg, seed)
+
+
+def submit_runs(cfg: StudyConfig, executor: Executor) -> dict[str, list[Future]]:
+    """Submit every (method, seed) run to ``executor`` (a process pool); {method: [future per
+    seed]}, for :func:`assemble` once they are done."""
+    return {m: [executor.submit(train_task, m, cfg, seed) for seed in range(cfg.seeds)]
+            for m in METHODS}
+
+
 def run_study(cfg: StudyConfig, progress=None) -> dict:
-    """{method: [record per seed]} for every method and seed 0 .. cfg.seeds - 1."""
+    """{method: [record per seed]} for every method and seed 0 .. cfg.seeds - 1, in this
+    process, one run after the other."""
     results = {m: [] for m in METHODS}
     with deterministic(cfg.threads):
         for seed in range(cfg.seeds):
@@ -329,16 +346,31 @@ def _figure(cfg, results):
     return fig
 
 
-def build(*, seeds: int | None = None, quick: bool = False, config: StudyConfig | None = None,
-          progress=None) -> FigureResult:
-    """Run the study and draw its figure (writes nothing). ``seeds=None``: the
-    configuration's (2 for the default, 1 for the quick one)."""
+def study_config(*, seeds: int | None = None, quick: bool = False,
+                 config: StudyConfig | None = None) -> StudyConfig:
+    """``config``, by default :data:`DEFAULT` (``quick``: :data:`QUICK`), with ``seeds``
+    seeds if given."""
     cfg = config if config is not None else (QUICK if quick else DEFAULT)
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
         cfg = replace(cfg, seeds=seeds)
-    results = run_study(cfg, progress)
+    return cfg
+
+
+def build(*, seeds: int | None = None, quick: bool = False, config: StudyConfig | None = None,
+          progress=None) -> FigureResult:
+    """Run the study and draw its figure (writes nothing). ``seeds=None``: the
+    configuration's (2 for the default, 1 for the quick one)."""
+    cfg = study_config(seeds=seeds, quick=quick, config=config)
+    return assemble(cfg, run_study(cfg, progress), quick)
+
+
+def assemble(cfg: StudyConfig, results: dict, quick: bool = False) -> FigureResult:
+    """The figure of the study's ``results`` ({method: [record per seed]}, from
+    :func:`run_study` or the futures of :func:`submit_runs`)."""
+    results = {m: [r.result() if isinstance(r, Future) else r for r in recs]
+               for m, recs in results.items()}
     return FigureResult(name=NAME, figure=_figure(cfg, results), columns=_columns(cfg, results),
                         caption=_caption(cfg, quick), summary=_summary(cfg, results))
 

@@ -28,14 +28,15 @@ import contextlib
 import hashlib
 import importlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from rwtheory.convex.problems import seed_list
+from rwtheory.experiments.pool import default_workers, process_pool
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
 from rwtheory.report.files import atomic_write_text
 
@@ -136,35 +137,16 @@ class ChunkStore:
                           json.dumps(dict(key=self.key, verdicts=verdicts), sort_keys=True))
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Child processes started inside inherit one BLAS/OpenMP thread each."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    old = {k: os.environ.get(k) for k in names}
-    os.environ.update({k: "1" for k in names})
+def _local(tasks: list, seeds: int, pool: Executor) -> Iterator[tuple[object, list]]:
+    """(task, result) in completion order from the process pool ``pool``; the tasks not yet
+    started are cancelled when the caller stops early."""
+    futures = {pool.submit(run_chunk, settings, seeds): t for t, settings in tasks}
     try:
-        yield
+        for f in as_completed(futures):
+            yield futures[f], f.result()
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _local(tasks: list, seeds: int, workers: int) -> Iterator[tuple[object, list]]:
-    """(task, result) in completion order from ``workers`` spawned processes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with _one_blas_thread():   # workers are started at submission time
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            futures = {pool.submit(run_chunk, settings, seeds): t for t, settings in tasks}
-            for f in as_completed(futures):
-                yield futures[f], f.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for f in futures:
+            f.cancel()
 
 
 def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]]:
@@ -186,10 +168,13 @@ def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]
 def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] | None = None,
               workers: int | None = None, scheduler: str | None = None,
               out: str | Path = DEFAULT_OUT,
-              on_chunk: Callable[[str, int], None] | None = None) -> Study:
+              on_chunk: Callable[[str, int], None] | None = None,
+              executor: Executor | None = None) -> Study:
     """Run (or resume) the study and return it; writes only the chunk files (the outputs:
     :func:`rwtheory.experiments.robustness_report.write`). ``only``: claim keys or family
-    names; ``on_chunk(family, chunk)`` is called after each computed chunk is stored."""
+    names; ``on_chunk(family, chunk)`` is called after each computed chunk is stored;
+    ``executor``: a pool of :func:`rwtheory.experiments.pool.process_pool` shared with other
+    tasks (``rwtheory reproduce``), used instead of a pool of ``workers`` of its own."""
     grid = grid if isinstance(grid, StudyGrid) else load_grid(grid)
     claims = select_claims(only)
     families = [f for f in FAMILIES if any(c.startswith(f + ".") for c in claims)]
@@ -204,10 +189,15 @@ def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] |
             else:
                 done[(f, c // CHUNK)] = stored
     if todo:
-        workers = workers or os.cpu_count() or 1
-        results = _dask(todo, grid.seeds, scheduler) if scheduler else \
-            _local(todo, grid.seeds, workers)
-        with contextlib.closing(results), _progress(len(todo)) as bar:
+        with contextlib.ExitStack() as stack:
+            if scheduler:
+                results = _dask(todo, grid.seeds, scheduler)
+            else:
+                pool = executor or stack.enter_context(
+                    process_pool(workers or default_workers()))
+                results = _local(todo, grid.seeds, pool)
+            stack.enter_context(contextlib.closing(results))
+            bar = stack.enter_context(_progress(len(todo)))
             for (f, c), verdicts in results:
                 store.save(f, c, verdicts)
                 done[(f, c)] = verdicts

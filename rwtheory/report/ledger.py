@@ -33,7 +33,7 @@ from rwtheory.report.providers import (
 )
 from rwtheory.report.providers.unchecked import PLACEHOLDERS, placeholder
 
-__all__ = ["collect", "providers", "write"]
+__all__ = ["collect", "providers", "run_provider", "write"]
 
 
 def providers(figure_results: Mapping | None = None) -> list[Provider]:
@@ -43,13 +43,29 @@ def providers(figure_results: Mapping | None = None) -> list[Provider]:
     return own + figures.providers(figure_results) + [paper_tables.PROVIDER]
 
 
+def run_provider(name: str, quick: bool, figure_results: Mapping | None = None) -> Report:
+    """Run the provider ``name`` of :func:`providers`; its report's ``seconds`` is the CPU
+    time it took in this process."""
+    return _timed({p.name: p for p in providers(figure_results)}[name], quick)
+
+
+def _timed(provider: Provider, quick: bool) -> Report:
+    start = time.process_time()
+    rep = provider.run(quick)
+    rep.seconds = rep.seconds or time.process_time() - start
+    return rep
+
+
 def collect(quick: bool = False, *, stable_only: bool = False,
             figure_results: Mapping | None = None,
             only: Sequence[str] | None = None,
-            robustness: Mapping[str, str] | None = None) -> list[Report]:
+            robustness: Mapping[str, str] | None = None,
+            done: Mapping[str, Report] | None = None) -> list[Report]:
     """Run the providers (``only``: these names; ``stable_only``: those that may give
-    deterministic rows) and, unless ``only`` is given, a placeholder report for every
-    absent provider of :data:`~rwtheory.report.providers.unchecked.PLACEHOLDERS`."""
+    deterministic rows; ``done``: reports already computed, by provider name, e.g. in worker
+    processes by ``rwtheory reproduce``) and, unless ``only`` is given, a placeholder report
+    for every absent provider of
+    :data:`~rwtheory.report.providers.unchecked.PLACEHOLDERS`."""
     from tqdm.auto import tqdm
 
     every = providers(figure_results)
@@ -64,9 +80,7 @@ def collect(quick: bool = False, *, stable_only: bool = False,
         active = [p for p in active if p.stable_rows]
     reports = []
     for p in tqdm(active, desc="checks", unit="provider", file=sys.stderr, leave=False):
-        start = time.process_time()
-        rep = p.run(quick)
-        rep.seconds = rep.seconds or time.process_time() - start
+        rep = (done or {}).get(p.name) or _timed(p, quick)
         if robustness:  # how far each empirical verdict generalises (rwtheory robustness)
             rep.claims = [replace(c, robustness=robustness[c.key]) if c.key in robustness
                           else c for c in rep.claims]

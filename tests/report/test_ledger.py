@@ -2,13 +2,16 @@
 deterministic rows, providers are collected automatically, placeholders stand in for absent
 ones, and the file is written atomically."""
 
+import contextlib
 import json
 import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from rwtheory import cli, experiments
+from rwtheory.experiments import pool
 from rwtheory.report import figures, ledger, markdown, records
 from rwtheory.report.claim import STATUSES, Claim, Provider, Report
 from rwtheory.report.providers import cap
@@ -154,6 +157,15 @@ def test_cli_rejects_unknown_provider(tmp_path):
 
 
 def test_cli_reproduce_runs_figures_then_checks(tmp_path, fake_figure, monkeypatch):
+    """The job's wiring with its process pool replaced by a thread of this process (the fake
+    figure lives in this process only; tests/experiments/test_job.py runs real tasks in
+    spawned workers)."""
+    @contextlib.contextmanager
+    def one_thread(workers):
+        with ThreadPoolExecutor(1) as ex:
+            yield ex
+
+    monkeypatch.setattr(pool, "process_pool", one_thread)
     saved = []
     monkeypatch.setattr(figures, "save", lambda result, out_dir: saved.append(result.name))
     monkeypatch.setitem(PLACEHOLDERS, "theorem4", _THM4)

@@ -1,0 +1,39 @@
+"""The worker pool: one BLAS thread per spawned worker, the parent's environment restored,
+bad worker counts refused."""
+
+import os
+
+import pytest
+
+from rwtheory.experiments import pool
+
+_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _environment() -> dict:
+    return {k: os.environ.get(k) for k in _VARS}
+
+
+def test_workers_run_one_blas_thread_and_the_parent_environment_is_restored(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with pool.process_pool(2) as ex:
+        seen = [ex.submit(_environment).result() for _ in range(3)]
+        pids = {ex.submit(os.getpid).result() for _ in range(4)}
+    assert all(env == dict.fromkeys(_VARS, "1") for env in seen)
+    assert os.getpid() not in pids
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
+def test_bad_worker_counts_are_refused(workers):
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1"):
+        with pool.process_pool(workers):
+            pass
+
+
+def test_default_workers_is_the_usable_cores():
+    n = pool.default_workers()
+    assert n >= 1
+    if hasattr(os, "sched_getaffinity"):
+        assert n == len(os.sched_getaffinity(0))
