@@ -7,6 +7,19 @@ on every platform) and one BLAS/OpenMP thread each, so that K workers use K core
 oversubscribe them. Assumption, which every task of this package satisfies: a task owns its
 seeds and its thread count, so it computes the same bytes in any worker, in any order, as
 alone in the main process (the tests compare the outputs of 1 and 2 workers byte for byte).
+
+Same bytes on another machine. The outputs of ``rwtheory reproduce`` were found to differ
+between two x86-64 machines of this project (an Intel CPU with AVX-512 and an AMD EPYC
+without): numpy's float64 ``exp`` has an AVX-512 kernel that rounds differently from the C
+library's, and OpenBLAS, MKL and torch pick their kernels by CPU. Most rows agree; the
+chaotic LinUpper r = 0.1 runs of ``r_sensitivity`` and the float32 LM study amplify
+last-bit differences into printed digits. :data:`PORTABLE` pins every one of those choices to
+its AVX2 code path in the workers (numpy's AVX-512 dispatch off, OpenBLAS's Haswell kernels,
+MKL's AVX2 path, torch's AVX2 kernels). On an AVX2 machine such as the AMD EPYC the pins
+change no bit (measured: the same output bytes with and without); on an AVX-512 machine they
+are meant to select the same code paths, at some cost in speed (numpy's ``exp`` falls back to
+the C library's) -- expected, not verified, as no AVX-512 machine was at hand when they were
+added. Non-x86 machines (ARM) use other kernels and are not covered.
 """
 
 from __future__ import annotations
@@ -17,9 +30,19 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["default_workers", "one_blas_thread", "process_pool"]
+__all__ = ["PORTABLE", "default_workers", "one_blas_thread", "process_pool"]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: The workers' SIMD code paths, pinned to AVX2 (see the module docstring).
+PORTABLE = {
+    "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+                                "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "MKL_CBWR": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
 
 
 def default_workers() -> int:
@@ -31,12 +54,13 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """While active, processes started from here inherit one BLAS/OpenMP thread each (the
-    variables are read when a child loads its libraries; this process's own libraries,
+def one_blas_thread(extra: dict[str, str] | None = None) -> Iterator[None]:
+    """While active, processes started from here inherit one BLAS/OpenMP thread each and the
+    variables ``extra`` (read when a child loads its libraries; this process's own libraries,
     already loaded, are not affected). The previous values are restored on exit."""
-    old = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
-    os.environ.update({k: "1" for k in _THREAD_VARIABLES})
+    values = {**dict.fromkeys(_THREAD_VARIABLES, "1"), **(extra or {})}
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -48,14 +72,14 @@ def one_blas_thread() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes with one BLAS thread each (see the module
-    docstring). Workers are started on demand, at submission, so the thread variables stay
+def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes with one BLAS thread each and, ``portable``,
+    the SIMD pins of :data:`PORTABLE` (see the module docstring). Workers are started on demand, at submission, so the thread variables stay
     set for the life of the pool; on exit (also on an exception or Ctrl-C) the tasks not yet
     started are cancelled and the workers are joined."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    with one_blas_thread():
+    with one_blas_thread(PORTABLE if portable else None):
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         try:
             yield pool

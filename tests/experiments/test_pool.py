@@ -7,22 +7,39 @@ import pytest
 
 from rwtheory.experiments import pool
 
-_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", *pool.PORTABLE)
 
 
 def _environment() -> dict:
     return {k: os.environ.get(k) for k in _VARS}
 
 
+def _pinned() -> tuple[bool, str]:
+    """What the pins select in a worker: numpy's AVX-512 dispatch, torch's kernels."""
+    import numpy as np
+    import torch
+
+    return (bool(np._core._multiarray_umath.__cpu_features__["AVX512F"]),
+            torch.backends.cpu.get_cpu_capability())
+
+
 def test_workers_run_one_blas_thread_and_the_parent_environment_is_restored(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    for name in ("OPENBLAS_NUM_THREADS", *pool.PORTABLE):
+        monkeypatch.delenv(name, raising=False)
     with pool.process_pool(2) as ex:
         seen = [ex.submit(_environment).result() for _ in range(3)]
         pids = {ex.submit(os.getpid).result() for _ in range(4)}
-    assert all(env == dict.fromkeys(_VARS, "1") for env in seen)
+        avx512, torch_isa = ex.submit(_pinned).result()
+    expected = {**dict.fromkeys(_VARS[:3], "1"), **pool.PORTABLE}
+    assert all(env == expected for env in seen)
+    assert not avx512 and torch_isa == "AVX2"
     assert os.getpid() not in pids
     assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert not set(pool.PORTABLE) & set(os.environ)
+    with pool.process_pool(1, portable=False) as ex:
+        env = ex.submit(_environment).result()
+    assert all(env[k] is None for k in pool.PORTABLE) and env["MKL_NUM_THREADS"] == "1"
 
 
 @pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
