@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main", "render_figure"]
+__all__ = ["main"]
 
 #: Default output folder of ``rwtheory figures``: the repository's committed ``figures/``.
 DEFAULT_FIGURES_DIR = Path("figures")
@@ -74,6 +74,8 @@ def add_figures(sub) -> None:
     p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR,
                    help="output folder (default: figures/)")
     p.add_argument("--quick", action="store_true", help="small configurations (for tests)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: every core; the outputs do not depend on it)")
     p.set_defaults(run=cmd_figures)
 
 
@@ -89,32 +91,22 @@ def _figure_names(parser, only) -> list[str]:
     return list(dict.fromkeys(only))
 
 
-def render_figure(name: str, out_dir: Path, *, seeds: int | None = None,
-                  quick: bool = False):
-    """Build figure ``name`` (:data:`rwtheory.experiments.FIGURES`) and save its PNG, PDF and
-    CSV into ``out_dir`` (:func:`rwtheory.report.figures.save`); returns the result."""
-    from rwtheory.experiments import FIGURES
-    from rwtheory.report.figures import save
-
-    result = FIGURES[name].build(seeds=seeds, quick=quick)
-    save(result, out_dir)
-    return result
-
-
 def cmd_figures(args, parser) -> int:
+    """The figures as tasks of a process pool (:mod:`rwtheory.experiments.job`: the LM
+    study's runs side by side), each saved as soon as it is built."""
     import time
 
-    from tqdm.auto import tqdm
+    from rwtheory.experiments import job
+    from rwtheory.experiments.pool import default_workers, process_pool
 
     names = _figure_names(parser, args.only)
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     start = time.perf_counter()
-    bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
-    for name in bar:
-        bar.set_postfix_str(name)
-        render_figure(name, args.out, seeds=args.seeds, quick=args.quick)
-    bar.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with process_pool(args.workers or default_workers()) as pool:
+        job.finish(job.submit(pool, quick=args.quick, figures_out=args.out, names=names,
+                              seeds=args.seeds, checks=False))
     elapsed = time.perf_counter() - start
     print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
           f"{', '.join(f'{n}.png|.pdf|.csv' for n in names)}")

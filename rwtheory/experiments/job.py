@@ -46,10 +46,10 @@ def split(module) -> bool:
     return all(hasattr(module, f) for f in ("study_config", "submit_runs", "assemble"))
 
 
-def figure_task(name: str, out: Path, quick: bool) -> FigureResult:
+def figure_task(name: str, out: Path, quick: bool, seeds: int | None = None) -> FigureResult:
     """Build figure ``name``, save it into ``out`` and return its result without the drawing
     (closed by :func:`rwtheory.report.figures.save`; the claims read the numbers only)."""
-    result = experiments.FIGURES[name].build(seeds=None, quick=quick)
+    result = experiments.FIGURES[name].build(seeds=seeds, quick=quick)
     figures.save(result, out)
     return replace(result, figure=None)
 
@@ -64,19 +64,24 @@ def check_task(name: str, quick: bool) -> Report:
     return ledger.run_provider(name, quick)
 
 
-def submit(pool: Executor, *, quick: bool, figures_out: Path) -> Pending:
-    """Queue every figure and check on ``pool``: the runs of split figures, then the checks,
-    then the other figures (longest first; measured on 2 cores: a run of the LM study
-    ~20-40 s, the theorem and PEP checks minutes, a regression figure a few seconds)."""
+def submit(pool: Executor, *, quick: bool, figures_out: Path, names: list[str] | None = None,
+           seeds: int | None = None, checks: bool = True) -> Pending:
+    """Queue the figures ``names`` (default: all) and, ``checks``, every check on ``pool``:
+    the runs of split figures, then the checks, then the other figures (longest first;
+    measured on 2 cores: a run of the LM study ~20-40 s, the theorem and PEP checks minutes, a
+    regression figure a few seconds). ``seeds``: the figures' seeds (None: their own)."""
+    names = list(experiments.FIGURES) if names is None else names
     runs = {}
-    for name, module in experiments.FIGURES.items():
+    for name in names:
+        module = experiments.FIGURES[name]
         if split(module):
-            cfg = module.study_config(quick=quick)
+            cfg = module.study_config(seeds=seeds, quick=quick)
             runs[name] = (cfg, module.submit_runs(cfg, pool))
-    checks = {name: pool.submit(check_task, name, quick) for name in check_providers()}
-    whole = {name: pool.submit(figure_task, name, figures_out, quick)
-             for name in experiments.FIGURES if name not in runs}
-    return Pending(figures_out, quick, whole, checks, runs)
+    queued = {name: pool.submit(check_task, name, quick)
+              for name in (check_providers() if checks else [])}
+    whole = {name: pool.submit(figure_task, name, figures_out, quick, seeds)
+             for name in names if name not in runs}
+    return Pending(figures_out, quick, whole, queued, runs)
 
 
 def finish(pending: Pending) -> tuple[dict[str, FigureResult], dict[str, Report]]:
@@ -88,4 +93,4 @@ def finish(pending: Pending) -> tuple[dict[str, FigureResult], dict[str, Report]
         figures.save(result, pending.figures_out)
         results[name] = replace(result, figure=None)
     reports = {name: f.result() for name, f in pending.checks.items()}
-    return {name: results[name] for name in experiments.FIGURES}, reports
+    return {name: results[name] for name in experiments.FIGURES if name in results}, reports

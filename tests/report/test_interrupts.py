@@ -165,12 +165,13 @@ def test_a_signal_in_the_write_phase_leaves_the_old_set_and_no_temporary(tmp_pat
 @pytest.fixture
 def no_computation(monkeypatch):
     """Make any figure or check computation fail loudly: the path check must come first."""
+    from rwtheory.experiments import pool
     from rwtheory.report import ledger
 
     def boom(*a, **k):
         raise AssertionError("computed before checking the output path")
 
-    monkeypatch.setattr(cli, "render_figure", boom)
+    monkeypatch.setattr(pool, "process_pool", boom)
     monkeypatch.setattr(ledger, "collect", boom)
 
 
@@ -220,7 +221,9 @@ def test_a_signal_during_the_renames_is_held_until_the_set_is_complete(tmp_path,
 def test_a_cli_run_first_removes_what_killed_runs_left(tmp_path, monkeypatch):
     stale = tmp_path / f"{TEMP_PREFIX}{_dead_pid()}.abc"
     stale.mkdir()
-    monkeypatch.setattr(cli, "render_figure", lambda *a, **k: (_ for _ in ()).throw(
+    from rwtheory.experiments import pool
+
+    monkeypatch.setattr(pool, "process_pool", lambda *a, **k: (_ for _ in ()).throw(
         KeyboardInterrupt()))
     assert cli.main(["figures", "--only", "fig1", "--out", str(tmp_path)]) == 130
     assert not stale.exists()
