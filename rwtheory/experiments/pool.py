@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -83,5 +84,34 @@ def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPool
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         try:
             yield pool
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            _stop(pool)
+            raise
+        pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor, grace: float = 10.0) -> None:
+    """Stop at once (Ctrl-C, SIGTERM, an error): cancel the queued tasks and interrupt the
+    running ones with SIGINT, so that they unwind as after a Ctrl-C (their atomic writes
+    remove their temporaries) instead of running to their end. A worker still alive a second
+    later (it took the task already handed to it, which cannot be cancelled) is interrupted
+    again; one still alive after ``grace`` seconds (it ignores SIGINT) is terminated. Reads the executor's process table (``_processes``:
+    the standard library has no public way to stop a running task before Python 3.14)."""
+    import time
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        alive = [proc for proc in processes if proc.is_alive()]
+        if not alive:
+            return
+        for proc in alive:   # again after a while: a worker may have taken its next task
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGINT)
+        for proc in alive:
+            proc.join(min(1.0, max(0.0, deadline - time.monotonic())))
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()

@@ -54,3 +54,34 @@ def test_default_workers_is_the_usable_cores():
     assert n >= 1
     if hasattr(os, "sched_getaffinity"):
         assert n == len(os.sched_getaffinity(0))
+
+
+def _sleep_then_write(path, seconds):
+    import time
+
+    path.with_suffix(".started").write_text("")
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        path.write_text("interrupted")
+        raise
+    path.write_text("finished")
+
+
+def test_an_interrupt_stops_running_tasks_at_once_and_lets_them_unwind(tmp_path):
+    import time
+
+    flags = [tmp_path / f"task{i}" for i in range(3)]
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with pool.process_pool(2) as ex:
+            futures = [ex.submit(_sleep_then_write, f, 120) for f in flags]
+            while len(list(tmp_path.glob("*.started"))) < 2:   # both workers busy
+                assert time.monotonic() - start < 60
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+    assert time.monotonic() - start < 60          # not the 120 s of a task
+    # both running tasks unwound; the one already handed to a worker was stopped unfinished
+    assert [f.read_text() for f in flags[:2]] == ["interrupted", "interrupted"]
+    assert not flags[2].exists() or flags[2].read_text() == "interrupted"
+    assert all(f.done() for f in futures)
