@@ -66,6 +66,21 @@ TOLERANCE = 1e-10
 FIELDS = ("iterates", "train_loss", "test_loss", "rho")
 
 
+def cpu_description() -> str:
+    """The CPU's model name and whether numpy dispatches to AVX-512 on it."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return f"{model}, numpy AVX-512F: {'yes' if __cpu_features__.get('AVX512F') else 'no'}"
+
+
 def workload(seeds: int):
     problem = regression_with_outliers(seeds)
     schemes = [Strategy(name, 1.0) for name in STRATEGIES for _ in range(seeds)]
@@ -192,6 +207,8 @@ def main(argv=None) -> int:
         "time",
         f"# python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, BLAS threads pinned to 1",
+        f"# cpu: {cpu_description()} (the ratio depends on it: numpy's float64 exp has an "
+        f"AVX-512 kernel; without AVX-512 it calls the C library's exp, slower)",
         f"# workload: {len(STRATEGIES)} strategies {list(STRATEGIES)} (r = 1) x {args.seeds} "
         f"seeds = {runs} runs x {args.steps} GD steps, lr = {args.lr}, problem "
         f"regression_with_outliers {OUTLIER_DEFAULTS}",
