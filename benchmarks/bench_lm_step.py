@@ -13,7 +13,8 @@ gradient clipping at 1.0 and an AdamW step:
   ``ForCausalLMLoss``: what a trainer does without reweighting);
 * reweighted: ``per_sample_loss(logits, x)`` then ``SampleReweighter("linupper", 0.4)(losses)``
   -- per-sample losses, the weights on the batch, with the default checks (one host read in
-  the loss, one in the reweighter, which also brings the statistics).
+  the reweighter's call, which also brings the loss's deferred value check and the
+  statistics).
 
 Two copies of the model start from the same initialisation, one per variant; after warm-up
 steps the variants alternate (which one goes first alternates too) ``--repeat`` times. The
