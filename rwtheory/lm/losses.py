@@ -325,6 +325,15 @@ def _shifted_logits(hm, wm, bm, lse, cdt):
     return F.linear(hm, wm, bm).to(cdt).sub_(lse)
 
 
+def _logsumexp_(z):
+    """Row-wise ``torch.logsumexp(z, 1)`` by its own formula (a row maximum of +-inf taken as
+    0), but overwriting ``z`` with ``exp(z - max)`` instead of allocating that temporary:
+    the forward pass then holds one ``chunk x V`` buffer, not two."""
+    m = z.amax(dim=1, keepdim=True)
+    m.masked_fill_(m.isinf(), 0.0)
+    return z.sub_(m).exp_().sum(dim=1).log_().add_(m.squeeze(1))
+
+
 def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
     """Forward of :class:`_LinearCrossEntropy` (see there)."""
     mdt = _matmul_dtype(device_type, h.dtype)
@@ -337,8 +346,9 @@ def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
     for s in range(0, rows, chunk_size):
         e = min(s + chunk_size, rows)
         z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
-        lse[s:e] = torch.logsumexp(z, dim=1)
-        nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
+        target = z.gather(1, targets[s:e, None]).squeeze(1)
+        lse[s:e] = _logsumexp_(z)                      # z is overwritten: no chunk-size copy
+        nll[s:e] = lse[s:e] - target
         del z
     ctx.save_for_backward(h, weight, bias, targets, lse)
     ctx.chunk_size = chunk_size
