@@ -12,8 +12,10 @@ averages it with the others as usual.
 
 Host synchronisation: one read of the local sizes under data parallelism (ranks may hold
 different numbers of samples, so the collective's buffer size must be known on the host),
-none without a process group; :func:`check_global_batch` is one more read (skipped by the
-callers' ``check=False``).
+none without a process group; the check is one more read (skipped by the callers'
+``check=False``): :func:`check_global_batch` on its own, or its flags
+(:func:`global_batch_flags`) fetched together with other numbers in one read
+(:func:`rwtheory.lm.reweight.read_checks`).
 """
 
 from __future__ import annotations

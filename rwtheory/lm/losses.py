@@ -28,10 +28,24 @@ default) a non-finite loss of a sample that *has* scored tokens (non-finite logi
 so a NaN that reaches the reweighting always means "no scored token".
 
 **Host synchronisation.** Shapes and dtypes are checked on the host for free. The checks of
-the *values* (label range, finite losses) cost one device-to-host read per call, combined
-into one transfer; ``check=False`` skips them (no synchronisation; out-of-range labels then
-fail inside the kernels -- an IndexError on CPU, a device-side assert on CUDA -- and a
-non-finite loss passes through). Everything else is tensor ops on static shapes: under
+the *values* (label range, finite losses) are tensor ops whose two flags take one
+device-to-host read (a :class:`LossCheck`); ``check=False`` skips them (no synchronisation;
+out-of-range labels then fail inside the kernels -- an IndexError on CPU, a device-side
+assert on CUDA -- and a non-finite loss passes through).
+
+**When the value checks raise** (``check=True``). Losses without autograd history (under
+``torch.no_grad()``, evaluation) are checked at once: the call raises. Losses with autograd
+history carry their unread check (:func:`pending_loss_check`) and are checked *at the latest
+in their backward pass*: :func:`rwtheory.lm.reweighted_loss` and
+:class:`rwtheory.lm.SampleReweighter` (``check=True``) fetch the flags in their own single
+read and raise the same error inside their call, before any backward pass -- so a training
+step with the default checks and its statistics logged reads the host once, not three
+times; used on their own (``losses.mean().backward()``), the losses raise the same
+``ValueError`` from ``backward()`` (a hook on the losses reads the flags there), before any
+parameter gets a gradient. A tensor derived from the losses (``losses.float()``,
+``losses[mask]``) does not carry the check: its backward pass still catches it.
+
+Everything else is tensor ops on static shapes: under
 ``torch.compile`` the functions trace without graph breaks (``check=False``) and the number
 of padded tokens never changes a shape, so varying padding does not recompile.
 """
@@ -49,7 +63,10 @@ __all__ = [
     "CHUNK_BUDGET_BYTES",
     "CHUNKED_MIN_VOCAB",
     "IGNORE_INDEX",
+    "LOSS_CHECK_ATTRIBUTE",
+    "LossCheck",
     "default_chunk_size",
+    "pending_loss_check",
     "per_sample_loss",
     "per_sample_loss_from_hidden",
 ]
@@ -149,22 +166,69 @@ def _per_sample_mean(token_nll, mask, counts, batch: int):
     return torch.where(counts > 0, means, torch.nan)
 
 
-def _raise_on_bad_values(losses, counts, bad, owner: str, ignore_index: int, vocab: int,
-                         shift: bool) -> None:
-    """The value checks of ``check=True``: one host read of two flags; the messages (which
-    read more) are built only when something is wrong."""
-    bad, labels = bad
-    nonfinite = (counts > 0) & ~torch.isfinite(losses.detach())
-    flags = torch.stack([bad.any(), nonfinite.any()]).tolist()
-    if flags[0]:
-        b, t = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"labels must be token ids in [0, {vocab}) or ignore_index "
-                         f"({ignore_index}), got {int(labels[b, t])} at sample {b}, position "
-                         f"{t + 1 if shift else t}")
-    if flags[1]:
-        i = int(nonfinite.nonzero()[0, 0])
-        raise ValueError(f"{owner} gave a non-finite loss ({float(losses[i].detach())}) for "
-                         f"sample {i}: {owner} must hold finite values")
+class LossCheck:
+    """The value checks of one :func:`per_sample_loss` /
+    :func:`per_sample_loss_from_hidden` call with ``check=True``, computed by tensor ops and
+    not yet read: ``flags`` is a float64 tensor ``[a scored label outside [0, V), a
+    non-finite loss of a sample with scored tokens]``. :meth:`raise_for` raises the clear
+    error for a host copy of the flags (reading more only then); :meth:`read` reads the flags
+    itself (one host synchronisation). Either marks the check ``done``. The reweighting
+    (:func:`rwtheory.lm.reweighted_loss`, :class:`rwtheory.lm.SampleReweighter`) fetches
+    ``flags`` in its own one read (:func:`pending_loss_check`)."""
+
+    def __init__(self, losses, counts, bad, owner: str, ignore_index: int, vocab: int,
+                 shift: bool):
+        self._bad, self._labels = bad
+        self._losses = losses.detach()
+        self._nonfinite = (counts > 0) & ~torch.isfinite(self._losses)
+        self._where = (owner, ignore_index, vocab, shift)
+        self.flags = torch.stack([self._bad.any(), self._nonfinite.any()]).double()
+        self.done = False
+
+    def raise_for(self, flags) -> None:
+        """Raise the ``ValueError`` naming the argument if a host copy ``flags`` of
+        :attr:`flags` says a check failed."""
+        self.done = True
+        owner, ignore_index, vocab, shift = self._where
+        if flags[0]:
+            b, t = (int(i) for i in self._bad.nonzero()[0])
+            raise ValueError(f"labels must be token ids in [0, {vocab}) or ignore_index "
+                             f"({ignore_index}), got {int(self._labels[b, t])} at sample {b}, "
+                             f"position {t + 1 if shift else t}")
+        if flags[1]:
+            i = int(self._nonfinite.nonzero()[0, 0])
+            raise ValueError(f"{owner} gave a non-finite loss ({float(self._losses[i])}) for "
+                             f"sample {i}: {owner} must hold finite values")
+
+    def read(self) -> None:
+        """Read the flags (one host synchronisation) and raise if a check failed; nothing
+        when the check is already done."""
+        if not self.done:
+            self.raise_for(self.flags.tolist())
+
+
+#: Attribute of the losses under which :func:`per_sample_loss` leaves its :class:`LossCheck`.
+LOSS_CHECK_ATTRIBUTE = "rw_loss_check"
+
+
+def pending_loss_check(losses) -> LossCheck | None:
+    """The :class:`LossCheck` that ``losses`` (an output of :func:`per_sample_loss` or
+    :func:`per_sample_loss_from_hidden` with ``check=True``) carries and that nobody has
+    read yet; None otherwise (also for any tensor derived from them)."""
+    check = getattr(losses, LOSS_CHECK_ATTRIBUTE, None)
+    return check if isinstance(check, LossCheck) and not check.done else None
+
+
+def _attach_check(losses, counts, bad, owner: str, ignore_index: int, vocab: int,
+                  shift: bool) -> None:
+    """``check=True``: the value checks, deferred when there is a backward pass to catch
+    them (see the module docstring, "When the value checks raise")."""
+    check = LossCheck(losses, counts, bad, owner, ignore_index, vocab, shift)
+    if not losses.requires_grad:  # no backward pass will come: read now
+        check.read()
+        return
+    setattr(losses, LOSS_CHECK_ATTRIBUTE, check)
+    losses.register_hook(lambda grad: check.read())  # noqa: ARG005  (grad passes unchanged)
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -194,7 +258,9 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
     shift : score position t against label t + 1 (causal LM). Needs T >= 2.
     return_counts : also return the number of scored tokens per sample (``(B,)`` int64).
     check : check the values (labels in range, finite losses of scored samples) at the
-        cost of one host synchronisation; ``False`` skips it (see the module docstring).
+        cost of one host synchronisation -- shared with the reweighting's, and deferred to the
+        reweighting or the backward pass when the losses have autograd history (module
+        docstring, "When the value checks raise"); ``False`` skips it.
 
     Returns
     -------
@@ -204,7 +270,9 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
 
     Raises ``TypeError``/``ValueError`` naming the argument for a wrong type, dtype or shape,
     and (``check=True``) labels outside ``[0, V)`` and non-finite logits (reported through the
-    loss of the first affected sample). A batch without any scored token is *not* an error.
+    loss of the first affected sample; raised in the call, in the reweighting or in the
+    backward pass, see the module docstring). A batch without any scored token is *not* an
+    error.
     """
     _check_tensor(logits, "logits", 3, floating=True)
     ignore_index = _check_int(ignore_index, "ignore_index")
@@ -225,7 +293,7 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
     token_nll = F.cross_entropy(flat, targets, ignore_index=ignore_index, reduction="none")
     losses = _per_sample_mean(token_nll, mask, counts, batch)
     if check:
-        _raise_on_bad_values(losses, counts, bad, "logits", ignore_index, vocab, shift)
+        _attach_check(losses, counts, bad, "logits", ignore_index, vocab, shift)
     return (losses, counts) if return_counts else losses
 
 
@@ -257,6 +325,15 @@ def _shifted_logits(hm, wm, bm, lse, cdt):
     return F.linear(hm, wm, bm).to(cdt).sub_(lse)
 
 
+def _logsumexp_(z):
+    """Row-wise ``torch.logsumexp(z, 1)`` by its own formula (a row maximum of +-inf taken as
+    0), but overwriting ``z`` with ``exp(z - max)`` instead of allocating that temporary:
+    the forward pass then holds one ``chunk x V`` buffer, not two."""
+    m = z.amax(dim=1, keepdim=True)
+    m.masked_fill_(m.isinf(), 0.0)
+    return z.sub_(m).exp_().sum(dim=1).log_().add_(m.squeeze(1))
+
+
 def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
     """Forward of :class:`_LinearCrossEntropy` (see there)."""
     mdt = _matmul_dtype(device_type, h.dtype)
@@ -269,8 +346,9 @@ def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
     for s in range(0, rows, chunk_size):
         e = min(s + chunk_size, rows)
         z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
-        lse[s:e] = torch.logsumexp(z, dim=1)
-        nll[s:e] = lse[s:e] - z.gather(1, targets[s:e, None]).squeeze(1)
+        target = z.gather(1, targets[s:e, None]).squeeze(1)
+        lse[s:e] = _logsumexp_(z)                      # z is overwritten: no chunk-size copy
+        nll[s:e] = lse[s:e] - target
         del z
     ctx.save_for_backward(h, weight, bias, targets, lse)
     ctx.chunk_size = chunk_size
@@ -434,5 +512,5 @@ def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
     token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, chunk_size)
     losses = _per_sample_mean(token_nll, mask, counts, batch)
     if check:
-        _raise_on_bad_values(losses, counts, bad, "hidden", ignore_index, vocab, shift)
+        _attach_check(losses, counts, bad, "hidden", ignore_index, vocab, shift)
     return (losses, counts) if return_counts else losses

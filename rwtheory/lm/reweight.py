@@ -27,10 +27,14 @@ sample is an error, raised on every rank at once.
 **Host synchronisation.** The core (gather, weights, loss) is tensor ops on shapes known on
 the host: with ``check=False`` it synchronises never on one process (under data parallelism
 once, to read the local sizes for the collective) and traces under
-``torch.compile(fullgraph=True)``. ``check=True`` (the default) adds one read of two flags
-to raise the clear errors above (no valid sample; an infinite loss). With ``check=False`` an
-all-invalid global batch gives weights 0 and loss 0 (no gradient) instead of an error, and an
-infinite loss gives NaN weights.
+``torch.compile(fullgraph=True)``. ``check=True`` (the default) adds one read
+(:func:`read_checks`) to raise the clear errors above (no valid sample; an infinite loss),
+inside the call, before any backward pass; the same read fetches the unread value checks that
+the losses of :func:`rwtheory.lm.per_sample_loss` carry (:class:`rwtheory.lm.losses.LossCheck`)
+-- whose error then comes from this call -- and, in :class:`rwtheory.lm.SampleReweighter`, the
+step's statistics: one read per call in all. With ``check=False`` an all-invalid global batch
+gives weights 0 and loss 0 (no gradient) instead of an error, and an infinite loss gives NaN
+weights.
 """
 
 from __future__ import annotations
@@ -38,12 +42,19 @@ from __future__ import annotations
 import torch
 
 from rwtheory._array import check_fits_dtype, check_positive_finite, check_tensor
-from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch
+from rwtheory.lm.distributed import (
+    gather_losses,
+    global_batch,
+    global_batch_flags,
+    raise_for_flags,
+)
+from rwtheory.lm.losses import pending_loss_check
 from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
     "LM_STRATEGIES",
     "gather_losses",
+    "read_checks",
     "reweight_core",
     "reweighted_loss",
     "weighted_sum",
@@ -101,20 +112,37 @@ def weighted_sum(per_sample_losses, weights, valid, world_size: int, scale=None)
     return (weights.to(dtype) * contrib).sum() * world_size
 
 
+def read_checks(pending, glob, gvalid, extra=None) -> list:
+    """The one host read of ``check=True``: the flags of the unread
+    :class:`~rwtheory.lm.losses.LossCheck` objects ``pending`` (None entries skipped), the
+    global batch's two flags (:func:`rwtheory.lm.distributed.global_batch_flags`) and the
+    optional 1-D tensor ``extra``, in one ``tolist``. Raises the losses' errors first (their
+    labels or logits), then the global batch's (the same on every rank); returns the host
+    copy of ``extra`` (``[]`` without it)."""
+    pending = [c for c in pending if c is not None]
+    parts = [c.flags for c in pending] + [global_batch_flags(glob, gvalid).double()]
+    if extra is not None:
+        parts.append(extra.double())
+    values = torch.cat(parts).tolist()
+    for k, c in enumerate(pending):
+        c.raise_for(values[2 * k:2 * k + 2])
+    k = 2 * len(pending)
+    raise_for_flags(values[k:k + 2], glob, gvalid)
+    return values[k + 2:]
+
+
 def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=None,
-                  check: bool = True, scale=None):
+                  scale=None):
     """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`:
     (loss, local weights, global weights, global losses, global validity). Validates types
-    and shapes on the host; values only with ``check`` (one host read). ``scale``: see
-    :func:`weighted_sum`."""
+    and shapes on the host, no values (the callers' :func:`read_checks`); no host read
+    without a process group. ``scale``: see :func:`weighted_sum`."""
     _check_losses(per_sample_losses)
     valid = _validity(valid, per_sample_losses)
     glob, gvalid, start, world_size = global_batch(per_sample_losses, valid, group)
     if glob.shape[0] == 0:
         raise ValueError("per_sample_losses must be non-empty (the global batch has no "
                          "sample)")
-    if check:
-        check_global_batch(glob, gvalid)
     w_global = global_weights(glob, gvalid, strategy, temperature)
     w_local = w_global[start:start + per_sample_losses.shape[0]]
     loss = weighted_sum(per_sample_losses, w_local, valid, world_size, scale)
@@ -141,8 +169,9 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
         ``torch.distributed`` is initialised).
     valid : optional ``(B_local,)`` bool tensor; ``False`` also gives weight 0 (not needed
         for the NaN losses of fully ignored samples).
-    check : raise on a global batch without a valid sample or with an infinite loss (one
-        host synchronisation); ``False`` skips it (see the module docstring).
+    check : raise on a global batch without a valid sample or with an infinite loss, and
+        the unread value checks of :func:`rwtheory.lm.per_sample_loss` (one host
+        synchronisation for all); ``False`` skips it (see the module docstring).
 
     Returns
     -------
@@ -154,8 +183,11 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     """
     strategy = check_strategy(strategy)
     temperature = check_positive_finite(temperature, "temperature")
-    loss, w_local, *_ = reweight_core(per_sample_losses, strategy, temperature, group, valid,
-                                      _check_bool(check, "check"))
+    check = _check_bool(check, "check")
+    loss, w_local, _, glob, gvalid = reweight_core(per_sample_losses, strategy, temperature,
+                                                   group, valid)
+    if check:
+        read_checks([pending_loss_check(per_sample_losses)], glob, gvalid)
     return loss, w_local
 
 

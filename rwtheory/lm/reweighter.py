@@ -34,15 +34,17 @@ import torch
 import torch.distributed as dist
 
 from rwtheory._array import check_positive_finite
-from rwtheory.lm.distributed import check_global_batch, gather_losses, global_batch, world
+from rwtheory.lm.distributed import gather_losses, global_batch, world
+from rwtheory.lm.losses import pending_loss_check
 from rwtheory.lm.reweight import (
     check_losses,
     global_weights,
+    read_checks,
     reweight_core,
     sample_validity,
     weighted_sum,
 )
-from rwtheory.lm.stats import ReweightStats, reweight_stats
+from rwtheory.lm.stats import ReweightStats, reweight_stats, stats_from_values, stats_values
 from rwtheory.lm.strategies import check_strategy, strategy_name
 from rwtheory.weights.schedules import constant_schedule
 
@@ -119,9 +121,13 @@ class SampleReweighter:
         each micro-batch's losses with autograd history, in the same order, and do *not*
         divide by the accumulation steps (the weights already sum to 1 over the step).
         :func:`rwtheory.lm.accumulation.accumulate_gradients` does both for a loop.
-    check : raise the clear errors of :func:`rwtheory.lm.reweighted_loss` (one host
-        synchronisation per call); ``False`` is the synchronisation-free fast path (for the
-        named strategies; ``kl_capped`` and callables read the valid samples back once).
+    check : raise the clear errors of :func:`rwtheory.lm.reweighted_loss` inside the call
+        (before any backward pass), and those of the unread value checks of the losses of
+        :func:`rwtheory.lm.per_sample_loss` (:class:`rwtheory.lm.losses.LossCheck`), at the
+        cost of one host synchronisation per call that also fetches the step's statistics
+        (reading ``stats`` is then free); ``False`` is the synchronisation-free fast path
+        (for the named strategies; ``kl_capped`` and callables read the valid samples back
+        once).
     burn_in_steps : steps 0 .. burn_in_steps - 1 use exact uniform weights 1/n (the authors'
         ``burnout_steps``: no reweighting at all); default 0.
     token_weighting : None (default), ``"rank"`` (the authors' training step) or
@@ -133,8 +139,11 @@ class SampleReweighter:
     step under gradient accumulation: consecutive calls with the same ``step`` are the
     micro-batches of one optimizer step; with ``weights_over="optimizer_step"`` the step
     advances after the step's last micro-batch). ``stats`` describes the last optimizer step
-    over all its micro-batches (:class:`~rwtheory.lm.stats.ReweightStats`); it is computed
-    lazily when read, at the cost of one host synchronisation, and never when not read.
+    over all its micro-batches (:class:`~rwtheory.lm.stats.ReweightStats`). Host reads of a
+    step with ``per_sample_loss`` and the reweighter at their defaults, ``stats`` read: one
+    per call (micro-batch), the statistics included; with ``check=False``: none, plus one
+    when ``stats`` is read (computed lazily, never when not read). Domain ids cost one more
+    read when ``stats`` is read.
 
     Copies: the reweighter pickles and deep-copies with any built-in schedule and strategy
     (a lambda strategy or schedule does not pickle); a copy uses the default process group
@@ -168,6 +177,7 @@ class SampleReweighter:
         self._records: list = []          # (global weights, losses, validity, domains)
         self._record_key: tuple | None = None   # (step, temperature, burn-in) of the records
         self._stats: ReweightStats | None = None
+        self._stats_host: list | None = None    # check=True: the records' stats, read
         self._scored: list = []           # optimizer_step: scored (losses, valid) of the step
         self._pending: list = []          # optimizer_step: local weights not yet used
 
@@ -184,14 +194,25 @@ class SampleReweighter:
         """The last optimizer step's statistics (None before the first call)."""
         if self._stats is None and self._records:
             step, r, burn_in = self._record_key
-            self._stats = reweight_stats(step, r, self._records, burn_in=burn_in)
+            if self._stats_host is None:
+                self._stats = reweight_stats(step, r, self._records, burn_in=burn_in)
+            else:
+                self._stats = stats_from_values(step, r, self._records, self._stats_host,
+                                                burn_in=burn_in)
         return self._stats
 
-    def _record(self, key, w_global, glob, gvalid, domains, same_step: bool) -> None:
-        if not (same_step and key == self._record_key):
-            self._records = []
-        self._records.append((w_global, glob, gvalid, domains))
-        self._record_key, self._stats = key, None
+    def _record(self, key, record, same_step: bool, checks=None) -> None:
+        """Add one call's ``(global weights, losses, validity, domains)`` to the step's
+        records; with ``check``: the one host read of the loss ``checks`` (unread
+        :class:`~rwtheory.lm.losses.LossCheck` s), the global batch's flags and the step's
+        statistics, which raises before anything is recorded."""
+        records = [*self._records, record] if same_step and key == self._record_key \
+            else [record]
+        host = None
+        if self.check:
+            host = read_checks(checks or [], record[1], record[2], stats_values(records))
+        self._records, self._record_key = records, key
+        self._stats, self._stats_host = None, host
 
     def _set_step(self, step) -> None:
         if step is not None:
@@ -242,9 +263,10 @@ class SampleReweighter:
             return self._call_step_weights(per_sample_losses, valid, scale)
         r = self.temperature()
         loss, w_local, w_global, glob, gvalid = reweight_core(
-            per_sample_losses, self._strategy_now(), r, self.group, valid, self.check, scale)
-        self._record((self.step, r, self.step < self.burn_in_steps), w_global, glob, gvalid,
-                     domains, same_step=step is not None)
+            per_sample_losses, self._strategy_now(), r, self.group, valid, scale)
+        self._record((self.step, r, self.step < self.burn_in_steps),
+                     (w_global, glob, gvalid, domains), same_step=step is not None,
+                     checks=[pending_loss_check(per_sample_losses)])
         self.step += 1
         return loss, w_local
 
@@ -261,7 +283,8 @@ class SampleReweighter:
         if valid is None and counts is not None:
             valid = counts > 0
         self._scored.append((per_sample_losses.detach(),
-                             sample_validity(valid, per_sample_losses)))
+                             sample_validity(valid, per_sample_losses),
+                             pending_loss_check(per_sample_losses)))
 
     def _step_weights(self) -> None:
         """Weights over every scored micro-batch of every rank (one collective)."""
@@ -273,14 +296,13 @@ class SampleReweighter:
         losses = torch.cat([s[0] for s in self._scored])
         valid = torch.cat([s[1] for s in self._scored])
         glob, gvalid, start, _ = global_batch(losses, valid, self.group)
-        if self.check:
-            check_global_batch(glob, gvalid)
         w_global = global_weights(glob, gvalid, self._strategy_now(), r)
         w_local = w_global[start:start + losses.shape[0]]
-        self._pending = list(w_local.split([s[0].shape[0] for s in self._scored]))
-        self._scored = []
-        self._record((self.step, r, self.step < self.burn_in_steps), w_global, glob, gvalid,
-                     None, same_step=False)
+        scored, self._scored = self._scored, []
+        self._record((self.step, r, self.step < self.burn_in_steps),
+                     (w_global, glob, gvalid, None), same_step=False,
+                     checks=[s[2] for s in scored])
+        self._pending = list(w_local.split([s[0].shape[0] for s in scored]))
 
     def _call_step_weights(self, per_sample_losses, valid, scale):
         if not self._pending:
@@ -329,13 +351,13 @@ class SampleReweighter:
         stats = state.get("stats")
         if stats is not None:
             stats = ReweightStats(**{**stats, "histogram": tuple(stats.get("histogram", ()))})
-        self.step, self._stats = step, stats
+        self.step, self._stats, self._stats_host = step, stats, None
         self._records, self._record_key, self._scored, self._pending = [], None, [], []
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["group"] = None  # process groups do not pickle: a copy uses the default group
-        state["_stats"], state["_records"] = self.stats, []
+        state["_stats"], state["_records"], state["_stats_host"] = self.stats, [], None
         return state
 
     def __repr__(self) -> str:

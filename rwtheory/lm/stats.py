@@ -1,7 +1,9 @@
 r"""What one reweighting step did, on the global batch: :class:`ReweightStats`.
 
 Computed from the step's global weights and losses only when read (one host
-synchronisation), so a loop that never looks at the statistics pays nothing for them.
+synchronisation), so a loop that never looks at the statistics pays nothing for them; or,
+with the checks of :class:`rwtheory.lm.SampleReweighter` on, fetched in the checks' one read
+(:func:`stats_values` is the tensor both read).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["RHO_BIN_EDGES", "ReweightStats", "reweight_stats"]
+__all__ = ["RHO_BIN_EDGES", "ReweightStats", "reweight_stats", "stats_from_values",
+           "stats_values"]
 
 #: Fixed bin edges of :math:`n w_i` (a sample's weight relative to uniform) for the weight
 #: histogram: bin k counts the samples with ``edges[k] < n w_i <= edges[k+1]`` (the first bin
@@ -70,11 +73,12 @@ class ReweightStats:
         return out
 
 
-def reweight_stats(step: int, temperature: float, records, *,
-                   burn_in: bool = False) -> ReweightStats:
-    """:class:`ReweightStats` of one optimizer step from its calls' records
+def stats_values(records):
+    """The numbers of :class:`ReweightStats` of one optimizer step from its calls' records
     ``(global weights, global losses, global validity, global domain ids or None)`` (1-D
-    tensors). One host read (``tolist``) -- two when domain ids were given."""
+    tensors), as one float64 tensor (no host read): n, max weight, entropy, max and min
+    loss, mean loss, then the histogram. :func:`stats_from_values` turns its host copy into
+    the statistics; a caller may fetch it together with other numbers."""
     k = len(records)
     w = (torch.cat([r[0] for r in records]) / k).double()
     glob = torch.cat([r[1] for r in records]).double()
@@ -86,20 +90,42 @@ def reweight_stats(step: int, temperature: float, records, *,
     hi = torch.tensor(RHO_BIN_EDGES[1:], dtype=torch.float64, device=w.device)
     # bin k: lo_k < n w <= hi_k (the first bin includes 0); n w == 2 is inside the cap
     inside = ((nw[:, None] > lo) | (lo == 0)) & (nw[:, None] <= hi) & gvalid[:, None]
-    values = torch.cat([torch.stack([
+    return torch.cat([torch.stack([
         n.double(), w.max(), -torch.xlogy(w, w).sum(),
         torch.where(gvalid, glob, -inf).max(), torch.where(gvalid, glob, inf).min(),
         torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1)]),
-        inside.sum(dim=0).double()]).tolist()
+        inside.sum(dim=0).double()])
+
+
+def _domain_share(records):
+    """Total weight per domain id (one host read), None unless every call gave domain ids."""
+    if not all(r[3] is not None for r in records):
+        return None
+    k = len(records)
+    w = (torch.cat([r[0] for r in records]) / k).double()
+    gvalid = torch.cat([r[2] for r in records])
+    domains = torch.cat([r[3] for r in records])
+    ids, inverse = torch.unique(domains, return_inverse=True)
+    sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=w.device).index_add_(
+        0, inverse, torch.where(gvalid, w, 0.0))
+    return dict(zip(ids.tolist(), sums.tolist(), strict=True))
+
+
+def stats_from_values(step: int, temperature: float, records, values, *,
+                      burn_in: bool = False) -> ReweightStats:
+    """:class:`ReweightStats` from the host copy ``values`` (a list) of
+    :func:`stats_values` of ``records``; the domain shares, when every call gave domain ids,
+    cost one more host read here."""
     n, mx, ent, lmax, lmin, lmean = values[:6]
-    share = None
-    if all(r[3] is not None for r in records):
-        domains = torch.cat([r[3] for r in records])
-        ids, inverse = torch.unique(domains, return_inverse=True)
-        sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=w.device).index_add_(
-            0, inverse, torch.where(gvalid, w, 0.0))
-        share = dict(zip(ids.tolist(), sums.tolist(), strict=True))
     return ReweightStats(step=step, temperature=float(temperature), n=int(n), max_weight=mx,
                          rho=n * mx, entropy=ent, loss_spread=lmax - lmin, loss_mean=lmean,
                          burn_in=burn_in, histogram=tuple(int(c) for c in values[6:]),
-                         domain_share=share, micro_batches=k)
+                         domain_share=_domain_share(records), micro_batches=len(records))
+
+
+def reweight_stats(step: int, temperature: float, records, *,
+                   burn_in: bool = False) -> ReweightStats:
+    """:class:`ReweightStats` of one optimizer step from its calls' records (see
+    :func:`stats_values`). One host read (``tolist``) -- two when domain ids were given."""
+    return stats_from_values(step, temperature, records, stats_values(records).tolist(),
+                             burn_in=burn_in)

@@ -37,9 +37,11 @@ def test_core_and_losses_do_no_host_sync_with_check_false(strategy):
                                         check=False)
         reweighted_loss(logits_losses, strategy, 0.4, check=False)
     assert syncs.calls == {}
-    with count_host_syncs() as syncs:                    # the checks: one read each
-        reweighted_loss(per_sample_loss_from_hidden(hidden, weight, labels), strategy, 0.4)
-    assert syncs.calls == {"tolist": 2}
+    with count_host_syncs() as syncs:   # the checks: the loss's and the core's in one read
+        checked, _ = reweighted_loss(per_sample_loss_from_hidden(hidden, weight, labels),
+                                     strategy, 0.4)
+        checked.backward()              # the loss's check was read: its hook reads nothing
+    assert syncs.calls == {"tolist": 1}
     assert w[1] == 0 and abs(float(w.sum()) - 1) < 1e-6
 
 
@@ -69,7 +71,7 @@ def test_statistics_are_lazy_one_read_over_the_whole_step():
     assert s.step == 5 and s.micro_batches == 3 and s.n == 9   # 3 x 3 valid samples
     # effective weights: each call's weights / 3, so the step's weights sum to 1
     assert s.rho == pytest.approx(9 * s.max_weight) and s.max_weight < 1 / 3
-    # check=True: one read per call for the check, one more for the statistics
+    # check=True: one read per call brings the checks and the statistics; reading them is free
     checked = SampleReweighter("linupper", 0.4)
     losses = per_sample_loss_from_hidden(hidden, weight, labels, check=False)
     with count_host_syncs() as syncs:
@@ -77,9 +79,31 @@ def test_statistics_are_lazy_one_read_over_the_whole_step():
         checked(losses, step=5)
         assert syncs.calls == {"tolist": 2}
         t = checked.stats
-    assert syncs.calls == {"tolist": 3}
+    assert syncs.calls == {"tolist": 2}
     assert t.n == 6 and t.micro_batches == 2
     assert t.max_weight == pytest.approx(s.max_weight * 3 / 2, rel=1e-6)   # w / 2, not w / 3
+
+
+def test_a_default_step_with_its_statistics_logged_reads_the_host_once():
+    # per_sample_loss and the reweighter at their defaults (check=True), forward, backward,
+    # stats read: the loss's value check, the global batch's check and the statistics share
+    # one tolist (the target: <= 1 per step when the statistics are logged)
+    hidden, weight, labels = _case()
+    reweighter, stats = SampleReweighter("linupper", 0.4), {}
+    for path in ("hidden", "logits"):
+        with count_host_syncs() as syncs:
+            if path == "hidden":
+                losses = per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=7)
+            else:
+                losses = per_sample_loss(torch.nn.functional.linear(hidden, weight), labels)
+            loss, _ = reweighter(losses)
+            loss.backward()
+            stats[path] = reweighter.stats
+        assert syncs.calls == {"tolist": 1}, path
+        assert stats[path].n == 3 and stats[path].step == reweighter.step - 1
+    ref = SampleReweighter("linupper", 0.4, check=False)
+    ref(per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=7, check=False))
+    assert ref.stats == stats["hidden"]                 # the same numbers, read lazily
 
 
 def test_core_compiles_fullgraph():

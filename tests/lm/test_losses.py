@@ -287,12 +287,45 @@ def test_bad_input_chunked():
         per_sample_loss_from_hidden(hidden[0], weight, labels)
     with pytest.raises(ValueError, match=r"to match hidden, got \(3, 9\)"):
         per_sample_loss_from_hidden(hidden, weight, labels[:, 1:])
-    with pytest.raises(ValueError, match=r"labels must be token ids in \[0, 23\)"):
+    with torch.no_grad(), pytest.raises(ValueError,            # no backward: raised at once
+                                        match=r"labels must be token ids in \[0, 23\)"):
         per_sample_loss_from_hidden(hidden, weight, labels + 23)
     bad = hidden.detach().clone()
     bad[1, 2, 0] = math.nan
     with pytest.raises(ValueError, match=r"hidden gave a non-finite loss \(nan\) for sample 1"):
-        per_sample_loss_from_hidden(bad, weight, labels)
+        per_sample_loss_from_hidden(bad, weight.detach(), labels)
+
+
+@pytest.mark.parametrize("path", ["logits", "hidden"])
+def test_checks_of_losses_with_history_raise_in_the_reweighting_or_in_backward(path):
+    # with autograd history the value checks are deferred (module docstring, "When the value
+    # checks raise"): to the reweighting's one read, else to the backward pass -- where they
+    # raise before any parameter gets a gradient
+    from rwtheory.lm import SampleReweighter, reweighted_loss
+
+    hidden, weight, bias, labels = _hidden_case()
+    bad = labels.clone()
+    bad[2, 4] = 23
+    match = r"labels must be token ids in \[0, 23\) or ignore_index \(-100\), got 23 at sample 2"
+
+    def losses(y):
+        if path == "hidden":
+            return per_sample_loss_from_hidden(hidden, weight, y, bias, chunk_size=4)
+        return per_sample_loss(F.linear(hidden, weight, bias), y)
+
+    alone = losses(bad)                                  # no error in the call ...
+    with pytest.raises(ValueError, match=match):         # ... but in its backward pass
+        alone.nansum().backward()
+    assert hidden.grad is None and weight.grad is None and bias.grad is None
+    with pytest.raises(ValueError, match=match):
+        reweighted_loss(losses(bad))
+    reweighter = SampleReweighter("linupper", 0.4)
+    with pytest.raises(ValueError, match=match):
+        reweighter(losses(bad))
+    assert reweighter.step == 0 and reweighter.stats is None     # nothing recorded
+    loss, _ = reweighter(losses(labels))                 # good labels: no error anywhere
+    loss.backward()
+    assert reweighter.step == 1 and hidden.grad is not None
 
 
 # ----------------------------------------------------------------- mixed precision

@@ -14,6 +14,7 @@ import rwtheory as rw
 from rwtheory.lm import SampleReweighter, kl_capped, per_sample_loss, reweighted_loss
 from rwtheory.lm.model import ByteTransformer
 from rwtheory.lm.stats import RHO_BIN_EDGES
+from rwtheory.lm.syncs import count_host_syncs
 from rwtheory.weights.pipeline import linupper
 
 LOSSES = torch.tensor([2.5, 0.3, 4.0, 1.1, 3.3, 0.9], dtype=torch.float64)
@@ -242,3 +243,24 @@ def test_load_state_dict_refuses_another_configuration():
                          burn_in_steps=3).load_state_dict(state)
     with pytest.raises(ValueError, match="state must be a dict"):
         SampleReweighter().load_state_dict([1])
+
+
+def test_optimizer_step_scoring_fetches_the_losses_checks_in_its_one_read():
+    # losses with autograd history passed to score(): their deferred value check is read
+    # with the step's weights (one read), and raises there -- before any training pass
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 6, 11, generator=g, requires_grad=True)
+    labels = torch.randint(0, 11, (3, 6), generator=g)
+    bad = labels.clone()
+    bad[1, 3] = 11
+    reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
+    reweighter.score(per_sample_loss(logits, bad))                  # no error yet
+    with pytest.raises(ValueError, match=r"labels must be token ids in \[0, 11\) or "
+                                         r"ignore_index \(-100\), got 11 at sample 1"):
+        reweighter(per_sample_loss(logits, labels))
+    good = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
+    good.score(per_sample_loss(logits, labels))
+    with count_host_syncs() as syncs:
+        loss, w = good(per_sample_loss(logits, labels, check=False))
+    assert syncs.calls == {"tolist": 1} and good.step == 1
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-6)
