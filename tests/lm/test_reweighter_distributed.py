@@ -94,6 +94,20 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str):
         dist.destroy_process_group()
 
 
+def _float32_weight_error(parts, step: int) -> float:
+    """Bound on the relative error of our float32 weights against their float64 ones (the
+    reference computes its weights in float64): the normalisation l~ = (l - mid) / half in
+    float32 errs by up to ~4 eps |l|max / half (rounding of mid, of the difference and of
+    half), LinUpper passes it on, and exp(f / r) / sum turns an absolute error e of f into a
+    relative error of at most 2 e / r per weight -- so 8 eps |l|max / (half r) for the
+    objective and the gradients. At these losses (l ~ 5.6, spread ~0.14) it is ~2e-4; an
+    error of the formula (token shares, world size, burn-in) is of order 1."""
+    losses = torch.cat([p["steps"][step]["local_losses"] for p in parts]).double()
+    half = float(losses.max() - losses.min()) / 2
+    eps = torch.finfo(torch.float32).eps
+    return 8 * eps * float(losses.abs().max()) / (half * R)
+
+
 @pytest.fixture(scope="module", params=[1, 2, 4])
 def ranks(request, tmp_path_factory):
     world = request.param
@@ -105,12 +119,11 @@ def ranks(request, tmp_path_factory):
 def test_token_weighting_rank_is_the_authors_objective(ranks):
     world, parts = ranks
     for step in range(2):      # step 0: burn-in (no reweighting); step 1: LinUpper at r = 0.4
+        tol = 1e-6 if step == 0 else _float32_weight_error(parts, step)
         for r in range(world):
             s = parts[r]["steps"][step]
-            assert float(s["mine"]) == pytest.approx(float(s["theirs"]), rel=1e-6, abs=0)
-            # gradients to 1e-6 absolute, as test_distributed.py: the float32 weights of their
-            # normalisation formula and ours (midpoint form) round differently (~1e-7)
-            assert s["grad_gap"] <= 1e-6, (world, step, r, s["grad_gap"])
+            assert float(s["mine"]) == pytest.approx(float(s["theirs"]), rel=tol, abs=0)
+            assert s["grad_gap"] <= tol * s["grad_scale"], (world, step, r, s["grad_gap"], tol)
             assert s["grad_scale"] > 1e-3
     # the two steps differ (the burn-in really is another objective)
     assert abs(float(parts[0]["steps"][0]["mine"]) - float(parts[0]["steps"][1]["mine"])) > 1e-4
