@@ -94,9 +94,9 @@ def check_gaps(gaps, ndim):
 #: Rows at least this long (1-D input) use the sampled bracket instead of a full sort.
 BRACKET_MIN_N = 4096
 #: Size of the strided sample that estimates the capping threshold of a long row.
-_SAMPLE = 512
+BRACKET_SAMPLE = 512
 #: The bracket stages stop once this few candidates remain; they are sorted.
-_FINISH = 512
+BRACKET_FINISH = 512
 
 
 def _linear_span(dtype, xp) -> float:
@@ -199,9 +199,9 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
         e /= total
         return e
     cand, n_above, n_below, s_below = e, 0, 0, 0.0
-    while cand.shape[0] > 4 * _FINISH:
+    while cand.shape[0] > 4 * BRACKET_FINISH:
         size = cand.shape[0]
-        stride = max(1, size // _SAMPLE)
+        stride = max(1, size // BRACKET_SAMPLE)
         sample = xp.sort(cand[::stride])
         s = sample.shape[0]
         q_hat, found = _count_head(sample, xp.cumulative_sum(sample), n_above, s_below, cap,
@@ -215,14 +215,16 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
             below, above = cand < lo, cand >= hi  # bool masks: small temporaries
             k_above, k_below = int(xp.count_nonzero(above)), int(xp.count_nonzero(below))
             sum_below = float(xp.sum(xp.where(below, cand, 0.0)))
-            sum_above = float(xp.sum(xp.where(above, cand, 0.0)))
-            cand_sum = total if cand is e else float(xp.sum(cand))
+            # summed directly, not as (sum of candidates) - (sum above hi): when the capped
+            # entries dominate, that difference cancels to noise far larger than the free
+            # mass (it certified an hi below theta*: weights summing to 1 - 2e-6)
+            sum_not_above = float(xp.sum(xp.where(above, 0.0, cand)))
             # lo <= theta*: capping at lo leaves at least the mass 1
             lo_ok = lo == -math.inf or cap * (n - n_below - k_below
                                               + (s_below + sum_below) / lo) >= 1
             # hi > theta*: capping at hi leaves less than the mass 1
             hi_ok = hi == math.inf or cap * (n_above + k_above
-                                             + (s_below + cand_sum - sum_above) / hi) < 1
+                                             + (s_below + sum_not_above) / hi) < 1
             if lo_ok and hi_ok:
                 settled = k_above + k_below > 0
                 break

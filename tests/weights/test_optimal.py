@@ -12,6 +12,7 @@ from strategies import gap_batches
 
 import rwtheory as rw
 from rwtheory.theory.reference_solvers import kl_capped_weights_bisection, kl_capped_weights_cvxpy
+from rwtheory.weights import optimal
 from rwtheory.weights.optimal import batched_kl_capped_weights
 
 RHOS = st.one_of(st.sampled_from([1.0, 1.5, 2.0, 4.0]), st.floats(1.0, 6.0))
@@ -254,3 +255,59 @@ def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     rows = np.stack([gaps, gaps[::-1]])[:, :5000]
     wb = batched_kl_capped_weights(rows, r, rho)
     assert np.all(np.abs(wb.astype(np.float64).sum(-1) - 1) <= tol)
+
+
+# ------------------------------------------------------------------ the bracket's certificate
+def _misleading_row(n, seed):
+    """Gaps up to 600 (scaled spread near float64's exp range) whose strided sample (every
+    (n // 512)-th entry, the bracket's first sample) sees only gaps below 1: the estimate of
+    the capping threshold is far off and only the exact mass test can reject it."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.uniform(0, 600, n)
+    gaps[::n // 512] = rng.uniform(0, 1, gaps[::n // 512].shape[0])
+    return gaps
+
+
+@pytest.mark.parametrize("n", [8192, 20000])
+@pytest.mark.parametrize("rho", [1.0001, 1.01, 2.0])
+def test_a_misleading_sample_cannot_certify_a_wrong_bracket(n, rho):
+    """Found by mutation testing (benchmarks/mutation.py): the upper end of the bracket was
+    certified with (sum of candidates) - (sum above it), which cancels to noise when the
+    capped entries hold almost all of e; a bracket below the threshold passed and the weights
+    summed to 0.97 (n = 8192, rho = 1.01)."""
+    gaps = _misleading_row(n, seed=n)
+    w = rw.kl_capped_weights(gaps, 1.0, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, 1.0, rho)
+    np.testing.assert_allclose(w, kl_capped_weights_bisection(gaps, 1.0, rho, tol=1e-13),
+                               rtol=0, atol=1e-11)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
+                               rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=200)
+@given(st.integers(64, 400), st.sampled_from(["exponential", "lognormal", "ties", "sorted",
+                                              "misleading"]),
+       st.integers(0, 2**32 - 1), st.floats(0.01, 10.0), RHOS)
+def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
+    """The sampled estimate only proposes a bracket; the exact mass test decides. With a
+    sample of 8 and a finish size of 4 (``BRACKET_SAMPLE``, ``BRACKET_FINISH``) on rows of
+    64+ entries, estimates are poor, brackets get rejected and widened, and several stages
+    run, so every branch of the certificate decides the answer: it must equal sorting the
+    whole row (the batched path) and satisfy KKT."""
+    rng = np.random.default_rng(seed)
+    gaps = {"exponential": lambda: rng.exponential(size=n),
+            "lognormal": lambda: rng.lognormal(0.0, 2.0, size=n),
+            "ties": lambda: rng.integers(0, 6, size=n).astype(float),
+            "sorted": lambda: np.sort(rng.exponential(size=n))[::-1].copy(),
+            "misleading": lambda: np.where(np.arange(n) % 8 == 0, rng.uniform(0, 1, n),
+                                           rng.uniform(0, 60, n))}[dist]()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(optimal, "BRACKET_MIN_N", 64)
+        mp.setattr(optimal, "BRACKET_SAMPLE", 8)
+        mp.setattr(optimal, "BRACKET_FINISH", 4)
+        w = rw.kl_capped_weights(gaps, r, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, r, rho)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
+                               rtol=1e-12, atol=1e-15)
