@@ -311,3 +311,62 @@ def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
     assert_kkt(w, gaps, r, rho)
     np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
                                rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ batched rows at the edges
+_NEAR_ONE = st.sampled_from([1.0000000000000002, 1.0001, 1.01, 1.1, 1.2, 1.3])
+
+
+@settings(max_examples=250)
+@given(st.integers(1, 4), st.integers(2, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from([1e-3, 0.3, 3.0]), st.one_of(RHOS, _NEAR_ONE))
+def test_batched_rows_equal_single_rows(b, n, seed, r, rho):
+    """The batched path (counted head, _count_head) and the 1-D path (its own count) share
+    no head-finding code: rows must agree to rounding (a batch takes the relative path for
+    every row once one row needs it; exp's rounding then differs by |scaled gap| ulp, up to
+    ~1.6e-13 relative), also when rho < n / (n - 1) puts the head at the last position with mass
+    left, so that only the smallest entry stays free."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(size=(b, n)) * rng.choice([1.0, 30.0], size=(b, 1))
+    gaps[0, : n // 2] = gaps[0, n // 2]  # ties in the first row
+    wb = batched_kl_capped_weights(gaps, r, rho)
+    for i in range(b):
+        np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], r, rho), rtol=1e-12,
+                                   atol=1e-300)
+
+
+def test_batched_default_cap_is_the_papers_2():
+    gaps = np.array([[0.0, 1.0, 2.0, 5.0], [3.0, 0.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(batched_kl_capped_weights(gaps, 0.5),
+                                  batched_kl_capped_weights(gaps, 0.5, 2.0))
+    assert batched_kl_capped_weights(gaps, 0.5).max() == 2.0 / 4  # the cap binds
+
+
+def test_batched_rows_with_huge_scaled_spreads_are_independent():
+    """Rows past float64's exp range (the relative doubling-scan path) differ in where their
+    head sits; each row must be solved on its own (sorting, counting and normalising
+    along the last axis only)."""
+    gaps = np.array([[1e300, 0.0, 0.0, 0.0, 1e-300, 5e299],
+                     [0.0, 2e300, 1e300, 3e300, 1e299, 0.0],
+                     [1.0, 0.0, 1e300, 2.0, 3.0, 4.0]])
+    for rho in (1.2, 2.0, 4.0):
+        wb = batched_kl_capped_weights(gaps, 1e-12, rho)
+        for i in range(gaps.shape[0]):
+            np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], 1e-12, rho),
+                                       rtol=1e-12, atol=1e-300)
+            assert_kkt(wb[i], gaps[i], 1e-12, rho)
+
+
+@pytest.mark.parametrize("k_free", [1, 2, 7])
+def test_long_rows_with_all_but_a_few_entries_capped(k_free):
+    """rho close to 1 on a long row: all tied top entries are capped and the last few
+    positions with mass left hold the head (the bracketed path's count at its limit)."""
+    n = 4096
+    gaps = np.full(n, 10.0)
+    gaps[:k_free] = np.linspace(0.0, 1.0, k_free)
+    rho = n / (n - k_free) * (1 - 1e-4)  # caps n - k_free entries: just under the mass 1
+    w = rw.kl_capped_weights(gaps, 1.0, rho)
+    assert_kkt(w, gaps, 1.0, rho)
+    assert np.all(w[k_free:] == rho / n) and np.all(w[:k_free] < rho / n)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
+                               rtol=1e-12, atol=1e-15)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import rwtheory as rw
+from rwtheory.weights.optimal import batched_kl_capped_weights
 from rwtheory.weights.pipeline import batched_sample_weights
 
 GOOD = np.array([0.5, 1.0, 2.0])
@@ -36,6 +37,8 @@ def test_bad_temperature(r):
         rw.sample_weights(GOOD, "linupper", r)
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
         rw.kl_capped_weights(GOOD, r)
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
+        batched_kl_capped_weights(np.atleast_2d(GOOD), r)
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
         rw.dro_kl_weights(GOOD, r)
 
