@@ -340,6 +340,20 @@ def test_batched_default_cap_is_the_papers_2():
     np.testing.assert_array_equal(batched_kl_capped_weights(gaps, 0.5),
                                   batched_kl_capped_weights(gaps, 0.5, 2.0))
     assert batched_kl_capped_weights(gaps, 0.5).max() == 2.0 / 4  # the cap binds
+    np.testing.assert_array_equal(rw.kl_capped_weights(gaps[0], 0.5),
+                                  rw.kl_capped_weights(gaps[0], 0.5, 2.0))
+    with pytest.raises(ValueError, match=r"gaps must be 1-D, got shape \(2, 4\)"):
+        rw.kl_capped_weights(gaps, 0.5)  # rows: batched_kl_capped_weights
+
+
+@pytest.mark.parametrize("gaps", [[100.0, 0.0, 0.0, 0.0], [1.0, 0.0, 3.0, 2.0]])
+def test_float32_rows_stay_float32_on_every_path(gaps):
+    """[100, 0, 0, 0] at r = 1 passes float32's exp range (the relative path); the other
+    row takes the sorting path."""
+    g = np.array(gaps, dtype=np.float32)
+    for w in (rw.kl_capped_weights(g, 1.0, 2.0), batched_kl_capped_weights(g[None], 1.0, 2.0)):
+        assert w.dtype == np.float32
+        assert abs(float(w.astype(np.float64).sum()) - 1) <= 1e-6 and w.max() <= 0.5
 
 
 def test_batched_rows_with_huge_scaled_spreads_are_independent():
