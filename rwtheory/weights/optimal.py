@@ -244,8 +244,12 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     # * lo / hi choice (`and False` -> +-inf, `>= 0`, `> 1`, +inf, sample[q_hat - half] for
     #   hi): another proposed bracket, certified the same way;
     # * stricter certificates (lo_ok / hi_ok None or `and`, `/` for `*`, a sign flip that
-    #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1): a right
+    #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
+    #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
     #   bracket rejected -> widened or the rest sorted: same weights, slower;
+    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below)
+    #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
+    #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
     # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
     #   either way, and in the test an entry equal to theta counts 1 = theta/theta either as
     #   capped or as free;
