@@ -102,7 +102,7 @@ BRACKET_FINISH = 512
 def _linear_span(dtype, xp) -> float:
     """Largest scaled spread whose exponentials stay normal floats (700 in float64, 80 in
     float32)."""
-    # Mutation testing: a smaller span (0.99 / ..., +log) sends more rows to the relative
+    # Surviving mutants: a smaller span (0.99 / ..., +log) sends more rows to the relative
     # path, which is exact at every spread -- same weights up to rounding, slower. finfo(None)
     # (float64's span for float32 rows) survives too: float32 e may then be subnormal on the
     # linear path, but those weights are subnormal on the relative path as well; not killed.
@@ -429,6 +429,9 @@ def kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
 
 def batched_kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
     """:func:`kl_capped_weights` applied to every row (last axis) of ``gaps``."""
+    # Mutants of the name "temperature" here are killed by tests/weights/test_validation.py::
+    # test_bad_temperature (checked with MUTANT_UNDER_TEST); mutmut's stored map of tests to
+    # functions predates that test line, so its record still says survived.
     r = check_positive_finite(temperature, "temperature")
     rho = check_rho(rho)
     host, back = numpy_view(gaps)
