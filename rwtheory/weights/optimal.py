@@ -43,6 +43,8 @@ __all__ = [
 
 def check_rho(rho) -> float:
     """The cap factor as a float; ValueError unless it is a real number >= 1 (inf: no cap)."""
+    # Mutants of the name "rho" are killed by tests/weights/test_validation.py::test_rho_of_
+    # the_wrong_type_is_named (by hand, MUTANT_UNDER_TEST; written after mutmut's run).
     v = check_real(rho, "rho")
     if math.isnan(v) or v < 1:
         raise ValueError(f"rho must be >= 1 (math.inf: no cap), got {v!r}")
@@ -52,6 +54,11 @@ def check_rho(rho) -> float:
 def check_gaps(gaps, ndim):
     """``(namespace, float array)`` of loss gaps; ValueError naming the offending entry unless
     every gap is finite and >= 0 (``ndim``: required rank, None for any)."""
+    # `< max` for `<= max` is killed by test_the_largest_finite_gap_is_accepted (by hand).
+    # Surviving mutants, argued equivalent: finite=True / None / default here only moves the
+    # NaN/inf check (the same as_float_array call below raises the same error, naming the
+    # index); finfo(None).max (float64's) for float32 rows: finite float32 values are below
+    # it and inf above, as with float32's; ndim=None below: the rank was checked here already.
     xp, g = as_float_array(gaps, "gaps", ndim=ndim, finite=False)
     # one pass for the common case: NaN fails both comparisons, +-inf one of them
     if not bool(xp.all((g >= 0) & (g <= xp.finfo(g.dtype).max))):
