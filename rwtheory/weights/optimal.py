@@ -254,7 +254,8 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
     #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
     #   bracket rejected -> widened or the rest sorted: same weights, slower;
-    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below)
+    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below,
+    #   n_below = / -= k_below in the bookkeeping)
     #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
     #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
     # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
