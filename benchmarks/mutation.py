@@ -31,7 +31,7 @@ import sys
 from collections import Counter
 
 #: Proposition 1's solver: kl_capped_weights, its batched form and the helpers they call.
-PROP1_FUNCTIONS = ("_check_rho", "_check_gaps", "_linear_span", "_p_max", "_count_head",
+PROP1_FUNCTIONS = ("check_rho", "check_gaps", "_linear_span", "_p_max", "_count_head",
                    "_limit_numpy", "_limit_values", "_limit", "_sorted_spread",
                    "_bracketed_spread", "_relative_suffix_sums", "_relative_spread",
                    "_kl_capped", "kl_capped_weights", "batched_kl_capped_weights")
@@ -50,6 +50,28 @@ def _group_of(name: str) -> str | None:
     if m and m.group(1) in PROP1_FUNCTIONS:
         return "prop1"
     return None
+
+
+def _argument_line(name: str) -> str:
+    """``file:line`` of the first comment mentioning "mutant" inside (or just above) the
+    mutated function -- where its equivalence argument lives -- or "no comment found"."""
+    import ast
+    import pathlib
+
+    m = re.match(r"(.+)\.x(?:_|ǁ(\w+)ǁ)(\w+?)__mutmut_\d+$", name)
+    if not m:
+        return "no comment found"
+    module, func = m.group(1), m.group(3).lstrip("_") if not m.group(2) else m.group(3)
+    path = pathlib.Path(*module.split(".")).with_suffix(".py")
+    if not path.exists():
+        return "no comment found"
+    text = path.read_text().splitlines()
+    for node in ast.walk(ast.parse("\n".join(text))):
+        if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == func:
+            for i in range(max(0, node.lineno - 4), node.end_lineno):
+                if "#" in text[i] and "mutant" in text[i].lower():
+                    return f"{path}:{i + 1}"
+    return "no comment found"
 
 
 def _mutmut() -> str:
@@ -93,7 +115,7 @@ def main(argv=None) -> int:
         print(f"{g}: {len(names)} mutants, killed {killed}, survived {survived}, other {other}; "
               f"mutation score {score:.3f} (killed / (killed + survived))")
         for n in sorted(n for n in names if status[n] == "survived"):
-            print(f"  survived: {n}")
+            print(f"  survived: {n}  (argument: {_argument_line(n)})")
             if args.diffs:
                 diff = subprocess.run([exe, "show", n], capture_output=True, text=True).stdout
                 print("    " + "\n    ".join(diff.strip().splitlines()[1:]))

@@ -43,6 +43,8 @@ __all__ = [
 
 def check_rho(rho) -> float:
     """The cap factor as a float; ValueError unless it is a real number >= 1 (inf: no cap)."""
+    # Mutants of the name "rho" are killed by tests/weights/test_validation.py::test_rho_of_
+    # the_wrong_type_is_named (by hand, MUTANT_UNDER_TEST; written after mutmut's run).
     v = check_real(rho, "rho")
     if math.isnan(v) or v < 1:
         raise ValueError(f"rho must be >= 1 (math.inf: no cap), got {v!r}")
@@ -52,6 +54,11 @@ def check_rho(rho) -> float:
 def check_gaps(gaps, ndim):
     """``(namespace, float array)`` of loss gaps; ValueError naming the offending entry unless
     every gap is finite and >= 0 (``ndim``: required rank, None for any)."""
+    # `< max` for `<= max` is killed by test_the_largest_finite_gap_is_accepted (by hand).
+    # Surviving mutants, argued equivalent: finite=True / None / default here only moves the
+    # NaN/inf check (the same as_float_array call below raises the same error, naming the
+    # index); finfo(None).max (float64's) for float32 rows: finite float32 values are below
+    # it and inf above, as with float32's; ndim=None below: the rank was checked here already.
     xp, g = as_float_array(gaps, "gaps", ndim=ndim, finite=False)
     # one pass for the common case: NaN fails both comparisons, +-inf one of them
     if not bool(xp.all((g >= 0) & (g <= xp.finfo(g.dtype).max))):
@@ -94,19 +101,28 @@ def check_gaps(gaps, ndim):
 #: Rows at least this long (1-D input) use the sampled bracket instead of a full sort.
 BRACKET_MIN_N = 4096
 #: Size of the strided sample that estimates the capping threshold of a long row.
-_SAMPLE = 512
+BRACKET_SAMPLE = 512
 #: The bracket stages stop once this few candidates remain; they are sorted.
-_FINISH = 512
+BRACKET_FINISH = 512
 
 
 def _linear_span(dtype, xp) -> float:
     """Largest scaled spread whose exponentials stay normal floats (700 in float64, 80 in
     float32)."""
+    # Surviving mutants: a smaller span (0.99 / ..., +log) sends more rows to the relative
+    # path, which is exact at every spread -- same weights up to rounding, slower. finfo(None)
+    # (float64's span for float32 rows) survives too: float32 e may then be subnormal on the
+    # linear path, but those weights are subnormal on the relative path as well; not killed.
     return 0.99 * -math.log(float(xp.finfo(dtype).smallest_normal))
 
 
 def _p_max(n: int, cap: float) -> int:
     """Last position p (0-based) with 1 - p*cap > 0 in floating point."""
+    # Mutation testing (benchmarks/mutation.py): the start only saves iterations -- the two
+    # loops move any start in [0, n-1] to the answer (n - 1 is never the smaller term, as
+    # ceil(n/rho) <= n), so mutants of this line and of the first loop's `p > 0` bound are
+    # equivalent (slower at worst; `p > 1`: p = 0 needs cap >= 1, handled by the caller).
+    # The first loop is a guard for 1 - p*cap rounding to <= 0 at the start; no input found.
     p = min(n - 1, math.ceil(1 / cap) - 1)
     while p > 0 and 1 - p * cap <= 0:
         p -= 1
@@ -123,6 +139,20 @@ def _count_head(ea, pre, offset, lump, cap: float, p_max: int, xp, mult: int = 1
     anywhere in the block (if not, every entry of the block is capped)."""
     m = ea.shape[-1]
     # ascending index q sits at descending position offset + mult*(m - 1 - q) <= p_max
+    # Surviving mutants (benchmarks/mutation.py), argued equivalent:
+    # * a lower q0 (m - 2 ..., p_max + offset) adds positions past p_max, whose limit is
+    #   infinite: they always pass, count grows by as many, q is unchanged; `q0 > m`: at q0 = m
+    #   the slice is empty, count = 0 and found is False, which callers treat as None;
+    # * `<` for `<=`: (*) with equality puts the entry exactly at theta*, where capped or
+    #   free it gets the cap -- same weights (rounding aside);
+    # * mult != 1 only for the bracket's sample (rhs mutants `mult == 2`, `mult / pre`,
+    #   `and False` -> 1 * pre, exact): the sample only proposes a bracket, which the exact
+    #   mass test certifies (test_the_bracket_is_exact_whatever_its_sample_size);
+    # * ea.dtype -> None: float64 limits for float32 rows, a rounding-level change;
+    #   _device(ea) -> None: numpy has one device (CUDA only, test_backends.py);
+    # * clip(min=None) / no min, found `count >= 0`: differ only when count = 0, i.e. (*)
+    #   failing at every position up to p_max, where it holds in exact arithmetic (limit >= 1,
+    #   prefix sum >= entry); not observed (bracket's else branch below: same).
     q0 = max(0, m - 1 - (p_max - offset) // mult)
     if q0 >= m:
         return None, None
@@ -145,14 +175,24 @@ def _limit_numpy(m: int, q0: int, offset: int, mult: int, cap: float, dtype):
 def _limit_values(m, q0, offset, mult, cap, dtype, xp, device):
     # positions are whole numbers, so 1 - cap * position rounds exactly as _p_max's test;
     # a position with no mass left (never the head) gets an infinite limit
+    # Mutants equivalent up to rounding: dtype=None gives integer positions, so 1 - cap*pos
+    # is formed in float64 (identical for float64 rows; float32 rows round once less, which
+    # moves the count only when (*) holds within float32 rounding -- an entry then at
+    # theta* gets the cap either way). device=None: numpy has one device; only CUDA tensors
+    # reach here with another (tests/weights/test_backends.py, skipped without a GPU).
     pos = offset + mult * (m - 1 - xp.arange(q0, m, dtype=dtype, device=device))
     left = 1 - cap * pos
+    # Equivalent mutants: the callers start at q0 with position(q0) <= p_max, so left > 0 on
+    # every position asked for; the guard's `> 0`, its placeholder 1.0 and its fill value
+    # math.inf are never selected (mutants `>= 0`, 2.0, None survive for that reason).
     positive = left > 0
     return xp.where(positive, cap / xp.where(positive, left, 1.0), math.inf)
 
 
 def _limit(m, q0, offset, mult, cap, dtype, xp, device):
     """c / (1 - c * position) for the ascending indices q0 .. m-1 (cached for numpy)."""
+    # Mutants of this branch survive on CPU: only CUDA tensors reach the non-numpy path (CPU
+    # torch goes through numpy_view), tested by tests/weights/test_backends.py with a GPU.
     if xp is np:
         return _limit_numpy(m, q0, offset, mult, cap, dtype)
     return _limit_values(m, q0, offset, mult, cap, dtype, xp, device)
@@ -161,6 +201,12 @@ def _limit(m, q0, offset, mult, cap, dtype, xp, device):
 def _sorted_spread(e, cap: float, p_max: int, xp):
     """Weights for short rows or batches: sort whole rows."""
     n = e.shape[-1]
+    # Surviving mutants, argued equivalent: sort()/take_along_axis() without axis (the
+    # default is the last axis); q0 one lower (n - 2 - p_max: one position past p_max, whose
+    # infinite limit always passes, so q0 + count - 1 is unchanged); `<` for `<=` (entry at
+    # theta*: the cap either way); lump None for 0.0 (both falsy: `if lump:`); dtype None in
+    # _limit / astype(k, None) (float64 arithmetic for float32 rows: rounding); device None
+    # (CUDA only, test_backends.py).
     ea = xp.sort(e, axis=-1)
     pre = xp.cumulative_sum(ea, axis=-1)
     if e.ndim == 1:  # Python scalars: a few microseconds less per call
@@ -194,14 +240,44 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     the candidates outside the certified bracket are then settled. Stages shrink the
     candidates ~8x each until few enough remain to sort."""
     n = e.shape[0]
+    # Surviving mutants (benchmarks/mutation.py), argued by family. Correctness rests on the
+    # exact mass test alone (lo_ok, hi_ok); everything else only decides how much is sorted:
+    # * early exit (`<`, `cap / total`): the general path returns the same softmax (k = 0),
+    #   up to the order of summation;
+    # * sizes and the estimate: the loop bound (`>=`, `4 / F`, `5 * F`), stride `max(2, ..)`
+    #   (size > 4 F gives size // SAMPLE >= 2 already), half's constants, `range(4)`,
+    #   `half *= 5`, and the estimate q_hat (its conditions, lump None, mult dropped): they
+    #   move the proposed bracket, which is then certified, widened or given up on;
+    # * lo / hi choice (`and False` -> +-inf, `>= 0`, `> 1`, +inf, sample[q_hat - half] for
+    #   hi): another proposed bracket, certified the same way;
+    # * stricter certificates (lo_ok / hi_ok None or `and`, `/` for `*`, a sign flip that
+    #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
+    #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
+    #   bracket rejected -> widened or the rest sorted: same weights, slower;
+    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below,
+    #   n_below = / -= k_below in the bookkeeping)
+    #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
+    #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
+    # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
+    #   either way, and in the test an entry equal to theta counts 1 = theta/theta either as
+    #   capped or as free;
+    # * settled: initial None/True (the third attempt's half, 16x the first, covers the whole
+    #   sample: lo = -inf, hi = inf always pass, so settled is always assigned), `k_above -
+    #   k_below > 0`, `> 1`, None (a split not used: the rest is sorted);
+    # * the final else branch (found False) needs (*) to fail at every candidate; the
+    #   smallest candidate is >= lo and lo <= theta*, so only a candidate exactly at theta*
+    #   with rounding against it gets there. Not reached in 3000 rows with an 8-entry sample:
+    #   its mutants (`or found`, k/free) are untested, not shown equivalent.
+    # Killed: the loosened certificates, by test_a_misleading_sample_cannot_certify_a_wrong_
+    # bracket and test_the_bracket_is_exact_whatever_its_sample_size (tests/weights).
     total = float(xp.sum(e))
     if float(xp.max(e)) <= cap * total:  # softmax already respects the cap
         e /= total
         return e
     cand, n_above, n_below, s_below = e, 0, 0, 0.0
-    while cand.shape[0] > 4 * _FINISH:
+    while cand.shape[0] > 4 * BRACKET_FINISH:
         size = cand.shape[0]
-        stride = max(1, size // _SAMPLE)
+        stride = max(1, size // BRACKET_SAMPLE)
         sample = xp.sort(cand[::stride])
         s = sample.shape[0]
         q_hat, found = _count_head(sample, xp.cumulative_sum(sample), n_above, s_below, cap,
@@ -215,14 +291,16 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
             below, above = cand < lo, cand >= hi  # bool masks: small temporaries
             k_above, k_below = int(xp.count_nonzero(above)), int(xp.count_nonzero(below))
             sum_below = float(xp.sum(xp.where(below, cand, 0.0)))
-            sum_above = float(xp.sum(xp.where(above, cand, 0.0)))
-            cand_sum = total if cand is e else float(xp.sum(cand))
+            # summed directly, not as (sum of candidates) - (sum above hi): when the capped
+            # entries dominate, that difference cancels to noise far larger than the free
+            # mass (it certified an hi below theta*: weights summing to 1 - 2e-6)
+            sum_not_above = float(xp.sum(xp.where(above, 0.0, cand)))
             # lo <= theta*: capping at lo leaves at least the mass 1
             lo_ok = lo == -math.inf or cap * (n - n_below - k_below
                                               + (s_below + sum_below) / lo) >= 1
             # hi > theta*: capping at hi leaves less than the mass 1
             hi_ok = hi == math.inf or cap * (n_above + k_above
-                                             + (s_below + cand_sum - sum_above) / hi) < 1
+                                             + (s_below + sum_not_above) / hi) < 1
             if lo_ok and hi_ok:
                 settled = k_above + k_below > 0
                 break
@@ -254,6 +332,7 @@ def _relative_suffix_sums(gs, temperature: float, xp):
     A = xp.concat([a, xp.zeros_like(gs[..., :1])], axis=-1)
     B = xp.ones_like(gs)
     s = 1
+    # `s <= m` (mutant) adds a step with an all-zero tail: B + A*0 = B, A finite -- equivalent
     while s < m:
         tail = xp.zeros_like(gs[..., :s])
         B = B + A * xp.concat([B[..., s:], tail], axis=-1)
@@ -265,6 +344,11 @@ def _relative_suffix_sums(gs, temperature: float, xp):
 def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
     """Weights for rows with a huge scaled spread, every quantity relative to the position
     it concerns (see the notes above)."""
+    # Surviving mutants, argued equivalent: sort()/take_along_axis() without axis (default:
+    # last axis); arange's dtype None (integer p: float64 arithmetic for float32 rows,
+    # rounding); device None (CUDA only, test_backends.py); `<` for `<=` (entry at theta*:
+    # the cap either way); where(None, cap, ...) (capped entries have e/Z* >= cap, so the
+    # final minimum gives them the cap anyway, rounding aside).
     gs = xp.flip(xp.sort(g, axis=-1), axis=-1)  # decreasing
     share = 1 / _relative_suffix_sums(gs, temperature, xp)
     # (*) over descending positions p <= p_max; monotone, so the head is a count away
@@ -353,6 +437,9 @@ def kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
 
 def batched_kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
     """:func:`kl_capped_weights` applied to every row (last axis) of ``gaps``."""
+    # Mutants of the name "temperature" here are killed by tests/weights/test_validation.py::
+    # test_bad_temperature (checked with MUTANT_UNDER_TEST); mutmut's stored map of tests to
+    # functions predates that test line, so its record still says survived.
     r = check_positive_finite(temperature, "temperature")
     rho = check_rho(rho)
     host, back = numpy_view(gaps)

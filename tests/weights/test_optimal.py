@@ -12,6 +12,7 @@ from strategies import gap_batches
 
 import rwtheory as rw
 from rwtheory.theory.reference_solvers import kl_capped_weights_bisection, kl_capped_weights_cvxpy
+from rwtheory.weights import optimal
 from rwtheory.weights.optimal import batched_kl_capped_weights
 
 RHOS = st.one_of(st.sampled_from([1.0, 1.5, 2.0, 4.0]), st.floats(1.0, 6.0))
@@ -254,3 +255,132 @@ def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     rows = np.stack([gaps, gaps[::-1]])[:, :5000]
     wb = batched_kl_capped_weights(rows, r, rho)
     assert np.all(np.abs(wb.astype(np.float64).sum(-1) - 1) <= tol)
+
+
+# ------------------------------------------------------------------ the bracket's certificate
+def _misleading_row(n, seed):
+    """Gaps up to 600 (scaled spread near float64's exp range) whose strided sample (every
+    (n // 512)-th entry, the bracket's first sample) sees only gaps below 1: the estimate of
+    the capping threshold is far off and only the exact mass test can reject it."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.uniform(0, 600, n)
+    gaps[::n // 512] = rng.uniform(0, 1, gaps[::n // 512].shape[0])
+    return gaps
+
+
+@pytest.mark.parametrize("n", [8192, 20000])
+@pytest.mark.parametrize("rho", [1.0001, 1.01, 2.0])
+def test_a_misleading_sample_cannot_certify_a_wrong_bracket(n, rho):
+    """Found by mutation testing (benchmarks/mutation.py): the upper end of the bracket was
+    certified with (sum of candidates) - (sum above it), which cancels to noise when the
+    capped entries hold almost all of e; a bracket below the threshold passed and the weights
+    summed to 0.97 (n = 8192, rho = 1.01)."""
+    gaps = _misleading_row(n, seed=n)
+    w = rw.kl_capped_weights(gaps, 1.0, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, 1.0, rho)
+    np.testing.assert_allclose(w, kl_capped_weights_bisection(gaps, 1.0, rho, tol=1e-13),
+                               rtol=0, atol=1e-11)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
+                               rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=200)
+@given(st.integers(64, 400), st.sampled_from(["exponential", "lognormal", "ties", "sorted",
+                                              "misleading"]),
+       st.integers(0, 2**32 - 1), st.floats(0.01, 10.0), RHOS)
+def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
+    """The sampled estimate only proposes a bracket; the exact mass test decides. With a
+    sample of 8 and a finish size of 4 (``BRACKET_SAMPLE``, ``BRACKET_FINISH``) on rows of
+    64+ entries, estimates are poor, brackets get rejected and widened, and several stages
+    run, so every branch of the certificate decides the answer: it must equal sorting the
+    whole row (the batched path) and satisfy KKT."""
+    rng = np.random.default_rng(seed)
+    gaps = {"exponential": lambda: rng.exponential(size=n),
+            "lognormal": lambda: rng.lognormal(0.0, 2.0, size=n),
+            "ties": lambda: rng.integers(0, 6, size=n).astype(float),
+            "sorted": lambda: np.sort(rng.exponential(size=n))[::-1].copy(),
+            "misleading": lambda: np.where(np.arange(n) % 8 == 0, rng.uniform(0, 1, n),
+                                           rng.uniform(0, 60, n))}[dist]()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(optimal, "BRACKET_MIN_N", 64)
+        mp.setattr(optimal, "BRACKET_SAMPLE", 8)
+        mp.setattr(optimal, "BRACKET_FINISH", 4)
+        w = rw.kl_capped_weights(gaps, r, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, r, rho)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
+                               rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ batched rows at the edges
+_NEAR_ONE = st.sampled_from([1.0000000000000002, 1.0001, 1.01, 1.1, 1.2, 1.3])
+
+
+@settings(max_examples=250)
+@given(st.integers(1, 4), st.integers(2, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from([1e-3, 0.3, 3.0]), st.one_of(RHOS, _NEAR_ONE))
+def test_batched_rows_equal_single_rows(b, n, seed, r, rho):
+    """The batched path (counted head, _count_head) and the 1-D path (its own count) share
+    no head-finding code: rows must agree to rounding (a batch takes the relative path for
+    every row once one row needs it; exp's rounding then differs by |scaled gap| ulp, up to
+    ~1.6e-13 relative), also when rho < n / (n - 1) puts the head at the last position with mass
+    left, so that only the smallest entry stays free."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(size=(b, n)) * rng.choice([1.0, 30.0], size=(b, 1))
+    gaps[0, : n // 2] = gaps[0, n // 2]  # ties in the first row
+    wb = batched_kl_capped_weights(gaps, r, rho)
+    for i in range(b):
+        np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], r, rho), rtol=1e-12,
+                                   atol=1e-300)
+
+
+def test_batched_default_cap_is_the_papers_2():
+    gaps = np.array([[0.0, 1.0, 2.0, 5.0], [3.0, 0.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(batched_kl_capped_weights(gaps, 0.5),
+                                  batched_kl_capped_weights(gaps, 0.5, 2.0))
+    assert batched_kl_capped_weights(gaps, 0.5).max() == 2.0 / 4  # the cap binds
+    np.testing.assert_array_equal(rw.kl_capped_weights(gaps[0], 0.5),
+                                  rw.kl_capped_weights(gaps[0], 0.5, 2.0))
+    with pytest.raises(ValueError, match=r"gaps must be 1-D, got shape \(2, 4\)"):
+        rw.kl_capped_weights(gaps, 0.5)  # rows: batched_kl_capped_weights
+
+
+@pytest.mark.parametrize("gaps", [[100.0, 0.0, 0.0, 0.0], [1.0, 0.0, 3.0, 2.0]])
+def test_float32_rows_stay_float32_on_every_path(gaps):
+    """[100, 0, 0, 0] at r = 1 passes float32's exp range (the relative path); the other
+    row takes the sorting path."""
+    g = np.array(gaps, dtype=np.float32)
+    for w in (rw.kl_capped_weights(g, 1.0, 2.0), batched_kl_capped_weights(g[None], 1.0, 2.0)):
+        assert w.dtype == np.float32
+        assert abs(float(w.astype(np.float64).sum()) - 1) <= 1e-6 and w.max() <= 0.5
+
+
+def test_batched_rows_with_huge_scaled_spreads_are_independent():
+    """Rows past float64's exp range (the relative doubling-scan path) differ in where their
+    head sits; each row must be solved on its own (sorting, counting and normalising
+    along the last axis only)."""
+    gaps = np.array([[1e300, 0.0, 0.0, 0.0, 1e-300, 5e299],
+                     [0.0, 2e300, 1e300, 3e300, 1e299, 0.0],
+                     [1.0, 0.0, 1e300, 2.0, 3.0, 4.0]])
+    for rho in (1.2, 2.0, 4.0):
+        wb = batched_kl_capped_weights(gaps, 1e-12, rho)
+        for i in range(gaps.shape[0]):
+            np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], 1e-12, rho),
+                                       rtol=1e-12, atol=1e-300)
+            assert_kkt(wb[i], gaps[i], 1e-12, rho)
+
+
+@pytest.mark.parametrize("k_free", [1, 2, 7])
+def test_long_rows_with_all_but_a_few_entries_capped(k_free):
+    """rho close to 1 on a long row: all tied top entries are capped and the last few
+    positions with mass left hold the head (the bracketed path's count at its limit)."""
+    n = 4096
+    gaps = np.full(n, 10.0)
+    gaps[:k_free] = np.linspace(0.0, 1.0, k_free)
+    rho = n / (n - k_free) * (1 - 1e-4)  # caps n - k_free entries: just under the mass 1
+    w = rw.kl_capped_weights(gaps, 1.0, rho)
+    assert_kkt(w, gaps, 1.0, rho)
+    assert np.all(w[k_free:] == rho / n) and np.all(w[:k_free] < rho / n)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
+                               rtol=1e-12, atol=1e-15)

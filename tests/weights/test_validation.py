@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import rwtheory as rw
+from rwtheory.weights.optimal import batched_kl_capped_weights
 from rwtheory.weights.pipeline import batched_sample_weights
 
 GOOD = np.array([0.5, 1.0, 2.0])
@@ -36,6 +37,8 @@ def test_bad_temperature(r):
         rw.sample_weights(GOOD, "linupper", r)
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
         rw.kl_capped_weights(GOOD, r)
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
+        batched_kl_capped_weights(np.atleast_2d(GOOD), r)
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
         rw.dro_kl_weights(GOOD, r)
 
@@ -266,3 +269,18 @@ def test_schedules_are_exact_at_their_end_points_and_stay_between_them():
             values = [s(k) for k in range(15)]
             assert values[:4] == [start] * 4 and values[10:] == [end] * 5
             assert all(min(start, end) <= v <= max(start, end) and v > 0 for v in values)
+
+
+def test_the_largest_finite_gap_is_accepted():
+    """A gap equal to the dtype's largest finite value is valid (only NaN, inf and negative
+    gaps are refused)."""
+    for dtype in (np.float64, np.float32):
+        big = np.finfo(dtype).max
+        w = rw.kl_capped_weights(np.array([0.0, big], dtype=dtype), 1.0)
+        assert w.dtype == dtype and float(w[1]) == 1.0
+
+
+@pytest.mark.parametrize("bad", ["2", None, 1 + 0j])
+def test_rho_of_the_wrong_type_is_named(bad):
+    with pytest.raises(TypeError, match=r"^rho must be a real number"):
+        rw.kl_capped_weights(GOOD, 1.0, bad)
