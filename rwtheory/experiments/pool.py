@@ -81,13 +81,21 @@ def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPool
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     with one_blas_thread(PORTABLE if portable else None):
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_interruptible)
         try:
             yield pool
         except BaseException:
             _stop(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def _interruptible() -> None:
+    """In each worker: SIGINT raises KeyboardInterrupt even where the parent was started with
+    it ignored (``nohup cmd &`` in a shell without job control passes SIG_IGN on, and Python
+    then keeps it), so that :func:`_stop` can interrupt the worker's task."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _stop(pool: ProcessPoolExecutor, grace: float = 10.0) -> None:

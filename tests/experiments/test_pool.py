@@ -59,8 +59,8 @@ def test_default_workers_is_the_usable_cores():
 def _sleep_then_write(path, seconds):
     import time
 
-    path.with_suffix(".started").write_text("")
-    try:
+    try:   # the flag inside the try: an interrupt right after it still writes the outcome
+        path.with_suffix(".started").write_text("")
         time.sleep(seconds)
     except KeyboardInterrupt:
         path.write_text("interrupted")
@@ -69,6 +69,7 @@ def _sleep_then_write(path, seconds):
 
 
 def test_an_interrupt_stops_running_tasks_at_once_and_lets_them_unwind(tmp_path):
+    """Also when this process ignores SIGINT (as under ``nohup ... &``): the workers do not."""
     import time
 
     flags = [tmp_path / f"task{i}" for i in range(3)]
