@@ -123,6 +123,13 @@ def _p_max(n: int, cap: float) -> int:
     # ceil(n/rho) <= n), so mutants of this line and of the first loop's `p > 0` bound are
     # equivalent (slower at worst; `p > 1`: p = 0 needs cap >= 1, handled by the caller).
     # The first loop is a guard for 1 - p*cap rounding to <= 0 at the start; no input found.
+    # Run of 2026-12-03 (mutants 17-34): equivalent -- 18 (`p / cap`), 20 (`<= 1`), 21 (`p = 1`),
+    # 23 (`p -= 2`) only move the start down (to >= -1), from where the second loop climbs to
+    # the answer; 25 (`p - 1 < n`), 27 (`p + 1 <= n`): at p + 1 = n the second test reads
+    # 1 - n*cap = 1 - rho (rounded) <= 0 for rho > 1, so the first conjunct never decides.
+    # Not killed, not equivalent: 17, 19, 22 (first loop) and 26, 30, 32, 34 (second loop)
+    # differ only when fl(1/cap) or fl(p*cap) rounds across an integer / to exactly 1 (the two
+    # loops are rounding guards); no test builds such a cap.
     p = min(n - 1, math.ceil(1 / cap) - 1)
     while p > 0 and 1 - p * cap <= 0:
         p -= 1
