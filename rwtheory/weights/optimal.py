@@ -117,22 +117,26 @@ def _linear_span(dtype, xp) -> float:
 
 
 def _p_max(n: int, cap: float) -> int:
-    """Last position p (0-based) with 1 - p*cap > 0 in floating point."""
-    # Mutation testing (benchmarks/mutation.py): the start only saves iterations -- the two
-    # loops move any start in [0, n-1] to the answer (n - 1 is never the smaller term, as
-    # ceil(n/rho) <= n), so mutants of this line and of the first loop's `p > 0` bound are
-    # equivalent (slower at worst; `p > 1`: p = 0 needs cap >= 1, handled by the caller).
-    # The first loop is a guard for 1 - p*cap rounding to <= 0 at the start; no input found.
-    # Run of 2026-12-03 (mutants 17-34): equivalent -- 18 (`p / cap`), 20 (`<= 1`), 21 (`p = 1`),
-    # 23 (`p -= 2`) only move the start down (to >= -1), from where the second loop climbs to
-    # the answer; 25 (`p - 1 < n`), 27 (`p + 1 <= n`): at p + 1 = n the second test reads
+    """Last position p (0-based, at most n - 1) with 1 - p*cap > 0 in floating point.
+
+    The start p0 = ceil(fl(1/cap)) - 1 is never too high: fl(p0*cap) < 1 for every cap in
+    (0, 1) with p0 < 2**53 (so for any row that fits in memory). Proof: if fl(1/cap) = m is
+    an integer, p0 = m - 1 and 1/cap >= m - 1/2, so p0*cap <= 1 - 1/(2m - 1) < 1 - 2**-54;
+    otherwise p0 = floor(m) < m, so m >= p0 + ulp(p0) and 1/cap >= p0 + ulp(p0)/2, whence
+    p0*cap <= 1 - u/(2 + u) with u = ulp(p0)/p0 >= 2**-53/(1 - 2**-53) (an integer p0 <
+    2**53 lies at least one ulp below the top of its binade), again < 1 - 2**-54; below
+    that, p0*cap rounds to at most 1 - 2**-53.
+    p = min(n - 1, p0) <= p0 keeps it (rounding is monotone). The start can be too low,
+    when fl(1/cap) rounds below a whole number the exact test still passes (n = 6,
+    rho = 1.2: cap = 0.19999999999999998, fl(1/cap) = 5.0, p0 = 4 but 1 - 5*cap > 0): the
+    loop climbs (tests/weights/test_optimal.py::test_p_max_is_its_definition)."""
+    # Mutation testing (benchmarks/mutation.py): a lower start (mutants of the first line)
+    # only adds iterations: the loop climbs from any start <= the answer (n - 1 is never the
+    # smaller term when it would be too high: ceil(n/rho) <= n). A loop that lowered a start
+    # too high (the guard of earlier versions) never ran, by the proof above: removed.
+    # Equivalent: 25 (`p - 1 < n`), 27 (`p + 1 <= n`): at p + 1 = n the second test reads
     # 1 - n*cap = 1 - rho (rounded) <= 0 for rho > 1, so the first conjunct never decides.
-    # Not killed, not equivalent: 17, 19, 22 (first loop) and 26, 30, 32, 34 (second loop)
-    # differ only when fl(1/cap) or fl(p*cap) rounds across an integer / to exactly 1 (the two
-    # loops are rounding guards); no test builds such a cap.
     p = min(n - 1, math.ceil(1 / cap) - 1)
-    while p > 0 and 1 - p * cap <= 0:
-        p -= 1
     while p + 1 < n and 1 - (p + 1) * cap > 0:
         p += 1
     return p
@@ -261,10 +265,6 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
     #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
     #   bracket rejected -> widened or the rest sorted: same weights, slower;
-    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below,
-    #   n_below = / -= k_below in the bookkeeping)
-    #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
-    #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
     # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
     #   either way, and in the test an entry equal to theta counts 1 = theta/theta either as
     #   capped or as free;
@@ -273,10 +273,16 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   k_below > 0`, `> 1`, None (a split not used: the rest is sorted);
     # * the final else branch (found False) needs (*) to fail at every candidate; the
     #   smallest candidate is >= lo and lo <= theta*, so only a candidate exactly at theta*
-    #   with rounding against it gets there. Not reached in 3000 rows with an 8-entry sample:
-    #   its mutants (`or found`, k/free) are untested, not shown equivalent.
+    #   with rounding against it gets there. NOT killed, NOT shown equivalent: `or found`
+    #   (then the candidate at theta* is taken as free: the cap either way, up to rounding),
+    #   and k/free (None, n_above - m: wrong weights if ever reached). Not reached in 3000
+    #   rows with an 8-entry sample, nor in 18,000 rows built for it (tied gaps, rho = n/k
+    #   and its float neighbours; a construction with lo_ok passing at an exact tie fails
+    #   because (*) at the largest candidate is the same product as lo_ok).
     # Killed: the loosened certificates, by test_a_misleading_sample_cannot_certify_a_wrong_
-    # bracket and test_the_bracket_is_exact_whatever_its_sample_size (tests/weights).
+    # bracket and test_the_bracket_is_exact_whatever_its_sample_size; a looser lo test
+    # (k_below counted as 0, n + n_below, n_below = / -= k_below in the bookkeeping), by
+    # test_a_lower_end_above_the_threshold_is_rejected, whose sample sees only high gaps.
     total = float(xp.sum(e))
     if float(xp.max(e)) <= cap * total:  # softmax already respects the cap
         e /= total

@@ -257,6 +257,57 @@ def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     assert np.all(np.abs(wb.astype(np.float64).sum(-1) - 1) <= tol)
 
 
+def _p_max_definition(n, cap):
+    """The last p in [0, n - 1] with 1 - p*cap > 0 in floating point, by scanning them all."""
+    return max(p for p in range(n) if 1 - p * cap > 0)
+
+
+def _rounding_edge_caps():
+    """(n, cap = rho/n) with rho = n/k and its float neighbours: fl(1/cap) then falls next to
+    the whole number k, on either side, as often as not (n = 6, rho = 1.2: fl(1/cap) = 5.0
+    although 1 - 5*cap > 0)."""
+    out = []
+    for n in (6, 7, 11, 24, 97, 100, 1000, 4099):
+        for k in sorted({1, 2, 3, 5, 7, 10, n // 3, n // 2, n - 1}):
+            rho = n / k
+            for r in (math.nextafter(math.nextafter(rho, 0), 0), math.nextafter(rho, 0), rho,
+                      math.nextafter(rho, math.inf)):
+                if 1 < r <= n:
+                    out.append((n, r / n))
+    return out
+
+
+def test_p_max_is_its_definition():
+    """Mutation testing: the loop that climbs from the estimate ceil(1/cap) - 1 survived every
+    test (its mutants -- `p + 2 < n`, `(p + 1) / cap`, `(p + 2) * cap`, `> 1` -- stop early),
+    as no test used a cap at which fl(1/cap) rounds below a whole number. At these caps the
+    estimate is one short in 12 of the 233 cases; the result must equal the definition,
+    and the estimate must never be too high (the proof in _p_max's docstring)."""
+    cases = _rounding_edge_caps()
+    short = 0
+    for n, cap in cases:
+        expected = _p_max_definition(n, cap)
+        assert optimal._p_max(n, cap) == expected, (n, cap)
+        start = min(n - 1, math.ceil(1 / cap) - 1)
+        assert start <= expected, (n, cap)
+        short += start < expected
+    assert short > 0   # the climbing loop is exercised, not just present
+
+
+@settings(max_examples=300)
+@given(st.integers(2, 10**6), st.floats(1.0, 1e6, exclude_min=True))
+def test_p_max_start_is_never_too_high(n, rho):
+    """The proof in _p_max's docstring, checked on random caps: the estimate ceil(1/cap) - 1
+    never has 1 - p*cap <= 0 (that is why no loop lowers it)."""
+    rho = min(rho, float(n))
+    if rho <= 1:
+        return
+    cap = rho / n
+    p = min(n - 1, math.ceil(1 / cap) - 1)
+    assert p == 0 or 1 - p * cap > 0
+    assert optimal._p_max(n, cap) >= p
+
+
 # ------------------------------------------------------------------ the bracket's certificate
 def _misleading_row(n, seed):
     """Gaps up to 600 (scaled spread near float64's exp range) whose strided sample (every
@@ -305,6 +356,38 @@ def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(optimal, "BRACKET_MIN_N", 64)
         mp.setattr(optimal, "BRACKET_SAMPLE", 8)
+        mp.setattr(optimal, "BRACKET_FINISH", 4)
+        w = rw.kl_capped_weights(gaps, r, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, r, rho)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
+                               rtol=1e-12, atol=1e-15)
+
+
+def _sample_sees_high_row(n, seed):
+    """Gaps whose every (n // 8)-th entry -- half of a 16-entry strided sample -- lies at the
+    top of the row (50..60), while about 30 % of the others lie in 30..50 and the rest in
+    0..5: the sample's estimate of the capping threshold is too high, so it can propose a
+    lower end of the bracket above the threshold (capped entries settled as free)."""
+    rng = np.random.default_rng(seed)
+    i = np.arange(n)
+    return np.where(i % (n // 8) == 0, rng.uniform(50, 60, n),
+                    np.where(rng.random(n) < 0.3, rng.uniform(30, 50, n), rng.uniform(0, 5, n)))
+
+
+@pytest.mark.parametrize("n, seed, r, rho", [(200, 1644794486, 5.0, 1.01),
+                                             (1000, 1766748283, 0.5, 2.0)])
+def test_a_lower_end_above_the_threshold_is_rejected(n, seed, r, rho):
+    """Mutation testing (benchmarks/mutation.py) left the lower end's certificate
+    cap * (#(e >= lo) + sum_{e < lo} e / lo) >= 1 untested: loosening its count (k_below
+    taken as 0, n + n_below, or n_below's bookkeeping broken across stages) survived every
+    test, as no sample had proposed a lower end above the threshold. These rows make the
+    sample (16 entries, finish size 4, so that several stages run) do so; the found
+    instances kill all four mutants. The weights must equal sorting the whole row."""
+    gaps = _sample_sees_high_row(n, seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(optimal, "BRACKET_MIN_N", 64)
+        mp.setattr(optimal, "BRACKET_SAMPLE", 16)
         mp.setattr(optimal, "BRACKET_FINISH", 4)
         w = rw.kl_capped_weights(gaps, r, rho)
     assert abs(w.sum() - 1) <= 1e-12
