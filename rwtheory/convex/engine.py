@@ -179,6 +179,14 @@ class _Data:
             per_seed = {s: sample_batches(s, self.n, b, steps) for s in dict.fromkeys(self.seeds)}
             self.bblocks = np.stack([per_seed[s] for s in self.seeds[::layout.m]], axis=1)
             self.batches = np.stack([per_seed[s] for s in self.seeds])   # (R, T, b)
+            # the step's batch is gathered as rows of [A, b] (K, b, d+1): contiguous rows copy
+            # 4-8x faster than the columns of M (take_along_axis); the GEMMs read the
+            # transposed view, which BLAS takes as it is (same products)
+            K, cols = layout.K, self.M.shape[1]
+            self.rows = np.ascontiguousarray(self.M.swapaxes(1, 2)).reshape(K * self.n, cols)
+            self.row_base = (np.arange(K) * self.n)[:, None]
+            self.row_index = np.empty((K, b), dtype=np.intp)
+            self.gathered = np.empty((K, b, cols))
         shape = (layout.K, layout.m, b)
         self.res, self.q = np.empty(shape), np.empty(shape)
         self.VT = self.res.swapaxes(1, 2)
@@ -201,7 +209,9 @@ class _Data:
             return f
         _form_value(self.train_form, xa[..., :self.d], out=f)  # f from the Gram form
         if t < self.steps:
-            self.Mt = np.take_along_axis(self.M, self.bblocks[t][:, None, :], axis=2)
+            np.add(self.row_base, self.bblocks[t], out=self.row_index)
+            np.take(self.rows, self.row_index, axis=0, out=self.gathered)
+            self.Mt = self.gathered.swapaxes(1, 2)
             self.At = self.Mt[:, :self.d, :]
             self.residuals(xa, out=self.res)
             np.multiply(self.res, self.res, out=self.q)

@@ -17,7 +17,9 @@ squared residuals), in a handful of passes over the whole fused region:
   under/overflow (:math:`\max(\delta, 1)/r > 700` for some run of the region, a bound on the
   built-in strategies' scores);
 * a registered strategy without a fused form takes the generic path: normalise (with the
-  clip), call its ``score``, divide by r, always shift by the row maximum.
+  clip), call its ``score``, divide by r, always shift by the row maximum;
+* a scheme class with a ``fused`` form of its own (:class:`rwtheory.convex.schemes.DROKL`:
+  (l - l_max)/tau on the raw losses) writes its exponent from the row maximum alone.
 
 Then one ``exp`` and one row sum for the whole region. The forms run under a numpy ufunc
 buffer of about one row (:func:`row_bufsize`), which halves their cost and changes no bit.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rwtheory.convex.layout import Layout
+from rwtheory.convex.layout import FUSED_KINDS, Layout
 from rwtheory.weights.pipeline import NORMALIZE_EPS
 from rwtheory.weights.strategies import FusedForm, RowStats, StrategyRecord, get_strategy
 
@@ -94,10 +96,10 @@ class FusedWeights:
         self.qmax, self.mid = self.ends[0], stat.copy()
         self.half, self.k, self.kr, self.inv_r = stat.copy(), stat.copy(), stat.copy(), stat.copy()
         for key, scheme, sl, span in lay.groups:
-            if key[0] != "strategy":
+            if key[0] not in FUSED_KINDS:
                 continue
             rel = lay.relative(span)
-            self.delta[rel] = key[2]
+            self.delta[rel] = key[2] if key[0] == "strategy" else 1.0  # unused by "fused"
             for pos in lay.positions(span):   # every run's own temperature
                 s, at = lay.schemes[pos], lay.region_index(pos)
                 if callable(s.temperature):
@@ -105,13 +107,15 @@ class FusedWeights:
                     self.temps[at] = float(s.temperature(0))
                 else:
                     self.temps[at] = float(s.temperature)
-            record = get_strategy(key[1])
-            form = record.fused or generic_form(record, key[2])
+            if key[0] == "strategy":
+                record = get_strategy(key[1])
+                form, generic = record.fused or generic_form(record, key[2]), record.fused is None
+            else:
+                form, generic = scheme.fused, False
             row = RowStats(mid=self.mid[rel], qmax=self.qmax[rel], k=self.k[rel],
                            kr=self.kr[rel], inv_r=self.inv_r[rel], delta=self.delta[rel])
             emax = self.emax[sl]
-            self.forms.append((form, self.q[sl], self.E[sl], row, emax[..., None],
-                               record.fused is None))
+            self.forms.append((form, self.q[sl], self.E[sl], row, emax[..., None], generic))
         self._temperatures()
 
     def _temperatures(self):

@@ -8,6 +8,8 @@ them by how they are weighted (:func:`group_key`):
 * the runs of one registered strategy and one delta in one group, whatever their
   temperatures: weighted by the fused engine (:mod:`rwtheory.convex.fused`), all such groups
   side by side in one contiguous *region* (one reduction and one ``exp`` for all);
+* the runs of a scheme with a fused form of its own (``DROKL``) in one group per scheme
+  class, whatever their temperatures: in the fused region too;
 * any other scheme with the runs of the same scheme: called on its group's losses.
 """
 
@@ -18,19 +20,24 @@ import numpy as np
 from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme, Strategy
 
-__all__ = ["Layout", "group_key"]
+__all__ = ["FUSED_KINDS", "Layout", "group_key"]
 
 #: Order of the group kinds in the layout.
-_KIND_RANK = {"uniform": 0, "strategy": 1, "scheme": 2}
+_KIND_RANK = {"uniform": 0, "strategy": 1, "fused": 1, "scheme": 2}
+#: The group kinds weighted in the fused region.
+FUSED_KINDS = ("strategy", "fused")
 
 
 def group_key(scheme: Scheme) -> tuple:
     """Runs with equal keys are weighted in one call: ``("uniform",)``, ``("strategy", name,
-    delta)`` or ``("scheme", scheme)``."""
+    delta)``, ``("fused", scheme class)`` (a scheme with a ``fused`` form) or ``("scheme",
+    scheme)``."""
     if isinstance(scheme, Strategy):
         if scheme.record.constant:
             return ("uniform",)
         return ("strategy", scheme.strategy, float(scheme.delta))
+    if getattr(type(scheme), "fused", None) is not None:
+        return ("fused", type(scheme))
     return ("scheme", scheme)
 
 
@@ -81,7 +88,7 @@ class Layout:
         weighted = [span for key, _, _, span in self.groups if key[0] != "uniform"]
         #: the runs whose weights are not exactly 1/b (all groups but the uniform one)
         self.weighted = self.slices(weighted[0][0], weighted[-1][1]) if weighted else None
-        fused = [span for key, _, _, span in self.groups if key[0] == "strategy"]
+        fused = [span for key, _, _, span in self.groups if key[0] in FUSED_KINDS]
         self.region = self.slices(fused[0][0], fused[-1][1]) if fused else None
         self.region_start = fused[0][0] if fused else 0
 

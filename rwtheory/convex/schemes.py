@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from rwtheory._array import check_in_range, check_positive_finite
 from rwtheory.weights.optimal import batched_dro_kl_weights, batched_kl_capped_weights
 from rwtheory.weights.pipeline import DELTA_RANGE, batched_sample_weights
-from rwtheory.weights.strategies import StrategyRecord, get_strategy
+from rwtheory.weights.strategies import FusedForm, StrategyRecord, get_strategy
 
 __all__ = ["DROKL", "KLCapped", "Scheme", "Strategy"]
 
@@ -88,11 +89,25 @@ class KLCapped(Scheme):
         return batched_kl_capped_weights(losses, _temperature(self.temperature, step), self.rho)
 
 
+def _dro_kl_exponent(q, row, out):
+    """(l - l_max) / tau with l = q / 2 (q = 2 x the losses, as the engine keeps them): exactly
+    0 at the row's largest loss, so the form is bounded. Same softmax as
+    :func:`rwtheory.weights.optimal.dro_kl_weights`, up to rounding (that one halves before
+    it subtracts, for losses near the float maximum; the engine's are squared residuals of
+    runs that have not diverged)."""
+    np.subtract(q, row.qmax, out=out)
+    out *= row.inv_r
+    out *= 0.5
+
+
 @dataclass(frozen=True)
 class DROKL(Scheme):
-    """The uncapped DRO-KL baseline, softmax(l / tau) on the raw losses."""
+    """The uncapped DRO-KL baseline, softmax(l / tau) on the raw losses. The engine weights
+    its runs in the fused region with :attr:`fused` (one exp for all of them);
+    ``__call__`` is the public function, for every other caller."""
 
     temperature: Temperature = 1.0
+    fused: ClassVar[FusedForm] = FusedForm(_dro_kl_exponent, bounded=True)
 
     @property
     def label(self) -> str:
