@@ -382,6 +382,13 @@ def _kl_capped(g, temperature: float, rho: float, xp):
     -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here.
     A temperature that is not a normal number of the gaps' dtype (1e-50 in float32) moves
     the computation to float64 (:func:`rwtheory._array.widen_for`)."""
+    # Mutation testing (benchmarks/mutation.py): `rho > n` survives, equivalent: at rho = n the
+    # cap is 1, p_max = 0 and the general path returns the same softmax (k = 0) up to the
+    # order of summation. `>=` at the underflow guard, `exp(+span)` (every row to the relative
+    # path) and `n > BRACKET_MIN_N` (a row of exactly 4096 sorted whole) choose between
+    # exact paths: same weights up to rounding, slower. The widening line is killed by
+    # tests/weights/test_backends.py (temperatures below float32's range), errstate's
+    # `under` by test_underflow_is_not_an_error_even_where_numpy_raises.
     wide, back = widen_for(g, xp, temperature)
     if wide is not g:
         return back(_kl_capped(wide, temperature, rho, xp))

@@ -257,6 +257,19 @@ def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     assert np.all(np.abs(wb.astype(np.float64).sum(-1) - 1) <= tol)
 
 
+@pytest.mark.parametrize("n", [50, 5000])
+def test_underflow_is_not_an_error_even_where_numpy_raises(n):
+    """exp of scaled gaps far below the maximum underflows to 0 on purpose (the relative
+    path then takes over); a caller who made numpy raise on underflow must still get the
+    weights, not a FloatingPointError (mutation testing: errstate's ``under`` dropped)."""
+    gaps = np.linspace(0.0, 1000.0, n)
+    expected = rw.kl_capped_weights(gaps, 1.0, 2.0)
+    with np.errstate(under="raise"):
+        w = rw.kl_capped_weights(gaps, 1.0, 2.0)
+    np.testing.assert_array_equal(w, expected)
+    assert abs(w.sum() - 1) <= 1e-12
+
+
 def _p_max_definition(n, cap):
     """The last p in [0, n - 1] with 1 - p*cap > 0 in floating point, by scanning them all."""
     return max(p for p in range(n) if 1 - p * cap > 0)
