@@ -240,6 +240,17 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
     return xp.minimum(e, cap)
 
 
+# Mutation notes (benchmarks/mutation.py) of _bracketed_spread, updated after its run (the
+# function's body -- and so mutmut's record of it -- is left as run; its notes inside list the
+# families as they stood then):
+# * now killed: the looser lo test listed there as NOT killed (k_below counted as 0,
+#   n + n_below, n_below = / -= k_below), by test_a_lower_end_above_the_threshold_is_rejected,
+#   whose sample sees only high gaps and proposes a lower end above theta*;
+# * still NOT killed, NOT shown equivalent: the final else branch's `or found` (the candidate at
+#   theta* then taken as free: the cap either way, up to rounding) and k/free (None,
+#   n_above - m: wrong weights if ever reached). Not reached in 3000 rows with an 8-entry
+#   sample, nor in 18,000 rows built for it (tied gaps, rho = n/k and its float neighbours):
+#   (*) at the largest candidate is the same product as the lo test that admitted it.
 def _bracketed_spread(e, cap: float, p_max: int, xp):
     """Weights for one long row (see the notes above).
 
@@ -265,6 +276,10 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
     #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
     #   bracket rejected -> widened or the rest sorted: same weights, slower;
+    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below,
+    #   n_below = / -= k_below in the bookkeeping)
+    #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
+    #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
     # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
     #   either way, and in the test an entry equal to theta counts 1 = theta/theta either as
     #   capped or as free;
@@ -273,16 +288,10 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   k_below > 0`, `> 1`, None (a split not used: the rest is sorted);
     # * the final else branch (found False) needs (*) to fail at every candidate; the
     #   smallest candidate is >= lo and lo <= theta*, so only a candidate exactly at theta*
-    #   with rounding against it gets there. NOT killed, NOT shown equivalent: `or found`
-    #   (then the candidate at theta* is taken as free: the cap either way, up to rounding),
-    #   and k/free (None, n_above - m: wrong weights if ever reached). Not reached in 3000
-    #   rows with an 8-entry sample, nor in 18,000 rows built for it (tied gaps, rho = n/k
-    #   and its float neighbours; a construction with lo_ok passing at an exact tie fails
-    #   because (*) at the largest candidate is the same product as lo_ok).
+    #   with rounding against it gets there. Not reached in 3000 rows with an 8-entry sample:
+    #   its mutants (`or found`, k/free) are untested, not shown equivalent.
     # Killed: the loosened certificates, by test_a_misleading_sample_cannot_certify_a_wrong_
-    # bracket and test_the_bracket_is_exact_whatever_its_sample_size; a looser lo test
-    # (k_below counted as 0, n + n_below, n_below = / -= k_below in the bookkeeping), by
-    # test_a_lower_end_above_the_threshold_is_rejected, whose sample sees only high gaps.
+    # bracket and test_the_bracket_is_exact_whatever_its_sample_size (tests/weights).
     total = float(xp.sum(e))
     if float(xp.max(e)) <= cap * total:  # softmax already respects the cap
         e /= total
@@ -377,18 +386,18 @@ def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
     return xp.minimum(w, cap)
 
 
+# Mutation notes (benchmarks/mutation.py) of _kl_capped: `rho > n` survives, equivalent: at
+# rho = n the cap is 1, p_max = 0 and the general path returns the same softmax (k = 0) up to
+# the order of summation. `>=` at the underflow guard, `exp(+span)` (every row to the
+# relative path) and `n > BRACKET_MIN_N` (a row of exactly 4096 sorted whole) choose between
+# exact paths: same weights up to rounding, slower. The widening line is killed by
+# test_a_temperature_below_float32_is_widened, errstate's `under` by
+# test_underflow_is_not_an_error_even_where_numpy_raises (tests/weights/test_optimal.py).
 def _kl_capped(g, temperature: float, rho: float, xp):
     """Batched core along the last axis (validated inputs). Overflow of scaled gaps to
     -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here.
     A temperature that is not a normal number of the gaps' dtype (1e-50 in float32) moves
     the computation to float64 (:func:`rwtheory._array.widen_for`)."""
-    # Mutation testing (benchmarks/mutation.py): `rho > n` survives, equivalent: at rho = n the
-    # cap is 1, p_max = 0 and the general path returns the same softmax (k = 0) up to the
-    # order of summation. `>=` at the underflow guard, `exp(+span)` (every row to the relative
-    # path) and `n > BRACKET_MIN_N` (a row of exactly 4096 sorted whole) choose between
-    # exact paths: same weights up to rounding, slower. The widening line is killed by
-    # tests/weights/test_backends.py (temperatures below float32's range), errstate's
-    # `under` by test_underflow_is_not_an_error_even_where_numpy_raises.
     wide, back = widen_for(g, xp, temperature)
     if wide is not g:
         return back(_kl_capped(wide, temperature, rho, xp))

@@ -257,6 +257,22 @@ def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     assert np.all(np.abs(wb.astype(np.float64).sum(-1) - 1) <= tol)
 
 
+@pytest.mark.parametrize("r", [1e-39, 1e-50])
+def test_a_temperature_below_float32_is_widened(r):
+    """float32 gaps with a temperature float32 cannot hold as a normal number: computed in
+    float64, returned in float32, equal to the float64 weights rounded once (mutation
+    testing: the widening line's mutants survived the tests of this selection)."""
+    gaps = np.float32([0.5, 2.0, 1.0, 4.0, 3.0, 0.25])
+    w = rw.kl_capped_weights(gaps, r, 2.0)
+    assert w.dtype == np.float32
+    np.testing.assert_array_equal(
+        w, rw.kl_capped_weights(gaps.astype(np.float64), r, 2.0).astype(np.float32))
+    np.testing.assert_allclose(w, [0, 1 / 3, 0, 1 / 3, 1 / 3, 0], rtol=1e-6, atol=0)  # the top 3
+    wb = batched_kl_capped_weights(np.stack([gaps, gaps[::-1]]), r, 2.0)
+    assert wb.dtype == np.float32
+    np.testing.assert_array_equal(wb[0], w)
+
+
 @pytest.mark.parametrize("n", [50, 5000])
 def test_underflow_is_not_an_error_even_where_numpy_raises(n):
     """exp of scaled gaps far below the maximum underflows to 0 on purpose (the relative
