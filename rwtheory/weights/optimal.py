@@ -134,8 +134,9 @@ def _p_max(n: int, cap: float) -> int:
     # only adds iterations: the loop climbs from any start <= the answer (n - 1 is never the
     # smaller term when it would be too high: ceil(n/rho) <= n). A loop that lowered a start
     # too high (the guard of earlier versions) never ran, by the proof above: removed.
-    # Equivalent: 25 (`p - 1 < n`), 27 (`p + 1 <= n`): at p + 1 = n the second test reads
+    # Equivalent: `p - 1 < n`, `p + 1 <= n`: at p + 1 = n the second test reads
     # 1 - n*cap = 1 - rho (rounded) <= 0 for rho > 1, so the first conjunct never decides.
+    # `p = 1` and `p -= 1` in the loop never end (timeouts).
     p = min(n - 1, math.ceil(1 / cap) - 1)
     while p + 1 < n and 1 - (p + 1) * cap > 0:
         p += 1
@@ -467,8 +468,7 @@ def kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
 def batched_kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
     """:func:`kl_capped_weights` applied to every row (last axis) of ``gaps``."""
     # Mutants of the name "temperature" here are killed by tests/weights/test_validation.py::
-    # test_bad_temperature (checked with MUTANT_UNDER_TEST); mutmut's stored map of tests to
-    # functions predates that test line, so its record still says survived.
+    # test_bad_temperature_is_refused_by_every_entry_point.
     r = check_positive_finite(temperature, "temperature")
     rho = check_rho(rho)
     host, back = numpy_view(gaps)

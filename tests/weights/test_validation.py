@@ -32,7 +32,7 @@ def test_bad_losses(bad, kind, match):
 
 
 @pytest.mark.parametrize("r", [0.0, -1.0, math.inf, math.nan])
-def test_bad_temperature(r):
+def test_bad_temperature_is_refused_by_every_entry_point(r):
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
         rw.sample_weights(GOOD, "linupper", r)
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0"):
