@@ -3,6 +3,8 @@ rwtheory.convex.reference computes -- for every method (GD, SGD, heavy ball) and
 family (each registered strategy, Prop. 1's capped weights, DRO-KL, the adversaries), with and
 without an interpolation point."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,27 @@ def test_the_comparison_rejects_a_broken_fused_form():
         strategies.register_strategy(honest, replace=True)
     ref = run_reference(problem, Strategy("linupper", 0.7), "gd", 0.05, 5)
     assert _relative(tr.weights[0], ref.weights) > 1e-3
+
+
+@pytest.mark.parametrize("temperature", [1e-310, lambda t: 1.0 if t < 2 else 1e-310],
+                         ids=["constant", "schedule"])
+def test_dro_kl_at_a_temperature_whose_reciprocal_overflows(temperature):
+    """DROKL takes any finite temperature > 0. Below 1 / float max (~5.6e-309) 1/tau is inf,
+    and (l - l_max) * inf is NaN at the row's largest loss; the public softmax divides by tau
+    and gives the limit, all the weight on the largest loss. The engine must give the same
+    run: no NaN, no warning, no false divergence, rho_t = b."""
+    assert 1e-310 < 1.0 / np.finfo(np.float64).max      # 1/tau overflows
+    problem = regression_with_outliers(1, n=30, d=4, n_test=10)
+    scheme = DROKL(temperature)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = engine.run(problem, scheme, lr=0.05, steps=6, keep_weights=True)
+    ref = run_reference(problem, scheme, "gd", 0.05, 6)
+    assert np.all(ref.weights[2:].max(axis=-1) == 1.0)        # one-hot from step 2 on
+    assert tr.diverged_at[0] == -1
+    assert _relative(tr.weights[0], ref.weights) <= TOL
+    assert _relative(tr.iterates[0], ref.iterates) <= TOL
+    np.testing.assert_array_equal(tr.rho[0, 2:], 30.0)
 
 
 def test_reference_arguments():
