@@ -120,14 +120,16 @@ class FusedWeights:
 
     def _temperatures(self):
         t = self.temps
-        if not np.all(np.isfinite(t) & (t > 0)):
-            raise ValueError("temperature must be finite and > 0 for every run")
+        bad = ~(np.isfinite(t) & (t > 0))
+        if np.any(bad):
+            raise ValueError(f"temperature must be a finite number > 0 for every run, got "
+                             f"{float(t[bad][0])!r}")
         with np.errstate(over="ignore"):   # t below 1/float max: 1/t is inf
             np.divide(1.0, t, out=self.inv_r)
-        # ... and is clamped to float max: 0 * inf would be NaN at a row's maximum, while
-        # (negative) * max is still -inf, the limit (all the weight on the row's top)
-        np.minimum(self.inv_r, np.finfo(self.inv_r.dtype).max, out=self.inv_r)
-        self.shift = bool(np.any(np.maximum(self.delta, 1.0) * self.inv_r > _EXP_SAFE))
+            # ... and is clamped to float max: 0 * inf would be NaN at a row's maximum, while
+            # (negative) * max is still -inf, the limit (all the weight on the row's top)
+            np.minimum(self.inv_r, np.finfo(self.inv_r.dtype).max, out=self.inv_r)
+            self.shift = bool(np.any(np.maximum(self.delta, 1.0) * self.inv_r > _EXP_SAFE))
 
     def __call__(self, step: int) -> None:
         """Weights for the engine's q of step ``step``."""

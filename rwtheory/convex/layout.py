@@ -36,9 +36,18 @@ def group_key(scheme: Scheme) -> tuple:
         if scheme.record.constant:
             return ("uniform",)
         return ("strategy", scheme.strategy, float(scheme.delta))
-    if getattr(type(scheme), "fused", None) is not None:
+    if _fused_form_applies(type(scheme)):
         return ("fused", type(scheme))
     return ("scheme", scheme)
+
+
+def _fused_form_applies(cls: type) -> bool:
+    """A ``fused`` form stands for the class's ``__call__`` only where the class that
+    defines the form also defines the ``__call__`` in use: a subclass that overrides
+    ``__call__`` without a form of its own is called, not fused."""
+    owner = next((c for c in cls.__mro__ if "fused" in vars(c)), None)
+    return (owner is not None and vars(owner)["fused"] is not None
+            and cls.__call__ is owner.__call__)
 
 
 class Layout:

@@ -109,6 +109,10 @@ class DROKL(Scheme):
     temperature: Temperature = 1.0
     fused: ClassVar[FusedForm] = FusedForm(_dro_kl_exponent, bounded=True)
 
+    def __post_init__(self):
+        if not callable(self.temperature):
+            check_positive_finite(self.temperature, "temperature")
+
     @property
     def label(self) -> str:
         return f"dro_kl (tau={self.temperature})"

@@ -8,6 +8,7 @@ import pytest
 
 from rwtheory.convex import engine
 from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.layout import group_key
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
 SCHEMES = [Strategy("uniform"), Strategy("linupper", 1.0), Strategy("quadratic", 0.5),
@@ -281,3 +282,18 @@ def test_row_buffer_changes_no_bit(monkeypatch):
     np.testing.assert_array_equal(fast.weights, default.weights)
     np.testing.assert_array_equal(fast.iterates, default.iterates)
     assert np.getbufsize() == 8192      # the engine restores numpy's setting
+
+
+def test_a_subclass_that_overrides_the_weights_is_called_not_fused():
+    """DROKL's fused form stands for its own __call__: a subclass that changes the weights
+    (here: uniform) must get its own weights in the engine, not DRO-KL's."""
+    class Flat(DROKL):
+        def __call__(self, losses, step):
+            return np.full_like(losses, 1.0 / losses.shape[-1])
+
+    p = regression_with_outliers([0], n=40, d=4)
+    flat = engine.run(p, [Flat(0.5)], lr=0.05, steps=20, keep_weights=True)
+    uniform = engine.run(p, [Strategy("uniform")], lr=0.05, steps=20)
+    np.testing.assert_allclose(flat.weights, 1 / 40, rtol=1e-15)
+    np.testing.assert_allclose(flat.iterates, uniform.iterates, rtol=1e-12, atol=1e-15)
+    assert group_key(DROKL(0.5))[0] == "fused" and group_key(Flat(0.5))[0] == "scheme"
