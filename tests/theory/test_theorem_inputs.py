@@ -437,3 +437,82 @@ def test_monte_carlo_bound_and_applicability_by_hand(problem):
     big[1, 3:] = 0.9 / tr.lr[1]                         # run 1 leaves the step limit at t = 3
     est = theorems.sgd_rate_in_expectation(tr, big)
     np.testing.assert_array_equal(est.applicable, [True] * 3 + [False] * 3)
+
+
+def test_monte_carlo_rates_name_a_bad_l_hat(problem):
+    """The in-expectation rates validate L_hat with its name, like every other check."""
+    p, _ = _replicas(problem, 2, 0.0)
+    L = float(problem.smoothness()[0])
+    sgd = engine.run(p, Strategy("uniform"), method="sgd", batch_size=4, lr=0.1 / L, steps=4)
+    hb = engine.run(p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.1 / L,
+                    steps=4, lambdas=np.zeros(5))
+    with pytest.raises(ValueError, match=r"^L_hat must be a number, one value per run \(2,\)"):
+        theorems.sgd_rate_in_expectation(sgd, np.ones(3))
+    with pytest.raises(ValueError, match=r"^L_hat must be a number, one value per run \(2,\)"):
+        theorems.heavy_ball_rate_in_expectation(hb, np.ones(3), p.smoothness())
+
+
+def test_missing_records_of_both_kinds_are_named_together():
+    """A GD run without x* asked for a heavy-ball check lacks both kinds of records: the
+    message names both needs, joined by "and"; an object without the attributes at all is
+    refused the same way (a ValueError, not an AttributeError)."""
+    p = regression_with_outliers(1, n=12, d=3, n_test=4)
+    tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3)
+    with pytest.raises(ValueError, match=r"need a problem with an interpolation point x\* "
+                                         r"\(consistent least squares\) and a heavy-ball run$"):
+        theorems.heavy_ball_one_step(tr, 1.0)
+    with pytest.raises(ValueError, match=r"^trajectory lacks gap: the theorem checks need a "
+                                         r"problem with an interpolation point"):
+        theorems.descent.require(object(), "gap")
+
+
+def test_a_schedule_infeasible_at_one_step_ends_the_applicable_horizons(problem):
+    """heavy_ball_rate's schedule condition lambda_{t+1} rho_{t+1} <= gain_t must hold at
+    every t <= k - 2 for horizon k: one spike of lambda makes every later horizon
+    inapplicable, even where the condition holds again after it (mutation testing: an
+    accumulation over the runs instead of the steps survived)."""
+    L = problem.smoothness()
+    lam = np.r_[0.0, 0.2, 0.2, 50.0, 0.2, 0.2, 0.2, 0.2]
+    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=7,
+                    lambdas=lam)
+    b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
+    for row in b.applicable:
+        first_off = int(np.argmin(row))
+        assert not row.all() and row[0] and not row[first_off:].any(), row
+
+
+def test_the_exact_schedule_stays_applicable_over_long_horizons(problem):
+    """Uniform weights, eta = 1/(2L) and lambda_t = t/2 meet the schedule condition with
+    slack 0 up to rounding at every step; the feasibility tolerance is relative to the
+    coefficients (which grow like t), so all 300 horizons stay applicable (mutation testing:
+    a tolerance divided by the coefficients instead lost every horizon after ~97)."""
+    L = problem.smoothness()
+    T = 300
+    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.5 / L, steps=T,
+                    lambdas=np.arange(T + 1) * 0.5)
+    b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
+    assert b.applicable.all() and not b.violated().any()
+
+
+def test_a_run_that_diverges_later_keeps_the_early_horizons():
+    """One row 1e4 times longer than the others: SGD (batch 1) at a step safe for every
+    other row meets the step-size hypothesis until that row is drawn, then diverges. The
+    rate in expectation stays applicable up to the first such draw in any run (mutation
+    testing: a finiteness test over all horizons at once survived). Those horizons violate
+    the bound: the theorem needs the hypothesis for every batch that can be drawn, and paths
+    selected for not drawing the long row are biased (the documented limit of judging
+    applicability on realised paths; the ledger's runs take eta from an a-priori bound)."""
+    base = consistent_least_squares(1, n=12, d=4, condition=2.0, row_spread=1.0)
+    A = base.A.copy()
+    A[0, 0] *= 1e4
+    k = 3
+    Ak, xk = np.repeat(A, k, 0), np.repeat(base.x_star, k, 0)
+    p = type(base)(A=Ak, b=np.einsum("knd,kd->kn", Ak, xk), x_star=xk,
+                   params=dict(base.params, seeds=[5, 6, 7]))
+    eta = 0.2 / (A[0, 1:] ** 2).sum(axis=1).max()
+    tr = engine.run(p, Strategy("uniform"), method="sgd", batch_size=1, lr=eta, steps=30)
+    mc = theorems.sgd_rate_in_expectation(tr, theorems.effective_smoothness(p, tr, "C"))
+    first = min(int(np.argmax(row == 0)) for row in tr.batches[:, :, 0])  # first draw of row 0
+    assert first >= 2 and not np.isfinite(tr.gap).all()
+    np.testing.assert_array_equal(mc.applicable, np.arange(30) < first)
+    assert mc.violated()[:first].all()

@@ -461,6 +461,10 @@ def heavy_ball_rate(trajectory, L_hat, L) -> Bound:
     # slack_t = gain_t - lambda_{t+1} rho_{t+1} >= 0 must hold for t <= k - 2 (up to
     # rounding: uniform weights with the exact schedule give slack 0 +- 1 ulp)
     slack = gain[:, :-1] - carry[:, 1:]
+    # (Mutation note: gain[:, :+1] -- gain_0 for gain_t in the tolerance's yardstick -- is
+    # argued equivalent: where the condition is tight, carry_{t+1} ~ gain_t, so the yardstick
+    # moves by at most a factor 2 and only slacks within 1e-12 relative of 0 could change
+    # side. test_the_exact_schedule_stays_applicable_over_long_horizons kills `/`.)
     tol = FEASIBILITY_RTOL * (np.abs(gain[:, :-1]) + carry[:, 1:])
     ok = np.concatenate([np.ones((R, 1), bool),
                          np.logical_and.accumulate(slack >= -tol, axis=1)], axis=1)
@@ -477,6 +481,8 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     **Assumptions**: those of :func:`heavy_ball_rate` with constants valid on every path:
     :math:`\Gamma = \min`, :math:`\rho = \max`, :math:`\kappa = \min` over all runs and steps,
     and a deterministic schedule with :math:`\lambda_{t+1}\rho \le (\kappa + \lambda_t)\Gamma`.
+    Applicability is judged on the K realised paths only: the step-size hypothesis must hold
+    for every batch that can be drawn (see :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`).
 
     **Derivation.** As in :func:`heavy_ball_rate`, with :math:`S_t \ge \Gamma\bar\Delta_t`
     and :math:`S'_{t+1} \le \rho\,\bar\Delta'_{t+1}` (batch :math:`B_{t+1}`'s mean gap at

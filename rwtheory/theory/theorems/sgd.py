@@ -96,6 +96,15 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
 
     **Guarantee**: :math:`\mathbb E[\frac1k\sum_{t<k} a_t] \le \|x_0 - x^\star\|^2/(\eta\Gamma k)`.
     ``observed`` is the mean over the K runs (shape (T,)), ``stderr`` its standard error.
+
+    **Applicability is judged on the K realised paths only.** The expectation is over every
+    batch stream, so the step-size hypothesis must hold for every batch that can be drawn
+    (choose eta from an a-priori bound, e.g. 1/(2 rho max_i L_i) as
+    :func:`rwtheory.theory.randomised.expectation_checks` does). Where a rare batch breaks it,
+    the paths that happen not to draw it are a biased sample -- their batch gaps avoid the
+    rare sample while a_t counts it -- and the estimate can exceed the bound on "applicable"
+    horizons (tests/theory/test_theorem_inputs.py::
+    test_a_run_that_diverges_later_keeps_the_early_horizons: 1.8e6 against a bound below it).
     """
     descent.require(trajectory, "gap", "gamma", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
@@ -103,8 +112,13 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
                                    and np.all(eta == eta[0])):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
-    # (d0 is equal across runs to 1e-12 relative, checked above: d0[1] for d0[0] below is an
-    # equivalent mutant.)
+    # (Mutation notes: d0 is equal across runs to 1e-12 relative and eta exactly, checked
+    # above, so d0[1] / eta[1] for d0[0] / eta[0], here and in that check, are equivalent
+    # mutants. np.all(isfinite(avg)) over every axis instead of per horizon is equivalent:
+    # a non-finite average comes from a run that diverged, i.e. whose constant step breaks
+    # the step-size hypothesis, which per_run.applicable already marks at every horizon.
+    # Dropping a field of require(...) or errstate's argument: see descent.require and the
+    # errstate note in descent.py.)
     per_run = descent.rate(trajectory, L_hat, trajectory.gap[:, :-1])
     T = trajectory.steps
     k = np.arange(1, T + 1)
