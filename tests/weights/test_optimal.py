@@ -365,6 +365,21 @@ def test_a_misleading_sample_cannot_certify_a_wrong_bracket(n, rho):
                                rtol=1e-12, atol=1e-15)
 
 
+def _assert_small_bracket_is_exact(gaps, r, rho, sample):
+    """Solve one row with the bracket on (from 64 entries), a strided sample of ``sample``
+    entries and a finish size of 4, so that poor estimates and several stages happen: the
+    weights must sum to 1, satisfy KKT and equal sorting the whole row (the batched path)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(optimal, "BRACKET_MIN_N", 64)
+        mp.setattr(optimal, "BRACKET_SAMPLE", sample)
+        mp.setattr(optimal, "BRACKET_FINISH", 4)
+        w = rw.kl_capped_weights(gaps, r, rho)
+    assert abs(w.sum() - 1) <= 1e-12
+    assert_kkt(w, gaps, r, rho)
+    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
+                               rtol=1e-12, atol=1e-15)
+
+
 @settings(max_examples=200)
 @given(st.integers(64, 400), st.sampled_from(["exponential", "lognormal", "ties", "sorted",
                                               "misleading"]),
@@ -382,15 +397,7 @@ def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
             "sorted": lambda: np.sort(rng.exponential(size=n))[::-1].copy(),
             "misleading": lambda: np.where(np.arange(n) % 8 == 0, rng.uniform(0, 1, n),
                                            rng.uniform(0, 60, n))}[dist]()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(optimal, "BRACKET_MIN_N", 64)
-        mp.setattr(optimal, "BRACKET_SAMPLE", 8)
-        mp.setattr(optimal, "BRACKET_FINISH", 4)
-        w = rw.kl_capped_weights(gaps, r, rho)
-    assert abs(w.sum() - 1) <= 1e-12
-    assert_kkt(w, gaps, r, rho)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
-                               rtol=1e-12, atol=1e-15)
+    _assert_small_bracket_is_exact(gaps, r, rho, sample=8)
 
 
 def _sample_sees_high_row(n, seed):
@@ -413,16 +420,7 @@ def test_a_lower_end_above_the_threshold_is_rejected(n, seed, r, rho):
     test, as no sample had proposed a lower end above the threshold. These rows make the
     sample (16 entries, finish size 4, so that several stages run) do so; the found
     instances kill all four mutants. The weights must equal sorting the whole row."""
-    gaps = _sample_sees_high_row(n, seed)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(optimal, "BRACKET_MIN_N", 64)
-        mp.setattr(optimal, "BRACKET_SAMPLE", 16)
-        mp.setattr(optimal, "BRACKET_FINISH", 4)
-        w = rw.kl_capped_weights(gaps, r, rho)
-    assert abs(w.sum() - 1) <= 1e-12
-    assert_kkt(w, gaps, r, rho)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
-                               rtol=1e-12, atol=1e-15)
+    _assert_small_bracket_is_exact(_sample_sees_high_row(n, seed), r, rho, sample=16)
 
 
 # ------------------------------------------------------------------ batched rows at the edges
