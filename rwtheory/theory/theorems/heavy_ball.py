@@ -494,6 +494,13 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
 
     ``observed`` is the mean of :math:`a_k` over the runs (shape (T,)), with ``stderr``.
     """
+    # Mutation notes (benchmarks/mutation.py), survivors argued: a field dropped from
+    # require (see descent.require); d0[1] / eta[1] for d0[0] / eta[0] (equal across runs,
+    # checked below); `<` for `<=`, `c >= 0` (exact ties); lam / rho for lam * rho in the
+    # tolerance's yardstick (it moves by a bounded factor: only slacks within 1e-12 relative
+    # of 0 change side). NOT killed, not shown equivalent: isfinite over every axis at once
+    # -- it differs only if some run's gap stops being finite while kappa (a minimum over
+    # every run and step) stays positive and the schedule feasible; not observed.
     descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
