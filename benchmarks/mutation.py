@@ -53,8 +53,9 @@ def _group_of(name: str) -> str | None:
 
 
 def _argument_line(name: str) -> str:
-    """``file:line`` of the first comment mentioning "mutant" inside (or just above) the
-    mutated function -- where its equivalence argument lives -- or "no comment found"."""
+    """``file:line`` of the first line mentioning "mutant" or "mutation note" in the comment
+    block just above the mutated function or inside it (comments and docstring) -- where its
+    equivalence argument lives -- or "no comment found"."""
     import ast
     import pathlib
 
@@ -68,8 +69,11 @@ def _argument_line(name: str) -> str:
     text = path.read_text().splitlines()
     for node in ast.walk(ast.parse("\n".join(text))):
         if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == func:
-            for i in range(max(0, node.lineno - 4), node.end_lineno):
-                if "#" in text[i] and "mutant" in text[i].lower():
+            start = node.lineno - 1 - len(node.decorator_list)
+            while start > 0 and text[start - 1].lstrip().startswith("#"):
+                start -= 1   # the comment block right above the def
+            for i in range(start, node.end_lineno):
+                if re.search(r"mutant|mutation note", text[i], re.IGNORECASE):
                     return f"{path}:{i + 1}"
     return "no comment found"
 
