@@ -574,3 +574,22 @@ def test_the_exact_schedule_stays_applicable_in_expectation(problem):
                     steps=T, lambdas=np.arange(T + 1) * 0.5)
     est = theorems.heavy_ball_rate_in_expectation(tr, 1 / (2 * eta), np.full(2, L))
     assert est.applicable.all()
+
+
+def test_tolerance_yardsticks_of_the_sharp_rate_and_the_heavy_ball_path(runs, problem):
+    """The tolerances are part of the result: the sharp rate's scale is |bound| where the
+    horizon is applicable (0 elsewhere), and heavy ball's pathwise floor is the cumulative
+    rounding floor of ||z_k - x*||^2 (mutation testing: a zero scale -- an absolute 1e-9
+    tolerance -- and a dropped floor survived, as no fast test sits within them)."""
+    from rwtheory.theory.theorems.bound import rounding_floor
+
+    gd = runs["gd"]
+    b = theorems.gd_rate_sharp(gd, theorems.effective_smoothness(problem, gd, "C"))
+    assert b.applicable.any()
+    np.testing.assert_array_equal(b.scale, np.where(b.applicable, np.abs(b.bound), 0.0))
+    hb = runs["hb"]
+    p = theorems.heavy_ball_pathwise(hb, theorems.effective_smoothness(problem, hb, "C"))
+    floor = np.cumsum(rounding_floor(hb, hb.z_dist2[:, 1:]), axis=1)
+    assert np.all(floor > 0)
+    np.testing.assert_array_equal(p.floor, floor)
+

@@ -498,9 +498,10 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     # require (see descent.require); d0[1] / eta[1] for d0[0] / eta[0] (equal across runs,
     # checked below); `<` for `<=`, `c >= 0` (exact ties); lam / rho for lam * rho in the
     # tolerance's yardstick (it moves by a bounded factor: only slacks within 1e-12 relative
-    # of 0 change side). NOT killed, not shown equivalent: isfinite over every axis at once
-    # -- it differs only if some run's gap stops being finite while kappa (a minimum over
-    # every run and step) stays positive and the schedule feasible; not observed.
+    # of 0 change side); isfinite over every axis at once: a non-finite gap means a run that
+    # diverged, whose records (gamma included) are NaN from then on, so Gamma = min(gamma)
+    # is NaN, c too, and no horizon is applicable in either form (conservative: one diverged
+    # run voids the estimate).
     descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
