@@ -33,7 +33,7 @@ from collections import Counter
 #: Proposition 1's solver: kl_capped_weights, its batched form and the helpers they call.
 PROP1_FUNCTIONS = ("check_rho", "check_gaps", "_linear_span", "_p_max", "_count_head",
                    "_limit_numpy", "_limit_values", "_limit", "_sorted_spread",
-                   "_bracketed_spread", "_relative_suffix_sums", "_relative_spread",
+                   "_bracketed_spread", "_finish", "_relative_suffix_sums", "_relative_spread",
                    "_kl_capped", "kl_capped_weights", "batched_kl_capped_weights")
 
 GROUPS = {

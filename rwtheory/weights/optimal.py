@@ -241,17 +241,6 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
     return xp.minimum(e, cap)
 
 
-# Mutation notes (benchmarks/mutation.py) of _bracketed_spread, updated after its run (the
-# function's body -- and so mutmut's record of it -- is left as run; its notes inside list the
-# families as they stood then):
-# * now killed: the looser lo test listed there as NOT killed (k_below counted as 0,
-#   n + n_below, n_below = / -= k_below), by test_a_lower_end_above_the_threshold_is_rejected,
-#   whose sample sees only high gaps and proposes a lower end above theta*;
-# * still NOT killed, NOT shown equivalent: the final else branch's `or found` (the candidate at
-#   theta* then taken as free: the cap either way, up to rounding) and k/free (None,
-#   n_above - m: wrong weights if ever reached). Not reached in 3000 rows with an 8-entry
-#   sample, nor in 18,000 rows built for it (tied gaps, rho = n/k and its float neighbours):
-#   (*) at the largest candidate is the same product as the lo test that admitted it.
 def _bracketed_spread(e, cap: float, p_max: int, xp):
     """Weights for one long row (see the notes above).
 
@@ -277,22 +266,17 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     #   lowers the mass, `* lo` (lo <= 1), `> 1`, `>= 2`, n_below starting at 1, lo == +inf,
     #   a larger sum_not_above (where(None, ..), 1.0 for the entries above)): a right
     #   bracket rejected -> widened or the rest sorted: same weights, slower;
-    # * NOT killed and NOT equivalent: a looser lo test (k_below counted as 0, n + n_below,
-    #   n_below = / -= k_below in the bookkeeping)
-    #   accepts lo above theta* -- it needs a sample that proposes such a lo, which neither
-    #   a sample of low gaps nor one of high gaps (8-entry sample, 200 rows) produced;
     # * ties: `cand <= lo`, `cand > hi`, hi_ok `<= 1`: an entry equal to theta* gets the cap
     #   either way, and in the test an entry equal to theta counts 1 = theta/theta either as
     #   capped or as free;
     # * settled: initial None/True (the third attempt's half, 16x the first, covers the whole
     #   sample: lo = -inf, hi = inf always pass, so settled is always assigned), `k_above -
     #   k_below > 0`, `> 1`, None (a split not used: the rest is sorted);
-    # * the final else branch (found False) needs (*) to fail at every candidate; the
-    #   smallest candidate is >= lo and lo <= theta*, so only a candidate exactly at theta*
-    #   with rounding against it gets there. Not reached in 3000 rows with an 8-entry sample:
-    #   its mutants (`or found`, k/free) are untested, not shown equivalent.
     # Killed: the loosened certificates, by test_a_misleading_sample_cannot_certify_a_wrong_
-    # bracket and test_the_bracket_is_exact_whatever_its_sample_size (tests/weights).
+    # bracket and test_the_bracket_is_exact_whatever_its_sample_size; a looser lo test
+    # (k_below counted as 0, n + n_below, n_below = / -= k_below in the bookkeeping), by
+    # test_a_lower_end_above_the_threshold_is_rejected, whose sample sees only high gaps
+    # (tests/weights/test_optimal.py). The last step is _finish, tested directly.
     total = float(xp.sum(e))
     if float(xp.max(e)) <= cap * total:  # softmax already respects the cap
         e /= total
@@ -334,7 +318,17 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
         n_below += k_below
         s_below += sum_below
         cand = cand[~(below | above)]
-    ea = xp.sort(cand)
+    return _finish(e, xp.sort(cand), n_above, s_below, cap, p_max, xp)
+
+
+def _finish(e, ea, n_above: int, s_below: float, cap: float, p_max: int, xp):
+    """The weights of a long row ``e`` from its last candidates ``ea`` (sorted ascending):
+    the ``n_above`` entries above them are capped, the entries below them (sum ``s_below``)
+    are free. The head is the last candidate at which (*) holds; where it holds at none,
+    every candidate is capped and the head is the largest entry already settled free (the
+    bracket leaves that state only when its lower end sits at theta* itself, a tie that
+    rounding can tip; tests/weights/test_optimal.py::test_finish_with_every_candidate_capped
+    gives the state directly)."""
     pre = xp.cumulative_sum(ea)
     q, found = _count_head(ea, pre, n_above, s_below, cap, p_max, xp)
     m = ea.shape[0]

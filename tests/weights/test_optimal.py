@@ -411,6 +411,24 @@ def _sample_sees_high_row(n, seed):
                     np.where(rng.random(n) < 0.3, rng.uniform(30, 50, n), rng.uniform(0, 5, n)))
 
 
+def test_finish_with_every_candidate_capped():
+    """The long-row path's last step, given the state in which no candidate is free: three
+    candidates e = 1, 0.9, 0.8 above 37 free entries of e = 0.001 with cap 0.2 -- (*) fails
+    at every candidate, so all three take the cap and the free entries share the rest. This
+    is the exact optimum of the whole row (mutation testing: this branch -- reached by the
+    bracket only when its lower end sits exactly at theta* -- had 3 survivors)."""
+    r, rho = 1.0, 8.0
+    e = np.r_[1.0, 0.9, 0.8, np.full(37, 0.001)]
+    gaps = r * np.log(e) + 10.0
+    cap = rho / e.shape[0]
+    e_row = np.exp((gaps - gaps.max()) / r)
+    w = optimal._finish(e_row.copy(), np.sort(e_row[:3]), 0, float(e_row[3:].sum()), cap,
+                        optimal._p_max(e_row.shape[0], cap), np)
+    np.testing.assert_allclose(w[:3], cap, rtol=1e-15)
+    assert abs(w.sum() - 1) <= 1e-12
+    np.testing.assert_allclose(w, rw.kl_capped_weights(gaps, r, rho), rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("n, seed, r, rho", [(200, 1644794486, 5.0, 1.01),
                                              (1000, 1766748283, 0.5, 2.0)])
 def test_a_lower_end_above_the_threshold_is_rejected(n, seed, r, rho):
