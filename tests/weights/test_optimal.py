@@ -411,6 +411,17 @@ def _sample_sees_high_row(n, seed):
                     np.where(rng.random(n) < 0.3, rng.uniform(30, 50, n), rng.uniform(0, 5, n)))
 
 
+@pytest.mark.timeout(60)
+def test_a_bracket_that_settles_nothing_ends_the_stages():
+    """70 % of the gaps tied at 0, the rest in 0..30, r = 0.1, rho = 1.01, a 16-entry sample:
+    the estimate sits mid-sample, the bracket is (-inf, inf) at once and settles nothing, so
+    the stages must stop and sort the rest (mutation testing: `settled` always true loops
+    forever here -- it survived, as no test reached this state)."""
+    rng = np.random.default_rng(0)
+    gaps = np.where(rng.random(280) < 0.7, 0.0, rng.uniform(0, 30, 280))
+    _assert_small_bracket_is_exact(gaps, 0.1, 1.01, sample=16)
+
+
 def test_finish_with_every_candidate_capped():
     """The long-row path's last step, given the state in which no candidate is free: three
     candidates e = 1, 0.9, 0.8 above 37 free entries of e = 0.001 with cap 0.2 -- (*) fails
