@@ -68,6 +68,16 @@ def generic_form(record: StrategyRecord, delta: float) -> FusedForm:
     return FusedForm(exponent, bounded=False)
 
 
+def _group_form(key: tuple, scheme) -> tuple[FusedForm, bool, float]:
+    """A fused group's form, whether it is the generic path, and its delta: a registered
+    strategy's fused form (or the generic one), or the scheme class's own form (delta unused:
+    1)."""
+    if key[0] == "strategy":
+        record = get_strategy(key[1])
+        return record.fused or generic_form(record, key[2]), record.fused is None, key[2]
+    return scheme.fused, False, 1.0
+
+
 class FusedWeights:
     """E, S and emax of every run for the per-sample q (K, m, b) of the current step; ``q``
     is the engine's buffer, read in place at every call."""
@@ -99,7 +109,7 @@ class FusedWeights:
             if key[0] not in FUSED_KINDS:
                 continue
             rel = lay.relative(span)
-            self.delta[rel] = key[2] if key[0] == "strategy" else 1.0  # unused by "fused"
+            form, generic, self.delta[rel] = _group_form(key, scheme)
             for pos in lay.positions(span):   # every run's own temperature
                 s, at = lay.schemes[pos], lay.region_index(pos)
                 if callable(s.temperature):
@@ -107,11 +117,6 @@ class FusedWeights:
                     self.temps[at] = float(s.temperature(0))
                 else:
                     self.temps[at] = float(s.temperature)
-            if key[0] == "strategy":
-                record = get_strategy(key[1])
-                form, generic = record.fused or generic_form(record, key[2]), record.fused is None
-            else:
-                form, generic = scheme.fused, False
             row = RowStats(mid=self.mid[rel], qmax=self.qmax[rel], k=self.k[rel],
                            kr=self.kr[rel], inv_r=self.inv_r[rel], delta=self.delta[rel])
             emax = self.emax[sl]
