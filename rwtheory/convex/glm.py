@@ -529,13 +529,7 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
             bad = alive & ~(np.isfinite(f) & np.all(np.isfinite(x), axis=-1)
                             & (f <= s.factor * f0 + 1e-300))
             if bad.any():   # freeze at the last good iterate
-                diverged_at[bad] = t
-                alive &= ~bad
-                x[bad] = x_prev[bad]
-                if heavy:
-                    z[bad] = x_prev[bad]
-                vals, G, grad = _point(P, x)
-                f = vals.mean(axis=-1)
+                vals, G, grad, f = _freeze(P, bad, t, x, z, x_prev, alive, diverged_at)
             _record_point(rec, t, P, f, grad, x, z)
             if keep_iterates:
                 iterates[:, t] = x
@@ -560,6 +554,25 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
                 x = x - eta * g
             x[~alive] = x_prev[~alive]
     _blank_after_divergence(rec, diverged_at, iterates, weights)
+    return _trajectory(problem, s, method, rec, diverged_at, iterates, weights)
+
+
+def _freeze(P: GLMProblem, bad, t, x, z, x_prev, alive, diverged_at):
+    """Freeze the runs ``bad`` (diverged at step t) at their last good iterate, in place;
+    returns the point's values, gradients, full gradient and objective afterwards."""
+    diverged_at[bad] = t
+    alive &= ~bad
+    x[bad] = x_prev[bad]
+    if z is not None:
+        z[bad] = x_prev[bad]
+    vals, G, grad = _point(P, x)
+    return vals, G, grad, vals.mean(axis=-1)
+
+
+def _trajectory(problem: GLMProblem, s: _Setup, method: str, rec: dict, diverged_at,
+                iterates, weights) -> GLMTrajectory:
+    """The :class:`GLMTrajectory` of a finished :func:`run`."""
+    P, T, b = s.problem, s.steps, s.b
     return GLMTrajectory(
         method=method, steps=T, batch_size=b, lr=s.lr.copy(),
         labels=[sc.label for sc in s.schemes], seeds=s.seeds, diverged_at=diverged_at,
