@@ -43,15 +43,22 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 def _runner(api_cases, fn, n, seed, counts, fn_counts, examples, show):
-    @settings(max_examples=n, database=None, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.data())
     def run(data):
         outcome, detail = api_cases.run_any(data, fn)
         counts[outcome] += 1
         fn_counts[outcome] += 1
-        if outcome not in ("correct", "clean_error", "documented_refusal") and len(
-                examples[outcome]) < show:
+        if (
+            outcome not in ("correct", "clean_error", "documented_refusal")
+            and len(examples[outcome]) < show
+        ):
             examples[outcome].append(f"{fn}: {detail[:200]}")
 
     return run
@@ -64,8 +71,7 @@ def input_campaign(calls_per_function: int, seed: int, show: int):
     per_fn = collections.defaultdict(collections.Counter)
     examples = collections.defaultdict(list)
     for fn in api_cases.ALL_FUNCTIONS:
-        run = _runner(api_cases, fn, calls_per_function, seed, counts, per_fn[fn], examples,
-                      show)
+        run = _runner(api_cases, fn, calls_per_function, seed, counts, per_fn[fn], examples, show)
         run()
     return counts, per_fn, examples
 
@@ -83,8 +89,10 @@ def _wait_for_temporary(folder: Path, proc, timeout: float = 120.0) -> int:
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
         try:
-            if any(e.name.startswith(".") and (e.is_dir() or e.name.endswith(".tmp"))
-                   for e in os.scandir(folder)):
+            if any(
+                e.name.startswith(".") and (e.is_dir() or e.name.endswith(".tmp"))
+                for e in os.scandir(folder)
+            ):
                 return 1
         except FileNotFoundError:
             pass
@@ -100,8 +108,11 @@ def interrupt_campaign(kills: int, seed: int):
         out = Path(tmp) / "figs"
         # a complete reference run: its three files, and how long a run takes
         start = time.perf_counter()
-        subprocess.run([exe, "figures", "--only", "fig1", "--quick", "--out", str(out)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [exe, "figures", "--only", "fig1", "--quick", "--out", str(out)],
+            check=True,
+            capture_output=True,
+        )
         full = time.perf_counter() - start
         complete = {p.name: p.read_bytes() for p in out.iterdir()}
         for i in range(kills):
@@ -110,9 +121,11 @@ def interrupt_campaign(kills: int, seed: int):
             for n, b in marker.items():
                 (out / n).write_bytes(b)
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-            proc = subprocess.Popen([exe, "figures", "--only", "fig1", "--quick", "--out",
-                                     str(out)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [exe, "figures", "--only", "fig1", "--quick", "--out", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if i % 2:  # at the write phase: as soon as a temporary appears in the folder
                 results["killed at the write phase"] += _wait_for_temporary(out, proc)
             else:
@@ -124,12 +137,19 @@ def interrupt_campaign(kills: int, seed: int):
             new, old = figs == set(complete) and now == complete, now == marker
             results["runs"] += 1
             results[f"exit {rc} ({signal.Signals(sig).name})"] += 1
-            results["new complete set" if new else "old set untouched" if old
-                    else "PARTIAL OR MIXED SETS"] += 1
+            results[
+                "new complete set"
+                if new
+                else "old set untouched"
+                if old
+                else "PARTIAL OR MIXED SETS"
+            ] += 1
             results["stray temporaries" if temps else "no temporaries"] += 1
             if temps:
-                results[f"  stray after exit {rc}, killed {'at write' if i % 2 else 'at random'}:"
-                        f" {', '.join(temps)}"] += 1
+                results[
+                    f"  stray after exit {rc}, killed {'at write' if i % 2 else 'at random'}:"
+                    f" {', '.join(temps)}"
+                ] += 1
     return results, full
 
 
@@ -141,13 +161,24 @@ def main(argv=None) -> int:
     p.add_argument("--show", type=int, default=3, help="examples per bad outcome")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    counts, per_fn, examples = (input_campaign(args.calls, args.seed, args.show) if args.calls
-                                else (collections.Counter(), {}, {}))
+    counts, per_fn, examples = (
+        input_campaign(args.calls, args.seed, args.show)
+        if args.calls
+        else (collections.Counter(), {}, {})
+    )
     total = sum(counts.values())
-    print(f"inputs tried: {total} over {len(per_fn)} public functions "
-          f"({time.perf_counter() - t0:.0f} s)")
-    for outcome in ("correct", "clean_error", "documented_refusal", "silent", "unnamed_error",
-                    "crash"):
+    print(
+        f"inputs tried: {total} over {len(per_fn)} public functions "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
+    for outcome in (
+        "correct",
+        "clean_error",
+        "documented_refusal",
+        "silent",
+        "unnamed_error",
+        "crash",
+    ):
         print(f"  {outcome:>14}: {counts[outcome]}")
     for fn, c in per_fn.items():
         print(f"    {fn:<30} " + " ".join(f"{k}={v}" for k, v in sorted(c.items())))
@@ -156,9 +187,11 @@ def main(argv=None) -> int:
             print(f"  [{outcome}] {e}")
     if args.kills:
         res, full = interrupt_campaign(args.kills, args.seed)
-        print(f"interrupts: {res['runs']} runs of 'rwtheory figures --only fig1 --quick' killed "
-              f"with SIGINT/SIGTERM, half at random in [0.3, 1.05] x its {full:.1f} s, half "
-              f"when a temporary appeared")
+        print(
+            f"interrupts: {res['runs']} runs of 'rwtheory figures --only fig1 --quick' killed "
+            f"with SIGINT/SIGTERM, half at random in [0.3, 1.05] x its {full:.1f} s, half "
+            f"when a temporary appeared"
+        )
         for k, v in sorted(res.items()):
             if k != "runs":
                 print(f"  {k}: {v}")

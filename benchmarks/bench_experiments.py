@@ -113,8 +113,10 @@ def floor(problem, schemes, rows, steps, lr):
 
 
 def one_at_a_time(problem, schemes, rows, steps, lr):
-    return [engine.run(problem.take([r]), s, lr=lr, steps=steps) for s, r in zip(schemes, rows,
-                                                                                 strict=True)]
+    return [
+        engine.run(problem.take([r]), s, lr=lr, steps=steps)
+        for s, r in zip(schemes, rows, strict=True)
+    ]
 
 
 def reference_loop(problem, schemes, rows, steps, lr):
@@ -122,10 +124,13 @@ def reference_loop(problem, schemes, rows, steps, lr):
     recorded arrays (R, ...) like a Trajectory's fields. Written for this workload: constant
     temperatures, the default delta, x0 = 0 and no divergence (a diverging run would show up
     as a NaN-pattern mismatch in :func:`max_difference`, not be frozen as the engine does)."""
-    if not all(isinstance(s, Strategy) and not callable(s.temperature) and s.delta == 1.0
-               for s in schemes):
-        raise ValueError("reference_loop covers the paper's strategies with a constant "
-                         "temperature and delta = 1 only")
+    if not all(
+        isinstance(s, Strategy) and not callable(s.temperature) and s.delta == 1.0 for s in schemes
+    ):
+        raise ValueError(
+            "reference_loop covers the paper's strategies with a constant "
+            "temperature and delta = 1 only"
+        )
     n = problem.n
     rec = {name: [] for name in FIELDS}
     for scheme, r in zip(schemes, rows, strict=True):
@@ -133,7 +138,7 @@ def reference_loop(problem, schemes, rows, steps, lr):
         x = np.zeros((1, p.d))
         xs, train, test, rho = [], [], [], []
         for t in range(steps + 1):
-            res = p.residuals(x)                       # (1, n)
+            res = p.residuals(x)  # (1, n)
             losses = 0.5 * res[0] ** 2
             xs.append(x[0])
             train.append(losses.mean())
@@ -154,8 +159,11 @@ def max_difference(tr, singles) -> dict[str, float]:
     out = {}
     for name in FIELDS:
         a = getattr(tr, name)
-        b = singles[name] if isinstance(singles, dict) else \
-            np.concatenate([getattr(s, name) for s in singles])
+        b = (
+            singles[name]
+            if isinstance(singles, dict)
+            else np.concatenate([getattr(s, name) for s in singles])
+        )
         if not np.array_equal(np.isnan(a), np.isnan(b)):
             out[name] = float("inf")
             continue
@@ -176,13 +184,20 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", default="benchmarks/results/bench_experiments.txt",
-                    help="report file ('' to only print)")
+    ap.add_argument(
+        "--out",
+        default="benchmarks/results/bench_experiments.txt",
+        help="report file ('' to only print)",
+    )
     args = ap.parse_args(argv)
     problem, schemes, rows = workload(args.seeds)
     runs = len(rows)
-    best = {"batched": (np.inf, np.inf), "floor": (np.inf, np.inf),
-            "one at a time": (np.inf, np.inf), "reference loop": (np.inf, np.inf)}
+    best = {
+        "batched": (np.inf, np.inf),
+        "floor": (np.inf, np.inf),
+        "one at a time": (np.inf, np.inf),
+        "reference loop": (np.inf, np.inf),
+    }
     diff = ref_diff = None
     for _ in range(args.repeat):
         tr, cpu, wall = timed(batched, problem, schemes, rows, args.steps, args.lr)
@@ -203,8 +218,7 @@ def main(argv=None) -> int:
     over_floor = best["batched"][0] / best["floor"][0]
     worst = max(max(diff.values()), max(ref_diff.values()))
     lines = [
-        "# bench_experiments: batched engine.run vs its floor and vs the same runs one at a "
-        "time",
+        "# bench_experiments: batched engine.run vs its floor and vs the same runs one at a time",
         f"# python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, BLAS threads pinned to 1",
         f"# cpu: {cpu_description()} (the ratio depends on it: numpy's float64 exp has an "
@@ -231,8 +245,7 @@ def main(argv=None) -> int:
         f"one-at-a-time cost per run-step: {1e6 * best['one at a time'][0] / args.steps / runs:.1f}"
         f" us; batched cost per run-step: {1e6 * best['batched'][0] / args.steps / runs:.1f} us",
         "max |batched - one at a time|: " + ", ".join(f"{k} {v:.2e}" for k, v in diff.items()),
-        "max |batched - reference loop|: "
-        + ", ".join(f"{k} {v:.2e}" for k, v in ref_diff.items()),
+        "max |batched - reference loop|: " + ", ".join(f"{k} {v:.2e}" for k, v in ref_diff.items()),
         f"equality to {TOLERANCE:g}: {'yes' if worst <= TOLERANCE else 'NO'}",
     ]
     text = "\n".join(lines) + "\n"

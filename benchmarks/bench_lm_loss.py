@@ -109,8 +109,7 @@ def _peer_losses(hidden, weight, labels):
     from cut_cross_entropy import linear_cross_entropy
 
     impl = "cce" if hidden.device.type == "cuda" else "torch_compile"
-    tokens = linear_cross_entropy(hidden, weight, labels, impl=impl, reduction="none",
-                                  shift=True)
+    tokens = linear_cross_entropy(hidden, weight, labels, impl=impl, reduction="none", shift=True)
     counts = (labels[:, 1:] != -100).sum(dim=1)
     return tokens.float().sum(dim=1) / counts
 
@@ -137,19 +136,19 @@ def _floor4(hidden, weight, chunk: int, device):
     for s in range(0, rows, chunk):
         e = min(s + chunk, rows)
         zz = z[: e - s]
-        torch.mm(h[s:e], w.t(), out=zz)                 # forward logits
-        torch.mm(h[s:e], w.t(), out=zz)                 # backward: the same, recomputed
-        torch.mm(zz, w, out=gh[: e - s])                # grad_h
-        gw.addmm_(zz.t(), h[s:e])                       # grad_W accumulated
+        torch.mm(h[s:e], w.t(), out=zz)  # forward logits
+        torch.mm(h[s:e], w.t(), out=zz)  # backward: the same, recomputed
+        torch.mm(zz, w, out=gh[: e - s])  # grad_h
+        gw.addmm_(zz.t(), h[s:e])  # grad_W accumulated
 
 
 def _floor3(hidden, weight, buffers):
     """A materialising path's 3 products at full shape, into preallocated buffers."""
     h, w = hidden.detach().reshape(-1, hidden.shape[-1]), weight.detach()
     z, gh, gw = buffers
-    torch.mm(h, w.t(), out=z)                           # the logits, kept
-    torch.mm(z, w, out=gh)                              # grad_h
-    torch.mm(z.t(), h, out=gw)                          # grad_W
+    torch.mm(h, w.t(), out=z)  # the logits, kept
+    torch.mm(z, w, out=gh)  # grad_h
+    torch.mm(z.t(), h, out=gw)  # grad_W
 
 
 def _sync(device):
@@ -179,14 +178,14 @@ def _status_bytes(key: str) -> int:
 def child(variant: str, vocab: int, threads: int) -> None:
     """Subprocess body: peak resident memory of one forward + backward (CPU)."""
     torch.set_num_threads(threads)
-    _run(variant, *_inputs(2, 16, 8, 64, torch.device("cpu")))        # initialise kernels
+    _run(variant, *_inputs(2, 16, 8, 64, torch.device("cpu")))  # initialise kernels
     inputs = _inputs(B, T, D, vocab, torch.device("cpu"))
     base = _rss_reset()
-    if base is None:                                                   # not Linux
+    if base is None:  # not Linux
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         _run(variant, *inputs)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        factor = 1 if sys.platform == "darwin" else 1024              # bytes vs KiB
+        factor = 1 if sys.platform == "darwin" else 1024  # bytes vs KiB
         base, peak = base * factor, peak * factor
     else:
         _run(variant, *inputs)
@@ -198,9 +197,22 @@ def _cpu_peak(variant: str, vocab: int, threads: int) -> int:
     # every large allocation mmapped and returned on free: the resident set follows the live
     # memory, so memory freed before the baseline cannot hide part of the run's peak
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    out = subprocess.run([sys.executable, __file__, "--child", variant, "--vocab", str(vocab),
-                          "--threads", str(threads)], capture_output=True, text=True,
-                         check=True, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--vocab",
+            str(vocab),
+            "--threads",
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"]
 
 
@@ -222,9 +234,11 @@ def _differences(inputs, variants):
     for variant in variants:
         hidden.grad = weight.grad = None
         out[variant] = (_run(variant, *inputs), hidden.grad.clone(), weight.grad.clone())
-    return {v: [float((a - b).abs().max()) for a, b in zip(out[v], out["chunked"],
-                                                          strict=True)]
-            for v in variants if v != "chunked"}
+    return {
+        v: [float((a - b).abs().max()) for a, b in zip(out[v], out["chunked"], strict=True)]
+        for v in variants
+        if v != "chunked"
+    }
 
 
 def _times(inputs, device, repeat, variants, floors=False):
@@ -235,16 +249,19 @@ def _times(inputs, device, repeat, variants, floors=False):
     runs = {v: (lambda v=v: _run(v, *inputs)) for v in variants}
     if floors:
         rows, (vocab, dim) = hidden.shape[0] * hidden.shape[1], weight.shape
-        full = (torch.empty(rows, vocab, device=device), torch.empty(rows, dim, device=device),
-                torch.empty(vocab, dim, device=device))
+        full = (
+            torch.empty(rows, vocab, device=device),
+            torch.empty(rows, dim, device=device),
+            torch.empty(vocab, dim, device=device),
+        )
         runs["floor4"] = lambda: _floor4(hidden, weight, chunk, device)
         runs["floor3"] = lambda: _floor3(hidden, weight, full)
     names = list(runs)
     samples = {v: [] for v in names}
-    for variant in names:                                 # warm-up
+    for variant in names:  # warm-up
         runs[variant]()
     for k in range(repeat):
-        order = names[k % len(names):] + names[:k % len(names)]
+        order = names[k % len(names) :] + names[: k % len(names)]
         for variant in order:
             for p in inputs[:2]:
                 p.grad = None
@@ -253,8 +270,9 @@ def _times(inputs, device, repeat, variants, floors=False):
             runs[variant]()
             _sync(device)
             samples[variant].append((time.perf_counter() - t0, time.process_time() - c0))
-    return {v: tuple(statistics.median(x[i] for x in s) for i in (0, 1))
-            for v, s in samples.items()}
+    return {
+        v: tuple(statistics.median(x[i] for x in s) for i in (0, 1)) for v, s in samples.items()
+    }
 
 
 def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, bool]:
@@ -265,14 +283,22 @@ def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, b
         f"# python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, "
         f"{threads} torch threads, device {device}"
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "# memory: " + ("peak resident set increase (VmHWM after clear_refs), one fresh "
-                        "subprocess per variant" if device.type == "cpu" else
-                        "torch.cuda.max_memory_allocated - memory_allocated")
-        + "; time ratios from " + ("process CPU time" if device.type == "cpu" else
-                                   "wall time"),
-        "# peer: " + ("cut-cross-entropy " + _peer_version() + (" impl='cce'" if device.type
-                      == "cuda" else " impl='torch_compile'") if "cce" in variants else
-                      "cut-cross-entropy not installed (pip install 'rwtheory[peers]'): skipped"),
+        "# memory: "
+        + (
+            "peak resident set increase (VmHWM after clear_refs), one fresh subprocess per variant"
+            if device.type == "cpu"
+            else "torch.cuda.max_memory_allocated - memory_allocated"
+        )
+        + "; time ratios from "
+        + ("process CPU time" if device.type == "cpu" else "wall time"),
+        "# peer: "
+        + (
+            "cut-cross-entropy "
+            + _peer_version()
+            + (" impl='cce'" if device.type == "cuda" else " impl='torch_compile'")
+            if "cce" in variants
+            else "cut-cross-entropy not installed (pip install 'rwtheory[peers]'): skipped"
+        ),
     ]
     ok = True
     for vocab in vocabs:
@@ -285,25 +311,33 @@ def run(device: torch.device, vocabs, repeat: int, threads: int) -> tuple[str, b
         floors = device.type == "cpu" and "cce" in variants
         times = _times(inputs, device, repeat, variants, floors)
         lines.append(f"V = {vocab}, chunk = {default_chunk_size(vocab)} tokens")
-        lines.append(f"  {'variant':<9}{'peak MiB':>10}{'wall s':>9}{'CPU s':>9}{'max|dloss|':>12}"
-                     f"{'max|dgrad_h|':>14}{'max|dgrad_W|':>14}   (differences from chunked)")
+        lines.append(
+            f"  {'variant':<9}{'peak MiB':>10}{'wall s':>9}{'CPU s':>9}{'max|dloss|':>12}"
+            f"{'max|dgrad_h|':>14}{'max|dgrad_W|':>14}   (differences from chunked)"
+        )
         for v in variants:
             d = diffs.get(v, [0.0, 0.0, 0.0])
-            lines.append(f"  {v:<9}{peaks[v] / 2**20:>10.0f}{times[v][0]:>9.2f}"
-                         f"{times[v][1]:>9.2f}{d[0]:>12.1e}{d[1]:>14.1e}{d[2]:>14.1e}")
-        col = 1 if device.type == "cpu" else 0            # CPU time on a shared CPU
+            lines.append(
+                f"  {v:<9}{peaks[v] / 2**20:>10.0f}{times[v][0]:>9.2f}"
+                f"{times[v][1]:>9.2f}{d[0]:>12.1e}{d[1]:>14.1e}{d[2]:>14.1e}"
+            )
+        col = 1 if device.type == "cpu" else 0  # CPU time on a shared CPU
         mem, tim = peaks["chunked"] / peaks["naive"], times["chunked"][col] / times["naive"][col]
         met = mem <= MEMORY_TARGET and tim <= TIME_TARGET
-        lines.append(f"  chunked / naive: memory {mem:.3f} (target <= {MEMORY_TARGET}), time "
-                     f"{tim:.3f} (target <= {TIME_TARGET}): {'met' if met else 'NOT met'}")
+        lines.append(
+            f"  chunked / naive: memory {mem:.3f} (target <= {MEMORY_TARGET}), time "
+            f"{tim:.3f} (target <= {TIME_TARGET}): {'met' if met else 'NOT met'}"
+        )
         ok &= met
         if "cce" in variants:
             mem, tim = peaks["chunked"] / peaks["cce"], times["chunked"][col] / times["cce"][col]
             met = mem <= 1.0 and tim <= PEER_TIME_TARGET and diffs["cce"][0] <= PEER_LOSS_TOL
-            lines.append(f"  chunked / cce:   memory {mem:.3f} (target <= 1), time {tim:.3f} "
-                         f"(target <= {PEER_TIME_TARGET}), per-sample mean NLL max|diff| "
-                         f"{diffs['cce'][0]:.1e} (target <= {PEER_LOSS_TOL}): "
-                         f"{'met' if met else 'NOT met'}")
+            lines.append(
+                f"  chunked / cce:   memory {mem:.3f} (target <= 1), time {tim:.3f} "
+                f"(target <= {PEER_TIME_TARGET}), per-sample mean NLL max|diff| "
+                f"{diffs['cce'][0]:.1e} (target <= {PEER_LOSS_TOL}): "
+                f"{'met' if met else 'NOT met'}"
+            )
             ok &= met
             if floors:
                 lines.extend(_floor_lines(times, tim))
@@ -317,9 +351,12 @@ def _floor_lines(times, ratio) -> list[str]:
     f4, f3 = times["floor4"][1], times["floor3"][1]
     chunked, cce = times["chunked"][1], times["cce"][1]
     best = f4 / cce
-    verdict = ("reachable in principle" if best <= PEER_TIME_TARGET else
-               f"NOT met: floor ratio {f4 / f3:.2f} -- the chunked path's 4 products alone take "
-               f"{best:.2f}x cce's whole run")
+    verdict = (
+        "reachable in principle"
+        if best <= PEER_TIME_TARGET
+        else f"NOT met: floor ratio {f4 / f3:.2f} -- the chunked path's 4 products alone take "
+        f"{best:.2f}x cce's whole run"
+    )
     return [
         f"  GEMM floors (CPU s, same rotation): floor4 {f4:.2f} (the chunked path's 4 products "
         f"at its chunk shapes), floor3 {f3:.2f} (a materialising path's 3, full shape)",
@@ -339,12 +376,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per variant")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--vocab", type=int, nargs="+", default=None,
-                        help="vocabulary sizes (default: 32768; on CUDA 32768 131072)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the table to this file (atomically)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for every variant (default 1)")
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        nargs="+",
+        default=None,
+        help="vocabulary sizes (default: 32768; on CUDA 32768 131072)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the table to this file (atomically)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads for every variant (default 1)"
+    )
     parser.add_argument("--child", choices=("naive", "chunked", "cce"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads < 1:
@@ -361,8 +405,10 @@ def main(argv=None) -> int:
     vocabs = args.vocab or ([32768, 131072] if device.type == "cuda" else [32768])
     load = os.getloadavg()[0]
     text, _ = run(device, vocabs, args.repeat, args.threads)
-    text += (f"# 1-minute load average before / after: {load:.2f} / {os.getloadavg()[0]:.2f} "
-             f"({os.cpu_count()} CPUs; other processes share the machine)\n")
+    text += (
+        f"# 1-minute load average before / after: {load:.2f} / {os.getloadavg()[0]:.2f} "
+        f"({os.cpu_count()} CPUs; other processes share the machine)\n"
+    )
     sys.stdout.write(text)
     if args.out is not None:
         atomic_write_text(args.out, text)

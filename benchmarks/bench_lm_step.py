@@ -76,8 +76,9 @@ def _sync(device):
 def _baseline_loss(logits, x, _reweighter):
     # Hugging Face's ForCausalLMLoss: shift the labels (pad with -100), not the logits
     labels = F.pad(x[:, 1:], (0, 1), value=-100)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                           ignore_index=-100)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
 
 
 def _reweighted_loss(logits, x, reweighter):
@@ -120,7 +121,7 @@ def _interleaved(fn, repeat, device, warmup=3, names=tuple(VARIANTS)):
             fn(name)
     samples = {name: [] for name in names}
     for k in range(repeat):
-        for name in names[k % len(names):] + names[:k % len(names)]:
+        for name in names[k % len(names) :] + names[: k % len(names)]:
             _sync(device)
             t0 = time.perf_counter()
             fn(name)
@@ -139,8 +140,9 @@ def _summary(samples):
 def _syncs(logits, x) -> dict[str, int]:
     """Host reads of one training step's loss + reweighting (forward and backward, from
     logits with autograd history), per configuration."""
+
     def count(fn):
-        fn()                                              # warm-up outside the count
+        fn()  # warm-up outside the count
         with count_host_syncs() as syncs:
             fn()
         return syncs.total
@@ -169,9 +171,8 @@ def _accumulation(device, repeat):
     models, opts, x = _setup(device)
     models["optimizer_step"] = models["micro_batch"] = models["reweighted"]
     opts["optimizer_step"] = opts["micro_batch"] = opts["reweighted"]
-    micro = [x[: BATCH // 2], x[BATCH // 2:]]
-    reweighters = {m: SampleReweighter("linupper", 0.4, weights_over=m)
-                   for m in ACCUMULATION[1:]}
+    micro = [x[: BATCH // 2], x[BATCH // 2 :]]
+    reweighters = {m: SampleReweighter("linupper", 0.4, weights_over=m) for m in ACCUMULATION[1:]}
 
     def step(name):
         model, opt = models[name], opts[name]
@@ -180,8 +181,9 @@ def _accumulation(device, repeat):
             for xb in micro:
                 (_baseline_loss(model(xb), xb, None) / len(micro)).backward()
         else:
-            accumulate_gradients(lambda xb: per_sample_loss(model(xb), xb), micro,
-                                 reweighters[name])
+            accumulate_gradients(
+                lambda xb: per_sample_loss(model(xb), xb), micro, reweighters[name]
+            )
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
@@ -196,8 +198,7 @@ def run(device, repeat: int) -> tuple[str, float]:
     with torch.no_grad():
         logits = models["baseline"](x).detach()
     logits.requires_grad_(True)
-    loss_only = _interleaved(lambda n: _loss_only(n, logits, x, reweighter), 5 * repeat,
-                             device)
+    loss_only = _interleaved(lambda n: _loss_only(n, logits, x, reweighter), 5 * repeat, device)
     s_b, s_r, s_ratio, s_paired = _summary(step)
     l_b, l_r, _, _ = _summary(loss_only)
     syncs = _syncs(logits, x)
@@ -222,13 +223,20 @@ def run(device, repeat: int) -> tuple[str, float]:
         *(f"  {name:<26}{n:>3}" for name, n in syncs.items()),
         f"# targets: 0 in the core ({syncs['fast path, check=False']}), <= 1 with the stats "
         f"logged ({syncs['fast path + stats read']} fast path, {syncs['defaults + stats read']} "
-        f"defaults): " + ("met" if syncs['fast path, check=False'] == 0 and max(
-            syncs['fast path + stats read'], syncs['defaults + stats read']) <= 1
-            else "NOT met"),
+        f"defaults): "
+        + (
+            "met"
+            if syncs["fast path, check=False"] == 0
+            and max(syncs["fast path + stats read"], syncs["defaults + stats read"]) <= 1
+            else "NOT met"
+        ),
         f"gradient accumulation, K = 2 micro-batches of {BATCH // 2} ({max(1, repeat // 2)} "
         f"interleaved steps each): median step",
-        *(f"  {name:<16}{acc[name] * 1e3:10.2f} ms   x{acc[name] / acc['baseline']:.3f} of "
-          f"baseline" for name in ACCUMULATION),
+        *(
+            f"  {name:<16}{acc[name] * 1e3:10.2f} ms   x{acc[name] / acc['baseline']:.3f} of "
+            f"baseline"
+            for name in ACCUMULATION
+        ),
     ]
     return "\n".join(lines) + "\n", s_ratio
 
@@ -237,13 +245,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=40, help="timed steps per variant")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1, see the module docstring)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the report to this file (atomically)")
-    parser.add_argument("--record", action="store_true",
-                        help="also rewrite rwtheory/report/overhead_measured.py, the record "
-                             "behind the 'overhead' row of paper_checks.md")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1, see the module docstring)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the report to this file (atomically)"
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also rewrite rwtheory/report/overhead_measured.py, the record "
+        "behind the 'overhead' row of paper_checks.md",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("argument --repeat: must be >= 1")
@@ -255,8 +271,10 @@ def main(argv=None) -> int:
         parser.error("argument --device: CUDA is not available")
     load = os.getloadavg()[0]
     text, _ = run(device, args.repeat)
-    text += (f"# 1-minute load average before / after: {load:.2f} / {os.getloadavg()[0]:.2f} "
-             f"({os.cpu_count()} CPUs; other processes share the machine)\n")
+    text += (
+        f"# 1-minute load average before / after: {load:.2f} / {os.getloadavg()[0]:.2f} "
+        f"({os.cpu_count()} CPUs; other processes share the machine)\n"
+    )
     sys.stdout.write(text)
     if args.out is not None:
         atomic_write_text(args.out, text)

@@ -34,12 +34,20 @@ def bench_grid(per_family: int) -> dict:
     """The default grid's axes, cut to the cheaper levels (see the module docstring)."""
     base = load_grid("default").as_dict()
     axes = dict(base["axes"]["fig7"])
-    axes = {k: v for k, v in axes.items() if k in ("n_d", "noise", "outlier_features",
-                                                   "outlier_targets", "lr", "steps")}
+    axes = {
+        k: v
+        for k, v in axes.items()
+        if k in ("n_d", "noise", "outlier_features", "outlier_targets", "lr", "steps")
+    }
     axes["n_d"] = ["300x20", "300x100", "100x90"]
     axes["steps"] = [s for s in axes["steps"] if s <= 1000]
-    grid = dict(seeds=base["seeds"], sample_seed=base["sample_seed"],
-                settings_per_family=per_family, include_base=False, axes=axes)
+    grid = dict(
+        seeds=base["seeds"],
+        sample_seed=base["sample_seed"],
+        settings_per_family=per_family,
+        include_base=False,
+        axes=axes,
+    )
     for family in FAMILIES:
         grid[family] = {k: v for k, v in base["axes"][family].items() if k not in axes}
     return grid
@@ -50,8 +58,7 @@ def timed(grid, workers: int) -> tuple[float, str]:
         start = time.perf_counter()
         study = robustness.run_study(grid, workers=workers, out=out)
         wall = time.perf_counter() - start
-    verdicts = json.dumps({f"{k[0]}:{k[1]}": v for k, v in study.verdicts.items()},
-                          sort_keys=True)
+    verdicts = json.dumps({f"{k[0]}:{k[1]}": v for k, v in study.verdicts.items()}, sort_keys=True)
     return wall, verdicts
 
 

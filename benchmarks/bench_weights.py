@@ -82,8 +82,11 @@ def run(repeat: int) -> tuple[str, float]:
             gaps = gaps_np if lib == "numpy" else torch.tensor(gaps_np, device=device)
             for r in TEMPERATURES:
                 t_cf = _time(lambda g=gaps, r=r: rw.kl_capped_weights(g, r, RHO), device, repeat)
-                t_bi = _time(lambda g=gaps, r=r: kl_capped_weights_bisection(g, r, RHO, tol=1e-10),
-                             device, repeat)
+                t_bi = _time(
+                    lambda g=gaps, r=r: kl_capped_weights_bisection(g, r, RHO, tol=1e-10),
+                    device,
+                    repeat,
+                )
                 w = np.asarray(torch.as_tensor(rw.kl_capped_weights(gaps, r, RHO)).cpu())
                 wb = np.asarray(torch.as_tensor(kl_capped_weights_bisection(gaps, r, RHO)).cpu())
                 ratio = t_bi / t_cf
@@ -92,29 +95,37 @@ def run(repeat: int) -> tuple[str, float]:
                 lines.append(
                     f"{name:<10}{n:>7}{r:>6g}{t_cf * 1e6:>13.1f}{t_bi * 1e6:>13.1f}{ratio:>9.1f}x"
                     f"{np.abs(w - wb).max():>11.1e}{abs(w.sum() - 1):>12.1e}"
-                    f"{abs(wb.sum() - 1):>12.1e}")
+                    f"{abs(wb.sum() - 1):>12.1e}"
+                )
     lines.append(f"# smallest speed-up: {worst:.1f}x (target >= 3x)")
     lines.append("# other inputs (numpy, n = 4096, rho = 2; not part of the target):")
     n = 4096
-    others = [("lognormal(0, 2) gaps", rng.lognormal(0.0, 2.0, size=n), 1.0),
-              ("Exp(1) gaps, r = 1e-3", rng.exponential(size=n), 1e-3),
-              ("gaps spread 1e4, r = 1 (relative path)", 1e4 * rng.random(n), 1.0)]
+    others = [
+        ("lognormal(0, 2) gaps", rng.lognormal(0.0, 2.0, size=n), 1.0),
+        ("Exp(1) gaps, r = 1e-3", rng.exponential(size=n), 1e-3),
+        ("gaps spread 1e4, r = 1 (relative path)", 1e4 * rng.random(n), 1.0),
+    ]
     for label, gaps, r in others:
         t_cf = _time(lambda g=gaps, r=r: rw.kl_capped_weights(g, r, RHO), "cpu", repeat)
-        t_bi = _time(lambda g=gaps, r=r: kl_capped_weights_bisection(g, r, RHO, tol=1e-10),
-                     "cpu", repeat)
-        dw = np.abs(rw.kl_capped_weights(gaps, r, RHO)
-                    - kl_capped_weights_bisection(gaps, r, RHO)).max()
-        lines.append(f"#   {label:<40} closed {t_cf * 1e6:8.1f} us  bisect {t_bi * 1e6:8.1f} us"
-                     f"  speed-up {t_bi / t_cf:5.1f}x  max|dw| {dw:.1e}")
+        t_bi = _time(
+            lambda g=gaps, r=r: kl_capped_weights_bisection(g, r, RHO, tol=1e-10), "cpu", repeat
+        )
+        dw = np.abs(
+            rw.kl_capped_weights(gaps, r, RHO) - kl_capped_weights_bisection(gaps, r, RHO)
+        ).max()
+        lines.append(
+            f"#   {label:<40} closed {t_cf * 1e6:8.1f} us  bisect {t_bi * 1e6:8.1f} us"
+            f"  speed-up {t_bi / t_cf:5.1f}x  max|dw| {dw:.1e}"
+        )
     return "\n".join(lines) + "\n", worst
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timing batches per case")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the table to this file (atomically)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the table to this file (atomically)"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("argument --repeat: must be >= 1")

@@ -31,15 +31,28 @@ import sys
 from collections import Counter
 
 #: Proposition 1's solver: kl_capped_weights, its batched form and the helpers they call.
-PROP1_FUNCTIONS = ("check_rho", "check_gaps", "_linear_span", "_p_max", "_count_head",
-                   "_limit_numpy", "_limit_values", "_limit", "_sorted_spread",
-                   "_bracketed_spread", "_finish", "_relative_suffix_sums", "_relative_spread",
-                   "_kl_capped", "kl_capped_weights", "batched_kl_capped_weights")
+PROP1_FUNCTIONS = (
+    "check_rho",
+    "check_gaps",
+    "_linear_span",
+    "_p_max",
+    "_count_head",
+    "_limit_numpy",
+    "_limit_values",
+    "_limit",
+    "_sorted_spread",
+    "_bracketed_spread",
+    "_finish",
+    "_relative_suffix_sums",
+    "_relative_spread",
+    "_kl_capped",
+    "kl_capped_weights",
+    "batched_kl_capped_weights",
+)
 
 GROUPS = {
     "theorems": ["rwtheory.theory.theorems.*"],
-    "prop1": [f"rwtheory.weights.optimal.x_{f}__mutmut_*"
-              for f in PROP1_FUNCTIONS],
+    "prop1": [f"rwtheory.weights.optimal.x_{f}__mutmut_*" for f in PROP1_FUNCTIONS],
 }
 
 
@@ -71,7 +84,7 @@ def _argument_line(name: str) -> str:
         if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == func:
             start = node.lineno - 1 - len(node.decorator_list)
             while start > 0 and text[start - 1].lstrip().startswith("#"):
-                start -= 1   # the comment block right above the def
+                start -= 1  # the comment block right above the def
             for i in range(start, node.end_lineno):
                 if re.search(r"mutant|mutation note", text[i], re.IGNORECASE):
                     return f"{path}:{i + 1}"
@@ -79,8 +92,9 @@ def _argument_line(name: str) -> str:
 
 
 def _mutmut() -> str:
-    exe = shutil.which("mutmut") or shutil.which("mutmut", path=str(
-        __import__("pathlib").Path(sys.executable).parent))
+    exe = shutil.which("mutmut") or shutil.which(
+        "mutmut", path=str(__import__("pathlib").Path(sys.executable).parent)
+    )
     if exe is None:
         sys.exit('mutmut is not installed: pip install -c constraints.txt -e ".[mutation]"')
     return exe
@@ -88,13 +102,24 @@ def _mutmut() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=sorted(GROUPS), action="append",
-                    help="mutate only this group (repeatable; default: both)")
+    ap.add_argument(
+        "--only",
+        choices=sorted(GROUPS),
+        action="append",
+        help="mutate only this group (repeatable; default: both)",
+    )
     ap.add_argument("--diffs", action="store_true", help="print the surviving mutants' diffs")
-    ap.add_argument("--max-children", type=int, default=None,
-                    help="mutmut's parallel workers (default: mutmut's choice)")
-    ap.add_argument("--report-only", action="store_true",
-                    help="print the stored results of the last run without running mutmut")
+    ap.add_argument(
+        "--max-children",
+        type=int,
+        default=None,
+        help="mutmut's parallel workers (default: mutmut's choice)",
+    )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the stored results of the last run without running mutmut",
+    )
     args = ap.parse_args(argv)
     groups = args.only or sorted(GROUPS)
     exe = _mutmut()
@@ -103,8 +128,9 @@ def main(argv=None) -> int:
         cmd[2:2] = ["--max-children", str(args.max_children)]
     if not args.report_only:
         subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
-    out = subprocess.run([exe, "results", "--all", "true"], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [exe, "results", "--all", "true"], check=True, capture_output=True, text=True
+    ).stdout
     status: dict[str, str] = {}
     for line in out.splitlines():
         m = re.match(r"\s*(\S+): (.+)$", line)
@@ -116,8 +142,10 @@ def main(argv=None) -> int:
         killed, survived = c.get("killed", 0), c.get("survived", 0)
         score = killed / (killed + survived) if killed + survived else float("nan")
         other = {k: v for k, v in c.items() if k not in ("killed", "survived")}
-        print(f"{g}: {len(names)} mutants, killed {killed}, survived {survived}, other {other}; "
-              f"mutation score {score:.3f} (killed / (killed + survived))")
+        print(
+            f"{g}: {len(names)} mutants, killed {killed}, survived {survived}, other {other}; "
+            f"mutation score {score:.3f} (killed / (killed + survived))"
+        )
         for n in sorted(n for n in names if status[n] == "survived"):
             print(f"  survived: {n}  (argument: {_argument_line(n)})")
             if args.diffs:

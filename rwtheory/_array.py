@@ -82,16 +82,22 @@ def namespace(*arrays: Any):
 def _check_torch_storage(x: Any, name: str) -> None:
     """A torch tensor must be dense, strided, unquantized and hold data."""
     if getattr(x, "is_nested", False):
-        raise TypeError(f"{name} must be a dense tensor, got a nested tensor (pad it, or "
-                        f"pass one tensor per sequence)")
+        raise TypeError(
+            f"{name} must be a dense tensor, got a nested tensor (pad it, or "
+            f"pass one tensor per sequence)"
+        )
     import torch
 
     if x.layout is not torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout} "
-                        f"(call .to_dense() first)")
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got layout {x.layout} "
+            f"(call .to_dense() first)"
+        )
     if x.is_quantized:
-        raise TypeError(f"{name} must hold real numbers, got quantized dtype {x.dtype} "
-                        f"(call .dequantize() first)")
+        raise TypeError(
+            f"{name} must hold real numbers, got quantized dtype {x.dtype} "
+            f"(call .dequantize() first)"
+        )
     if x.device.type == "meta":
         raise TypeError(f"{name} must hold data, got a tensor on the 'meta' device")
 
@@ -106,8 +112,10 @@ def _as_array(x: Any, name: str):
         except (ValueError, TypeError) as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a rectangular array of real numbers ({exc})") from None
     if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(f"{name} must be a plain numpy array, got a masked array (its mask "
-                        f"would be ignored: use .compressed() or .filled() first)")
+        raise TypeError(
+            f"{name} must be a plain numpy array, got a masked array (its mask "
+            f"would be ignored: use .compressed() or .filled() first)"
+        )
     if isinstance(x, np.ndarray):
         return x if type(x) is np.ndarray else np.asarray(x)  # np.matrix, memmap: a view
     if _is_torch(x):
@@ -146,13 +154,23 @@ def _first_non_finite(x, original, name: str):
     where = idx[0] if len(idx) == 1 else idx
     before = original[idx] if original is not x and original.shape == x.shape else x[idx]
     if isinstance(before, np.generic) and np.isfinite(before):
-        return ValueError(f"{name} must be within float64's range (|x| <= "
-                          f"{np.finfo(np.float64).max:.4g}), got {str(before)} at index {where}")
+        return ValueError(
+            f"{name} must be within float64's range (|x| <= "
+            f"{np.finfo(np.float64).max:.4g}), got {str(before)} at index {where}"
+        )
     return ValueError(f"{name} must be finite, got {to_float(x[idx])} at index {where}")
 
 
-def as_float_array(x: Any, name: str, *, ndim: int | None = 1, min_ndim: int = 1,
-                   allow_empty: bool = False, finite: bool = True, like: Any = None):
+def as_float_array(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | None = 1,
+    min_ndim: int = 1,
+    allow_empty: bool = False,
+    finite: bool = True,
+    like: Any = None,
+):
     """Validate ``x`` and return ``(xp, array)`` in its working dtype (module docstring).
 
     Parameters
@@ -172,15 +190,17 @@ def as_float_array(x: Any, name: str, *, ndim: int | None = 1, min_ndim: int = 1
     """
     original = x = _as_array(x, name)
     if like is not None and _is_torch(x) != _is_torch(like):
-        raise TypeError(f"{name} must be the same kind of array as the other inputs "
-                        f"(numpy vs torch)")
+        raise TypeError(
+            f"{name} must be the same kind of array as the other inputs (numpy vs torch)"
+        )
     xp = namespace(x)
     x = _working_dtype(x, name, xp)
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
     if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
+        )
     if not allow_empty and (x.ndim == 0 or x.shape[-1] == 0 or math.prod(x.shape) == 0):
         raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     if finite and not bool(xp.all(xp.isfinite(x))):
@@ -198,8 +218,10 @@ def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     _check_torch_storage(x, name)
     if floating and not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype} (float16, "
-                        f"bfloat16, float32 and float64 are accepted)")
+        raise TypeError(
+            f"{name} must have a floating dtype, got {x.dtype} (float16, "
+            f"bfloat16, float32 and float64 are accepted)"
+        )
     if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
         raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
     if x.ndim != ndim:
@@ -219,8 +241,10 @@ def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
     if bool(xp.any(over)):
         idx = tuple(np.argwhere(np.asarray(aac.to_device(over, "cpu")))[0].tolist())
         where = idx[0] if len(idx) == 1 else idx
-        raise ValueError(f"{name} must be within {dtype}'s range (|x| <= {big:.4g}; {why}), "
-                         f"got {to_float(x[idx]):g} at index {where}")
+        raise ValueError(
+            f"{name} must be within {dtype}'s range (|x| <= {big:.4g}; {why}), "
+            f"got {to_float(x[idx]):g} at index {where}"
+        )
 
 
 def input_eps(x: Any) -> float:
@@ -248,8 +272,10 @@ def check_real(value: Any, name: str) -> float:
         raise TypeError(f"{name} must be a real number, got the complex number {value!r}")
     if isinstance(value, np.ndarray) or _is_torch(value):
         if value.ndim != 0:
-            raise TypeError(f"{name} must be a number or a 0-d array, got an array of shape "
-                            f"{tuple(value.shape)}")
+            raise TypeError(
+                f"{name} must be a number or a 0-d array, got an array of shape "
+                f"{tuple(value.shape)}"
+            )
         xp = namespace(_as_array(value, name))
         _working_dtype(value, name, xp)  # TypeError for bool, complex, strings, ...
         return float(value.item())
@@ -315,8 +341,7 @@ def widen_for(x: Any, xp, *params: Any):
     ``None``: skipped) :func:`fits_dtype` of ``x``, else ``x`` in float64 and ``back`` the
     cast of a result to ``x``'s dtype. A float64 ``x`` is never widened: the callers refuse
     what float64 cannot hold."""
-    if x.dtype == xp.float64 or all(fits_dtype(p, x.dtype, xp) for p in params
-                                    if p is not None):
+    if x.dtype == xp.float64 or all(fits_dtype(p, x.dtype, xp) for p in params if p is not None):
         return x, _identity
     dtype = x.dtype
     return xp.astype(x, xp.float64), lambda a: xp.astype(a, dtype)
@@ -344,8 +369,13 @@ def numpy_view(x: Any):
     dispatch costs several microseconds per operation, numpy's about one); the result then
     carries no autograd history, which the caller documents. Tensors that are not dense
     CPU tensors pass through unchanged (the validation then rejects them by name)."""
-    if (_is_torch(x) and x.device.type == "cpu" and x.layout is _torch_strided()
-            and not getattr(x, "is_nested", False) and not x.is_quantized):
+    if (
+        _is_torch(x)
+        and x.device.type == "cpu"
+        and x.layout is _torch_strided()
+        and not getattr(x, "is_nested", False)
+        and not x.is_quantized
+    ):
         import torch
 
         t = x.detach()
@@ -384,8 +414,10 @@ def to_float(x: Any) -> float:
 def check_per_run(value, name: str, runs: int) -> np.ndarray:
     """A positive finite number, or one per run: a float64 array of shape (runs,)."""
     if not (np.ndim(value) == 0 or np.shape(value) == (runs,)):
-        raise ValueError(f"{name} must be a number or have one value per run ({runs}), "
-                         f"got shape {np.shape(value)}")
+        raise ValueError(
+            f"{name} must be a number or have one value per run ({runs}), "
+            f"got shape {np.shape(value)}"
+        )
     arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (runs,)).copy()
     if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
@@ -395,10 +427,15 @@ def check_per_run(value, name: str, runs: int) -> np.ndarray:
 def check_lambdas(lambdas, steps: int) -> np.ndarray:
     """Heavy ball's lambda_t, t = 0..steps (a callable or an array), all finite >= 0."""
     if lambdas is None:
-        raise ValueError("lambdas is required for method='heavy_ball' (a callable t -> "
-                         "lambda_t or an array of steps + 1 values >= 0)")
-    lam = (np.array([float(lambdas(t)) for t in range(steps + 1)]) if callable(lambdas)
-           else np.asarray(lambdas, dtype=np.float64))
+        raise ValueError(
+            "lambdas is required for method='heavy_ball' (a callable t -> "
+            "lambda_t or an array of steps + 1 values >= 0)"
+        )
+    lam = (
+        np.array([float(lambdas(t)) for t in range(steps + 1)])
+        if callable(lambdas)
+        else np.asarray(lambdas, dtype=np.float64)
+    )
     if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
         raise ValueError(f"lambdas must give steps + 1 = {steps + 1} finite values >= 0")
     return lam

@@ -69,13 +69,25 @@ def _check_outputs(parser, args) -> None:
 def add_figures(sub) -> None:
     p = sub.add_parser("figures", help="regenerate the figures (PNG, PDF and CSV)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these figures")
-    p.add_argument("--seeds", type=_positive_int, default=None,
-                   help="seeds per configuration (default: each figure's own)")
-    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR,
-                   help="output folder (default: figures/)")
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        help="seeds per configuration (default: each figure's own)",
+    )
+    p.add_argument(
+        "--out",
+        type=_output_path,
+        default=DEFAULT_FIGURES_DIR,
+        help="output folder (default: figures/)",
+    )
     p.add_argument("--quick", action="store_true", help="small configurations (for tests)")
-    p.add_argument("--workers", type=_positive_int, default=None,
-                   help="worker processes (default: every core; the outputs do not depend on it)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="worker processes (default: every core; the outputs do not depend on it)",
+    )
     p.set_defaults(run=cmd_figures)
 
 
@@ -86,8 +98,10 @@ def _figure_names(parser, only) -> list[str]:
         return list(FIGURES)
     unknown = [n for n in only if n not in FIGURES]
     if unknown:
-        parser.error(f"argument --only: unknown figure(s) {', '.join(unknown)}; "
-                     f"choose from {', '.join(FIGURES)}")
+        parser.error(
+            f"argument --only: unknown figure(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(FIGURES)}"
+        )
     return list(dict.fromkeys(only))
 
 
@@ -105,11 +119,21 @@ def cmd_figures(args, parser) -> int:
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     with process_pool(args.workers or default_workers()) as pool:
-        job.finish(job.submit(pool, quick=args.quick, figures_out=args.out, names=names,
-                              seeds=args.seeds, checks=False))
+        job.finish(
+            job.submit(
+                pool,
+                quick=args.quick,
+                figures_out=args.out,
+                names=names,
+                seeds=args.seeds,
+                checks=False,
+            )
+        )
     elapsed = time.perf_counter() - start
-    print(f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
-          f"{', '.join(f'{n}.png|.pdf|.csv' for n in names)}")
+    print(
+        f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
+        f"{', '.join(f'{n}.png|.pdf|.csv' for n in names)}"
+    )
     return 0
 
 
@@ -120,16 +144,31 @@ DEFAULT_CHECKS_FILE = Path("paper_checks.md")
 
 def add_check(sub) -> None:
     p = sub.add_parser("check", help="run every claim check and regenerate paper_checks.md")
-    p.add_argument("--quick", action="store_true",
-                   help="small configurations (< 2 min); deterministic rows are unchanged")
-    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
-                   help="output file (default: paper_checks.md)")
-    p.add_argument("--robustness", type=Path, default=DEFAULT_FIGURES_DIR / "robustness",
-                   help="robustness study whose verdict counts the empirical rows quote "
-                        "(default: figures/robustness/, written by `rwtheory robustness`)")
-    p.add_argument("--only", nargs="+", metavar="PROVIDER",
-                   help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
-                        "the file then holds only their rows")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small configurations (< 2 min); deterministic rows are unchanged",
+    )
+    p.add_argument(
+        "--out",
+        type=_output_path,
+        default=DEFAULT_CHECKS_FILE,
+        help="output file (default: paper_checks.md)",
+    )
+    p.add_argument(
+        "--robustness",
+        type=Path,
+        default=DEFAULT_FIGURES_DIR / "robustness",
+        help="robustness study whose verdict counts the empirical rows quote "
+        "(default: figures/robustness/, written by `rwtheory robustness`)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PROVIDER",
+        help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
+        "the file then holds only their rows",
+    )
     p.set_defaults(run=cmd_check)
 
 
@@ -150,15 +189,23 @@ def _run_checks(args, parser, figure_results=None, robustness_dir=None, done=Non
     from rwtheory.report import ledger
 
     if getattr(args, "only", None) and args.out == DEFAULT_CHECKS_FILE:
-        parser.error(f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
-                     f"holds every row; a partial run would replace it)")
+        parser.error(
+            f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
+            f"holds every row; a partial run would replace it)"
+        )
     start = time.perf_counter()
     try:
-        reports = ledger.collect(quick=args.quick, figure_results=figure_results,
-                                 only=getattr(args, "only", None),
-                                 robustness=_robustness_notes(
-                                     robustness_dir or getattr(args, "robustness", None)
-                                     or DEFAULT_FIGURES_DIR / "robustness"), done=done)
+        reports = ledger.collect(
+            quick=args.quick,
+            figure_results=figure_results,
+            only=getattr(args, "only", None),
+            robustness=_robustness_notes(
+                robustness_dir
+                or getattr(args, "robustness", None)
+                or DEFAULT_FIGURES_DIR / "robustness"
+            ),
+            done=done,
+        )
     except ValueError as exc:
         parser.error(f"argument --only: {exc}")
     path, json_path = ledger.write(args.out, reports, quick=args.quick)
@@ -177,18 +224,35 @@ def cmd_check(args, parser) -> int:
 
 # ------------------------------------------------------------------ reproduce
 def add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="regenerate every figure and the robustness study, "
-                                         "then run the checks")
+    p = sub.add_parser(
+        "reproduce", help="regenerate every figure and the robustness study, then run the checks"
+    )
     p.add_argument("--quick", action="store_true", help="small configurations")
-    p.add_argument("--figures-out", type=_output_path, default=DEFAULT_FIGURES_DIR,
-                   help="figure folder (default: figures/)")
-    p.add_argument("--out", type=_output_path, default=DEFAULT_CHECKS_FILE,
-                   help="checks file (default: paper_checks.md; the JSON goes beside it)")
-    p.add_argument("--report-out", type=_output_path, default=DEFAULT_REPORT_DIR,
-                   help="folder of the HTML report (default: report/)")
-    p.add_argument("--workers", type=_positive_int, default=None,
-                   help="worker processes for the figures, checks and robustness study "
-                        "(default: every core; the outputs do not depend on it)")
+    p.add_argument(
+        "--figures-out",
+        type=_output_path,
+        default=DEFAULT_FIGURES_DIR,
+        help="figure folder (default: figures/)",
+    )
+    p.add_argument(
+        "--out",
+        type=_output_path,
+        default=DEFAULT_CHECKS_FILE,
+        help="checks file (default: paper_checks.md; the JSON goes beside it)",
+    )
+    p.add_argument(
+        "--report-out",
+        type=_output_path,
+        default=DEFAULT_REPORT_DIR,
+        help="folder of the HTML report (default: report/)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="worker processes for the figures, checks and robustness study "
+        "(default: every core; the outputs do not depend on it)",
+    )
     p.set_defaults(run=cmd_reproduce)
 
 
@@ -204,13 +268,28 @@ def cmd_reproduce(args, parser) -> int:
     args.figures_out.mkdir(parents=True, exist_ok=True)
     with process_pool(args.workers or default_workers()) as pool:
         pending = job.submit(pool, quick=args.quick, figures_out=args.figures_out)
-        cmd_robustness(build_parser().parse_args(
-            ["robustness", "--grid", "quick" if args.quick else "default",
-             "--out", str(args.figures_out / "robustness")]), parser, executor=pool)
+        cmd_robustness(
+            build_parser().parse_args(
+                [
+                    "robustness",
+                    "--grid",
+                    "quick" if args.quick else "default",
+                    "--out",
+                    str(args.figures_out / "robustness"),
+                ]
+            ),
+            parser,
+            executor=pool,
+        )
         results, reports = job.finish(pending)
     print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    _run_checks(args, parser, figure_results=results,
-                robustness_dir=args.figures_out / "robustness", done=reports)
+    _run_checks(
+        args,
+        parser,
+        figure_results=results,
+        robustness_dir=args.figures_out / "robustness",
+        done=reports,
+    )
     # the README's table follows the committed ledger only, not a run written elsewhere
     readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
     status = _write_report(args.out.with_suffix(".json"), args.report_out, readme)
@@ -225,15 +304,28 @@ DEFAULT_README = Path("README.md")
 
 
 def add_report(sub) -> None:
-    p = sub.add_parser("report", help="write the HTML report (and the README's claims table) "
-                                      "from paper_checks.json")
-    p.add_argument("--ledger", type=Path, default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
-                   help="the ledger to render (default: paper_checks.json)")
-    p.add_argument("--out", type=_output_path, default=DEFAULT_REPORT_DIR,
-                   help="output folder (default: report/; the page is OUT/index.html)")
-    p.add_argument("--readme", type=Path, default=DEFAULT_README,
-                   help="README whose generated claims table is refreshed, if it has one "
-                        "(default: README.md)")
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report (and the README's claims table) from paper_checks.json",
+    )
+    p.add_argument(
+        "--ledger",
+        type=Path,
+        default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
+        help="the ledger to render (default: paper_checks.json)",
+    )
+    p.add_argument(
+        "--out",
+        type=_output_path,
+        default=DEFAULT_REPORT_DIR,
+        help="output folder (default: report/; the page is OUT/index.html)",
+    )
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=DEFAULT_README,
+        help="README whose generated claims table is refreshed, if it has one (default: README.md)",
+    )
     p.set_defaults(run=cmd_report)
 
 
@@ -251,8 +343,11 @@ def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
     prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
     page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
     print(f"wrote {page}")
-    if readme is not None and readme.is_file() \
-            and README_BEGIN in (text := readme.read_text(encoding="utf-8")):
+    if (
+        readme is not None
+        and readme.is_file()
+        and README_BEGIN in (text := readme.read_text(encoding="utf-8"))
+    ):
         atomic_write_text(readme, replace_readme_block(text, doc))
         print(f"refreshed the claims table of {readme}")
     return 0
@@ -260,8 +355,9 @@ def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
 
 def cmd_report(args, parser) -> int:
     if not args.ledger.is_file():
-        parser.error(f"argument --ledger: {str(args.ledger)!r} is not a file (run "
-                     "`rwtheory check` first)")
+        parser.error(
+            f"argument --ledger: {str(args.ledger)!r} is not a file (run `rwtheory check` first)"
+        )
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     return _write_report(args.ledger, args.out, args.readme)
@@ -269,21 +365,43 @@ def cmd_report(args, parser) -> int:
 
 # ------------------------------------------------------------------ robustness
 def add_robustness(sub) -> None:
-    p = sub.add_parser("robustness", help="re-judge every empirical claim over a grid of the "
-                                          "parameters the paper lost")
-    p.add_argument("--only", nargs="+", metavar="CLAIM",
-                   help="only these claims (keys such as fig7.linupper_fastest, or families: "
-                        "fig7 fig8 r_sensitivity max_weight)")
-    p.add_argument("--grid", default="default",
-                   help="default, quick, or a TOML file with one grid (default: default)")
-    p.add_argument("--seeds", type=_positive_int, default=None,
-                   help="seeds per setting (default: the grid's, 10)")
-    p.add_argument("--workers", type=_positive_int, default=None,
-                   help="worker processes (default: every core)")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run on this Dask scheduler instead (needs rwtheory[dask])")
-    p.add_argument("--out", type=_output_path, default=DEFAULT_FIGURES_DIR / "robustness",
-                   help="output folder (default: figures/robustness/)")
+    p = sub.add_parser(
+        "robustness",
+        help="re-judge every empirical claim over a grid of the parameters the paper lost",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CLAIM",
+        help="only these claims (keys such as fig7.linupper_fastest, or families: "
+        "fig7 fig8 r_sensitivity max_weight)",
+    )
+    p.add_argument(
+        "--grid",
+        default="default",
+        help="default, quick, or a TOML file with one grid (default: default)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        help="seeds per setting (default: the grid's, 10)",
+    )
+    p.add_argument(
+        "--workers", type=_positive_int, default=None, help="worker processes (default: every core)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on this Dask scheduler instead (needs rwtheory[dask])",
+    )
+    p.add_argument(
+        "--out",
+        type=_output_path,
+        default=DEFAULT_FIGURES_DIR / "robustness",
+        help="output folder (default: figures/robustness/)",
+    )
     p.set_defaults(run=cmd_robustness)
 
 
@@ -303,13 +421,21 @@ def cmd_robustness(args, parser, executor=None) -> int:
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     start = time.perf_counter()
-    study = robustness.run_study(grid, only=only, workers=args.workers,
-                                 scheduler=args.scheduler, out=args.out, executor=executor)
+    study = robustness.run_study(
+        grid,
+        only=only,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        out=args.out,
+        executor=executor,
+    )
     robustness_report.write(study, args.out)
     for key, text in robustness_report.ledger_notes(study).items():
         print(f"{key}: {text[:160]}")
-    print(f"wrote {args.out}/ in {time.perf_counter() - start:.1f} s wall "
-          f"(grid {grid.name}, {sum(len(v) for v in study.settings.values())} settings)")
+    print(
+        f"wrote {args.out}/ in {time.perf_counter() - start:.1f} s wall "
+        f"(grid {grid.name}, {sum(len(v) for v in study.settings.values())} settings)"
+    )
     return 0
 
 
@@ -321,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rwtheory",
         description="Check the theory and regenerate the convex experiments of Sow et al. "
-                    "(ICLR 2025), loss-based sample reweighting.")
+        "(ICLR 2025), loss-based sample reweighting.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -342,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(args, parser)
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
-        print(f"rwtheory: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; files "
-              f"already written are complete, nothing was left half-written", file=sys.stderr)
+        print(
+            f"rwtheory: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; files "
+            f"already written are complete, nothing was left half-written",
+            file=sys.stderr,
+        )
         return 143 if terminated else 130
 
 

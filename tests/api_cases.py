@@ -101,13 +101,17 @@ def good_vector(draw, *, nonneg=False, low_mag=-3, high_mag=3, min_size=1, max_s
     use_torch = draw(st.booleans())
     dtype = draw(st.sampled_from(TORCH_DTYPES if use_torch else NP_DTYPES))
     n = draw(st.integers(min_size, max_size))
-    top = float(torch.finfo(dtype).max if use_torch else
-                (np.finfo(dtype).max if dtype != np.int64 else 1e15))
+    top = float(
+        torch.finfo(dtype).max
+        if use_torch
+        else (np.finfo(dtype).max if dtype != np.int64 else 1e15)
+    )
     hi = min(high_mag, math.log10(top) - 1)
     mags = draw(st.lists(st.floats(low_mag, hi), min_size=n, max_size=n))
-    signs = draw(st.lists(st.sampled_from([1.0, -1.0] if not nonneg else [1.0]), min_size=n,
-                          max_size=n))
-    values = [s * 10.0 ** m for s, m in zip(signs, mags, strict=True)]
+    signs = draw(
+        st.lists(st.sampled_from([1.0, -1.0] if not nonneg else [1.0]), min_size=n, max_size=n)
+    )
+    values = [s * 10.0**m for s, m in zip(signs, mags, strict=True)]
     if draw(st.booleans()) and n > 1:  # ties are where bugs live
         values[-1] = values[0]
     if nonneg and draw(st.booleans()):
@@ -137,13 +141,26 @@ def _nested():
 
 
 BAD_VECTORS = [
-    lambda: np.array([1.0, np.nan, 2.0]), lambda: np.array([np.inf, 1.0]),
-    lambda: torch.tensor([1.0, -math.inf]), lambda: np.array([]), lambda: torch.ones(0),
-    lambda: np.float64(3.0), lambda: np.array(2.0), lambda: np.ones((2, 2)),
-    lambda: np.array([True, False]), lambda: np.array([1 + 2j, 1.0]),
-    lambda: torch.tensor([1 + 1j, 2]), lambda: np.array(["0.5", "1"]),
-    lambda: np.array([1.0, None]), lambda: [[1.0], [1.0, 2.0]], lambda: "abc", lambda: None,
-    lambda: {"a": 1.0}, _sparse, lambda: torch.empty(3, device="meta"), _nested,
+    lambda: np.array([1.0, np.nan, 2.0]),
+    lambda: np.array([np.inf, 1.0]),
+    lambda: torch.tensor([1.0, -math.inf]),
+    lambda: np.array([]),
+    lambda: torch.ones(0),
+    lambda: np.float64(3.0),
+    lambda: np.array(2.0),
+    lambda: np.ones((2, 2)),
+    lambda: np.array([True, False]),
+    lambda: np.array([1 + 2j, 1.0]),
+    lambda: torch.tensor([1 + 1j, 2]),
+    lambda: np.array(["0.5", "1"]),
+    lambda: np.array([1.0, None]),
+    lambda: [[1.0], [1.0, 2.0]],
+    lambda: "abc",
+    lambda: None,
+    lambda: {"a": 1.0},
+    _sparse,
+    lambda: torch.empty(3, device="meta"),
+    _nested,
     lambda: np.ma.masked_array([1.0, 2.0], mask=[0, 1]),
     lambda: np.array([np.longdouble(1), np.longdouble("1e4000")]),
     lambda: torch.tensor([1, 2], dtype=torch.int8).bool(),
@@ -165,8 +182,22 @@ def good_positive(draw, low=-300, high=300):
     return [v, np.float64(v), np.array(v), torch.tensor(v, dtype=torch.float64)][form]
 
 
-BAD_POSITIVES = [0.0, -1.0, math.nan, math.inf, -math.inf, 1 + 0j, np.complex64(2), "1", None,
-                 True, np.array([1.0]), torch.tensor([1.0]), np.array("1"), [1.0]]
+BAD_POSITIVES = [
+    0.0,
+    -1.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    1 + 0j,
+    np.complex64(2),
+    "1",
+    None,
+    True,
+    np.array([1.0]),
+    torch.tensor([1.0]),
+    np.array("1"),
+    [1.0],
+]
 
 
 @st.composite
@@ -177,8 +208,10 @@ def bad_positive(draw):
 def maybe_bad(good, bad, p_bad=0.25):
     """(value, is_bad) drawn from ``good`` or (about ``p_bad`` of the time) ``bad``."""
     return st.integers(0, 99).flatmap(
-        lambda u: bad.map(lambda v: (v, True)) if u < 100 * p_bad
-        else good.map(lambda v: (v, False)))
+        lambda u: (
+            bad.map(lambda v: (v, True)) if u < 100 * p_bad else good.map(lambda v: (v, False))
+        )
+    )
 
 
 # ------------------------------------------------------------------ references
@@ -197,9 +230,13 @@ def normalize_ref(x, delta):
 
 
 def scores_ref(t, strategy, delta):
-    return {"uniform": np.zeros_like(t), "linupper": np.minimum(t + delta, delta),
-            "quadratic": 1 - (t / delta) ** 2, "extremes": np.abs(t),
-            "upper": (t + delta) / 2}[strategy]
+    return {
+        "uniform": np.zeros_like(t),
+        "linupper": np.minimum(t + delta, delta),
+        "quadratic": 1 - (t / delta) ** 2,
+        "extremes": np.abs(t),
+        "upper": (t + delta) / 2,
+    }[strategy]
 
 
 def kl_capped_ref(g, r, rho):
@@ -214,7 +251,8 @@ def kl_capped_ref(g, r, rho):
         w = np.full(n, cap)
         w[free] = e[free] * scale
         if w[free].max() <= cap * (1 + 1e-12) and (
-                k == 0 or e[order[k - 1]] * scale >= cap * (1 - 1e-12)):
+            k == 0 or e[order[k - 1]] * scale >= cap * (1 - 1e-12)
+        ):
             return w
     return np.full(n, 1 / n)
 
@@ -227,8 +265,9 @@ def _to_np(w):
 
 def _check_simplex(w, eps, n):
     w = _to_np(w)
-    return bool(np.all(np.isfinite(w)) and np.all(w >= 0)
-                and abs(w.sum() - 1) <= 8 * n * eps + 1e-12)
+    return bool(
+        np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1) <= 8 * n * eps + 1e-12
+    )
 
 
 def _check_kind(result, x):
@@ -272,8 +311,9 @@ def check_kl_capped(result, kw):
     g, r, rho = kw["gaps"], _f(kw["temperature"]), _f(kw["rho"])
     n = len(g)
     eps = max(_eps(g), 1e-9 / n if kw.get("_bisection") else 0)  # the bisection's tol 1e-10
-    if not (_check_simplex(result, eps, n)
-            and _to_np(result).max() <= min(rho / n, 1) * (1 + 1e-5)):
+    if not (
+        _check_simplex(result, eps, n) and _to_np(result).max() <= min(rho / n, 1) * (1 + 1e-5)
+    ):
         return False
     g64 = as_f64(g)
     if (g64.max() - g64.min()) / r > 600:  # the simple reference underflows; invariants only
@@ -306,8 +346,8 @@ class Spec:
     """How to draw one function's arguments and how to judge a returned result."""
 
     call: callable
-    params: dict          # name -> (good strategy, bad strategy)
-    check: callable       # (result, kwargs) -> bool
+    params: dict  # name -> (good strategy, bad strategy)
+    check: callable  # (result, kwargs) -> bool
 
 
 TEMPS = (good_positive(), bad_positive())
@@ -316,45 +356,67 @@ VEC = (good_vector(), bad_vector())
 GAPS = (good_vector(nonneg=True), bad_vector() | st.just(np.array([1.0, -0.5])))
 DELTA = (good_positive(-30, 30), bad_positive() | st.just(1e308))
 DELTA_CAP = (good_positive(-30, 30), bad_positive())  # formulas only: any finite delta > 0
-RHO = (st.floats(1.0, 20.0) | st.just(math.inf),
-       st.sampled_from([0.5, -1.0, math.nan, "2", None, np.array([2.0])]))
+RHO = (
+    st.floats(1.0, 20.0) | st.just(math.inf),
+    st.sampled_from([0.5, -1.0, math.nan, "2", None, np.array([2.0])]),
+)
 
 
 def _spec_table():
     return {
-        "sample_weights": Spec(rw.sample_weights, {"losses": VEC, "strategy": STRAT,
-                                                   "temperature": TEMPS, "delta": DELTA},
-                               check_sample_weights),
-        "tempered_softmax": Spec(rw.tempered_softmax, {"scores": VEC, "temperature": TEMPS},
-                                 lambda res, kw: check_softmax_like(
-                                     res, kw["scores"], _f(kw["temperature"]), "t")),
-        "dro_kl_weights": Spec(rw.dro_kl_weights, {"losses": VEC, "temperature": TEMPS},
-                               lambda res, kw: check_softmax_like(
-                                   res, kw["losses"], _f(kw["temperature"]), "d")),
-        "normalize_losses": Spec(rw.normalize_losses, {"losses": VEC, "delta": DELTA},
-                                 check_normalize),
-        "kl_capped_weights": Spec(rw.kl_capped_weights, {"gaps": GAPS, "temperature": TEMPS,
-                                                         "rho": RHO}, check_kl_capped),
+        "sample_weights": Spec(
+            rw.sample_weights,
+            {"losses": VEC, "strategy": STRAT, "temperature": TEMPS, "delta": DELTA},
+            check_sample_weights,
+        ),
+        "tempered_softmax": Spec(
+            rw.tempered_softmax,
+            {"scores": VEC, "temperature": TEMPS},
+            lambda res, kw: check_softmax_like(res, kw["scores"], _f(kw["temperature"]), "t"),
+        ),
+        "dro_kl_weights": Spec(
+            rw.dro_kl_weights,
+            {"losses": VEC, "temperature": TEMPS},
+            lambda res, kw: check_softmax_like(res, kw["losses"], _f(kw["temperature"]), "d"),
+        ),
+        "normalize_losses": Spec(
+            rw.normalize_losses, {"losses": VEC, "delta": DELTA}, check_normalize
+        ),
+        "kl_capped_weights": Spec(
+            rw.kl_capped_weights, {"gaps": GAPS, "temperature": TEMPS, "rho": RHO}, check_kl_capped
+        ),
         "kl_capped_weights_bisection": Spec(
             lambda **kw: rw.kl_capped_weights_bisection(**kw),
             {"gaps": GAPS, "temperature": TEMPS, "rho": RHO},
-            lambda res, kw: check_kl_capped(res, {**kw, "_bisection": True})),
-        "rho": Spec(lambda weights: rw.rho(weights), {"weights": (VEC[0].map(_simplex_from),
-                                                                  bad_vector())},
-                    lambda res, kw: abs(_f(res) - len(kw["weights"]) * as_f64(kw["weights"]).max())
-                    <= 1e-3 * _f(res)),
-        "gamma": Spec(lambda weights, gaps: rw.gamma(weights, gaps),
-                      {"weights": (st.just("from_gaps"), bad_vector()), "gaps": GAPS},
-                      check_gamma),
-        "worst_case_rho": Spec(rw.worst_case_rho, {"strategy": STRAT, "n": NS,
-                                                   "temperature": TEMPS, "delta": DELTA_CAP},
-                               lambda res, kw: isinstance(res, float)
-                               and 1 <= res <= kw["n"] * (1 + 1e-12)),
-        "cap_safe_temperature": Spec(rw.cap_safe_temperature, {"strategy": STRAT, "n": NS,
-                                                               "rho": (st.floats(1.0, 20.0),
-                                                                       RHO[1] | st.just(math.inf)),
-                                                               "delta": DELTA_CAP},
-                                     check_cap_safe),
+            lambda res, kw: check_kl_capped(res, {**kw, "_bisection": True}),
+        ),
+        "rho": Spec(
+            lambda weights: rw.rho(weights),
+            {"weights": (VEC[0].map(_simplex_from), bad_vector())},
+            lambda res, kw: (
+                abs(_f(res) - len(kw["weights"]) * as_f64(kw["weights"]).max()) <= 1e-3 * _f(res)
+            ),
+        ),
+        "gamma": Spec(
+            lambda weights, gaps: rw.gamma(weights, gaps),
+            {"weights": (st.just("from_gaps"), bad_vector()), "gaps": GAPS},
+            check_gamma,
+        ),
+        "worst_case_rho": Spec(
+            rw.worst_case_rho,
+            {"strategy": STRAT, "n": NS, "temperature": TEMPS, "delta": DELTA_CAP},
+            lambda res, kw: isinstance(res, float) and 1 <= res <= kw["n"] * (1 + 1e-12),
+        ),
+        "cap_safe_temperature": Spec(
+            rw.cap_safe_temperature,
+            {
+                "strategy": STRAT,
+                "n": NS,
+                "rho": (st.floats(1.0, 20.0), RHO[1] | st.just(math.inf)),
+                "delta": DELTA_CAP,
+            },
+            check_cap_safe,
+        ),
     }
 
 
@@ -387,20 +449,39 @@ SPECS = _spec_table()
 # ------------------------------------------------------------------ schedules
 SCHEDULES = {
     "constant_schedule": (rw.constant_schedule, {"value": TEMPS}),
-    "warmup_schedule": (rw.warmup_schedule, {"target": TEMPS, "warmup_steps": (
-        st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None]))}),
-    "linear_schedule": (rw.linear_schedule, {"start": TEMPS, "end": TEMPS, "steps": (
-        st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None]))}),
-    "cosine_schedule": (rw.cosine_schedule, {"start": TEMPS, "end": TEMPS, "steps": (
-        st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None]))}),
+    "warmup_schedule": (
+        rw.warmup_schedule,
+        {
+            "target": TEMPS,
+            "warmup_steps": (st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None])),
+        },
+    ),
+    "linear_schedule": (
+        rw.linear_schedule,
+        {
+            "start": TEMPS,
+            "end": TEMPS,
+            "steps": (st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None])),
+        },
+    ),
+    "cosine_schedule": (
+        rw.cosine_schedule,
+        {
+            "start": TEMPS,
+            "end": TEMPS,
+            "steps": (st.integers(0, 100), st.sampled_from([-1, 2.5, "3", None])),
+        },
+    ),
 }
 
 
 def check_schedule(sched, kw, steps):
     values = [sched(k) for k in steps]
     ends = [_f(kw[k]) for k in ("value", "target", "start", "end") if k in kw]
-    lo, hi = min(ends + [_f(getattr(sched, "warmup_value", ends[0]))]), max(
-        ends + [_f(getattr(sched, "warmup_value", ends[0]))])
+    lo, hi = (
+        min(ends + [_f(getattr(sched, "warmup_value", ends[0]))]),
+        max(ends + [_f(getattr(sched, "warmup_value", ends[0]))]),
+    )
     ok = all(isinstance(v, float) and math.isfinite(v) and v > 0 and lo <= v <= hi for v in values)
     if "start" in kw:
         first = _f(kw["end"]) if kw["steps"] == 0 else _f(kw["start"])
@@ -476,8 +557,15 @@ def run_schedule(data, fn_name):
 
 
 # ------------------------------------------------------------------ the LM functions
-LM_FUNCTIONS = ["per_sample_loss", "per_sample_loss_from_hidden", "reweighted_loss",
-                "SampleReweighter", "default_chunk_size", "gather_losses", "kl_capped"]
+LM_FUNCTIONS = [
+    "per_sample_loss",
+    "per_sample_loss_from_hidden",
+    "reweighted_loss",
+    "SampleReweighter",
+    "default_chunk_size",
+    "gather_losses",
+    "kl_capped",
+]
 
 
 def _nll_ref(logits, labels, ignore_index=-100):
@@ -507,13 +595,22 @@ def lm_batch(draw):
 
 
 BAD_LM = {
-    "logits": [lambda: torch.ones(2, 3), lambda: torch.ones(2, 3, 4, dtype=torch.int64),
-               lambda: np.ones((2, 3, 4)), lambda: torch.ones(2, 3, 4).to_sparse(),
-               lambda: torch.empty(2, 3, 4, device="meta"), lambda: None,
-               lambda: torch.full((1, 3, 4), math.nan)],
-    "labels": [lambda: torch.ones(2, 3), lambda: torch.full((1, 3), 99),
-               lambda: torch.ones(1, 3, dtype=torch.bool), lambda: [[1, 2, 3]],
-               lambda: torch.full((1, 3), -100)],
+    "logits": [
+        lambda: torch.ones(2, 3),
+        lambda: torch.ones(2, 3, 4, dtype=torch.int64),
+        lambda: np.ones((2, 3, 4)),
+        lambda: torch.ones(2, 3, 4).to_sparse(),
+        lambda: torch.empty(2, 3, 4, device="meta"),
+        lambda: None,
+        lambda: torch.full((1, 3, 4), math.nan),
+    ],
+    "labels": [
+        lambda: torch.ones(2, 3),
+        lambda: torch.full((1, 3), 99),
+        lambda: torch.ones(1, 3, dtype=torch.bool),
+        lambda: [[1, 2, 3]],
+        lambda: torch.full((1, 3), -100),
+    ],
 }
 
 
@@ -529,10 +626,16 @@ def run_lm(data, fn_name):
             labels = value
         bad.add(which)
     if fn_name == "per_sample_loss":
+
         def call(logits, labels):
-            z = logits.clone().requires_grad_(True) if isinstance(logits, torch.Tensor) and \
-                logits.is_floating_point() and logits.layout == torch.strided and \
-                logits.device.type == "cpu" else logits
+            z = (
+                logits.clone().requires_grad_(True)
+                if isinstance(logits, torch.Tensor)
+                and logits.is_floating_point()
+                and logits.layout == torch.strided
+                and logits.device.type == "cpu"
+                else logits
+            )
             out = per_sample_loss(z, labels)
             out.sum().backward()
             return out, z.grad
@@ -541,17 +644,25 @@ def run_lm(data, fn_name):
             out, grad = res
             tol = 1e-9 if kw["logits"].dtype == torch.float64 else 1e-4
             return bool(torch.isfinite(grad).all()) and np.allclose(
-                out.detach().double().numpy(), _nll_ref(kw["logits"], kw["labels"]),
-                rtol=tol, atol=tol)
+                out.detach().double().numpy(),
+                _nll_ref(kw["logits"], kw["labels"]),
+                rtol=tol,
+                atol=tol,
+            )
 
-        return judge(fn_name, call, {"logits": logits, "labels": labels}, bad, check,
-                     ["logits", "labels"])
+        return judge(
+            fn_name, call, {"logits": logits, "labels": labels}, bad, check, ["logits", "labels"]
+        )
     if fn_name == "per_sample_loss_from_hidden":
         d = 3
         g = torch.Generator().manual_seed(1)
-        ok_logits = isinstance(logits, torch.Tensor) and logits.ndim == 3 \
-            and logits.is_floating_point() \
-            and logits.layout == torch.strided and logits.device.type == "cpu"
+        ok_logits = (
+            isinstance(logits, torch.Tensor)
+            and logits.ndim == 3
+            and logits.is_floating_point()
+            and logits.layout == torch.strided
+            and logits.device.type == "cpu"
+        )
         if ok_logits:
             B, T, V = logits.shape
             hidden = torch.randn(B, T, d, generator=g, dtype=torch.float64).to(logits.dtype)
@@ -568,40 +679,77 @@ def run_lm(data, fn_name):
         def check(res, kw):
             out, grad = res
             ref = _nll_ref(kw["hidden"].double() @ kw["weight"].double().T, kw["labels"])
-            tol = 1e-9 if kw["hidden"].dtype == torch.float64 else (
-                3e-2 if kw["hidden"].dtype in (torch.float16, torch.bfloat16) else 1e-4)
+            tol = (
+                1e-9
+                if kw["hidden"].dtype == torch.float64
+                else (3e-2 if kw["hidden"].dtype in (torch.float16, torch.bfloat16) else 1e-4)
+            )
             return bool(torch.isfinite(grad).all()) and np.allclose(
-                out.detach().double().numpy(), ref, rtol=tol, atol=tol)
+                out.detach().double().numpy(), ref, rtol=tol, atol=tol
+            )
 
         if "logits" in bad:
             bad = {"hidden"}
-        return judge(fn_name, call, {"hidden": hidden, "weight": weight, "labels": labels},
-                     bad, check, ["hidden", "weight", "labels"])
+        return judge(
+            fn_name,
+            call,
+            {"hidden": hidden, "weight": weight, "labels": labels},
+            bad,
+            check,
+            ["hidden", "weight", "labels"],
+        )
     return run_reweight(data, fn_name)
 
 
 def run_reweight(data, fn_name):
     if fn_name == "default_chunk_size":
-        vocab, is_bad = data.draw(maybe_bad(st.integers(1, 10**7), st.sampled_from(
-            [0, -5, 2.5, "7", None, True])), label="vocab")
-        return judge(fn_name, lambda vocab: default_chunk_size(vocab), {"vocab": vocab},
-                     {"vocab"} if is_bad else set(),
-                     lambda res, kw: isinstance(res, int) and res >= 1, ["vocab"])
-    losses, lbad = data.draw(maybe_bad(good_vector(nonneg=True, high_mag=2).map(
-        lambda x: x if isinstance(x, torch.Tensor)
-        else torch.tensor(np.asarray(x, dtype=np.float32))),
-        bad_vector()), label="losses")
+        vocab, is_bad = data.draw(
+            maybe_bad(st.integers(1, 10**7), st.sampled_from([0, -5, 2.5, "7", None, True])),
+            label="vocab",
+        )
+        return judge(
+            fn_name,
+            lambda vocab: default_chunk_size(vocab),
+            {"vocab": vocab},
+            {"vocab"} if is_bad else set(),
+            lambda res, kw: isinstance(res, int) and res >= 1,
+            ["vocab"],
+        )
+    losses, lbad = data.draw(
+        maybe_bad(
+            good_vector(nonneg=True, high_mag=2).map(
+                lambda x: (
+                    x
+                    if isinstance(x, torch.Tensor)
+                    else torch.tensor(np.asarray(x, dtype=np.float32))
+                )
+            ),
+            bad_vector(),
+        ),
+        label="losses",
+    )
     if fn_name == "kl_capped":
         return run_kl_capped_strategy(data, losses, lbad)
     if fn_name == "gather_losses":
-        return judge(fn_name, lambda local: gather_losses(local), {"local": losses},
-                     set(), lambda res, kw: res[1] == 0 and res[0] is not None, ["local"]) \
-            if not lbad else ("correct", "skipped")
-    strategy, sbad = data.draw(maybe_bad(st.sampled_from(list(rw.lm.LM_STRATEGIES)),
-                                         STRAT[1]), label="strategy")
+        return (
+            judge(
+                fn_name,
+                lambda local: gather_losses(local),
+                {"local": losses},
+                set(),
+                lambda res, kw: res[1] == 0 and res[0] is not None,
+                ["local"],
+            )
+            if not lbad
+            else ("correct", "skipped")
+        )
+    strategy, sbad = data.draw(
+        maybe_bad(st.sampled_from(list(rw.lm.LM_STRATEGIES)), STRAT[1]), label="strategy"
+    )
     temperature, tbad = data.draw(maybe_bad(*TEMPS), label="temperature")
-    bad = {n for n, b in (("per_sample_losses", lbad), ("strategy", sbad),
-                          ("temperature", tbad)) if b}
+    bad = {
+        n for n, b in (("per_sample_losses", lbad), ("strategy", sbad), ("temperature", tbad)) if b
+    }
 
     def check(res, kw):
         loss, w = res
@@ -612,22 +760,37 @@ def run_reweight(data, fn_name):
             ref = softmax_ref(x32, r)
         elif kw["strategy"] == "kl_capped":  # kl_capped(2.0) on the normalised losses + 1
             gaps = np.clip(normalize_ref(x32, 1.0) + 1.0, 0, None)
-            return check_kl_capped(w, {"gaps": torch.from_numpy(gaps).float(),
-                                       "temperature": r, "rho": 2.0})
+            return check_kl_capped(
+                w, {"gaps": torch.from_numpy(gaps).float(), "temperature": r, "rho": 2.0}
+            )
         elif r < 1e-2:
             return _check_simplex(w, 1e-7, len(x))
         else:
-            ref = np.full(len(x), 1 / len(x)) if kw["strategy"] == "uniform" else softmax_ref(
-                scores_ref(normalize_ref(x.astype(np.float32).astype(np.float64), 1.0),
-                           kw["strategy"], 1.0), r)
-        return (_check_simplex(w, 1e-7, len(x)) and _close(w, ref, 1e-4)
-                and math.isfinite(float(loss)))
+            ref = (
+                np.full(len(x), 1 / len(x))
+                if kw["strategy"] == "uniform"
+                else softmax_ref(
+                    scores_ref(
+                        normalize_ref(x.astype(np.float32).astype(np.float64), 1.0),
+                        kw["strategy"],
+                        1.0,
+                    ),
+                    r,
+                )
+            )
+        return (
+            _check_simplex(w, 1e-7, len(x)) and _close(w, ref, 1e-4) and math.isfinite(float(loss))
+        )
 
     if fn_name == "reweighted_loss":
-        return judge(fn_name, lambda **kw: reweighted_loss(**kw),
-                     {"per_sample_losses": losses, "strategy": strategy,
-                      "temperature": temperature}, bad, check,
-                     ["per_sample_losses", "strategy", "temperature"])
+        return judge(
+            fn_name,
+            lambda **kw: reweighted_loss(**kw),
+            {"per_sample_losses": losses, "strategy": strategy, "temperature": temperature},
+            bad,
+            check,
+            ["per_sample_losses", "strategy", "temperature"],
+        )
 
     def call(per_sample_losses, strategy, temperature):
         schedule = temperature if tbad else rw.constant_schedule(temperature)
@@ -636,9 +799,14 @@ def run_reweight(data, fn_name):
         rw_.load_state_dict(rw_.state_dict())
         return out
 
-    return judge(fn_name, call, {"per_sample_losses": losses, "strategy": strategy,
-                                 "temperature": temperature}, bad, check,
-                 ["per_sample_losses", "strategy", "temperature", "value", "step", "state"])
+    return judge(
+        fn_name,
+        call,
+        {"per_sample_losses": losses, "strategy": strategy, "temperature": temperature},
+        bad,
+        check,
+        ["per_sample_losses", "strategy", "temperature", "value", "step", "state"],
+    )
 
 
 ALL_FUNCTIONS = [*SPECS, *SCHEDULES, *LM_FUNCTIONS]
@@ -664,9 +832,20 @@ def run_kl_capped_strategy(data, losses, lbad):
     def check(res, kw):
         x = kw["losses"]
         gaps = np.clip(normalize_ref(as_f64(x), 1.0) + 1.0, 0, None)
-        return check_kl_capped(res, {"gaps": torch.from_numpy(gaps).float(),
-                                     "temperature": kw["temperature"], "rho": kw["rho"]})
+        return check_kl_capped(
+            res,
+            {
+                "gaps": torch.from_numpy(gaps).float(),
+                "temperature": kw["temperature"],
+                "rho": kw["rho"],
+            },
+        )
 
-    return judge("kl_capped", lambda losses, rho, temperature: kl_capped(rho)(losses, temperature),
-                 {"losses": losses, "rho": rho, "temperature": temperature}, bad, check,
-                 ["losses", "rho", "temperature"])
+    return judge(
+        "kl_capped",
+        lambda losses, rho, temperature: kl_capped(rho)(losses, temperature),
+        {"losses": losses, "rho": rho, "temperature": temperature},
+        bad,
+        check,
+        ["losses", "rho", "temperature"],
+    )

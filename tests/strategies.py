@@ -9,8 +9,11 @@ STRATEGY_NAMES = ["uniform", "linupper", "quadratic", "extremes", "upper"]
 
 def loss_batches(min_size=1, max_size=64, low=-1e3, high=1e3):
     """1-D float64 batches of finite losses."""
-    return hnp.arrays(np.float64, st.integers(min_size, max_size),
-                      elements=st.floats(low, high, allow_nan=False, allow_infinity=False))
+    return hnp.arrays(
+        np.float64,
+        st.integers(min_size, max_size),
+        elements=st.floats(low, high, allow_nan=False, allow_infinity=False),
+    )
 
 
 def gap_batches(min_size=1, max_size=12, high=10.0):

@@ -19,8 +19,13 @@ def _code_lines(node: ast.AST, source_lines: list[str]) -> int:
     doc = set()
     for sub in ast.walk(node):
         body = getattr(sub, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             doc.update(range(body[0].lineno, body[0].end_lineno + 1))
     count = 0
     for n in range(node.lineno, node.end_lineno + 1):
@@ -38,8 +43,9 @@ def function_lengths():
         lines = source.splitlines()
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                out.append((_code_lines(node, lines),
-                            f"{path.relative_to(PACKAGE.parent)}:{node.name}"))
+                out.append(
+                    (_code_lines(node, lines), f"{path.relative_to(PACKAGE.parent)}:{node.name}")
+                )
     return sorted(out, reverse=True)
 
 
@@ -49,10 +55,9 @@ def test_no_function_longer_than_80_lines_of_code():
 
 
 def test_the_line_counter_counts_code_only():
-    src = ('def f():\n    """doc\n\n    more doc"""\n    # a comment\n\n    x = 1\n'
-           '    return x\n')
+    src = 'def f():\n    """doc\n\n    more doc"""\n    # a comment\n\n    x = 1\n    return x\n'
     node = ast.parse(src).body[0]
-    assert _code_lines(node, src.splitlines()) == 3     # def, x = 1, return
+    assert _code_lines(node, src.splitlines()) == 3  # def, x = 1, return
 
 
 def test_no_private_name_is_imported_across_modules():
@@ -62,10 +67,13 @@ def test_no_private_name_is_imported_across_modules():
             if isinstance(node, ast.ImportFrom) and node.module:
                 if node.module.endswith("_array"):
                     continue
-                private_module = any(p.startswith("_") and p != "__future__"
-                                     for p in node.module.split("."))
+                private_module = any(
+                    p.startswith("_") and p != "__future__" for p in node.module.split(".")
+                )
                 names = [a.name for a in node.names if a.name.startswith("_")]
                 if private_module or names:
-                    offenders.append(f"{path.relative_to(PACKAGE.parent)}: from {node.module} "
-                                     f"import {', '.join(a.name for a in node.names)}")
+                    offenders.append(
+                        f"{path.relative_to(PACKAGE.parent)}: from {node.module} "
+                        f"import {', '.join(a.name for a in node.names)}"
+                    )
     assert not offenders, offenders

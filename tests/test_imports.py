@@ -15,16 +15,23 @@ HEAVY = ("cvxpy", "PEPit", "matplotlib")
 
 
 def _loaded_after(statement: str) -> dict[str, bool]:
-    code = (f"import sys, json\n{statement}\n"
-            f"print(json.dumps({{m: m in sys.modules for m in {list(HEAVY)!r}}}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    code = (
+        f"import sys, json\n{statement}\n"
+        f"print(json.dumps({{m: m in sys.modules for m in {list(HEAVY)!r}}}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     return json.loads(out.splitlines()[-1])
 
 
-@pytest.mark.parametrize("statement", [
-    "import rwtheory.weights",  # runs rwtheory/__init__ too (the reference solvers included)
-    "import rwtheory.lm"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import rwtheory.weights",  # runs rwtheory/__init__ too (the reference solvers included)
+        "import rwtheory.lm",
+    ],
+)
 def test_runtime_imports_leave_the_checking_stack_alone(statement):
     assert _loaded_after(statement) == dict.fromkeys(HEAVY, False)
 

@@ -59,8 +59,11 @@ def test_every_import_goes_down_the_layers():
 
 def test_report_reads_the_figure_registry_in_one_place_only():
     """report -> experiments is the one upward edge: the figures provider reads the registry."""
-    users = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.joinpath("report").rglob("*.py")
-             if "experiments" in _imports(p)]
+    users = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.joinpath("report").rglob("*.py")
+        if "experiments" in _imports(p)
+    ]
     assert users == ["report/providers/figures.py"]
 
 

@@ -19,8 +19,13 @@ import rwtheory
 import rwtheory.lm
 
 #: Public names that are not functions to call with inputs.
-NOT_CALLABLE = {"STRATEGIES", "LM_STRATEGIES", "IGNORE_INDEX", "ReweightStats",
-                "ReweightingTrainer"}
+NOT_CALLABLE = {
+    "STRATEGIES",
+    "LM_STRATEGIES",
+    "IGNORE_INDEX",
+    "ReweightStats",
+    "ReweightingTrainer",
+}
 
 
 def test_every_public_function_is_covered():

@@ -78,7 +78,7 @@ def capped_lowest_first(losses: np.ndarray, rho: float) -> np.ndarray:
     order = np.argsort(losses, axis=-1, kind="stable")
     k = int(np.floor(1 / cap + 1e-12))
     sorted_w = np.zeros(b)
-    sorted_w[:min(k, b)] = cap
+    sorted_w[: min(k, b)] = cap
     if k < b:
         sorted_w[k] = max(0.0, 1 - k * cap)
     w = np.empty((G, b))
@@ -124,8 +124,9 @@ class RandomCapped(Scheme):
 
     def __call__(self, losses, step):
         scores = np.random.default_rng([self.seed, step]).random(np.shape(losses)[-1])
-        return _every_row(losses, batched_kl_capped_weights(scores[None], self.temperature,
-                                                            self.rho)[0])
+        return _every_row(
+            losses, batched_kl_capped_weights(scores[None], self.temperature, self.rho)[0]
+        )
 
 
 @dataclass(frozen=True)

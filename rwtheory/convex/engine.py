@@ -72,8 +72,9 @@ def sample_batches(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray
     chunk = max(1, (1 << 22) // n)  # bound the temporary keys to ~32 MB
     for start in range(0, steps, chunk):
         keys = rng.random((min(chunk, steps - start), n))
-        out[start:start + keys.shape[0]] = np.sort(
-            np.argpartition(keys, batch_size - 1, axis=1)[:, :batch_size], axis=1)
+        out[start : start + keys.shape[0]] = np.sort(
+            np.argpartition(keys, batch_size - 1, axis=1)[:, :batch_size], axis=1
+        )
     return out
 
 
@@ -102,14 +103,20 @@ class _Config:
     factor: float
 
 
-def _configure(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
-               divergence_factor) -> _Config:
+def _configure(
+    problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
+) -> _Config:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     K0, n, d = problem.runs, problem.n, problem.d
     rows = np.arange(K0) if rows is None else np.asarray(rows)
-    if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer) \
-            or rows.min() < 0 or rows.max() >= K0:
+    if (
+        rows.ndim != 1
+        or rows.size == 0
+        or not np.issubdtype(rows.dtype, np.integer)
+        or rows.min() < 0
+        or rows.max() >= K0
+    ):
         raise ValueError(f"rows must be a non-empty 1-D array of problem rows in 0..{K0 - 1}")
     R = rows.shape[0]
     steps = _check_int(steps, "steps", 1)
@@ -162,23 +169,23 @@ class _Data:
         p = layout.problem
         self.weighted = layout.weighted
         self.n, self.d, self.b, self.steps = p.n, p.d, b, steps
-        self.star = p.x_star is not None   # then f_i(x*) = 0 and every loss is a gap
+        self.star = p.x_star is not None  # then f_i(x*) = 0 and every loss is a gap
         At = np.swapaxes(p.A, 1, 2)
         if self.star:  # residual A (x - x*): full relative precision near x*
             self.M = np.ascontiguousarray(At)
             self.xs = p.x_star[:, None, :]
-        else:          # residual [A, b] [x; -1] = A x - b in one GEMM
+        else:  # residual [A, b] [x; -1] = A x - b in one GEMM
             self.M = np.ascontiguousarray(np.concatenate([At, p.b[:, None, :]], axis=1))
-        self.Mt = self.M                   # the step's [A_B, b_B]^T, and A_B^T
-        self.At = self.M[:, :self.d, :]
+        self.Mt = self.M  # the step's [A_B, b_B]^T, and A_B^T
+        self.At = self.M[:, : self.d, :]
         self.train_form = _block_form(p.train_form)
         self.test_form = _block_form(p.test_form) if p.A_test is not None else None
-        self.seeds = seeds                 # of every internal position
+        self.seeds = seeds  # of every internal position
         self.batches = self.bblocks = None
         if b != self.n:
             per_seed = {s: sample_batches(s, self.n, b, steps) for s in dict.fromkeys(self.seeds)}
-            self.bblocks = np.stack([per_seed[s] for s in self.seeds[::layout.m]], axis=1)
-            self.batches = np.stack([per_seed[s] for s in self.seeds])   # (R, T, b)
+            self.bblocks = np.stack([per_seed[s] for s in self.seeds[:: layout.m]], axis=1)
+            self.batches = np.stack([per_seed[s] for s in self.seeds])  # (R, T, b)
             # the step's batch is gathered as rows of [A, b] (K, b, d+1): contiguous rows copy
             # 4-8x faster than the columns of M (take_along_axis); the GEMMs read the
             # transposed view, which BLAS takes as it is (same products)
@@ -190,29 +197,29 @@ class _Data:
         shape = (layout.K, layout.m, b)
         self.res, self.q = np.empty(shape), np.empty(shape)
         self.VT = self.res.swapaxes(1, 2)
-        self.gT = np.empty((layout.K, self.d, layout.m))   # the gradient GEMM's output
+        self.gT = np.empty((layout.K, self.d, layout.m))  # the gradient GEMM's output
         self.g = self.gT.swapaxes(1, 2)
 
     def residuals(self, xa: np.ndarray, out=None) -> np.ndarray:
         """Residuals of the step's batch at the augmented iterate xa = [x, -1] (K, m, d+1)."""
-        operand = xa[..., :self.d] - self.xs if self.star else xa
+        operand = xa[..., : self.d] - self.xs if self.star else xa
         return np.matmul(operand, self.Mt, out=out)
 
     def evaluate(self, xa: np.ndarray, t: int, f: np.ndarray) -> np.ndarray:
         """f(x_t) into ``f`` (K, m); the residuals and q of step t's batch into ``res`` and
         ``q``."""
-        if self.bblocks is None:   # every sample's residual: the weights need them all
+        if self.bblocks is None:  # every sample's residual: the weights need them all
             self.residuals(xa, out=self.res)
             np.multiply(self.res, self.res, out=self.q)
             np.add.reduce(self.q, axis=-1, out=f)
             f *= 0.5 / self.n
             return f
-        _form_value(self.train_form, xa[..., :self.d], out=f)  # f from the Gram form
+        _form_value(self.train_form, xa[..., : self.d], out=f)  # f from the Gram form
         if t < self.steps:
             np.add(self.row_base, self.bblocks[t], out=self.row_index)
             np.take(self.rows, self.row_index, axis=0, out=self.gathered)
             self.Mt = self.gathered.swapaxes(1, 2)
-            self.At = self.Mt[:, :self.d, :]
+            self.At = self.Mt[:, : self.d, :]
             self.residuals(xa, out=self.res)
             np.multiply(self.res, self.res, out=self.q)
         return f
@@ -246,7 +253,7 @@ class _Iterate:
         self.x = self.xa[..., :d]
         self.z = self.x.copy() if cfg.method == "heavy_ball" else None
         self.x_prev = self.x.copy()
-        self.lr = layout.blocks(cfg.lr[layout.order])[..., None]    # (K, m, 1)
+        self.lr = layout.blocks(cfg.lr[layout.order])[..., None]  # (K, m, 1)
         self.lam = cfg.lam
 
     def update(self, g: np.ndarray, t: int) -> None:
@@ -287,8 +294,7 @@ def _record_iterate(rec: Recorder, t: int, f, data: _Data, it: _Iterate) -> None
         rec["iterates", t] = it.x
 
 
-def _record_step(rec: Recorder, t: int, weights: FusedWeights, data: _Data,
-                 it: _Iterate) -> None:
+def _record_step(rec: Recorder, t: int, weights: FusedWeights, data: _Data, it: _Iterate) -> None:
     """The records of step t: rho_t, the weights, the losses and the weighted gaps."""
     E, S, b = weights.E, weights.S, data.b
     rho = np.divide(weights.emax, S, out=rec.at("rho", t))
@@ -311,7 +317,7 @@ def _record_step(rec: Recorder, t: int, weights: FusedWeights, data: _Data,
     rec["batch_gap", t] = mg
     rec["gamma", t] = np.where(pos, wg / np.where(pos, mg, 1.0), 1.0)
     if it.z is not None:
-        prev = data.residuals(np.concatenate([it.x_prev, it.xa[..., data.d:]], axis=-1))
+        prev = data.residuals(np.concatenate([it.x_prev, it.xa[..., data.d :]], axis=-1))
         rec["prev_weighted_gap", t] = 0.5 * np.einsum("kmi,kmi,kmi->km", W, prev, prev)
 
 
@@ -324,17 +330,33 @@ def _recorder(layout: Layout, cfg: _Config, data: _Data, keep: dict[str, bool]) 
         if cfg.method == "heavy_ball":
             names += ["prev_weighted_gap", "z_dist2"]
     sizes = dict(iterates=data.d, weights=data.b, losses=data.b)
-    return Recorder(layout, cfg.steps, names,
-                    {name: sizes[name] for name, kept in keep.items() if kept}, cfg.factor)
+    return Recorder(
+        layout,
+        cfg.steps,
+        names,
+        {name: sizes[name] for name, kept in keep.items() if kept},
+        cfg.factor,
+    )
 
 
 # ---------------------------------------------------------------------- the engine
-def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: str = "gd",
-        lr, steps: int, batch_size: int | None = None, rows: Sequence[int] | None = None,
-        lambdas: Callable[[int], float] | Sequence[float] | None = None,
-        x0: np.ndarray | None = None, divergence_factor: float = 1e10,
-        keep_iterates: bool = True, keep_weights: bool = False, keep_losses: bool = False,
-        progress: Callable[[int], None] | None = None) -> Trajectory:
+def run(
+    problem: LeastSquares,
+    schemes: Scheme | Sequence[Scheme],
+    *,
+    method: str = "gd",
+    lr,
+    steps: int,
+    batch_size: int | None = None,
+    rows: Sequence[int] | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    x0: np.ndarray | None = None,
+    divergence_factor: float = 1e10,
+    keep_iterates: bool = True,
+    keep_weights: bool = False,
+    keep_losses: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Trajectory:
     """Run R reweighted optimisers at once (see the module docstring).
 
     Parameters
@@ -360,45 +382,60 @@ def run(problem: LeastSquares, schemes: Scheme | Sequence[Scheme], *, method: st
     GEMMs (``tests/convex/test_engine.py``, ``benchmarks/bench_experiments.py``), and the
     same as the literal loop :func:`rwtheory.convex.reference.run_reference`.
     """
-    cfg = _configure(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
-                     divergence_factor)
+    cfg = _configure(
+        problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
+    )
     layout = Layout(problem, cfg.rows, cfg.schemes)
     all_seeds = problem.seeds()
     data = _Data(layout, cfg.b, cfg.steps, [all_seeds[i] for i in layout.rows])
     weights = FusedWeights(layout, data.q)
     it = _Iterate(layout, cfg, problem.d)
-    rec = _recorder(layout, cfg, data, dict(iterates=keep_iterates, weights=keep_weights,
-                                             losses=keep_losses))
+    rec = _recorder(
+        layout, cfg, data, dict(iterates=keep_iterates, weights=keep_weights, losses=keep_losses)
+    )
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(cfg.steps + 1):
             # f(x_t); the residuals a_i^T x_t - b_i and losses of the batch B_t
             f = data.evaluate(it.xa, t, rec.at("train_loss", t))
             diverging = rec.check(t, f)
-            if diverging is not None:   # freeze at the last good iterate
+            if diverging is not None:  # freeze at the last good iterate
                 it.freeze(diverging, with_z=True)
                 if t < cfg.steps or data.bblocks is None:
                     data.silence(diverging)
             _record_iterate(rec, t, f, data, it)
             if t == cfg.steps:
                 break
-            weights(t)                                 # w^t from the losses of B_t
+            weights(t)  # w^t from the losses of B_t
             _record_step(rec, t, weights, data, it)
-            it.update(data.direction(weights), t)      # g_t = sum_i w_i grad f_i(x_t)
-            if rec.dead is not None:                   # diverged runs stay frozen
+            it.update(data.direction(weights), t)  # g_t = sum_i w_i grad f_i(x_t)
+            if rec.dead is not None:  # diverged runs stay frozen
                 it.freeze(rec.dead)
             if progress is not None:
                 progress(1)
     return _trajectory(rec, cfg, data, problem, layout)
 
 
-def _trajectory(rec: Recorder, cfg: _Config, data: _Data, problem: LeastSquares,
-                layout: Layout) -> Trajectory:
+def _trajectory(
+    rec: Recorder, cfg: _Config, data: _Data, problem: LeastSquares, layout: Layout
+) -> Trajectory:
     pos = np.argsort(layout.order, kind="stable")
     seeds = [data.seeds[p] for p in pos]
     return rec.trajectory(
-        method=cfg.method, steps=cfg.steps, batch_size=cfg.b, lr=cfg.lr.copy(),
-        labels=[s.label for s in cfg.schemes], seeds=seeds,
-        batches=None if data.batches is None else data.batches[pos], lambdas=cfg.lam,
-        params=dict(problem.params, seeds=seeds, rows=[int(r) for r in cfg.rows],
-                    method=cfg.method, steps=cfg.steps, batch_size=cfg.b,
-                    divergence_factor=cfg.factor))
+        method=cfg.method,
+        steps=cfg.steps,
+        batch_size=cfg.b,
+        lr=cfg.lr.copy(),
+        labels=[s.label for s in cfg.schemes],
+        seeds=seeds,
+        batches=None if data.batches is None else data.batches[pos],
+        lambdas=cfg.lam,
+        params=dict(
+            problem.params,
+            seeds=seeds,
+            rows=[int(r) for r in cfg.rows],
+            method=cfg.method,
+            steps=cfg.steps,
+            batch_size=cfg.b,
+            divergence_factor=cfg.factor,
+        ),
+    )

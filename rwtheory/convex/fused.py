@@ -59,12 +59,14 @@ def row_bufsize(b: int) -> int:
 def generic_form(record: StrategyRecord, delta: float) -> FusedForm:
     """The fused engine's path for a strategy without a fused form: l~ with the clip, the
     record's score, over r. Unbounded: always shifted by the row maximum."""
+
     def exponent(q, row, out):
         np.subtract(q, row.mid, out=out)
         out *= row.k
         np.clip(out, -delta, delta, out=out)
         out[...] = record.score(out, delta)
         out *= row.inv_r
+
     return FusedForm(exponent, bounded=False)
 
 
@@ -90,8 +92,7 @@ class FusedWeights:
         self.S = np.full((K, m), float(b))
         self.S3 = self.S[..., None]
         self.emax = np.ones((K, m))
-        self.others = [(scheme, sl) for key, scheme, sl, _ in layout.groups
-                       if key[0] == "scheme"]
+        self.others = [(scheme, sl) for key, scheme, sl, _ in layout.groups if key[0] == "scheme"]
         self.forms, self.callables = [], []
         if layout.region is not None:
             self._init_region()
@@ -110,15 +111,21 @@ class FusedWeights:
                 continue
             rel = lay.relative(span)
             form, generic, self.delta[rel] = _group_form(key, scheme)
-            for pos in lay.positions(span):   # every run's own temperature
+            for pos in lay.positions(span):  # every run's own temperature
                 s, at = lay.schemes[pos], lay.region_index(pos)
                 if callable(s.temperature):
                     self.callables.append((at, s.temperature))
                     self.temps[at] = float(s.temperature(0))
                 else:
                     self.temps[at] = float(s.temperature)
-            row = RowStats(mid=self.mid[rel], qmax=self.qmax[rel], k=self.k[rel],
-                           kr=self.kr[rel], inv_r=self.inv_r[rel], delta=self.delta[rel])
+            row = RowStats(
+                mid=self.mid[rel],
+                qmax=self.qmax[rel],
+                k=self.k[rel],
+                kr=self.kr[rel],
+                inv_r=self.inv_r[rel],
+                delta=self.delta[rel],
+            )
             emax = self.emax[sl]
             self.forms.append((form, self.q[sl], self.E[sl], row, emax[..., None], generic))
         self._temperatures()
@@ -127,9 +134,10 @@ class FusedWeights:
         t = self.temps
         bad = ~(np.isfinite(t) & (t > 0))
         if np.any(bad):
-            raise ValueError(f"temperature must be a finite number > 0 for every run, got "
-                             f"{float(t[bad][0])!r}")
-        with np.errstate(over="ignore"):   # t below 1/float max: 1/t is inf
+            raise ValueError(
+                f"temperature must be a finite number > 0 for every run, got {float(t[bad][0])!r}"
+            )
+        with np.errstate(over="ignore"):  # t below 1/float max: 1/t is inf
             np.divide(1.0, t, out=self.inv_r)
             # ... and is clamped to float max: 0 * inf would be NaN at a row's maximum, while
             # (negative) * max is still -inf, the limit (all the weight on the row's top)
@@ -158,8 +166,10 @@ class FusedWeights:
             self._row_stats()
             for form, qg, Eg, row, _, _ in self.forms:
                 form.exponent(qg, row, Eg)
-            peaks = [np.maximum.reduce(Eg, axis=-1, keepdims=True) if not form.bounded
-                     else None for form, _, Eg, _, _, _ in self.forms]
+            peaks = [
+                np.maximum.reduce(Eg, axis=-1, keepdims=True) if not form.bounded else None
+                for form, _, Eg, _, _, _ in self.forms
+            ]
         finally:
             np.setbufsize(default)
         for (form, _, Eg, _, emax, generic), mx in zip(self.forms, peaks, strict=True):
@@ -185,5 +195,5 @@ class FusedWeights:
         np.multiply(ends, 0.5, out=tmp)
         np.add(tmp[0], tmp[1], out=self.mid)
         np.divide(self.delta, self.half, out=self.k)
-        self.k *= 0.5                          # l~ = (q - mid_q) k
+        self.k *= 0.5  # l~ = (q - mid_q) k
         np.multiply(self.k, self.inv_r, out=self.kr)

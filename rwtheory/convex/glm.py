@@ -63,9 +63,21 @@ from rwtheory.convex.engine import METHODS, Trajectory, sample_batches
 from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
 
-__all__ = ["LOSSES", "GLMProblem", "GLMTrajectory", "Loss", "OnGradientNorms",
-           "from_least_squares", "geman_mcclure", "huber", "log_cosh", "make_loss", "run",
-           "sigmoid", "squared"]
+__all__ = [
+    "LOSSES",
+    "GLMProblem",
+    "GLMTrajectory",
+    "Loss",
+    "OnGradientNorms",
+    "from_least_squares",
+    "geman_mcclure",
+    "huber",
+    "log_cosh",
+    "make_loss",
+    "run",
+    "sigmoid",
+    "squared",
+]
 
 
 # ---------------------------------------------------------------------- losses
@@ -159,7 +171,7 @@ def geman_mcclure(scale: float = 1.0) -> Loss:
 
 
 def _logistic(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))   # no overflow for any z
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow for any z
 
 
 def sigmoid() -> Loss:
@@ -167,6 +179,7 @@ def sigmoid() -> Loss:
     s the logistic function. :math:`\phi' = -y\,s(-yu)(1 - s(-yu))`, :math:`\phi'' = s''(-yu)`
     with :math:`s'' = s(1-s)(1-2s)`, :math:`|s''| \le 1/(6\sqrt3)`: :math:`c_\phi = 1/(6\sqrt3)`,
     non-convex, :math:`0 < \phi < 1`."""
+
     def value(u, y):
         return _logistic(-y * u)
 
@@ -174,13 +187,19 @@ def sigmoid() -> Loss:
         s = _logistic(-y * u)
         return -y * s * (1.0 - s)
 
-    return Loss("sigmoid", value, derivative, 1.0 / (6.0 * np.sqrt(3.0)), convex=False,
-                residual=False)
+    return Loss(
+        "sigmoid", value, derivative, 1.0 / (6.0 * np.sqrt(3.0)), convex=False, residual=False
+    )
 
 
 #: The families by name (each a factory taking its one parameter, if any).
-LOSSES = {"squared": squared, "log_cosh": log_cosh, "huber": huber,
-          "geman_mcclure": geman_mcclure, "sigmoid": sigmoid}
+LOSSES = {
+    "squared": squared,
+    "log_cosh": log_cosh,
+    "huber": huber,
+    "geman_mcclure": geman_mcclure,
+    "sigmoid": sigmoid,
+}
 
 
 def make_loss(name: str, *args, **kwargs) -> Loss:
@@ -208,8 +227,9 @@ class GLMProblem:
 
     def __post_init__(self):
         if self.A.ndim != 3 or self.b.shape != self.A.shape[:2]:
-            raise ValueError(f"A must be (R, n, d) and b (R, n), got {self.A.shape}, "
-                             f"{self.b.shape}")
+            raise ValueError(
+                f"A must be (R, n, d) and b (R, n), got {self.A.shape}, {self.b.shape}"
+            )
         if self.x_star is not None and not self.loss.residual:
             raise ValueError(f"x_star needs a residual loss, got {self.loss.name}")
 
@@ -234,8 +254,13 @@ class GLMProblem:
         params = dict(self.params)
         if "seeds" in params:
             params["seeds"] = [params["seeds"][i] for i in rows]
-        return replace(self, A=self.A[rows], b=self.b[rows], params=params,
-                       x_star=None if self.x_star is None else self.x_star[rows])
+        return replace(
+            self,
+            A=self.A[rows],
+            b=self.b[rows],
+            params=params,
+            x_star=None if self.x_star is None else self.x_star[rows],
+        )
 
     # ------------------------------------------------------------ values
     def predictor(self, x: np.ndarray, rows: np.ndarray | None = None):
@@ -267,7 +292,7 @@ class GLMProblem:
     # ------------------------------------------------------------ constants
     def sample_smoothness(self) -> np.ndarray:
         """:math:`\\ell_i = c_\\phi\\|a_i\\|^2`, (R, n)."""
-        return self.loss.curvature * (self.A ** 2).sum(axis=-1)
+        return self.loss.curvature * (self.A**2).sum(axis=-1)
 
     def max_smoothness(self) -> np.ndarray:
         """:math:`L_{\\max} = \\max_i \\ell_i`, (R,)."""
@@ -275,8 +300,11 @@ class GLMProblem:
 
     def smoothness(self) -> np.ndarray:
         """:math:`L = c_\\phi\\lambda_{\\max}(A^\\top A/n)`, (R,)."""
-        return self.loss.curvature * np.linalg.eigvalsh(
-            np.matmul(np.swapaxes(self.A, 1, 2), self.A))[:, -1] / self.n
+        return (
+            self.loss.curvature
+            * np.linalg.eigvalsh(np.matmul(np.swapaxes(self.A, 1, 2), self.A))[:, -1]
+            / self.n
+        )
 
     def batch_smoothness(self, batch: np.ndarray) -> np.ndarray:
         """:math:`L_B = c_\\phi\\lambda_{\\max}(A_B^\\top A_B/|B|)` for ``batch`` (R, b), (R,)."""
@@ -295,8 +323,13 @@ def from_least_squares(problem: LeastSquares, loss: Loss) -> GLMProblem:
     x* as interpolation point."""
     if not loss.residual:
         raise ValueError(f"loss must be a residual loss, got {loss.name}")
-    return GLMProblem(A=problem.A, b=problem.b, loss=loss, x_star=problem.x_star,
-                      params=dict(problem.params, loss=loss.name))
+    return GLMProblem(
+        A=problem.A,
+        b=problem.b,
+        loss=loss,
+        x_star=problem.x_star,
+        params=dict(problem.params, loss=loss.name),
+    )
 
 
 # ---------------------------------------------------------------------- schemes
@@ -344,8 +377,12 @@ class GLMTrajectory(Trajectory):
 
 # ---------------------------------------------------------------------- the engine
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or value < low or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+        or (high is not None and value > high)
+    ):
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be an integer in {allowed}, got {value!r}")
     return int(value)
@@ -355,7 +392,7 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
 class _Setup:
     """The validated arguments of :func:`run`."""
 
-    problem: GLMProblem   # one row per run
+    problem: GLMProblem  # one row per run
     rows: np.ndarray
     schemes: list
     lr: np.ndarray
@@ -364,20 +401,26 @@ class _Setup:
     lam: np.ndarray | None
     x0: np.ndarray
     factor: float
-    batches: np.ndarray | None   # (R, T, b) or None (full batch)
+    batches: np.ndarray | None  # (R, T, b) or None (full batch)
     seeds: list
 
 
-def _setup(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
-           divergence_factor) -> _Setup:
+def _setup(
+    problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
+) -> _Setup:
     if not isinstance(problem, GLMProblem):
         raise ValueError(f"problem must be a GLMProblem, got {type(problem).__name__}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     K, n, d = problem.runs, problem.n, problem.d
     rows = np.arange(K) if rows is None else np.asarray(rows)
-    if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer) \
-            or rows.min() < 0 or rows.max() >= K:
+    if (
+        rows.ndim != 1
+        or rows.size == 0
+        or not np.issubdtype(rows.dtype, np.integer)
+        or rows.min() < 0
+        or rows.max() >= K
+    ):
         raise ValueError(f"rows must be a non-empty 1-D array of problem rows in 0..{K - 1}")
     R = rows.shape[0]
     steps = _check_int(steps, "steps", 1)
@@ -401,8 +444,19 @@ def _setup(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
         per_seed = {s: sample_batches(s, n, b, steps) for s in dict.fromkeys(seeds)}
         batches = np.stack([per_seed[s] for s in seeds])
     lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
-    return _Setup(problem.take(rows), rows, schemes, check_per_run(lr, "lr", R), steps, b, lam,
-                  x, factor, batches, seeds)
+    return _Setup(
+        problem.take(rows),
+        rows,
+        schemes,
+        check_per_run(lr, "lr", R),
+        steps,
+        b,
+        lam,
+        x,
+        factor,
+        batches,
+        seeds,
+    )
 
 
 def _weigh(schemes: list, losses: np.ndarray, grad2: np.ndarray, step: int) -> np.ndarray:
@@ -437,8 +491,9 @@ def _take(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
 def _records(R: int, T: int, star: bool, heavy: bool) -> dict:
     nan = np.nan
     rec = {k: np.full((R, T + 1), nan) for k in ("train_loss", "grad_norm2")}
-    rec.update({k: np.full((R, T), nan) for k in ("rho", "grad_mean", "grad_gamma", "sigma",
-                                                  "step_norm2")})
+    rec.update(
+        {k: np.full((R, T), nan) for k in ("rho", "grad_mean", "grad_gamma", "sigma", "step_norm2")}
+    )
     if star:
         rec.update({k: np.full((R, T + 1), nan) for k in ("gap", "dist2")})
         rec.update({k: np.full((R, T), nan) for k in ("weighted_gap", "batch_gap", "gamma")})
@@ -458,13 +513,13 @@ def _record_step(rec, t, s: _Setup, vals, G, grad, idx, W, g, x_prev_gaps):
     """The step-t records (weights W, reweighted gradient g) of the live runs."""
     P = s.problem
     rec["rho"][:, t] = s.b * W.max(axis=-1)
-    sq = (_take(G, idx) ** 2).sum(axis=-1)              # ||grad f_i||^2 on B_t
+    sq = (_take(G, idx) ** 2).sum(axis=-1)  # ||grad f_i||^2 on B_t
     m = sq.mean(axis=-1)
     rec["grad_mean"][:, t] = m
     rec["grad_gamma"][:, t] = _ratio((W * sq).sum(axis=-1), m)
     dev = _take(G, idx) - grad[:, None, :]
-    rec["sigma"][:, t] = np.sqrt((dev ** 2).sum(axis=-1).max(axis=-1))
-    rec["step_norm2"][:, t] = (g ** 2).sum(axis=-1)
+    rec["sigma"][:, t] = np.sqrt((dev**2).sum(axis=-1).max(axis=-1))
+    rec["step_norm2"][:, t] = (g**2).sum(axis=-1)
     if P.x_star is not None:
         gaps = _take(vals, idx) - float(P.loss.value(np.zeros(1), np.zeros(1))[0])
         wg = (W * gaps).sum(axis=-1)
@@ -477,7 +532,7 @@ def _record_step(rec, t, s: _Setup, vals, G, grad, idx, W, g, x_prev_gaps):
 
 def _record_point(rec, t, P: GLMProblem, f, grad, x, z):
     rec["train_loss"][:, t] = f
-    rec["grad_norm2"][:, t] = (grad ** 2).sum(axis=-1)
+    rec["grad_norm2"][:, t] = (grad**2).sum(axis=-1)
     if P.x_star is not None:
         rec["gap"][:, t] = f - float(P.loss.value(np.zeros(1), np.zeros(1))[0])
         rec["dist2"][:, t] = ((x - P.x_star) ** 2).sum(axis=-1)
@@ -485,11 +540,21 @@ def _record_point(rec, t, P: GLMProblem, f, grad, x, z):
             rec["z_dist2"][:, t] = ((z - P.x_star) ** 2).sum(axis=-1)
 
 
-def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str = "gd",
-        lr, steps: int, batch_size: int | None = None, rows: Sequence[int] | None = None,
-        lambdas: Callable[[int], float] | Sequence[float] | None = None,
-        x0: np.ndarray | None = None, divergence_factor: float = 1e10,
-        keep_iterates: bool = True, keep_weights: bool = False) -> GLMTrajectory:
+def run(
+    problem: GLMProblem,
+    schemes: Scheme | Sequence[Scheme],
+    *,
+    method: str = "gd",
+    lr,
+    steps: int,
+    batch_size: int | None = None,
+    rows: Sequence[int] | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    x0: np.ndarray | None = None,
+    divergence_factor: float = 1e10,
+    keep_iterates: bool = True,
+    keep_weights: bool = False,
+) -> GLMTrajectory:
     r"""Run R reweighted optimisers on a :class:`GLMProblem` at once.
 
     Same arguments and meaning as :func:`rwtheory.convex.engine.run`: ``rows`` the problem
@@ -506,8 +571,9 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
     Returns a :class:`GLMTrajectory`; gap records (THEORY §2-§4) only when the problem has
     an interpolation point.
     """
-    s = _setup(problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0,
-               divergence_factor)
+    s = _setup(
+        problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
+    )
     P, T, b, R = s.problem, s.steps, s.b, s.rows.shape[0]
     heavy = method == "heavy_ball"
     star = P.x_star is not None
@@ -526,9 +592,10 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
             vals, G, grad = _point(P, x)
             f = vals.mean(axis=-1)
             f0 = f.copy() if f0 is None else f0
-            bad = alive & ~(np.isfinite(f) & np.all(np.isfinite(x), axis=-1)
-                            & (f <= s.factor * f0 + 1e-300))
-            if bad.any():   # freeze at the last good iterate
+            bad = alive & ~(
+                np.isfinite(f) & np.all(np.isfinite(x), axis=-1) & (f <= s.factor * f0 + 1e-300)
+            )
+            if bad.any():  # freeze at the last good iterate
                 vals, G, grad, f = _freeze(P, bad, t, x, z, x_prev, alive, diverged_at)
             _record_point(rec, t, P, f, grad, x, z)
             if keep_iterates:
@@ -541,8 +608,7 @@ def run(problem: GLMProblem, schemes: Scheme | Sequence[Scheme], *, method: str 
             prev_gaps = None
             if heavy and star:
                 u, bb = P.predictor(x_prev, rows=idx)  # idx None: every sample
-                prev_gaps = P.loss.value(u, bb) - float(P.loss.value(np.zeros(1),
-                                                                     np.zeros(1))[0])
+                prev_gaps = P.loss.value(u, bb) - float(P.loss.value(np.zeros(1), np.zeros(1))[0])
             _record_step(rec, t, s, vals, G, grad, idx, W, g, prev_gaps)
             if keep_weights:
                 weights[:, t] = W
@@ -569,20 +635,38 @@ def _freeze(P: GLMProblem, bad, t, x, z, x_prev, alive, diverged_at):
     return vals, G, grad, vals.mean(axis=-1)
 
 
-def _trajectory(problem: GLMProblem, s: _Setup, method: str, rec: dict, diverged_at,
-                iterates, weights) -> GLMTrajectory:
+def _trajectory(
+    problem: GLMProblem, s: _Setup, method: str, rec: dict, diverged_at, iterates, weights
+) -> GLMTrajectory:
     """The :class:`GLMTrajectory` of a finished :func:`run`."""
     P, T, b = s.problem, s.steps, s.b
     return GLMTrajectory(
-        method=method, steps=T, batch_size=b, lr=s.lr.copy(),
-        labels=[sc.label for sc in s.schemes], seeds=s.seeds, diverged_at=diverged_at,
-        iterates=iterates, batches=s.batches, weights=weights, lambdas=s.lam,
-        sample_smoothness=P.sample_smoothness(), smoothness=P.smoothness(),
+        method=method,
+        steps=T,
+        batch_size=b,
+        lr=s.lr.copy(),
+        labels=[sc.label for sc in s.schemes],
+        seeds=s.seeds,
+        diverged_at=diverged_at,
+        iterates=iterates,
+        batches=s.batches,
+        weights=weights,
+        lambdas=s.lam,
+        sample_smoothness=P.sample_smoothness(),
+        smoothness=P.smoothness(),
         lower_bound=P.lower_bound(),
-        params=dict(problem.params, seeds=s.seeds, rows=[int(r) for r in s.rows],
-                    method=method, steps=T, batch_size=b, divergence_factor=s.factor,
-                    loss=P.loss.name),
-        **rec)
+        params=dict(
+            problem.params,
+            seeds=s.seeds,
+            rows=[int(r) for r in s.rows],
+            method=method,
+            steps=T,
+            batch_size=b,
+            divergence_factor=s.factor,
+            loss=P.loss.name,
+        ),
+        **rec,
+    )
 
 
 def _blank_after_divergence(rec, diverged_at, iterates, weights) -> None:

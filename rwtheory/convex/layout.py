@@ -46,8 +46,7 @@ def _fused_form_applies(cls: type) -> bool:
     defines the form also defines the ``__call__`` in use: a subclass that overrides
     ``__call__`` without a form of its own is called, not fused."""
     owner = next((c for c in cls.__mro__ if "fused" in vars(c)), None)
-    return (owner is not None and vars(owner)["fused"] is not None
-            and cls.__call__ is owner.__call__)
+    return owner is not None and vars(owner)["fused"] is not None and cls.__call__ is owner.__call__
 
 
 class Layout:
@@ -86,10 +85,10 @@ class Layout:
             self.K, self.m = R, 1
             sizes = np.bincount(gid, minlength=len(uniq))
         self.order = order
-        self.rows = rows[order]                  # data row of every internal position
+        self.rows = rows[order]  # data row of every internal position
         self.schemes = [schemes[i] for i in order]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.groups = []                         # (key, scheme, slices, span)
+        self.groups = []  # (key, scheme, slices, span)
         for g, key in enumerate(uniq):
             span = (int(offsets[g]), int(offsets[g + 1]))
             first = schemes[order[np.flatnonzero(gid[order] == g)[0]]]
@@ -112,8 +111,11 @@ class Layout:
     def positions(self, span) -> list[int]:
         """The flattened internal positions of a group."""
         a, b = span
-        return [k * self.m + j for k in range(self.K) for j in range(a, b)] if self.shared \
+        return (
+            [k * self.m + j for k in range(self.K) for j in range(a, b)]
+            if self.shared
             else list(range(a, b))
+        )
 
     def region_index(self, pos: int) -> tuple[int, int, int]:
         """Index into the region-shaped per-run arrays (.., .., 1) of internal position pos."""

@@ -44,20 +44,20 @@ __all__ = [
 #: are our choices: a problem small enough for hundreds of runs in seconds, with d large
 #: enough that L_max (~ d + 1) is far above L (~ 1), as with any Gaussian design.
 OUTLIER_DEFAULTS = dict(
-    n=1000,                 # training samples, clean + outliers
-    d=20,                   # features (the model adds an intercept: d + 1 parameters)
-    outlier_fraction=0.1,   # Figure 7; Figure 8 uses 0.25 (stated in the paper)
-    noise=0.1,              # sigma of the clean targets' Gaussian noise
+    n=1000,  # training samples, clean + outliers
+    d=20,  # features (the model adds an intercept: d + 1 parameters)
+    outlier_fraction=0.1,  # Figure 7; Figure 8 uses 0.25 (stated in the paper)
+    noise=0.1,  # sigma of the clean targets' Gaussian noise
     outlier_feature_scale=1.0,  # outlier features ~ N(0, s^2 I) (assumption: same design)
-    n_test=1000,            # clean held-out samples for the test MSE
+    n_test=1000,  # clean held-out samples for the test MSE
 )
 
 #: Defaults of :func:`consistent_least_squares`.
 CONSISTENT_DEFAULTS = dict(
     n=64,
     d=16,
-    condition=10.0,         # ratio of the largest to smallest singular value of the design
-    row_spread=1.0,         # row norms spread log-uniformly over [1, row_spread]
+    condition=10.0,  # ratio of the largest to smallest singular value of the design
+    row_spread=1.0,  # row norms spread log-uniformly over [1, row_spread]
 )
 
 
@@ -167,8 +167,9 @@ class LeastSquares:
         """The clean test set's mean squared error over 2 as a quadratic form (G, h, c, ref)."""
         return _quadratic(self.A_test, self.b_test, self.x_true, consistent=False)
 
-    def weighted_gradient(self, weights: np.ndarray, residuals: np.ndarray,
-                          batch: np.ndarray | None = None) -> np.ndarray:
+    def weighted_gradient(
+        self, weights: np.ndarray, residuals: np.ndarray, batch: np.ndarray | None = None
+    ) -> np.ndarray:
         r"""Reweighted (minibatch) gradient :math:`\sum_i w_i r_i a_i`: (R, d), from the
         residuals r of the same samples (full batch: (R, n); minibatch: (R, b) on ``batch``)."""
         A = self.A if batch is None else self.batch_rows(batch)
@@ -185,7 +186,7 @@ class LeastSquares:
 
     def max_smoothness(self) -> np.ndarray:
         """L_max = max_i ||a_i||^2 per run: (R,)."""
-        return (self.A ** 2).sum(axis=-1).max(axis=-1)
+        return (self.A**2).sum(axis=-1).max(axis=-1)
 
     def batch_smoothness(self, batch: np.ndarray) -> np.ndarray:
         """L_B = lambda_max(A_B^T A_B / |B|) for sample indices ``batch`` (R, b): (R,)."""
@@ -202,9 +203,17 @@ class LeastSquares:
         params = dict(self.params)
         if "seeds" in params:
             params["seeds"] = [params["seeds"][i] for i in rows]
-        return replace(self, A=self.A[rows], b=self.b[rows], x_star=pick(self.x_star),
-                       A_test=pick(self.A_test), b_test=pick(self.b_test),
-                       x_true=pick(self.x_true), outliers=pick(self.outliers), params=params)
+        return replace(
+            self,
+            A=self.A[rows],
+            b=self.b[rows],
+            x_star=pick(self.x_star),
+            A_test=pick(self.A_test),
+            b_test=pick(self.b_test),
+            x_true=pick(self.x_true),
+            outliers=pick(self.outliers),
+            params=params,
+        )
 
     def seeds(self) -> list[int]:
         """The seed of each run (R,)."""
@@ -244,16 +253,19 @@ def _lambda_max(M: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- generators
-def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
-                             d: int = OUTLIER_DEFAULTS["d"],
-                             outlier_fraction: float = OUTLIER_DEFAULTS["outlier_fraction"],
-                             noise: float = OUTLIER_DEFAULTS["noise"],
-                             outlier_feature_scale: float =
-                             OUTLIER_DEFAULTS["outlier_feature_scale"],
-                             n_test: int = OUTLIER_DEFAULTS["n_test"],
-                             outlier_feature_law: str = "gaussian",
-                             outlier_feature_df: float = 3.0,
-                             outlier_target_scale: float = 1.0) -> LeastSquares:
+def regression_with_outliers(
+    seeds=1,
+    *,
+    n: int = OUTLIER_DEFAULTS["n"],
+    d: int = OUTLIER_DEFAULTS["d"],
+    outlier_fraction: float = OUTLIER_DEFAULTS["outlier_fraction"],
+    noise: float = OUTLIER_DEFAULTS["noise"],
+    outlier_feature_scale: float = OUTLIER_DEFAULTS["outlier_feature_scale"],
+    n_test: int = OUTLIER_DEFAULTS["n_test"],
+    outlier_feature_law: str = "gaussian",
+    outlier_feature_df: float = 3.0,
+    outlier_target_scale: float = 1.0,
+) -> LeastSquares:
     r"""The paper's regression with outliers (App. B.1, THEORY §7), one run per seed.
 
     Model with intercept, parameters :math:`x = (\theta, \beta) \in \mathbb R^{d+1}`:
@@ -285,8 +297,9 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
     noise = _positive_float(noise, "noise", allow_zero=True)
     scale = _positive_float(outlier_feature_scale, "outlier_feature_scale")
     if outlier_feature_law not in ("gaussian", "student_t"):
-        raise ValueError(f"outlier_feature_law must be 'gaussian' or 'student_t', got "
-                         f"{outlier_feature_law!r}")
+        raise ValueError(
+            f"outlier_feature_law must be 'gaussian' or 'student_t', got {outlier_feature_law!r}"
+        )
     df = _positive_float(outlier_feature_df, "outlier_feature_df")
     target_scale = _positive_float(outlier_target_scale, "outlier_target_scale")
     n_out = int(round(frac * n))
@@ -300,8 +313,11 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
         beta = rng.standard_normal()
         u_clean = rng.standard_normal((n - n_out, d))
         y_clean = u_clean @ theta + beta + noise * rng.standard_normal(n - n_out)
-        u_out = scale * (rng.standard_normal((n_out, d)) if outlier_feature_law == "gaussian"
-                         else rng.standard_t(df, (n_out, d)))
+        u_out = scale * (
+            rng.standard_normal((n_out, d))
+            if outlier_feature_law == "gaussian"
+            else rng.standard_t(df, (n_out, d))
+        )
         y_out = target_scale * rng.standard_normal(n_out)
         u = np.concatenate([u_clean, u_out])
         y = np.concatenate([y_clean, y_out])
@@ -316,19 +332,38 @@ def regression_with_outliers(seeds=1, *, n: int = OUTLIER_DEFAULTS["n"],
         bt.append(y_test)
         xt.append(np.append(theta, beta))
         masks.append(is_out)
-    params = dict(problem="regression_with_outliers", n=n, d=d, outlier_fraction=frac,
-                  noise=noise, outlier_feature_scale=scale, n_test=n_test, seeds=seeds,
-                  outlier_feature_law=outlier_feature_law, outlier_feature_df=df,
-                  outlier_target_scale=target_scale)
-    return LeastSquares(A=np.stack(A), b=np.stack(b), A_test=np.stack(At), b_test=np.stack(bt),
-                        x_true=np.stack(xt), outliers=np.stack(masks), params=params)
+    params = dict(
+        problem="regression_with_outliers",
+        n=n,
+        d=d,
+        outlier_fraction=frac,
+        noise=noise,
+        outlier_feature_scale=scale,
+        n_test=n_test,
+        seeds=seeds,
+        outlier_feature_law=outlier_feature_law,
+        outlier_feature_df=df,
+        outlier_target_scale=target_scale,
+    )
+    return LeastSquares(
+        A=np.stack(A),
+        b=np.stack(b),
+        A_test=np.stack(At),
+        b_test=np.stack(bt),
+        x_true=np.stack(xt),
+        outliers=np.stack(masks),
+        params=params,
+    )
 
 
-def consistent_least_squares(seeds=1, *, n: int = CONSISTENT_DEFAULTS["n"],
-                             d: int = CONSISTENT_DEFAULTS["d"],
-                             condition: float = CONSISTENT_DEFAULTS["condition"],
-                             row_spread: float = CONSISTENT_DEFAULTS["row_spread"]
-                             ) -> LeastSquares:
+def consistent_least_squares(
+    seeds=1,
+    *,
+    n: int = CONSISTENT_DEFAULTS["n"],
+    d: int = CONSISTENT_DEFAULTS["d"],
+    condition: float = CONSISTENT_DEFAULTS["condition"],
+    row_spread: float = CONSISTENT_DEFAULTS["row_spread"],
+) -> LeastSquares:
     r"""Consistent least squares, b = A x* (the interpolation regime of THEORY §2-4).
 
     :math:`A = \mathrm{diag}(\text{row scales})\, U \Sigma V^\top` with U, V Haar-random
@@ -360,6 +395,12 @@ def consistent_least_squares(seeds=1, *, n: int = CONSISTENT_DEFAULTS["n"],
         A.append(M)
         b.append(M @ x_star)
         xs.append(x_star)
-    params = dict(problem="consistent_least_squares", n=n, d=d, condition=condition,
-                  row_spread=row_spread, seeds=seeds)
+    params = dict(
+        problem="consistent_least_squares",
+        n=n,
+        d=d,
+        condition=condition,
+        row_spread=row_spread,
+        seeds=seeds,
+    )
     return LeastSquares(A=np.stack(A), b=np.stack(b), x_star=np.stack(xs), params=params)

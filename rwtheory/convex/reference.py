@@ -33,10 +33,16 @@ class ReferenceRun:
     train_loss: np.ndarray
 
 
-def run_reference(problem_row: LeastSquares, scheme: Scheme, method: str, lr: float,
-                  steps: int, batch_size: int | None = None,
-                  lambdas: Callable[[int], float] | Sequence[float] | None = None,
-                  x0: np.ndarray | None = None) -> ReferenceRun:
+def run_reference(
+    problem_row: LeastSquares,
+    scheme: Scheme,
+    method: str,
+    lr: float,
+    steps: int,
+    batch_size: int | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    x0: np.ndarray | None = None,
+) -> ReferenceRun:
     r"""One reweighted GD, minibatch SGD or heavy-ball run on one least-squares problem.
 
     Problem: :math:`\min_x f(x) = \frac1n\sum_{i=1}^n f_i(x)`,
@@ -68,26 +74,33 @@ def run_reference(problem_row: LeastSquares, scheme: Scheme, method: str, lr: fl
     :class:`ReferenceRun` with the iterates, weights, losses, batches and f(x_t).
     """
     if problem_row.runs != 1:
-        raise ValueError(f"problem_row must hold one run (problem.take([i])), got "
-                         f"{problem_row.runs}")
+        raise ValueError(
+            f"problem_row must hold one run (problem.take([i])), got {problem_row.runs}"
+        )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n, d = problem_row.n, problem_row.d
     b = n if batch_size is None else int(batch_size)
     if method == "heavy_ball":
-        lam = [float(lambdas(t)) for t in range(steps + 1)] if callable(lambdas) \
+        lam = (
+            [float(lambdas(t)) for t in range(steps + 1)]
+            if callable(lambdas)
             else [float(v) for v in lambdas]
-    batches = np.broadcast_to(np.arange(n), (steps, n)) if b == n else \
-        sample_batches(problem_row.seeds()[0], n, b, steps)
+        )
+    batches = (
+        np.broadcast_to(np.arange(n), (steps, n))
+        if b == n
+        else sample_batches(problem_row.seeds()[0], n, b, steps)
+    )
     x = np.zeros(d) if x0 is None else np.array(x0, dtype=np.float64).reshape(d)
     z = x.copy()
     iterates, weights, losses = [x], [], []
     for t in range(steps):
         B = batches[t]
-        r = problem_row.residuals(x[None])[0][B]       # a_i^T x_t - b_i, i in B_t
-        f_B = 0.5 * r ** 2                             # f_i(x_t)
-        w = scheme(f_B[None], t)[0]                    # w^t
-        g = (w * r) @ problem_row.A[0][B]              # sum_i w_i grad f_i(x_t)
+        r = problem_row.residuals(x[None])[0][B]  # a_i^T x_t - b_i, i in B_t
+        f_B = 0.5 * r**2  # f_i(x_t)
+        w = scheme(f_B[None], t)[0]  # w^t
+        g = (w * r) @ problem_row.A[0][B]  # sum_i w_i grad f_i(x_t)
         if method == "heavy_ball":
             z = z - lr * g
             x = (lam[t + 1] * x + z) / (lam[t + 1] + 1)
@@ -96,6 +109,10 @@ def run_reference(problem_row: LeastSquares, scheme: Scheme, method: str, lr: fl
         iterates.append(x)
         weights.append(w)
         losses.append(f_B)
-    return ReferenceRun(iterates=np.array(iterates), weights=np.array(weights),
-                        losses=np.array(losses), batches=np.array(batches),
-                        train_loss=np.array([problem_row.loss(x[None])[0] for x in iterates]))
+    return ReferenceRun(
+        iterates=np.array(iterates),
+        weights=np.array(weights),
+        losses=np.array(losses),
+        batches=np.array(batches),
+        train_loss=np.array([problem_row.loss(x[None])[0] for x in iterates]),
+    )

@@ -70,8 +70,9 @@ class Strategy(Scheme):
         return f"{self.strategy} (r={r})"
 
     def __call__(self, losses, step):
-        return batched_sample_weights(losses, self.strategy, _temperature(self.temperature, step),
-                                      self.delta)
+        return batched_sample_weights(
+            losses, self.strategy, _temperature(self.temperature, step), self.delta
+        )
 
 
 @dataclass(frozen=True)

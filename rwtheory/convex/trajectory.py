@@ -42,25 +42,25 @@ class Trajectory:
     method: str
     steps: int
     batch_size: int
-    lr: np.ndarray                      # (R,)
-    labels: list[str]                   # scheme label of each run
-    seeds: list[int]                    # seed of each run
-    train_loss: np.ndarray              # (R, T+1) f(x_t)
-    rho: np.ndarray                     # (R, T)  b * max_i w_i^t
-    diverged_at: np.ndarray             # (R,) first diverged iterate index, -1 if never
-    test_loss: np.ndarray | None = None          # (R, T+1) clean test MSE
-    gap: np.ndarray | None = None                # (R, T+1)
-    dist2: np.ndarray | None = None              # (R, T+1)
-    z_dist2: np.ndarray | None = None            # (R, T+1) heavy ball
-    weighted_gap: np.ndarray | None = None       # (R, T)
-    batch_gap: np.ndarray | None = None          # (R, T)
-    gamma: np.ndarray | None = None              # (R, T)
+    lr: np.ndarray  # (R,)
+    labels: list[str]  # scheme label of each run
+    seeds: list[int]  # seed of each run
+    train_loss: np.ndarray  # (R, T+1) f(x_t)
+    rho: np.ndarray  # (R, T)  b * max_i w_i^t
+    diverged_at: np.ndarray  # (R,) first diverged iterate index, -1 if never
+    test_loss: np.ndarray | None = None  # (R, T+1) clean test MSE
+    gap: np.ndarray | None = None  # (R, T+1)
+    dist2: np.ndarray | None = None  # (R, T+1)
+    z_dist2: np.ndarray | None = None  # (R, T+1) heavy ball
+    weighted_gap: np.ndarray | None = None  # (R, T)
+    batch_gap: np.ndarray | None = None  # (R, T)
+    gamma: np.ndarray | None = None  # (R, T)
     prev_weighted_gap: np.ndarray | None = None  # (R, T) heavy ball
-    iterates: np.ndarray | None = None           # (R, T+1, d)
-    batches: np.ndarray | None = None            # (R, T, b) (sgd; None for full batch)
-    weights: np.ndarray | None = None            # (R, T, b)
-    losses: np.ndarray | None = None             # (R, T, b)
-    lambdas: np.ndarray | None = None            # (T+1,) heavy ball
+    iterates: np.ndarray | None = None  # (R, T+1, d)
+    batches: np.ndarray | None = None  # (R, T, b) (sgd; None for full batch)
+    weights: np.ndarray | None = None  # (R, T, b)
+    losses: np.ndarray | None = None  # (R, T, b)
+    lambdas: np.ndarray | None = None  # (T+1,) heavy ball
     params: dict = field(default_factory=dict)
 
     @property
@@ -75,8 +75,7 @@ class Trajectory:
 
 #: Records indexed by the iterate (T + 1 rows) and by the step (T rows).
 _PER_ITERATE = ("train_loss", "test_loss", "gap", "dist2", "z_dist2", "iterates")
-_PER_STEP = ("rho", "weighted_gap", "batch_gap", "gamma", "prev_weighted_gap", "weights",
-             "losses")
+_PER_STEP = ("rho", "weighted_gap", "batch_gap", "gamma", "prev_weighted_gap", "weights", "losses")
 
 
 class Recorder:
@@ -87,8 +86,9 @@ class Recorder:
     ``names`` are the scalar records to keep; ``keep`` maps ``iterates``/``weights``/
     ``losses`` to their trailing size (d or b) for those kept."""
 
-    def __init__(self, layout: Layout, steps: int, names: list[str], keep: dict[str, int],
-                 factor: float):
+    def __init__(
+        self, layout: Layout, steps: int, names: list[str], keep: dict[str, int], factor: float
+    ):
         K, m = layout.K, layout.m
         self.layout, self.steps, self.factor = layout, steps, factor
         self.arrays, self.steps_first = {}, {}
@@ -98,7 +98,7 @@ class Recorder:
             self.arrays[name] = np.empty((K, m, rows) + tail)
             self.steps_first[name] = np.moveaxis(self.arrays[name], 2, 0)
         self.diverged_at = np.full((K, m), -1, dtype=np.intp)
-        self.dead = None            # (K, m) bool once a run has diverged, else None
+        self.dead = None  # (K, m) bool once a run has diverged, else None
         self.threshold = None
         self.ok = np.empty((K, m), dtype=bool)
 
@@ -133,12 +133,12 @@ class Recorder:
         """The records masked after divergence, in the caller's order, as a Trajectory
         (``fields`` gives the rest: method, lr, labels, ...)."""
         order = self.layout.order
-        pos = np.argsort(order, kind="stable")   # output run i sits at internal position pos[i]
+        pos = np.argsort(order, kind="stable")  # output run i sits at internal position pos[i]
         div = self.diverged_at.reshape(-1)
         out = {}
         for name, a in self.arrays.items():
             a = a.reshape(-1, *a.shape[2:])
             for p in np.flatnonzero(div >= 0):
-                a[p, div[p]:] = np.nan
+                a[p, div[p] :] = np.nan
             out[name] = a[pos]
         return Trajectory(diverged_at=div[pos], **fields, **out)

@@ -72,12 +72,12 @@ class Grid:
         """(seeds, T') array of a record for config ``key``."""
         i = [c.key for c in self.configs].index(key)
         S = len(self.seeds)
-        return getattr(self.trajectory, name)[i * S:(i + 1) * S]
+        return getattr(self.trajectory, name)[i * S : (i + 1) * S]
 
     def diverged_at(self, key: str) -> np.ndarray:
         i = [c.key for c in self.configs].index(key)
         S = len(self.seeds)
-        return self.trajectory.diverged_at[i * S:(i + 1) * S]
+        return self.trajectory.diverged_at[i * S : (i + 1) * S]
 
 
 #: Units of :attr:`Config.lr`: an absolute step size, or a multiple of 1/L with
@@ -85,9 +85,17 @@ class Grid:
 LR_UNITS = ("absolute", "1/L")
 
 
-def run_grid(configs: Sequence[Config], seeds: list[int], *, steps: int, method: str = "gd",
-             batch_size: int | None = None, desc: str | None = None,
-             lr_unit: str = "absolute", **problem_kwargs) -> Grid:
+def run_grid(
+    configs: Sequence[Config],
+    seeds: list[int],
+    *,
+    steps: int,
+    method: str = "gd",
+    batch_size: int | None = None,
+    desc: str | None = None,
+    lr_unit: str = "absolute",
+    **problem_kwargs,
+) -> Grid:
     """Every config on every seed of the regression-with-outliers problem, one call of
     :func:`rwtheory.convex.engine.run` (runs of one seed share their data, their GEMMs and, for
     SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`).
@@ -103,8 +111,17 @@ def run_grid(configs: Sequence[Config], seeds: list[int], *, steps: int, method:
         lr = lr / problem.smoothness()[rows]
     update, close = progress_bar(steps, desc) if desc else (None, lambda: None)
     try:
-        tr = engine.run(problem, schemes, method=method, lr=lr, steps=steps,
-                       batch_size=batch_size, rows=rows, keep_iterates=False, progress=update)
+        tr = engine.run(
+            problem,
+            schemes,
+            method=method,
+            lr=lr,
+            steps=steps,
+            batch_size=batch_size,
+            rows=rows,
+            keep_iterates=False,
+            progress=update,
+        )
     finally:
         close()
     return Grid(list(configs), list(seeds), tr, dict(problem.params), method, steps, batch_size)
@@ -150,9 +167,16 @@ class Table:
         lo = None if low is None else np.asarray(low, dtype=float)
         hi = None if high is None else np.asarray(high, dtype=float)
         for j in range(x.shape[0]):
-            self.rows.append((panel, series, float(x[j]), float(y[j]),
-                              "" if lo is None else float(lo[j]),
-                              "" if hi is None else float(hi[j])))
+            self.rows.append(
+                (
+                    panel,
+                    series,
+                    float(x[j]),
+                    float(y[j]),
+                    "" if lo is None else float(lo[j]),
+                    "" if hi is None else float(hi[j]),
+                )
+            )
 
     def columns(self) -> dict[str, list]:
         return {name: [r[i] for r in self.rows] for i, name in enumerate(self.COLUMNS)}
@@ -166,12 +190,14 @@ def problem_text(params: dict) -> str:
     if seeds is not None:
         uniq = list(dict.fromkeys(seeds))
         vals += f", seeds {uniq[0]}..{uniq[-1]} ({len(uniq)} seeds)"
-    return (f"Regression with outliers (App. B.1; "
-            f"rwtheory.convex.problems.regression_with_outliers: {vals}; clean features "
-            f"N(0, I_d), targets theta*^T u + beta* + sigma eps with "
-            f"theta* ~ N(0, I_d)/sqrt(d), beta* ~ N(0, 1); outlier features "
-            f"N(0, s^2 I_d), outlier targets N(0, 1); model with intercept, d + 1 parameters, "
-            f"x_0 = 0).")
+    return (
+        f"Regression with outliers (App. B.1; "
+        f"rwtheory.convex.problems.regression_with_outliers: {vals}; clean features "
+        f"N(0, I_d), targets theta*^T u + beta* + sigma eps with "
+        f"theta* ~ N(0, I_d)/sqrt(d), beta* ~ N(0, 1); outlier features "
+        f"N(0, s^2 I_d), outlier targets N(0, 1); model with intercept, d + 1 parameters, "
+        f"x_0 = 0)."
+    )
 
 
 def progress_bar(total: int, desc: str):
@@ -192,4 +218,3 @@ def new_figure(ncols: int, width: float = 5.2, height: float = 3.8):
 
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, list(axes[0])
-

@@ -46,9 +46,11 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
             x, y = shape(name, r)
             ax.plot(x, y, label=f"r = {r:g}")
             table.add(name, f"{name} r={r:g}", x, y)
-            facts[(name, r)] = ShapeFacts(float(y.max() / y.min()),
-                                          bool(np.all(np.diff(y) >= -1e-12)),
-                                          bool(np.allclose(y, y[::-1], rtol=1e-12)))
+            facts[(name, r)] = ShapeFacts(
+                float(y.max() / y.min()),
+                bool(np.all(np.diff(y) >= -1e-12)),
+                bool(np.allclose(y, y[::-1], rtol=1e-12)),
+            )
         x, y = shape("uniform", 1.0)
         ax.plot(x, y, "k--", label="uniform")
         table.add(name, "uniform", x, y)
@@ -58,9 +60,11 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    caption = (f"Figure 1 analogue: weight shapes of the paper's strategies for temperatures "
-               f"r in {list(TEMPERATURES)} and uniform (dashed). {shape_text()} "
-               f"Exact (no runs, no seeds).")
+    caption = (
+        f"Figure 1 analogue: weight shapes of the paper's strategies for temperatures "
+        f"r in {list(TEMPERATURES)} and uniform (dashed). {shape_text()} "
+        f"Exact (no runs, no seeds)."
+    )
     return FigureResult(NAME, fig, table.columns(), caption, Summary(facts))
 
 
@@ -68,24 +72,30 @@ def claims(result: FigureResult) -> list[Claim]:
     s = result.summary.shapes
     ratios = ", ".join(f"r={r:g}: {fmt(s['linupper', r].ratio)}" for r in TEMPERATURES)
     monotone = all(s["linupper", r].monotone for r in TEMPERATURES)
-    symmetric = all(s["quadratic", r].symmetric and s["extremes", r].symmetric
-                    for r in TEMPERATURES)
-    decreasing = all(s[nm, a].ratio > s[nm, b].ratio
-                     for nm in STRATEGIES
-                     for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
+    symmetric = all(
+        s["quadratic", r].symmetric and s["extremes", r].symmetric for r in TEMPERATURES
+    )
+    decreasing = all(
+        s[nm, a].ratio > s[nm, b].ratio
+        for nm in STRATEGIES
+        for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False)
+    )
     ok = monotone and symmetric and decreasing
-    return [Claim(
-        key="fig1.shapes",
-        section="Sec. 4.2, Fig. 1",
-        paper="Figure 1 shows the geometric curves of these different functions; early in "
-              "training a large r gives a more uniform weighting (quoted in part; the formulas "
-              "were lost, reconstructed in THEORY.md §1)",
-        quoted=False,
-        ours=f"For a batch of {SHAPE_N} equally spaced losses, linupper's weight is "
-             "non-decreasing in the loss and flat above the mid-range, quadratic and extremes "
-             "are symmetric about the mid-range, and the largest/smallest weight ratio "
-             "(= e^{1/r}) decreases as r grows for r in {0.25, 0.5, 1, 2}",
-        how="rwtheory figures --only fig1",
-        status="holds" if ok else "fails",
-        number=f"linupper max/min weight ratio {ratios}",
-        stable=True)]
+    return [
+        Claim(
+            key="fig1.shapes",
+            section="Sec. 4.2, Fig. 1",
+            paper="Figure 1 shows the geometric curves of these different functions; early in "
+            "training a large r gives a more uniform weighting (quoted in part; the formulas "
+            "were lost, reconstructed in THEORY.md §1)",
+            quoted=False,
+            ours=f"For a batch of {SHAPE_N} equally spaced losses, linupper's weight is "
+            "non-decreasing in the loss and flat above the mid-range, quadratic and extremes "
+            "are symmetric about the mid-range, and the largest/smallest weight ratio "
+            "(= e^{1/r}) decreases as r grows for r in {0.25, 0.5, 1, 2}",
+            how="rwtheory figures --only fig1",
+            status="holds" if ok else "fails",
+            number=f"linupper max/min weight ratio {ratios}",
+            stable=True,
+        )
+    ]

@@ -41,15 +41,16 @@ STRATEGIES = ("uniform", "linupper", "quadratic", "extremes")
 TEMPERATURE = 1.0
 LR = 0.1
 STEPS, QUICK_STEPS = 2000, 400
-LEVELS = (0.5, 0.2, 0.1, 0.05, 0.02)   # fractions of the initial test MSE
+LEVELS = (0.5, 0.2, 0.1, 0.05, 0.02)  # fractions of the initial test MSE
 OUTLIER_FRACTION = 0.1
 COMMAND = "rwtheory figures --only fig7"
 
 
 def configs(lr: float = LR, r: float = TEMPERATURE) -> list[Config]:
-    return [Config(name, Strategy(name, r), lr,
-                   "uniform" if name == "uniform" else f"{name} (r={r:g})")
-            for name in STRATEGIES]
+    return [
+        Config(name, Strategy(name, r), lr, "uniform" if name == "uniform" else f"{name} (r={r:g})")
+        for name in STRATEGIES
+    ]
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,28 @@ class Summary:
     strategies: dict[str, StrategyResult]
 
 
-def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
-            r: float = TEMPERATURE, outlier_fraction: float = OUTLIER_FRACTION,
-            desc: str | None = None, **problem) -> tuple[Grid, Summary]:
+def measure(
+    seeds: list[int],
+    *,
+    steps: int = STEPS,
+    lr: float = LR,
+    lr_unit: str = "absolute",
+    r: float = TEMPERATURE,
+    outlier_fraction: float = OUTLIER_FRACTION,
+    desc: str | None = None,
+    **problem,
+) -> tuple[Grid, Summary]:
     """Run Figure 7's four strategies on ``seeds`` and summarise (the robustness study calls
     this with other settings; ``problem``: options of ``regression_with_outliers``)."""
-    grid = run_grid(configs(lr, r), seeds, steps=steps, desc=desc, lr_unit=lr_unit,
-                    outlier_fraction=outlier_fraction, **problem)
+    grid = run_grid(
+        configs(lr, r),
+        seeds,
+        steps=steps,
+        desc=desc,
+        lr_unit=lr_unit,
+        outlier_fraction=outlier_fraction,
+        **problem,
+    )
     return grid, summarise(grid, lr=lr, lr_unit=lr_unit, r=r)
 
 
@@ -104,12 +120,17 @@ def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
         curves = grid.field(c.key, "test_loss")
         mean, lo, hi = spread(curves)
         out[c.key] = StrategyResult(
-            final=float(mean[-1]), final_min=float(lo[-1]), final_max=float(hi[-1]),
-            best=float(mean.min()), at10=float(mean[10]), at50=float(mean[50]),
+            final=float(mean[-1]),
+            final_min=float(lo[-1]),
+            final_max=float(hi[-1]),
+            best=float(mean.min()),
+            at10=float(mean[10]),
+            at50=float(mean[50]),
             to_level=tuple(steps_to_level(mean, lv) for lv in levels),
             final_per_seed=tuple(curves[:, -1].tolist()),
             seeds_below_uniform=int((curves[:, -1] < uni).sum()),
-            diverged=int((grid.diverged_at(c.key) >= 0).sum()))
+            diverged=int((grid.diverged_at(c.key) >= 0).sum()),
+        )
     return Summary(grid.steps, len(grid.seeds), lr, lr_unit, r, mse0, levels, out)
 
 
@@ -122,7 +143,7 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     t = np.arange(1, steps + 1)
     for c in grid.configs:
         mean, lo, hi = spread(grid.field(c.key, "test_loss"))
-        line, = ax.plot(t, mean[1:], label=c.label)
+        (line,) = ax.plot(t, mean[1:], label=c.label)
         ax.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
         table.add("left", c.label, t, mean[1:], lo[1:], hi[1:])
     ax.set_xscale("log")
@@ -150,8 +171,10 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"{steps} steps; line = mean over {len(seed_ids)} seeds, band = min..max over seeds. "
         f"{problem_text(grid.problem_params)} "
         f"Right: {shape_text()} at r={TEMPERATURE:g}. Runs diverge when f(x_t) > 1e10 f(x_0) "
-        f"(none did: " + ", ".join(f"{k} {v.diverged}" for k, v in summary.strategies.items())
-        + ").")
+        f"(none did: "
+        + ", ".join(f"{k} {v.diverged}" for k, v in summary.strategies.items())
+        + ")."
+    )
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
@@ -167,8 +190,9 @@ def _first_everywhere(s: Summary, key: str) -> bool:
     for i in range(len(s.levels)):
         times = [v.to_level[i] for v in s.strategies.values()]
         reached = [v for v in times if v is not None]
-        if reached and (s.strategies[key].to_level[i] is None
-                        or s.strategies[key].to_level[i] > min(reached)):
+        if reached and (
+            s.strategies[key].to_level[i] is None or s.strategies[key].to_level[i] > min(reached)
+        ):
             return False
     return True
 
@@ -181,9 +205,15 @@ def linupper_fastest(s: Summary) -> Verdict:
     best_other = min(v for k, v in finals.items() if k != "linupper")
     first = _first_everywhere(s, "linupper")
     ok = first and math.isfinite(finals["linupper"]) and finals["linupper"] <= best_other
-    return Verdict("holds" if ok else "fails", log_ratio(best_other, finals["linupper"]),
-                   dict(linupper_final=s.strategies["linupper"].final,
-                        best_other_final=best_other, linupper_first_to_every_level=int(first)))
+    return Verdict(
+        "holds" if ok else "fails",
+        log_ratio(best_other, finals["linupper"]),
+        dict(
+            linupper_final=s.strategies["linupper"].final,
+            best_other_final=best_other,
+            linupper_first_to_every_level=int(first),
+        ),
+    )
 
 
 def quadratic_beats_uniform(s: Summary) -> Verdict:
@@ -192,13 +222,21 @@ def quadratic_beats_uniform(s: Summary) -> Verdict:
     log(uniform final / quadratic final)."""
     q, u = s.strategies["quadratic"], s.strategies["uniform"]
     below = _final(s, "quadratic") < _final(s, "uniform")
-    speed = all(a is not None and (b is None or a <= b)
-                for a, b in zip(q.to_level, u.to_level, strict=True)
-                if a is not None or b is not None)
+    speed = all(
+        a is not None and (b is None or a <= b)
+        for a, b in zip(q.to_level, u.to_level, strict=True)
+        if a is not None or b is not None
+    )
     status = "holds" if below and speed else "holds with caveat" if below else "fails"
-    return Verdict(status, log_ratio(_final(s, "uniform"), _final(s, "quadratic")),
-                   dict(quadratic_final=q.final, uniform_final=u.final,
-                        quadratic_no_later_at_every_level=int(speed)))
+    return Verdict(
+        status,
+        log_ratio(_final(s, "uniform"), _final(s, "quadratic")),
+        dict(
+            quadratic_final=q.final,
+            uniform_final=u.final,
+            quadratic_no_later_at_every_level=int(speed),
+        ),
+    )
 
 
 def extremes_behind(s: Summary) -> Verdict:
@@ -208,15 +246,19 @@ def extremes_behind(s: Summary) -> Verdict:
     finals = {k: _final(s, k) for k in s.strategies}
     worst_other = max(v for k, v in finals.items() if k != "extremes")
     ok = finals["extremes"] > worst_other
-    return Verdict("holds" if ok else "fails", log_ratio(finals["extremes"], worst_other),
-                   dict(extremes_final=s.strategies["extremes"].final,
-                        worst_other_final=worst_other))
+    return Verdict(
+        "holds" if ok else "fails",
+        log_ratio(finals["extremes"], worst_other),
+        dict(extremes_final=s.strategies["extremes"].final, worst_other_final=worst_other),
+    )
 
 
 #: Claim key -> status rule (read by :func:`claims` and the robustness study).
-RULES = {"fig7.linupper_fastest": linupper_fastest,
-         "fig7.quadratic_beats_uniform": quadratic_beats_uniform,
-         "fig7.extremes_behind": extremes_behind}
+RULES = {
+    "fig7.linupper_fastest": linupper_fastest,
+    "fig7.quadratic_beats_uniform": quadratic_beats_uniform,
+    "fig7.extremes_behind": extremes_behind,
+}
 
 
 def _ladder(s: Summary, key: str) -> str:
@@ -230,44 +272,58 @@ def claims(result: FigureResult) -> list[Claim]:
     lv = ", ".join(fmt(v, 3) for v in s.levels)
     ladder = "; ".join(f"{k} {_ladder(s, k)}" for k in keys)
     fin = ", ".join(f"{k} {fmt(st[k].final)}" for k in keys)
-    setting = (f"GD, lr={LR:g} for all, r={TEMPERATURE:g}, {int(OUTLIER_FRACTION * 100)} % "
-               f"outliers, {s.steps} steps, {s.seeds} seeds, seed-mean clean test MSE")
+    setting = (
+        f"GD, lr={LR:g} for all, r={TEMPERATURE:g}, {int(OUTLIER_FRACTION * 100)} % "
+        f"outliers, {s.steps} steps, {s.seeds} seeds, seed-mean clean test MSE"
+    )
     common = f"final test MSE {fin}; steps to levels [{lv}]: {ladder}"
     early = st["linupper"].to_level[1], st["uniform"].to_level[1]
     status = {key: rule(s).status for key, rule in RULES.items()}
     return [
-        Claim(key="fig7.linupper_fastest", section="App. B.2, Fig. 7",
-              paper="The results from Figure 7 clearly show that LinUpper outperforms all other "
-                    "reweighting strategies and the uniform baseline, achieving the fastest "
-                    "convergence.",
-              quoted=True,
-              ours=f"{setting}: linupper reaches every level MSE_0 x {list(LEVELS)} that any "
-                   f"strategy reaches no later than any other strategy AND has the lowest final "
-                   f"test MSE",
-              how=COMMAND, status=status["fig7.linupper_fastest"],
-              number=f"{common}; linupper reaches {fmt(s.levels[1], 3)} at step "
-                     f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}"),
-        Claim(key="fig7.quadratic_beats_uniform", section="App. B.2, Fig. 7",
-              paper="Interestingly, the Quadratic strategy also performs better than the "
-                    "uniform baseline",
-              quoted=True,
-              ours=f"{setting}: quadratic's final test MSE is below uniform's (required), and "
-                   f"it reaches each level of the ladder no later than uniform (else: holds "
-                   f"with caveat)",
-              how=COMMAND, status=status["fig7.quadratic_beats_uniform"],
-              number=f"final quadratic {fmt(st['quadratic'].final)} vs uniform "
-                     f"{fmt(st['uniform'].final)} (quadratic below uniform in "
-                     f"{st['quadratic'].seeds_below_uniform}/{s.seeds} seeds); steps to "
-                     f"levels quadratic {_ladder(s, 'quadratic')} vs uniform "
-                     f"{_ladder(s, 'uniform')}"),
-        Claim(key="fig7.extremes_behind", section="App. B.2, Fig. 7 (and Sec. 5: 'the "
-                                                  "Extremes strategy consistently lags behind')",
-              paper="Extremes lags behind the other methods (reconstructed from Fig. 7's "
-                    "discussion and Sec. 5; the Fig. 7 text does not state it verbatim)",
-              quoted=False,
-              ours=f"{setting}: extremes has the highest final test MSE of the four",
-              how=COMMAND, status=status["fig7.extremes_behind"],
-              number=f"final test MSE {fin}; extremes is slower early (mean test MSE at step "
-                     f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
-                     f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})"),
+        Claim(
+            key="fig7.linupper_fastest",
+            section="App. B.2, Fig. 7",
+            paper="The results from Figure 7 clearly show that LinUpper outperforms all other "
+            "reweighting strategies and the uniform baseline, achieving the fastest "
+            "convergence.",
+            quoted=True,
+            ours=f"{setting}: linupper reaches every level MSE_0 x {list(LEVELS)} that any "
+            f"strategy reaches no later than any other strategy AND has the lowest final "
+            f"test MSE",
+            how=COMMAND,
+            status=status["fig7.linupper_fastest"],
+            number=f"{common}; linupper reaches {fmt(s.levels[1], 3)} at step "
+            f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}",
+        ),
+        Claim(
+            key="fig7.quadratic_beats_uniform",
+            section="App. B.2, Fig. 7",
+            paper="Interestingly, the Quadratic strategy also performs better than the "
+            "uniform baseline",
+            quoted=True,
+            ours=f"{setting}: quadratic's final test MSE is below uniform's (required), and "
+            f"it reaches each level of the ladder no later than uniform (else: holds "
+            f"with caveat)",
+            how=COMMAND,
+            status=status["fig7.quadratic_beats_uniform"],
+            number=f"final quadratic {fmt(st['quadratic'].final)} vs uniform "
+            f"{fmt(st['uniform'].final)} (quadratic below uniform in "
+            f"{st['quadratic'].seeds_below_uniform}/{s.seeds} seeds); steps to "
+            f"levels quadratic {_ladder(s, 'quadratic')} vs uniform "
+            f"{_ladder(s, 'uniform')}",
+        ),
+        Claim(
+            key="fig7.extremes_behind",
+            section="App. B.2, Fig. 7 (and Sec. 5: 'the "
+            "Extremes strategy consistently lags behind')",
+            paper="Extremes lags behind the other methods (reconstructed from Fig. 7's "
+            "discussion and Sec. 5; the Fig. 7 text does not state it verbatim)",
+            quoted=False,
+            ours=f"{setting}: extremes has the highest final test MSE of the four",
+            how=COMMAND,
+            status=status["fig7.extremes_behind"],
+            number=f"final test MSE {fin}; extremes is slower early (mean test MSE at step "
+            f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
+            f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})",
+        ),
     ]

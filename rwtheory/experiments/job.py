@@ -64,8 +64,15 @@ def check_task(name: str, quick: bool) -> Report:
     return ledger.run_provider(name, quick)
 
 
-def submit(pool: Executor, *, quick: bool, figures_out: Path, names: list[str] | None = None,
-           seeds: int | None = None, checks: bool = True) -> Pending:
+def submit(
+    pool: Executor,
+    *,
+    quick: bool,
+    figures_out: Path,
+    names: list[str] | None = None,
+    seeds: int | None = None,
+    checks: bool = True,
+) -> Pending:
     """Queue the figures ``names`` (default: all) and, ``checks``, every check on ``pool``:
     the runs of split figures, then the checks, then the other figures (longest first;
     measured on 2 cores: a run of the LM study ~20-40 s, the theorem and PEP checks minutes, a
@@ -77,10 +84,14 @@ def submit(pool: Executor, *, quick: bool, figures_out: Path, names: list[str] |
         if split(module):
             cfg = module.study_config(seeds=seeds, quick=quick)
             runs[name] = (cfg, module.submit_runs(cfg, pool))
-    queued = {name: pool.submit(check_task, name, quick)
-              for name in (check_providers() if checks else [])}
-    whole = {name: pool.submit(figure_task, name, figures_out, quick, seeds)
-             for name in names if name not in runs}
+    queued = {
+        name: pool.submit(check_task, name, quick) for name in (check_providers() if checks else [])
+    }
+    whole = {
+        name: pool.submit(figure_task, name, figures_out, quick, seeds)
+        for name in names
+        if name not in runs
+    }
     return Pending(figures_out, quick, whole, queued, runs)
 
 

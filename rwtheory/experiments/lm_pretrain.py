@@ -48,8 +48,15 @@ from rwtheory.lm.data import DOMAINS, build_corpus
 from rwtheory.lm.model import ByteTransformer
 
 NAME = "lm"
-METHODS: tuple[str, ...] = ("uniform", "linupper", "quadratic", "extremes", "dro_kl",
-                             "kl_capped", "linupper_cap_safe")
+METHODS: tuple[str, ...] = (
+    "uniform",
+    "linupper",
+    "quadratic",
+    "extremes",
+    "dro_kl",
+    "kl_capped",
+    "linupper_cap_safe",
+)
 #: The arms that enforce the cap rho <= cfg.rho, compared with uncapped LinUpper.
 CAPPED: tuple[str, ...] = ("kl_capped", "linupper_cap_safe")
 #: Significant digits of the CSV's numbers: the study's float32 training differs between
@@ -71,10 +78,10 @@ class StudyConfig:
     lr_end_fraction: float = 0.2
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    warmup_steps: int = 30          # learning-rate warm-up and r = 100 phase
-    temperature: float = 0.4        # r of linupper / quadratic / extremes / kl_capped
-    dro_temperature: float = 1.0    # tau of DRO-KL
-    rho: float = 2.0                # the cap of kl_capped and of linupper_cap_safe
+    warmup_steps: int = 30  # learning-rate warm-up and r = 100 phase
+    temperature: float = 0.4  # r of linupper / quadratic / extremes / kl_capped
+    dro_temperature: float = 1.0  # tau of DRO-KL
+    rho: float = 2.0  # the cap of kl_capped and of linupper_cap_safe
     eval_every: int = 40
     n_train: int = 8192
     n_heldout: int = 48
@@ -85,8 +92,20 @@ class StudyConfig:
 
 DEFAULT = StudyConfig()
 #: The tiny configuration of the tests (seconds).
-QUICK = StudyConfig(steps=8, batch_size=8, seq_len=32, d_model=32, n_layers=1, n_heads=2,
-                    warmup_steps=2, eval_every=4, n_train=256, n_heldout=8, threads=1, seeds=1)
+QUICK = StudyConfig(
+    steps=8,
+    batch_size=8,
+    seq_len=32,
+    d_model=32,
+    n_layers=1,
+    n_heads=2,
+    warmup_steps=2,
+    eval_every=4,
+    n_train=256,
+    n_heldout=8,
+    threads=1,
+    seeds=1,
+)
 
 
 @contextlib.contextmanager
@@ -105,11 +124,13 @@ def deterministic(threads: int):
 
 def _lr_factor(cfg: StudyConfig):
     """Linear warm-up to 1, then cosine decay to ``lr_end_fraction`` (paper Table 7)."""
+
     def factor(k: int) -> float:
         if k < cfg.warmup_steps:
             return (k + 1) / cfg.warmup_steps
         f = (k - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
         return cfg.lr_end_fraction + (1 - cfg.lr_end_fraction) * 0.5 * (1 + math.cos(math.pi * f))
+
     return factor
 
 
@@ -124,10 +145,12 @@ def target_temperature(method: str, cfg: StudyConfig) -> float:
 
 
 def _reweighter(method: str, cfg: StudyConfig) -> SampleReweighter:
-    strategy = {"kl_capped": kl_capped(cfg.rho), "linupper_cap_safe": "linupper"}.get(method,
-                                                                                     method)
-    return SampleReweighter(strategy, rw.warmup_schedule(target_temperature(method, cfg),
-                                                         cfg.warmup_steps))
+    strategy = {"kl_capped": kl_capped(cfg.rho), "linupper_cap_safe": "linupper"}.get(
+        method, method
+    )
+    return SampleReweighter(
+        strategy, rw.warmup_schedule(target_temperature(method, cfg), cfg.warmup_steps)
+    )
 
 
 @torch.no_grad()
@@ -136,8 +159,12 @@ def heldout_perplexity(model, heldout: dict[str, torch.Tensor], chunk: int = 64)
     model.eval()
     out = {}
     for domain, x in heldout.items():
-        losses = torch.cat([per_sample_loss(model(x[s:s + chunk]), x[s:s + chunk])
-                            for s in range(0, x.shape[0], chunk)])
+        losses = torch.cat(
+            [
+                per_sample_loss(model(x[s : s + chunk]), x[s : s + chunk])
+                for s in range(0, x.shape[0], chunk)
+            ]
+        )
         out[domain] = math.exp(float(losses.double().mean()))
     model.train()
     return out
@@ -146,8 +173,11 @@ def heldout_perplexity(model, heldout: dict[str, torch.Tensor], chunk: int = 64)
 def train_one(method: str, cfg: StudyConfig, seed: int, corpus=None) -> dict:
     """Train one model with ``method``; returns its per-step weight statistics and its
     held-out perplexities at steps 0, eval_every, ..., steps."""
-    corpus = corpus if corpus is not None else build_corpus(
-        cfg.seq_len, cfg.n_train, cfg.n_heldout, cfg.mix, seed=seed)
+    corpus = (
+        corpus
+        if corpus is not None
+        else build_corpus(cfg.seq_len, cfg.n_train, cfg.n_heldout, cfg.mix, seed=seed)
+    )
     torch.manual_seed(seed)
     model = ByteTransformer(cfg.d_model, cfg.n_layers, cfg.n_heads, max_len=cfg.seq_len)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -162,8 +192,7 @@ def train_one(method: str, cfg: StudyConfig, seed: int, corpus=None) -> dict:
                 rec[d].append(v)
         if k == cfg.steps:
             break
-        idx = torch.from_numpy(order.choice(corpus.train.shape[0], cfg.batch_size,
-                                            replace=False))
+        idx = torch.from_numpy(order.choice(corpus.train.shape[0], cfg.batch_size, replace=False))
         x = corpus.train[idx]
         loss, _ = reweighter(per_sample_loss(model(x), x))
         opt.zero_grad(set_to_none=True)
@@ -187,8 +216,9 @@ def train_task(method: str, cfg: StudyConfig, seed: int) -> dict:
 def submit_runs(cfg: StudyConfig, executor: Executor) -> dict[str, list[Future]]:
     """Submit every (method, seed) run to ``executor`` (a process pool); {method: [future per
     seed]}, for :func:`assemble` once they are done."""
-    return {m: [executor.submit(train_task, m, cfg, seed) for seed in range(cfg.seeds)]
-            for m in METHODS}
+    return {
+        m: [executor.submit(train_task, m, cfg, seed) for seed in range(cfg.seeds)] for m in METHODS
+    }
 
 
 def run_study(cfg: StudyConfig, progress=None) -> dict:
@@ -245,8 +275,7 @@ def verdict(arm: list[float], ref: list[float]) -> dict:
     diff = float(np.mean(arm) - np.mean(ref))
     spread = max(float(np.ptp(arm)), float(np.ptp(ref)))
     word = "tie" if abs(diff) <= spread else ("helps" if diff < 0 else "hurts")
-    return {"diff": diff, "relative": diff / float(np.mean(ref)), "spread": spread,
-            "verdict": word}
+    return {"diff": diff, "relative": diff / float(np.mean(ref)), "spread": spread, "verdict": word}
 
 
 def _summary(cfg, results) -> dict:
@@ -259,19 +288,27 @@ def _summary(cfg, results) -> dict:
     return {
         "final_ppl": final,
         "final_ppl_per_seed": per_seed,
-        "final_ppl_spread": {m: {d: float(np.ptp(v)) for d, v in p.items()}
-                             for m, p in per_seed.items()},
-        "text_ppl_relative_to_uniform": {m: final[m]["text"] / final["uniform"]["text"]
-                                         for m in results},
-        "best_method_per_domain": {d: min(results, key=lambda m, d=d: final[m][d])
-                                   for d in DOMAINS},
-        "cap_effect": {arm: {d: verdict(per_seed[arm][d], per_seed["linupper"][d])
-                             for d in DOMAINS} for arm in CAPPED if arm in results},
+        "final_ppl_spread": {
+            m: {d: float(np.ptp(v)) for d, v in p.items()} for m, p in per_seed.items()
+        },
+        "text_ppl_relative_to_uniform": {
+            m: final[m]["text"] / final["uniform"]["text"] for m in results
+        },
+        "best_method_per_domain": {
+            d: min(results, key=lambda m, d=d: final[m][d]) for d in DOMAINS
+        },
+        "cap_effect": {
+            arm: {d: verdict(per_seed[arm][d], per_seed["linupper"][d]) for d in DOMAINS}
+            for arm in CAPPED
+            if arm in results
+        },
         "max_rho": {m: max(v) for m, v in rho.items()},
-        "median_rho_after_warmup": {m: float(np.median(v)) if v else float("nan")
-                                    for m, v in rho_after.items()},
-        "fraction_of_steps_with_rho_above_2": {m: float(np.mean(np.asarray(v) > above))
-                                               for m, v in rho.items()},
+        "median_rho_after_warmup": {
+            m: float(np.median(v)) if v else float("nan") for m, v in rho_after.items()
+        },
+        "fraction_of_steps_with_rho_above_2": {
+            m: float(np.mean(np.asarray(v) > above)) for m, v in rho.items()
+        },
         "cap_2_over_B": 2 / cfg.batch_size,
         "target_temperature": {m: target_temperature(m, cfg) for m in results},
         "config": asdict(cfg),
@@ -303,7 +340,8 @@ def _caption(cfg: StudyConfig, quick: bool) -> str:
         f"algorithms.\n"
         f"CSV: quantity (ppl_<domain> or max_weight), method, step, value (seed mean), "
         f"seed_spread (max - min over seeds); numbers rounded to {CSV_DIGITS} significant "
-        f"digits (float32 training varies ~2.5e-6 relative between machines).")
+        f"digits (float32 training varies ~2.5e-6 relative between machines)."
+    )
 
 
 def _figure(cfg, results):
@@ -319,8 +357,14 @@ def _figure(cfg, results):
     for j, d in enumerate(DOMAINS):
         ax = fig.add_subplot(grid[0, j])
         for m, recs in results.items():
-            ax.plot(recs[0]["eval_step"], _mean(recs, d), color=colors[m], label=m, lw=1.5,
-                    ls=styles.get(m, "-"))
+            ax.plot(
+                recs[0]["eval_step"],
+                _mean(recs, d),
+                color=colors[m],
+                label=m,
+                lw=1.5,
+                ls=styles.get(m, "-"),
+            )
         ax.set_title(f"held-out perplexity: {d}")
         ax.set_xlabel("step")
         if d != "noise":
@@ -331,23 +375,33 @@ def _figure(cfg, results):
     ax = fig.add_subplot(grid[1, :])
     steps = np.arange(cfg.steps)
     for m, recs in results.items():
-        ax.plot(steps, _mean(recs, "max_weight"), color=colors[m], label=m, lw=0.8, alpha=0.85,
-                ls=styles.get(m, "-"))
+        ax.plot(
+            steps,
+            _mean(recs, "max_weight"),
+            color=colors[m],
+            label=m,
+            lw=0.8,
+            alpha=0.85,
+            ls=styles.get(m, "-"),
+        )
     ax.axhline(2 / cfg.batch_size, color="r", ls="--", lw=1.2, label="cap 2/B")
     ax.axhline(1 / cfg.batch_size, color="gray", ls=":", lw=1, label="uniform 1/B")
     ax.axvline(cfg.warmup_steps, color="gray", lw=0.8, alpha=0.6)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("max weight in the batch")
-    ax.set_title(f"max weight per step vs the cap 2/B (B={cfg.batch_size}); vertical line: end "
-                 f"of the r=100 warm-up")
+    ax.set_title(
+        f"max weight per step vs the cap 2/B (B={cfg.batch_size}); vertical line: end "
+        f"of the r=100 warm-up"
+    )
     ax.legend(fontsize=8, ncol=9, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     ax.grid(alpha=0.3)
     return fig
 
 
-def study_config(*, seeds: int | None = None, quick: bool = False,
-                 config: StudyConfig | None = None) -> StudyConfig:
+def study_config(
+    *, seeds: int | None = None, quick: bool = False, config: StudyConfig | None = None
+) -> StudyConfig:
     """``config``, by default :data:`DEFAULT` (``quick``: :data:`QUICK`), with ``seeds``
     seeds if given."""
     cfg = config if config is not None else (QUICK if quick else DEFAULT)
@@ -358,8 +412,13 @@ def study_config(*, seeds: int | None = None, quick: bool = False,
     return cfg
 
 
-def build(*, seeds: int | None = None, quick: bool = False, config: StudyConfig | None = None,
-          progress=None) -> FigureResult:
+def build(
+    *,
+    seeds: int | None = None,
+    quick: bool = False,
+    config: StudyConfig | None = None,
+    progress=None,
+) -> FigureResult:
     """Run the study and draw its figure (writes nothing). ``seeds=None``: the
     configuration's (2 for the default, 1 for the quick one)."""
     cfg = study_config(seeds=seeds, quick=quick, config=config)
@@ -369,10 +428,16 @@ def build(*, seeds: int | None = None, quick: bool = False, config: StudyConfig 
 def assemble(cfg: StudyConfig, results: dict, quick: bool = False) -> FigureResult:
     """The figure of the study's ``results`` ({method: [record per seed]}, from
     :func:`run_study` or the futures of :func:`submit_runs`)."""
-    results = {m: [r.result() if isinstance(r, Future) else r for r in recs]
-               for m, recs in results.items()}
-    return FigureResult(name=NAME, figure=_figure(cfg, results), columns=_columns(cfg, results),
-                        caption=_caption(cfg, quick), summary=_summary(cfg, results))
+    results = {
+        m: [r.result() if isinstance(r, Future) else r for r in recs] for m, recs in results.items()
+    }
+    return FigureResult(
+        name=NAME,
+        figure=_figure(cfg, results),
+        columns=_columns(cfg, results),
+        caption=_caption(cfg, quick),
+        summary=_summary(cfg, results),
+    )
 
 
 def _beats(final, spread, a: str, b: str, d: str = "text") -> bool:
@@ -387,25 +452,33 @@ def _cap_claim(s, arm: str, setting: str, how: str):
     effect = s["cap_effect"][arm]
     learnable = [d for d in DOMAINS if d != "noise"]
     hurts = [d for d in learnable if effect[d]["verdict"] == "hurts"]
-    what = (f"Proposition 1's capped weights (kl_capped, rho = {cfg['rho']:g}, same r "
-            f"schedule)" if arm == "kl_capped" else
-            f"LinUpper at the smallest cap-safe temperature r = "
-            f"{s['target_temperature'][arm]:.4g} (rw.cap_safe_temperature)")
+    what = (
+        f"Proposition 1's capped weights (kl_capped, rho = {cfg['rho']:g}, same r schedule)"
+        if arm == "kl_capped"
+        else f"LinUpper at the smallest cap-safe temperature r = "
+        f"{s['target_temperature'][arm]:.4g} (rw.cap_safe_temperature)"
+    )
     return Claim(
-        f"lm.cap_in_practice.{arm}", "Sec. 4.2 (Prop. 1, the cap), App. A.5",
+        f"lm.cap_in_practice.{arm}",
+        "Sec. 4.2 (Prop. 1, the cap), App. A.5",
         "the convergence theory assumes capped weights, w_i <= 2/B (rho <= 2), and App. A.5 "
         "presents LinUpper as staying below the cap; the paper does not measure whether "
-        "enforcing the cap matters in training", False,
+        "enforcing the cap matters in training",
+        False,
         f"Enforcing the cap -- {what} -- against uncapped LinUpper at r = "
         f"{cfg['temperature']:g}: final held-out perplexity per domain, seed mean; a "
         f"difference within the seed spread (max - min over seeds of either arm) is a tie. "
         f"Holds (with caveat) when the cap hurts no learnable domain ({', '.join(learnable)}) "
-        f"beyond the spread; {setting}.", how,
+        f"beyond the spread; {setting}.",
+        how,
         "fails" if hurts else "holds with caveat",
-        f"max n·w = {s['max_rho'][arm]:.4g}; " + "; ".join(
+        f"max n·w = {s['max_rho'][arm]:.4g}; "
+        + "; ".join(
             f"{d}: {effect[d]['verdict']} ({100 * effect[d]['relative']:+.2f} %, "
             f"diff {effect[d]['diff']:+.3g} vs spread {effect[d]['spread']:.3g})"
-            for d in DOMAINS))
+            for d in DOMAINS
+        ),
+    )
 
 
 def _cap_rows(s, setting: str, how: str) -> list:
@@ -416,30 +489,38 @@ def _cap_rows(s, setting: str, how: str) -> list:
     cfg = s["config"]
     seeds = cfg["seeds"]
     return [
-        Claim("lm.cap", "App. A.5, Fig. 6",
-              "\"the maximum weight per step ... by our LinUpper method is clearly below the "
-              "upper bound of [2/B]\"", True,
-              f"In the study, at the paper's GPT-2 temperature r = {cfg['temperature']:g} "
-              f"(A.5's own run, Llama-7B, used r = 2, which is safe for every batch: row "
-              f"a5.cap), no step puts more than 2/B on one sample; B = {cfg['batch_size']}.",
-              how,
-              "holds" if s["fraction_of_steps_with_rho_above_2"]["linupper"] == 0 else "fails",
-              f"LinUpper: max n·max w = {s['max_rho']['linupper']:.3g}, above 2 in "
-              f"{100 * s['fraction_of_steps_with_rho_above_2']['linupper']:.0f} % of steps "
-              f"(the warm-up included); quadratic {s['max_rho']['quadratic']:.3g}, extremes "
-              f"{s['max_rho']['extremes']:.3g}, DRO-KL {s['max_rho']['dro_kl']:.3g}; "
-              f"worst case over batches (rw.worst_case_rho): "
-              f"{rw.worst_case_rho('linupper', cfg['batch_size'], cfg['temperature']):.3g}"),
-        Claim("lm.kl_capped_respects_cap", "Sec. 4.2, Prop. 1",
-              "the optimal KL-regularised weights under the cap satisfy w_i <= rho/n "
-              "[reconstructed]", False,
-              f"Training with Proposition 1's weights (kl_capped, rho = {cfg['rho']:g}) through "
-              f"the reweighter's cross-rank path, n·max w <= rho (float32 rounding: 1e-6 "
-              f"relative) on every step of every seed; {setting}.", how,
-              "holds" if s["fraction_of_steps_with_rho_above_2"]["kl_capped"] == 0 else "fails",
-              f"max n·max w over {seeds} x {cfg['steps']} steps = "
-              f"{s['max_rho']['kl_capped']:.7g}; median after the warm-up "
-              f"{s['median_rho_after_warmup']['kl_capped']:.4g}"),
+        Claim(
+            "lm.cap",
+            "App. A.5, Fig. 6",
+            '"the maximum weight per step ... by our LinUpper method is clearly below the '
+            'upper bound of [2/B]"',
+            True,
+            f"In the study, at the paper's GPT-2 temperature r = {cfg['temperature']:g} "
+            f"(A.5's own run, Llama-7B, used r = 2, which is safe for every batch: row "
+            f"a5.cap), no step puts more than 2/B on one sample; B = {cfg['batch_size']}.",
+            how,
+            "holds" if s["fraction_of_steps_with_rho_above_2"]["linupper"] == 0 else "fails",
+            f"LinUpper: max n·max w = {s['max_rho']['linupper']:.3g}, above 2 in "
+            f"{100 * s['fraction_of_steps_with_rho_above_2']['linupper']:.0f} % of steps "
+            f"(the warm-up included); quadratic {s['max_rho']['quadratic']:.3g}, extremes "
+            f"{s['max_rho']['extremes']:.3g}, DRO-KL {s['max_rho']['dro_kl']:.3g}; "
+            f"worst case over batches (rw.worst_case_rho): "
+            f"{rw.worst_case_rho('linupper', cfg['batch_size'], cfg['temperature']):.3g}",
+        ),
+        Claim(
+            "lm.kl_capped_respects_cap",
+            "Sec. 4.2, Prop. 1",
+            "the optimal KL-regularised weights under the cap satisfy w_i <= rho/n [reconstructed]",
+            False,
+            f"Training with Proposition 1's weights (kl_capped, rho = {cfg['rho']:g}) through "
+            f"the reweighter's cross-rank path, n·max w <= rho (float32 rounding: 1e-6 "
+            f"relative) on every step of every seed; {setting}.",
+            how,
+            "holds" if s["fraction_of_steps_with_rho_above_2"]["kl_capped"] == 0 else "fails",
+            f"max n·max w over {seeds} x {cfg['steps']} steps = "
+            f"{s['max_rho']['kl_capped']:.7g}; median after the warm-up "
+            f"{s['median_rho_after_warmup']['kl_capped']:.4g}",
+        ),
         _cap_claim(s, "kl_capped", setting, how),
         _cap_claim(s, "linupper_cap_safe", setting, how),
     ]
@@ -464,50 +545,71 @@ def claims(result: FigureResult) -> list:
     cfg = s["config"]
     seeds = cfg["seeds"]
     how = "`rwtheory figures --only lm` (experiments/lm_pretrain.py)"
-    setting = (f"byte-level study, {cfg['steps']} steps, B={cfg['batch_size']}, r = 100 for "
-               f"{cfg['warmup_steps']} steps then {cfg['temperature']:g}, mean of {seeds} "
-               f"seed(s)")
+    setting = (
+        f"byte-level study, {cfg['steps']} steps, B={cfg['batch_size']}, r = 100 for "
+        f"{cfg['warmup_steps']} steps then {cfg['temperature']:g}, mean of {seeds} "
+        f"seed(s)"
+    )
 
     def ppl(m, d="text"):
         return f"{m} {final[m][d]:.4g} ± {spread[m][d] / 2:.2g}"
 
     learnable = [d for d in DOMAINS if d != "noise"]
-    matched = [d for d in learnable if final["linupper"][d] <= 1.01 * final["uniform"][d]
-               or not _beats(final, spread, "uniform", "linupper", d)]
+    matched = [
+        d
+        for d in learnable
+        if final["linupper"][d] <= 1.01 * final["uniform"][d]
+        or not _beats(final, spread, "uniform", "linupper", d)
+    ]
     strategies = ("uniform", "linupper", "quadratic", "extremes")
     by_text = sorted(final, key=lambda m: final[m]["text"])
     best = all(_beats(final, spread, "linupper", m) for m in METHODS if m != "linupper")
     lags = all(_beats(final, spread, m, "extremes") for m in strategies if m != "extremes")
     caveat = "holds with caveat"
     rows = [
-        Claim("lm.linupper_vs_uniform", "Sec. 6.2, Fig. 2, Table 1",
-              "\"Figure 2 shows that our proposed LinUpper strategy outperforms or matches the "
-              "other baseline in 5 out of 7 domains ... down-weighting low-loss samples ... "
-              "helps reduce the effects of redundant or similar data\"", True,
-              f"LinUpper's final held-out perplexity is at most 1 % above uniform's, or tied "
-              f"with it, in a majority of the learnable domains ({', '.join(learnable)}); "
-              f"{setting}.", how,
-              caveat if 2 * len(matched) > len(learnable) else "fails",
-              f"outperforms or matches in {len(matched)}/{len(learnable)} "
-              f"({', '.join(matched) or 'none'}); "
-              + "; ".join(f"{d}: {ppl('linupper', d)} vs {ppl('uniform', d)}" for d in DOMAINS)),
-        Claim("lm.linupper_best", "Sec. 4.2 after Prop. 1; Sec. 6",
-              "\"our experiments confirm that the LinUpper reweighting scheme indeed achieves "
-              "faster convergence and improved performance across a spectrum of LLMs "
-              "pretraining scales\"", True,
-              f"LinUpper's final text-domain perplexity is below every other method's "
-              f"({', '.join(METHODS)}) by more than the seed spread; {setting}.", how,
-              caveat if best else "fails",
-              "text perplexity (mean ± half the seed range), best first: "
-              + ", ".join(ppl(m) for m in by_text)),
-        Claim("lm.extremes_lags", "Sec. 6.2 (Table 2)",
-              "\"the Extremes strategy consistently lags behind the other methods, which "
-              "further confirms the advantage of reducing the importance of low-loss "
-              "samples\"", True,
-              f"Extremes' final text-domain perplexity is above uniform's, linupper's and "
-              f"quadratic's by more than the seed spread; {setting}.", how,
-              caveat if lags else "fails",
-              "text perplexity: " + ", ".join(ppl(m) for m in strategies)),
+        Claim(
+            "lm.linupper_vs_uniform",
+            "Sec. 6.2, Fig. 2, Table 1",
+            '"Figure 2 shows that our proposed LinUpper strategy outperforms or matches the '
+            "other baseline in 5 out of 7 domains ... down-weighting low-loss samples ... "
+            'helps reduce the effects of redundant or similar data"',
+            True,
+            f"LinUpper's final held-out perplexity is at most 1 % above uniform's, or tied "
+            f"with it, in a majority of the learnable domains ({', '.join(learnable)}); "
+            f"{setting}.",
+            how,
+            caveat if 2 * len(matched) > len(learnable) else "fails",
+            f"outperforms or matches in {len(matched)}/{len(learnable)} "
+            f"({', '.join(matched) or 'none'}); "
+            + "; ".join(f"{d}: {ppl('linupper', d)} vs {ppl('uniform', d)}" for d in DOMAINS),
+        ),
+        Claim(
+            "lm.linupper_best",
+            "Sec. 4.2 after Prop. 1; Sec. 6",
+            '"our experiments confirm that the LinUpper reweighting scheme indeed achieves '
+            "faster convergence and improved performance across a spectrum of LLMs "
+            'pretraining scales"',
+            True,
+            f"LinUpper's final text-domain perplexity is below every other method's "
+            f"({', '.join(METHODS)}) by more than the seed spread; {setting}.",
+            how,
+            caveat if best else "fails",
+            "text perplexity (mean ± half the seed range), best first: "
+            + ", ".join(ppl(m) for m in by_text),
+        ),
+        Claim(
+            "lm.extremes_lags",
+            "Sec. 6.2 (Table 2)",
+            '"the Extremes strategy consistently lags behind the other methods, which '
+            "further confirms the advantage of reducing the importance of low-loss "
+            'samples"',
+            True,
+            f"Extremes' final text-domain perplexity is above uniform's, linupper's and "
+            f"quadratic's by more than the seed spread; {setting}.",
+            how,
+            caveat if lags else "fails",
+            "text perplexity: " + ", ".join(ppl(m) for m in strategies),
+        ),
         _dro_kl_row(s, setting, how, ppl),
     ]
     return rows + _cap_rows(s, setting, how)
@@ -519,15 +621,19 @@ def _dro_kl_row(s, setting: str, how: str, ppl):
 
     final, spread, cfg = s["final_ppl"], s["final_ppl_spread"], s["config"]
     return Claim(
-        "lm.vs_dro_kl", "App. B.3, Table 12",
-        "\"On average, our LinUpper strategy outperforms the other DRO-KL "
-        "configurations, which we attribute to its ability to handle outliers\"", True,
+        "lm.vs_dro_kl",
+        "App. B.3, Table 12",
+        '"On average, our LinUpper strategy outperforms the other DRO-KL '
+        'configurations, which we attribute to its ability to handle outliers"',
+        True,
         f"LinUpper's final text-domain perplexity is below DRO-KL's (tau = "
         f"{cfg['dro_temperature']:g} on raw losses; the paper's table has tau in "
-        f"{{0.4, 1, 2, 5, 10}}) by more than the seed spread; {setting}.", how,
+        f"{{0.4, 1, 2, 5, 10}}) by more than the seed spread; {setting}.",
+        how,
         "holds with caveat" if _beats(final, spread, "linupper", "dro_kl") else "fails",
         f"text perplexity: {ppl('linupper')}, {ppl('dro_kl')}; noise: "
-        f"{ppl('linupper', 'noise')}, {ppl('dro_kl', 'noise')}")
+        f"{ppl('linupper', 'noise')}, {ppl('dro_kl', 'noise')}",
+    )
 
 
 def main(argv=None) -> int:
@@ -540,8 +646,11 @@ def main(argv=None) -> int:
         parser.error("argument --seeds: must be >= 1")
     from rwtheory.report.figures import save
 
-    result = build(seeds=args.seeds, quick=args.quick,
-                   progress=lambda m, s: print(f"trained {m} (seed {s})", file=sys.stderr))
+    result = build(
+        seeds=args.seeds,
+        quick=args.quick,
+        progress=lambda m, s: print(f"trained {m} (seed {s})", file=sys.stderr),
+    )
     save(result, args.out)
     for key in ("final_ppl", "max_rho", "fraction_of_steps_with_rho_above_2"):
         print(f"{key}: {result.summary[key]}")

@@ -55,14 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.4)
     p.add_argument("--warmup-steps", type=int, default=20, help="steps at r = 100 first")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--chunked", action=argparse.BooleanOptionalAction, default=None,
-                   help="per_sample_loss_from_hidden (no B x T x V logits); default: "
-                        f"when the vocabulary has >= {CHUNKED_MIN_VOCAB} entries")
-    p.add_argument("--accumulation-steps", type=int, default=1,
-                   help="micro-batches (of --batch-size samples) per optimizer step")
-    p.add_argument("--weights-over", choices=("micro_batch", "optimizer_step"),
-                   default="micro_batch", help="normalise the weights per micro-batch (the "
-                                               "paper's code) or over the optimizer step")
+    p.add_argument(
+        "--chunked",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="per_sample_loss_from_hidden (no B x T x V logits); default: "
+        f"when the vocabulary has >= {CHUNKED_MIN_VOCAB} entries",
+    )
+    p.add_argument(
+        "--accumulation-steps",
+        type=int,
+        default=1,
+        help="micro-batches (of --batch-size samples) per optimizer step",
+    )
+    p.add_argument(
+        "--weights-over",
+        choices=("micro_batch", "optimizer_step"),
+        default="micro_batch",
+        help="normalise the weights per micro-batch (the paper's code) or over the optimizer step",
+    )
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -77,43 +88,64 @@ def main(argv=None) -> dict:
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     rank = dist.get_rank() if distributed else 0
-    device = (torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-              if distributed and torch.cuda.is_available() else torch.device("cpu"))
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if distributed and torch.cuda.is_available()
+        else torch.device("cpu")
+    )
 
     corpus = build_corpus(args.seq_len, n_train=4096, n_heldout=8, seed=args.seed)
-    torch.manual_seed(args.seed)                     # the same initial model on every rank
+    torch.manual_seed(args.seed)  # the same initial model on every rank
     model = ByteTransformer(args.d_model, args.layers, 4, max_len=args.seq_len).to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    reweighter = SampleReweighter(                                              # <-
-        args.strategy, rw.warmup_schedule(args.temperature, args.warmup_steps),
-        weights_over=args.weights_over)
-    rng = np.random.default_rng([args.seed, rank])   # each rank its own samples
+    reweighter = SampleReweighter(  # <-
+        args.strategy,
+        rw.warmup_schedule(args.temperature, args.warmup_steps),
+        weights_over=args.weights_over,
+    )
+    rng = np.random.default_rng([args.seed, rank])  # each rank its own samples
     vocab = model.output_weight.shape[0]
     chunked = vocab >= CHUNKED_MIN_VOCAB if args.chunked is None else args.chunked
 
     def losses_of(x):
         if chunked:
-            return per_sample_loss_from_hidden(net(x, return_hidden=True),
-                                               model.output_weight, x)
-        return per_sample_loss(net(x), x)                                       # <-
+            return per_sample_loss_from_hidden(net(x, return_hidden=True), model.output_weight, x)
+        return per_sample_loss(net(x), x)  # <-
 
     history = []
     for step in range(args.steps):
-        micro = [corpus.train[torch.from_numpy(
-            rng.choice(corpus.train.shape[0], args.batch_size, replace=False))].to(device)
-            for _ in range(args.accumulation_steps)]
+        micro = [
+            corpus.train[
+                torch.from_numpy(rng.choice(corpus.train.shape[0], args.batch_size, replace=False))
+            ].to(device)
+            for _ in range(args.accumulation_steps)
+        ]
         opt.zero_grad(set_to_none=True)
-        accumulate_gradients(losses_of, micro, reweighter,                      # <-
-                             ddp_model=net if distributed else None)
+        accumulate_gradients(
+            losses_of,
+            micro,
+            reweighter,  # <-
+            ddp_model=net if distributed else None,
+        )
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        s = reweighter.stats                   # one host read; skip it and the loop has none
-        history.append({"step": step, "mean_loss": s.loss_mean, "rho": s.rho,
-                        "entropy": s.entropy, "temperature": s.temperature})
+        s = reweighter.stats  # one host read; skip it and the loop has none
+        history.append(
+            {
+                "step": step,
+                "mean_loss": s.loss_mean,
+                "rho": s.rho,
+                "entropy": s.entropy,
+                "temperature": s.temperature,
+            }
+        )
         if rank == 0 and (step % args.log_every == 0 or step == args.steps - 1):
-            print(f"step {step:4d}  mean loss {s.loss_mean:.3f}  r {s.temperature:g}  "
-                  f"rho {s.rho:.2f}  entropy {s.entropy:.2f}", file=sys.stderr)
+            print(
+                f"step {step:4d}  mean loss {s.loss_mean:.3f}  r {s.temperature:g}  "
+                f"rho {s.rho:.2f}  entropy {s.entropy:.2f}",
+                file=sys.stderr,
+            )
     if distributed:
         dist.destroy_process_group()
     return {"history": history, "rank": rank}

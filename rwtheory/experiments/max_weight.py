@@ -38,10 +38,12 @@ COMMAND = "rwtheory figures --only max_weight"
 
 
 def configs(lr: float = LR, tau: float = TAU) -> list[Config]:
-    return [Config("linupper_r1", Strategy("linupper", 1.0), lr, "linupper r=1"),
-            Config("linupper_r2", Strategy("linupper", 2.0), lr, "linupper r=2"),
-            Config("kl_capped", KLCapped(1.0, RHO), lr, f"kl_capped r=1, rho={RHO:g}"),
-            Config("dro_kl", DROKL(tau), lr, f"DRO-KL tau={tau:g}")]
+    return [
+        Config("linupper_r1", Strategy("linupper", 1.0), lr, "linupper r=1"),
+        Config("linupper_r2", Strategy("linupper", 2.0), lr, "linupper r=2"),
+        Config("kl_capped", KLCapped(1.0, RHO), lr, f"kl_capped r=1, rho={RHO:g}"),
+        Config("dro_kl", DROKL(tau), lr, f"DRO-KL tau={tau:g}"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,30 @@ class Summary:
     cap_safe_r: float
 
 
-def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
-            batch: int = BATCH, tau: float = TAU, outlier_fraction: float = OUTLIER_FRACTION,
-            desc: str | None = None, **problem) -> tuple[Grid, Summary]:
+def measure(
+    seeds: list[int],
+    *,
+    steps: int = STEPS,
+    lr: float = LR,
+    lr_unit: str = "absolute",
+    batch: int = BATCH,
+    tau: float = TAU,
+    outlier_fraction: float = OUTLIER_FRACTION,
+    desc: str | None = None,
+    **problem,
+) -> tuple[Grid, Summary]:
     """Run the four schemes with minibatch SGD (batches of ``batch``) on ``seeds``."""
-    grid = run_grid(configs(lr, tau), seeds, steps=steps, method="sgd", batch_size=batch,
-                    desc=desc, lr_unit=lr_unit, outlier_fraction=outlier_fraction, **problem)
+    grid = run_grid(
+        configs(lr, tau),
+        seeds,
+        steps=steps,
+        method="sgd",
+        batch_size=batch,
+        desc=desc,
+        lr_unit=lr_unit,
+        outlier_fraction=outlier_fraction,
+        **problem,
+    )
     return grid, summarise(grid)
 
 
@@ -89,11 +109,22 @@ def summarise(grid: Grid) -> Summary:
     for c in grid.configs:
         wmax = max_weights(grid, c.key)
         rho = wmax[np.isfinite(wmax)] * B
-        out[c.key] = ConfigResult(float(rho.max()), float(np.median(rho)),
-                                  float((rho > RHO * (1 + 1e-12)).mean()),
-                                  int((grid.diverged_at(c.key) >= 0).sum()), int(rho.size))
-    return Summary(grid.steps, len(grid.seeds), B, out, worst_case_rho("linupper", B, 1.0),
-                   worst_case_rho("linupper", B, 2.0), cap_safe_temperature("linupper", B, RHO))
+        out[c.key] = ConfigResult(
+            float(rho.max()),
+            float(np.median(rho)),
+            float((rho > RHO * (1 + 1e-12)).mean()),
+            int((grid.diverged_at(c.key) >= 0).sum()),
+            int(rho.size),
+        )
+    return Summary(
+        grid.steps,
+        len(grid.seeds),
+        B,
+        out,
+        worst_case_rho("linupper", B, 1.0),
+        worst_case_rho("linupper", B, 2.0),
+        cap_safe_temperature("linupper", B, RHO),
+    )
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
@@ -105,14 +136,19 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     table = Table()
     t = np.arange(steps)
     for c in grid.configs:
-        wmax = max_weights(grid, c.key)                  # (S, T) max_i w_i^t
-        alive = np.isfinite(wmax).all(axis=0)            # steps at which every seed is alive
-        mean = np.where(alive, np.nanmean(np.where(np.isfinite(wmax), wmax, np.nan), 0)
-                        if np.isfinite(wmax).any() else np.nan, np.nan)
+        wmax = max_weights(grid, c.key)  # (S, T) max_i w_i^t
+        alive = np.isfinite(wmax).all(axis=0)  # steps at which every seed is alive
+        mean = np.where(
+            alive,
+            np.nanmean(np.where(np.isfinite(wmax), wmax, np.nan), 0)
+            if np.isfinite(wmax).any()
+            else np.nan,
+            np.nan,
+        )
         hi = np.nanmax(np.where(np.isfinite(wmax), wmax, -np.inf), axis=0)
         lo = np.nanmin(np.where(np.isfinite(wmax), wmax, np.inf), axis=0)
         ok = alive
-        line, = ax.plot(t[ok], mean[ok], lw=0.8, label=c.label)
+        (line,) = ax.plot(t[ok], mean[ok], lw=0.8, label=c.label)
         ax.fill_between(t[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.15, lw=0)
         table.add("left", c.label, t[ok], mean[ok], lo[ok], hi[ok])
         finite = wmax[np.isfinite(wmax)]
@@ -150,8 +186,10 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"seed is alive), band = min..max over seeds; dashed: the paper's cap 2/B. Right: "
         f"histogram (60 log-spaced bins from 1/(1.05 B) to 1.05) of max_i w_i^t over all "
         f"recorded (step, seed) pairs. Diverged runs (f(x_t) > 1e10 f(x_0)) stop being "
-        f"recorded: " + ", ".join(f"{k} {v.diverged}/{S}" for k, v in summary.configs.items())
-        + f". {problem_text(grid.problem_params)}")
+        f"recorded: "
+        + ", ".join(f"{k} {v.diverged}/{S}" for k, v in summary.configs.items())
+        + f". {problem_text(grid.problem_params)}"
+    )
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
@@ -163,9 +201,16 @@ def linupper_below_cap(s: Summary) -> Verdict:
     r1, r2 = s.configs["linupper_r1"], s.configs["linupper_r2"]
     r1_ok, r2_ok = r1.frac_above_cap == 0, r2.frac_above_cap == 0
     status = "holds" if r1_ok and r2_ok else "holds with caveat" if r2_ok else "fails"
-    return Verdict(status, RHO - r2.max_rho,
-                   dict(r2_max_rho=r2.max_rho, r2_frac_above_cap=r2.frac_above_cap,
-                        r1_max_rho=r1.max_rho, r1_frac_above_cap=r1.frac_above_cap))
+    return Verdict(
+        status,
+        RHO - r2.max_rho,
+        dict(
+            r2_max_rho=r2.max_rho,
+            r2_frac_above_cap=r2.frac_above_cap,
+            r1_max_rho=r1.max_rho,
+            r1_frac_above_cap=r1.frac_above_cap,
+        ),
+    )
 
 
 def drokl_exceeds_cap(s: Summary) -> Verdict:
@@ -174,49 +219,70 @@ def drokl_exceeds_cap(s: Summary) -> Verdict:
     KL-capped optimum's."""
     dro, cap = s.configs["dro_kl"], s.configs["kl_capped"]
     ok = dro.frac_above_cap > 0 and cap.frac_above_cap == 0
-    return Verdict("holds" if ok else "fails", dro.frac_above_cap - cap.frac_above_cap,
-                   dict(dro_kl_frac_above_cap=dro.frac_above_cap, dro_kl_max_rho=dro.max_rho,
-                        kl_capped_max_rho=cap.max_rho, dro_kl_diverged=dro.diverged))
+    return Verdict(
+        "holds" if ok else "fails",
+        dro.frac_above_cap - cap.frac_above_cap,
+        dict(
+            dro_kl_frac_above_cap=dro.frac_above_cap,
+            dro_kl_max_rho=dro.max_rho,
+            kl_capped_max_rho=cap.max_rho,
+            dro_kl_diverged=dro.diverged,
+        ),
+    )
 
 
 #: Claim key -> status rule (read by :func:`claims` and the robustness study).
-RULES = {"max_weight.linupper_below_cap": linupper_below_cap,
-         "max_weight.drokl_exceeds_cap": drokl_exceeds_cap}
+RULES = {
+    "max_weight.linupper_below_cap": linupper_below_cap,
+    "max_weight.drokl_exceeds_cap": drokl_exceeds_cap,
+}
 
 
 def claims(result: FigureResult) -> list[Claim]:
     s: Summary = result.summary
     B = s.batch
-    setting = (f"minibatch SGD, B={B}, lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, "
-               f"{s.steps} steps, {s.seeds} seeds")
+    setting = (
+        f"minibatch SGD, B={B}, lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, "
+        f"{s.steps} steps, {s.seeds} seeds"
+    )
 
     def row(k):
         v = s.configs[k]
-        return (f"max rho {fmt(v.max_rho, 4)}, median {fmt(v.median_rho, 4)}, "
-                f"{fmt(100 * v.frac_above_cap, 3)} % of steps above 2")
+        return (
+            f"max rho {fmt(v.max_rho, 4)}, median {fmt(v.median_rho, 4)}, "
+            f"{fmt(100 * v.frac_above_cap, 3)} % of steps above 2"
+        )
 
     status = {key: rule(s).status for key, rule in RULES.items()}
     return [
-        Claim(key="max_weight.linupper_below_cap", section="App. A.5, Fig. 6",
-              paper="the maximum weight per step ... by our LinUpper method is clearly below "
-                    "the upper bound of 2/B (7B model, r = 2; numbers lost in extraction)",
-              quoted=True,
-              ours=f"{setting}: linupper's max weight per step max_i w_i^t stays <= 2/B at "
-                   f"r=2 (the A.5 setting) and at r=1 (our Figure 7 setting): holds if at both, "
-                   f"holds with caveat if only at r=2 (the paper's setting), fails if not at "
-                   f"r=2",
-              how=COMMAND, status=status["max_weight.linupper_below_cap"],
-              number=f"r=2: {row('linupper_r2')} (worst case over all batches "
-                     f"{fmt(s.worst_case_rho_r2, 4)}); r=1: {row('linupper_r1')} (worst case "
-                     f"{fmt(s.worst_case_rho_r1, 4)}; r >= {fmt(s.cap_safe_r, 4)} is safe "
-                     f"for every batch of {B})"),
-        Claim(key="max_weight.drokl_exceeds_cap", section="Sec. 4.1, App. B.3",
-              paper="the cap ... eliminates worst-case importance assignment strategies -- such "
-                    "as those based on distributionally robust optimization",
-              quoted=True,
-              ours=f"{setting}: DRO-KL (tau=1) puts more than 2/B on one sample, while the "
-                   f"KL-capped optimum (Proposition 1, rho=2) never does",
-              how=COMMAND, status=status["max_weight.drokl_exceeds_cap"],
-              number=f"DRO-KL: {row('dro_kl')}, diverged {s.configs['dro_kl'].diverged}/"
-                     f"{s.seeds}; kl_capped: {row('kl_capped')}"),
+        Claim(
+            key="max_weight.linupper_below_cap",
+            section="App. A.5, Fig. 6",
+            paper="the maximum weight per step ... by our LinUpper method is clearly below "
+            "the upper bound of 2/B (7B model, r = 2; numbers lost in extraction)",
+            quoted=True,
+            ours=f"{setting}: linupper's max weight per step max_i w_i^t stays <= 2/B at "
+            f"r=2 (the A.5 setting) and at r=1 (our Figure 7 setting): holds if at both, "
+            f"holds with caveat if only at r=2 (the paper's setting), fails if not at "
+            f"r=2",
+            how=COMMAND,
+            status=status["max_weight.linupper_below_cap"],
+            number=f"r=2: {row('linupper_r2')} (worst case over all batches "
+            f"{fmt(s.worst_case_rho_r2, 4)}); r=1: {row('linupper_r1')} (worst case "
+            f"{fmt(s.worst_case_rho_r1, 4)}; r >= {fmt(s.cap_safe_r, 4)} is safe "
+            f"for every batch of {B})",
+        ),
+        Claim(
+            key="max_weight.drokl_exceeds_cap",
+            section="Sec. 4.1, App. B.3",
+            paper="the cap ... eliminates worst-case importance assignment strategies -- such "
+            "as those based on distributionally robust optimization",
+            quoted=True,
+            ours=f"{setting}: DRO-KL (tau=1) puts more than 2/B on one sample, while the "
+            f"KL-capped optimum (Proposition 1, rho=2) never does",
+            how=COMMAND,
+            status=status["max_weight.drokl_exceeds_cap"],
+            number=f"DRO-KL: {row('dro_kl')}, diverged {s.configs['dro_kl'].diverged}/"
+            f"{s.seeds}; kl_capped: {row('kl_capped')}",
+        ),
     ]

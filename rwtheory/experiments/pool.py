@@ -38,7 +38,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 #: The workers' SIMD code paths, pinned to AVX2 (see the module docstring).
 PORTABLE = {
     "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
-                                "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
     "OPENBLAS_CORETYPE": "Haswell",
     "MKL_CBWR": "AVX2",
     "ATEN_CPU_CAPABILITY": "avx2",
@@ -50,7 +50,7 @@ def default_workers() -> int:
     """Worker processes when the user does not say: the cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:   # no sched_getaffinity (macOS, Windows)
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
         return max(1, os.cpu_count() or 1)
 
 
@@ -81,8 +81,9 @@ def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPool
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     with one_blas_thread(PORTABLE if portable else None):
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_interruptible)
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_interruptible
+        )
         try:
             yield pool
         except BaseException:
@@ -114,7 +115,7 @@ def _stop(pool: ProcessPoolExecutor, grace: float = 10.0) -> None:
         alive = [proc for proc in processes if proc.is_alive()]
         if not alive:
             return
-        for proc in alive:   # again after a while: a worker may have taken its next task
+        for proc in alive:  # again after a while: a worker may have taken its next task
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGINT)
         for proc in alive:

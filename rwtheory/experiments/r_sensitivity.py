@@ -37,8 +37,8 @@ COMMAND = "rwtheory figures --only r_sensitivity"
 
 def configs(lr: float = LR) -> list[Config]:
     return [Config("uniform", Strategy("uniform"), lr, "uniform")] + [
-        Config(f"r{r:g}", Strategy("linupper", r), lr, f"linupper r={r:g}")
-        for r in TEMPERATURES]
+        Config(f"r{r:g}", Strategy("linupper", r), lr, f"linupper r={r:g}") for r in TEMPERATURES
+    ]
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,26 @@ class Summary:
         return v if math.isfinite(v) else math.inf
 
 
-def measure(seeds: list[int], *, steps: int = STEPS, lr: float = LR, lr_unit: str = "absolute",
-            outlier_fraction: float = OUTLIER_FRACTION, desc: str | None = None,
-            **problem) -> tuple[Grid, Summary]:
+def measure(
+    seeds: list[int],
+    *,
+    steps: int = STEPS,
+    lr: float = LR,
+    lr_unit: str = "absolute",
+    outlier_fraction: float = OUTLIER_FRACTION,
+    desc: str | None = None,
+    **problem,
+) -> tuple[Grid, Summary]:
     """Run uniform and linupper at every r of :data:`TEMPERATURES` on ``seeds``."""
-    grid = run_grid(configs(lr), seeds, steps=steps, desc=desc, lr_unit=lr_unit,
-                    outlier_fraction=outlier_fraction, **problem)
+    grid = run_grid(
+        configs(lr),
+        seeds,
+        steps=steps,
+        desc=desc,
+        lr_unit=lr_unit,
+        outlier_fraction=outlier_fraction,
+        **problem,
+    )
     return grid, summarise(grid)
 
 
@@ -87,9 +101,14 @@ def summarise(grid: Grid) -> Summary:
     out = {}
     for c in grid.configs:
         mean, lo, hi = spread(grid.field(c.key, "test_loss"))
-        out[c.key] = ConfigResult(float(mean[-1]), float(lo[-1]), float(hi[-1]),
-                                  int((grid.diverged_at(c.key) >= 0).sum()),
-                                  float(np.nanmax(grid.field(c.key, "rho"))), float(mean[10]))
+        out[c.key] = ConfigResult(
+            float(mean[-1]),
+            float(lo[-1]),
+            float(hi[-1]),
+            int((grid.diverged_at(c.key) >= 0).sum()),
+            float(np.nanmax(grid.field(c.key, "rho"))),
+            float(mean[10]),
+        )
     return Summary(grid.steps, len(grid.seeds), out)
 
 
@@ -104,8 +123,11 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     cmap = __import__("matplotlib").colormaps["viridis"]
     for i, c in enumerate(grid.configs):
         mean, _, _ = spread(grid.field(c.key, "test_loss"))
-        style = dict(color="k", ls="--") if c.key == "uniform" else \
-            dict(color=cmap(i / len(grid.configs)))
+        style = (
+            dict(color="k", ls="--")
+            if c.key == "uniform"
+            else dict(color=cmap(i / len(grid.configs)))
+        )
         ax.plot(t, mean[1:], label=c.label, **style)
         table.add("left", c.label, t, mean[1:])
     rs = np.array(TEMPERATURES)
@@ -113,8 +135,9 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     fm = np.array([v.final for v in runs])
     flo = np.array([v.final_min for v in runs])
     fhi = np.array([v.final_max for v in runs])
-    ax2.errorbar(rs, fm, yerr=[fm - flo, fhi - fm], marker="o", capsize=3,
-                 label="linupper (mean, min..max)")
+    ax2.errorbar(
+        rs, fm, yerr=[fm - flo, fhi - fm], marker="o", capsize=3, label="linupper (mean, min..max)"
+    )
     table.add("right", "linupper final", rs, fm, flo, fhi)
     u = summary.configs["uniform"].final
     ax2.axhline(u, color="k", ls="--", label="uniform (mean)")
@@ -139,7 +162,8 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"{list(TEMPERATURES)} and uniform. Left: seed-mean clean test MSE against step "
         f"(log-log, steps 1..{steps}). Right: clean test MSE after {steps} steps against r, "
         f"mean over {S} seeds with min..max bars; dashed: uniform's mean. "
-        f"{problem_text(grid.problem_params)}")
+        f"{problem_text(grid.problem_params)}"
+    )
     return FigureResult(NAME, fig, table.columns(), caption, summary)
 
 
@@ -147,8 +171,10 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
 def _gaps(s: Summary) -> dict[float, float]:
     """|final(linupper, r) / final(uniform) - 1| for every r (inf if either diverged)."""
     u = s.uniform_final
-    return {r: abs(s.final(r) / u - 1) if math.isfinite(s.final(r) / u) else math.inf
-            for r in TEMPERATURES}
+    return {
+        r: abs(s.final(r) / u - 1) if math.isfinite(s.final(r) / u) else math.inf
+        for r in TEMPERATURES
+    }
 
 
 def large_r_uniform(s: Summary) -> Verdict:
@@ -157,12 +183,14 @@ def large_r_uniform(s: Summary) -> Verdict:
     log(0.01 / gap at the largest r)."""
     rel = _gaps(s)
     big = TEMPERATURES[-1]
-    monotone = all(rel[a] >= rel[b] for a, b in zip(TEMPERATURES, TEMPERATURES[1:],
-                                                     strict=False))
+    monotone = all(rel[a] >= rel[b] for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
     close = rel[big] < 0.01
     status = "holds" if monotone and close else "holds with caveat" if close else "fails"
-    return Verdict(status, log_ratio(0.01, rel[big]) if rel[big] > 0 else math.inf,
-                   dict(gap_at_largest_r=rel[big], gap_shrinks_with_r=int(monotone)))
+    return Verdict(
+        status,
+        log_ratio(0.01, rel[big]) if rel[big] > 0 else math.inf,
+        dict(gap_at_largest_r=rel[big], gap_shrinks_with_r=int(monotone)),
+    )
 
 
 def small_r_hurts(s: Summary) -> Verdict:
@@ -172,17 +200,30 @@ def small_r_hurts(s: Summary) -> Verdict:
     small = TEMPERATURES[0]
     best_r = min(TEMPERATURES, key=s.final)
     worse = s.final(small) > s.final(best_r)
-    status = ("fails" if not worse else
-              "holds" if s.final(best_r) < s.uniform_final else "holds with caveat")
-    return Verdict(status, log_ratio(s.final(small), s.final(best_r)),
-                   dict(smallest_r_final=s.configs[f"r{small:g}"].final, best_r=best_r,
-                        best_r_final=s.configs[f"r{best_r:g}"].final,
-                        uniform_final=s.configs["uniform"].final))
+    status = (
+        "fails"
+        if not worse
+        else "holds"
+        if s.final(best_r) < s.uniform_final
+        else "holds with caveat"
+    )
+    return Verdict(
+        status,
+        log_ratio(s.final(small), s.final(best_r)),
+        dict(
+            smallest_r_final=s.configs[f"r{small:g}"].final,
+            best_r=best_r,
+            best_r_final=s.configs[f"r{best_r:g}"].final,
+            uniform_final=s.configs["uniform"].final,
+        ),
+    )
 
 
 #: Claim key -> status rule (read by :func:`claims` and the robustness study).
-RULES = {"r_sensitivity.large_r_uniform": large_r_uniform,
-         "r_sensitivity.small_r_hurts": small_r_hurts}
+RULES = {
+    "r_sensitivity.large_r_uniform": large_r_uniform,
+    "r_sensitivity.small_r_hurts": small_r_hurts,
+}
 
 
 def claims(result: FigureResult) -> list[Claim]:
@@ -192,29 +233,40 @@ def claims(result: FigureResult) -> list[Claim]:
     big, small = TEMPERATURES[-1], TEMPERATURES[0]
     best_r = min(TEMPERATURES, key=s.final)
     finals = ", ".join(f"r={r:g}: {fmt(s.configs[f'r{r:g}'].final)}" for r in TEMPERATURES)
-    setting = (f"GD lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, {s.steps} steps, "
-               f"{s.seeds} seeds, seed-mean clean test MSE after the last step")
+    setting = (
+        f"GD lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, {s.steps} steps, "
+        f"{s.seeds} seeds, seed-mean clean test MSE after the last step"
+    )
     status = {key: rule(s).status for key, rule in RULES.items()}
     return [
-        Claim(key="r_sensitivity.large_r_uniform", section="App. A.4, Fig. 5",
-              paper="when the value of r is large ... the performance of our method becomes "
-                    "closer to that of the uniform baseline (value of r lost in extraction)",
-              quoted=True,
-              ours=f"{setting}: |final(linupper, r) / final(uniform) - 1| shrinks as r grows "
-                   f"over {list(TEMPERATURES)} and is below 1 % at r={big:g}",
-              how=COMMAND, status=status["r_sensitivity.large_r_uniform"],
-              number="relative gap to uniform: " + ", ".join(
-                  f"r={r:g}: {fmt(rel[r], 3)}" for r in TEMPERATURES) + f"; uniform {fmt(u)}"),
-        Claim(key="r_sensitivity.small_r_hurts", section="App. A.4, Fig. 5",
-              paper="Decreasing the value of r leads to the diminished effect of low-loss "
-                    "samples, but this can also have a negative effect on the performance when "
-                    "r is too small",
-              quoted=True,
-              ours=f"{setting}: the smallest r={small:g} ends worse than the best r of the "
-                   f"grid (required); caveat unless some r of the grid also beats uniform (the "
-                   f"paper's curves suggest an interior best r)",
-              how=COMMAND, status=status["r_sensitivity.small_r_hurts"],
-              number=f"final test MSE linupper {finals}; uniform {fmt(u)}; best r={best_r:g} "
-                     f"({'beats' if s.final(best_r) < s.uniform_final else 'does not beat'} "
-                     f"uniform)"),
+        Claim(
+            key="r_sensitivity.large_r_uniform",
+            section="App. A.4, Fig. 5",
+            paper="when the value of r is large ... the performance of our method becomes "
+            "closer to that of the uniform baseline (value of r lost in extraction)",
+            quoted=True,
+            ours=f"{setting}: |final(linupper, r) / final(uniform) - 1| shrinks as r grows "
+            f"over {list(TEMPERATURES)} and is below 1 % at r={big:g}",
+            how=COMMAND,
+            status=status["r_sensitivity.large_r_uniform"],
+            number="relative gap to uniform: "
+            + ", ".join(f"r={r:g}: {fmt(rel[r], 3)}" for r in TEMPERATURES)
+            + f"; uniform {fmt(u)}",
+        ),
+        Claim(
+            key="r_sensitivity.small_r_hurts",
+            section="App. A.4, Fig. 5",
+            paper="Decreasing the value of r leads to the diminished effect of low-loss "
+            "samples, but this can also have a negative effect on the performance when "
+            "r is too small",
+            quoted=True,
+            ours=f"{setting}: the smallest r={small:g} ends worse than the best r of the "
+            f"grid (required); caveat unless some r of the grid also beats uniform (the "
+            f"paper's curves suggest an interior best r)",
+            how=COMMAND,
+            status=status["r_sensitivity.small_r_hurts"],
+            number=f"final test MSE linupper {finals}; uniform {fmt(u)}; best r={best_r:g} "
+            f"({'beats' if s.final(best_r) < s.uniform_final else 'does not beat'} "
+            f"uniform)",
+        ),
     ]

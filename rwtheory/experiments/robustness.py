@@ -67,9 +67,14 @@ def run_setting(setting: Setting, seeds: int) -> list[dict]:
     out = []
     for key, rule in module.RULES.items():
         v = rule(summary)
-        out.append(dict(claim=key, status=v.status, margin=float(v.margin),
-                        numbers={k: (None if x is None else float(x))
-                                 for k, x in v.numbers.items()}))
+        out.append(
+            dict(
+                claim=key,
+                status=v.status,
+                margin=float(v.margin),
+                numbers={k: (None if x is None else float(x)) for k, x in v.numbers.items()},
+            )
+        )
     return out
 
 
@@ -133,8 +138,10 @@ class ChunkStore:
         return data["verdicts"] if data.get("key") == self.key else None
 
     def save(self, family: str, chunk: int, verdicts: list[list[dict]]) -> None:
-        atomic_write_text(self.path(family, chunk),
-                          json.dumps(dict(key=self.key, verdicts=verdicts), sort_keys=True))
+        atomic_write_text(
+            self.path(family, chunk),
+            json.dumps(dict(key=self.key, verdicts=verdicts), sort_keys=True),
+        )
 
 
 def _local(tasks: list, seeds: int, pool: Executor) -> Iterator[tuple[object, list]]:
@@ -156,8 +163,9 @@ def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]
     except ImportError:
         raise RuntimeError("--scheduler needs Dask: pip install 'rwtheory[dask]'") from None
     with Client(address) as client:
-        futures = {client.submit(run_chunk, settings, seeds, pure=False): t
-                   for t, settings in tasks}
+        futures = {
+            client.submit(run_chunk, settings, seeds, pure=False): t for t, settings in tasks
+        }
         try:
             for f in as_completed(list(futures)):
                 yield futures[f], f.result()
@@ -165,11 +173,16 @@ def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]
             client.cancel(list(futures))
 
 
-def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] | None = None,
-              workers: int | None = None, scheduler: str | None = None,
-              out: str | Path = DEFAULT_OUT,
-              on_chunk: Callable[[str, int], None] | None = None,
-              executor: Executor | None = None) -> Study:
+def run_study(
+    grid: StudyGrid | str | Path = "default",
+    *,
+    only: Sequence[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path = DEFAULT_OUT,
+    on_chunk: Callable[[str, int], None] | None = None,
+    executor: Executor | None = None,
+) -> Study:
     """Run (or resume) the study and return it; writes only the chunk files (the outputs:
     :func:`rwtheory.experiments.robustness_report.write`). ``only``: claim keys or family
     names; ``on_chunk(family, chunk)`` is called after each computed chunk is stored;
@@ -185,7 +198,7 @@ def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] |
         for c in range(0, len(settings[f]), CHUNK):
             stored = store.load(f, c // CHUNK)
             if stored is None:
-                todo.append(((f, c // CHUNK), settings[f][c:c + CHUNK]))
+                todo.append(((f, c // CHUNK), settings[f][c : c + CHUNK]))
             else:
                 done[(f, c // CHUNK)] = stored
     if todo:
@@ -193,8 +206,7 @@ def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] |
             if scheduler:
                 results = _dask(todo, grid.seeds, scheduler)
             else:
-                pool = executor or stack.enter_context(
-                    process_pool(workers or default_workers()))
+                pool = executor or stack.enter_context(process_pool(workers or default_workers()))
                 results = _local(todo, grid.seeds, pool)
             stack.enter_context(contextlib.closing(results))
             bar = stack.enter_context(_progress(len(todo)))
@@ -204,8 +216,11 @@ def run_study(grid: StudyGrid | str | Path = "default", *, only: Sequence[str] |
                 bar()
                 if on_chunk is not None:
                     on_chunk(f, c)
-    verdicts = {(f, s.index): done[(f, s.index // CHUNK)][s.index % CHUNK]
-                for f in families for s in settings[f]}
+    verdicts = {
+        (f, s.index): done[(f, s.index // CHUNK)][s.index % CHUNK]
+        for f in families
+        for s in settings[f]
+    }
     return Study(grid, tuple(claims), settings, verdicts, package_version())
 
 
@@ -216,8 +231,9 @@ def select_claims(only: Sequence[str] | None) -> list[str]:
         return every
     unknown = [x for x in only if x not in every and x not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown claim(s) {unknown}; choose from {every} or the families "
-                         f"{list(FAMILIES)}")
+        raise ValueError(
+            f"unknown claim(s) {unknown}; choose from {every} or the families {list(FAMILIES)}"
+        )
     return [k for k in every if k in only or k.split(".")[0] in only]
 
 

@@ -67,17 +67,27 @@ __all__ = ["BUILTIN_GRIDS", "FAMILIES", "Setting", "StudyGrid", "load_grid"]
 FAMILIES = ("fig7", "fig8", "r_sensitivity", "max_weight")
 #: Axes every family has, then each family's own.
 SHARED_AXES = ("n_d", "noise", "outlier_features", "outlier_targets", "lr", "steps")
-FAMILY_AXES = {"fig7": ("outlier_fraction", "r"),
-               "fig8": ("outlier_fraction", "r", "tau"),
-               "r_sensitivity": ("outlier_fraction",),
-               "max_weight": ("outlier_fraction", "batch", "tau")}
+FAMILY_AXES = {
+    "fig7": ("outlier_fraction", "r"),
+    "fig8": ("outlier_fraction", "r", "tau"),
+    "r_sensitivity": ("outlier_fraction",),
+    "max_weight": ("outlier_fraction", "batch", "tau"),
+}
 #: The committed figures' own parameters (the base setting of each family).
-BASE_SHARED = dict(n_d="1000x20", noise=0.1, outlier_features="gaussian:1",
-                   outlier_targets=1.0, lr="0.1", steps=2000)
-BASE = {"fig7": dict(outlier_fraction=0.1, r=1.0),
-        "fig8": dict(outlier_fraction=0.25, r=1.0, tau=1.0),
-        "r_sensitivity": dict(outlier_fraction=0.1),
-        "max_weight": dict(outlier_fraction=0.1, batch=64, tau=1.0)}
+BASE_SHARED = dict(
+    n_d="1000x20",
+    noise=0.1,
+    outlier_features="gaussian:1",
+    outlier_targets=1.0,
+    lr="0.1",
+    steps=2000,
+)
+BASE = {
+    "fig7": dict(outlier_fraction=0.1, r=1.0),
+    "fig8": dict(outlier_fraction=0.25, r=1.0, tau=1.0),
+    "r_sensitivity": dict(outlier_fraction=0.1),
+    "max_weight": dict(outlier_fraction=0.1, batch=64, tau=1.0),
+}
 BUILTIN_GRIDS = ("default", "quick")
 _KEYS = ("seeds", "sample_seed", "settings_per_family", "include_base", "axes", *FAMILIES)
 
@@ -97,10 +107,19 @@ class Setting:
         n, d = _n_d(p.pop("n_d"))
         law, df, scale = _features(p.pop("outlier_features"))
         lr, unit = _lr(p.pop("lr"))
-        out = dict(n=n, d=d, noise=float(p.pop("noise")), outlier_feature_law=law,
-                   outlier_feature_df=df, outlier_feature_scale=scale,
-                   outlier_target_scale=float(p.pop("outlier_targets")), lr=lr, lr_unit=unit,
-                   steps=int(p.pop("steps")), outlier_fraction=float(p.pop("outlier_fraction")))
+        out = dict(
+            n=n,
+            d=d,
+            noise=float(p.pop("noise")),
+            outlier_feature_law=law,
+            outlier_feature_df=df,
+            outlier_feature_scale=scale,
+            outlier_target_scale=float(p.pop("outlier_targets")),
+            lr=lr,
+            lr_unit=unit,
+            steps=int(p.pop("steps")),
+            outlier_fraction=float(p.pop("outlier_fraction")),
+        )
         for key, cast in (("r", float), ("tau", float), ("batch", int)):
             if key in p:
                 out[key] = cast(p.pop(key))
@@ -131,14 +150,20 @@ class StudyGrid:
         k = min(len(pool), self.settings_per_family - (base is not None))
         chosen = sorted(rng.choice(len(pool), size=k, replace=False).tolist()) if k > 0 else []
         order = ([base] if base is not None else []) + [pool[i] for i in chosen]
-        return [Setting(family, j, tuple(zip(names, product[i], strict=True)))
-                for j, i in enumerate(order)]
+        return [
+            Setting(family, j, tuple(zip(names, product[i], strict=True)))
+            for j, i in enumerate(order)
+        ]
 
     def as_dict(self) -> dict:
-        return dict(name=self.name, seeds=self.seeds, sample_seed=self.sample_seed,
-                    settings_per_family=self.settings_per_family,
-                    include_base=self.include_base,
-                    axes={f: {a: list(v) for a, v in ax.items()} for f, ax in self.axes.items()})
+        return dict(
+            name=self.name,
+            seeds=self.seeds,
+            sample_seed=self.sample_seed,
+            settings_per_family=self.settings_per_family,
+            include_base=self.include_base,
+            axes={f: {a: list(v) for a, v in ax.items()} for f, ax in self.axes.items()},
+        )
 
     def digest(self) -> str:
         """First 12 hex digits of the SHA-256 of the grid's canonical JSON."""
@@ -154,8 +179,14 @@ class StudyGrid:
         return _parse(name, {**data, **axes, "axes": {}})
 
     def with_seeds(self, seeds: int) -> StudyGrid:
-        return StudyGrid(self.name, seeds, self.sample_seed, self.settings_per_family,
-                         self.include_base, self.axes)
+        return StudyGrid(
+            self.name,
+            seeds,
+            self.sample_seed,
+            self.settings_per_family,
+            self.include_base,
+            self.axes,
+        )
 
 
 def _base(family: str) -> dict:
@@ -168,8 +199,11 @@ def load_grid(spec: str | Path | Mapping) -> StudyGrid:
     if isinstance(spec, Mapping):
         return _parse("custom", spec)
     if str(spec) in BUILTIN_GRIDS:
-        text = resources.files("rwtheory.experiments").joinpath(
-            "robustness_grids.toml").read_text(encoding="utf-8")
+        text = (
+            resources.files("rwtheory.experiments")
+            .joinpath("robustness_grids.toml")
+            .read_text(encoding="utf-8")
+        )
         return _parse(str(spec), tomllib.loads(text)[str(spec)])
     path = Path(spec)
     if not path.is_file():
@@ -203,31 +237,49 @@ def _parse(name: str, data: Mapping) -> StudyGrid:
         missing = [a for a in names if a not in merged]
         extra = [a for a in merged if a not in names]
         if missing or extra:
-            raise ValueError(f"grid family {family!r}: axes must be exactly {list(names)} "
-                             f"(missing {missing}, not allowed {extra})")
+            raise ValueError(
+                f"grid family {family!r}: axes must be exactly {list(names)} "
+                f"(missing {missing}, not allowed {extra})"
+            )
         axes[family] = {a: _levels(family, a, merged[a]) for a in names}
         if include_base:
             off = {a: v for a, v in _base(family).items() if v not in axes[family][a]}
             if off:
-                raise ValueError(f"grid family {family!r}: include_base needs the base "
-                                 f"levels {off} among the axes' levels")
-    return StudyGrid(name, _int_at_least(data, "seeds", 1), _int_at_least(data, "sample_seed", 0),
-                     _int_at_least(data, "settings_per_family", 1), include_base, axes)
+                raise ValueError(
+                    f"grid family {family!r}: include_base needs the base "
+                    f"levels {off} among the axes' levels"
+                )
+    return StudyGrid(
+        name,
+        _int_at_least(data, "seeds", 1),
+        _int_at_least(data, "sample_seed", 0),
+        _int_at_least(data, "settings_per_family", 1),
+        include_base,
+        axes,
+    )
 
 
 def _levels(family: str, axis: str, values) -> tuple:
     if not isinstance(values, list) or not values or len(set(map(str, values))) != len(values):
-        raise ValueError(f"grid {family}.{axis} must be a non-empty list of distinct levels, "
-                         f"got {values!r}")
+        raise ValueError(
+            f"grid {family}.{axis} must be a non-empty list of distinct levels, got {values!r}"
+        )
     check = {"n_d": _n_d, "outlier_features": _features, "lr": _lr}.get(axis)
     for v in values:
         if check is not None:
             check(v)
-        elif not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) \
-                or v <= 0 or (axis == "outlier_fraction" and v >= 1):
-            raise ValueError(f"grid {family}.{axis} levels must be finite numbers > 0"
-                             + (" and < 1" if axis == "outlier_fraction" else "")
-                             + f", got {v!r}")
+        elif (
+            not isinstance(v, int | float)
+            or isinstance(v, bool)
+            or not math.isfinite(v)
+            or v <= 0
+            or (axis == "outlier_fraction" and v >= 1)
+        ):
+            raise ValueError(
+                f"grid {family}.{axis} levels must be finite numbers > 0"
+                + (" and < 1" if axis == "outlier_fraction" else "")
+                + f", got {v!r}"
+            )
     return tuple(values)
 
 
@@ -241,8 +293,10 @@ def _n_d(level) -> tuple[int, int]:
 def _features(level) -> tuple[str, float, float]:
     m = re.fullmatch(r"(gaussian|student_t(\d+(?:\.\d+)?)):(\d+(?:\.\d+)?)", str(level))
     if not m or float(m[3]) <= 0 or (m[2] is not None and float(m[2]) <= 0):
-        raise ValueError(f"grid axis outlier_features: levels are 'gaussian:SCALE' or "
-                         f"'student_tDF:SCALE' with DF, SCALE > 0, got {level!r}")
+        raise ValueError(
+            f"grid axis outlier_features: levels are 'gaussian:SCALE' or "
+            f"'student_tDF:SCALE' with DF, SCALE > 0, got {level!r}"
+        )
     if m[2] is None:
         return "gaussian", 3.0, float(m[3])
     return "student_t", float(m[2]), float(m[3])
@@ -251,7 +305,8 @@ def _features(level) -> tuple[str, float, float]:
 def _lr(level) -> tuple[float, str]:
     m = re.fullmatch(r"(\d*\.?\d+(?:e-?\d+)?)?(/L)?", str(level))
     if not m or (m[1] is None and m[2] is None) or (m[1] is not None and float(m[1]) <= 0):
-        raise ValueError(f"grid axis lr: levels are 'VALUE' or 'VALUE/L' with VALUE > 0, "
-                         f"got {level!r}")
+        raise ValueError(
+            f"grid axis lr: levels are 'VALUE' or 'VALUE/L' with VALUE > 0, got {level!r}"
+        )
     value = 1.0 if m[1] is None else float(m[1])
     return value, "1/L" if m[2] else "absolute"

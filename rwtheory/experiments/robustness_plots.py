@@ -26,8 +26,9 @@ def family_figure(family: str, stats: list[ClaimStats]):
 
     names = list(stats[0].by_level)
     fig = plt.figure(figsize=(2.2 * len(names), 6.4))
-    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.3], hspace=0.75, left=0.06,
-                             right=0.98, top=0.82, bottom=0.14)
+    outer = fig.add_gridspec(
+        2, 1, height_ratios=[1, 1.3], hspace=0.75, left=0.06, right=0.98, top=0.82, bottom=0.14
+    )
     top = [fig.add_subplot(g) for g in outer[0].subgridspec(1, len(names), wspace=0.45)]
     slots = max(len(stats), 3)
     bottom = [fig.add_subplot(g) for g in outer[1].subgridspec(1, slots, wspace=0.7)]
@@ -36,15 +37,26 @@ def family_figure(family: str, stats: list[ClaimStats]):
         _shares(ax, stats, axis, cols)
     for ax, st in zip(bottom, stats, strict=False):
         _map(ax, st, cols)
-    for ax in bottom[len(stats):]:
+    for ax in bottom[len(stats) :]:
         ax.set_axis_off()
     top[0].set_ylabel("share of settings", fontsize=7)
     handles, labels = top[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=7,
-               frameon=False, bbox_to_anchor=(0.5, 0.95))
-    fig.suptitle(f"{family}: status of each claim's own rule across the grid "
-                 f"(solid: holds, dashed: holds or holds with caveat; bottom: mean score on "
-                 f"the two parameters that move the verdict most)", fontsize=8, y=0.985)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(4, len(labels)),
+        fontsize=7,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.95),
+    )
+    fig.suptitle(
+        f"{family}: status of each claim's own rule across the grid "
+        f"(solid: holds, dashed: holds or holds with caveat; bottom: mean score on "
+        f"the two parameters that move the verdict most)",
+        fontsize=8,
+        y=0.985,
+    )
     return fig, cols
 
 
@@ -85,8 +97,16 @@ def _map(ax, st: ClaimStats, cols) -> None:
     for i in range(len(l1)):
         for j in range(len(l2)):
             ax.text(j, i, str(count[i, j]), ha="center", va="center", fontsize=6)
-            _add(cols, st.claim, f"map {a1} x {a2}", "mean score", l1[i], l2[j],
-                 float(score[i, j]), int(count[i, j]))
+            _add(
+                cols,
+                st.claim,
+                f"map {a1} x {a2}",
+                "mean score",
+                l1[i],
+                l2[j],
+                float(score[i, j]),
+                int(count[i, j]),
+            )
     ax.set_xticks(range(len(l2)), l2, rotation=60, fontsize=6, ha="right")
     ax.set_yticks(range(len(l1)), l1, fontsize=6)
     ax.set_xlabel(a2, fontsize=7)

@@ -65,8 +65,9 @@ def rows(study: Study, claim: str) -> list[Row]:
     out = []
     for s in study.settings[family]:
         v = next(x for x in study.verdicts[(family, s.index)] if x["claim"] == claim)
-        out.append(Row(claim, family, s.index, dict(s.params), v["status"], v["margin"],
-                       v["numbers"]))
+        out.append(
+            Row(claim, family, s.index, dict(s.params), v["status"], v["margin"], v["numbers"])
+        )
     return out
 
 
@@ -100,12 +101,12 @@ def claim_stats(study: Study, claim: str) -> ClaimStats:
             levels[str(r.params[axis])][r.status] += 1
         levels = {lv: c for lv, c in levels.items() if sum(c.values())}
         by_level[axis] = levels
-        means = [sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
-                 for c in levels.values()]
+        means = [sum(SCORE[s] * k for s, k in c.items()) / sum(c.values()) for c in levels.values()]
         effects[axis] = max(means) - min(means)
     ranked = sorted(rs, key=lambda r: (-SCORE[r.status], -r.margin, r.setting))
-    return ClaimStats(claim, n, counts, {s: wilson(k, n) for s, k in counts.items()},
-                      effects, by_level, ranked)
+    return ClaimStats(
+        claim, n, counts, {s: wilson(k, n) for s, k in counts.items()}, effects, by_level, ranked
+    )
 
 
 # ---------------------------------------------------------------------- words
@@ -119,11 +120,15 @@ def _pct(x: float) -> str:
 
 def counts_text(st: ClaimStats, study: Study) -> str:
     """'holds in k of N settings (...)' with the Wilson intervals."""
-    parts = [f"{st.counts[s]} {s} [{_pct(st.intervals[s][0])}, {_pct(st.intervals[s][1])}]"
-             for s in STATUS_ORDER]
+    parts = [
+        f"{st.counts[s]} {s} [{_pct(st.intervals[s][0])}, {_pct(st.intervals[s][1])}]"
+        for s in STATUS_ORDER
+    ]
     g = study.grid
-    return (f"holds in {st.counts['holds']} of {st.n} settings (grid {g.name} {g.digest()}, "
-            f"{g.seeds} seeds each; " + ", ".join(parts) + "; 95 % Wilson intervals)")
+    return (
+        f"holds in {st.counts['holds']} of {st.n} settings (grid {g.name} {g.digest()}, "
+        f"{g.seeds} seeds each; " + ", ".join(parts) + "; 95 % Wilson intervals)"
+    )
 
 
 def flip_text(st: ClaimStats) -> str:
@@ -133,19 +138,24 @@ def flip_text(st: ClaimStats) -> str:
     if len(present) == 1:
         return f"no flip in the grid: {present[0]} in all {st.n} settings"
     a1, *rest = st.top_axes
-    levels = "; ".join(f"{lv}: " + "/".join(str(c[s]) for s in STATUS_ORDER)
-                       for lv, c in st.by_level[a1].items())
-    text = (f"moves most with {a1} (spread of mean score {st.effects[a1]:.2f}; "
-            f"holds/caveat/fails by level: {levels})")
+    levels = "; ".join(
+        f"{lv}: " + "/".join(str(c[s]) for s in STATUS_ORDER) for lv, c in st.by_level[a1].items()
+    )
+    text = (
+        f"moves most with {a1} (spread of mean score {st.effects[a1]:.2f}; "
+        f"holds/caveat/fails by level: {levels})"
+    )
     if rest:
         a2 = rest[0]
         cells = _cells(st, a1, a2)
         best = max(cells.items(), key=lambda kv: (kv[1][0], kv[1][1]))
         worst = min(cells.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
-        text += (f", then {a2} ({st.effects[a2]:.2f}); best cell {a1}={best[0][0]}, "
-                 f"{a2}={best[0][1]}: mean score {best[1][0]:.2f} over {best[1][1]} settings; "
-                 f"worst {a1}={worst[0][0]}, {a2}={worst[0][1]}: {worst[1][0]:.2f} over "
-                 f"{worst[1][1]}")
+        text += (
+            f", then {a2} ({st.effects[a2]:.2f}); best cell {a1}={best[0][0]}, "
+            f"{a2}={best[0][1]}: mean score {best[1][0]:.2f} over {best[1][1]} settings; "
+            f"worst {a1}={worst[0][0]}, {a2}={worst[0][1]}: {worst[1][0]:.2f} over "
+            f"{worst[1][1]}"
+        )
     return text
 
 
@@ -172,19 +182,27 @@ def ledger_notes(study: Study) -> dict[str, str]:
 # ---------------------------------------------------------------------- files
 def header(study: Study) -> str:
     g = study.grid
-    return (f"# rwtheory robustness study, rwtheory {study.version}; grid {g.name} "
-            f"(digest {g.digest()}: {g.settings_per_family} settings per family, sample seed "
-            f"{g.sample_seed}, base setting {'included' if g.include_base else 'not included'}),"
-            f" seeds 0..{g.seeds - 1} per setting\n")
+    return (
+        f"# rwtheory robustness study, rwtheory {study.version}; grid {g.name} "
+        f"(digest {g.digest()}: {g.settings_per_family} settings per family, sample seed "
+        f"{g.sample_seed}, base setting {'included' if g.include_base else 'not included'}),"
+        f" seeds 0..{g.seeds - 1} per setting\n"
+    )
 
 
 def settings_columns(study: Study, family: str) -> dict[str, list]:
     claims = [c for c in study.claims if c.startswith(family + ".")]
     all_rows = [r for c in claims for r in rows(study, c)]
     axes = list(all_rows[0].params)
-    numbers = sorted({k for r in all_rows for k in r.numbers})   # same order from any source
-    cols = {"claim": [], "setting": [], **{a: [] for a in axes}, "status": [], "margin": [],
-            **{f"rule_{k}": [] for k in numbers}}
+    numbers = sorted({k for r in all_rows for k in r.numbers})  # same order from any source
+    cols = {
+        "claim": [],
+        "setting": [],
+        **{a: [] for a in axes},
+        "status": [],
+        "margin": [],
+        **{f"rule_{k}": [] for k in numbers},
+    }
     for r in all_rows:
         cols["claim"].append(r.claim)
         cols["setting"].append(r.setting)
@@ -199,35 +217,60 @@ def settings_columns(study: Study, family: str) -> dict[str, list]:
 
 
 def summary_columns(study: Study, stats: Sequence[ClaimStats]) -> dict[str, list]:
-    cols = {k: [] for k in ("claim", "settings", "holds", "holds_low", "holds_high",
-                            "caveat", "caveat_low", "caveat_high", "fails", "fails_low",
-                            "fails_high", "top_axis", "second_axis", "most_favourable",
-                            "least_favourable", "flips")}
+    cols = {
+        k: []
+        for k in (
+            "claim",
+            "settings",
+            "holds",
+            "holds_low",
+            "holds_high",
+            "caveat",
+            "caveat_low",
+            "caveat_high",
+            "fails",
+            "fails_low",
+            "fails_high",
+            "top_axis",
+            "second_axis",
+            "most_favourable",
+            "least_favourable",
+            "flips",
+        )
+    }
     for st in stats:
         vals = [st.claim, st.n]
         for s in STATUS_ORDER:
             vals += [st.counts[s], *st.intervals[s]]
         top = st.top_axes + [""] * (2 - len(st.top_axes))
-        vals += [*top, _setting_text(st.ranked[0]), _setting_text(st.ranked[-1]),
-                 flip_text(st)]
+        vals += [*top, _setting_text(st.ranked[0]), _setting_text(st.ranked[-1]), flip_text(st)]
         for k, v in zip(cols, vals, strict=True):
             cols[k].append(v)
     return cols
 
 
 def summary_markdown(study: Study, stats: Sequence[ClaimStats]) -> str:
-    lines = [header(study).lstrip("# ").strip(), "",
-             "Each claim's own status rule (the code that sets its status in paper_checks.md) "
-             "applied at every setting of the grid (rwtheory/experiments/robustness_grid.py "
-             "argues the grid). Score: holds 1, caveat 0.5, fails 0.", ""]
+    lines = [
+        header(study).lstrip("# ").strip(),
+        "",
+        "Each claim's own status rule (the code that sets its status in paper_checks.md) "
+        "applied at every setting of the grid (rwtheory/experiments/robustness_grid.py "
+        "argues the grid). Score: holds 1, caveat 0.5, fails 0.",
+        "",
+    ]
     lines += joint_lines(study) + [""]
     for st in stats:
-        lines += [f"## `{st.claim}`", "", f"* {counts_text(st, study)}",
-                  f"* where it flips: {flip_text(st)}",
-                  "* most favourable: " + "; ".join(
-                      f"{r.status} {_setting_text(r)}" for r in st.ranked[:3]),
-                  "* least favourable: " + "; ".join(
-                      f"{r.status} {_setting_text(r)}" for r in st.ranked[::-1][:3]), ""]
+        lines += [
+            f"## `{st.claim}`",
+            "",
+            f"* {counts_text(st, study)}",
+            f"* where it flips: {flip_text(st)}",
+            "* most favourable: "
+            + "; ".join(f"{r.status} {_setting_text(r)}" for r in st.ranked[:3]),
+            "* least favourable: "
+            + "; ".join(f"{r.status} {_setting_text(r)}" for r in st.ranked[::-1][:3]),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -236,9 +279,15 @@ def joint_holds(study: Study, family: str) -> list[int]:
     Fig. 7: the paper's ordering, linupper first, quadratic ahead of uniform, extremes
     last)."""
     claims = [c for c in study.claims if c.startswith(family + ".")]
-    return [s.index for s in study.settings[family]
-            if all(v["status"] == "holds" for v in study.verdicts[(family, s.index)]
-                   if v["claim"] in claims)]
+    return [
+        s.index
+        for s in study.settings[family]
+        if all(
+            v["status"] == "holds"
+            for v in study.verdicts[(family, s.index)]
+            if v["claim"] in claims
+        )
+    ]
 
 
 def joint_lines(study: Study) -> list[str]:
@@ -246,11 +295,11 @@ def joint_lines(study: Study) -> list[str]:
     for family, settings in study.settings.items():
         claims = [c for c in study.claims if c.startswith(family + ".")]
         ok = joint_holds(study, family)
-        shown = "; ".join(_setting_text(r) for r in rows(study, claims[0])
-                          if r.setting in ok[:5])
-        lines.append(f"* {family} ({', '.join(c.split('.', 1)[1] for c in claims)}): all hold "
-                     f"in {len(ok)} of {len(settings)} settings"
-                     + (f", e.g. {shown}" if ok else ""))
+        shown = "; ".join(_setting_text(r) for r in rows(study, claims[0]) if r.setting in ok[:5])
+        lines.append(
+            f"* {family} ({', '.join(c.split('.', 1)[1] for c in claims)}): all hold "
+            f"in {len(ok)} of {len(settings)} settings" + (f", e.g. {shown}" if ok else "")
+        )
     return lines
 
 
@@ -262,14 +311,16 @@ def write(study: Study, out: str | Path) -> list[Path]:
     out = Path(out)
     head = header(study).encode()
     stats = [claim_stats(study, c) for c in study.claims]
-    blobs = {out / "summary.csv": head + csv_bytes(summary_columns(study, stats)),
-             out / "summary.md": summary_markdown(study, stats).encode(),
-             out / "grid.json": (json.dumps(dict(study.grid.as_dict(), version=study.version),
-                                            indent=1) + "\n").encode()}
+    blobs = {
+        out / "summary.csv": head + csv_bytes(summary_columns(study, stats)),
+        out / "summary.md": summary_markdown(study, stats).encode(),
+        out / "grid.json": (
+            json.dumps(dict(study.grid.as_dict(), version=study.version), indent=1) + "\n"
+        ).encode(),
+    }
     families = list(dict.fromkeys(c.split(".")[0] for c in study.claims))
     for family in families:
-        blobs[out / f"{family}_settings.csv"] = head + csv_bytes(
-            settings_columns(study, family))
+        blobs[out / f"{family}_settings.csv"] = head + csv_bytes(settings_columns(study, family))
         fam_stats = [st for st in stats if st.claim.startswith(family + ".")]
         figure, columns = family_figure(family, fam_stats)
         blobs.update(_render(figure, out / family))
@@ -287,12 +338,15 @@ def _render(figure, stem: Path) -> dict[Path, bytes]:
 
 
 def mean_scores(st: ClaimStats, axis: str) -> dict[str, float]:
-    return {lv: sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
-            for lv, c in st.by_level[axis].items()}
+    return {
+        lv: sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
+        for lv, c in st.by_level[axis].items()
+    }
 
 
-def score_map(st: ClaimStats, a1: str, a2: str) -> tuple[list[str], list[str], np.ndarray,
-                                                         np.ndarray]:
+def score_map(
+    st: ClaimStats, a1: str, a2: str
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     """Levels of a1 and a2, and (mean score, settings) on their grid (NaN / 0 if empty)."""
     l1, l2 = list(st.by_level[a1]), list(st.by_level[a2])
     cells = _cells(st, a1, a2)
@@ -317,15 +371,22 @@ def load(out: str | Path) -> Study:
         if not path.exists():
             continue
         settings[family] = grid.settings(family)
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                 if not ln.startswith("#")]
+        lines = [
+            ln for ln in path.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")
+        ]
         for row in csv.DictReader(lines):
             claims.append(row["claim"])
-            numbers = {k[5:]: float(v) if v else None for k, v in row.items()
-                       if k.startswith("rule_")}
-            verdicts.setdefault((family, int(row["setting"])), []).append(dict(
-                claim=row["claim"], status=row["status"], margin=float(row["margin"]),
-                numbers=numbers))
+            numbers = {
+                k[5:]: float(v) if v else None for k, v in row.items() if k.startswith("rule_")
+            }
+            verdicts.setdefault((family, int(row["setting"])), []).append(
+                dict(
+                    claim=row["claim"],
+                    status=row["status"],
+                    margin=float(row["margin"]),
+                    numbers=numbers,
+                )
+            )
     order = [k for f in settings for k in claim_keys(f)]
     claims = [k for k in order if k in set(claims)]
     return Study(grid, tuple(claims), settings, verdicts, version)

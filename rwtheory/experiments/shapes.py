@@ -21,7 +21,9 @@ def shape(strategy: str, temperature: float, n: int = SHAPE_N):
 
 
 def shape_text(n: int = SHAPE_N) -> str:
-    return (f"Shapes: n w_i (weight relative to the uniform 1/n) for a batch of n={n} equally "
-            f"spaced losses, i.e. normalised losses l~ = -1..1 (delta={DELTA:g}); "
-            f"w = softmax(s(l~)/r) with linupper s = min(l~ + 1, 1), quadratic s = 1 - l~^2, "
-            f"extremes s = |l~|, uniform w = 1/n (rwtheory.sample_weights).")
+    return (
+        f"Shapes: n w_i (weight relative to the uniform 1/n) for a batch of n={n} equally "
+        f"spaced losses, i.e. normalised losses l~ = -1..1 (delta={DELTA:g}); "
+        f"w = softmax(s(l~)/r) with linupper s = min(l~ + 1, 1), quadratic s = 1 - l~^2, "
+        f"extremes s = |l~|, uniform w = 1/n (rwtheory.sample_weights)."
+    )

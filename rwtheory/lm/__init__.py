@@ -27,7 +27,12 @@
   of the small pretraining study (``experiments/lm_pretrain.py``).
 """
 
-from rwtheory.lm.losses import IGNORE_INDEX, default_chunk_size, per_sample_loss, per_sample_loss_from_hidden
+from rwtheory.lm.losses import (
+    IGNORE_INDEX,
+    default_chunk_size,
+    per_sample_loss,
+    per_sample_loss_from_hidden,
+)
 from rwtheory.lm.reweight import gather_losses, reweighted_loss
 from rwtheory.lm.reweighter import SampleReweighter
 from rwtheory.lm.stats import ReweightStats

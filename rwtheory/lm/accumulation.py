@@ -33,8 +33,13 @@ from rwtheory.lm.reweighter import SampleReweighter
 __all__ = ["accumulate_gradients"]
 
 
-def accumulate_gradients(per_sample_losses: Callable, micro_batches: Sequence,
-                         reweighter: SampleReweighter, *, ddp_model=None):
+def accumulate_gradients(
+    per_sample_losses: Callable,
+    micro_batches: Sequence,
+    reweighter: SampleReweighter,
+    *,
+    ddp_model=None,
+):
     """Forward and backward of one optimizer step over ``micro_batches``; returns the step's
     reweighted loss (a detached 0-d tensor; its data-parallel average is the step's objective).
 

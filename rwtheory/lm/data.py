@@ -69,8 +69,9 @@ def _windows(text: np.ndarray, n: int, seq_len: int, rng) -> np.ndarray:
     return text[starts[:, None] + np.arange(seq_len)]
 
 
-def _redundant(templates: np.ndarray, n: int, exact_fraction: float, mutation_rate: float,
-               rng) -> np.ndarray:
+def _redundant(
+    templates: np.ndarray, n: int, exact_fraction: float, mutation_rate: float, rng
+) -> np.ndarray:
     out = templates[rng.integers(0, templates.shape[0], size=n)].copy()
     mutate = (rng.random(n) >= exact_fraction)[:, None] & (rng.random(out.shape) < mutation_rate)
     out[mutate] = _PRINTABLE[rng.integers(0, _PRINTABLE.shape[0], size=int(mutate.sum()))]
@@ -84,21 +85,32 @@ def _check_fraction(v, name):
     return v
 
 
-def build_corpus(seq_len: int = 128, n_train: int = 8192, n_heldout: int = 64,
-                 mix: tuple[float, float, float] = (0.5, 0.3, 0.2), n_templates: int = 8,
-                 exact_fraction: float = 0.5, mutation_rate: float = 0.03,
-                 seed: int | np.random.Generator = 0) -> DomainCorpus:
+def build_corpus(
+    seq_len: int = 128,
+    n_train: int = 8192,
+    n_heldout: int = 64,
+    mix: tuple[float, float, float] = (0.5, 0.3, 0.2),
+    n_templates: int = 8,
+    exact_fraction: float = 0.5,
+    mutation_rate: float = 0.03,
+    seed: int | np.random.Generator = 0,
+) -> DomainCorpus:
     """Build the training pool (``n_train`` samples, domain shares ``mix`` = (text,
     redundant, noise), rounded to whole samples and shuffled) and ``n_heldout`` held-out
     samples per domain. See the module docstring for the domains."""
-    for name, v in (("seq_len", seq_len), ("n_train", n_train), ("n_heldout", n_heldout),
-                    ("n_templates", n_templates)):
+    for name, v in (
+        ("seq_len", seq_len),
+        ("n_train", n_train),
+        ("n_heldout", n_heldout),
+        ("n_templates", n_templates),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     mix = tuple(float(m) for m in mix)
     if len(mix) != 3 or not all(m >= 0 for m in mix) or not math.isclose(sum(mix), 1.0):
-        raise ValueError(f"mix must be three shares >= 0 (text, redundant, noise) summing to 1, "
-                         f"got {mix!r}")
+        raise ValueError(
+            f"mix must be three shares >= 0 (text, redundant, noise) summing to 1, got {mix!r}"
+        )
     exact_fraction = _check_fraction(exact_fraction, "exact_fraction")
     mutation_rate = _check_fraction(mutation_rate, "mutation_rate")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -116,11 +128,13 @@ def build_corpus(seq_len: int = 128, n_train: int = 8192, n_heldout: int = 64,
 
     counts = [round(m * n_train) for m in mix]
     counts[0] = n_train - counts[1] - counts[2]
-    train = np.concatenate([
-        _windows(text["train"], counts[0], seq_len, rng),
-        _redundant(templates, counts[1], exact_fraction, mutation_rate, rng),
-        rng.integers(0, 256, size=(counts[2], seq_len), dtype=np.uint8),
-    ])
+    train = np.concatenate(
+        [
+            _windows(text["train"], counts[0], seq_len, rng),
+            _redundant(templates, counts[1], exact_fraction, mutation_rate, rng),
+            rng.integers(0, 256, size=(counts[2], seq_len), dtype=np.uint8),
+        ]
+    )
     domain = np.repeat(np.arange(3), counts)
     order = rng.permutation(n_train)
     heldout = {
@@ -129,5 +143,9 @@ def build_corpus(seq_len: int = 128, n_train: int = 8192, n_heldout: int = 64,
         "noise": rng.integers(0, 256, size=(n_heldout, seq_len), dtype=np.uint8),
     }
     as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))  # noqa: E731
-    return DomainCorpus(train=as_long(train[order]), train_domain=as_long(domain[order]),
-                        heldout={k: as_long(v) for k, v in heldout.items()}, mix=mix)
+    return DomainCorpus(
+        train=as_long(train[order]),
+        train_domain=as_long(domain[order]),
+        heldout={k: as_long(v) for k, v in heldout.items()},
+        mix=mix,
+    )

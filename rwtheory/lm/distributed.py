@@ -23,8 +23,14 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-__all__ = ["check_global_batch", "gather_losses", "global_batch", "global_batch_flags",
-           "raise_for_flags", "world"]
+__all__ = [
+    "check_global_batch",
+    "gather_losses",
+    "global_batch",
+    "global_batch_flags",
+    "raise_for_flags",
+    "world",
+]
 
 
 def world(group=None) -> tuple[int, int]:
@@ -52,7 +58,7 @@ def gather_losses(local, group=None):
     n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
     sizes = [torch.empty_like(n) for _ in range(size)]
     dist.all_gather(sizes, n, group=group)
-    sizes = torch.cat(sizes).tolist()                  # the one host read (buffer sizes)
+    sizes = torch.cat(sizes).tolist()  # the one host read (buffer sizes)
     longest = max(sizes)
     padded = local.new_zeros((longest, *local.shape[1:]))
     padded[: local.shape[0]] = local
@@ -82,13 +88,17 @@ def raise_for_flags(flags, glob, gvalid) -> None:
     """Raise for the host copy ``flags`` of :func:`global_batch_flags` (the same on every
     rank, so every rank raises the same error)."""
     if flags[0]:
-        raise ValueError("per_sample_losses: no sample of the global batch (all data-parallel "
-                         "ranks together) has a scored token -- every loss is NaN or marked "
-                         "invalid; at least one sample must carry weight")
+        raise ValueError(
+            "per_sample_losses: no sample of the global batch (all data-parallel "
+            "ranks together) has a scored token -- every loss is NaN or marked "
+            "invalid; at least one sample must carry weight"
+        )
     if flags[1]:
         i = int((gvalid & ~torch.isfinite(glob)).nonzero()[0, 0])
-        raise ValueError(f"per_sample_losses must be finite or NaN (NaN = no scored token), "
-                         f"got {float(glob[i])} at index {i} of the global batch")
+        raise ValueError(
+            f"per_sample_losses must be finite or NaN (NaN = no scored token), "
+            f"got {float(glob[i])} at index {i} of the global batch"
+        )
 
 
 def check_global_batch(glob, gvalid) -> None:

@@ -65,7 +65,7 @@ __all__ = ["ReweightingTrainer"]
 
 
 def _unwrap(model):
-    while hasattr(model, "module"):        # DistributedDataParallel, DataParallel
+    while hasattr(model, "module"):  # DistributedDataParallel, DataParallel
         model = model.module
     return model
 
@@ -100,8 +100,11 @@ def _mixed_precision(hidden, weight):
     a model cast to bf16 but a float32 head): multiply in the hidden states' dtype, as the
     model's own autocast would."""
     half = (torch.bfloat16, torch.float16)
-    if (hidden.dtype in half and weight.dtype != hidden.dtype
-            and not torch.is_autocast_enabled(hidden.device.type)):
+    if (
+        hidden.dtype in half
+        and weight.dtype != hidden.dtype
+        and not torch.is_autocast_enabled(hidden.device.type)
+    ):
         return torch.autocast(hidden.device.type, dtype=hidden.dtype)
     return contextlib.nullcontext()
 
@@ -122,12 +125,19 @@ class ReweightingTrainer(Trainer):
     # number of gradient-accumulation steps (transformers >= 5; see __init__ for older ones)
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, reweighter: SampleReweighter | None = None,
-                 ignore_index: int = IGNORE_INDEX, chunked: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        reweighter: SampleReweighter | None = None,
+        ignore_index: int = IGNORE_INDEX,
+        chunked: bool | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if reweighter is not None and not isinstance(reweighter, SampleReweighter):
-            raise TypeError(f"reweighter must be a SampleReweighter, got "
-                            f"{type(reweighter).__name__}")
+            raise TypeError(
+                f"reweighter must be a SampleReweighter, got {type(reweighter).__name__}"
+            )
         if chunked not in (None, True, False):
             raise TypeError(f"chunked must be None, True or False, got {chunked!r}")
         self.reweighter = reweighter if reweighter is not None else SampleReweighter()
@@ -137,8 +147,9 @@ class ReweightingTrainer(Trainer):
         if chunked and blocker:
             raise ValueError(f"chunked=True: {blocker}; pass chunked=False")
         vocab = core.get_output_embeddings().weight.shape[0] if blocker is None else 0
-        self.chunked = (blocker is None and vocab >= CHUNKED_MIN_VOCAB) if chunked is None \
-            else chunked
+        self.chunked = (
+            (blocker is None and vocab >= CHUNKED_MIN_VOCAB) if chunked is None else chunked
+        )
         # Older transformers decide the accumulation scaling from this flag: with it False the
         # model gets no num_items_in_batch and the loss is divided by the accumulation steps.
         self.model_accepts_loss_kwargs = False
@@ -148,10 +159,12 @@ class ReweightingTrainer(Trainer):
         sample without a scored token), chunked or from the logits."""
         inputs = dict(inputs)
         if "labels" not in inputs:
-            raise ValueError("inputs must contain 'labels' (causal LM: the input ids, padding "
-                             "-100) for the reweighted loss")
+            raise ValueError(
+                "inputs must contain 'labels' (causal LM: the input ids, padding "
+                "-100) for the reweighted loss"
+            )
         labels = inputs.pop("labels")
-        inputs.pop("domain_ids", None)          # for the reweighter's stats, not the model
+        inputs.pop("domain_ids", None)  # for the reweighter's stats, not the model
         if not self.chunked:
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
@@ -159,27 +172,34 @@ class ReweightingTrainer(Trainer):
         core = _unwrap(model)
         captured = []
         hook = getattr(core, core.base_model_prefix).register_forward_hook(
-            lambda _m, _a, out: captured.append(out[0]))
+            lambda _m, _a, out: captured.append(out[0])
+        )
         try:
             outputs = model(**inputs, **{_keep_argument(core): 1})
         finally:
             hook.remove()
         head, hidden = core.get_output_embeddings(), captured[-1]
         if type(head.weight).__name__ == "DTensor" or hidden.shape[-1] != head.weight.shape[-1]:
-            raise ValueError("chunked: the output projection is sharded outside the forward "
-                             "pass (FSDP); pass chunked=False to ReweightingTrainer")
+            raise ValueError(
+                "chunked: the output projection is sharded outside the forward "
+                "pass (FSDP); pass chunked=False to ReweightingTrainer"
+            )
         with _mixed_precision(hidden, head.weight):
-            losses = per_sample_loss_from_hidden(hidden, head.weight, labels, head.bias,
-                                                 self.ignore_index, shift=True)
+            losses = per_sample_loss_from_hidden(
+                hidden, head.weight, labels, head.bias, self.ignore_index, shift=True
+            )
         return losses, outputs
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None,
-                     **kwargs):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
         losses, outputs = self.per_sample_losses(model, inputs)
         if model.training:
             counts = (inputs["labels"][:, 1:] != self.ignore_index).sum(dim=1)
-            loss, _ = self.reweighter(losses, step=self.state.global_step, counts=counts,
-                                      domain_ids=inputs.get("domain_ids"))
+            loss, _ = self.reweighter(
+                losses,
+                step=self.state.global_step,
+                counts=counts,
+                domain_ids=inputs.get("domain_ids"),
+            )
             if self.reweighter.weights_over == "optimizer_step":
                 # the weights sum to 1 over the step: undo the Trainer's division
                 loss = loss * self.current_gradient_accumulation_steps
@@ -192,7 +212,7 @@ class ReweightingTrainer(Trainer):
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
         if self.reweighter.weights_over == "optimizer_step" and batches:
             model = self.model_wrapped
-            with torch.no_grad():                   # the scoring pass of the step
+            with torch.no_grad():  # the scoring pass of the step
                 for batch in batches:
                     losses, _ = self.per_sample_losses(model, self._prepare_inputs(batch))
                     self.reweighter.score(losses)

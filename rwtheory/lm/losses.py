@@ -118,8 +118,16 @@ def _check_flags(shift, check) -> None:
             raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
-def _targets(labels, batch: int, length: int, vocab: int, ignore_index: int, shift: bool,
-             owner: str, check: bool):
+def _targets(
+    labels,
+    batch: int,
+    length: int,
+    vocab: int,
+    ignore_index: int,
+    shift: bool,
+    owner: str,
+    check: bool,
+):
     """Validate the shape of ``labels`` against a ``(batch, length, vocab)`` prediction tensor
     named ``owner``; return the flat targets (position t scores ``targets[t]``), the flat mask
     of scored positions, the scored tokens per sample and (``check``) the mask of scored
@@ -130,13 +138,17 @@ def _targets(labels, batch: int, length: int, vocab: int, ignore_index: int, shi
     Host-side checks only (shapes); nothing here synchronises."""
     _check_tensor(labels, "labels", 2, floating=False)
     if tuple(labels.shape) != (batch, length):
-        raise ValueError(f"labels must have shape (batch, length) = {(batch, length)} to match "
-                         f"{owner}, got {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must have shape (batch, length) = {(batch, length)} to match "
+            f"{owner}, got {tuple(labels.shape)}"
+        )
     if batch == 0:
         raise ValueError(f"{owner} must hold at least one sample, got batch size 0")
     if shift and length < 2:
-        raise ValueError(f"with shift=True every sample needs at least 2 positions, got "
-                         f"{owner} of length {length}")
+        raise ValueError(
+            f"with shift=True every sample needs at least 2 positions, got "
+            f"{owner} of length {length}"
+        )
     if not shift and length < 1:
         raise ValueError(f"{owner} must have at least 1 position, got length 0")
     labels = labels.long()
@@ -176,8 +188,7 @@ class LossCheck:
     (:func:`rwtheory.lm.reweighted_loss`, :class:`rwtheory.lm.SampleReweighter`) fetches
     ``flags`` in its own one read (:func:`pending_loss_check`)."""
 
-    def __init__(self, losses, counts, bad, owner: str, ignore_index: int, vocab: int,
-                 shift: bool):
+    def __init__(self, losses, counts, bad, owner: str, ignore_index: int, vocab: int, shift: bool):
         self._bad, self._labels = bad
         self._losses = losses.detach()
         self._nonfinite = (counts > 0) & ~torch.isfinite(self._losses)
@@ -192,13 +203,17 @@ class LossCheck:
         owner, ignore_index, vocab, shift = self._where
         if flags[0]:
             b, t = (int(i) for i in self._bad.nonzero()[0])
-            raise ValueError(f"labels must be token ids in [0, {vocab}) or ignore_index "
-                             f"({ignore_index}), got {int(self._labels[b, t])} at sample {b}, "
-                             f"position {t + 1 if shift else t}")
+            raise ValueError(
+                f"labels must be token ids in [0, {vocab}) or ignore_index "
+                f"({ignore_index}), got {int(self._labels[b, t])} at sample {b}, "
+                f"position {t + 1 if shift else t}"
+            )
         if flags[1]:
             i = int(self._nonfinite.nonzero()[0, 0])
-            raise ValueError(f"{owner} gave a non-finite loss ({float(self._losses[i])}) for "
-                             f"sample {i}: {owner} must hold finite values")
+            raise ValueError(
+                f"{owner} gave a non-finite loss ({float(self._losses[i])}) for "
+                f"sample {i}: {owner} must hold finite values"
+            )
 
     def read(self) -> None:
         """Read the flags (one host synchronisation) and raise if a check failed; nothing
@@ -219,8 +234,9 @@ def pending_loss_check(losses) -> LossCheck | None:
     return check if isinstance(check, LossCheck) and not check.done else None
 
 
-def _attach_check(losses, counts, bad, owner: str, ignore_index: int, vocab: int,
-                  shift: bool) -> None:
+def _attach_check(
+    losses, counts, bad, owner: str, ignore_index: int, vocab: int, shift: bool
+) -> None:
     """``check=True``: the value checks, deferred when there is a backward pass to catch
     them (see the module docstring, "When the value checks raise")."""
     check = LossCheck(losses, counts, bad, owner, ignore_index, vocab, shift)
@@ -237,8 +253,15 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 # ------------------------------------------------------------------------- from logits
-def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: bool = True, *,
-                    return_counts: bool = False, check: bool = True):
+def per_sample_loss(
+    logits,
+    labels,
+    ignore_index: int = IGNORE_INDEX,
+    shift: bool = True,
+    *,
+    return_counts: bool = False,
+    check: bool = True,
+):
     r"""Mean token NLL of every sample: ``(B,)`` from logits ``(B, T, V)`` and labels ``(B, T)``.
 
     .. math:: \ell_b = \frac{1}{|S_b|}\sum_{t \in S_b} -\log \mathrm{softmax}(z_{b,t})_{y_{b,t+1}},
@@ -279,12 +302,14 @@ def per_sample_loss(logits, labels, ignore_index: int = IGNORE_INDEX, shift: boo
     _check_flags(shift, check)
     batch, length, vocab = logits.shape
     if vocab == 0:
-        raise ValueError("logits must have a vocabulary dimension >= 1, got shape "
-                         f"{tuple(logits.shape)}")
+        raise ValueError(
+            f"logits must have a vocabulary dimension >= 1, got shape {tuple(logits.shape)}"
+        )
     if isinstance(labels, torch.Tensor):
         _same_device({"logits": logits, "labels": labels})
-    targets, mask, counts, bad = _targets(labels, batch, length, vocab, ignore_index, shift,
-                                          "logits", check)
+    targets, mask, counts, bad = _targets(
+        labels, batch, length, vocab, ignore_index, shift, "logits", check
+    )
     flat = logits.reshape(-1, vocab)
     cdt = _compute_dtype(logits.dtype)
     if flat.dtype != cdt:
@@ -347,7 +372,7 @@ def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
         e = min(s + chunk_size, rows)
         z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
         target = z.gather(1, targets[s:e, None]).squeeze(1)
-        lse[s:e] = _logsumexp_(z)                      # z is overwritten: no chunk-size copy
+        lse[s:e] = _logsumexp_(z)  # z is overwritten: no chunk-size copy
         nll[s:e] = lse[s:e] - target
         del z
     ctx.save_for_backward(h, weight, bias, targets, lse)
@@ -365,16 +390,20 @@ def _backward(ctx, device_type: str, grad_nll):
     bm = None if bias is None else bias.to(mdt)
     grad_h = torch.empty_like(h) if need_h else None
     grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
-    grad_b = (torch.zeros(bias.shape, dtype=cdt, device=bias.device)
-              if need_b and bias is not None else None)
+    grad_b = (
+        torch.zeros(bias.shape, dtype=cdt, device=bias.device)
+        if need_b and bias is not None
+        else None
+    )
     g = grad_nll.to(cdt)[:, None]
     for s in range(0, rows, chunk):
         e = min(s + chunk, rows)
         hm = h[s:e].to(mdt)
-        p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)          # z - lse
-        p.exp_()                                                       # softmax
-        p.scatter_add_(1, targets[s:e, None],
-                       torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device))
+        p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)  # z - lse
+        p.exp_()  # softmax
+        p.scatter_add_(
+            1, targets[s:e, None], torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device)
+        )
         # the upstream factor scales rows: applied to the (chunk x d) operands and results,
         # not to the (chunk x V) matrix (one pass over it fewer)
         pm = p.to(mdt)
@@ -452,23 +481,35 @@ def _check_projection(hidden, weight, bias) -> tuple[int, int, int, int]:
     batch, length, dim = hidden.shape
     vocab = weight.shape[0]
     if weight.shape[1] != dim or vocab == 0:
-        raise ValueError(f"weight must have shape (vocab, d) with d = {dim} (the last dimension "
-                         f"of hidden) and vocab >= 1, got {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must have shape (vocab, d) with d = {dim} (the last dimension "
+            f"of hidden) and vocab >= 1, got {tuple(weight.shape)}"
+        )
     if bias is not None and tuple(bias.shape) != (vocab,):
         raise ValueError(f"bias must have shape (vocab,) = ({vocab},), got {tuple(bias.shape)}")
     if not torch.is_autocast_enabled(hidden.device.type):
         for name, t in (("weight", weight), ("bias", bias)):
             if t is not None and t.dtype != hidden.dtype:
-                raise TypeError(f"{name} must have the dtype of hidden ({hidden.dtype}) "
-                                f"outside autocast, got {t.dtype} (under torch.autocast "
-                                f"mixed dtypes are cast to the autocast dtype)")
+                raise TypeError(
+                    f"{name} must have the dtype of hidden ({hidden.dtype}) "
+                    f"outside autocast, got {t.dtype} (under torch.autocast "
+                    f"mixed dtypes are cast to the autocast dtype)"
+                )
     return batch, length, dim, vocab
 
 
-def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
-                                ignore_index: int = IGNORE_INDEX, shift: bool = True,
-                                chunk_size: int | None = None, *, return_counts: bool = False,
-                                check: bool = True):
+def per_sample_loss_from_hidden(
+    hidden,
+    weight,
+    labels,
+    bias=None,
+    ignore_index: int = IGNORE_INDEX,
+    shift: bool = True,
+    chunk_size: int | None = None,
+    *,
+    return_counts: bool = False,
+    check: bool = True,
+):
     r""":func:`per_sample_loss` of the logits ``hidden @ weight.T + bias``, without ever
     materialising them.
 
@@ -501,14 +542,18 @@ def per_sample_loss_from_hidden(hidden, weight, labels, bias=None,
     batch, length, dim, vocab = _check_projection(hidden, weight, bias)
     ignore_index = _check_int(ignore_index, "ignore_index")
     _check_flags(shift, check)
-    chunk_size = default_chunk_size(vocab) if chunk_size is None else _check_int(
-        chunk_size, "chunk_size", minimum=1)
+    chunk_size = (
+        default_chunk_size(vocab)
+        if chunk_size is None
+        else _check_int(chunk_size, "chunk_size", minimum=1)
+    )
     if isinstance(labels, torch.Tensor):
         _same_device({"hidden": hidden, "weight": weight, "bias": bias, "labels": labels})
-    targets, mask, counts, bad = _targets(labels, batch, length, vocab, ignore_index, shift,
-                                          "hidden", check)
+    targets, mask, counts, bad = _targets(
+        labels, batch, length, vocab, ignore_index, shift, "hidden", check
+    )
     fn = _linear_cross_entropy(hidden.device.type)
-    safe = torch.where(mask, targets, 0)            # ignored positions score token 0, unused
+    safe = torch.where(mask, targets, 0)  # ignored positions score token 0, unused
     token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, chunk_size)
     losses = _per_sample_mean(token_nll, mask, counts, batch)
     if check:

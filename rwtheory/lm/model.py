@@ -28,8 +28,9 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
-                                 nn.Linear(4 * d_model, d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
+        )
 
     def forward(self, x):
         b, t, c = x.shape
@@ -58,11 +59,22 @@ class ByteTransformer(nn.Module):
     reproducibility.
     """
 
-    def __init__(self, d_model: int = 128, n_layers: int = 2, n_heads: int = 4,
-                 max_len: int = 256, vocab_size: int = BYTE_VOCAB):
+    def __init__(
+        self,
+        d_model: int = 128,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        max_len: int = 256,
+        vocab_size: int = BYTE_VOCAB,
+    ):
         super().__init__()
-        for name, v in (("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads),
-                        ("max_len", max_len), ("vocab_size", vocab_size)):
+        for name, v in (
+            ("d_model", d_model),
+            ("n_layers", n_layers),
+            ("n_heads", n_heads),
+            ("max_len", max_len),
+            ("vocab_size", vocab_size),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if d_model % n_heads:

@@ -71,11 +71,13 @@ def _check_losses(losses):
     try:  # a dense, strided floating tensor with data (rwtheory._array)
         check_tensor(losses, "per_sample_losses", 1, floating=True)
     except ValueError:  # the only ValueError there: the rank
-        raise ValueError(f"per_sample_losses must be 1-D (one loss per sample), got shape "
-                         f"{tuple(losses.shape)}") from None
+        raise ValueError(
+            f"per_sample_losses must be 1-D (one loss per sample), got shape {tuple(losses.shape)}"
+        ) from None
     # the weights are computed in float32: a finite float64 loss beyond its range is named
-    check_fits_dtype(losses, "per_sample_losses", torch.float32,
-                     "the weights are computed in float32")
+    check_fits_dtype(
+        losses, "per_sample_losses", torch.float32, "the weights are computed in float32"
+    )
 
 
 def _validity(valid, losses):
@@ -84,14 +86,20 @@ def _validity(valid, losses):
     if valid is None:
         return scored
     if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool:
-        raise TypeError(f"valid must be a bool torch.Tensor (e.g. counts > 0), got "
-                        f"{getattr(valid, 'dtype', type(valid).__name__)}")
+        raise TypeError(
+            f"valid must be a bool torch.Tensor (e.g. counts > 0), got "
+            f"{getattr(valid, 'dtype', type(valid).__name__)}"
+        )
     if tuple(valid.shape) != tuple(losses.shape):
-        raise ValueError(f"valid must have the shape of per_sample_losses "
-                         f"{tuple(losses.shape)}, got {tuple(valid.shape)}")
+        raise ValueError(
+            f"valid must have the shape of per_sample_losses "
+            f"{tuple(losses.shape)}, got {tuple(valid.shape)}"
+        )
     if valid.device != losses.device:
-        raise ValueError(f"valid must be on the device of per_sample_losses ({losses.device}), "
-                         f"got {valid.device}")
+        raise ValueError(
+            f"valid must be on the device of per_sample_losses ({losses.device}), "
+            f"got {valid.device}"
+        )
     return valid & scored
 
 
@@ -125,14 +133,13 @@ def read_checks(pending, glob, gvalid, extra=None) -> list:
         parts.append(extra.double())
     values = torch.cat(parts).tolist()
     for k, c in enumerate(pending):
-        c.raise_for(values[2 * k:2 * k + 2])
+        c.raise_for(values[2 * k : 2 * k + 2])
     k = 2 * len(pending)
-    raise_for_flags(values[k:k + 2], glob, gvalid)
-    return values[k + 2:]
+    raise_for_flags(values[k : k + 2], glob, gvalid)
+    return values[k + 2 :]
 
 
-def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=None,
-                  scale=None):
+def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=None, scale=None):
     """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`:
     (loss, local weights, global weights, global losses, global validity). Validates types
     and shapes on the host, no values (the callers' :func:`read_checks`); no host read
@@ -141,16 +148,22 @@ def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=No
     valid = _validity(valid, per_sample_losses)
     glob, gvalid, start, world_size = global_batch(per_sample_losses, valid, group)
     if glob.shape[0] == 0:
-        raise ValueError("per_sample_losses must be non-empty (the global batch has no "
-                         "sample)")
+        raise ValueError("per_sample_losses must be non-empty (the global batch has no sample)")
     w_global = global_weights(glob, gvalid, strategy, temperature)
-    w_local = w_global[start:start + per_sample_losses.shape[0]]
+    w_local = w_global[start : start + per_sample_losses.shape[0]]
     loss = weighted_sum(per_sample_losses, w_local, valid, world_size, scale)
     return loss, w_local, w_global, glob, gvalid
 
 
-def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: float = 1.0,
-                    group=None, *, valid=None, check: bool = True):
+def reweighted_loss(
+    per_sample_losses,
+    strategy: str = "linupper",
+    temperature: float = 1.0,
+    group=None,
+    *,
+    valid=None,
+    check: bool = True,
+):
     r"""The reweighted objective :math:`\sum_i w_i \ell_i` on the global batch.
 
     Parameters
@@ -184,8 +197,9 @@ def reweighted_loss(per_sample_losses, strategy: str = "linupper", temperature: 
     strategy = check_strategy(strategy)
     temperature = check_positive_finite(temperature, "temperature")
     check = _check_bool(check, "check")
-    loss, w_local, _, glob, gvalid = reweight_core(per_sample_losses, strategy, temperature,
-                                                   group, valid)
+    loss, w_local, _, glob, gvalid = reweight_core(
+        per_sample_losses, strategy, temperature, group, valid
+    )
     if check:
         read_checks([pending_loss_check(per_sample_losses)], glob, gvalid)
     return loss, w_local

@@ -152,10 +152,17 @@ class SampleReweighter:
     that the configuration matches (call them between optimizer steps).
     """
 
-    def __init__(self, strategy="linupper",
-                 temperature: float | Callable[[int], float] = 1.0, group=None, *,
-                 weights_over: str = "micro_batch", check: bool = True,
-                 burn_in_steps: int = 0, token_weighting: str | None = None):
+    def __init__(
+        self,
+        strategy="linupper",
+        temperature: float | Callable[[int], float] = 1.0,
+        group=None,
+        *,
+        weights_over: str = "micro_batch",
+        check: bool = True,
+        burn_in_steps: int = 0,
+        token_weighting: str | None = None,
+    ):
         self.strategy = check_strategy(strategy)
         if callable(temperature):
             check_positive_finite(temperature(0), "temperature(0)")
@@ -163,23 +170,25 @@ class SampleReweighter:
         else:
             self.schedule = constant_schedule(check_positive_finite(temperature, "temperature"))
         if weights_over not in WEIGHTS_OVER:
-            raise ValueError(f"weights_over must be one of {list(WEIGHTS_OVER)}, got "
-                             f"{weights_over!r}")
+            raise ValueError(
+                f"weights_over must be one of {list(WEIGHTS_OVER)}, got {weights_over!r}"
+            )
         self.weights_over = weights_over
         self.check = _check_bool(check, "check")
         self.group = group
         self.burn_in_steps = _check_count(burn_in_steps, "burn_in_steps")
         if token_weighting not in TOKEN_WEIGHTINGS:
-            raise ValueError(f"token_weighting must be one of {TOKEN_WEIGHTINGS}, got "
-                             f"{token_weighting!r}")
+            raise ValueError(
+                f"token_weighting must be one of {TOKEN_WEIGHTINGS}, got {token_weighting!r}"
+            )
         self.token_weighting = token_weighting
         self.step = 0
-        self._records: list = []          # (global weights, losses, validity, domains)
-        self._record_key: tuple | None = None   # (step, temperature, burn-in) of the records
+        self._records: list = []  # (global weights, losses, validity, domains)
+        self._record_key: tuple | None = None  # (step, temperature, burn-in) of the records
         self._stats: ReweightStats | None = None
-        self._stats_host: list | None = None    # check=True: the records' stats, read
-        self._scored: list = []           # optimizer_step: scored (losses, valid) of the step
-        self._pending: list = []          # optimizer_step: local weights not yet used
+        self._stats_host: list | None = None  # check=True: the records' stats, read
+        self._scored: list = []  # optimizer_step: scored (losses, valid) of the step
+        self._pending: list = []  # optimizer_step: local weights not yet used
 
     def temperature(self, step: int | None = None) -> float:
         """The temperature at ``step`` (default: the current step)."""
@@ -197,8 +206,9 @@ class SampleReweighter:
             if self._stats_host is None:
                 self._stats = reweight_stats(step, r, self._records, burn_in=burn_in)
             else:
-                self._stats = stats_from_values(step, r, self._records, self._stats_host,
-                                                burn_in=burn_in)
+                self._stats = stats_from_values(
+                    step, r, self._records, self._stats_host, burn_in=burn_in
+                )
         return self._stats
 
     def _record(self, key, record, same_step: bool, checks=None) -> None:
@@ -206,8 +216,7 @@ class SampleReweighter:
         records; with ``check``: the one host read of the loss ``checks`` (unread
         :class:`~rwtheory.lm.losses.LossCheck` s), the global batch's flags and the step's
         statistics, which raises before anything is recorded."""
-        records = [*self._records, record] if same_step and key == self._record_key \
-            else [record]
+        records = [*self._records, record] if same_step and key == self._record_key else [record]
         host = None
         if self.check:
             host = read_checks(checks or [], record[1], record[2], stats_values(records))
@@ -222,33 +231,53 @@ class SampleReweighter:
         """Validated ``(valid, token scale, global domain ids)`` of one call."""
         if counts is None:
             if self.token_weighting is not None:
-                raise ValueError(f"counts (scored tokens per sample) is required with "
-                                 f"token_weighting={self.token_weighting!r}")
-        elif not isinstance(counts, torch.Tensor) or counts.is_floating_point() \
-                or tuple(counts.shape) != tuple(losses.shape):
-            raise ValueError(f"counts must be an integer tensor of the shape of "
-                             f"per_sample_losses {tuple(losses.shape)}, got "
-                             f"{getattr(counts, 'dtype', type(counts).__name__)} "
-                             f"{tuple(getattr(counts, 'shape', ()))}")
+                raise ValueError(
+                    f"counts (scored tokens per sample) is required with "
+                    f"token_weighting={self.token_weighting!r}"
+                )
+        elif (
+            not isinstance(counts, torch.Tensor)
+            or counts.is_floating_point()
+            or tuple(counts.shape) != tuple(losses.shape)
+        ):
+            raise ValueError(
+                f"counts must be an integer tensor of the shape of "
+                f"per_sample_losses {tuple(losses.shape)}, got "
+                f"{getattr(counts, 'dtype', type(counts).__name__)} "
+                f"{tuple(getattr(counts, 'shape', ()))}"
+            )
         elif valid is None:
             valid = counts > 0
         scale = None
         if self.token_weighting is not None:
-            scale = _token_scale(self.token_weighting, counts,
-                                 sample_validity(valid, losses), self.group)
+            scale = _token_scale(
+                self.token_weighting, counts, sample_validity(valid, losses), self.group
+            )
         domains = None
         if domain_ids is not None:
-            if not isinstance(domain_ids, torch.Tensor) or domain_ids.is_floating_point() \
-                    or tuple(domain_ids.shape) != tuple(losses.shape):
-                raise ValueError(f"domain_ids must be an integer tensor of the shape of "
-                                 f"per_sample_losses {tuple(losses.shape)}")
+            if (
+                not isinstance(domain_ids, torch.Tensor)
+                or domain_ids.is_floating_point()
+                or tuple(domain_ids.shape) != tuple(losses.shape)
+            ):
+                raise ValueError(
+                    f"domain_ids must be an integer tensor of the shape of "
+                    f"per_sample_losses {tuple(losses.shape)}"
+                )
             domains = domain_ids.detach().long()
             if world(self.group)[1] > 1:
                 domains, _ = gather_losses(domains, self.group)
         return valid, scale, domains
 
-    def __call__(self, per_sample_losses, *, valid=None, counts=None, domain_ids=None,
-                 step: int | None = None):
+    def __call__(
+        self,
+        per_sample_losses,
+        *,
+        valid=None,
+        counts=None,
+        domain_ids=None,
+        step: int | None = None,
+    ):
         """``(loss, weights)`` as :func:`rwtheory.lm.reweighted_loss`, at the current step
         (``weights_over="optimizer_step"``: this micro-batch's slice of the step's weights,
         from :meth:`score`).
@@ -263,10 +292,14 @@ class SampleReweighter:
             return self._call_step_weights(per_sample_losses, valid, scale)
         r = self.temperature()
         loss, w_local, w_global, glob, gvalid = reweight_core(
-            per_sample_losses, self._strategy_now(), r, self.group, valid, scale)
-        self._record((self.step, r, self.step < self.burn_in_steps),
-                     (w_global, glob, gvalid, domains), same_step=step is not None,
-                     checks=[pending_loss_check(per_sample_losses)])
+            per_sample_losses, self._strategy_now(), r, self.group, valid, scale
+        )
+        self._record(
+            (self.step, r, self.step < self.burn_in_steps),
+            (w_global, glob, gvalid, domains),
+            same_step=step is not None,
+            checks=[pending_loss_check(per_sample_losses)],
+        )
         self.step += 1
         return loss, w_local
 
@@ -274,34 +307,47 @@ class SampleReweighter:
         """``weights_over="optimizer_step"``: record one micro-batch's per-sample losses (the
         scoring pass, detached) before the step's training passes."""
         if self.weights_over != "optimizer_step":
-            raise RuntimeError("score() is for weights_over='optimizer_step'; this reweighter "
-                               "weights each micro-batch on its own")
+            raise RuntimeError(
+                "score() is for weights_over='optimizer_step'; this reweighter "
+                "weights each micro-batch on its own"
+            )
         if self._pending:
-            raise RuntimeError(f"score() called with {len(self._pending)} micro-batch(es) of "
-                               f"the previous step not yet passed to the reweighter")
+            raise RuntimeError(
+                f"score() called with {len(self._pending)} micro-batch(es) of "
+                f"the previous step not yet passed to the reweighter"
+            )
         check_losses(per_sample_losses)
         if valid is None and counts is not None:
             valid = counts > 0
-        self._scored.append((per_sample_losses.detach(),
-                             sample_validity(valid, per_sample_losses),
-                             pending_loss_check(per_sample_losses)))
+        self._scored.append(
+            (
+                per_sample_losses.detach(),
+                sample_validity(valid, per_sample_losses),
+                pending_loss_check(per_sample_losses),
+            )
+        )
 
     def _step_weights(self) -> None:
         """Weights over every scored micro-batch of every rank (one collective)."""
         if not self._scored:
-            raise RuntimeError("weights_over='optimizer_step': call score() on every "
-                               "micro-batch of the step (under torch.no_grad()) before its "
-                               "training passes")
+            raise RuntimeError(
+                "weights_over='optimizer_step': call score() on every "
+                "micro-batch of the step (under torch.no_grad()) before its "
+                "training passes"
+            )
         r = self.temperature()
         losses = torch.cat([s[0] for s in self._scored])
         valid = torch.cat([s[1] for s in self._scored])
         glob, gvalid, start, _ = global_batch(losses, valid, self.group)
         w_global = global_weights(glob, gvalid, self._strategy_now(), r)
-        w_local = w_global[start:start + losses.shape[0]]
+        w_local = w_global[start : start + losses.shape[0]]
         scored, self._scored = self._scored, []
-        self._record((self.step, r, self.step < self.burn_in_steps),
-                     (w_global, glob, gvalid, None), same_step=False,
-                     checks=[s[2] for s in scored])
+        self._record(
+            (self.step, r, self.step < self.burn_in_steps),
+            (w_global, glob, gvalid, None),
+            same_step=False,
+            checks=[s[2] for s in scored],
+        )
         self._pending = list(w_local.split([s[0].shape[0] for s in scored]))
 
     def _call_step_weights(self, per_sample_losses, valid, scale):
@@ -309,9 +355,11 @@ class SampleReweighter:
             self._step_weights()
         w = self._pending.pop(0)
         if w.shape != per_sample_losses.shape:
-            raise ValueError(f"per_sample_losses must have the shape of the scored micro-batch "
-                             f"{tuple(w.shape)} (same micro-batches, same order), got "
-                             f"{tuple(per_sample_losses.shape)}")
+            raise ValueError(
+                f"per_sample_losses must have the shape of the scored micro-batch "
+                f"{tuple(w.shape)} (same micro-batches, same order), got "
+                f"{tuple(per_sample_losses.shape)}"
+            )
         valid = sample_validity(valid, per_sample_losses)
         loss = weighted_sum(per_sample_losses, w, valid, world(self.group)[1], scale)
         if not self._pending:
@@ -321,19 +369,28 @@ class SampleReweighter:
     # ------------------------------------------------------------------ checkpoints, copies
     def config(self) -> dict:
         """The configuration as plain data (what ``load_state_dict`` checks)."""
-        return {"strategy": _describe(self.strategy), "schedule": _describe(self.schedule),
-                "burn_in_steps": self.burn_in_steps, "token_weighting": self.token_weighting,
-                "weights_over": self.weights_over}
+        return {
+            "strategy": _describe(self.strategy),
+            "schedule": _describe(self.schedule),
+            "burn_in_steps": self.burn_in_steps,
+            "token_weighting": self.token_weighting,
+            "weights_over": self.weights_over,
+        }
 
     def state_dict(self) -> dict:
         """The state to checkpoint, as plain data (``torch.load(weights_only=True)`` reads
         it): the step, the last statistics and the configuration they belong to."""
         if self._scored or self._pending:
-            raise RuntimeError("state_dict() in the middle of an optimizer step (scored or "
-                               "pending micro-batches): checkpoint between steps")
+            raise RuntimeError(
+                "state_dict() in the middle of an optimizer step (scored or "
+                "pending micro-batches): checkpoint between steps"
+            )
         stats = self.stats
-        return {"step": self.step, "stats": None if stats is None else stats.as_dict(),
-                "config": self.config()}
+        return {
+            "step": self.step,
+            "stats": None if stats is None else stats.as_dict(),
+            "config": self.config(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`. Raises ``ValueError`` if the checkpoint was written
@@ -345,9 +402,11 @@ class SampleReweighter:
         saved, mine = state.get("config"), self.config()
         if saved is not None and saved != mine:
             diff = sorted(k for k in mine if saved.get(k) != mine[k])
-            raise ValueError(f"state: the checkpoint's configuration differs in {diff}: saved "
-                             f"{ {k: saved.get(k) for k in diff} }, this reweighter "
-                             f"{ {k: mine[k] for k in diff} }")
+            raise ValueError(
+                f"state: the checkpoint's configuration differs in {diff}: saved "
+                f"{ {k: saved.get(k) for k in diff} }, this reweighter "
+                f"{ {k: mine[k] for k in diff} }"
+            )
         stats = state.get("stats")
         if stats is not None:
             stats = ReweightStats(**{**stats, "histogram": tuple(stats.get("histogram", ()))})
@@ -361,7 +420,12 @@ class SampleReweighter:
         return state
 
     def __repr__(self) -> str:
-        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("burn_in_steps", "token_weighting")
-                        if getattr(self, k))
-        return (f"SampleReweighter(strategy={strategy_name(self.strategy)!r}, step={self.step}, "
-                f"temperature={self.temperature():g}{extra})")
+        extra = "".join(
+            f", {k}={getattr(self, k)!r}"
+            for k in ("burn_in_steps", "token_weighting")
+            if getattr(self, k)
+        )
+        return (
+            f"SampleReweighter(strategy={strategy_name(self.strategy)!r}, step={self.step}, "
+            f"temperature={self.temperature():g}{extra})"
+        )

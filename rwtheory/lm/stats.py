@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["RHO_BIN_EDGES", "ReweightStats", "reweight_stats", "stats_from_values",
-           "stats_values"]
+__all__ = ["RHO_BIN_EDGES", "ReweightStats", "reweight_stats", "stats_from_values", "stats_values"]
 
 #: Fixed bin edges of :math:`n w_i` (a sample's weight relative to uniform) for the weight
 #: histogram: bin k counts the samples with ``edges[k] < n w_i <= edges[k+1]`` (the first bin
@@ -61,9 +60,19 @@ class ReweightStats:
         """Flat ``{name: float}`` for a logger (``Trainer.log``, wandb, tensorboard): the
         scalars, ``hist_<lo>_<hi>`` (fraction of the n samples in each bin of n·w) and
         ``share_domain_<id>``."""
-        out = {f"{prefix}{k}": float(getattr(self, k)) for k in (
-            "rho", "max_weight", "entropy", "temperature", "loss_spread", "loss_mean", "n",
-            "micro_batches")}
+        out = {
+            f"{prefix}{k}": float(getattr(self, k))
+            for k in (
+                "rho",
+                "max_weight",
+                "entropy",
+                "temperature",
+                "loss_spread",
+                "loss_mean",
+                "n",
+                "micro_batches",
+            )
+        }
         out[f"{prefix}burn_in"] = float(self.burn_in)
         for k, c in enumerate(self.histogram):
             lo, hi = RHO_BIN_EDGES[k], RHO_BIN_EDGES[k + 1]
@@ -90,11 +99,21 @@ def stats_values(records):
     hi = torch.tensor(RHO_BIN_EDGES[1:], dtype=torch.float64, device=w.device)
     # bin k: lo_k < n w <= hi_k (the first bin includes 0); n w == 2 is inside the cap
     inside = ((nw[:, None] > lo) | (lo == 0)) & (nw[:, None] <= hi) & gvalid[:, None]
-    return torch.cat([torch.stack([
-        n.double(), w.max(), -torch.xlogy(w, w).sum(),
-        torch.where(gvalid, glob, -inf).max(), torch.where(gvalid, glob, inf).min(),
-        torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1)]),
-        inside.sum(dim=0).double()])
+    return torch.cat(
+        [
+            torch.stack(
+                [
+                    n.double(),
+                    w.max(),
+                    -torch.xlogy(w, w).sum(),
+                    torch.where(gvalid, glob, -inf).max(),
+                    torch.where(gvalid, glob, inf).min(),
+                    torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1),
+                ]
+            ),
+            inside.sum(dim=0).double(),
+        ]
+    )
 
 
 def _domain_share(records):
@@ -107,25 +126,39 @@ def _domain_share(records):
     domains = torch.cat([r[3] for r in records])
     ids, inverse = torch.unique(domains, return_inverse=True)
     sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=w.device).index_add_(
-        0, inverse, torch.where(gvalid, w, 0.0))
+        0, inverse, torch.where(gvalid, w, 0.0)
+    )
     return dict(zip(ids.tolist(), sums.tolist(), strict=True))
 
 
-def stats_from_values(step: int, temperature: float, records, values, *,
-                      burn_in: bool = False) -> ReweightStats:
+def stats_from_values(
+    step: int, temperature: float, records, values, *, burn_in: bool = False
+) -> ReweightStats:
     """:class:`ReweightStats` from the host copy ``values`` (a list) of
     :func:`stats_values` of ``records``; the domain shares, when every call gave domain ids,
     cost one more host read here."""
     n, mx, ent, lmax, lmin, lmean = values[:6]
-    return ReweightStats(step=step, temperature=float(temperature), n=int(n), max_weight=mx,
-                         rho=n * mx, entropy=ent, loss_spread=lmax - lmin, loss_mean=lmean,
-                         burn_in=burn_in, histogram=tuple(int(c) for c in values[6:]),
-                         domain_share=_domain_share(records), micro_batches=len(records))
+    return ReweightStats(
+        step=step,
+        temperature=float(temperature),
+        n=int(n),
+        max_weight=mx,
+        rho=n * mx,
+        entropy=ent,
+        loss_spread=lmax - lmin,
+        loss_mean=lmean,
+        burn_in=burn_in,
+        histogram=tuple(int(c) for c in values[6:]),
+        domain_share=_domain_share(records),
+        micro_batches=len(records),
+    )
 
 
-def reweight_stats(step: int, temperature: float, records, *,
-                   burn_in: bool = False) -> ReweightStats:
+def reweight_stats(
+    step: int, temperature: float, records, *, burn_in: bool = False
+) -> ReweightStats:
     """:class:`ReweightStats` of one optimizer step from its calls' records (see
     :func:`stats_values`). One host read (``tolist``) -- two when domain ids were given."""
-    return stats_from_values(step, temperature, records, stats_values(records).tolist(),
-                             burn_in=burn_in)
+    return stats_from_values(
+        step, temperature, records, stats_values(records).tolist(), burn_in=burn_in
+    )

@@ -75,13 +75,17 @@ def check_strategy(strategy):
     ``kl_capped(2.0)``), a :class:`kl_capped`, or a callable ``losses -> scores``."""
     if isinstance(strategy, str):
         if strategy not in LM_STRATEGIES:
-            raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, a "
-                             f"kl_capped(rho) or a callable losses -> scores, got {strategy!r}")
+            raise ValueError(
+                f"strategy must be one of {sorted(LM_STRATEGIES)}, a "
+                f"kl_capped(rho) or a callable losses -> scores, got {strategy!r}"
+            )
         return kl_capped() if strategy == "kl_capped" else strategy
     if callable(strategy):
         return strategy
-    raise ValueError(f"strategy must be one of {sorted(LM_STRATEGIES)}, a kl_capped(rho) or a "
-                     f"callable losses -> scores, got {strategy!r}")
+    raise ValueError(
+        f"strategy must be one of {sorted(LM_STRATEGIES)}, a kl_capped(rho) or a "
+        f"callable losses -> scores, got {strategy!r}"
+    )
 
 
 def strategy_name(strategy) -> str:
@@ -96,9 +100,11 @@ def strategy_name(strategy) -> str:
 def _scores(fn: Callable, losses):
     scores = fn(losses)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != tuple(losses.shape):
-        raise ValueError(f"strategy: a callable strategy must return a tensor of shape "
-                         f"{tuple(losses.shape)} (one score per sample), got "
-                         f"{getattr(scores, 'shape', type(scores).__name__)}")
+        raise ValueError(
+            f"strategy: a callable strategy must return a tensor of shape "
+            f"{tuple(losses.shape)} (one score per sample), got "
+            f"{getattr(scores, 'shape', type(scores).__name__)}"
+        )
     scores = scores.detach().float()
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("strategy: a callable strategy returned a non-finite score")

@@ -17,8 +17,17 @@ import torch
 
 __all__ = ["SyncCounter", "count_host_syncs"]
 
-_READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "numpy",
-          "nonzero", "masked_select")
+_READS = (
+    "item",
+    "tolist",
+    "__bool__",
+    "__int__",
+    "__float__",
+    "__index__",
+    "numpy",
+    "nonzero",
+    "masked_select",
+)
 
 
 class SyncCounter:
@@ -37,8 +46,7 @@ class SyncCounter:
 
 def _is_bool_mask(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool and i.ndim > 0
-               for i in items)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool and i.ndim > 0 for i in items)
 
 
 @contextlib.contextmanager
@@ -46,14 +54,14 @@ def count_host_syncs():
     """``with count_host_syncs() as counter: ...`` -- counts the calls listed in the module
     docstring made while the block runs (by any code, torch's own Python included)."""
     counter = SyncCounter()
-    saved = {name: getattr(torch.Tensor, name) for name in (*_READS, "__getitem__",
-                                                              "__setitem__")}
+    saved = {name: getattr(torch.Tensor, name) for name in (*_READS, "__getitem__", "__setitem__")}
     saved_fn = {name: getattr(torch, name) for name in ("nonzero", "masked_select")}
 
     def wrap(name, fn):
         def wrapped(*args, **kwargs):
             counter.hit(name)
             return fn(*args, **kwargs)
+
         return wrapped
 
     def getitem(self, index):

@@ -27,13 +27,14 @@ import numpy as np
 from rwtheory.convex.glm import GLMProblem, geman_mcclure, sigmoid
 from rwtheory.convex.problems import seed_list
 
-__all__ = ["GRADIENT_SUP", "geman_mcclure_regression", "gradient_bound",
-           "sigmoid_classification"]
+__all__ = ["GRADIENT_SUP", "geman_mcclure_regression", "gradient_bound", "sigmoid_classification"]
 
 #: :math:`\sup_u|\partial\phi/\partial u|` per family: the sigmoid's :math:`s(1-s) \le 1/4`;
 #: Geman-McClure's :math:`c^4|r|/(c^2+r^2)^2 \le 3\sqrt3\,c/16` (at :math:`|r| = c/\sqrt3`).
-GRADIENT_SUP = {"sigmoid": lambda params: 0.25,
-                "geman_mcclure": lambda params: 3 * np.sqrt(3) * params["scale"] / 16}
+GRADIENT_SUP = {
+    "sigmoid": lambda params: 0.25,
+    "geman_mcclure": lambda params: 3 * np.sqrt(3) * params["scale"] / 16,
+}
 
 
 def _check(n, d, name_n="n", name_d="d"):
@@ -42,8 +43,9 @@ def _check(n, d, name_n="n", name_d="d"):
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
 
-def sigmoid_classification(seeds=1, *, n: int = 64, d: int = 8, label_noise: float = 0.1,
-                           feature_scale: float = 1.0) -> GLMProblem:
+def sigmoid_classification(
+    seeds=1, *, n: int = 64, d: int = 8, label_noise: float = 0.1, feature_scale: float = 1.0
+) -> GLMProblem:
     r"""Binary classification with the sigmoid loss (THEORY §6), one run per seed.
 
     Features :math:`a_i \sim N(0, s^2 I_d)` (s = ``feature_scale``), a planted direction
@@ -65,14 +67,27 @@ def sigmoid_classification(seeds=1, *, n: int = 64, d: int = 8, label_noise: flo
         lab[rng.random(n) < label_noise] *= -1
         A.append(a)
         y.append(lab)
-    params = dict(problem="sigmoid_classification", n=n, d=d, label_noise=float(label_noise),
-                  feature_scale=float(feature_scale), seeds=seed_list(seeds))
+    params = dict(
+        problem="sigmoid_classification",
+        n=n,
+        d=d,
+        label_noise=float(label_noise),
+        feature_scale=float(feature_scale),
+        seeds=seed_list(seeds),
+    )
     return GLMProblem(np.stack(A), np.stack(y), sigmoid(), params=params)
 
 
-def geman_mcclure_regression(seeds=1, *, n: int = 64, d: int = 8, scale: float = 1.0,
-                             outlier_fraction: float = 0.2, noise: float = 0.1,
-                             outlier_scale: float = 10.0) -> GLMProblem:
+def geman_mcclure_regression(
+    seeds=1,
+    *,
+    n: int = 64,
+    d: int = 8,
+    scale: float = 1.0,
+    outlier_fraction: float = 0.2,
+    noise: float = 0.1,
+    outlier_scale: float = 10.0,
+) -> GLMProblem:
     r"""Robust regression with the Geman-McClure loss of scale c = ``scale``, one run per
     seed: features :math:`a_i \sim N(0, I_d)`, :math:`x_{\rm true} \sim N(0, I_d)/\sqrt d`,
     targets :math:`a_i^\top x_{\rm true} + \text{noise}\cdot\varepsilon_i` for the clean
@@ -98,9 +113,16 @@ def geman_mcclure_regression(seeds=1, *, n: int = 64, d: int = 8, scale: float =
         target[out] = outlier_scale * rng.standard_normal(k)
         A.append(a)
         b.append(target)
-    params = dict(problem="geman_mcclure_regression", n=n, d=d, scale=float(scale),
-                  outlier_fraction=float(outlier_fraction), noise=float(noise),
-                  outlier_scale=float(outlier_scale), seeds=seed_list(seeds))
+    params = dict(
+        problem="geman_mcclure_regression",
+        n=n,
+        d=d,
+        scale=float(scale),
+        outlier_fraction=float(outlier_fraction),
+        noise=float(noise),
+        outlier_scale=float(outlier_scale),
+        seeds=seed_list(seeds),
+    )
     return GLMProblem(np.stack(A), np.stack(b), geman_mcclure(scale), params=params)
 
 
@@ -109,9 +131,10 @@ def gradient_bound(problem: GLMProblem) -> np.ndarray:
     :math:`\|\nabla f_i - \nabla f\| \le \|\nabla f_i\| + \frac1n\sum_j\|\nabla f_j\|
     \le 2 G\max_i\|a_i\|`, G = :data:`GRADIENT_SUP` of the family."""
     family = problem.params.get("problem", "")
-    key = {"sigmoid_classification": "sigmoid",
-           "geman_mcclure_regression": "geman_mcclure"}.get(family)
+    key = {"sigmoid_classification": "sigmoid", "geman_mcclure_regression": "geman_mcclure"}.get(
+        family
+    )
     if key is None:
         raise ValueError(f"problem must come from this module, got {family!r}")
     G = GRADIENT_SUP[key](problem.params)
-    return 2 * G * np.sqrt((problem.A ** 2).sum(-1).max(-1))
+    return 2 * G * np.sqrt((problem.A**2).sum(-1).max(-1))

@@ -88,8 +88,10 @@ class Claim:
         if self.scope == "small analogue" and not self.analogue.strip():
             raise ValueError("analogue must say what a small analogue keeps and drops")
         if self.scope in ("paper's numbers", "not checkable here") and not self.reason.strip():
-            raise ValueError(f"reason must say why claim {self.key!r} (scope {self.scope!r}, "
-                             f"status {self.status!r}) is not checked here")
+            raise ValueError(
+                f"reason must say why claim {self.key!r} (scope {self.scope!r}, "
+                f"status {self.status!r}) is not checked here"
+            )
         for name in ("key", "section", "paper", "ours", "how", "number"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")

@@ -47,11 +47,14 @@ def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg", force=False)
     out = Path(out_dir)
     blobs = {}
-    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None,
-                                                            "Producer": None})):
+    for ext, meta in (
+        ("png", {"Software": None}),
+        ("pdf", {"CreationDate": None, "Producer": None}),
+    ):
         buf = io.BytesIO()
-        result.figure.savefig(buf, format=ext, metadata=meta, dpi=150 if ext == "png" else None,
-                              bbox_inches="tight")
+        result.figure.savefig(
+            buf, format=ext, metadata=meta, dpi=150 if ext == "png" else None, bbox_inches="tight"
+        )
         blobs[out / f"{result.name}.{ext}"] = buf.getvalue()
     header = "".join(f"# {line}\n" for line in result.caption.strip().splitlines())
     blobs[out / f"{result.name}.csv"] = header.encode() + csv_bytes(result.columns)

@@ -92,7 +92,7 @@ def _owner_pid(name: str) -> int | None:
     """The pid in a temporary's name, or None when the name is not one of ours."""
     if not name.startswith(TEMP_PREFIX):
         return None
-    head = name[len(TEMP_PREFIX):].split(".", 1)[0]
+    head = name[len(TEMP_PREFIX) :].split(".", 1)[0]
     return int(head) if head.isdigit() else None
 
 
@@ -159,8 +159,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
     with _signals_deferred():  # the temporary exists only inside the try below
-        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.",
-                                   suffix=f".{path.name}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{os.getpid()}.", suffix=f".{path.name}", dir=path.parent
+        )
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (or keep the
         # mode of the file it replaces)
@@ -284,8 +285,7 @@ def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Pat
             folder.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(folder)
             with _signals_deferred():  # a staging folder is never created unregistered
-                stage = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.",
-                                              dir=folder))
+                stage = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=folder))
                 stages[stage] = [t for t, _ in items]
             _fill(stage, items)
         _commit(stages)
@@ -302,7 +302,8 @@ def _drop_stages(stages: dict[Path, list[Path]]) -> None:
     marker and some files remain): the next run rolls that one forward."""
     for stage, staged in stages.items():
         if not (stage / COMMIT_MARKER).exists() or all(
-                not (stage / t.name).exists() for t in staged):
+            not (stage / t.name).exists() for t in staged
+        ):
             shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -361,8 +362,9 @@ def check_output_path(path: str | os.PathLike, *, folder: bool) -> str | None:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.", dir=base)
         except OSError as exc:
-            return (f"{text!r} is not writable: cannot create a file in {str(base)!r} "
-                    f"({exc.strerror})")
+            return (
+                f"{text!r} is not writable: cannot create a file in {str(base)!r} ({exc.strerror})"
+            )
         os.close(fd)
         os.unlink(tmp)
     return None

@@ -56,11 +56,15 @@ def _timed(provider: Provider, quick: bool) -> Report:
     return rep
 
 
-def collect(quick: bool = False, *, stable_only: bool = False,
-            figure_results: Mapping | None = None,
-            only: Sequence[str] | None = None,
-            robustness: Mapping[str, str] | None = None,
-            done: Mapping[str, Report] | None = None) -> list[Report]:
+def collect(
+    quick: bool = False,
+    *,
+    stable_only: bool = False,
+    figure_results: Mapping | None = None,
+    only: Sequence[str] | None = None,
+    robustness: Mapping[str, str] | None = None,
+    done: Mapping[str, Report] | None = None,
+) -> list[Report]:
     """Run the providers (``only``: these names; ``stable_only``: those that may give
     deterministic rows; ``done``: reports already computed, by provider name, e.g. in worker
     processes by ``rwtheory reproduce``) and, unless ``only`` is given, a placeholder report
@@ -73,8 +77,9 @@ def collect(quick: bool = False, *, stable_only: bool = False,
     if only is not None:
         unknown = set(only) - {p.name for p in every}
         if unknown:
-            raise ValueError(f"unknown provider(s) {sorted(unknown)}; choose from "
-                             f"{[p.name for p in every]}")
+            raise ValueError(
+                f"unknown provider(s) {sorted(unknown)}; choose from {[p.name for p in every]}"
+            )
         active = [p for p in every if p.name in only]
     if stable_only:
         active = [p for p in active if p.stable_rows]
@@ -82,8 +87,10 @@ def collect(quick: bool = False, *, stable_only: bool = False,
     for p in tqdm(active, desc="checks", unit="provider", file=sys.stderr, leave=False):
         rep = (done or {}).get(p.name) or _timed(p, quick)
         if robustness:  # how far each empirical verdict generalises (rwtheory robustness)
-            rep.claims = [replace(c, robustness=robustness[c.key]) if c.key in robustness
-                          else c for c in rep.claims]
+            rep.claims = [
+                replace(c, robustness=robustness[c.key]) if c.key in robustness else c
+                for c in rep.claims
+            ]
         reports.append(rep)
     names = {p.name for p in every}
     missing = [placeholder(name) for name in PLACEHOLDERS if name not in names]

@@ -22,15 +22,22 @@ from importlib import resources
 
 from rwtheory.report.claim import SCOPES, STATUSES, Claim
 
-__all__ = ["SCHEMA_VERSION", "claim_record", "dumps", "extract_numbers", "ledger_record",
-           "load_schema"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "claim_record",
+    "dumps",
+    "extract_numbers",
+    "ledger_record",
+    "load_schema",
+]
 
 SCHEMA_VERSION = "1.0"
 
 _NUMBER = re.compile(
     r"(?P<name>[A-Za-zρΓτλη_][^;:=(){}\[\]\d]{0,40}?)?\s*[:=≈≤≥<>]?\s*"
     r"(?P<value>[-+−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?P<den>/\d+)?\s*"
-    r"(?P<unit>%|ms|s\b|MiB|GiB|×|x\b)?")
+    r"(?P<unit>%|ms|s\b|MiB|GiB|×|x\b)?"
+)
 
 
 def extract_numbers(text: str, limit: int = 24) -> list[dict]:
@@ -55,14 +62,26 @@ def extract_numbers(text: str, limit: int = 24) -> list[dict]:
 
 def claim_record(c: Claim, provider: str) -> dict:
     """One claim as a JSON-ready dict (see the schema for the meaning of each field)."""
-    numbers = ([{"name": q.name, "value": float(q.value), "unit": q.unit} for q in c.quantities]
-               if c.quantities else extract_numbers(c.number))
+    numbers = (
+        [{"name": q.name, "value": float(q.value), "unit": q.unit} for q in c.quantities]
+        if c.quantities
+        else extract_numbers(c.number)
+    )
     return {
-        "id": c.key, "section": c.section, "provider": provider,
+        "id": c.key,
+        "section": c.section,
+        "provider": provider,
         "statement": {"kind": "quoted" if c.quoted else "reconstructed", "text": c.paper},
-        "ours": c.ours, "command": c.how, "status": c.status, "scope": c.scope,
-        "analogue": c.analogue, "reason": c.reason, "measured": c.number,
-        "numbers": numbers, "evidence": list(c.evidence), "robustness": c.robustness,
+        "ours": c.ours,
+        "command": c.how,
+        "status": c.status,
+        "scope": c.scope,
+        "analogue": c.analogue,
+        "reason": c.reason,
+        "measured": c.number,
+        "numbers": numbers,
+        "evidence": list(c.evidence),
+        "robustness": c.robustness,
         "deterministic": bool(c.stable),
     }
 
@@ -83,11 +102,13 @@ def ledger_record(reports, *, quick: bool) -> dict:
         "schema_version": SCHEMA_VERSION,
         "title": "Paper checks: Sow et al., ICLR 2025 (loss-based sample reweighting)",
         "generated_by": "rwtheory check --quick" if quick else "rwtheory check",
-        "counts": {"status": _counts(records, "status", STATUSES),
-                   "scope": _counts(records, "scope", SCOPES), "total": len(records)},
+        "counts": {
+            "status": _counts(records, "status", STATUSES),
+            "scope": _counts(records, "scope", SCOPES),
+            "total": len(records),
+        },
         "claims": records,
-        "details": [{"provider": r.provider, "markdown": r.details}
-                    for r in reports if r.details],
+        "details": [{"provider": r.provider, "markdown": r.details} for r in reports if r.details],
         "notes": [n for r in reports for n in r.notes],
     }
 
@@ -99,6 +120,9 @@ def dumps(doc: dict) -> str:
 
 def load_schema() -> dict:
     """The JSON Schema of :func:`ledger_record`'s document."""
-    text = resources.files("rwtheory.report").joinpath("paper_checks.schema.json").read_text(
-        encoding="utf-8")
+    text = (
+        resources.files("rwtheory.report")
+        .joinpath("paper_checks.schema.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)

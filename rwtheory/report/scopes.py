@@ -14,14 +14,16 @@ __all__ = ["ANALOGUES", "annotate", "figure_evidence"]
 
 #: Figure name -> what its small analogue keeps and drops.
 ANALOGUES = {
-    "lm": ("keeps: the paper's pipeline (normalise, strategy, tempered softmax) on per-sample "
-           "mean token losses of a transformer language model, the r schedule of Table 7 "
-           "(r = 100 during warm-up, then 0.4), AdamW with warm-up and cosine decay, several "
-           "domains (one redundant, one noisy), held-out per-domain perplexity, the cap 2/B; "
-           "drops: scale (a byte-level transformer trained in minutes on 2 CPU cores instead of "
-           "GPT-2 120M-300M and Llama 1.4B/7B), the data (Python's documentation, duplicated "
-           "templates and random bytes instead of SlimPajama/FineWeb), training length (hundreds "
-           "of steps instead of 20,000-170,000) and the few-shot benchmarks"),
+    "lm": (
+        "keeps: the paper's pipeline (normalise, strategy, tempered softmax) on per-sample "
+        "mean token losses of a transformer language model, the r schedule of Table 7 "
+        "(r = 100 during warm-up, then 0.4), AdamW with warm-up and cosine decay, several "
+        "domains (one redundant, one noisy), held-out per-domain perplexity, the cap 2/B; "
+        "drops: scale (a byte-level transformer trained in minutes on 2 CPU cores instead of "
+        "GPT-2 120M-300M and Llama 1.4B/7B), the data (Python's documentation, duplicated "
+        "templates and random bytes instead of SlimPajama/FineWeb), training length (hundreds "
+        "of steps instead of 20,000-170,000) and the few-shot benchmarks"
+    ),
 }
 
 
@@ -35,5 +37,7 @@ def annotate(claims: list[Claim], figure: str) -> list[Claim]:
     extra = {"evidence": figure_evidence(figure)}
     if figure in ANALOGUES:
         extra.update(scope="small analogue", analogue=ANALOGUES[figure])
-    return [replace(c, **{k: v for k, v in extra.items() if not getattr(c, k)
-                          or k == "scope"}) for c in claims]
+    return [
+        replace(c, **{k: v for k, v in extra.items() if not getattr(c, k) or k == "scope"})
+        for c in claims
+    ]

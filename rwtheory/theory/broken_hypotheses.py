@@ -28,8 +28,14 @@ from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 from rwtheory.theory import theorems
 from rwtheory.theory.randomised import a_priori_rho
 
-__all__ = ["BrokenHypothesis", "CarryOverFinding", "StepsAboveLimits", "broken_hypotheses",
-           "carry_over_finding", "steps_above_limits"]
+__all__ = [
+    "BrokenHypothesis",
+    "CarryOverFinding",
+    "StepsAboveLimits",
+    "broken_hypotheses",
+    "carry_over_finding",
+    "steps_above_limits",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class BrokenHypothesis:
     failing_runs: int
     first_failure_step: float
     detail: str
-    facts: dict = field(default_factory=dict)   # the numbers behind ``detail``
+    facts: dict = field(default_factory=dict)  # the numbers behind ``detail``
 
 
 def _first_failure(mask: np.ndarray) -> np.ndarray:
@@ -55,12 +61,14 @@ def _summarise(hypothesis, setting, violated, detail, **facts) -> BrokenHypothes
     first = _first_failure(violated)
     failing = first >= 0
     med = float(np.median(first[failing])) if failing.any() else math.nan
-    return BrokenHypothesis(hypothesis, setting, int(violated.shape[0]), int(failing.sum()),
-                            med, detail, facts)
+    return BrokenHypothesis(
+        hypothesis, setting, int(violated.shape[0]), int(failing.sum()), med, detail, facts
+    )
 
 
-def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
-                      ) -> list[BrokenHypothesis]:
+def broken_hypotheses(
+    *, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
+) -> list[BrokenHypothesis]:
     """Break one hypothesis at a time and report whether and when the bound fails.
 
     1. *Uncapped weights on Route C*: DRO-KL (no cap) at the paper's step
@@ -85,17 +93,25 @@ def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
             rate = theorems.gd_rate(tr, 2.0 * L[:, None])
             bad = one.violated(rtol) | rate.violated(rtol)
             rate_only = rate.violated(rtol).any(axis=1)
-            out.append(_summarise(
-                "uncapped DRO-KL vs Route C with ρ = 2", f"row_spread={spread:g}, "
-                f"τ={tau:g}, η=1/(4L)", bad,
-                f"max ρ_t = {np.nanmax(tr.rho):.3g}; one-step failing runs "
-                f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
-                f"{int(rate_only.sum())}, diverged {int(tr.diverged.sum())}/{tr.runs}",
-                row_spread=spread, max_rho=float(np.nanmax(tr.rho))))
+            out.append(
+                _summarise(
+                    "uncapped DRO-KL vs Route C with ρ = 2",
+                    f"row_spread={spread:g}, τ={tau:g}, η=1/(4L)",
+                    bad,
+                    f"max ρ_t = {np.nanmax(tr.rho):.3g}; one-step failing runs "
+                    f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
+                    f"{int(rate_only.sum())}, diverged {int(tr.diverged.sum())}/{tr.runs}",
+                    row_spread=spread,
+                    max_rho=float(np.nanmax(tr.rho)),
+                )
+            )
     p = consistent_least_squares(seeds, n=64, d=16, condition=100.0, row_spread=10.0)
     L = p.smoothness()
-    for scheme, rho in ((Strategy("uniform"), 1.0), (Strategy("linupper", 2.0), 2.0),
-                        (KLCapped(0.5, 2.0), 2.0)):
+    for scheme, rho in (
+        (Strategy("uniform"), 1.0),
+        (Strategy("linupper", 2.0), 2.0),
+        (KLCapped(0.5, 2.0), 2.0),
+    ):
         for c in (1.0, 2.0, 3.9, 6.0, 7.9):
             eta = c / (2 * rho * L)
             tr = engine.run(p, scheme, lr=eta, steps=steps)
@@ -108,17 +124,22 @@ def broken_hypotheses(*, seeds: int = 8, steps: int = 200, rtol: float = 1e-9
             # the sharp rate's hypothesis eta L_hat_t < 2 is broken for c >= 4: evaluate
             # D^2/(2 eta Gamma T) regardless there (mu read as 1)
             sharp_rate = theorems.gd_rate_sharp(tr, np.minimum(L_hat, 1 / tr.lr[:, None]))
-            out.append(_summarise(
-                "step size above 1/(2ρL)", f"{scheme.label}, η = {c:g}/(2ρL)",
-                rate.violated(rtol),
-                f"one-step (valid for any η) violations: paper form "
-                f"{int(one.violated(rtol).sum())}, sharp form {int(sharp.violated(rtol).sum())}; "
-                f"sharp rate D²/(2ηΓT) failing runs "
-                f"{int(sharp_rate.violated(rtol).any(axis=1).sum())} (its hypothesis ηρL ≤ 1 "
-                f"{'holds' if c <= 2 else 'broken'}); diverged {int(tr.diverged.sum())}/{tr.runs}",
-                step_factor=c, one_step_violations=int(one.violated(rtol).sum()),
-                sharp_one_step_violations=int(sharp.violated(rtol).sum()),
-                sharp_rate_failing_runs=int(sharp_rate.violated(rtol).any(axis=1).sum())))
+            out.append(
+                _summarise(
+                    "step size above 1/(2ρL)",
+                    f"{scheme.label}, η = {c:g}/(2ρL)",
+                    rate.violated(rtol),
+                    f"one-step (valid for any η) violations: paper form "
+                    f"{int(one.violated(rtol).sum())}, sharp form {int(sharp.violated(rtol).sum())}; "
+                    f"sharp rate D²/(2ηΓT) failing runs "
+                    f"{int(sharp_rate.violated(rtol).any(axis=1).sum())} (its hypothesis ηρL ≤ 1 "
+                    f"{'holds' if c <= 2 else 'broken'}); diverged {int(tr.diverged.sum())}/{tr.runs}",
+                    step_factor=c,
+                    one_step_violations=int(one.violated(rtol).sum()),
+                    sharp_one_step_violations=int(sharp.violated(rtol).sum()),
+                    sharp_rate_failing_runs=int(sharp_rate.violated(rtol).any(axis=1).sum()),
+                )
+            )
     out += _no_interpolation(seeds, steps, rtol)
     out += _carry_over_ignored(seeds, steps, rtol)
     return out
@@ -128,13 +149,14 @@ def _no_interpolation(seeds: int, steps: int, rtol: float) -> list[BrokenHypothe
     out = []
     for frac in (0.1, 0.25):
         p = regression_with_outliers(seeds, n=200, d=10, outlier_fraction=frac, n_test=10)
-        x_hat = np.stack([np.linalg.lstsq(A, b, rcond=None)[0] for A, b in zip(p.A, p.b,
-                                                                               strict=True)])
+        x_hat = np.stack(
+            [np.linalg.lstsq(A, b, rcond=None)[0] for A, b in zip(p.A, p.b, strict=True)]
+        )
         L = p.smoothness()
-        r_hat = p.residuals(x_hat)                                # (R, n)
+        r_hat = p.residuals(x_hat)  # (R, n)
         for scheme in (Strategy("uniform"), Strategy("linupper", 1.0), KLCapped(0.5, 2.0)):
             tr = engine.run(p, scheme, lr=1 / (4 * L), steps=steps, keep_weights=True)
-            X = tr.iterates                                        # (R, T+1, d)
+            X = tr.iterates  # (R, T+1, d)
             # Delta_i(x) = f_i(x) - f_i(x_hat) = e_i (e_i/2 + r_hat_i), e = A (x - x_hat):
             # no cancellation of f_i(x) against f_i(x_hat) near x_hat. May be < 0.
             e = np.einsum("rnd,rtd->rtn", p.A, X - x_hat[:, None])
@@ -146,28 +168,33 @@ def _no_interpolation(seeds: int, steps: int, rtol: float) -> list[BrokenHypothe
                 gamma = np.where(a[:, :-1] != 0, S / a[:, :-1], 1.0)
             d = ((X - x_hat[:, None]) ** 2).sum(-1)
             eta = tr.lr[:, None]
-            one = theorems.Bound(2 * eta * (1 - eta * tr.rho * L[:, None]) * S,
-                                 d[:, :-1] - d[:, 1:],
-                                 np.maximum.reduce([d[:, :-1], d[:, 1:], 2 * eta * S_abs]),
-                                 np.ones_like(S, dtype=bool))
+            one = theorems.Bound(
+                2 * eta * (1 - eta * tr.rho * L[:, None]) * S,
+                d[:, :-1] - d[:, 1:],
+                np.maximum.reduce([d[:, :-1], d[:, 1:], 2 * eta * S_abs]),
+                np.ones_like(S, dtype=bool),
+            )
             k = np.arange(1, steps + 1)
             gmin = np.minimum.accumulate(gamma, axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 bound = d[:, :1] / (eta * gmin * k)
-            rate = theorems.Bound(np.cumsum(a[:, :-1], axis=1) / k, bound, np.abs(bound),
-                                  gmin > 0)
+            rate = theorems.Bound(np.cumsum(a[:, :-1], axis=1) / k, bound, np.abs(bound), gmin > 0)
             neg = int((gaps < 0).any(axis=(1, 2)).sum())
-            out.append(_summarise(
-                "no interpolation", f"outliers {frac:.0%}, {scheme.label}, η=1/(4L)",
-                one.violated(rtol) | rate.violated(rtol),
-                f"runs with some Δ_i < 0: {neg}/{tr.runs}; Γ_t ≤ 0 (rate vacuous) in "
-                f"{int((gamma <= 0).any(axis=1).sum())} runs; one-step failing runs "
-                f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
-                f"{int(rate.violated(rtol).any(axis=1).sum())}; median a_T/a_0 = "
-                f"{np.median(a[:, -1] / a[:, 0]):.2g}",
-                uniform=scheme == Strategy("uniform"),
-                vacuous_runs=int((gamma <= 0).any(axis=1).sum()),
-                final_gap_ratio=float(np.median(a[:, -1] / a[:, 0]))))
+            out.append(
+                _summarise(
+                    "no interpolation",
+                    f"outliers {frac:.0%}, {scheme.label}, η=1/(4L)",
+                    one.violated(rtol) | rate.violated(rtol),
+                    f"runs with some Δ_i < 0: {neg}/{tr.runs}; Γ_t ≤ 0 (rate vacuous) in "
+                    f"{int((gamma <= 0).any(axis=1).sum())} runs; one-step failing runs "
+                    f"{int(one.violated(rtol).any(axis=1).sum())}, rate failing runs "
+                    f"{int(rate.violated(rtol).any(axis=1).sum())}; median a_T/a_0 = "
+                    f"{np.median(a[:, -1] / a[:, 0]):.2g}",
+                    uniform=scheme == Strategy("uniform"),
+                    vacuous_runs=int((gamma <= 0).any(axis=1).sum()),
+                    final_gap_ratio=float(np.median(a[:, -1] / a[:, 0])),
+                )
+            )
     return out
 
 
@@ -175,25 +202,36 @@ def _carry_over_ignored(seeds: int, steps: int, rtol: float) -> list[BrokenHypot
     out = []
     p = consistent_least_squares(seeds, n=32, d=16, condition=10.0, row_spread=30.0)
     L = p.smoothness()
-    for scheme in (Strategy("linupper", 0.4), KLCapped(0.2, 2.0), SmallestGaps(2.0),
-                   RandomCapped(3, 2.0, 0.05)):
+    for scheme in (
+        Strategy("linupper", 0.4),
+        KLCapped(0.2, 2.0),
+        SmallestGaps(2.0),
+        RandomCapped(3, 2.0, 0.05),
+    ):
         rho = a_priori_rho(scheme, p.n)
         eta = 1 / (2 * rho * L)
-        lam = 0.5 * np.arange(steps + 1)                         # kappa t, kappa = 1/2
+        lam = 0.5 * np.arange(steps + 1)  # kappa t, kappa = 1/2
         tr = engine.run(p, scheme, method="heavy_ball", lr=eta, steps=steps, lambdas=lam)
         gamma = np.minimum.accumulate(tr.gamma, axis=1)
         lam_k = lam[None, 1:]
         with np.errstate(divide="ignore", invalid="ignore"):
-            bound = tr.dist2[:, :1] * np.maximum(1 / (2 * eta[:, None] * gamma),
-                                                 L[:, None] / 2) / (1 + lam_k)
+            bound = (
+                tr.dist2[:, :1]
+                * np.maximum(1 / (2 * eta[:, None] * gamma), L[:, None] / 2)
+                / (1 + lam_k)
+            )
         naive = theorems.Bound(tr.gap[:, 1:], bound, np.abs(bound), gamma > 0)
         derived = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(p, tr, "C"), L)
-        out.append(_summarise(
-            "carry-over ignored (heavy ball, λ_t = t/2)", f"{scheme.label}, "
-            f"η = 1/(2ρL)", naive.violated(rtol),
-            f"derived bound (feasible horizons only): "
-            f"{int(derived.violated(rtol).sum())} violations",
-            derived_violations=int(derived.violated(rtol).sum())))
+        out.append(
+            _summarise(
+                "carry-over ignored (heavy ball, λ_t = t/2)",
+                f"{scheme.label}, η = 1/(2ρL)",
+                naive.violated(rtol),
+                f"derived bound (feasible horizons only): "
+                f"{int(derived.violated(rtol).sum())} violations",
+                derived_violations=int(derived.violated(rtol).sum()),
+            )
+        )
     return out
 
 
@@ -208,19 +246,20 @@ class StepsAboveLimits:
     algorithm: str
     runs: int
     evaluated: int
-    paper_violations: int         # paper one-step form, right L_hat
-    sharp_violations: int         # sharp one-step form, right L_hat
-    sharp_rate_violations: int    # sharp rate, right L_hat (applicable: eta L_hat_t < 2)
-    wrong_violations: dict        # label of the wrong L_hat -> sharp one-step violations
-    tightness_sharp: float        # median observed/bound of the sharp one-step form
+    paper_violations: int  # paper one-step form, right L_hat
+    sharp_violations: int  # sharp one-step form, right L_hat
+    sharp_rate_violations: int  # sharp rate, right L_hat (applicable: eta L_hat_t < 2)
+    wrong_violations: dict  # label of the wrong L_hat -> sharp one-step violations
+    tightness_sharp: float  # median observed/bound of the sharp one-step form
 
 
 #: The step multiples of 1/(2 L_hat_apriori) used by :func:`steps_above_limits`.
 ABOVE_FACTORS = (2.0, 3.0, 3.98)
 
 
-def steps_above_limits(*, seeds: int = 4, steps: int = 100, rtol: float = 1e-9
-                       ) -> list[StepsAboveLimits]:
+def steps_above_limits(
+    *, seeds: int = 4, steps: int = 100, rtol: float = 1e-9
+) -> list[StepsAboveLimits]:
     r"""GD, SGD (b = n/4) and heavy ball (constant lambda = 1/2) at eta = u/(2 L_hat), u in
     :data:`ABOVE_FACTORS`, both routes, schemes uniform / LinUpper (r = 1) / Prop. 1
     (rho = 2) / smallest gaps (rho = 2), on consistent least squares (n = 32, d = 16,
@@ -228,12 +267,19 @@ def steps_above_limits(*, seeds: int = 4, steps: int = 100, rtol: float = 1e-9
     (s = 1). Wrong constants: :math:`10^{-12}\hat L` (both routes) and, for SGD's Route C,
     :math:`\rho_tL` in place of :math:`\rho_tL_{B_t}`."""
     base = consistent_least_squares(seeds, n=32, d=16, condition=10.0, row_spread=10.0)
-    schemes = (Strategy("uniform"), Strategy("linupper", 1.0), KLCapped(0.5, 2.0),
-               SmallestGaps(2.0))
+    schemes = (
+        Strategy("uniform"),
+        Strategy("linupper", 1.0),
+        KLCapped(0.5, 2.0),
+        SmallestGaps(2.0),
+    )
     out = []
     for loss in ("squared", "huber", "log_cosh"):
-        p = base if loss == "squared" else glm.from_least_squares(
-            base, glm.make_loss(loss, 0.1 if loss == "huber" else 1.0))
+        p = (
+            base
+            if loss == "squared"
+            else glm.from_least_squares(base, glm.make_loss(loss, 0.1 if loss == "huber" else 1.0))
+        )
         run = engine.run if loss == "squared" else glm.run
         for algorithm in ("GD", "SGD", "heavy ball"):
             out.append(_above(p, run, loss, algorithm, schemes, steps, rtol))
@@ -247,9 +293,11 @@ def _above(p, run, loss, algorithm, schemes, steps, rtol) -> StepsAboveLimits:
     counts = dict(runs=0, evaluated=0, paper=0, sharp=0, rate=0)
     wrong: dict[str, int] = {}
     ratios = []
-    one_paper, one_sharp = ((theorems.heavy_ball_one_step, theorems.heavy_ball_one_step_sharp)
-                            if algorithm == "heavy ball" else
-                            (theorems.sgd_one_step, theorems.sgd_one_step_sharp))
+    one_paper, one_sharp = (
+        (theorems.heavy_ball_one_step, theorems.heavy_ball_one_step_sharp)
+        if algorithm == "heavy ball"
+        else (theorems.sgd_one_step, theorems.sgd_one_step_sharp)
+    )
     for scheme in schemes:
         for route in theorems.ROUTES:
             for u in ABOVE_FACTORS:
@@ -267,19 +315,27 @@ def _above(p, run, loss, algorithm, schemes, steps, rtol) -> StepsAboveLimits:
                 counts["paper"] += int(one_paper(tr, L_hat).violated(rtol).sum())
                 counts["sharp"] += int(sharp.violated(rtol).sum())
                 if algorithm != "heavy ball":
-                    counts["rate"] += int(theorems.sgd_rate_sharp(tr, L_hat)
-                                          .violated(rtol).sum())
+                    counts["rate"] += int(theorems.sgd_rate_sharp(tr, L_hat).violated(rtol).sum())
                 ratios.append(sharp.tightness())
                 bad = {"1e-12·L̂": 1e-12 * L_hat}
                 if algorithm == "SGD" and route == "C":
                     bad["ρ_t·L for ρ_t·L_B"] = tr.rho * L[:, None]
                 for label, wrong_L in bad.items():
-                    wrong[label] = wrong.get(label, 0) + int(one_sharp(tr, wrong_L)
-                                                             .violated(rtol).sum())
+                    wrong[label] = wrong.get(label, 0) + int(
+                        one_sharp(tr, wrong_L).violated(rtol).sum()
+                    )
     t = np.concatenate(ratios)
-    return StepsAboveLimits(loss, algorithm, counts["runs"], counts["evaluated"],
-                            counts["paper"], counts["sharp"], counts["rate"], wrong,
-                            float(np.median(t)) if t.size else math.nan)
+    return StepsAboveLimits(
+        loss,
+        algorithm,
+        counts["runs"],
+        counts["evaluated"],
+        counts["paper"],
+        counts["sharp"],
+        counts["rate"],
+        wrong,
+        float(np.median(t)) if t.size else math.nan,
+    )
 
 
 # ------------------------------------------------------------------ the carry-over term
@@ -292,12 +348,13 @@ class CarryOverFinding:
     setting: str
     runs: int
     steps: int
-    failing_runs: dict   # carry -> runs with a violated coefficient form (sharp form)
-    lemma_steps: dict    # carry -> steps with S'_{t+1} > bound * a_t
+    failing_runs: dict  # carry -> runs with a violated coefficient form (sharp form)
+    lemma_steps: dict  # carry -> steps with S'_{t+1} > bound * a_t
 
 
-def carry_over_finding(*, seeds: int = 4, steps: int = 60, rtol: float = 1e-9
-                       ) -> list[CarryOverFinding]:
+def carry_over_finding(
+    *, seeds: int = 4, steps: int = 60, rtol: float = 1e-9
+) -> list[CarryOverFinding]:
     r"""Is :math:`\rho_{t+1}` in :math:`c_t = (\kappa_t + \lambda_t)\Gamma_t -
     \lambda_{t+1}\rho_{t+1}` needed? Full-batch heavy ball with constant momentum
     :math:`\lambda \in \{0.5, 2, 10\}` (:math:`\lambda_0 = 0`), :math:`\eta = 1/(\rho L)`:
@@ -315,14 +372,13 @@ def carry_over_finding(*, seeds: int = 4, steps: int = 60, rtol: float = 1e-9
         base = consistent_least_squares(seeds, n=n, d=d, condition=10.0, row_spread=10.0)
         problems = [("least squares", base, engine.run)]
         if n == 8:
-            problems.append(("Huber δ=0.1", glm.from_least_squares(base, glm.huber(0.1)),
-                             glm.run))
+            problems.append(("Huber δ=0.1", glm.from_least_squares(base, glm.huber(0.1)), glm.run))
         for name, p, run in problems:
-            schemes = [AlternatingCap(float(n)), AlternatingCap(2.0)] if n > 2 else \
-                [AlternatingCap(2.0)]
+            schemes = (
+                [AlternatingCap(float(n)), AlternatingCap(2.0)] if n > 2 else [AlternatingCap(2.0)]
+            )
             for scheme in [*schemes, Strategy("linupper", 0.4), KLCapped(0.2, 2.0)]:
-                out.append(_carry(p, run, f"{name}, n={n}, {scheme.label}", scheme, steps,
-                                  rtol))
+                out.append(_carry(p, run, f"{name}, n={n}, {scheme.label}", scheme, steps, rtol))
     return out
 
 
@@ -333,13 +389,20 @@ def _carry(p, run, setting, scheme, steps, rtol) -> CarryOverFinding:
     lemma = dict.fromkeys(theorems.CARRY_BOUNDS, 0)
     runs = 0
     for lam in (0.5, 2.0, 10.0):
-        tr = run(p, scheme, method="heavy_ball", lr=1 / (rho * L), steps=steps,
-                 lambdas=np.r_[0.0, np.full(steps, lam)])
+        tr = run(
+            p,
+            scheme,
+            method="heavy_ball",
+            lr=1 / (rho * L),
+            steps=steps,
+            lambdas=np.r_[0.0, np.full(steps, lam)],
+        )
         L_hat = theorems.effective_smoothness(p, tr, "C")
         runs += tr.runs
         for carry in theorems.CARRY_BOUNDS:
             form = theorems.heavy_ball_weighted_sum_sharp(tr, L_hat, carry=carry)
             failing[carry] += int(form.violated(rtol).any(axis=1).sum())
-            lemma[carry] += int(theorems.heavy_ball_carry_over(tr, carry=carry)
-                                .violated(rtol).sum())
+            lemma[carry] += int(
+                theorems.heavy_ball_carry_over(tr, carry=carry).violated(rtol).sum()
+            )
     return CarryOverFinding(setting, runs, steps, failing, lemma)

@@ -38,8 +38,17 @@ from rwtheory.nonconvex import problems as ncp
 from rwtheory.theory import theorem4
 from rwtheory.theory.randomised import Tally
 
-__all__ = ["FAMILIES", "WEIGHTINGS", "Instance", "NonconvexVerification", "broken_step_size",
-           "expectation_checks", "open_question", "sample_instances", "verify"]
+__all__ = [
+    "FAMILIES",
+    "WEIGHTINGS",
+    "Instance",
+    "NonconvexVerification",
+    "broken_step_size",
+    "expectation_checks",
+    "open_question",
+    "sample_instances",
+    "verify",
+]
 
 #: (weighting, class): uniform; the paper's strategies on the losses (what practitioners
 #: run); the same pipeline on the squared gradient norms (what §6's Γ rewards); adversaries
@@ -62,9 +71,9 @@ WEIGHTINGS: tuple[tuple[Scheme, str], ...] = (
 CLASSES = ("uniform", "loss-based", "gradient-based", "adversary")
 FAMILIES = ("sigmoid", "geman_mcclure")
 SHAPES = ((6, 3), (8, 16), (16, 4), (24, 8), (32, 32), (48, 6), (64, 8))
-STEP_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)   # eta = c / L
-START_SCALES = (0.3, 1.0, 3.0)                    # x_0 ~ N(0, s^2 I)
-NOISES = (0.0, 0.1, 0.3)     # label flips (sigmoid) / outlier fraction (Geman-McClure)
+STEP_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)  # eta = c / L
+START_SCALES = (0.3, 1.0, 3.0)  # x_0 ~ N(0, s^2 I)
+NOISES = (0.0, 0.1, 0.3)  # label flips (sigmoid) / outlier fraction (Geman-McClure)
 
 
 @dataclass(frozen=True)
@@ -92,27 +101,37 @@ def sample_instances(count: int, seed: int = 0) -> list[Instance]:
     for k in range(count):
         n, d = SHAPES[rng.integers(len(SHAPES))]
         sizes = sorted({1, 2, max(1, n // 4), max(1, n // 2)})
-        out.append(Instance(
-            family=FAMILIES[rng.integers(2)], n=n, d=d, noise=float(rng.choice(NOISES)),
-            seed=1000 * seed + k, start_scale=float(rng.choice(START_SCALES)),
-            step_factor=float(rng.choice(STEP_FACTORS)),
-            batch_size=int(sizes[rng.integers(len(sizes))])))
+        out.append(
+            Instance(
+                family=FAMILIES[rng.integers(2)],
+                n=n,
+                d=d,
+                noise=float(rng.choice(NOISES)),
+                seed=1000 * seed + k,
+                start_scale=float(rng.choice(START_SCALES)),
+                step_factor=float(rng.choice(STEP_FACTORS)),
+                batch_size=int(sizes[rng.integers(len(sizes))]),
+            )
+        )
     return out
 
 
 def make_problem(inst: Instance) -> glm.GLMProblem:
     """The instance's one-row problem."""
     if inst.family == "sigmoid":
-        return ncp.sigmoid_classification([inst.seed], n=inst.n, d=inst.d,
-                                          label_noise=inst.noise)
-    return ncp.geman_mcclure_regression([inst.seed], n=inst.n, d=inst.d,
-                                        outlier_fraction=inst.noise)
+        return ncp.sigmoid_classification([inst.seed], n=inst.n, d=inst.d, label_noise=inst.noise)
+    return ncp.geman_mcclure_regression(
+        [inst.seed], n=inst.n, d=inst.d, outlier_fraction=inst.noise
+    )
 
 
 def _stack(parts: list[glm.GLMProblem], seeds: list[int]) -> glm.GLMProblem:
-    return glm.GLMProblem(np.concatenate([p.A for p in parts]),
-                          np.concatenate([p.b for p in parts]), parts[0].loss,
-                          params=dict(problem="verification", seeds=seeds))
+    return glm.GLMProblem(
+        np.concatenate([p.A for p in parts]),
+        np.concatenate([p.b for p in parts]),
+        parts[0].loss,
+        params=dict(problem="verification", seeds=seeds),
+    )
 
 
 def _grid(instances: list[Instance]):
@@ -125,8 +144,9 @@ def _grid(instances: list[Instance]):
     schemes = [s for _ in instances for s, _ in WEIGHTINGS]
     L = base.smoothness()
     lr = np.array([i.step_factor for i in instances]) / L
-    x0 = np.stack([np.random.default_rng([i.seed, 7]).standard_normal(i.d) * i.start_scale
-                   for i in instances])
+    x0 = np.stack(
+        [np.random.default_rng([i.seed, 7]).standard_normal(i.d) * i.start_scale for i in instances]
+    )
     return base, rows, schemes, lr[rows], x0[rows]
 
 
@@ -154,14 +174,20 @@ class NonconvexVerification:
 
     def total(self, inequality: str, regime: str | None = None) -> tuple[int, int]:
         """(evaluated, violations) of one inequality over all cells (of one step regime)."""
-        cells = [t for t in self.tallies.values() if t.inequality == inequality
-                 and (regime is None or t.route == regime)]
+        cells = [
+            t
+            for t in self.tallies.values()
+            if t.inequality == inequality and (regime is None or t.route == regime)
+        ]
         return sum(t.evaluated for t in cells), sum(t.violations for t in cells)
 
     def tightness(self, inequality: str, regime: str = "η ≤ 1/L", qs=(0.05, 0.5, 0.95, 1.0)):
         """Quantiles of observed/bound of one inequality, pooled over cells."""
-        parts = [np.concatenate(t.tightness) for t in self.tallies.values()
-                 if t.inequality == inequality and t.route == regime and t.tightness]
+        parts = [
+            np.concatenate(t.tightness)
+            for t in self.tallies.values()
+            if t.inequality == inequality and t.route == regime and t.tightness
+        ]
         v = np.concatenate(parts) if parts else np.empty(0)
         return [float(np.quantile(v, q)) for q in qs] if v.size else [math.nan] * len(qs)
 
@@ -175,8 +201,10 @@ def _tally(tallies, key, bound, rtol, final_only):
 def _evaluate(tr, classes, regime_of_run, batch_label, tallies, broken, rtol):
     """Add one trajectory's checks to the tallies (split by weighting class and regime)."""
     L = tr.smoothness
-    checks = [("one-step", theorem4.one_step(tr, L), False),
-              ("pathwise", theorem4.pathwise(tr, L), False)]
+    checks = [
+        ("one-step", theorem4.one_step(tr, L), False),
+        ("pathwise", theorem4.pathwise(tr, L), False),
+    ]
     if tr.batches is None:
         checks.append(("rate", theorem4.rate(tr, L, tr.lower_bound), True))
         _broken_rate(tr, regime_of_run, classes, broken, rtol)
@@ -187,15 +215,19 @@ def _evaluate(tr, classes, regime_of_run, batch_label, tallies, broken, rtol):
                 continue
             for name, b, final in checks:
                 if name == "rate" and regime == "η > 1/L":
-                    continue   # hypothesis broken: reported by broken_step_size
+                    continue  # hypothesis broken: reported by broken_step_size
                 sub = _rows_of(b, sel)
                 _tally(tallies, (f"{batch_label}, {cls}", regime, name), sub, rtol, final)
 
 
 def _rows_of(bound, rows):
     """The rows ``rows`` (bool mask) of a Bound."""
-    return type(bound)(*(np.asarray(a)[rows] if np.ndim(a) else a for a in (
-        bound.observed, bound.bound, bound.scale, bound.applicable, bound.floor)))
+    return type(bound)(
+        *(
+            np.asarray(a)[rows] if np.ndim(a) else a
+            for a in (bound.observed, bound.bound, bound.scale, bound.applicable, bound.floor)
+        )
+    )
 
 
 def _broken_rate(tr, regime_of_run, classes, broken, rtol):
@@ -212,8 +244,10 @@ def _broken_rate(tr, regime_of_run, classes, broken, rtol):
     eta_L = (tr.lr * tr.smoothness)[sel]
     for c in np.unique(eta_L.round(6)):
         at = np.isclose(eta_L, c)
-        acc = broken.setdefault(float(c), dict(runs=0, runs_violated=0, runs_vacuous=0,
-                                               grad_ratio=[], f_increase_share=[]))
+        acc = broken.setdefault(
+            float(c),
+            dict(runs=0, runs_violated=0, runs_vacuous=0, grad_ratio=[], f_increase_share=[]),
+        )
         acc["runs"] += int(at.sum())
         acc["runs_violated"] += int(v[at].any(axis=1).sum())
         acc["runs_vacuous"] += int(vacuous[at].any(axis=1).sum())
@@ -222,8 +256,14 @@ def _broken_rate(tr, regime_of_run, classes, broken, rtol):
         acc["f_increase_share"].append(np.mean(np.diff(f[at], axis=1) > 0, axis=1))
 
 
-def verify(count: int = 1000, *, steps: int = 40, seed: int = 0, rtol: float = 1e-9,
-           progress: Callable[[int], None] | None = None) -> NonconvexVerification:
+def verify(
+    count: int = 1000,
+    *,
+    steps: int = 40,
+    seed: int = 0,
+    rtol: float = 1e-9,
+    progress: Callable[[int], None] | None = None,
+) -> NonconvexVerification:
     """Run ``count`` random instances (:func:`sample_instances`) x every weighting of
     :data:`WEIGHTINGS` x {full batch, the instance's minibatch size} for ``steps`` steps and
     evaluate Theorem 4's inequalities (module docstring)."""
@@ -239,24 +279,33 @@ def verify(count: int = 1000, *, steps: int = 40, seed: int = 0, rtol: float = 1
     for group in groups.values():
         base, rows, schemes, lr, x0 = _grid(group)
         classes = np.tile(cls_of, len(group))
-        regime = np.where(np.repeat([i.step_factor for i in group], len(WEIGHTINGS)) <= 1,
-                          "η ≤ 1/L", "η > 1/L")
-        tr = glm.run(base, schemes, lr=lr, steps=steps, rows=rows, x0=x0,
-                     keep_iterates=False)
+        regime = np.where(
+            np.repeat([i.step_factor for i in group], len(WEIGHTINGS)) <= 1, "η ≤ 1/L", "η > 1/L"
+        )
+        tr = glm.run(base, schemes, lr=lr, steps=steps, rows=rows, x0=x0, keep_iterates=False)
         _evaluate(tr, classes, regime, "full batch", tallies, broken, rtol)
         runs += tr.runs
         n = group[0].n
         for b in sorted({i.batch_size for i in group} - {n}):
             sel = np.repeat([i.batch_size == b for i in group], len(WEIGHTINGS))
-            tr = glm.run(base, [s for s, k in zip(schemes, sel, strict=True) if k],
-                         method="sgd", batch_size=b, lr=lr[sel], steps=steps, rows=rows[sel],
-                         x0=x0[sel], keep_iterates=False)
+            tr = glm.run(
+                base,
+                [s for s, k in zip(schemes, sel, strict=True) if k],
+                method="sgd",
+                batch_size=b,
+                lr=lr[sel],
+                steps=steps,
+                rows=rows[sel],
+                x0=x0[sel],
+                keep_iterates=False,
+            )
             _evaluate(tr, classes[sel], regime[sel], "minibatch", tallies, broken, rtol)
             runs += tr.runs
         if progress is not None:
             progress(len(group))
-    return NonconvexVerification(count, runs, steps, rtol, tallies, broken,
-                                 time.process_time() - start)
+    return NonconvexVerification(
+        count, runs, steps, rtol, tallies, broken, time.process_time() - start
+    )
 
 
 def broken_step_size(result: NonconvexVerification) -> list[dict]:
@@ -267,19 +316,28 @@ def broken_step_size(result: NonconvexVerification) -> list[dict]:
     out = []
     for c, acc in sorted(result.broken.items()):
         ratio = np.concatenate(acc["grad_ratio"])
-        out.append(dict(step_factor=c, runs=acc["runs"], runs_violated=acc["runs_violated"],
-                        runs_vacuous=acc["runs_vacuous"],
-                        median_grad_ratio=float(np.nanmedian(ratio)),
-                        f_increase_share=float(np.mean(np.concatenate(
-                            acc["f_increase_share"])))))
+        out.append(
+            dict(
+                step_factor=c,
+                runs=acc["runs"],
+                runs_violated=acc["runs_violated"],
+                runs_vacuous=acc["runs_vacuous"],
+                median_grad_ratio=float(np.nanmedian(ratio)),
+                f_increase_share=float(np.mean(np.concatenate(acc["f_increase_share"]))),
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------------ expectations
 #: Weightings of the Monte Carlo check (one per class, and the extreme adversaries).
-EXPECTATION_WEIGHTINGS = (Strategy("uniform"), Strategy("linupper", 0.4),
-                          glm.OnGradientNorms(Strategy("linupper", 0.4)),
-                          DirichletWeights(0, 0.1), glm.OnGradientNorms(SmallestGaps(1e9)))
+EXPECTATION_WEIGHTINGS = (
+    Strategy("uniform"),
+    Strategy("linupper", 0.4),
+    glm.OnGradientNorms(Strategy("linupper", 0.4)),
+    DirichletWeights(0, 0.1),
+    glm.OnGradientNorms(SmallestGaps(1e9)),
+)
 
 
 @dataclass(frozen=True)
@@ -294,7 +352,7 @@ class ExpectationCheck:
     mean: float
     stderr: float
     bound: float
-    exceeds: bool   # mean > bound + 3 stderr at some horizon
+    exceeds: bool  # mean > bound + 3 stderr at some horizon
     tightness: float  # mean / bound at the final horizon
 
 
@@ -302,12 +360,17 @@ def _paths_problem(family: str, seed: int, paths: int, n: int, d: int):
     inst = Instance(family, n, d, 0.1, seed, 1.0, 1.0, n)
     base = make_problem(inst)
     seeds = [seed * 10_000 + k for k in range(paths)]
-    return glm.GLMProblem(np.repeat(base.A, paths, 0), np.repeat(base.b, paths, 0),
-                          base.loss, params=dict(base.params, seeds=seeds))
+    return glm.GLMProblem(
+        np.repeat(base.A, paths, 0),
+        np.repeat(base.b, paths, 0),
+        base.loss,
+        params=dict(base.params, seeds=seeds),
+    )
 
 
-def expectation_checks(paths: int = 32, steps: int = 40, seed: int = 0, *, n: int = 32,
-                       d: int = 8) -> list[ExpectationCheck]:
+def expectation_checks(
+    paths: int = 32, steps: int = 40, seed: int = 0, *, n: int = 32, d: int = 8
+) -> list[ExpectationCheck]:
     """:func:`rwtheory.theory.theorem4.rate_in_expectation` for both families x
     :data:`EXPECTATION_WEIGHTINGS` x batch sizes {2, n/4} x eta in {1/(2L), 1/L}, ``paths``
     independent batch streams each (same problem and start :math:`x_0 \\sim N(0, I)`)."""
@@ -321,27 +384,61 @@ def expectation_checks(paths: int = 32, steps: int = 40, seed: int = 0, *, n: in
         schemes = [s for s in EXPECTATION_WEIGHTINGS for _ in range(paths)]
         for b in (2, n // 4):
             for c in (0.5, 1.0):
-                tr = glm.run(p, schemes, method="sgd", batch_size=b, lr=c / L, steps=steps,
-                             rows=rows, x0=np.broadcast_to(x0, (rows.size, d)),
-                             keep_iterates=False)
+                tr = glm.run(
+                    p,
+                    schemes,
+                    method="sgd",
+                    batch_size=b,
+                    lr=c / L,
+                    steps=steps,
+                    rows=rows,
+                    x0=np.broadcast_to(x0, (rows.size, d)),
+                    keep_iterates=False,
+                )
                 for k, s in enumerate(EXPECTATION_WEIGHTINGS):
                     sub = np.arange(k * paths, (k + 1) * paths)
                     est = theorem4.rate_in_expectation(_runs_of(tr, sub), L, 0.0)
                     ok = est.applicable
                     exceeds = bool(np.any(ok & (est.observed > est.bound + 3 * est.stderr)))
-                    out.append(ExpectationCheck(
-                        family, s.label, b, c, paths, float(est.observed[-1]),
-                        float(est.stderr[-1]), float(est.bound[-1]), exceeds,
-                        float(est.observed[-1] / est.bound[-1])))
+                    out.append(
+                        ExpectationCheck(
+                            family,
+                            s.label,
+                            b,
+                            c,
+                            paths,
+                            float(est.observed[-1]),
+                            float(est.stderr[-1]),
+                            float(est.bound[-1]),
+                            exceeds,
+                            float(est.observed[-1] / est.bound[-1]),
+                        )
+                    )
     return out
 
 
 def _runs_of(tr: glm.GLMTrajectory, sub: np.ndarray) -> glm.GLMTrajectory:
     """The runs ``sub`` of a trajectory (the records THEORY §6's checks read)."""
-    keep = ("train_loss", "grad_norm2", "grad_mean", "grad_gamma", "sigma", "rho",
-            "step_norm2", "lr", "smoothness", "lower_bound", "diverged_at", "batches")
-    return replace(tr, labels=[tr.labels[i] for i in sub], seeds=[tr.seeds[i] for i in sub],
-                   **{k: getattr(tr, k)[sub] for k in keep if getattr(tr, k) is not None})
+    keep = (
+        "train_loss",
+        "grad_norm2",
+        "grad_mean",
+        "grad_gamma",
+        "sigma",
+        "rho",
+        "step_norm2",
+        "lr",
+        "smoothness",
+        "lower_bound",
+        "diverged_at",
+        "batches",
+    )
+    return replace(
+        tr,
+        labels=[tr.labels[i] for i in sub],
+        seeds=[tr.seeds[i] for i in sub],
+        **{k: getattr(tr, k)[sub] for k in keep if getattr(tr, k) is not None},
+    )
 
 
 # ------------------------------------------------------------------ the open question
@@ -364,7 +461,7 @@ class GammaShare:
 
     family: str
     scheme: str
-    signal: str         # "loss" or "gradient norm"
+    signal: str  # "loss" or "gradient norm"
     batch_size: int
     step_factor: float
     steps: int
@@ -384,7 +481,7 @@ class OpenQuestion:
 
     cells: list[GammaShare]
     spearman: dict = field(default_factory=dict)
-    same_side: dict = field(default_factory=dict)   # share of runs: measured and predicted
+    same_side: dict = field(default_factory=dict)  # share of runs: measured and predicted
     # ratios on the same side of 1
 
 
@@ -394,8 +491,15 @@ def _open_weightings():
     return [Strategy("uniform"), *loss, *grad]
 
 
-def open_question(seeds: int = 20, steps: int = 60, *, n: int = 64, d: int = 8,
-                  batch_sizes=(None, 8), step_factors=(0.5, 1.0)) -> OpenQuestion:
+def open_question(
+    seeds: int = 20,
+    steps: int = 60,
+    *,
+    n: int = 64,
+    d: int = 8,
+    batch_sizes=(None, 8),
+    step_factors=(0.5, 1.0),
+) -> OpenQuestion:
     """Γ_t >= 1 shares of the paper's loss-based strategies (:data:`OPEN_STRATEGIES` x
     :data:`OPEN_TEMPERATURES`) on both non-convex families, full batch and minibatch, and
     the measured against the predicted ratio to the paired uniform run (same problem,
@@ -407,24 +511,36 @@ def open_question(seeds: int = 20, steps: int = 60, *, n: int = 64, d: int = 8,
     W = len(ws)
     cells, pairs = [], {"loss": [], "gradient norm": []}
     for f_idx, family in enumerate(FAMILIES):
-        parts = [make_problem(Instance(family, n, d, 0.1, 5000 + s, 1.0, 1.0, n))
-                 for s in range(seeds)]
+        parts = [
+            make_problem(Instance(family, n, d, 0.1, 5000 + s, 1.0, 1.0, n)) for s in range(seeds)
+        ]
         p = _stack(parts, [5000 + s for s in range(seeds)])
         L = p.smoothness()
         rows = np.tile(np.arange(seeds), W)
-        x0 = np.stack([np.random.default_rng([5000 + s, 7]).standard_normal(d)
-                       for s in range(seeds)])[rows]
+        x0 = np.stack(
+            [np.random.default_rng([5000 + s, 7]).standard_normal(d) for s in range(seeds)]
+        )[rows]
         schemes = [w for w in ws for _ in range(seeds)]
         for b in batch_sizes:
             for c in step_factors:
-                tr = glm.run(p, schemes, method="gd" if b is None else "sgd", batch_size=b,
-                             lr=c / L[rows], steps=steps, rows=rows, x0=x0,
-                             keep_iterates=False)
+                tr = glm.run(
+                    p,
+                    schemes,
+                    method="gd" if b is None else "sgd",
+                    batch_size=b,
+                    lr=c / L[rows],
+                    steps=steps,
+                    rows=rows,
+                    x0=x0,
+                    keep_iterates=False,
+                )
                 _open_cells(tr, ws, seeds, family, c, L[rows], cells, pairs)
-    spearman = {k: float(spearmanr([a for a, _ in v], [b for _, b in v])[0])
-                for k, v in pairs.items() if len(v) > 2}
-    same = {k: float(np.mean([(a > 1) == (b > 1) for a, b in v])) for k, v in pairs.items()
-            if v}
+    spearman = {
+        k: float(spearmanr([a for a, _ in v], [b for _, b in v])[0])
+        for k, v in pairs.items()
+        if len(v) > 2
+    }
+    same = {k: float(np.mean([(a > 1) == (b > 1) for a, b in v])) for k, v in pairs.items() if v}
     return OpenQuestion(cells, spearman, same)
 
 
@@ -439,10 +555,21 @@ def _open_cells(tr, ws, seeds, family, c, L, cells, pairs):
         measured = avg[k] / avg[0]
         pred = theorem4.bound_ratio(eta_L[k], 1.0, G[k].mean(axis=1))
         pred_min = theorem4.bound_ratio(eta_L[k], 1.0, G[k].min(axis=1))
-        if c < 1:   # at eta = 1/L every predicted ratio is 1: nothing to correlate
+        if c < 1:  # at eta = 1/L every predicted ratio is 1: nothing to correlate
             pairs[signal].extend(zip(measured.tolist(), pred.tolist(), strict=True))
-        cells.append(GammaShare(
-            family, w.label, signal, tr.batch_size, c, tr.steps,
-            float(np.mean(G[k] >= 1 - 1e-12)), float(np.median(G[k])),
-            float(np.quantile(G[k], 0.05)), float(np.median(measured)),
-            float(np.median(pred)), float(np.median(pred_min))))
+        cells.append(
+            GammaShare(
+                family,
+                w.label,
+                signal,
+                tr.batch_size,
+                c,
+                tr.steps,
+                float(np.mean(G[k] >= 1 - 1e-12)),
+                float(np.median(G[k])),
+                float(np.quantile(G[k], 0.05)),
+                float(np.median(measured)),
+                float(np.median(pred)),
+                float(np.median(pred_min)),
+            )
+        )

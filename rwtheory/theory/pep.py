@@ -50,9 +50,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FORMS", "SOLVER_RTOL", "HeavyBallCase", "PEPCase", "capped_weights", "drori_teboulle",
-           "heavy_ball_table", "pep_table", "reweighted_gd_worst_case",
-           "reweighted_heavy_ball_worst_case"]
+__all__ = [
+    "FORMS",
+    "SOLVER_RTOL",
+    "HeavyBallCase",
+    "PEPCase",
+    "capped_weights",
+    "drori_teboulle",
+    "heavy_ball_table",
+    "pep_table",
+    "reweighted_gd_worst_case",
+    "reweighted_heavy_ball_worst_case",
+]
 
 MEASURES = ("average", "last")
 #: Relative accuracy of the worst cases: a ratio worst case / bound above 1 + SOLVER_RTOL is a
@@ -82,9 +91,16 @@ def capped_weights(n: int, rho: float) -> np.ndarray:
     return w
 
 
-def reweighted_gd_worst_case(weights, steps: int, eta: float, *, gamma: float | None = None,
-                             L: float = 1.0, measure: str = "average",
-                             solver: str = "CLARABEL") -> float:
+def reweighted_gd_worst_case(
+    weights,
+    steps: int,
+    eta: float,
+    *,
+    gamma: float | None = None,
+    L: float = 1.0,
+    measure: str = "average",
+    solver: str = "CLARABEL",
+) -> float:
     r"""The exact worst case of :math:`T` = ``steps`` steps of reweighted GD (module
     docstring) with fixed weights ``weights`` (shape (n,) for every step, or (T, n)),
     step ``eta``, constraints :math:`\Gamma_t \ge` ``gamma`` (None: no constraint),
@@ -95,18 +111,24 @@ def reweighted_gd_worst_case(weights, steps: int, eta: float, *, gamma: float | 
     return _worst_case(weights, steps, eta, None, gamma, L, measure, solver)
 
 
-def reweighted_heavy_ball_worst_case(weights, steps: int, eta: float, lambdas, *,
-                                     gamma: float | None = None, L: float = 1.0,
-                                     measure: str = "average",
-                                     solver: str = "CLARABEL") -> float:
+def reweighted_heavy_ball_worst_case(
+    weights,
+    steps: int,
+    eta: float,
+    lambdas,
+    *,
+    gamma: float | None = None,
+    L: float = 1.0,
+    measure: str = "average",
+    solver: str = "CLARABEL",
+) -> float:
     r"""As :func:`reweighted_gd_worst_case` for heavy ball in the iterate-moving-average form
     (:math:`z_{t+1} = z_t - \eta g_t`, :math:`x_{t+1} = (\lambda_{t+1}x_t + z_{t+1})/
     (\lambda_{t+1} + 1)`, :math:`z_0 = x_0`) with the fixed schedule ``lambdas``
     (:math:`\lambda_0..\lambda_T`, T + 1 values >= 0). :math:`\lambda \equiv 0` is GD."""
     lam = np.asarray(lambdas, dtype=np.float64)
     if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"lambdas must be {steps + 1} finite values >= 0, got shape "
-                         f"{lam.shape}")
+        raise ValueError(f"lambdas must be {steps + 1} finite values >= 0, got shape {lam.shape}")
     return _worst_case(weights, steps, eta, lam, gamma, L, measure, solver)
 
 
@@ -164,8 +186,7 @@ def _worst_case(weights, steps, eta, lam, gamma, L, measure, solver) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            value = problem.solve(wrapper="cvxpy", solver=solver, verbose=0,
-                                  **_tolerances(solver))
+            value = problem.solve(wrapper="cvxpy", solver=solver, verbose=0, **_tolerances(solver))
         except Exception as exc:  # the solver's own exception types
             raise RuntimeError(f"{solver} failed: {exc}") from None
     if value is None or not math.isfinite(value):
@@ -197,8 +218,8 @@ class PEPCase:
     steps: int
     rho: float
     gamma: float
-    route: str        # "C": L_hat = rho L; "J": L_hat = L_max = L
-    form: str         # "paper": eta = 1/(2 L_hat); "sharp": eta = 1/L_hat (:data:`FORMS`)
+    route: str  # "C": L_hat = rho L; "J": L_hat = L_max = L
+    form: str  # "paper": eta = 1/(2 L_hat); "sharp": eta = 1/L_hat (:data:`FORMS`)
     eta: float
     worst_case: float
     bound: float
@@ -212,14 +233,17 @@ class PEPCase:
 #: The (n, T) pairs of :func:`pep_table`'s full grid, chosen for the run time of the full
 #: check (one SDP per case and form; ~70 s CPU for the whole grid): n = 4 at T = 10 takes ~15 s
 #: per SDP and n = 3 at T = 10 ~4 s, so T = 10 is kept for n = 2 only.
-DEFAULT_SIZES = ((2, 1), (2, 2), (2, 5), (2, 10), (3, 1), (3, 2), (3, 5), (4, 1), (4, 2),
-                 (4, 5))
+DEFAULT_SIZES = ((2, 1), (2, 2), (2, 5), (2, 10), (3, 1), (3, 2), (3, 5), (4, 1), (4, 2), (4, 5))
 
 
-def pep_table(sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
-              rhos: Sequence[float] = (1.0, 1.5, 2.0), gammas: Sequence[float] = (0.5, 1.0, 1.5),
-              routes: Sequence[str] = ("C", "J"), forms: Sequence[str] = ("paper", "sharp"),
-              L: float = 1.0) -> tuple[list[PEPCase], float]:
+def pep_table(
+    sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    rhos: Sequence[float] = (1.0, 1.5, 2.0),
+    gammas: Sequence[float] = (0.5, 1.0, 1.5),
+    routes: Sequence[str] = ("C", "J"),
+    forms: Sequence[str] = ("paper", "sharp"),
+    L: float = 1.0,
+) -> tuple[list[PEPCase], float]:
     r"""Worst case of Theorem 1's measure against each rate form (:data:`FORMS`) at that
     form's largest step, for every (n, T) in ``sizes`` and every combination of the rest
     (skipping :math:`\gamma > \rho`, impossible since :math:`\Gamma_t \le \rho_t`), weights
@@ -242,8 +266,20 @@ def pep_table(sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
                         step, scale = FORMS[form]
                         eta = step / L_hat
                         worst, solver = _solve(w, T, eta, gamma=gamma, L=L)
-                        cases.append(PEPCase(n, T, rho_w, gamma, route, form, eta, worst,
-                                             scale / (eta * gamma * T), solver))
+                        cases.append(
+                            PEPCase(
+                                n,
+                                T,
+                                rho_w,
+                                gamma,
+                                route,
+                                form,
+                                eta,
+                                worst,
+                                scale / (eta * gamma * T),
+                                solver,
+                            )
+                        )
     return cases, time.process_time() - start
 
 
@@ -257,19 +293,22 @@ class HeavyBallCase:
     gamma: float
     eta: float
     lam: float
-    worst_case: float       # heavy ball, lambda_t = lam (t >= 1)
-    bound: float            # the derived average-iterate bound 1/(eta gamma T)
-    worst_case_gd: float    # lambda = 0 (GD), same weights and step
-    bound_gd: float         # GD's sharp bound 1/(2 eta gamma T)
+    worst_case: float  # heavy ball, lambda_t = lam (t >= 1)
+    bound: float  # the derived average-iterate bound 1/(eta gamma T)
+    worst_case_gd: float  # lambda = 0 (GD), same weights and step
+    bound_gd: float  # GD's sharp bound 1/(2 eta gamma T)
 
     @property
     def ratio(self) -> float:
         return self.worst_case / self.bound
 
 
-def heavy_ball_table(sizes: Sequence[tuple[int, int]] = ((2, 2), (2, 5), (3, 2), (3, 5)),
-                     rhos: Sequence[float] = (1.0, 2.0), gammas: Sequence[float] = (0.5, 1.0),
-                     L: float = 1.0) -> tuple[list[HeavyBallCase], float]:
+def heavy_ball_table(
+    sizes: Sequence[tuple[int, int]] = ((2, 2), (2, 5), (3, 2), (3, 5)),
+    rhos: Sequence[float] = (1.0, 2.0),
+    gammas: Sequence[float] = (0.5, 1.0),
+    L: float = 1.0,
+) -> tuple[list[HeavyBallCase], float]:
     """Route C at eta = 1/(rho L) (mu = 1), constant lambda = gamma/(2 rho) for t >= 1: the
     exact worst case of the average gap against the derived bound 1/(eta gamma T) (the
     coefficients are >= gamma/2), and the exact worst case of lambda = 0 against GD's sharp
@@ -286,16 +325,30 @@ def heavy_ball_table(sizes: Sequence[tuple[int, int]] = ((2, 2), (2, 5), (3, 2),
                 eta = 1 / (rho_w * L)
                 lam = gamma / (2 * rho_w)
                 sched = np.r_[0.0, np.full(T, lam)]
-                hb, _ = _solve(w, T, eta, sched, gamma=gamma, L=L,
-                               worst=reweighted_heavy_ball_worst_case)
+                hb, _ = _solve(
+                    w, T, eta, sched, gamma=gamma, L=L, worst=reweighted_heavy_ball_worst_case
+                )
                 gd, _ = _solve(w, T, eta, gamma=gamma, L=L)
-                out.append(HeavyBallCase(n, T, rho_w, gamma, eta, lam, hb,
-                                         1 / (eta * gamma * T), gd, 1 / (2 * eta * gamma * T)))
+                out.append(
+                    HeavyBallCase(
+                        n,
+                        T,
+                        rho_w,
+                        gamma,
+                        eta,
+                        lam,
+                        hb,
+                        1 / (eta * gamma * T),
+                        gd,
+                        1 / (2 * eta * gamma * T),
+                    )
+                )
     return out, time.process_time() - start
 
 
-def drori_teboulle(steps: Sequence[int] = (1, 2, 5, 10), step_factors=(0.5, 1.0),
-                   L: float = 1.0) -> list[tuple[int, float, float, float]]:
+def drori_teboulle(
+    steps: Sequence[int] = (1, 2, 5, 10), step_factors=(0.5, 1.0), L: float = 1.0
+) -> list[tuple[int, float, float, float]]:
     """PEPit's worst case of plain GD (one function, uniform weights, last iterate) against
     Drori & Teboulle's tight :math:`L/(4TL\\eta + 2)`: rows (T, eta, worst case, formula)."""
     rows = []

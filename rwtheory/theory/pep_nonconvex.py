@@ -65,9 +65,17 @@ def _check(weights, steps, eta, L, gamma, delta):
     return w
 
 
-def worst_case(weights, steps: int, eta: float, *, measure: str = "pathwise", L: float = 1.0,
-               gamma: float | None = None, delta: float = 1.0,
-               solver: str = "CLARABEL") -> float:
+def worst_case(
+    weights,
+    steps: int,
+    eta: float,
+    *,
+    measure: str = "pathwise",
+    L: float = 1.0,
+    gamma: float | None = None,
+    delta: float = 1.0,
+    solver: str = "CLARABEL",
+) -> float:
     """PEPit's worst case of ``measure`` (module docstring) for T = ``steps`` steps with
     fixed ``weights`` (n,), step ``eta``, smoothness ``L``, sigma = 1, constraints
     Γ_t >= ``gamma`` (None: none) and, for ``"rate"``, f(x_0) - f(x_T) <= ``delta``.
@@ -89,14 +97,14 @@ def worst_case(weights, steps: int, eta: float, *, measure: str = "pathwise", L:
         e = [Point() for _ in range(n - 1)]
         e.append(-np.sum(e) if n > 1 else 0 * g)
         for ei in e:
-            problem.add_constraint(ei ** 2 <= 1)
+            problem.add_constraint(ei**2 <= 1)
         gi = [g + ei for ei in e]
-        sq = [v ** 2 for v in gi]
+        sq = [v**2 for v in gi]
         wsq = np.sum([w[i] * sq[i] for i in range(n)])
         if gamma is not None and n > 1:
             problem.add_constraint(wsq >= gamma * np.sum(sq) / n)
-        terms.append(eta / 2 * (g ** 2 + (1 - L * eta) * wsq))
-        grads2.append(g ** 2)
+        terms.append(eta / 2 * (g**2 + (1 - L * eta) * wsq))
+        grads2.append(g**2)
         x = x - eta * np.sum([w[i] * gi[i] for i in range(n)])
         g, fx = f.oracle(x)
     if measure == "pathwise":
@@ -104,8 +112,11 @@ def worst_case(weights, steps: int, eta: float, *, measure: str = "pathwise", L:
     else:
         problem.set_initial_condition(f0 - fx <= delta)
         problem.set_performance_metric(np.sum(grads2) / steps)
-    tol = (dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10) if solver == "CLARABEL"
-           else dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000))
+    tol = (
+        dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        if solver == "CLARABEL"
+        else dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -117,8 +128,9 @@ def worst_case(weights, steps: int, eta: float, *, measure: str = "pathwise", L:
     return float(value)
 
 
-def theorem4_bound(measure: str, steps: int, eta: float, *, L: float = 1.0,
-                   gamma: float = 1.0, delta: float = 1.0) -> float:
+def theorem4_bound(
+    measure: str, steps: int, eta: float, *, L: float = 1.0, gamma: float = 1.0, delta: float = 1.0
+) -> float:
     """Theorem 4's bound on ``measure`` with sigma = 1 (module docstring)."""
     if measure == "pathwise":
         return eta / 2 * steps
@@ -164,13 +176,14 @@ def _weightings(n: int):
     two = np.full(n, 1 / (3 * (n - 1))) if n > 1 else one
     if n > 1:
         two[0] = 2 / 3
-    return [("uniform", np.full(n, 1 / n), 1.0), ("vertex", one, 0.0),
-            ("2/3 on one", two, 0.0)]
+    return [("uniform", np.full(n, 1 / n), 1.0), ("vertex", one, 0.0), ("2/3 on one", two, 0.0)]
 
 
-def pep_table(ns: Sequence[int] = (2, 3), steps: Sequence[int] = (1, 2, 4),
-              eta_Ls: Sequence[float] = (0.5, 1.0, 1.2, 1.5)
-              ) -> tuple[list[NonconvexPEPCase], float]:
+def pep_table(
+    ns: Sequence[int] = (2, 3),
+    steps: Sequence[int] = (1, 2, 4),
+    eta_Ls: Sequence[float] = (0.5, 1.0, 1.2, 1.5),
+) -> tuple[list[NonconvexPEPCase], float]:
     """Worst case / Theorem 4's bound for both measures, every n, T, eta L and the
     weightings of :func:`_weightings`; the rate with Γ = 1 imposed for the non-uniform ones
     too (a case Theorem 4 covers). The rate is also evaluated for eta L > 1, where its
@@ -186,17 +199,39 @@ def pep_table(ns: Sequence[int] = (2, 3), steps: Sequence[int] = (1, 2, 4),
             for T in steps:
                 for c in eta_Ls:
                     worst, solver = _solve(w, T, c, measure="pathwise")
-                    cases.append(NonconvexPEPCase("pathwise", n, label, T, c, math.nan, worst,
-                                                  theorem4_bound("pathwise", T, c), solver))
+                    cases.append(
+                        NonconvexPEPCase(
+                            "pathwise",
+                            n,
+                            label,
+                            T,
+                            c,
+                            math.nan,
+                            worst,
+                            theorem4_bound("pathwise", T, c),
+                            solver,
+                        )
+                    )
                     for g in sorted({gam, 1.0}):
                         try:
-                            worst, solver = _solve(w, T, c, measure="rate",
-                                                   gamma=None if g == 0 else g)
+                            worst, solver = _solve(
+                                w, T, c, measure="rate", gamma=None if g == 0 else g
+                            )
                         except RuntimeError:
                             if c <= 1:
                                 raise
                             worst, solver = math.inf, "failed (unbounded?)"
-                        cases.append(NonconvexPEPCase(
-                            "rate", n, label, T, c, g, worst,
-                            theorem4_bound("rate", T, c, gamma=g), solver))
+                        cases.append(
+                            NonconvexPEPCase(
+                                "rate",
+                                n,
+                                label,
+                                T,
+                                c,
+                                g,
+                                worst,
+                                theorem4_bound("rate", T, c, gamma=g),
+                                solver,
+                            )
+                        )
     return cases, time.process_time() - start

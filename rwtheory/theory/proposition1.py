@@ -36,12 +36,27 @@ from rwtheory.theory.reference_solvers import kkt_residual, kl_capped_weights_cv
 from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import normalize_losses
 
-__all__ = ["FAMILIES", "Prop1Instance", "compare_with_cvxpy", "lp_check", "lp_vertex",
-           "linupper_vs_optimum", "prop1_instances", "reference_weights", "scs_weights"]
+__all__ = [
+    "FAMILIES",
+    "Prop1Instance",
+    "compare_with_cvxpy",
+    "lp_check",
+    "lp_vertex",
+    "linupper_vs_optimum",
+    "prop1_instances",
+    "reference_weights",
+    "scs_weights",
+]
 
 #: Gap families of :func:`prop1_instances`.
-FAMILIES = ("uniform", "ties", "log-span 1e-8..1e2", "log-span 1e-12..1e6", "zeros",
-            "tiny temperature")
+FAMILIES = (
+    "uniform",
+    "ties",
+    "log-span 1e-8..1e2",
+    "log-span 1e-12..1e6",
+    "zeros",
+    "tiny temperature",
+)
 SIZES = (2, 3, 5, 10, 50, 200, 1000)
 
 
@@ -82,8 +97,9 @@ def prop1_instances(count: int, seed: int = 0) -> list[Prop1Instance]:
     return out
 
 
-def scs_weights(gaps, temperature: float, rho: float, *, eps: float = 1e-10,
-                max_iters: int = 200_000):
+def scs_weights(
+    gaps, temperature: float, rho: float, *, eps: float = 1e-10, max_iters: int = 200_000
+):
     """Proposition 1's problem handed to SCS (first order) with tightened tolerances
     ``eps`` (absolute and relative), in the scaled form of
     :func:`rwtheory.theory.reference_solvers.kl_capped_weights_cvxpy` (variable u = n w).
@@ -129,26 +145,30 @@ class Prop1Comparison:
     """The closed form against the solvers on ``instances`` instances."""
 
     instances: int
-    max_diff: float                       # over the instances a solver answered
-    per_family: dict[str, float]          # family -> max |w_cvxpy - w_closed|
-    failures: list[str]                   # instances no solver answered
-    fallbacks: int                        # instances answered by SCS after Clarabel failed
-    above_tol: list[str]                  # instances with a difference above tol
-    scs_measured: int                     # instances (n <= scs_max_n) given to SCS alone
-    scs_max_diff: float                   # SCS alone (nan if not measured)
+    max_diff: float  # over the instances a solver answered
+    per_family: dict[str, float]  # family -> max |w_cvxpy - w_closed|
+    failures: list[str]  # instances no solver answered
+    fallbacks: int  # instances answered by SCS after Clarabel failed
+    above_tol: list[str]  # instances with a difference above tol
+    scs_measured: int  # instances (n <= scs_max_n) given to SCS alone
+    scs_max_diff: float  # SCS alone (nan if not measured)
     scs_above_tol: int
     scs_failures: int
     tol: float
     seconds: float
-    max_scaled_spread: float              # max (max gap - min gap) / r over the instances
+    max_scaled_spread: float  # max (max gap - min gap) / r over the instances
     #: among ``above_tol``: instances where the closed form is NOT the better-certified
     #: answer (its KKT residual above tol or above the solver's) -- evidence against it
     closed_form_suspect: int = 0
 
 
-def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
-                       scs_max_n: int = 50,
-                       progress: Callable[[int], None] | None = None) -> Prop1Comparison:
+def compare_with_cvxpy(
+    instances: list[Prop1Instance],
+    *,
+    tol: float = 1e-6,
+    scs_max_n: int = 50,
+    progress: Callable[[int], None] | None = None,
+) -> Prop1Comparison:
     """max |w_cvxpy - w_closed| over ``instances``; every solver failure is listed. SCS alone
     (20 000 iterations at most) is also measured on the instances with n <= ``scs_max_n``
     (beyond that it takes minutes per instance)."""
@@ -173,8 +193,10 @@ def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
             if d > tol:
                 own = kkt_residual(exact, g, r, rho)
                 suspect += own > tol or own >= res
-                above.append(f"{tag}, scaled spread {float(np.ptp(g)) / r:.1e}: {d:.2e} "
-                             f"({solver}; KKT residual {res:.1e}, closed form's {own:.1e})")
+                above.append(
+                    f"{tag}, scaled spread {float(np.ptp(g)) / r:.1e}: {d:.2e} "
+                    f"({solver}; KKT residual {res:.1e}, closed form's {own:.1e})"
+                )
         if g.size <= scs_max_n:
             scs_n += 1
             try:
@@ -187,9 +209,22 @@ def compare_with_cvxpy(instances: list[Prop1Instance], *, tol: float = 1e-6,
                 scs_above += d > tol
         if progress is not None:
             progress(1)
-    return Prop1Comparison(len(instances), max(diffs.values(), default=math.nan), diffs,
-                           failures, fallbacks, above, scs_n, scs_max, scs_above, scs_fail, tol,
-                           time.process_time() - start, spread, suspect)
+    return Prop1Comparison(
+        len(instances),
+        max(diffs.values(), default=math.nan),
+        diffs,
+        failures,
+        fallbacks,
+        above,
+        scs_n,
+        scs_max,
+        scs_above,
+        scs_fail,
+        tol,
+        time.process_time() - start,
+        spread,
+        suspect,
+    )
 
 
 def lp_vertex(gaps, rho: float) -> np.ndarray:
@@ -211,10 +246,10 @@ def lp_vertex(gaps, rho: float) -> np.ndarray:
 @dataclass
 class LPCheck:
     instances: int
-    max_diff_distinct: float    # |w_lp - vertex| where the LP optimum is unique
-    max_objective_gap: float    # |objective(w_lp) - objective(vertex)| / max gap, all
+    max_diff_distinct: float  # |w_lp - vertex| where the LP optimum is unique
+    max_objective_gap: float  # |objective(w_lp) - objective(vertex)| / max gap, all
     zero_fraction_rho2: dict[int, float] = field(default_factory=dict)  # n -> share w = 0
-    small_r_max_diff: float = math.nan   # kl_capped_weights at r = 1e-9 * spread vs vertex
+    small_r_max_diff: float = math.nan  # kl_capped_weights at r = 1e-9 * spread vs vertex
     failures: list[str] = field(default_factory=list)
 
 
@@ -237,8 +272,7 @@ def lp_check(count: int = 100, seed: int = 0) -> LPCheck:
         cons = [cp.sum(w) == 1, w >= 0, w <= min(rho / n, 1.0)]
         prob = cp.Problem(cp.Maximize(g @ w), cons)
         try:
-            prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10,
-                       tol_feas=1e-10)
+            prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
         except cp.error.SolverError as exc:
             out.failures.append(f"n={n} rho={rho:g}: {exc}")
             continue
@@ -253,8 +287,9 @@ def lp_check(count: int = 100, seed: int = 0) -> LPCheck:
         small = np.asarray(kl_capped_weights(g, 1e-9 * max(float(np.ptp(g)), 1e-300), rho))
         if not ties:
             d = float(np.abs(small - v).max())
-            out.small_r_max_diff = d if math.isnan(out.small_r_max_diff) else max(
-                out.small_r_max_diff, d)
+            out.small_r_max_diff = (
+                d if math.isnan(out.small_r_max_diff) else max(out.small_r_max_diff, d)
+            )
     for n in (2, 10, 64, 101, 1000):
         out.zero_fraction_rho2[n] = float(np.mean(lp_vertex(np.arange(n) / n, 2.0) == 0))
     return out
@@ -267,16 +302,23 @@ class LinUpperDistance:
 
     temperature: float
     steps: int
-    tv_quantiles: list[float]              # total variation, quantiles (5, 50, 95, 100 %)
-    gamma_linupper: list[float]            # Gamma of the LinUpper weights (same quantiles)
-    gamma_optimum: list[float]             # Gamma of the optimum
+    tv_quantiles: list[float]  # total variation, quantiles (5, 50, 95, 100 %)
+    gamma_linupper: list[float]  # Gamma of the LinUpper weights (same quantiles)
+    gamma_optimum: list[float]  # Gamma of the optimum
     max_rho_linupper: float
     setting: str
 
 
-def linupper_vs_optimum(temperatures=(0.4, 1.0, 2.0), *, seeds: int = 4, steps: int = 200,
-                        n: int = 1000, d: int = 20, outlier_fraction: float = 0.1,
-                        lr_factor: float = 0.25) -> list[LinUpperDistance]:
+def linupper_vs_optimum(
+    temperatures=(0.4, 1.0, 2.0),
+    *,
+    seeds: int = 4,
+    steps: int = 200,
+    n: int = 1000,
+    d: int = 20,
+    outlier_fraction: float = 0.1,
+    lr_factor: float = 0.25,
+) -> list[LinUpperDistance]:
     """Run full-batch GD with LinUpper on the regression with outliers
     (:func:`rwtheory.convex.problems.regression_with_outliers`, ``eta = lr_factor / L``) and, at
     every step, compare its weights w with Proposition 1's optimum
@@ -288,28 +330,36 @@ def linupper_vs_optimum(temperatures=(0.4, 1.0, 2.0), *, seeds: int = 4, steps: 
     from rwtheory.convex.problems import regression_with_outliers
     from rwtheory.convex.schemes import Strategy
 
-    p = regression_with_outliers(seeds, n=n, d=d, outlier_fraction=outlier_fraction,
-                                 n_test=10)
+    p = regression_with_outliers(seeds, n=n, d=d, outlier_fraction=outlier_fraction, n_test=10)
     lr = lr_factor / p.smoothness()
     out = []
     qs = (0.05, 0.5, 0.95, 1.0)
     for r in temperatures:
         tr = engine.run(p, Strategy("linupper", r), lr=lr, steps=steps, keep_weights=True)
-        X = tr.iterates[:, :-1]                                    # (R, T, d)
+        X = tr.iterates[:, :-1]  # (R, T, d)
         losses = 0.5 * (np.einsum("rnd,rtd->rtn", p.A, X) - p.b[:, None]) ** 2
         flat = losses.reshape(-1, n)
         w_lin = tr.weights.reshape(-1, n)
         # gaps := normalised losses + 1 in [0, 2] (the optimum is invariant to a common shift)
-        w_opt = np.stack([np.asarray(kl_capped_weights(np.asarray(normalize_losses(row)) + 1,
-                                                       r, 2.0)) for row in flat])
+        w_opt = np.stack(
+            [
+                np.asarray(kl_capped_weights(np.asarray(normalize_losses(row)) + 1, r, 2.0))
+                for row in flat
+            ]
+        )
         tv = 0.5 * np.abs(w_lin - w_opt).sum(-1)
         g_lin = np.asarray(batched_gamma(w_lin, flat))
         g_opt = np.asarray(batched_gamma(w_opt, flat))
-        out.append(LinUpperDistance(
-            r, steps, [float(np.quantile(tv, q)) for q in qs],
-            [float(np.quantile(g_lin, q)) for q in qs],
-            [float(np.quantile(g_opt, q)) for q in qs],
-            float(np.max(n * w_lin.max(-1))),
-            f"regression_with_outliers(seeds={seeds}, n={n}, d={d}, "
-            f"outlier_fraction={outlier_fraction}), GD, eta={lr_factor:g}/L, {steps} steps"))
+        out.append(
+            LinUpperDistance(
+                r,
+                steps,
+                [float(np.quantile(tv, q)) for q in qs],
+                [float(np.quantile(g_lin, q)) for q in qs],
+                [float(np.quantile(g_opt, q)) for q in qs],
+                float(np.max(n * w_lin.max(-1))),
+                f"regression_with_outliers(seeds={seeds}, n={n}, d={d}, "
+                f"outlier_fraction={outlier_fraction}), GD, eta={lr_factor:g}/L, {steps} steps",
+            )
+        )
     return out

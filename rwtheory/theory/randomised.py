@@ -53,9 +53,21 @@ from rwtheory.convex.schemes import DROKL, KLCapped, Scheme, Strategy
 from rwtheory.theory import theorems
 from rwtheory.weights.pipeline import worst_case_rho
 
-__all__ = ["INEQUALITIES", "LOSSES", "MIN_APPLICABLE_RUNS", "SCHEMES", "STEP_FACTORS", "Instance", "Tally",
-           "a_priori_rho", "combined_status", "expectation_checks", "make_problem", "sample_instances",
-           "verify"]
+__all__ = [
+    "INEQUALITIES",
+    "LOSSES",
+    "MIN_APPLICABLE_RUNS",
+    "SCHEMES",
+    "STEP_FACTORS",
+    "Instance",
+    "Tally",
+    "a_priori_rho",
+    "combined_status",
+    "expectation_checks",
+    "make_problem",
+    "sample_instances",
+    "verify",
+]
 
 #: (scheme, weights non-decreasing in the loss?) -- the verification's pool. Monotone
 #: weights have Gamma_t >= 1 (Chebyshev's sum inequality), the others need not.
@@ -87,8 +99,7 @@ ROW_SPREADS = (1.0, 3.0, 30.0, 300.0)
 #: 1/L_hat, 3.98 is 1.99/L_hat (the sharp one-step inequality still claims a decrease).
 STEP_FACTORS = (0.2, 0.5, 1.0, 2.0, 3.0, 3.98)
 #: Per-sample losses: (name, scale) -- the scale is Huber's delta / log-cosh's s.
-LOSSES = (("squared", 1.0), ("huber", 0.1), ("huber", 1.0), ("log_cosh", 0.1),
-          ("log_cosh", 1.0))
+LOSSES = (("squared", 1.0), ("huber", 0.1), ("huber", 1.0), ("log_cosh", 0.1), ("log_cosh", 1.0))
 #: A rate or theorem row says "holds" / "fails" only when its hypotheses held on at least
 #: this many runs; else "not checked" with the count (an audit found rate rows reading
 #: "holds" with 0 applicable runs).
@@ -126,12 +137,21 @@ def sample_instances(count: int, seed: int = 0) -> list[Instance]:
         n, d = SHAPES[rng.integers(len(SHAPES))]
         sizes = sorted({1, 2, max(1, n // 4), max(1, n // 2)})
         loss, scale = LOSSES[rng.integers(len(LOSSES))]
-        out.append(Instance(
-            n=n, d=d, condition=float(rng.choice(CONDITIONS)),
-            row_spread=float(rng.choice(ROW_SPREADS)), seed=1000 * seed + k,
-            scheme=SCHEMES[rng.integers(len(SCHEMES))][0], route=str(rng.choice(["C", "J"])),
-            step_factor=float(rng.choice(STEP_FACTORS)),
-            batch_size=int(sizes[rng.integers(len(sizes))]), loss=loss, loss_scale=scale))
+        out.append(
+            Instance(
+                n=n,
+                d=d,
+                condition=float(rng.choice(CONDITIONS)),
+                row_spread=float(rng.choice(ROW_SPREADS)),
+                seed=1000 * seed + k,
+                scheme=SCHEMES[rng.integers(len(SCHEMES))][0],
+                route=str(rng.choice(["C", "J"])),
+                step_factor=float(rng.choice(STEP_FACTORS)),
+                batch_size=int(sizes[rng.integers(len(sizes))]),
+                loss=loss,
+                loss_scale=scale,
+            )
+        )
     return out
 
 
@@ -153,12 +173,18 @@ def make_problem(instances: Sequence[Instance]):
     keys = {(i.n, i.d, i.loss, i.loss_scale) for i in instances}
     if len(keys) != 1:
         raise ValueError(f"instances must share n, d, loss and loss_scale, got {sorted(keys)}")
-    parts = [consistent_least_squares([i.seed], n=i.n, d=i.d, condition=i.condition,
-                                      row_spread=i.row_spread) for i in instances]
-    ls = LeastSquares(A=np.concatenate([p.A for p in parts]),
-                      b=np.concatenate([p.b for p in parts]),
-                      x_star=np.concatenate([p.x_star for p in parts]),
-                      params=dict(problem="verification", seeds=[i.seed for i in instances]))
+    parts = [
+        consistent_least_squares(
+            [i.seed], n=i.n, d=i.d, condition=i.condition, row_spread=i.row_spread
+        )
+        for i in instances
+    ]
+    ls = LeastSquares(
+        A=np.concatenate([p.A for p in parts]),
+        b=np.concatenate([p.b for p in parts]),
+        x_star=np.concatenate([p.x_star for p in parts]),
+        params=dict(problem="verification", seeds=[i.seed for i in instances]),
+    )
     loss, scale = instances[0].loss, instances[0].loss_scale
     if loss == "squared":
         return ls
@@ -224,22 +250,30 @@ class ConstantScheduleTally:
     route: str
     runs: int = 0
     hypotheses_hold: int = 0
-    claim_holds: int = 0      # among the runs whose hypotheses hold
-    improved_holds: int = 0   # idem
+    claim_holds: int = 0  # among the runs whose hypotheses hold
+    improved_holds: int = 0  # idem
 
     def add(self, tr, L_hat, a_priori) -> None:
         gam, rho, kappa = (a_priori[k][:, None] for k in ("gamma", "rho", "kappa"))
         sharp = (a_priori["form"] == "sharp")[:, None]
         eta = tr.lr[:, None]
         tol = 1e-12
-        factor = np.where(sharp, theorems.progress_factor(eta, L_hat, "sharp"),
-                          theorems.progress_factor(eta, L_hat, "paper"))
-        c = np.where(sharp, theorems.heavy_ball_coefficients(tr, L_hat, "sharp"),
-                     theorems.heavy_ball_coefficients(tr, L_hat, "paper"))
+        factor = np.where(
+            sharp,
+            theorems.progress_factor(eta, L_hat, "sharp"),
+            theorems.progress_factor(eta, L_hat, "paper"),
+        )
+        c = np.where(
+            sharp,
+            theorems.heavy_ball_coefficients(tr, L_hat, "sharp"),
+            theorems.heavy_ball_coefficients(tr, L_hat, "paper"),
+        )
         with np.errstate(invalid="ignore"):
-            hold = (np.all(tr.gamma >= gam * (1 - tol), axis=1)
-                    & np.all(tr.rho <= rho * (1 + tol), axis=1)
-                    & np.all(factor >= kappa - tol, axis=1))
+            hold = (
+                np.all(tr.gamma >= gam * (1 - tol), axis=1)
+                & np.all(tr.rho <= rho * (1 + tol), axis=1)
+                & np.all(factor >= kappa - tol, axis=1)
+            )
             g, r, k = gam[:, 0], rho[:, 0], kappa[:, 0]
             ok = np.min(c, axis=1) >= 0.5 * k * g * (1 - 1e-9)
             better = np.min(c[:, 1:], axis=1) >= k * g * (r + g) / (2 * r) * (1 - 1e-9)
@@ -267,28 +301,38 @@ class Tally:
     tightness: list = field(default_factory=list)
     families: dict = field(default_factory=dict)
 
-    def add(self, bound: theorems.Bound, rtol: float, final_only: bool,
-            family: str = "quadratic") -> None:
+    def add(
+        self, bound: theorems.Bound, rtol: float, final_only: bool, family: str = "quadratic"
+    ) -> None:
         ev = bound.evaluated
         self.runs += ev.shape[0]
         self.runs_applicable += int(ev.any(axis=-1).sum()) if ev.ndim > 1 else int(ev.sum())
         self.evaluated += int(ev.sum())
         violated = bound.violated(rtol)
         self.violations += int(violated.sum())
-        self.at_rounding_floor += int((replace(bound, floor=0.0).violated(rtol)
-                                       & ~violated).sum())
+        self.at_rounding_floor += int((replace(bound, floor=0.0).violated(rtol) & ~violated).sum())
         rv = bound.relative_violation()
         if np.isfinite(rv).any():
-            self.max_relative_violation = max(self.max_relative_violation,
-                                              float(np.nanmax(rv)))
+            self.max_relative_violation = max(self.max_relative_violation, float(np.nanmax(rv)))
         if final_only:  # rates: the last applicable horizon of every run
             last = _last_true(ev)
             rows = np.flatnonzero(last >= 0)
             if not rows.size:
                 return
-            ratio = _ratio(theorems.Bound(*(np.broadcast_to(a, ev.shape)[rows, last[rows]]
-                                            for a in (bound.observed, bound.bound, bound.scale,
-                                                      bound.applicable, bound.floor))))
+            ratio = _ratio(
+                theorems.Bound(
+                    *(
+                        np.broadcast_to(a, ev.shape)[rows, last[rows]]
+                        for a in (
+                            bound.observed,
+                            bound.bound,
+                            bound.scale,
+                            bound.applicable,
+                            bound.floor,
+                        )
+                    )
+                )
+            )
         else:
             ratio = _ratio(bound)
         self.tightness.append(ratio)
@@ -301,7 +345,7 @@ class Tally:
         return [float(np.quantile(t, q)) for q in qs] if t.size else [math.nan] * len(qs)
 
     def status(self, min_runs: int = MIN_APPLICABLE_RUNS) -> str:
-        """"fails" if any evaluated inequality is violated; else "holds" if the hypotheses
+        """ "fails" if any evaluated inequality is violated; else "holds" if the hypotheses
         held on at least ``min_runs`` runs, "not checked" otherwise."""
         if self.violations:
             return "fails"
@@ -333,45 +377,52 @@ def _last_true(mask: np.ndarray) -> np.ndarray:
 #: algorithm label -> checks: (name, function, needs L, rate?). Names ending in "(sharp)"
 #: are THEORY §3's sharper forms, beside the paper's.
 _CHECKS: dict[str, list[tuple[str, Callable, bool, bool]]] = {
-    "GD": [("one-step", theorems.gd_one_step, False, False),
-           ("one-step (sharp)", theorems.gd_one_step_sharp, False, False),
-           ("pathwise", theorems.gd_pathwise, False, False),
-           ("pathwise (sharp)", theorems.gd_pathwise_sharp, False, False),
-           ("rate", theorems.gd_rate, False, True),
-           ("rate (sharp)", theorems.gd_rate_sharp, False, True)],
-    "SGD": [("one-step", theorems.sgd_one_step, False, False),
-            ("one-step (sharp)", theorems.sgd_one_step_sharp, False, False),
-            ("pathwise", theorems.sgd_pathwise, False, False),
-            ("pathwise (sharp)", theorems.sgd_pathwise_sharp, False, False),
-            ("rate (pathwise)", theorems.sgd_rate, False, True),
-            ("rate (pathwise, sharp)", theorems.sgd_rate_sharp, False, True)],
-    "heavy ball": [("one-step", theorems.heavy_ball_one_step, False, False),
-                   ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
-                   ("pathwise", theorems.heavy_ball_pathwise, False, False),
-                   ("carry-over lemma", theorems.heavy_ball_carry_over, False, False),
-                   ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
-                   ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp,
-                    False, False),
-                   ("rate (derived)", theorems.heavy_ball_rate, True, True),
-                   ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
-                   ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False,
-                    True)],
+    "GD": [
+        ("one-step", theorems.gd_one_step, False, False),
+        ("one-step (sharp)", theorems.gd_one_step_sharp, False, False),
+        ("pathwise", theorems.gd_pathwise, False, False),
+        ("pathwise (sharp)", theorems.gd_pathwise_sharp, False, False),
+        ("rate", theorems.gd_rate, False, True),
+        ("rate (sharp)", theorems.gd_rate_sharp, False, True),
+    ],
+    "SGD": [
+        ("one-step", theorems.sgd_one_step, False, False),
+        ("one-step (sharp)", theorems.sgd_one_step_sharp, False, False),
+        ("pathwise", theorems.sgd_pathwise, False, False),
+        ("pathwise (sharp)", theorems.sgd_pathwise_sharp, False, False),
+        ("rate (pathwise)", theorems.sgd_rate, False, True),
+        ("rate (pathwise, sharp)", theorems.sgd_rate_sharp, False, True),
+    ],
+    "heavy ball": [
+        ("one-step", theorems.heavy_ball_one_step, False, False),
+        ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
+        ("pathwise", theorems.heavy_ball_pathwise, False, False),
+        ("carry-over lemma", theorems.heavy_ball_carry_over, False, False),
+        ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
+        ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp, False, False),
+        ("rate (derived)", theorems.heavy_ball_rate, True, True),
+        ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
+        ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True),
+    ],
     "heavy ball, constant λ": [
         ("pathwise", theorems.heavy_ball_pathwise, False, False),
         ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
         ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp, False, False),
         ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
-        ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True)],
-    "heavy ball, minibatch": [("one-step", theorems.heavy_ball_one_step, False, False),
-                              ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False,
-                               False),
-                              ("pathwise", theorems.heavy_ball_pathwise, False, False)],
+        ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True),
+    ],
+    "heavy ball, minibatch": [
+        ("one-step", theorems.heavy_ball_one_step, False, False),
+        ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
+        ("pathwise", theorems.heavy_ball_pathwise, False, False),
+    ],
 }
 
 
 #: The inequalities :func:`verify` tallies, per algorithm (the rows of its table).
-INEQUALITIES: dict[str, tuple[str, ...]] = {a: tuple(c[0] for c in checks)
-                                            for a, checks in _CHECKS.items()}
+INEQUALITIES: dict[str, tuple[str, ...]] = {
+    a: tuple(c[0] for c in checks) for a, checks in _CHECKS.items()
+}
 
 
 def _call(fn, tr, L_hat, problem, needs_L):
@@ -388,17 +439,27 @@ def _runs(instances, steps):
     schemes = [i.scheme for i in instances]
     eta, rho, kappa = _step_sizes(instances, problem, n)
     yield "GD", _run(problem, schemes, method="gd", lr=eta, steps=steps), problem
-    for label, schedule in (("heavy ball", theorems.heavy_ball_lambdas),
-                            ("heavy ball, constant λ", theorems.heavy_ball_constant_lambdas)):
+    for label, schedule in (
+        ("heavy ball", theorems.heavy_ball_lambdas),
+        ("heavy ball, constant λ", theorems.heavy_ball_constant_lambdas),
+    ):
         lam = _lambdas(instances, rho, kappa, steps, schedule)
         for group in _by_lambdas(lam):
             sub = problem.take(group)
-            tr = _run(sub, [schemes[g] for g in group], method="heavy_ball",
-                      lr=eta[group], steps=steps, lambdas=lam[group[0]])
+            tr = _run(
+                sub,
+                [schemes[g] for g in group],
+                method="heavy_ball",
+                lr=eta[group],
+                steps=steps,
+                lambdas=lam[group[0]],
+            )
             tr.params["a_priori"] = dict(
                 gamma=_a_priori_gamma([instances[g] for g in group], rho[group]),
-                rho=rho[group], kappa=kappa[group],
-                form=_form([instances[g] for g in group]))
+                rho=rho[group],
+                kappa=kappa[group],
+                form=_form([instances[g] for g in group]),
+            )
             yield label, tr, sub
     for b in sorted({i.batch_size for i in instances}):
         idx = [k for k, i in enumerate(instances) if i.batch_size == b]
@@ -407,14 +468,27 @@ def _runs(instances, steps):
         e_b, r_b, k_b = _step_sizes(sub_inst, sub, b)
         sch = [i.scheme for i in sub_inst]
         method = "gd" if b == n else "sgd"
-        yield "SGD", _run(sub, sch, method=method, lr=e_b, steps=steps,
-                          batch_size=None if b == n else b), sub
+        yield (
+            "SGD",
+            _run(sub, sch, method=method, lr=e_b, steps=steps, batch_size=None if b == n else b),
+            sub,
+        )
         lam_b = _lambdas(sub_inst, r_b, k_b, steps)
         for group in _by_lambdas(lam_b):
             s2 = sub.take(group)
-            yield "heavy ball, minibatch", _run(
-                s2, [sch[g] for g in group], method="heavy_ball", lr=e_b[group], steps=steps,
-                batch_size=None if b == n else b, lambdas=lam_b[group[0]]), s2
+            yield (
+                "heavy ball, minibatch",
+                _run(
+                    s2,
+                    [sch[g] for g in group],
+                    method="heavy_ball",
+                    lr=e_b[group],
+                    steps=steps,
+                    batch_size=None if b == n else b,
+                    lambdas=lam_b[group[0]],
+                ),
+                s2,
+            )
 
 
 def _by_lambdas(lam: list[np.ndarray]) -> list[list[int]]:
@@ -451,8 +525,14 @@ class VerificationResult:
         raise KeyError((algorithm, route, inequality))
 
 
-def verify(count: int = 1000, *, steps: int = 100, seed: int = 0, rtol: float = 1e-9,
-           progress: Callable[[int], None] | None = None) -> VerificationResult:
+def verify(
+    count: int = 1000,
+    *,
+    steps: int = 100,
+    seed: int = 0,
+    rtol: float = 1e-9,
+    progress: Callable[[int], None] | None = None,
+) -> VerificationResult:
     """Run ``count`` random instances (:func:`sample_instances`) for ``steps`` steps with
     every algorithm and evaluate every inequality of :mod:`rwtheory.theory.theorems` (both
     forms) on both routes. ``progress`` is called with the number of instances finished."""
@@ -473,14 +553,21 @@ def verify(count: int = 1000, *, steps: int = 100, seed: int = 0, rtol: float = 
             for route in theorems.ROUTES:
                 L_hat = theorems.effective_smoothness(problem, tr, route)
                 for name, fn, needs_L, is_rate in _CHECKS[algorithm]:
-                    tallies[algorithm, route, name].add(_call(fn, tr, L_hat, problem, needs_L),
-                                                        rtol, is_rate, family)
+                    tallies[algorithm, route, name].add(
+                        _call(fn, tr, L_hat, problem, needs_L), rtol, is_rate, family
+                    )
                 if algorithm == "heavy ball, constant λ":
                     constant[route].add(tr, L_hat, tr.params["a_priori"])
         if progress is not None:
             progress(len(group))
-    return VerificationResult(count, steps, rtol, list(tallies.values()),
-                              time.process_time() - start, list(constant.values()))
+    return VerificationResult(
+        count,
+        steps,
+        rtol,
+        list(tallies.values()),
+        time.process_time() - start,
+        list(constant.values()),
+    )
 
 
 # ------------------------------------------------------------------ expectations
@@ -500,21 +587,27 @@ class ExpectationCheck:
 def _replicate(problem: LeastSquares, paths: int, seed: int) -> LeastSquares:
     """``paths`` copies of a one-row problem with independent minibatch streams."""
     p = problem.take([0] * paths)
-    return LeastSquares(A=p.A, b=p.b, x_star=p.x_star,
-                        params=dict(p.params, seeds=[seed * 10_000 + k for k in range(paths)]))
+    return LeastSquares(
+        A=p.A,
+        b=p.b,
+        x_star=p.x_star,
+        params=dict(p.params, seeds=[seed * 10_000 + k for k in range(paths)]),
+    )
 
 
-def expectation_checks(paths: int = 64, steps: int = 100, seed: int = 0
-                       ) -> list[ExpectationCheck]:
+def expectation_checks(paths: int = 64, steps: int = 100, seed: int = 0) -> list[ExpectationCheck]:
     """Theorem 2's in-expectation rates (SGD: :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`;
     minibatch heavy ball: :func:`rwtheory.theory.theorems.heavy_ball_rate_in_expectation`) on a few
     problems, ``paths`` independent batch streams each, Route C with the a-priori cap."""
     out = []
-    cases = [(Strategy("uniform"), 32, 16, 8), (Strategy("linupper", 2.0), 32, 16, 8),
-             (KLCapped(0.5, 2.0), 64, 16, 16), (Strategy("quadratic", 0.5), 24, 48, 6)]
+    cases = [
+        (Strategy("uniform"), 32, 16, 8),
+        (Strategy("linupper", 2.0), 32, 16, 8),
+        (KLCapped(0.5, 2.0), 64, 16, 16),
+        (Strategy("quadratic", 0.5), 24, 48, 6),
+    ]
     for k, (scheme, n, d, b) in enumerate(cases):
-        base = consistent_least_squares([seed * 100 + k], n=n, d=d, condition=10.0,
-                                        row_spread=10.0)
+        base = consistent_least_squares([seed * 100 + k], n=n, d=d, condition=10.0, row_spread=10.0)
         p = _replicate(base, paths, seed * 100 + k)
         rho = a_priori_rho(scheme, b)
         L_b = min(float(base.max_smoothness()[0]), n * float(base.smoothness()[0]) / b)
@@ -524,10 +617,12 @@ def expectation_checks(paths: int = 64, steps: int = 100, seed: int = 0
         out.append(_expectation_row("SGD", scheme, paths, est))
         gam = 1.0 if _MONOTONE.get(scheme, False) else 0.5
         lam = theorems.heavy_ball_lambdas(steps, min(gam, rho), rho, 0.5)
-        tr = engine.run(p, scheme, method="heavy_ball", lr=eta, steps=steps, batch_size=b,
-                       lambdas=lam)
+        tr = engine.run(
+            p, scheme, method="heavy_ball", lr=eta, steps=steps, batch_size=b, lambdas=lam
+        )
         est = theorems.heavy_ball_rate_in_expectation(
-            tr, theorems.effective_smoothness(p, tr, "C"), p.smoothness())
+            tr, theorems.effective_smoothness(p, tr, "C"), p.smoothness()
+        )
         out.append(_expectation_row("heavy ball, minibatch", scheme, paths, est))
     return out
 
@@ -536,9 +631,12 @@ def _expectation_row(algorithm, scheme, paths, est) -> ExpectationCheck:
     ok = est.applicable & np.isfinite(est.bound)
     exceeds = bool(np.any(ok & (est.observed > est.bound + 3 * est.stderr)))
     last = int(np.flatnonzero(ok)[-1]) if ok.any() else -1
-    return ExpectationCheck(algorithm, scheme.label, paths,
-                            float(est.observed[last]) if last >= 0 else math.nan,
-                            float(est.stderr[last]) if last >= 0 else math.nan,
-                            float(est.bound[last]) if last >= 0 else math.nan, exceeds)
-
-
+    return ExpectationCheck(
+        algorithm,
+        scheme.label,
+        paths,
+        float(est.observed[last]) if last >= 0 else math.nan,
+        float(est.stderr[last]) if last >= 0 else math.nan,
+        float(est.bound[last]) if last >= 0 else math.nan,
+        exceeds,
+    )

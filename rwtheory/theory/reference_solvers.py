@@ -24,16 +24,21 @@ import numpy as np
 from rwtheory._array import check_positive_finite
 from rwtheory.weights.optimal import check_gaps, check_rho
 
-__all__ = ["CVXPY_ATTEMPTS", "kkt_residual", "kl_capped_weights_bisection",
-           "kl_capped_weights_cvxpy"]
+__all__ = [
+    "CVXPY_ATTEMPTS",
+    "kkt_residual",
+    "kl_capped_weights_bisection",
+    "kl_capped_weights_cvxpy",
+]
 
 
 #: Largest scaled gap spread (max - min)/r the bisection accepts: 1e-6 / float64's eps.
 BISECTION_MAX_SPREAD = 1e-6 / float(np.finfo(np.float64).eps)
 
 
-def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
-                                tol: float = 1e-10, max_iter: int = 4000):
+def kl_capped_weights_bisection(
+    gaps, temperature: float, rho: float = 2.0, tol: float = 1e-10, max_iter: int = 4000
+):
     r"""Reference solver for the same problem by bisection on :math:`\lambda = \log Z`.
 
     Solves :math:`\phi(\lambda) = \sum_i \min(e^{z_i - \lambda}, \rho/n) = 1` with
@@ -62,10 +67,12 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
     cap = min(rho / n, 1.0)
     spread = float(xp.max(g) - xp.min(g))
     if spread / r > BISECTION_MAX_SPREAD:
-        raise ValueError(f"temperature must be >= {spread / BISECTION_MAX_SPREAD:.3g} for "
-                         f"these gaps (spread {spread:.3g}) in the bisection: its bracket "
-                         f"cannot resolve scaled gaps beyond {BISECTION_MAX_SPREAD:.2g}; "
-                         f"got {r!r} (kl_capped_weights has no such limit)")
+        raise ValueError(
+            f"temperature must be >= {spread / BISECTION_MAX_SPREAD:.3g} for "
+            f"these gaps (spread {spread:.3g}) in the bisection: its bracket "
+            f"cannot resolve scaled gaps beyond {BISECTION_MAX_SPREAD:.2g}; "
+            f"got {r!r} (kl_capped_weights has no such limit)"
+        )
     z = (g - xp.max(g)) / r
     log_cap = xp.full_like(z, math.log(cap))
     lo, hi = float(xp.min(z)) - math.log(cap), math.log(n)
@@ -86,13 +93,21 @@ def kl_capped_weights_bisection(gaps, temperature: float, rho: float = 2.0,
 #: at 1e-11 can be 1e-6 off while "optimal_inaccurate" at 1e-12 is 1e-10 off, and vice
 #: versa; with scaled gaps spanning 1e9 only some shifts of c give an accurate answer),
 #: hence several and a choice by the problem's own KKT residual.
-CVXPY_ATTEMPTS = (("w", "max", 1e-12, 1e-8), ("u", "max", 1e-12, 1e-8),
-                  ("w", "max", 1e-12, 1e-14), ("u", "max", 1e-12, 1e-14),
-                  ("u", "max", 1e-11, 1e-14), ("w", "max", 1e-11, 1e-8),
-                  ("u", "max", 1e-10, 1e-14), ("w", "max", 1e-10, 1e-8),
-                  ("w", "median", 1e-12, 1e-14), ("u", "median", 1e-12, 1e-14),
-                  ("w", "mean", 1e-12, 1e-14), ("u", "mean", 1e-12, 1e-8),
-                  ("u", "min", 1e-12, 1e-14))
+CVXPY_ATTEMPTS = (
+    ("w", "max", 1e-12, 1e-8),
+    ("u", "max", 1e-12, 1e-8),
+    ("w", "max", 1e-12, 1e-14),
+    ("u", "max", 1e-12, 1e-14),
+    ("u", "max", 1e-11, 1e-14),
+    ("w", "max", 1e-11, 1e-8),
+    ("u", "max", 1e-10, 1e-14),
+    ("w", "max", 1e-10, 1e-8),
+    ("w", "median", 1e-12, 1e-14),
+    ("u", "median", 1e-12, 1e-14),
+    ("w", "mean", 1e-12, 1e-14),
+    ("u", "mean", 1e-12, 1e-8),
+    ("u", "min", 1e-12, 1e-14),
+)
 
 
 def kkt_residual(w, gaps, temperature: float, rho: float) -> float:
@@ -119,8 +134,7 @@ def kkt_residual(w, gaps, temperature: float, rho: float) -> float:
     n = w.shape[0]
     cap = min(rho / n, 1.0)
     c = (g - g.max()) / temperature
-    primal = (abs(w.sum() - 1) + np.clip(-w, 0, None).sum()
-              + np.clip(w - cap, 0, None).sum())
+    primal = abs(w.sum() - 1) + np.clip(-w, 0, None).sum() + np.clip(w - cap, 0, None).sum()
     positive = w > 1e-300
     with np.errstate(divide="ignore"):
         gi = np.log(np.where(positive, w, 1.0)) - c
@@ -136,8 +150,9 @@ def kkt_residual(w, gaps, temperature: float, rho: float) -> float:
     return float(primal + np.minimum(as_free, as_capped).max())
 
 
-def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
-                            good_enough: float = 1e-10):
+def kl_capped_weights_cvxpy(
+    gaps, temperature: float, rho: float = 2.0, *, good_enough: float = 1e-10
+):
     r"""Proposition 1's problem handed to Clarabel through cvxpy (a reference only).
 
     Solved in an equivalent, better-conditioned form: the objective divided by r, the gaps
@@ -178,8 +193,12 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
     _, g = check_gaps(gaps, 1)
     g = np.asarray(g, dtype=np.float64)
     n = g.shape[0]
-    shifts = {"max": g.max(), "median": float(np.median(g)), "mean": float(g.mean()),
-              "min": g.min()}
+    shifts = {
+        "max": g.max(),
+        "median": float(np.median(g)),
+        "mean": float(g.mean()),
+        "min": g.min(),
+    }
     errors, best = [], None
     for form, shift, tol, reg in CVXPY_ATTEMPTS:
         c = (g - shifts[shift]) / r
@@ -193,9 +212,15 @@ def kl_capped_weights_cvxpy(gaps, temperature: float, rho: float = 2.0, *,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "may be inaccurate"
-                problem.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol,
-                              tol_feas=tol, tol_ktratio=tol, max_iter=1000,
-                              static_regularization_constant=reg)
+                problem.solve(
+                    solver="CLARABEL",
+                    tol_gap_abs=tol,
+                    tol_gap_rel=tol,
+                    tol_feas=tol,
+                    tol_ktratio=tol,
+                    max_iter=1000,
+                    static_regularization_constant=reg,
+                )
         except cp.error.SolverError as exc:
             errors.append(f"{name}: {exc}")
             continue

@@ -49,19 +49,22 @@ import numpy as np
 
 from rwtheory.theory.theorems import Bound, MonteCarloBound
 
-__all__ = ["bound_ratio", "one_step", "pathwise", "rate", "rate_bound",
-           "rate_in_expectation"]
+__all__ = ["bound_ratio", "one_step", "pathwise", "rate", "rate_bound", "rate_in_expectation"]
 
 #: Relative slack on the step-size hypothesis eta L <= 1 (eta = 1/L is computed in float64).
 STEP_RTOL = 1e-12
 
 
 def _require(trajectory) -> None:
-    missing = [k for k in ("grad_norm2", "grad_mean", "grad_gamma", "sigma")
-               if getattr(trajectory, k, None) is None]
+    missing = [
+        k
+        for k in ("grad_norm2", "grad_mean", "grad_gamma", "sigma")
+        if getattr(trajectory, k, None) is None
+    ]
     if missing:
-        raise ValueError(f"trajectory lacks {', '.join(missing)}: run it with "
-                         f"rwtheory.convex.glm.run")
+        raise ValueError(
+            f"trajectory lacks {', '.join(missing)}: run it with rwtheory.convex.glm.run"
+        )
 
 
 def _per_run(L, trajectory) -> np.ndarray:
@@ -71,8 +74,7 @@ def _per_run(L, trajectory) -> np.ndarray:
     if a.ndim == 0:
         a = np.full(R, float(a))
     if a.shape != (R,) or not np.all(np.isfinite(a) & (a > 0)):
-        raise ValueError(f"L must be a finite number > 0 or one per run ({R},), got "
-                         f"{np.shape(L)}")
+        raise ValueError(f"L must be a finite number > 0 or one per run ({R},), got {np.shape(L)}")
     return a[:, None]
 
 
@@ -100,10 +102,17 @@ def one_step(trajectory, L) -> Bound:
     """
     terms, eta, _ = _terms(trajectory, L)
     f = trajectory.train_loss
-    allowance = 0.5 * eta * trajectory.sigma ** 2
+    allowance = 0.5 * eta * trajectory.sigma**2
     bound = f[:, :-1] - f[:, 1:] + allowance
-    scale = np.maximum.reduce([np.abs(f[:, :-1]), np.abs(f[:, 1:]), np.abs(terms),
-                               0.5 * eta * trajectory.grad_norm2[:, :-1], allowance])
+    scale = np.maximum.reduce(
+        [
+            np.abs(f[:, :-1]),
+            np.abs(f[:, 1:]),
+            np.abs(terms),
+            0.5 * eta * trajectory.grad_norm2[:, :-1],
+            allowance,
+        ]
+    )
     return Bound(terms, bound, scale, np.ones_like(bound, dtype=bool))
 
 
@@ -116,11 +125,12 @@ def pathwise(trajectory, L) -> Bound:
     """
     terms, eta, _ = _terms(trajectory, L)
     f = trajectory.train_loss
-    allowance = np.cumsum(0.5 * eta * trajectory.sigma ** 2, axis=1)
+    allowance = np.cumsum(0.5 * eta * trajectory.sigma**2, axis=1)
     observed = np.cumsum(terms, axis=1)
     bound = f[:, :1] - f[:, 1:] + allowance
-    scale = np.maximum.reduce([np.abs(f[:, :1]) + np.abs(f[:, 1:]),
-                               np.cumsum(np.abs(terms), axis=1), allowance])
+    scale = np.maximum.reduce(
+        [np.abs(f[:, :1]) + np.abs(f[:, 1:]), np.cumsum(np.abs(terms), axis=1), allowance]
+    )
     return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool))
 
 
@@ -163,14 +173,16 @@ def rate(trajectory, L, f_inf) -> Bound:
     """
     terms, eta, L = _terms(trajectory, L)
     if trajectory.batches is not None:
-        raise ValueError("rate is pathwise for full batches only; use rate_in_expectation "
-                         "for minibatch trajectories")
+        raise ValueError(
+            "rate is pathwise for full batches only; use rate_in_expectation "
+            "for minibatch trajectories"
+        )
     R, T = terms.shape
     f_inf = np.broadcast_to(np.asarray(f_inf, dtype=np.float64), (R,))[:, None]
     k = np.arange(1, T + 1)
     observed = np.cumsum(trajectory.grad_norm2[:, :-1], axis=1) / k
     gamma = np.minimum.accumulate(trajectory.grad_gamma, axis=1)
-    sigma2 = np.maximum.accumulate(trajectory.sigma ** 2, axis=1)
+    sigma2 = np.maximum.accumulate(trajectory.sigma**2, axis=1)
     bound = rate_bound(trajectory.train_loss[:, :1] - f_inf, eta, L, gamma, sigma2, k)
     applicable = np.broadcast_to(eta * L <= 1 + STEP_RTOL, bound.shape) & np.isfinite(bound)
     return Bound(observed, bound, np.abs(bound), applicable.copy())
@@ -197,17 +209,21 @@ def rate_in_expectation(trajectory, L, f_inf) -> MonteCarloBound:
     terms, eta, L = _terms(trajectory, L)
     R, T = terms.shape
     f0 = trajectory.train_loss[:, 0]
-    if R < 2 or not (np.allclose(f0, f0[0], rtol=1e-12) and np.all(eta == eta[0])
-                     and np.all(L == L[0])):
+    if R < 2 or not (
+        np.allclose(f0, f0[0], rtol=1e-12) and np.all(eta == eta[0]) and np.all(L == L[0])
+    ):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
     f_inf = float(np.min(f_inf))
     k = np.arange(1, T + 1)
     per_run = np.cumsum(trajectory.grad_norm2[:, :-1], axis=1) / k
     gamma = np.min(np.minimum.accumulate(trajectory.grad_gamma, axis=1), axis=0)
-    sigma2 = np.max(np.maximum.accumulate(trajectory.sigma ** 2, axis=1), axis=0)
+    sigma2 = np.max(np.maximum.accumulate(trajectory.sigma**2, axis=1), axis=0)
     bound = rate_bound(f0[0] - f_inf, eta[0, 0], L[0, 0], gamma, sigma2, k)
     observed = per_run.mean(axis=0)
     stderr = per_run.std(axis=0, ddof=1) / np.sqrt(R)
-    applicable = (eta[0, 0] * L[0, 0] <= 1 + STEP_RTOL) & np.isfinite(bound) \
+    applicable = (
+        (eta[0, 0] * L[0, 0] <= 1 + STEP_RTOL)
+        & np.isfinite(bound)
         & np.all(np.isfinite(per_run), axis=0)
+    )
     return MonteCarloBound(observed, bound, np.abs(bound), applicable, stderr=stderr)

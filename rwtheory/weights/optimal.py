@@ -63,8 +63,9 @@ def check_gaps(gaps, ndim):
     # one pass for the common case: NaN fails both comparisons, +-inf one of them
     if not bool(xp.all((g >= 0) & (g <= xp.finfo(g.dtype).max))):
         as_float_array(g, "gaps", ndim=ndim)  # raises on NaN/inf, naming the index
-        raise ValueError(f"gaps must be >= 0 (loss gaps f_i(x) - f_i(x*)), got minimum "
-                         f"{float(xp.min(g))}")
+        raise ValueError(
+            f"gaps must be >= 0 (loss gaps f_i(x) - f_i(x*)), got minimum {float(xp.min(g))}"
+        )
     return xp, g
 
 
@@ -223,8 +224,11 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
     pre = xp.cumulative_sum(ea, axis=-1)
     if e.ndim == 1:  # Python scalars: a few microseconds less per call
         q0 = max(0, n - 1 - p_max)
-        count = int(xp.count_nonzero(
-            ea[q0:] <= _limit(n, q0, 0, 1, cap, e.dtype, xp, _device(e)) * pre[q0:]))
+        count = int(
+            xp.count_nonzero(
+                ea[q0:] <= _limit(n, q0, 0, 1, cap, e.dtype, xp, _device(e)) * pre[q0:]
+            )
+        )
         q = q0 + max(count - 1, 0)  # (*) holds at p_max at the latest
         # Capped: every entry above the head (ties with it stay free). The normaliser is a
         # pairwise sum: the cumulative sum's rounding grows with n.
@@ -287,8 +291,9 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
         stride = max(1, size // BRACKET_SAMPLE)
         sample = xp.sort(cand[::stride])
         s = sample.shape[0]
-        q_hat, found = _count_head(sample, xp.cumulative_sum(sample), n_above, s_below, cap,
-                                   p_max, xp, mult=stride)
+        q_hat, found = _count_head(
+            sample, xp.cumulative_sum(sample), n_above, s_below, cap, p_max, xp, mult=stride
+        )
         q_hat = int(q_hat[0]) if q_hat is not None and bool(found[0]) else 0
         half = 3 * max(2, int(math.sqrt(s)) // 2)
         settled = False
@@ -303,11 +308,11 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
             # mass (it certified an hi below theta*: weights summing to 1 - 2e-6)
             sum_not_above = float(xp.sum(xp.where(above, 0.0, cand)))
             # lo <= theta*: capping at lo leaves at least the mass 1
-            lo_ok = lo == -math.inf or cap * (n - n_below - k_below
-                                              + (s_below + sum_below) / lo) >= 1
+            lo_ok = (
+                lo == -math.inf or cap * (n - n_below - k_below + (s_below + sum_below) / lo) >= 1
+            )
             # hi > theta*: capping at hi leaves less than the mass 1
-            hi_ok = hi == math.inf or cap * (n_above + k_above
-                                             + (s_below + sum_not_above) / hi) < 1
+            hi_ok = hi == math.inf or cap * (n_above + k_above + (s_below + sum_not_above) / hi) < 1
             if lo_ok and hi_ok:
                 settled = k_above + k_below > 0
                 break

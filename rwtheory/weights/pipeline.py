@@ -118,9 +118,11 @@ def normalize_losses(losses, delta: float = 1.0):
     xp, x = as_float_array(losses, "losses")
     if not fits_dtype(delta, x.dtype, xp):
         fi = xp.finfo(x.dtype)
-        raise ValueError(f"delta must be in [{float(fi.smallest_normal):.2g}, "
-                         f"{float(fi.max) / 4:.2g}] for {x.dtype} losses (the normalised "
-                         f"losses are returned in that dtype), got {delta!r}")
+        raise ValueError(
+            f"delta must be in [{float(fi.smallest_normal):.2g}, "
+            f"{float(fi.max) / 4:.2g}] for {x.dtype} losses (the normalised "
+            f"losses are returned in that dtype), got {delta!r}"
+        )
     return _normalize(x, delta, xp)
 
 
@@ -167,8 +169,10 @@ def _check_temperature(temperature, xp, like):
         except ValueError:
             shape = None
         if shape != tuple(like.shape):
-            raise ValueError(f"temperature must be a number or an array broadcastable to the "
-                             f"losses' shape {tuple(like.shape)}, got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"temperature must be a number or an array broadcastable to the "
+                f"losses' shape {tuple(like.shape)}, got shape {tuple(t.shape)}"
+            )
         if not bool(xp.all(t > 0)):
             raise ValueError("temperature must be finite and > 0 everywhere")
         return t
@@ -202,12 +206,14 @@ def _pipeline(x, strategy: str, temperature, delta: float, xp):
     if record.constant:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
     x, back = widen_for(x, xp, temperature, delta)  # float64 when r or delta need it
-    return back(_softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp,
-                         bounded=True))
+    return back(
+        _softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp, bounded=True)
+    )
 
 
-def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
-                   delta: float = 1.0):
+def sample_weights(
+    losses, strategy: str = "linupper", temperature: float = 1.0, delta: float = 1.0
+):
     r"""The whole pipeline of THEORY §1: normalise, apply the strategy, tempered softmax.
 
     .. math:: w = \operatorname{softmax}\big(s(\tilde l)/r\big),\qquad
@@ -244,8 +250,7 @@ def sample_weights(losses, strategy: str = "linupper", temperature: float = 1.0,
     return _pipeline(x, strategy, temperature, delta, xp)
 
 
-def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
-                           delta: float = 1.0):
+def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: float = 1.0):
     """:func:`sample_weights` applied independently to every row (last axis) of ``losses``.
 
     ``temperature`` may be a float or an array broadcastable against ``losses``.
@@ -260,8 +265,10 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0,
         return _pipeline(x, strategy, r, delta, xp)
     names = list(strategy)
     if x.ndim != 2 or len(names) != x.shape[0]:
-        raise ValueError(f"strategy must be a name or one name per row of 2-D losses, got "
-                         f"{len(names)} names for shape {tuple(x.shape)}")
+        raise ValueError(
+            f"strategy must be a name or one name per row of 2-D losses, got "
+            f"{len(names)} names for shape {tuple(x.shape)}"
+        )
     rows: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         get_strategy(name)
@@ -288,8 +295,9 @@ def masked_tempered_softmax(scores, valid, temperature):
     return xp.where(valid, e, xp.zeros_like(e))
 
 
-def masked_sample_weights(losses, valid, strategy: str = "linupper", temperature=1.0,
-                          delta: float = 1.0):
+def masked_sample_weights(
+    losses, valid, strategy: str = "linupper", temperature=1.0, delta: float = 1.0
+):
     """:func:`sample_weights` of the entries where ``valid`` is True (last axis), 0 elsewhere;
     all zeros for a row without a valid entry. The invalid entries take no part in the
     normalisation: they are replaced by the largest valid loss, which leaves ``l_max`` and
@@ -297,8 +305,7 @@ def masked_sample_weights(losses, valid, strategy: str = "linupper", temperature
     :func:`masked_tempered_softmax` (no checks, no synchronisation)."""
     xp = namespace(losses)
     record = get_strategy(strategy)
-    lmax = xp.max(xp.where(valid, losses, xp.full_like(losses, -math.inf)), axis=-1,
-                  keepdims=True)
+    lmax = xp.max(xp.where(valid, losses, xp.full_like(losses, -math.inf)), axis=-1, keepdims=True)
     if record.constant:
         scores = xp.zeros_like(losses)
     else:

@@ -21,13 +21,16 @@ def _check_simplex(w, xp, input_precision: float, name: str = "weights"):
     (each entry is off by at most half an ulp, relative), so
     ``rho(np.full(1000, 1/1000, np.float16))`` -- a sum off by 4e-4 -- is accepted."""
     if bool(xp.any(w < 0)):
-        raise ValueError(f"{name} must be >= 0 (a point of the simplex), got minimum "
-                         f"{float(xp.min(w))}")
+        raise ValueError(
+            f"{name} must be >= 0 (a point of the simplex), got minimum {float(xp.min(w))}"
+        )
     tol = xp.finfo(w.dtype).eps ** 0.5 + 2 * input_precision
     err = xp.max(xp.abs(xp.sum(w, axis=-1) - 1))
     if float(err) > tol:
-        raise ValueError(f"{name} must sum to 1 along the last axis (within {tol:.1e}), "
-                         f"got a sum off by {float(err):.3e}")
+        raise ValueError(
+            f"{name} must sum to 1 along the last axis (within {tol:.1e}), "
+            f"got a sum off by {float(err):.3e}"
+        )
 
 
 def _gamma(w, g, xp):
@@ -45,8 +48,9 @@ def _validated_pair(weights, gaps, ndim):
     xp, w = as_float_array(weights, "weights", ndim=ndim)
     _, g = as_float_array(gaps, "gaps", ndim=ndim, like=w)
     if tuple(w.shape) != tuple(g.shape):
-        raise ValueError(f"weights and gaps must have the same shape, got {tuple(w.shape)} "
-                         f"and {tuple(g.shape)}")
+        raise ValueError(
+            f"weights and gaps must have the same shape, got {tuple(w.shape)} and {tuple(g.shape)}"
+        )
     if bool(xp.any(g < 0)):
         raise ValueError(f"gaps must be >= 0, got minimum {float(xp.min(g))}")
     _check_simplex(w, xp, input_eps(weights))
@@ -90,4 +94,3 @@ def batched_rho(weights):
     xp, w = as_float_array(weights, "weights", ndim=None)
     _check_simplex(w, xp, input_eps(weights))
     return w.shape[-1] * xp.max(w, axis=-1)
-

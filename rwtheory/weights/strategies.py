@@ -138,7 +138,7 @@ def _quadratic_exponent(q, row, out):
     """-l~^2 / (delta^2 r) = (s - 1) / r."""
     np.subtract(q, row.mid, out=out)
     np.square(out, out=out)
-    out *= -(row.k ** 2) * row.inv_r / row.delta ** 2
+    out *= -(row.k**2) * row.inv_r / row.delta**2
 
 
 # --------------------------------------------------------------------------- the record
@@ -178,14 +178,19 @@ class StrategyRecord:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if not callable(self.score) or not callable(self.score_range):
             raise ValueError("score and score_range must be callables")
-        if isinstance(self.top_count, bool) or not isinstance(self.top_count, int) \
-                or self.top_count < 1:
+        if (
+            isinstance(self.top_count, bool)
+            or not isinstance(self.top_count, int)
+            or self.top_count < 1
+        ):
             raise ValueError(f"top_count must be an integer >= 1, got {self.top_count!r}")
         if self.min_batch is None:
             object.__setattr__(self, "min_batch", self.top_count + 1)
         elif not isinstance(self.min_batch, int) or self.min_batch <= self.top_count:
-            raise ValueError(f"min_batch must be an integer > top_count = {self.top_count}, "
-                             f"got {self.min_batch!r}")
+            raise ValueError(
+                f"min_batch must be an integer > top_count = {self.top_count}, "
+                f"got {self.min_batch!r}"
+            )
         if self.fused is not None and not isinstance(self.fused, FusedForm):
             raise ValueError(f"fused must be a FusedForm or None, got {self.fused!r}")
 
@@ -205,8 +210,9 @@ def register_strategy(record: StrategyRecord, *, replace: bool = False) -> Strat
     if not isinstance(record, StrategyRecord):
         raise ValueError(f"record must be a StrategyRecord, got {type(record).__name__}")
     if record.name in _REGISTRY and not replace:
-        raise ValueError(f"strategy {record.name!r} is already registered (replace=True to "
-                         f"overwrite it)")
+        raise ValueError(
+            f"strategy {record.name!r} is already registered (replace=True to overwrite it)"
+        )
     _REGISTRY[record.name] = record
     _SCORES[record.name] = record.score
     return record
@@ -237,12 +243,21 @@ def _delta(delta: float) -> float:
 
 for _record in (
     StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True),
-    StrategyRecord("linupper", linupper, _delta,
-                   fused=FusedForm(_linupper_exponent, bounded=True)),
-    StrategyRecord("quadratic", quadratic, lambda delta: 1.0, min_batch=3,
-                   fused=FusedForm(_quadratic_exponent, bounded=False)),
-    StrategyRecord("extremes", extremes, _delta, top_count=2,
-                   fused=FusedForm(_extremes_exponent, bounded=False)),
+    StrategyRecord("linupper", linupper, _delta, fused=FusedForm(_linupper_exponent, bounded=True)),
+    StrategyRecord(
+        "quadratic",
+        quadratic,
+        lambda delta: 1.0,
+        min_batch=3,
+        fused=FusedForm(_quadratic_exponent, bounded=False),
+    ),
+    StrategyRecord(
+        "extremes",
+        extremes,
+        _delta,
+        top_count=2,
+        fused=FusedForm(_extremes_exponent, bounded=False),
+    ),
     StrategyRecord("upper", upper, _delta, fused=FusedForm(_upper_exponent, bounded=True)),
 ):
     register_strategy(_record)

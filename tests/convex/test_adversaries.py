@@ -18,8 +18,11 @@ def losses(rng):
     return rng.exponential(size=(6, 11))
 
 
-@pytest.mark.parametrize("scheme", [DirichletWeights(0, 0.3), SmallestGaps(2.0),
-                                    RandomCapped(2, 1.5, 0.1)], ids=lambda s: s.label)
+@pytest.mark.parametrize(
+    "scheme",
+    [DirichletWeights(0, 0.3), SmallestGaps(2.0), RandomCapped(2, 1.5, 0.1)],
+    ids=lambda s: s.label,
+)
 def test_weights_on_the_simplex_and_deterministic(scheme, losses):
     w = scheme(losses, 3)
     assert w.shape == losses.shape and np.all(w >= 0)
@@ -54,8 +57,7 @@ def test_dirichlet_changes_with_the_step_and_small_concentration_is_spiky(losses
 def test_capped_lowest_first_ties_and_rho_one():
     w = capped_lowest_first(np.array([[1.0, 1.0, 1.0, 1.0]]), 2.0)
     np.testing.assert_allclose(w, [[0.5, 0.5, 0, 0]])
-    np.testing.assert_allclose(capped_lowest_first(np.array([[3.0, 1.0, 2.0]]), 1.0),
-                               [[1 / 3] * 3])
+    np.testing.assert_allclose(capped_lowest_first(np.array([[3.0, 1.0, 2.0]]), 1.0), [[1 / 3] * 3])
 
 
 def test_bad_parameters():
@@ -67,8 +69,9 @@ def test_bad_parameters():
         RandomCapped(0, 2.0, -1.0)
 
 
-@pytest.mark.parametrize("scheme", [DirichletWeights(0, 0.3), RandomCapped(2, 1.5, 0.1)],
-                         ids=lambda s: s.label)
+@pytest.mark.parametrize(
+    "scheme", [DirichletWeights(0, 0.3), RandomCapped(2, 1.5, 0.1)], ids=lambda s: s.label
+)
 def test_random_adversaries_give_a_run_the_same_numbers_alone_or_batched(scheme):
     """The draws depend on (seed, step) only, not on the losses' last bits: the same run
     alone and batched with others (different GEMM shapes, different rounding) stays equal.
@@ -79,8 +82,9 @@ def test_random_adversaries_give_a_run_the_same_numbers_alone_or_batched(scheme)
 
     p = consistent_least_squares(3, n=20, d=6, row_spread=3.0)
     eta = 0.2 / p.max_smoothness().max()
-    tr = engine.run(p, [scheme] * 3 + [Strategy("linupper", 1.0)] * 3, rows=[0, 1, 2] * 2,
-                    lr=eta, steps=50)
+    tr = engine.run(
+        p, [scheme] * 3 + [Strategy("linupper", 1.0)] * 3, rows=[0, 1, 2] * 2, lr=eta, steps=50
+    )
     for i in range(3):
         alone = engine.run(p.take([i]), scheme, lr=eta, steps=50)
         np.testing.assert_allclose(alone.iterates[0], tr.iterates[i], rtol=0, atol=1e-12)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _bench():
     spec = importlib.util.spec_from_file_location(
-        "bench_experiments", ROOT / "benchmarks" / "bench_experiments.py")
+        "bench_experiments", ROOT / "benchmarks" / "bench_experiments.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -60,7 +61,7 @@ def test_a_difference_is_reported_and_fails_the_exit_status(tmp_path, monkeypatc
 
     def perturbed(*args):
         out = honest(*args)
-        out["test_loss"][0, -1] += 1e-8    # one recorded number off by more than 1e-10
+        out["test_loss"][0, -1] += 1e-8  # one recorded number off by more than 1e-10
         return out
 
     monkeypatch.setattr(bench, "reference_loop", perturbed)

@@ -11,18 +11,29 @@ from rwtheory.convex.problems import consistent_least_squares, regression_with_o
 from rwtheory.convex.layout import group_key
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
-SCHEMES = [Strategy("uniform"), Strategy("linupper", 1.0), Strategy("quadratic", 0.5),
-           KLCapped(0.5), DROKL(2.0)]
+SCHEMES = [
+    Strategy("uniform"),
+    Strategy("linupper", 1.0),
+    Strategy("quadratic", 0.5),
+    KLCapped(0.5),
+    DROKL(2.0),
+]
 
 
-@pytest.mark.parametrize("method,batch", [("gd", None), ("sgd", 16), ("heavy_ball", None),
-                                          ("heavy_ball", 16)])
+@pytest.mark.parametrize(
+    "method,batch", [("gd", None), ("sgd", 16), ("heavy_ball", None), ("heavy_ball", 16)]
+)
 def test_batched_runs_equal_one_at_a_time(method, batch):
     p = regression_with_outliers(3, n=60, d=5, n_test=50)
     rows = np.tile(np.arange(3), len(SCHEMES))
     schemes = [s for s in SCHEMES for _ in range(3)]
-    kw = dict(method=method, lr=0.05, steps=40, batch_size=batch,
-              lambdas=(lambda t: t / 2) if method == "heavy_ball" else None)
+    kw = dict(
+        method=method,
+        lr=0.05,
+        steps=40,
+        batch_size=batch,
+        lambdas=(lambda t: t / 2) if method == "heavy_ball" else None,
+    )
     tr = engine.run(p, schemes, rows=rows, **kw)
     for i in range(len(rows)):
         one = engine.run(p.take([rows[i]]), schemes[i], **kw)
@@ -39,15 +50,18 @@ def test_heavy_ball_moving_average_form_equals_the_two_step_form():
     eta = 0.3 / p.max_smoothness()
     lam = np.array([0.0] + [0.5 * t + 0.25 * np.sin(t) ** 2 for t in range(1, 61)])
     scheme = Strategy("linupper", 0.7)
-    tr = engine.run(p, scheme, method="heavy_ball", lr=eta, steps=60, lambdas=lam,
-                   keep_weights=True)
+    tr = engine.run(
+        p, scheme, method="heavy_ball", lr=eta, steps=60, lambdas=lam, keep_weights=True
+    )
     x_prev = x = np.zeros((2, 8))
     for t in range(60):
         res = p.residuals(x)
-        w = scheme(0.5 * res ** 2, t)
+        w = scheme(0.5 * res**2, t)
         g = np.einsum("rn,rnd->rd", w * res, p.A)
-        x, x_prev = (x - (eta / (1 + lam[t + 1]))[:, None] * g
-                     + lam[t] / (1 + lam[t + 1]) * (x - x_prev)), x
+        x, x_prev = (
+            (x - (eta / (1 + lam[t + 1]))[:, None] * g + lam[t] / (1 + lam[t + 1]) * (x - x_prev)),
+            x,
+        )
         np.testing.assert_allclose(tr.iterates[:, t + 1], x, rtol=1e-10, atol=1e-12)
 
 
@@ -71,8 +85,7 @@ def test_divergence_is_detected_and_recorded_without_warnings():
     assert eta * p.max_smoothness()[0] > 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tr = engine.run(p, [DROKL(0.05), Strategy("uniform")], rows=[0, 0], lr=eta,
-                       steps=200)
+        tr = engine.run(p, [DROKL(0.05), Strategy("uniform")], rows=[0, 0], lr=eta, steps=200)
     assert tr.diverged_at[0] > 0 and tr.diverged_at[1] == -1
     k = tr.diverged_at[0]
     assert np.all(np.isfinite(tr.train_loss[0, :k]))
@@ -95,16 +108,19 @@ def test_same_seed_same_numbers_and_batches_depend_only_on_the_seed():
         assert len(np.unique(batch)) == 10  # without replacement
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(method="adam"), r"method must be one of"),
-    (dict(lr=0.0), r"lr must be finite and > 0"),
-    (dict(lr=-1.0), r"lr must be finite and > 0"),
-    (dict(steps=0), r"steps must be in >= 1, got 0"),
-    (dict(method="sgd"), r"batch_size is required"),
-    (dict(method="sgd", batch_size=0), r"batch_size must be in 1..50, got 0"),
-    (dict(method="sgd", batch_size=51), r"batch_size must be in 1..50, got 51"),
-    (dict(method="heavy_ball"), r"lambdas is required"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(method="adam"), r"method must be one of"),
+        (dict(lr=0.0), r"lr must be finite and > 0"),
+        (dict(lr=-1.0), r"lr must be finite and > 0"),
+        (dict(steps=0), r"steps must be in >= 1, got 0"),
+        (dict(method="sgd"), r"batch_size is required"),
+        (dict(method="sgd", batch_size=0), r"batch_size must be in 1..50, got 0"),
+        (dict(method="sgd", batch_size=51), r"batch_size must be in 1..50, got 51"),
+        (dict(method="heavy_ball"), r"lambdas is required"),
+    ],
+)
 def test_bad_optimiser_arguments(kwargs, match):
     p = consistent_least_squares(1, n=50, d=4)
     args = dict(lr=0.1, steps=5) | kwargs
@@ -112,12 +128,15 @@ def test_bad_optimiser_arguments(kwargs, match):
         engine.run(p, Strategy("uniform"), **args)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(outlier_fraction=1.0), r"outlier_fraction must be in \[0, 1\)"),
-    (dict(outlier_fraction=-0.1), r"outlier_fraction must be in \[0, 1\)"),
-    (dict(n=0), r"n must be an integer >= 1"),
-    (dict(d=-3), r"d must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(outlier_fraction=1.0), r"outlier_fraction must be in \[0, 1\)"),
+        (dict(outlier_fraction=-0.1), r"outlier_fraction must be in \[0, 1\)"),
+        (dict(n=0), r"n must be an integer >= 1"),
+        (dict(d=-3), r"d must be an integer >= 1"),
+    ],
+)
 def test_bad_problem_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         regression_with_outliers(1, **kwargs)
@@ -134,7 +153,7 @@ def test_problem_constants_and_interpolation():
     assert q.outliers.sum(axis=1).tolist() == [50, 50]
     np.testing.assert_allclose(q.loss_quadratic(q.x_true), q.loss(q.x_true), rtol=1e-12)
     r = np.matmul(q.A_test, q.x_true[..., None])[..., 0] - q.b_test
-    np.testing.assert_allclose(q.test_mse(q.x_true), (r ** 2).mean(-1), rtol=1e-12)
+    np.testing.assert_allclose(q.test_mse(q.x_true), (r**2).mean(-1), rtol=1e-12)
 
 
 @pytest.mark.parametrize("delta", [1.0, 0.3, 2.5])
@@ -148,11 +167,12 @@ def test_fused_weights_equal_the_pipeline(r, delta):
     p = regression_with_outliers(2, n=50, d=4, n_test=10)
     names = list(STRATEGIES)
     schemes = [Strategy(s, r, delta) for s in names for _ in range(2)]
-    tr = engine.run(p, schemes, rows=np.tile(np.arange(2), len(names)), lr=0.01, steps=4,
-                   keep_weights=True)
+    tr = engine.run(
+        p, schemes, rows=np.tile(np.arange(2), len(names)), lr=0.01, steps=4, keep_weights=True
+    )
     for i, s in enumerate(schemes):
         for t in range(4):
-            losses = p.take([tr.seeds[i]]).losses(tr.iterates[i:i + 1, t])
+            losses = p.take([tr.seeds[i]]).losses(tr.iterates[i : i + 1, t])
             ref = batched_sample_weights(losses, s.strategy, r, delta)[0]
             np.testing.assert_allclose(tr.weights[i, t], ref, rtol=1e-10, atol=1e-14)
             assert tr.rho[i, t] == pytest.approx(50 * ref.max(), rel=1e-10)
@@ -166,11 +186,26 @@ def test_uneven_runs_per_seed_and_scheduled_temperatures():
     schemes = [Strategy("linupper", 0.5), sched, DROKL(1.0), Strategy("uniform"), KLCapped(0.7)]
     rows = [0, 0, 1, 2, 2]
     for method, batch in (("gd", None), ("sgd", 8)):
-        tr = engine.run(p, schemes, rows=rows, lr=[0.05, 0.04, 0.03, 0.05, 0.02], steps=30,
-                       method=method, batch_size=batch, keep_weights=True)
+        tr = engine.run(
+            p,
+            schemes,
+            rows=rows,
+            lr=[0.05, 0.04, 0.03, 0.05, 0.02],
+            steps=30,
+            method=method,
+            batch_size=batch,
+            keep_weights=True,
+        )
         for i, (s, r) in enumerate(zip(schemes, rows, strict=True)):
-            one = engine.run(p.take([r]), s, lr=tr.lr[i], steps=30, method=method,
-                            batch_size=batch, keep_weights=True)
+            one = engine.run(
+                p.take([r]),
+                s,
+                lr=tr.lr[i],
+                steps=30,
+                method=method,
+                batch_size=batch,
+                keep_weights=True,
+            )
             np.testing.assert_allclose(one.iterates[0], tr.iterates[i], rtol=0, atol=1e-10)
             np.testing.assert_allclose(one.weights[0], tr.weights[i], rtol=1e-10, atol=1e-14)
             assert tr.labels[i] == s.label and tr.seeds[i] == r
@@ -184,17 +219,23 @@ def test_theory_records_on_a_consistent_problem():
     p = consistent_least_squares(2, n=30, d=6, row_spread=3.0)
     lam = np.arange(21) / 2.0
     for method, batch in (("gd", None), ("sgd", 10), ("heavy_ball", 10)):
-        tr = engine.run(p, [Strategy("linupper", 0.5), KLCapped(0.3)], rows=[0, 1],
-                       method=method, batch_size=batch, lr=0.1 / p.max_smoothness().max(),
-                       steps=20, keep_weights=True,
-                       lambdas=lam if method == "heavy_ball" else None)
+        tr = engine.run(
+            p,
+            [Strategy("linupper", 0.5), KLCapped(0.3)],
+            rows=[0, 1],
+            method=method,
+            batch_size=batch,
+            lr=0.1 / p.max_smoothness().max(),
+            steps=20,
+            keep_weights=True,
+            lambdas=lam if method == "heavy_ball" else None,
+        )
         for i in range(2):
             q = p.take([i])
             X = tr.iterates[i]
-            gaps = np.stack([q.losses(X[t:t + 1])[0] for t in range(21)])
+            gaps = np.stack([q.losses(X[t : t + 1])[0] for t in range(21)])
             np.testing.assert_allclose(tr.gap[i], gaps.mean(-1), rtol=1e-10)
-            np.testing.assert_allclose(tr.dist2[i], ((X - q.x_star[0]) ** 2).sum(-1),
-                                       rtol=1e-10)
+            np.testing.assert_allclose(tr.dist2[i], ((X - q.x_star[0]) ** 2).sum(-1), rtol=1e-10)
             for t in range(20):
                 idx = np.arange(30) if tr.batches is None else tr.batches[i, t]
                 g = gaps[t, idx]
@@ -204,8 +245,7 @@ def test_theory_records_on_a_consistent_problem():
                 assert tr.gamma[i, t] == pytest.approx((w * g).sum() / g.mean(), rel=1e-10)
                 if method == "heavy_ball":
                     gp = gaps[max(t - 1, 0), idx]
-                    assert tr.prev_weighted_gap[i, t] == pytest.approx((w * gp).sum(),
-                                                                       rel=1e-10)
+                    assert tr.prev_weighted_gap[i, t] == pytest.approx((w * gp).sum(), rel=1e-10)
 
 
 def test_divergence_in_a_batch_leaves_the_other_runs_untouched():
@@ -213,8 +253,9 @@ def test_divergence_in_a_batch_leaves_the_other_runs_untouched():
     eta = 1.0 / p.smoothness()[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        both = engine.run(p, [DROKL(0.05), Strategy("linupper", 2.0)], rows=[0, 0], lr=eta,
-                         steps=150)
+        both = engine.run(
+            p, [DROKL(0.05), Strategy("linupper", 2.0)], rows=[0, 0], lr=eta, steps=150
+        )
     alone = engine.run(p, Strategy("linupper", 2.0), lr=eta, steps=150)
     assert both.diverged_at[0] > 0 and both.diverged_at[1] == -1
     np.testing.assert_allclose(both.iterates[1], alone.iterates[0], rtol=0, atol=1e-10)
@@ -226,9 +267,14 @@ def test_several_temperatures_of_one_strategy_per_seed():
     """Runs of one strategy at different temperatures share one fused group (a sub-range of
     each seed's block): each still uses its own temperature."""
     p = regression_with_outliers(2, n=30, d=3, n_test=10)
-    per_seed = [Strategy("uniform"), Strategy("linupper", 0.5), Strategy("linupper", 2.0),
-                Strategy("extremes", 0.3), Strategy("extremes", lambda t: 1.0 + t),
-                Strategy("quadratic", 1.0)]
+    per_seed = [
+        Strategy("uniform"),
+        Strategy("linupper", 0.5),
+        Strategy("linupper", 2.0),
+        Strategy("extremes", 0.3),
+        Strategy("extremes", lambda t: 1.0 + t),
+        Strategy("quadratic", 1.0),
+    ]
     schemes = [s for s in per_seed for _ in range(2)]
     rows = np.tile(np.arange(2), len(per_seed))
     tr = engine.run(p, schemes, rows=rows, lr=0.05, steps=15)
@@ -245,23 +291,38 @@ def test_kept_losses_are_the_ones_the_weights_saw():
     eta = 1.0 / p.smoothness()[0]
     schemes = [DROKL(0.05), Strategy("linupper", 2.0)]
     for method, batch in (("gd", None), ("sgd", 8)):
-        tr = engine.run(p, schemes, rows=[0, 0], lr=eta, steps=60, method=method,
-                        batch_size=batch, keep_weights=True, keep_losses=True)
+        tr = engine.run(
+            p,
+            schemes,
+            rows=[0, 0],
+            lr=eta,
+            steps=60,
+            method=method,
+            batch_size=batch,
+            keep_weights=True,
+            keep_losses=True,
+        )
         assert tr.losses.shape == tr.weights.shape == (2, 60, batch or 40)
         k = tr.diverged_at[0]
         assert 0 < k < 60 and tr.diverged_at[1] == -1
         assert np.all(np.isnan(tr.losses[0, k:])) and np.all(np.isfinite(tr.losses[0, :k]))
         for t in range(60):
             idx = np.arange(40) if batch is None else tr.batches[1, t]
-            np.testing.assert_allclose(tr.losses[1, t], p.losses(tr.iterates[1, t][None])[0][idx],
-                                       rtol=1e-12, atol=1e-12 * tr.losses[1, t].max())
             np.testing.assert_allclose(
-                tr.weights[1, t], rw_weights(tr.losses[1, t], "linupper", 2.0), rtol=1e-12)
+                tr.losses[1, t],
+                p.losses(tr.iterates[1, t][None])[0][idx],
+                rtol=1e-12,
+                atol=1e-12 * tr.losses[1, t].max(),
+            )
+            np.testing.assert_allclose(
+                tr.weights[1, t], rw_weights(tr.losses[1, t], "linupper", 2.0), rtol=1e-12
+            )
     assert engine.run(p, schemes[1], lr=eta, steps=3).losses is None
 
 
 def rw_weights(losses, strategy, r):
     from rwtheory.weights.pipeline import sample_weights
+
     return sample_weights(losses, strategy, r)
 
 
@@ -281,12 +342,13 @@ def test_row_buffer_changes_no_bit(monkeypatch):
     default = engine.run(p, schemes, **kw)
     np.testing.assert_array_equal(fast.weights, default.weights)
     np.testing.assert_array_equal(fast.iterates, default.iterates)
-    assert np.getbufsize() == 8192      # the engine restores numpy's setting
+    assert np.getbufsize() == 8192  # the engine restores numpy's setting
 
 
 def test_a_subclass_that_overrides_the_weights_is_called_not_fused():
     """DROKL's fused form stands for its own __call__: a subclass that changes the weights
     (here: uniform) must get its own weights in the engine, not DRO-KL's."""
+
     class Flat(DROKL):
         def __call__(self, losses, step):
             return np.full_like(losses, 1.0 / losses.shape[-1])

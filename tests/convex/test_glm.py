@@ -8,30 +8,43 @@ from rwtheory.convex import engine, glm, problems
 from rwtheory.convex.adversaries import SmallestGaps
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
-SCHEMES = [Strategy("uniform"), Strategy("linupper", 0.5), Strategy("quadratic", 1.0),
-           KLCapped(1.0, 2.0), DROKL(0.5), SmallestGaps(2.0)]
+SCHEMES = [
+    Strategy("uniform"),
+    Strategy("linupper", 0.5),
+    Strategy("quadratic", 1.0),
+    KLCapped(1.0, 2.0),
+    DROKL(0.5),
+    SmallestGaps(2.0),
+]
 # (DirichletWeights is left out: it seeds its draws with a hash of the losses' bytes, and the
 # two engines' residual GEMMs round differently, so the draws differ by design.)
-FIELDS = ["train_loss", "gap", "dist2", "weighted_gap", "batch_gap", "gamma", "rho",
-          "iterates"]
+FIELDS = ["train_loss", "gap", "dist2", "weighted_gap", "batch_gap", "gamma", "rho", "iterates"]
 
 
-@pytest.mark.parametrize("method,batch", [("gd", None), ("sgd", 5), ("heavy_ball", None),
-                                          ("heavy_ball", 7)])
+@pytest.mark.parametrize(
+    "method,batch", [("gd", None), ("sgd", 5), ("heavy_ball", None), ("heavy_ball", 7)]
+)
 def test_squared_loss_equals_the_least_squares_engine(method, batch):
     ls = problems.consistent_least_squares(2, n=24, d=6, row_spread=3.0)
     p = glm.from_least_squares(ls, glm.squared())
     rows = np.tile([0, 1], len(SCHEMES))
     schemes = [s for s in SCHEMES for _ in range(2)]
-    kw = dict(method=method, lr=0.7 / ls.smoothness()[rows], steps=25, batch_size=batch,
-              rows=rows, keep_weights=True,
-              lambdas=(lambda t: t / 2) if method == "heavy_ball" else None)
+    kw = dict(
+        method=method,
+        lr=0.7 / ls.smoothness()[rows],
+        steps=25,
+        batch_size=batch,
+        rows=rows,
+        keep_weights=True,
+        lambdas=(lambda t: t / 2) if method == "heavy_ball" else None,
+    )
     a = engine.run(ls, schemes, **kw)
     b = glm.run(p, schemes, **kw)
     fields = FIELDS + (["prev_weighted_gap", "z_dist2"] if method == "heavy_ball" else [])
     for name in fields + ["weights"]:
-        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-10,
-                                   atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(b, name), getattr(a, name), rtol=1e-10, atol=1e-10, err_msg=name
+        )
     if batch is not None:
         np.testing.assert_array_equal(b.batches, a.batches)
     assert b.labels == a.labels and b.seeds == a.seeds
@@ -39,8 +52,7 @@ def test_squared_loss_equals_the_least_squares_engine(method, batch):
     np.testing.assert_allclose(p.max_smoothness(), ls.max_smoothness(), rtol=1e-12)
 
 
-FAMILIES = [glm.squared(), glm.log_cosh(0.7), glm.huber(0.5), glm.geman_mcclure(1.3),
-            glm.sigmoid()]
+FAMILIES = [glm.squared(), glm.log_cosh(0.7), glm.huber(0.5), glm.geman_mcclure(1.3), glm.sigmoid()]
 
 
 @pytest.mark.parametrize("loss", FAMILIES, ids=lambda l: l.name)
@@ -79,23 +91,25 @@ def test_gradients_and_smoothness(loss):
     p = _random_problem(loss)
     x = np.random.default_rng(1).standard_normal((2, p.d))
     h = 1e-6
-    fd = np.stack([(p.value(x + h * e) - p.value(x - h * e)) / (2 * h)
-                   for e in np.eye(p.d)], axis=-1)
+    fd = np.stack(
+        [(p.value(x + h * e) - p.value(x - h * e)) / (2 * h) for e in np.eye(p.d)], axis=-1
+    )
     np.testing.assert_allclose(p.gradient(x), fd, atol=1e-7)
-    np.testing.assert_allclose(p.sample_smoothness(),
-                               loss.curvature * (p.A ** 2).sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(p.sample_smoothness(), loss.curvature * (p.A**2).sum(-1), rtol=1e-12)
     # L is a Lipschitz constant of the gradient along random segments
     rng = np.random.default_rng(2)
     for _ in range(20):
         y = x + rng.standard_normal(x.shape)
-        ratio = (np.linalg.norm(p.gradient(y) - p.gradient(x), axis=-1)
-                 / np.linalg.norm(y - x, axis=-1))
+        ratio = np.linalg.norm(p.gradient(y) - p.gradient(x), axis=-1) / np.linalg.norm(
+            y - x, axis=-1
+        )
         assert np.all(ratio <= p.smoothness() * (1 + 1e-12))
     assert np.all(p.smoothness() <= p.max_smoothness())
 
 
-@pytest.mark.parametrize("loss", [glm.log_cosh(), glm.huber(), glm.geman_mcclure()],
-                         ids=lambda l: l.name)
+@pytest.mark.parametrize(
+    "loss", [glm.log_cosh(), glm.huber(), glm.geman_mcclure()], ids=lambda l: l.name
+)
 def test_interpolation_point_minimises_every_sample(loss):
     ls = problems.consistent_least_squares(1, n=10, d=3)
     p = glm.from_least_squares(ls, loss)
@@ -121,19 +135,20 @@ def test_gradient_records_match_direct_computation():
             assert tr.grad_mean[r, t] == pytest.approx(sq.mean(), rel=1e-12)
             assert tr.grad_gamma[r, t] == pytest.approx(w @ sq / sq.mean(), rel=1e-12)
             assert tr.sigma[r, t] == pytest.approx(
-                np.linalg.norm(Gi[B] - grad, axis=-1).max(), rel=1e-12)
+                np.linalg.norm(Gi[B] - grad, axis=-1).max(), rel=1e-12
+            )
             g = w @ Gi[B]
             assert tr.step_norm2[r, t] == pytest.approx(g @ g, rel=1e-12)
             np.testing.assert_allclose(tr.iterates[r, t + 1], x[0] - 5.0 * g, rtol=1e-13)
             signal = sq if r == 1 else p.take([r]).losses(x)[0][B]
-            np.testing.assert_allclose(w, Strategy("linupper", 0.3)(signal[None], t)[0],
-                                       rtol=1e-12)
+            np.testing.assert_allclose(w, Strategy("linupper", 0.3)(signal[None], t)[0], rtol=1e-12)
 
 
 def test_small_gradient_adversary_gives_gamma_at_most_one():
     p = _random_problem(glm.geman_mcclure(), n=12)
-    tr = glm.run(p, glm.OnGradientNorms(SmallestGaps(2.0)), method="sgd", batch_size=6,
-                 lr=0.1, steps=20)
+    tr = glm.run(
+        p, glm.OnGradientNorms(SmallestGaps(2.0)), method="sgd", batch_size=6, lr=0.1, steps=20
+    )
     assert np.all(tr.grad_gamma <= 1 + 1e-12)
     assert np.mean(tr.grad_gamma < 0.999) > 0.5
 
@@ -173,12 +188,22 @@ def test_theorem_1_2_checks_run_on_the_convex_families_and_reject_a_nonconvex_on
 
     ls = problems.consistent_least_squares(3, n=16, d=4, row_spread=5.0)
     x0 = 3 * np.random.default_rng(0).standard_normal((3, 4)) + ls.x_star
-    for loss, convex in ((glm.log_cosh(0.5), True), (glm.huber(0.3), True),
-                         (glm.geman_mcclure(1.0), False)):
+    for loss, convex in (
+        (glm.log_cosh(0.5), True),
+        (glm.huber(0.3), True),
+        (glm.geman_mcclure(1.0), False),
+    ):
         p = glm.from_least_squares(ls, loss)
         tr = glm.run(p, Strategy("linupper", 0.4), lr=0.5 / p.smoothness(), steps=40, x0=x0)
-        trs = glm.run(p, Strategy("linupper", 0.4), method="sgd", batch_size=4,
-                      lr=0.5 / p.smoothness(), steps=40, x0=x0)
+        trs = glm.run(
+            p,
+            Strategy("linupper", 0.4),
+            method="sgd",
+            batch_size=4,
+            lr=0.5 / p.smoothness(),
+            steps=40,
+            x0=x0,
+        )
         bad = theorems.gd_one_step(tr, theorems.effective_smoothness(p, tr, "C")).violated()
         bad_s = theorems.sgd_one_step(trs, theorems.effective_smoothness(p, trs, "J")).violated()
         rate = theorems.gd_rate(tr, theorems.effective_smoothness(p, tr, "J")).violated()

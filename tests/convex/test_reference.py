@@ -16,8 +16,14 @@ from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 from rwtheory.weights.strategies import registered_strategies
 
 #: every scheme family; several of them share each engine call below
-SCHEMES = [*(Strategy(name, 0.7) for name in registered_strategies()), KLCapped(0.5, 2.0),
-           DROKL(1.0), DirichletWeights(3, 0.5), SmallestGaps(2.0), RandomCapped(1, 2.0, 0.1)]
+SCHEMES = [
+    *(Strategy(name, 0.7) for name in registered_strategies()),
+    KLCapped(0.5, 2.0),
+    DROKL(1.0),
+    DirichletWeights(3, 0.5),
+    SmallestGaps(2.0),
+    RandomCapped(1, 2.0, 0.1),
+]
 METHODS = [("gd", None), ("sgd", 8), ("heavy_ball", None), ("heavy_ball", 8)]
 STEPS = 25
 TOL = 1e-12
@@ -30,7 +36,7 @@ def _problems():
 
 def _relative(a, b):
     """max over steps of ||a_t - b_t|| / ||b_t|| (rows of the last axis)."""
-    scale = np.maximum(np.linalg.norm(b, axis=-1), 1e-300)   # x_0 may be 0
+    scale = np.maximum(np.linalg.norm(b, axis=-1), 1e-300)  # x_0 may be 0
     return float(np.max(np.linalg.norm(a - b, axis=-1) / scale))
 
 
@@ -42,13 +48,31 @@ def test_run_equals_run_reference(kind, problem, method, batch):
     rows = np.repeat(np.arange(2), len(SCHEMES))
     schemes = SCHEMES * 2
     x0 = np.random.default_rng(7).standard_normal((len(rows), problem.d))
-    tr = engine.run(problem, schemes, rows=rows, method=method, lr=lr, steps=STEPS,
-                    batch_size=batch, lambdas=lam if method == "heavy_ball" else None, x0=x0,
-                    keep_weights=True, keep_losses=True)
+    tr = engine.run(
+        problem,
+        schemes,
+        rows=rows,
+        method=method,
+        lr=lr,
+        steps=STEPS,
+        batch_size=batch,
+        lambdas=lam if method == "heavy_ball" else None,
+        x0=x0,
+        keep_weights=True,
+        keep_losses=True,
+    )
     assert not tr.diverged.any()
     for i, (scheme, row) in enumerate(zip(schemes, rows, strict=True)):
-        ref = run_reference(problem.take([row]), scheme, method, lr, STEPS, batch,
-                            lam if method == "heavy_ball" else None, x0[i])
+        ref = run_reference(
+            problem.take([row]),
+            scheme,
+            method,
+            lr,
+            STEPS,
+            batch,
+            lam if method == "heavy_ball" else None,
+            x0[i],
+        )
         where = f"{scheme.label} on row {row}"
         assert _relative(tr.iterates[i], ref.iterates) <= TOL, where
         assert _relative(tr.weights[i], ref.weights) <= TOL, where
@@ -66,8 +90,7 @@ def test_the_comparison_rejects_a_broken_heavy_ball_step(monkeypatch):
     problem = consistent_least_squares(1, n=24, d=5)
     lam = np.arange(STEPS + 1) / 2.0
     lr = 0.3 / float(problem.max_smoothness()[0])
-    ref = run_reference(problem, Strategy("linupper", 0.7), "heavy_ball", lr, STEPS,
-                        lambdas=lam)
+    ref = run_reference(problem, Strategy("linupper", 0.7), "heavy_ball", lr, STEPS, lambdas=lam)
 
     def broken(self, g, t):
         g *= self.lr
@@ -78,8 +101,9 @@ def test_the_comparison_rejects_a_broken_heavy_ball_step(monkeypatch):
         self.x /= self.lam[t] + 1
 
     monkeypatch.setattr(engine._Iterate, "update", broken)
-    tr = engine.run(problem, Strategy("linupper", 0.7), method="heavy_ball", lr=lr,
-                    steps=STEPS, lambdas=lam)
+    tr = engine.run(
+        problem, Strategy("linupper", 0.7), method="heavy_ball", lr=lr, steps=STEPS, lambdas=lam
+    )
     assert _relative(tr.iterates[0], ref.iterates) > 1e-6
 
 
@@ -95,34 +119,39 @@ def test_the_comparison_rejects_a_broken_fused_form():
         out *= row.kr
 
     strategies.register_strategy(
-        strategies.StrategyRecord("linupper", honest.score, honest.score_range,
-                                  fused=strategies.FusedForm(no_flat_top, bounded=False)),
-        replace=True)
+        strategies.StrategyRecord(
+            "linupper",
+            honest.score,
+            honest.score_range,
+            fused=strategies.FusedForm(no_flat_top, bounded=False),
+        ),
+        replace=True,
+    )
     try:
         problem = regression_with_outliers(1, n=30, d=4, n_test=10)
-        tr = engine.run(problem, Strategy("linupper", 0.7), lr=0.05, steps=5,
-                        keep_weights=True)
+        tr = engine.run(problem, Strategy("linupper", 0.7), lr=0.05, steps=5, keep_weights=True)
     finally:
         strategies.register_strategy(honest, replace=True)
     ref = run_reference(problem, Strategy("linupper", 0.7), "gd", 0.05, 5)
     assert _relative(tr.weights[0], ref.weights) > 1e-3
 
 
-@pytest.mark.parametrize("temperature", [1e-310, lambda t: 1.0 if t < 2 else 1e-310],
-                         ids=["constant", "schedule"])
+@pytest.mark.parametrize(
+    "temperature", [1e-310, lambda t: 1.0 if t < 2 else 1e-310], ids=["constant", "schedule"]
+)
 def test_dro_kl_at_a_temperature_whose_reciprocal_overflows(temperature):
     """DROKL takes any finite temperature > 0. Below 1 / float max (~5.6e-309) 1/tau is inf,
     and (l - l_max) * inf is NaN at the row's largest loss; the public softmax divides by tau
     and gives the limit, all the weight on the largest loss. The engine must give the same
     run: no NaN, no warning, no false divergence, rho_t = b."""
-    assert 1e-310 < 1.0 / np.finfo(np.float64).max      # 1/tau overflows
+    assert 1e-310 < 1.0 / np.finfo(np.float64).max  # 1/tau overflows
     problem = regression_with_outliers(1, n=30, d=4, n_test=10)
     scheme = DROKL(temperature)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tr = engine.run(problem, scheme, lr=0.05, steps=6, keep_weights=True)
     ref = run_reference(problem, scheme, "gd", 0.05, 6)
-    assert np.all(ref.weights[2:].max(axis=-1) == 1.0)        # one-hot from step 2 on
+    assert np.all(ref.weights[2:].max(axis=-1) == 1.0)  # one-hot from step 2 on
     assert tr.diverged_at[0] == -1
     assert _relative(tr.weights[0], ref.weights) <= TOL
     assert _relative(tr.iterates[0], ref.iterates) <= TOL

@@ -70,7 +70,7 @@ def test_fig7_what_the_quick_runs_show(quick):
     for k in ("linupper", "quadratic"):
         for i in (0, 1):
             assert st[k].to_level[i] < st["uniform"].to_level[i]
-    assert st["linupper"].to_level[3] is None          # never reaches 0.05 MSE_0
+    assert st["linupper"].to_level[3] is None  # never reaches 0.05 MSE_0
     assert claims["fig7.linupper_fastest"].status == "fails"
     assert claims["fig7.quadratic_beats_uniform"].status == "fails"
     assert claims["fig7.extremes_behind"].status == "fails"
@@ -82,8 +82,8 @@ def test_fig8_what_the_quick_runs_show(quick):
     s, claims = quick["fig8"][0].summary, quick["fig8"][1]
     cf = s.configs
     assert cf["uniform"].diverged == 0 and cf["linupper"].diverged == 0
-    assert s.tau_sweep[0.4].diverged == 3            # tau = 0.4: every seed diverges
-    assert cf["dro_kl"].diverged == 0                # tau = 1: not on seeds 0..2 (3/10 in full)
+    assert s.tau_sweep[0.4].diverged == 3  # tau = 0.4: every seed diverges
+    assert cf["dro_kl"].diverged == 0  # tau = 1: not on seeds 0..2 (3/10 in full)
     assert claims["fig8.drokl_diverges_shared_rate"].status == "fails"
     assert cf["dro_kl_small"].diverged == 0
     # at lr/10 DRO-KL converges but never reaches linupper's level: a worse limit, which
@@ -100,7 +100,7 @@ def test_r_sensitivity_what_the_quick_runs_show(quick):
     # monotone: the larger r, the lower the final MSE
     assert all(a > b for a, b in zip(finals, finals[1:], strict=False))
     assert abs(finals[-1] / s.uniform_final - 1) < 0.01
-    assert finals[-1] > s.uniform_final                     # no r beats uniform
+    assert finals[-1] > s.uniform_final  # no r beats uniform
     assert claims["r_sensitivity.large_r_uniform"].status == "holds"
     assert claims["r_sensitivity.small_r_hurts"].status == "holds with caveat"
 
@@ -119,8 +119,22 @@ def test_max_weight_what_the_quick_runs_show(quick):
 
 def test_same_seed_same_csv_bytes(tmp_path):
     for d in ("a", "b"):
-        assert main(["figures", "--quick", "--only", "fig7", "max_weight", "--seeds", "2",
-                     "--out", str(tmp_path / d)]) == 0
+        assert (
+            main(
+                [
+                    "figures",
+                    "--quick",
+                    "--only",
+                    "fig7",
+                    "max_weight",
+                    "--seeds",
+                    "2",
+                    "--out",
+                    str(tmp_path / d),
+                ]
+            )
+            == 0
+        )
     for name in ("fig7", "max_weight"):
         a = (tmp_path / "a" / f"{name}.csv").read_bytes()
         assert a == (tmp_path / "b" / f"{name}.csv").read_bytes()
@@ -134,16 +148,22 @@ def test_csv_holds_what_is_plotted(quick, tmp_path):
     means = {ln.get_label(): ln.get_ydata() for ln in lines}
     cols = result.columns
     for label, y in means.items():
-        rows = [i for i, (p, s_) in enumerate(zip(cols["panel"], cols["series"], strict=True))
-                if p == "left" and s_ == label]
+        rows = [
+            i
+            for i, (p, s_) in enumerate(zip(cols["panel"], cols["series"], strict=True))
+            if p == "left" and s_ == label
+        ]
         np.testing.assert_array_equal(np.array([cols["y"][i] for i in rows]), y)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--only", "fig9"], "unknown figure(s) fig9"),
-    (["--seeds", "0"], "must be an integer >= 1"),
-    (["--seeds", "x"], "must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--only", "fig9"], "unknown figure(s) fig9"),
+        (["--seeds", "0"], "must be an integer >= 1"),
+        (["--seeds", "x"], "must be an integer >= 1"),
+    ],
+)
 def test_cli_bad_input_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "figs"
     with pytest.raises(SystemExit) as e:
@@ -163,9 +183,12 @@ def test_cli_out_must_be_a_folder(tmp_path, capsys):
 
 
 def test_figure_is_runnable_as_a_script(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "rwtheory", "figures", "--only", "fig1", "--out",
-                        str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "rwtheory", "figures", "--only", "fig1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"fig1.png", "fig1.pdf", "fig1.csv"}
 
@@ -206,10 +229,21 @@ def test_ledger_status_is_the_rule_of_the_summary(quick, name):
 def _fig7_summary(finals, ladders):
     from rwtheory.experiments.fig7 import StrategyResult, Summary
 
-    runs = {k: StrategyResult(final=f, final_min=f, final_max=f, best=f, at10=1.0, at50=1.0,
-                              to_level=tuple(ladders[k]), final_per_seed=(f,),
-                              seeds_below_uniform=0, diverged=int(f != f))
-            for k, f in finals.items()}
+    runs = {
+        k: StrategyResult(
+            final=f,
+            final_min=f,
+            final_max=f,
+            best=f,
+            at10=1.0,
+            at50=1.0,
+            to_level=tuple(ladders[k]),
+            final_per_seed=(f,),
+            seeds_below_uniform=0,
+            diverged=int(f != f),
+        )
+        for k, f in finals.items()
+    }
     return Summary(100, 1, 0.1, "absolute", 1.0, 1.0, (0.5, 0.2), runs)
 
 
@@ -221,9 +255,9 @@ def test_fig7_rules_on_made_up_summaries():
     s = _fig7_summary(finals, fast)
     assert fig7.linupper_fastest(s).status == "holds"
     assert fig7.linupper_fastest(s).margin == pytest.approx(math.log(1.5))
-    assert fig7.quadratic_beats_uniform(s).status == "holds with caveat"   # later at level 2
+    assert fig7.quadratic_beats_uniform(s).status == "holds with caveat"  # later at level 2
     assert fig7.extremes_behind(s).status == "holds"
-    slow = dict(fast, linupper=(6, 10))                  # second at the first level
+    slow = dict(fast, linupper=(6, 10))  # second at the first level
     assert fig7.linupper_fastest(_fig7_summary(finals, slow)).status == "fails"
     # a strategy with a diverged seed (NaN final) counts as the worst, not as a tie
     s = _fig7_summary(dict(finals, uniform=float("nan")), fast)
@@ -238,8 +272,13 @@ def test_fig8_slower_rule_on_made_up_summaries():
     def summary(t_small, t_lin, diverged=0):
         def cfg(t, d=0):
             return ConfigResult(d, (-1,), 1.0, 0.1, 1.0, t, {10: 1.0})
-        cf = {"uniform": cfg(5), "linupper": cfg(t_lin), "dro_kl": cfg(None, 1),
-              "dro_kl_small": cfg(t_small, diverged)}
+
+        cf = {
+            "uniform": cfg(5),
+            "linupper": cfg(t_lin),
+            "dro_kl": cfg(None, 1),
+            "dro_kl_small": cfg(t_small, diverged),
+        }
         return Summary(100, 1, cf, {})
 
     assert drokl_slower_small_rate(summary(50, 20)).status == "holds"
@@ -265,8 +304,11 @@ def test_fig8_shows_divergence_and_the_converging_runs():
     for line in middle.get_lines():
         y = line.get_ydata()
         assert lo <= np.min(y) and np.max(y) <= hi
-    series = {s for p, s in zip(result.columns["panel"], result.columns["series"], strict=True)
-              if p == "test_converging"}
+    series = {
+        s
+        for p, s in zip(result.columns["panel"], result.columns["series"], strict=True)
+        if p == "test_converging"
+    }
     assert len([s for s in series if s.startswith("DRO-KL (tau=1), lr=0.1 seed")]) == 10 - n_div
     import matplotlib.pyplot as plt
 
@@ -279,8 +321,7 @@ def test_rules_give_no_vacuous_holds_when_everything_diverges():
     from rwtheory.experiments import fig7, fig8
 
     nan = float("nan")
-    s = _fig7_summary({k: nan for k in fig7.STRATEGIES},
-                      {k: (None, None) for k in fig7.STRATEGIES})
+    s = _fig7_summary({k: nan for k in fig7.STRATEGIES}, {k: (None, None) for k in fig7.STRATEGIES})
     assert [rule(s).status for rule in fig7.RULES.values()] == ["fails"] * 3
 
     def cfg(div):

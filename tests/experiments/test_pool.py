@@ -19,8 +19,10 @@ def _pinned() -> tuple[bool, str]:
     import numpy as np
     import torch
 
-    return (bool(np._core._multiarray_umath.__cpu_features__["AVX512F"]),
-            torch.backends.cpu.get_cpu_capability())
+    return (
+        bool(np._core._multiarray_umath.__cpu_features__["AVX512F"]),
+        torch.backends.cpu.get_cpu_capability(),
+    )
 
 
 def test_workers_run_one_blas_thread_and_the_parent_environment_is_restored(monkeypatch):
@@ -59,7 +61,7 @@ def test_default_workers_is_the_usable_cores():
 def _sleep_then_write(path, seconds):
     import time
 
-    try:   # the flag inside the try: an interrupt right after it still writes the outcome
+    try:  # the flag inside the try: an interrupt right after it still writes the outcome
         path.with_suffix(".started").write_text("")
         time.sleep(seconds)
     except KeyboardInterrupt:
@@ -77,11 +79,11 @@ def test_an_interrupt_stops_running_tasks_at_once_and_lets_them_unwind(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         with pool.process_pool(2) as ex:
             futures = [ex.submit(_sleep_then_write, f, 120) for f in flags]
-            while len(list(tmp_path.glob("*.started"))) < 2:   # both workers busy
+            while len(list(tmp_path.glob("*.started"))) < 2:  # both workers busy
                 assert time.monotonic() - start < 60
                 time.sleep(0.05)
             raise KeyboardInterrupt
-    assert time.monotonic() - start < 60          # not the 120 s of a task
+    assert time.monotonic() - start < 60  # not the 120 s of a task
     # both running tasks unwound; the one already handed to a worker was stopped unfinished
     assert [f.read_text() for f in flags[:2]] == ["interrupted", "interrupted"]
     assert not flags[2].exists() or flags[2].read_text() == "interrupted"

@@ -13,14 +13,24 @@ from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, l
 
 #: A grid small enough for the tests: Fig. 8 on 6 settings of a 40 x 5 / 30 x 25 problem
 #: (two chunks of robustness.CHUNK = 4), 10 seeds, 60 steps.
-TINY = dict(seeds=10, sample_seed=1, settings_per_family=6, include_base=False,
-            axes=dict(n_d=["40x5", "30x25"], noise=[0.1],
-                      outlier_features=["gaussian:1", "gaussian:10"], outlier_targets=[1.0],
-                      lr=["0.1", "0.5/L"], steps=[60]),
-            fig7=dict(outlier_fraction=[0.1], r=[1.0]),
-            fig8=dict(outlier_fraction=[0.25, 0.35], r=[1.0], tau=[0.4, 1.0]),
-            r_sensitivity=dict(outlier_fraction=[0.1]),
-            max_weight=dict(outlier_fraction=[0.1], batch=[8], tau=[1.0]))
+TINY = dict(
+    seeds=10,
+    sample_seed=1,
+    settings_per_family=6,
+    include_base=False,
+    axes=dict(
+        n_d=["40x5", "30x25"],
+        noise=[0.1],
+        outlier_features=["gaussian:1", "gaussian:10"],
+        outlier_targets=[1.0],
+        lr=["0.1", "0.5/L"],
+        steps=[60],
+    ),
+    fig7=dict(outlier_fraction=[0.1], r=[1.0]),
+    fig8=dict(outlier_fraction=[0.25, 0.35], r=[1.0], tau=[0.4, 1.0]),
+    r_sensitivity=dict(outlier_fraction=[0.1]),
+    max_weight=dict(outlier_fraction=[0.1], batch=[8], tau=[1.0]),
+)
 
 
 def test_default_grid_is_large_enough_and_starts_at_the_figures_own_setting():
@@ -28,20 +38,42 @@ def test_default_grid_is_large_enough_and_starts_at_the_figures_own_setting():
     settings = {f: grid.settings(f) for f in FAMILIES}
     assert sum(len(v) for v in settings.values()) >= 500 and grid.seeds >= 10
     for ss in settings.values():
-        assert len({s.params for s in ss}) == len(ss)          # no setting twice
+        assert len({s.params for s in ss}) == len(ss)  # no setting twice
         assert [s.index for s in ss] == list(range(len(ss)))
-    shared = dict(n=1000, d=20, noise=0.1, outlier_feature_law="gaussian",
-                  outlier_feature_scale=1.0, outlier_target_scale=1.0, lr_unit="absolute")
+    shared = dict(
+        n=1000,
+        d=20,
+        noise=0.1,
+        outlier_feature_law="gaussian",
+        outlier_feature_scale=1.0,
+        outlier_target_scale=1.0,
+        lr_unit="absolute",
+    )
     base = {f: settings[f][0].kwargs() for f in FAMILIES}
     expect = {
-        "fig7": dict(lr=fig7.LR, steps=fig7.STEPS, outlier_fraction=fig7.OUTLIER_FRACTION,
-                     r=fig7.TEMPERATURE),
-        "fig8": dict(lr=fig8.LR, steps=fig8.STEPS, outlier_fraction=fig8.OUTLIER_FRACTION,
-                     r=fig8.R_LINUPPER, tau=fig8.TAU),
-        "r_sensitivity": dict(lr=r_sensitivity.LR, steps=r_sensitivity.STEPS,
-                              outlier_fraction=r_sensitivity.OUTLIER_FRACTION),
-        "max_weight": dict(lr=max_weight.LR, steps=max_weight.STEPS, batch=max_weight.BATCH,
-                           outlier_fraction=max_weight.OUTLIER_FRACTION, tau=max_weight.TAU)}
+        "fig7": dict(
+            lr=fig7.LR, steps=fig7.STEPS, outlier_fraction=fig7.OUTLIER_FRACTION, r=fig7.TEMPERATURE
+        ),
+        "fig8": dict(
+            lr=fig8.LR,
+            steps=fig8.STEPS,
+            outlier_fraction=fig8.OUTLIER_FRACTION,
+            r=fig8.R_LINUPPER,
+            tau=fig8.TAU,
+        ),
+        "r_sensitivity": dict(
+            lr=r_sensitivity.LR,
+            steps=r_sensitivity.STEPS,
+            outlier_fraction=r_sensitivity.OUTLIER_FRACTION,
+        ),
+        "max_weight": dict(
+            lr=max_weight.LR,
+            steps=max_weight.STEPS,
+            batch=max_weight.BATCH,
+            outlier_fraction=max_weight.OUTLIER_FRACTION,
+            tau=max_weight.TAU,
+        ),
+    }
     for family in FAMILIES:
         kwargs = base[family]
         kwargs.pop("outlier_feature_df")
@@ -57,28 +89,34 @@ def test_quick_grid_is_small():
     assert all(s.kwargs()["n"] * s.kwargs()["d"] <= 3000 for s in settings)
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(bogus=1), "unknown grid key(s) ['bogus']"),
-    (dict(seeds=0), "'seeds' must be an integer >= 1"),
-    (dict(axes={**TINY["axes"], "lr": ["fast"]}), "grid axis lr: levels are"),
-    (dict(axes={**TINY["axes"], "n_d": ["40by5"]}), "grid axis n_d: levels are 'NxD'"),
-    (dict(axes={**TINY["axes"], "outlier_features": ["cauchy:1"]}), "outlier_features"),
-    (dict(fig8=dict(outlier_fraction=[1.5], r=[1.0], tau=[1.0])), "and < 1"),
-    (dict(fig7=dict(outlier_fraction=[0.1])), "axes must be exactly"),
-    (dict(include_base=True), "include_base needs the base levels"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(bogus=1), "unknown grid key(s) ['bogus']"),
+        (dict(seeds=0), "'seeds' must be an integer >= 1"),
+        (dict(axes={**TINY["axes"], "lr": ["fast"]}), "grid axis lr: levels are"),
+        (dict(axes={**TINY["axes"], "n_d": ["40by5"]}), "grid axis n_d: levels are 'NxD'"),
+        (dict(axes={**TINY["axes"], "outlier_features": ["cauchy:1"]}), "outlier_features"),
+        (dict(fig8=dict(outlier_fraction=[1.5], r=[1.0], tau=[1.0])), "and < 1"),
+        (dict(fig7=dict(outlier_fraction=[0.1])), "axes must be exactly"),
+        (dict(include_base=True), "include_base needs the base levels"),
+    ],
+)
 def test_bad_grids_are_refused_by_name(change, message):
     with pytest.raises(ValueError) as e:
         load_grid({**TINY, **change})
     assert message in str(e.value)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--grid", "nonexistent"], "grid must be one of ('default', 'quick') or a TOML file"),
-    (["--only", "fig9.fastest"], "unknown claim(s) ['fig9.fastest']"),
-    (["--seeds", "0"], "must be an integer >= 1"),
-    (["--workers", "-1"], "must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--grid", "nonexistent"], "grid must be one of ('default', 'quick') or a TOML file"),
+        (["--only", "fig9.fastest"], "unknown claim(s) ['fig9.fastest']"),
+        (["--seeds", "0"], "must be an integer >= 1"),
+        (["--workers", "-1"], "must be an integer >= 1"),
+    ],
+)
 def test_cli_bad_input_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "rob"
     with pytest.raises(SystemExit) as e:
@@ -98,24 +136,40 @@ def _made_up_study() -> robustness.Study:
     for n_d in ("40x5", "30x25"):
         for lr in ("0.1", "0.5/L"):
             for tau in (0.4, 1.0):
-                params = dict(n_d=n_d, noise=0.1, outlier_features="gaussian:1",
-                              outlier_targets=1.0, lr=lr, steps=60, outlier_fraction=0.25,
-                              r=1.0, tau=tau)
+                params = dict(
+                    n_d=n_d,
+                    noise=0.1,
+                    outlier_features="gaussian:1",
+                    outlier_targets=1.0,
+                    lr=lr,
+                    steps=60,
+                    outlier_fraction=0.25,
+                    r=1.0,
+                    tau=tau,
+                )
                 settings.append(Setting("fig8", i, tuple(params.items())))
-                status = ("holds" if lr == "0.5/L" else
-                          "holds with caveat" if tau == 1.0 else "fails")
-                verdicts[("fig8", i)] = [dict(claim="fig8.drokl_slower_small_rate",
-                                              status=status, margin=float(i), numbers={})]
+                status = (
+                    "holds" if lr == "0.5/L" else "holds with caveat" if tau == 1.0 else "fails"
+                )
+                verdicts[("fig8", i)] = [
+                    dict(
+                        claim="fig8.drokl_slower_small_rate",
+                        status=status,
+                        margin=float(i),
+                        numbers={},
+                    )
+                ]
                 i += 1
-    return robustness.Study(grid, ("fig8.drokl_slower_small_rate",), {"fig8": settings},
-                            verdicts, "test")
+    return robustness.Study(
+        grid, ("fig8.drokl_slower_small_rate",), {"fig8": settings}, verdicts, "test"
+    )
 
 
 def test_analysis_finds_the_parameter_that_flips_the_verdict():
     study = _made_up_study()
     st = report.claim_stats(study, "fig8.drokl_slower_small_rate")
     assert st.n == 8 and st.counts == {"holds": 4, "holds with caveat": 2, "fails": 2}
-    assert st.effects["lr"] == pytest.approx(1 - 0.25)        # 1 vs mean(0.5, 0)
+    assert st.effects["lr"] == pytest.approx(1 - 0.25)  # 1 vs mean(0.5, 0)
     assert st.effects["tau"] == pytest.approx(0.75 - 0.5)
     assert st.effects["n_d"] == 0 and st.top_axes == ["lr", "tau"]
     assert st.by_level["lr"]["0.5/L"] == {"holds": 4, "holds with caveat": 0, "fails": 0}
@@ -151,11 +205,22 @@ def one_worker(tmp_path_factory):
 
 def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
     study, files, out = one_worker
-    assert set(files) == {"summary.csv", "summary.md", "fig8_settings.csv", "fig8.csv",
-                          "fig8.png", "grid.json"}
+    assert set(files) == {
+        "summary.csv",
+        "summary.md",
+        "fig8_settings.csv",
+        "fig8.csv",
+        "fig8.png",
+        "grid.json",
+    }
     # every verdict read back from the stored chunks gives the same files
-    stored = robustness.run_study(load_grid(TINY), only=["fig8"], workers=1, out=out,
-                                  on_chunk=lambda f, c: pytest.fail("recomputed a chunk"))
+    stored = robustness.run_study(
+        load_grid(TINY),
+        only=["fig8"],
+        workers=1,
+        out=out,
+        on_chunk=lambda f, c: pytest.fail("recomputed a chunk"),
+    )
     report.write(stored, tmp_path / "stored")
     assert _outputs(tmp_path / "stored") == files
     # the outputs hold the whole study: read back, they give the same files
@@ -167,7 +232,7 @@ def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
     assert lines[0].startswith("# rwtheory robustness study, rwtheory ")
     assert f"grid custom (digest {study.grid.digest()}" in lines[0]
     rows = [ln.split(",") for ln in lines[2:]]
-    assert len(rows) == 3 * 6                      # three claims x six settings
+    assert len(rows) == 3 * 6  # three claims x six settings
     status = lines[1].split(",").index("status")
     notes = report.ledger_notes(study)
     for claim in fig8.RULES:
@@ -176,13 +241,17 @@ def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
     # each status follows from the numbers written beside it (DRO-KL's divergence counts
     # only where uniform and linupper converge)
     head = lines[1].split(",")
-    col = {name: head.index(f"rule_{name}") for name in
-           ("dro_kl_diverged", "uniform_diverged", "linupper_diverged")}
+    col = {
+        name: head.index(f"rule_{name}")
+        for name in ("dro_kl_diverged", "uniform_diverged", "linupper_diverged")
+    }
     div = [r for r in rows if r[0] == "fig8.drokl_diverges_shared_rate"]
     for r in div:
-        n, others = float(r[col["dro_kl_diverged"]]), float(r[col["uniform_diverged"]]) + \
-            float(r[col["linupper_diverged"]])
-        expect = ("fails" if others or n == 0 else "holds" if n == 10 else "holds with caveat")
+        n, others = (
+            float(r[col["dro_kl_diverged"]]),
+            float(r[col["uniform_diverged"]]) + float(r[col["linupper_diverged"]]),
+        )
+        expect = "fails" if others or n == 0 else "holds" if n == 10 else "holds with caveat"
         assert r[status] == expect
 
 
@@ -199,23 +268,27 @@ def test_interrupted_study_resumes_with_the_same_bytes(one_worker, tmp_path):
     stored = list((tmp_path / "chunks").rglob("*.json"))
     assert len(stored) == 1 and not (tmp_path / "summary.csv").exists()
     computed = []
-    study = robustness.run_study(grid, only=["fig8"], workers=2, out=tmp_path,
-                                 on_chunk=lambda f, c: computed.append((f, c)))
-    assert len(computed) == 1 and f"{computed[0][0]}-{computed[0][1]:04d}.json" != \
-        stored[0].name
+    study = robustness.run_study(
+        grid, only=["fig8"], workers=2, out=tmp_path, on_chunk=lambda f, c: computed.append((f, c))
+    )
+    assert len(computed) == 1 and f"{computed[0][0]}-{computed[0][1]:04d}.json" != stored[0].name
     report.write(study, tmp_path)
     assert _outputs(tmp_path) == one_worker[1]
 
 
 def test_dask_cluster_gives_the_same_bytes(one_worker, tmp_path):
-    pytest.importorskip("distributed", reason="Dask is absent: pip install 'rwtheory[dask]' "
-                                              "(the test extra includes it)")
+    pytest.importorskip(
+        "distributed",
+        reason="Dask is absent: pip install 'rwtheory[dask]' (the test extra includes it)",
+    )
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
-        study = robustness.run_study(load_grid(TINY), only=["fig8"],
-                                     scheduler=cluster.scheduler_address, out=tmp_path)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        study = robustness.run_study(
+            load_grid(TINY), only=["fig8"], scheduler=cluster.scheduler_address, out=tmp_path
+        )
     report.write(study, tmp_path)
     assert _outputs(tmp_path) == one_worker[1]
 
@@ -242,8 +315,9 @@ def test_problem_options_of_the_grid_change_only_the_outliers():
     from rwtheory.convex.problems import regression_with_outliers
 
     base = regression_with_outliers(3, n=200, d=5)
-    same = regression_with_outliers(3, n=200, d=5, outlier_feature_law="gaussian",
-                                    outlier_target_scale=1.0)
+    same = regression_with_outliers(
+        3, n=200, d=5, outlier_feature_law="gaussian", outlier_target_scale=1.0
+    )
     np.testing.assert_array_equal(base.A, same.A)
     np.testing.assert_array_equal(base.b, same.b)
     far = regression_with_outliers(3, n=200, d=5, outlier_target_scale=10.0)
@@ -254,8 +328,9 @@ def test_problem_options_of_the_grid_change_only_the_outliers():
     np.testing.assert_allclose(far.b[out], 10 * base.b[out], rtol=1e-15)
     # Student-t features draw from the stream differently: the same clean samples (in
     # another order), heavier-tailed outlier features
-    heavy = regression_with_outliers(3, n=200, d=5, outlier_feature_law="student_t",
-                                     outlier_feature_df=3.0)
+    heavy = regression_with_outliers(
+        3, n=200, d=5, outlier_feature_law="student_t", outlier_feature_df=3.0
+    )
     for k in range(3):
         clean = np.sort(base.A[k][~out[k]], axis=0)
         np.testing.assert_array_equal(np.sort(heavy.A[k][~heavy.outliers[k]], axis=0), clean)

@@ -22,7 +22,7 @@ def _case(b=4, t=16, d=8, v=50, seed=0):
     hidden = torch.randn(b, t, d, generator=g, requires_grad=True)
     weight = torch.randn(v, d, generator=g, requires_grad=True)
     labels = torch.randint(0, v, (b, t), generator=g)
-    labels[1] = -100                                     # a sample without scored tokens
+    labels[1] = -100  # a sample without scored tokens
     return hidden, weight, labels
 
 
@@ -33,14 +33,16 @@ def test_core_and_losses_do_no_host_sync_with_check_false(strategy):
         losses = per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=7, check=False)
         loss, w = reweighted_loss(losses, strategy, 0.4, check=False)
         loss.backward()
-        logits_losses = per_sample_loss(torch.nn.functional.linear(hidden, weight), labels,
-                                        check=False)
+        logits_losses = per_sample_loss(
+            torch.nn.functional.linear(hidden, weight), labels, check=False
+        )
         reweighted_loss(logits_losses, strategy, 0.4, check=False)
     assert syncs.calls == {}
-    with count_host_syncs() as syncs:   # the checks: the loss's and the core's in one read
-        checked, _ = reweighted_loss(per_sample_loss_from_hidden(hidden, weight, labels),
-                                     strategy, 0.4)
-        checked.backward()              # the loss's check was read: its hook reads nothing
+    with count_host_syncs() as syncs:  # the checks: the loss's and the core's in one read
+        checked, _ = reweighted_loss(
+            per_sample_loss_from_hidden(hidden, weight, labels), strategy, 0.4
+        )
+        checked.backward()  # the loss's check was read: its hook reads nothing
     assert syncs.calls == {"tolist": 1}
     assert w[1] == 0 and abs(float(w.sum()) - 1) < 1e-6
 
@@ -53,22 +55,27 @@ def test_sync_counter_sees_the_reads_it_claims():
         float(x[0])
         x[x > 1]
         x.nonzero()
-    assert syncs.calls == {"item": 1, "__bool__": 1, "__float__": 1, "bool-mask indexing": 1,
-                           "nonzero": 1}
+    assert syncs.calls == {
+        "item": 1,
+        "__bool__": 1,
+        "__float__": 1,
+        "bool-mask indexing": 1,
+        "nonzero": 1,
+    }
 
 
 def test_statistics_are_lazy_one_read_over_the_whole_step():
     hidden, weight, labels = _case()
     reweighter = SampleReweighter("linupper", 0.4, check=False)
     with count_host_syncs() as syncs:
-        for _ in range(3):                               # 3 micro-batches of step 5
+        for _ in range(3):  # 3 micro-batches of step 5
             reweighter(per_sample_loss_from_hidden(hidden, weight, labels, check=False), step=5)
     assert syncs.total == 0
     with count_host_syncs() as syncs:
         s = reweighter.stats
-        assert reweighter.stats is s                     # cached: read once
+        assert reweighter.stats is s  # cached: read once
     assert syncs.calls == {"tolist": 1}
-    assert s.step == 5 and s.micro_batches == 3 and s.n == 9   # 3 x 3 valid samples
+    assert s.step == 5 and s.micro_batches == 3 and s.n == 9  # 3 x 3 valid samples
     # effective weights: each call's weights / 3, so the step's weights sum to 1
     assert s.rho == pytest.approx(9 * s.max_weight) and s.max_weight < 1 / 3
     # check=True: one read per call brings the checks and the statistics; reading them is free
@@ -81,7 +88,7 @@ def test_statistics_are_lazy_one_read_over_the_whole_step():
         t = checked.stats
     assert syncs.calls == {"tolist": 2}
     assert t.n == 6 and t.micro_batches == 2
-    assert t.max_weight == pytest.approx(s.max_weight * 3 / 2, rel=1e-6)   # w / 2, not w / 3
+    assert t.max_weight == pytest.approx(s.max_weight * 3 / 2, rel=1e-6)  # w / 2, not w / 3
 
 
 def test_a_default_step_with_its_statistics_logged_reads_the_host_once():
@@ -103,7 +110,7 @@ def test_a_default_step_with_its_statistics_logged_reads_the_host_once():
         assert stats[path].n == 3 and stats[path].step == reweighter.step - 1
     ref = SampleReweighter("linupper", 0.4, check=False)
     ref(per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=7, check=False))
-    assert ref.stats == stats["hidden"]                 # the same numbers, read lazily
+    assert ref.stats == stats["hidden"]  # the same numbers, read lazily
 
 
 def test_core_compiles_fullgraph():
@@ -121,8 +128,11 @@ def test_core_compiles_fullgraph():
     assert torch.equal(grad, torch.where(torch.isnan(losses), 0.0, ref_w))
     # a host read inside would break the graph: the checked path cannot compile fullgraph
     with pytest.raises(Exception, match="(?i)graph break|unsupported|tolist|data-dependent"):
-        torch.compile(lambda x: reweighted_loss(x, "linupper", 0.4, check=True),
-                      fullgraph=True, backend="aot_eager")(losses)
+        torch.compile(
+            lambda x: reweighted_loss(x, "linupper", 0.4, check=True),
+            fullgraph=True,
+            backend="aot_eager",
+        )(losses)
 
 
 def test_chunked_loss_does_not_recompile_when_the_padding_changes():
@@ -136,13 +146,13 @@ def test_chunked_loss_does_not_recompile_when_the_padding_changes():
 
     compiled = torch.compile(loss_fn, backend="aot_eager")
     g = torch.Generator().manual_seed(1)
-    for k in range(6):                                   # 6 padding patterns
+    for k in range(6):  # 6 padding patterns
         labels = torch.randint(0, 50, (4, 16), generator=g)
-        labels[:, 16 - 2 * k:] = -100
+        labels[:, 16 - 2 * k :] = -100
         labels[k % 4, :] = -100 if k else labels[k % 4, :]
         got = compiled(hidden, weight, labels)
         torch.testing.assert_close(got, loss_fn(hidden, weight, labels), rtol=1e-6, atol=0)
-    assert counters["frames"]["ok"] == 1                 # compiled once, never again
+    assert counters["frames"]["ok"] == 1  # compiled once, never again
     assert counters["stats"]["unique_graphs"] == 1
     assert sum(counters["graph_break"].values()) == 0
 

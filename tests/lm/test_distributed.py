@@ -33,9 +33,13 @@ pytestmark = [pytest.mark.distributed, pytest.mark.timeout(300)]
 WORLD = 2
 SEQ = 12
 #: (local batch sizes per rank, strategy, temperature, loss path, the last rank all padding)
-CASES = [((4, 4), "linupper", 0.4, "logits", False), ((3, 5), "extremes", 1.0, "logits", False),
-         ((1, 6), "dro_kl", 1.0, "logits", False), ((3, 3), "linupper", 0.4, "logits", True),
-         ((2, 4), "quadratic", 1.0, "chunked", True)]
+CASES = [
+    ((4, 4), "linupper", 0.4, "logits", False),
+    ((3, 5), "extremes", 1.0, "logits", False),
+    ((1, 6), "dro_kl", 1.0, "logits", False),
+    ((3, 3), "linupper", 0.4, "logits", True),
+    ((2, 4), "quadratic", 1.0, "chunked", True),
+]
 # the equality of masked weights with the weights of the valid subset: 2 float32 ulps (the
 # masked reductions keep the zeros of the invalid entries in place)
 ULPS = 2.4e-7
@@ -50,25 +54,31 @@ def _global_batch(sizes, case: int, last_rank_padding: bool):
     g = torch.Generator().manual_seed(100 + case)
     x = torch.randint(0, 256, (sum(sizes), SEQ), generator=g)
     labels = x.clone()
-    labels[-1, 1:] = -100          # the last sample (on the last rank) has no scored token
-    labels[0, 8:] = -100           # right padding
+    labels[-1, 1:] = -100  # the last sample (on the last rank) has no scored token
+    labels[0, 8:] = -100  # right padding
     if last_rank_padding:
-        labels[sum(sizes[:-1]):] = -100
+        labels[sum(sizes[:-1]) :] = -100
     return x, labels
 
 
 def _losses(net, x, labels, path):
     if path == "chunked":
         core = net.module if hasattr(net, "module") else net
-        return per_sample_loss_from_hidden(net(x, return_hidden=True), core.output_weight,
-                                           labels, chunk_size=5)
+        return per_sample_loss_from_hidden(
+            net(x, return_hidden=True), core.output_weight, labels, chunk_size=5
+        )
     return per_sample_loss(net(x), labels)
 
 
 def _init(rank, init_file, seconds):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=WORLD, timeout=datetime.timedelta(seconds=seconds))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=WORLD,
+        timeout=datetime.timedelta(seconds=seconds),
+    )
 
 
 def _ddp_cases(rank):
@@ -80,14 +90,19 @@ def _ddp_cases(rank):
         model = torch.nn.parallel.DistributedDataParallel(_model())
         losses = _losses(model, x[sl], labels[sl], path)
         reweighter = SampleReweighter(strategy, temperature)
-        loss, w = reweighter(losses)               # no valid= : NaN marks the empty samples
+        loss, w = reweighter(losses)  # no valid= : NaN marks the empty samples
         loss.backward()
         _, w2 = reweighted_loss(losses, strategy, temperature)
-        results.append({
-            "weights": w, "weights_fn": w2, "local_losses": losses.detach(),
-            "loss": loss.detach(), "stats": reweighter.stats,
-            "grads": {n: p.grad.clone() for n, p in model.module.named_parameters()},
-        })
+        results.append(
+            {
+                "weights": w,
+                "weights_fn": w2,
+                "local_losses": losses.detach(),
+                "loss": loss.detach(),
+                "stats": reweighter.stats,
+                "grads": {n: p.grad.clone() for n, p in model.module.named_parameters()},
+            }
+        )
     return results
 
 
@@ -96,7 +111,7 @@ def _fsdp2_grads(rank):
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    sizes, strategy, temperature, path, pad = CASES[3]     # with a rank of padding
+    sizes, strategy, temperature, path, pad = CASES[3]  # with a rank of padding
     x, labels = _global_batch(sizes, 3, pad)
     start = sum(sizes[:rank])
     sl = slice(start, start + sizes[rank])
@@ -113,13 +128,16 @@ def _fsdp2_grads(rank):
 def _accumulated_grads(rank):
     """weights_over='optimizer_step': 2 micro-batches of 3 per rank; last one padding."""
     x, labels = _global_batch((6, 6), 9, False)
-    labels[rank * 6 + 3:rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3:rank * 6 + 6]
-    mine = [(x[rank * 6 + k:rank * 6 + k + 3], labels[rank * 6 + k:rank * 6 + k + 3])
-            for k in (0, 3)]
+    labels[rank * 6 + 3 : rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3 : rank * 6 + 6]
+    mine = [
+        (x[rank * 6 + k : rank * 6 + k + 3], labels[rank * 6 + k : rank * 6 + k + 3])
+        for k in (0, 3)
+    ]
     model = torch.nn.parallel.DistributedDataParallel(_model())
     reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
-    accumulate_gradients(lambda b: per_sample_loss(model(b[0]), b[1]), mine, reweighter,
-                         ddp_model=model)
+    accumulate_gradients(
+        lambda b: per_sample_loss(model(b[0]), b[1]), mine, reweighter, ddp_model=model
+    )
     return {n: p.grad.clone() for n, p in model.module.named_parameters()}, reweighter.stats
 
 
@@ -138,8 +156,12 @@ def _all_padding(rank) -> str:
 def _worker(rank: int, init_file: str, out_dir: str):
     _init(rank, init_file, 120)
     try:
-        out = {"ddp": _ddp_cases(rank), "fsdp2": _fsdp2_grads(rank),
-               "accumulated": _accumulated_grads(rank), "all_padding": _all_padding(rank)}
+        out = {
+            "ddp": _ddp_cases(rank),
+            "fsdp2": _fsdp2_grads(rank),
+            "accumulated": _accumulated_grads(rank),
+            "all_padding": _all_padding(rank),
+        }
         torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -153,8 +175,11 @@ def _reference(case: int):
     losses = _losses(model, x, labels, path)
     valid = ~torch.isnan(losses)
     lv = losses.detach().float()[valid]
-    wv = (rw.dro_kl_weights(lv, temperature) if strategy == "dro_kl"
-          else rw.sample_weights(lv, strategy, temperature))
+    wv = (
+        rw.dro_kl_weights(lv, temperature)
+        if strategy == "dro_kl"
+        else rw.sample_weights(lv, strategy, temperature)
+    )
     w = torch.zeros(len(losses))
     w[valid] = wv
     loss = (w[valid] * losses[valid]).sum()
@@ -183,15 +208,18 @@ def test_ranks_weights_equal_single_process_weights(ranks, case):
     cat = torch.cat([p["local_losses"] for p in parts]).float()
     valid = ~torch.isnan(cat)
     w_cat = torch.zeros(len(cat))
-    w_cat[valid] = (rw.dro_kl_weights(cat[valid], temperature) if strategy == "dro_kl"
-                    else rw.sample_weights(cat[valid], strategy, temperature))
+    w_cat[valid] = (
+        rw.dro_kl_weights(cat[valid], temperature)
+        if strategy == "dro_kl"
+        else rw.sample_weights(cat[valid], strategy, temperature)
+    )
     got = torch.cat([p["weights"] for p in parts])
     torch.testing.assert_close(got, w_cat, rtol=ULPS, atol=0)
     assert torch.equal(got, torch.cat([p["weights_fn"] for p in parts]))
     assert torch.equal(got[~valid], torch.zeros(int((~valid).sum())))
     assert abs(float(got.sum()) - 1) < 1e-6
-    if pad:                                   # the whole last rank: weight 0, loss 0
-        assert int(valid[-sizes[-1]:].sum()) == 0 and float(parts[-1]["loss"]) == 0.0
+    if pad:  # the whole last rank: weight 0, loss 0
+        assert int(valid[-sizes[-1] :].sum()) == 0 and float(parts[-1]["loss"]) == 0.0
     # and, to float32 rounding of the model's forward, the whole-batch single-process ones
     w_ref, _, valid_ref, _ = _reference(case)
     assert torch.equal(valid, valid_ref)
@@ -222,7 +250,7 @@ def test_fsdp2_gradients_equal_ddp_gradients(ranks):
 
 def test_optimizer_step_weights_over_every_micro_batch_of_every_rank(ranks):
     x, labels = _global_batch((6, 6), 9, False)
-    labels[9:12] = -100                      # rank 1's second micro-batch: all padding
+    labels[9:12] = -100  # rank 1's second micro-batch: all padding
     model = _model()
     losses = per_sample_loss(model(x), labels)
     valid = ~torch.isnan(losses)
@@ -243,5 +271,7 @@ def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(rank
     # 120 s timeout and the workers (and this module's 300 s test timeout) would have failed
     messages = [ranks[r]["all_padding"] for r in range(WORLD)]
     assert messages[0] == messages[1]
-    assert messages[0].startswith("per_sample_losses: no sample of the global batch (all "
-                                  "data-parallel ranks together) has a scored token")
+    assert messages[0].startswith(
+        "per_sample_losses: no sample of the global batch (all "
+        "data-parallel ranks together) has a scored token"
+    )

@@ -18,9 +18,18 @@ VOCAB, SEQ = 40, 10
 
 def _model():
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=VOCAB, n_positions=SEQ, n_embd=16, n_layer=1,
-                                  n_head=2, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0,
-                                  embd_pdrop=0.0, attn_pdrop=0.0)  # no dropout: comparable
+    cfg = transformers.GPT2Config(
+        vocab_size=VOCAB,
+        n_positions=SEQ,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )  # no dropout: comparable
     return transformers.GPT2LMHeadModel(cfg)
 
 
@@ -29,7 +38,7 @@ class _Data(torch.utils.data.Dataset):
         g = torch.Generator().manual_seed(1)
         self.x = torch.randint(0, VOCAB, (n, SEQ), generator=g)
         self.labels = self.x.clone()
-        self.labels[1::4, 6:] = -100    # padded rows
+        self.labels[1::4, 6:] = -100  # padded rows
 
     def __len__(self):
         return len(self.x)
@@ -40,10 +49,19 @@ class _Data(torch.utils.data.Dataset):
 
 def _trainer(tmp_path, reweighter, **kw):
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
-        save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, **kw)
-    return ReweightingTrainer(model=_model(), args=args, train_dataset=_Data(),
-                              reweighter=reweighter)
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        **kw,
+    )
+    return ReweightingTrainer(
+        model=_model(), args=args, train_dataset=_Data(), reweighter=reweighter
+    )
 
 
 def _batch(n=4):
@@ -65,8 +83,10 @@ def test_compute_loss_is_the_reweighted_loss_and_gradient(tmp_path):
     assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
     loss.backward()
     ref.backward()
-    worst = max(float((p.grad - q.grad).abs().max()) for p, q in
-                zip(model.parameters(), ref_model.parameters(), strict=True))
+    worst = max(
+        float((p.grad - q.grad).abs().max())
+        for p, q in zip(model.parameters(), ref_model.parameters(), strict=True)
+    )
     assert worst <= 1e-6
     assert trainer.reweighter.stats.rho == pytest.approx(4 * float(w.max()), rel=1e-6)
 
@@ -78,14 +98,15 @@ def test_eval_loss_is_huggingface_token_mean(tmp_path):
     batch = _batch(8)
     with torch.no_grad():
         ours = trainer.compute_loss(model, dict(batch))
-        theirs = model(**batch).loss       # transformers' own ForCausalLMLoss
+        theirs = model(**batch).loss  # transformers' own ForCausalLMLoss
     assert float(ours) == pytest.approx(float(theirs), rel=1e-6)
 
 
 def test_training_runs_with_schedule_and_gradient_accumulation(tmp_path):
     reweighter = SampleReweighter("linupper", rw.warmup_schedule(0.4, warmup_steps=2))
-    trainer = _trainer(tmp_path, reweighter, max_steps=3, gradient_accumulation_steps=2,
-                       learning_rate=1e-2)
+    trainer = _trainer(
+        tmp_path, reweighter, max_steps=3, gradient_accumulation_steps=2, learning_rate=1e-2
+    )
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train()
     after = list(trainer.model.parameters())
@@ -116,12 +137,13 @@ def test_labels_are_required(tmp_path):
 
 
 def test_rwtheory_lm_imports_without_transformers():
-    code = ("import sys; sys.modules['transformers'] = None\n"
-            "import rwtheory.lm as lm\n"
-            "assert callable(lm.per_sample_loss)\n"
-            "try:\n    lm.ReweightingTrainer\nexcept ImportError:\n    print('lazy-ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        "import sys; sys.modules['transformers'] = None\n"
+        "import rwtheory.lm as lm\n"
+        "assert callable(lm.per_sample_loss)\n"
+        "try:\n    lm.ReweightingTrainer\nexcept ImportError:\n    print('lazy-ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "lazy-ok"
 
@@ -144,9 +166,18 @@ class _Grads(transformers.TrainerCallback):
 
 def _large_vocab_model(vocab, seq):
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=seq, n_embd=8, n_layer=1,
-                                  n_head=2, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0,
-                                  embd_pdrop=0.0, attn_pdrop=0.0)
+    cfg = transformers.GPT2Config(
+        vocab_size=vocab,
+        n_positions=seq,
+        n_embd=8,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     return transformers.GPT2LMHeadModel(cfg)
 
 
@@ -159,7 +190,7 @@ def _max_output_numel(fn):
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
-            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            for t in out if isinstance(out, (tuple, list)) else (out,):
                 if isinstance(t, torch.Tensor):
                     Largest.numel = max(Largest.numel, t.numel())
             return out
@@ -172,45 +203,55 @@ def _max_output_numel(fn):
 def test_chunked_trainer_never_materialises_the_logits_and_matches_naive(tmp_path):
     from rwtheory.lm.losses import CHUNKED_MIN_VOCAB, default_chunk_size
 
-    vocab, b, t = CHUNKED_MIN_VOCAB, 2, 256              # 512 tokens > one chunk (341)
+    vocab, b, t = CHUNKED_MIN_VOCAB, 2, 256  # 512 tokens > one chunk (341)
     g = torch.Generator().manual_seed(3)
     x = torch.randint(0, vocab, (b, t), generator=g)
     labels = x.clone()
     labels[1, 200:] = -100
     batch = {"input_ids": x, "labels": labels}
-    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True,
-                                          save_strategy="no", max_steps=1)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, save_strategy="no", max_steps=1
+    )
     out = {}
-    for chunked in (None, False):               # None: on by default at this vocabulary
-        trainer = ReweightingTrainer(model=_large_vocab_model(vocab, t), args=args,
-                                     reweighter=SampleReweighter("linupper", 0.4),
-                                     chunked=chunked)
+    for chunked in (None, False):  # None: on by default at this vocabulary
+        trainer = ReweightingTrainer(
+            model=_large_vocab_model(vocab, t),
+            args=args,
+            reweighter=SampleReweighter("linupper", 0.4),
+            chunked=chunked,
+        )
         assert trainer.chunked is (chunked is None)
         trainer.model.train()
 
         def step(trainer=trainer, chunked=chunked):
             loss = trainer.compute_loss(trainer.model, dict(batch))
             loss.backward()
-            out[chunked] = (float(loss.detach()),
-                            [p.grad.clone() for p in trainer.model.parameters()])
+            out[chunked] = (
+                float(loss.detach()),
+                [p.grad.clone() for p in trainer.model.parameters()],
+            )
 
         out[(chunked, "numel")] = _max_output_numel(step)
     full = b * t * vocab
-    assert out[(False, "numel")] >= full                    # the naive path has the logits
+    assert out[(False, "numel")] >= full  # the naive path has the logits
     assert out[(None, "numel")] <= default_chunk_size(vocab) * vocab < full
     assert out[None][0] == pytest.approx(out[False][0], rel=1e-6)
-    worst = max(float((p - q).abs().max()) for p, q in zip(out[None][1], out[False][1],
-                                                            strict=True))
+    worst = max(
+        float((p - q).abs().max()) for p, q in zip(out[None][1], out[False][1], strict=True)
+    )
     assert worst <= 1e-6
-    assert ReweightingTrainer(model=_model(), args=args).chunked is False   # V = 40
+    assert ReweightingTrainer(model=_model(), args=args).chunked is False  # V = 40
 
 
 def test_chunked_trainer_rejects_post_processed_logits(tmp_path):
     model = _model()
     model.config.logit_scale = 0.5
     args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
-    with pytest.raises(ValueError, match=r"chunked=True: the model post-processes its logits "
-                                         r"\(config.logit_scale\); pass chunked=False"):
+    with pytest.raises(
+        ValueError,
+        match=r"chunked=True: the model post-processes its logits "
+        r"\(config.logit_scale\); pass chunked=False",
+    ):
         ReweightingTrainer(model=model, args=args, chunked=True)
 
 
@@ -219,24 +260,44 @@ def test_trainer_accumulation_weights_over(tmp_path, weights_over):
     grads = _Grads()
     reweighter = SampleReweighter("linupper", 0.4, weights_over=weights_over)
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
-        save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, max_steps=1,
-        gradient_accumulation_steps=2, learning_rate=1e-2, max_grad_norm=0.0)  # no clipping
-    trainer = _Sequential(model=_model(), args=args, train_dataset=_Data(), callbacks=[grads],
-                          reweighter=reweighter)
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        max_steps=1,
+        gradient_accumulation_steps=2,
+        learning_rate=1e-2,
+        max_grad_norm=0.0,
+    )  # no clipping
+    trainer = _Sequential(
+        model=_model(), args=args, train_dataset=_Data(), callbacks=[grads], reweighter=reweighter
+    )
     trainer.train()
     # by hand: the first 8 samples, per-sample losses of the initial model
     d, ref_model = _Data(), _model()
     losses = per_sample_loss(ref_model(input_ids=d.x[:8]).logits, d.labels[:8])
     lv = losses.detach().float()
-    if weights_over == "optimizer_step":     # one weighting over both micro-batches
+    if weights_over == "optimizer_step":  # one weighting over both micro-batches
         w = rw.sample_weights(lv, "linupper", 0.4)
-    else:                                    # each micro-batch on its own, halved
-        w = torch.cat([rw.sample_weights(lv[:4], "linupper", 0.4),
-                       rw.sample_weights(lv[4:], "linupper", 0.4)]) / 2
+    else:  # each micro-batch on its own, halved
+        w = (
+            torch.cat(
+                [
+                    rw.sample_weights(lv[:4], "linupper", 0.4),
+                    rw.sample_weights(lv[4:], "linupper", 0.4),
+                ]
+            )
+            / 2
+        )
     (w * losses).sum().backward()
-    worst = max(float((p - q.grad).abs().max()) for p, q in
-                zip(grads.grads[0], ref_model.parameters(), strict=True))
+    worst = max(
+        float((p - q.grad).abs().max())
+        for p, q in zip(grads.grads[0], ref_model.parameters(), strict=True)
+    )
     assert worst <= 1e-6
     s = reweighter.stats
     assert s.n == 8 and s.micro_batches == (1 if weights_over == "optimizer_step" else 2)

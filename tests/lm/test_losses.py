@@ -32,9 +32,9 @@ def _batch(b=4, t=9, v=13, seed=0, pad=True, dtype=torch.float32):
     logits = torch.randn(b, t, v, generator=g, dtype=dtype) * 3
     labels = torch.randint(0, v, (b, t), generator=g)
     if pad:
-        labels[1, 5:] = -100     # right padding
-        labels[2, :3] = -100     # left padding
-        labels[3, ::2] = -100    # holes
+        labels[1, 5:] = -100  # right padding
+        labels[2, :3] = -100  # left padding
+        labels[3, ::2] = -100  # holes
     return logits, labels
 
 
@@ -74,11 +74,11 @@ def test_token_mean_weighted_by_counts_matches_cross_entropy_with_padding():
 
 def test_fully_ignored_sample_is_zero_and_gets_no_gradient():
     logits, labels = _batch()
-    labels[0, 1:] = -100            # only position 0, never a target with shift
+    labels[0, 1:] = -100  # only position 0, never a target with shift
     logits.requires_grad_(True)
     losses, counts = per_sample_loss(logits, labels, return_counts=True)
     assert counts[0] == 0 and torch.isnan(losses[0]) and torch.isfinite(losses[1:]).all()
-    torch.where(counts > 0, losses, 0.0).sum().backward()   # what the reweighting does
+    torch.where(counts > 0, losses, 0.0).sum().backward()  # what the reweighting does
     assert torch.isfinite(logits.grad).all()
     assert torch.count_nonzero(logits.grad[0]) == 0
     assert torch.count_nonzero(logits.grad[1]) > 0
@@ -133,8 +133,9 @@ def test_chunked_equals_naive_values_and_gradients(chunk_size, shift, bias):
     g = torch.tensor([1.0, -0.5, 2.0])
     naive = per_sample_loss(F.linear(hidden, weight, bias_), labels, shift=shift)
     want = torch.autograd.grad((naive * g).sum(), params)
-    chunked = per_sample_loss_from_hidden(hidden, weight, labels, bias_, shift=shift,
-                                          chunk_size=chunk_size)
+    chunked = per_sample_loss_from_hidden(
+        hidden, weight, labels, bias_, shift=shift, chunk_size=chunk_size
+    )
     got = torch.autograd.grad((chunked * g).sum(), params)
     torch.testing.assert_close(chunked, naive, rtol=0, atol=1e-5)
     for a, b in zip(got, want, strict=True):
@@ -146,15 +147,17 @@ def test_chunked_gradcheck_float64():
     hidden, weight, bias, labels = _hidden_case(b=3, t=7, d=3, v=7, dtype=torch.float64)
     assert torch.autograd.gradcheck(
         lambda h, w, c: per_sample_loss_from_hidden(h, w, labels, c, chunk_size=3),
-        (hidden, weight, bias))
+        (hidden, weight, bias),
+    )
 
 
 def test_chunked_frozen_projection_and_fully_ignored_sample():
     hidden, weight, _, labels = _hidden_case(bias=False)
     weight.requires_grad_(False)
     labels[0, 1:] = -100
-    losses, counts = per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=5,
-                                                 return_counts=True)
+    losses, counts = per_sample_loss_from_hidden(
+        hidden, weight, labels, chunk_size=5, return_counts=True
+    )
     assert counts[0] == 0 and torch.isnan(losses[0])
     losses.nansum().backward()
     assert weight.grad is None
@@ -167,7 +170,7 @@ def test_chunked_bfloat16_close_to_float32():
     hidden, weight, bias, labels = _hidden_case(d=16, v=50)
     hb, wb, bb = (x.detach().to(torch.bfloat16).requires_grad_() for x in (hidden, weight, bias))
     got = per_sample_loss_from_hidden(hb, wb, labels, bb, chunk_size=4)
-    ref = per_sample_loss(F.linear(hb, wb, bb), labels)   # the same bf16 logits, naively
+    ref = per_sample_loss(F.linear(hb, wb, bb), labels)  # the same bf16 logits, naively
     assert got.dtype == torch.float32
     # the logits are rounded to bfloat16 in both; chunking only changes the matmul blocking
     torch.testing.assert_close(got, ref, rtol=0, atol=0.05)
@@ -197,9 +200,10 @@ def test_chunked_path_keeps_no_logit_sized_tensor_for_backward():
     full = b * t * v
     naive = _saved_numels(lambda: per_sample_loss(F.linear(hidden, weight), labels))
     chunked = _saved_numels(
-        lambda: per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=16))
-    assert max(naive) >= full          # the naive path keeps the B x T x V log-softmax
-    assert max(chunked) <= max(b * t * d, v * d)   # inputs and per-token numbers only
+        lambda: per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=16)
+    )
+    assert max(naive) >= full  # the naive path keeps the B x T x V log-softmax
+    assert max(chunked) <= max(b * t * d, v * d)  # inputs and per-token numbers only
 
 
 def test_default_chunk_size_fits_the_memory_budget():
@@ -217,47 +221,77 @@ def test_default_chunk_size_fits_the_memory_budget():
 GOOD_LOGITS, GOOD_LABELS = _batch()
 
 
-@pytest.mark.parametrize("logits,labels,kind,match", [
-    (GOOD_LOGITS, GOOD_LABELS[:, :-1], ValueError,
-     r"labels must have shape \(batch, length\) = \(4, 9\) to match logits, got \(4, 8\)"),
-    (GOOD_LOGITS[0], GOOD_LABELS, ValueError, r"logits must be 3-D, got shape \(9, 13\)"),
-    (GOOD_LOGITS, GOOD_LABELS[0], ValueError, r"labels must be 2-D, got shape \(9,\)"),
-    (GOOD_LOGITS.long(), GOOD_LABELS, TypeError, r"logits must have a floating dtype"),
-    (GOOD_LOGITS, GOOD_LABELS.float(), TypeError, r"labels must have an integer dtype"),
-    (GOOD_LOGITS, GOOD_LABELS > 0, TypeError, r"labels must have an integer dtype"),
-    (GOOD_LOGITS.numpy(), GOOD_LABELS, TypeError, r"logits must be a torch.Tensor, got ndarray"),
-    (GOOD_LOGITS, GOOD_LABELS.tolist(), TypeError, r"labels must be a torch.Tensor, got list"),
-    (GOOD_LOGITS[:0], GOOD_LABELS[:0], ValueError, r"logits must hold at least one sample"),
-    (GOOD_LOGITS[:, :1], GOOD_LABELS[:, :1], ValueError,
-     r"with shift=True every sample needs at least 2 positions"),
-    (GOOD_LOGITS, GOOD_LABELS.clone().index_put_((torch.tensor([0]), torch.tensor([3])),
-                                                 torch.tensor(13)), ValueError,
-     r"labels must be token ids in \[0, 13\) or ignore_index \(-100\), got 13 at sample 0, "
-     r"position 3"),
-    (GOOD_LOGITS, GOOD_LABELS.clone().index_put_((torch.tensor([2]), torch.tensor([5])),
-                                                 torch.tensor(-1)), ValueError,
-     r"got -1 at sample 2, position 5"),
-])
+@pytest.mark.parametrize(
+    "logits,labels,kind,match",
+    [
+        (
+            GOOD_LOGITS,
+            GOOD_LABELS[:, :-1],
+            ValueError,
+            r"labels must have shape \(batch, length\) = \(4, 9\) to match logits, got \(4, 8\)",
+        ),
+        (GOOD_LOGITS[0], GOOD_LABELS, ValueError, r"logits must be 3-D, got shape \(9, 13\)"),
+        (GOOD_LOGITS, GOOD_LABELS[0], ValueError, r"labels must be 2-D, got shape \(9,\)"),
+        (GOOD_LOGITS.long(), GOOD_LABELS, TypeError, r"logits must have a floating dtype"),
+        (GOOD_LOGITS, GOOD_LABELS.float(), TypeError, r"labels must have an integer dtype"),
+        (GOOD_LOGITS, GOOD_LABELS > 0, TypeError, r"labels must have an integer dtype"),
+        (
+            GOOD_LOGITS.numpy(),
+            GOOD_LABELS,
+            TypeError,
+            r"logits must be a torch.Tensor, got ndarray",
+        ),
+        (GOOD_LOGITS, GOOD_LABELS.tolist(), TypeError, r"labels must be a torch.Tensor, got list"),
+        (GOOD_LOGITS[:0], GOOD_LABELS[:0], ValueError, r"logits must hold at least one sample"),
+        (
+            GOOD_LOGITS[:, :1],
+            GOOD_LABELS[:, :1],
+            ValueError,
+            r"with shift=True every sample needs at least 2 positions",
+        ),
+        (
+            GOOD_LOGITS,
+            GOOD_LABELS.clone().index_put_(
+                (torch.tensor([0]), torch.tensor([3])), torch.tensor(13)
+            ),
+            ValueError,
+            r"labels must be token ids in \[0, 13\) or ignore_index \(-100\), got 13 at sample 0, "
+            r"position 3",
+        ),
+        (
+            GOOD_LOGITS,
+            GOOD_LABELS.clone().index_put_(
+                (torch.tensor([2]), torch.tensor([5])), torch.tensor(-1)
+            ),
+            ValueError,
+            r"got -1 at sample 2, position 5",
+        ),
+    ],
+)
 def test_bad_input(logits, labels, kind, match):
     with pytest.raises(kind, match=match):
         per_sample_loss(logits, labels)
 
 
-@pytest.mark.parametrize("value,at_target", [(math.nan, False), (math.inf, False),
-                                              (-math.inf, True)])
+@pytest.mark.parametrize(
+    "value,at_target", [(math.nan, False), (math.inf, False), (-math.inf, True)]
+)
 def test_non_finite_logits_are_reported(value, at_target):
     logits = GOOD_LOGITS.clone()
     y = int(GOOD_LABELS[2, 5])
     logits[2, 4, y if at_target else (y + 1) % 13] = value
-    with pytest.raises(ValueError, match=r"logits gave a non-finite loss \((nan|inf)\) for "
-                                         r"sample 2: logits must hold finite values"):
+    with pytest.raises(
+        ValueError,
+        match=r"logits gave a non-finite loss \((nan|inf)\) for "
+        r"sample 2: logits must hold finite values",
+    ):
         per_sample_loss(logits, GOOD_LABELS)
 
 
 def test_minus_infinity_off_target_is_a_mask_not_an_error():
     logits = GOOD_LOGITS.clone()
     y = int(GOOD_LABELS[2, 5])
-    logits[2, 4, (y + 1) % 13] = -math.inf     # a masked-out token: probability 0
+    logits[2, 4, (y + 1) % 13] = -math.inf  # a masked-out token: probability 0
     got = per_sample_loss(logits, GOOD_LABELS)
     want = _hand_loss(logits, GOOD_LABELS)
     torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
@@ -276,8 +310,11 @@ def test_bad_input_chunked():
         per_sample_loss_from_hidden(hidden, weight[:, :5], labels)
     with pytest.raises(ValueError, match=r"bias must have shape \(vocab,\) = \(23,\), got \(22,\)"):
         per_sample_loss_from_hidden(hidden, weight, labels, bias[:-1])
-    with pytest.raises(TypeError, match=r"weight must have the dtype of hidden \(torch.float32\) "
-                                        r"outside autocast"):
+    with pytest.raises(
+        TypeError,
+        match=r"weight must have the dtype of hidden \(torch.float32\) "
+        r"outside autocast",
+    ):
         per_sample_loss_from_hidden(hidden, weight.double(), labels)
     with pytest.raises(ValueError, match=r"chunk_size must be an integer >= 1, got 0"):
         per_sample_loss_from_hidden(hidden, weight, labels, chunk_size=0)
@@ -287,8 +324,13 @@ def test_bad_input_chunked():
         per_sample_loss_from_hidden(hidden[0], weight, labels)
     with pytest.raises(ValueError, match=r"to match hidden, got \(3, 9\)"):
         per_sample_loss_from_hidden(hidden, weight, labels[:, 1:])
-    with torch.no_grad(), pytest.raises(ValueError,            # no backward: raised at once
-                                        match=r"labels must be token ids in \[0, 23\)"):
+    with (
+        torch.no_grad(),
+        pytest.raises(
+            ValueError,  # no backward: raised at once
+            match=r"labels must be token ids in \[0, 23\)",
+        ),
+    ):
         per_sample_loss_from_hidden(hidden, weight, labels + 23)
     bad = hidden.detach().clone()
     bad[1, 2, 0] = math.nan
@@ -313,8 +355,8 @@ def test_checks_of_losses_with_history_raise_in_the_reweighting_or_in_backward(p
             return per_sample_loss_from_hidden(hidden, weight, y, bias, chunk_size=4)
         return per_sample_loss(F.linear(hidden, weight, bias), y)
 
-    alone = losses(bad)                                  # no error in the call ...
-    with pytest.raises(ValueError, match=match):         # ... but in its backward pass
+    alone = losses(bad)  # no error in the call ...
+    with pytest.raises(ValueError, match=match):  # ... but in its backward pass
         alone.nansum().backward()
     assert hidden.grad is None and weight.grad is None and bias.grad is None
     with pytest.raises(ValueError, match=match):
@@ -322,8 +364,8 @@ def test_checks_of_losses_with_history_raise_in_the_reweighting_or_in_backward(p
     reweighter = SampleReweighter("linupper", 0.4)
     with pytest.raises(ValueError, match=match):
         reweighter(losses(bad))
-    assert reweighter.step == 0 and reweighter.stats is None     # nothing recorded
-    loss, _ = reweighter(losses(labels))                 # good labels: no error anywhere
+    assert reweighter.step == 0 and reweighter.stats is None  # nothing recorded
+    loss, _ = reweighter(losses(labels))  # good labels: no error anywhere
     loss.backward()
     assert reweighter.step == 1 and hidden.grad is not None
 
@@ -334,8 +376,7 @@ def _matmul_dtypes(fn):
     from torch.utils._python_dispatch import TorchDispatchMode
 
     seen = set()
-    products = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default,
-                torch.ops.aten.bmm.default}
+    products = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
 
     class Record(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -351,26 +392,28 @@ def _matmul_dtypes(fn):
 @pytest.mark.parametrize("hidden_dtype", [torch.bfloat16, torch.float32])
 def test_chunked_under_autocast_multiplies_in_bfloat16_and_matches_naive(hidden_dtype):
     hidden, weight, bias, labels = _hidden_case(b=3, t=24, d=32, v=96)
-    h = hidden.detach().to(hidden_dtype).requires_grad_()     # e.g. bf16 activations
-    params = (h, weight, bias)                                 # fp32 master weights
+    h = hidden.detach().to(hidden_dtype).requires_grad_()  # e.g. bf16 activations
+    params = (h, weight, bias)  # fp32 master weights
     g = torch.tensor([1.0, -0.5, 2.0])
 
     def run(chunked):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            losses = (per_sample_loss_from_hidden(h, weight, labels, bias, chunk_size=10)
-                      if chunked else per_sample_loss(F.linear(h, weight, bias), labels))
+            losses = (
+                per_sample_loss_from_hidden(h, weight, labels, bias, chunk_size=10)
+                if chunked
+                else per_sample_loss(F.linear(h, weight, bias), labels)
+            )
         out["losses"] = losses
         out["grads"] = torch.autograd.grad((torch.nan_to_num(losses) * g).sum(), params)
 
     out = {}
-    assert _matmul_dtypes(lambda: run(True)) == {torch.bfloat16}   # forward and backward
+    assert _matmul_dtypes(lambda: run(True)) == {torch.bfloat16}  # forward and backward
     chunked = dict(out)
     run(False)
     assert chunked["losses"].dtype == torch.float32
     # both round the logits to bfloat16; they differ by bfloat16 rounding only (values of
     # order 1: a few bf16 ulps = 2**-8 each)
-    torch.testing.assert_close(chunked["losses"], out["losses"], rtol=0, atol=2e-2,
-                               equal_nan=True)
+    torch.testing.assert_close(chunked["losses"], out["losses"], rtol=0, atol=2e-2, equal_nan=True)
     for got, want, p in zip(chunked["grads"], out["grads"], params, strict=True):
         assert got.dtype == p.dtype
         scale = float(want.abs().max())

@@ -34,7 +34,7 @@ def test_weights_and_loss(strategy):
     loss, w = reweighted_loss(losses, strategy, 0.4)
     ref = _reference_weights(LOSSES.float(), strategy, 0.4)
     assert w.dtype == torch.float32 and not w.requires_grad
-    assert torch.equal(w, ref)                       # the foundation's numbers, in float32
+    assert torch.equal(w, ref)  # the foundation's numbers, in float32
     assert abs(float(w.sum()) - 1) < 1e-6
     assert loss.dtype == torch.float64
     assert float(loss.detach()) == pytest.approx(float((ref.double() * LOSSES).sum()), rel=1e-15)
@@ -46,8 +46,8 @@ def test_weights_and_loss(strategy):
 def test_linupper_down_weights_low_losses():
     _, w = reweighted_loss(LOSSES, "linupper", 0.4)
     order = torch.argsort(LOSSES)
-    assert torch.all(torch.diff(w[order]) >= 0)      # non-decreasing in the loss
-    assert w[1] < w[0] / 5                           # the smallest loss is strongly down-weighted
+    assert torch.all(torch.diff(w[order]) >= 0)  # non-decreasing in the loss
+    assert w[1] < w[0] / 5  # the smallest loss is strongly down-weighted
 
 
 def test_float32_losses_and_model_gradient():
@@ -84,36 +84,59 @@ def test_without_process_group_gather_is_local():
     assert start == 0 and torch.equal(glob, LOSSES)
 
 
-@pytest.mark.parametrize("bad,kind,match", [
-    (torch.tensor([math.nan, math.nan]), ValueError,   # NaN = no scored token
-     r"per_sample_losses: no sample of the global batch \(all data-parallel ranks together\) "
-     r"has a scored token"),
-    (torch.tensor([1.0, math.nan, math.inf]), ValueError,
-     r"per_sample_losses must be finite or NaN \(NaN = no scored token\), got inf at index 2"),
-    (torch.tensor([]), ValueError, r"per_sample_losses must be non-empty"),
-    (torch.ones(2, 3), ValueError, r"per_sample_losses must be 1-D \(one loss per sample\), got "
-                                   r"shape \(2, 3\)"),
-    (torch.tensor([1, 2]), TypeError, r"per_sample_losses must have a floating dtype, got "
-                                      r"torch.int64"),
-    ([1.0, 2.0], TypeError, r"per_sample_losses must be a torch.Tensor, got list"),
-])
+@pytest.mark.parametrize(
+    "bad,kind,match",
+    [
+        (
+            torch.tensor([math.nan, math.nan]),
+            ValueError,  # NaN = no scored token
+            r"per_sample_losses: no sample of the global batch \(all data-parallel ranks together\) "
+            r"has a scored token",
+        ),
+        (
+            torch.tensor([1.0, math.nan, math.inf]),
+            ValueError,
+            r"per_sample_losses must be finite or NaN \(NaN = no scored token\), got inf at index 2",
+        ),
+        (torch.tensor([]), ValueError, r"per_sample_losses must be non-empty"),
+        (
+            torch.ones(2, 3),
+            ValueError,
+            r"per_sample_losses must be 1-D \(one loss per sample\), got "
+            r"shape \(2, 3\)",
+        ),
+        (
+            torch.tensor([1, 2]),
+            TypeError,
+            r"per_sample_losses must have a floating dtype, got "
+            r"torch.int64",
+        ),
+        ([1.0, 2.0], TypeError, r"per_sample_losses must be a torch.Tensor, got list"),
+    ],
+)
 def test_bad_losses(bad, kind, match):
     with pytest.raises(kind, match=match):
         reweighted_loss(bad)
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"strategy must be one of \['dro_kl', 'extremes', "
-                                         r"'kl_capped', 'linupper', 'quadratic', 'uniform', "
-                                         r"'upper'\], a kl_capped\(rho\) or a callable"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategy must be one of \['dro_kl', 'extremes', "
+        r"'kl_capped', 'linupper', 'quadratic', 'uniform', "
+        r"'upper'\], a kl_capped\(rho\) or a callable",
+    ):
         reweighted_loss(LOSSES, "linear")
     for r in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
             reweighted_loss(LOSSES, "linupper", r)
     with pytest.raises(TypeError, match="valid must be a bool torch.Tensor"):
         reweighted_loss(LOSSES, valid=torch.ones(6))
-    with pytest.raises(ValueError, match=r"valid must have the shape of per_sample_losses "
-                                         r"\(6,\), got \(5,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"valid must have the shape of per_sample_losses "
+        r"\(6,\), got \(5,\)",
+    ):
         reweighted_loss(LOSSES, valid=torch.ones(5, dtype=torch.bool))
     with pytest.raises(ValueError, match="no sample of the global batch"):
         reweighted_loss(LOSSES, valid=torch.zeros(6, dtype=torch.bool))
@@ -149,7 +172,7 @@ def test_reweighter_uniform_entropy_is_log_n_and_step_argument():
     rwr = SampleReweighter("uniform")
     rwr(LOSSES, step=7)
     assert rwr.stats.step == 7 and rwr.step == 8
-    assert rwr.stats.rho == pytest.approx(1.0, abs=1e-6)   # 6 x float32(1/6)
+    assert rwr.stats.rho == pytest.approx(1.0, abs=1e-6)  # 6 x float32(1/6)
     assert rwr.stats.entropy == pytest.approx(math.log(6), rel=1e-6)
     state = rwr.state_dict()
     other = SampleReweighter("uniform")

@@ -39,8 +39,11 @@ def test_callable_strategy_equals_the_named_one():
 
 
 def test_callable_strategy_bad_output():
-    with pytest.raises(ValueError, match=r"strategy: a callable strategy must return a tensor "
-                                         r"of shape \(6,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategy: a callable strategy must return a tensor "
+        r"of shape \(6,\)",
+    ):
         reweighted_loss(LOSSES, lambda l: l[:3], 1.0)
     with pytest.raises(ValueError, match="strategy: a callable strategy returned a non-finite"):
         reweighted_loss(LOSSES, lambda l: l / 0, 1.0)
@@ -82,7 +85,7 @@ def test_kl_capped_respects_its_cap_on_every_step_of_a_run():
     rhos, free = {rho: [] for rho in capped}, []
     for _ in range(12):
         x = torch.randint(0, 256, (16, 16), generator=g)
-        x[:4] = x[0]                                    # duplicates: low-loss samples later
+        x[:4] = x[0]  # duplicates: low-loss samples later
         losses, counts = per_sample_loss(model(x), x, return_counts=True)
         loss, _ = capped[2.0](losses, counts=counts)
         for rho, rwr in capped.items():
@@ -96,8 +99,8 @@ def test_kl_capped_respects_its_cap_on_every_step_of_a_run():
         opt.step()
     for rho, seen in rhos.items():
         assert all(r <= rho * (1 + 1e-6) for r in seen), (rho, seen)
-        assert max(seen) > 0.99 * rho                  # the cap binds
-    assert max(free) > 3.0                             # and is needed
+        assert max(seen) > 0.99 * rho  # the cap binds
+    assert max(free) > 3.0  # and is needed
 
 
 # ----------------------------------------------------------------- burn-in, token weighting
@@ -123,15 +126,16 @@ def test_token_weighting_single_process():
     w_ref[valid] = rw.sample_weights(LOSSES.float()[valid], "linupper", 0.4)
     for mode in ("rank", "global"):
         loss, w = SampleReweighter("linupper", 0.4, token_weighting=mode)(losses, counts=counts)
-        assert torch.equal(w, w_ref)                  # the weights do not change ...
-        n = 6 if mode == "rank" else 5                # ... each term gets B_r c_i / C or n c_i / C
+        assert torch.equal(w, w_ref)  # the weights do not change ...
+        n = 6 if mode == "rank" else 5  # ... each term gets B_r c_i / C or n c_i / C
         expect = (w_ref.double() * n * counts / counts.sum() * LOSSES).sum()
         assert float(loss.detach()) == pytest.approx(float(expect), rel=1e-12)
     # with uniform weights "global" is the token-mean loss (Hugging Face's default)
     loss, _ = SampleReweighter("uniform", token_weighting="global")(losses, counts=counts)
     # (to the float32 rounding of the weights 1/5)
-    assert float(loss.detach()) == pytest.approx(float((counts * LOSSES).sum() / counts.sum()),
-                                                 rel=1e-7)
+    assert float(loss.detach()) == pytest.approx(
+        float((counts * LOSSES).sum() / counts.sum()), rel=1e-7
+    )
     with pytest.raises(ValueError, match=r"counts \(scored tokens per sample\) is required"):
         SampleReweighter(token_weighting="rank")(LOSSES)
     with pytest.raises(ValueError, match="token_weighting must be one of"):
@@ -148,8 +152,10 @@ def test_stats_histogram_and_domain_shares():
     _, w = rwr(LOSSES, valid=valid, domain_ids=domains)
     s = rwr.stats
     nw = (5 * w[:5].double()).tolist()
-    expect = [sum(1 for v in nw if (lo < v <= hi) or (lo == 0 and v == 0))
-              for lo, hi in zip(RHO_BIN_EDGES[:-1], RHO_BIN_EDGES[1:], strict=True)]
+    expect = [
+        sum(1 for v in nw if (lo < v <= hi) or (lo == 0 and v == 0))
+        for lo, hi in zip(RHO_BIN_EDGES[:-1], RHO_BIN_EDGES[1:], strict=True)
+    ]
     assert list(s.histogram) == expect and sum(s.histogram) == 5
     assert set(s.domain_share) == {0, 1, 2}
     for d in (0, 1, 2):
@@ -165,8 +171,13 @@ def test_stats_histogram_and_domain_shares():
 
 
 # ----------------------------------------------------------------- copies and checkpoints
-SCHEDULES = [0.7, rw.constant_schedule(0.7), rw.warmup_schedule(0.4, 2),
-             rw.linear_schedule(2.0, 0.5, 4), rw.cosine_schedule(2.0, 0.5, 4, begin=1)]
+SCHEDULES = [
+    0.7,
+    rw.constant_schedule(0.7),
+    rw.warmup_schedule(0.4, 2),
+    rw.linear_schedule(2.0, 0.5, 4),
+    rw.cosine_schedule(2.0, 0.5, 4, begin=1),
+]
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
@@ -191,12 +202,14 @@ def _run(steps, resume_at=None):
     """Train a tiny model `steps` steps; with `resume_at`, checkpoint there (model,
     optimizer, reweighter through torch.save / torch.load(weights_only=True)) and continue
     in fresh objects."""
+
     def fresh():
         torch.manual_seed(0)
         model = ByteTransformer(d_model=16, n_layers=1, n_heads=2, max_len=12)
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        rwr = SampleReweighter(kl_capped(2.0), rw.warmup_schedule(0.3, 3), burn_in_steps=2,
-                               token_weighting="rank")
+        rwr = SampleReweighter(
+            kl_capped(2.0), rw.warmup_schedule(0.3, 3), burn_in_steps=2, token_weighting="rank"
+        )
         return model, opt, rwr
 
     model, opt, rwr = fresh()
@@ -205,8 +218,9 @@ def _run(steps, resume_at=None):
     for k, x in enumerate(batches):
         if k == resume_at:
             buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "rw": rwr.state_dict()}, buf)
+            torch.save(
+                {"model": model.state_dict(), "opt": opt.state_dict(), "rw": rwr.state_dict()}, buf
+            )
             buf.seek(0)
             state = torch.load(buf, weights_only=True)
             model, opt, rwr = fresh()
@@ -224,13 +238,12 @@ def _run(steps, resume_at=None):
     return model, rwr
 
 
-@pytest.mark.parametrize("resume_at", [1, 4])   # inside the burn-in, after the warm-up
+@pytest.mark.parametrize("resume_at", [1, 4])  # inside the burn-in, after the warm-up
 def test_checkpoint_resume_is_bit_identical(resume_at):
     ref, rwr_ref = _run(7)
     got, rwr_got = _run(7, resume_at)
     assert rwr_got.step == rwr_ref.step == 7 and rwr_got.stats == rwr_ref.stats
-    for (name, a), (_, b) in zip(ref.state_dict().items(), got.state_dict().items(),
-                                 strict=True):
+    for (name, a), (_, b) in zip(ref.state_dict().items(), got.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -239,8 +252,9 @@ def test_load_state_dict_refuses_another_configuration():
     with pytest.raises(ValueError, match=r"configuration differs in \['schedule'\]"):
         SampleReweighter("linupper", rw.warmup_schedule(0.4, 6)).load_state_dict(state)
     with pytest.raises(ValueError, match=r"differs in \['burn_in_steps', 'strategy'\]"):
-        SampleReweighter(kl_capped(), rw.warmup_schedule(0.4, 5),
-                         burn_in_steps=3).load_state_dict(state)
+        SampleReweighter(kl_capped(), rw.warmup_schedule(0.4, 5), burn_in_steps=3).load_state_dict(
+            state
+        )
     with pytest.raises(ValueError, match="state must be a dict"):
         SampleReweighter().load_state_dict([1])
 
@@ -254,9 +268,12 @@ def test_optimizer_step_scoring_fetches_the_losses_checks_in_its_one_read():
     bad = labels.clone()
     bad[1, 3] = 11
     reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
-    reweighter.score(per_sample_loss(logits, bad))                  # no error yet
-    with pytest.raises(ValueError, match=r"labels must be token ids in \[0, 11\) or "
-                                         r"ignore_index \(-100\), got 11 at sample 1"):
+    reweighter.score(per_sample_loss(logits, bad))  # no error yet
+    with pytest.raises(
+        ValueError,
+        match=r"labels must be token ids in \[0, 11\) or "
+        r"ignore_index \(-100\), got 11 at sample 1",
+    ):
         reweighter(per_sample_loss(logits, labels))
     good = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
     good.score(per_sample_loss(logits, labels))

@@ -30,7 +30,7 @@ def _global_batch():
     g = torch.Generator().manual_seed(11)
     x = torch.randint(0, 256, (TOTAL, SEQ), generator=g)
     labels = x.clone()
-    for i, length in enumerate((12, 4, 9, 3, 12, 6, 10, 5)):   # right padding
+    for i, length in enumerate((12, 4, 9, 3, 12, 6, 10, 5)):  # right padding
         labels[i, length:] = -100
     return x, labels
 
@@ -44,7 +44,7 @@ def _authors_loss(losses, counts, step: int, burn_in: int):
     len_norms = counts / counts.sum()
     if step < burn_in:
         return torch.sum(len_norms * losses)
-    bufs = [torch.zeros_like(losses) for _ in range(world)]   # their fallback branch
+    bufs = [torch.zeros_like(losses) for _ in range(world)]  # their fallback branch
     dist.all_gather(bufs, losses.detach())
     gathered = torch.stack(bufs, dim=0)
     with torch.no_grad():
@@ -63,8 +63,13 @@ def _authors_loss(losses, counts, step: int, burn_in: int):
 
 def _worker(rank: int, world: int, init_file: str, out_dir: str):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=120))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
     try:
         x, labels = _global_batch()
         per = TOTAL // world
@@ -83,12 +88,19 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str):
             g_theirs = torch.autograd.grad(theirs, params, retain_graph=True)
             loss_glob, _ = glob(losses, counts=counts)
             _, w_capped = capped(losses, counts=counts)
-            out["steps"].append({
-                "mine": mine.detach(), "theirs": theirs.detach(),
-                "grad_gap": max(float((a - b).abs().max()) for a, b in zip(g_mine, g_theirs)),
-                "grad_scale": max(float(b.abs().max()) for b in g_theirs),
-                "global": loss_glob.detach(), "local_losses": losses.detach(),
-                "counts": counts, "w_capped": w_capped, "rho_capped": capped.stats.rho})
+            out["steps"].append(
+                {
+                    "mine": mine.detach(),
+                    "theirs": theirs.detach(),
+                    "grad_gap": max(float((a - b).abs().max()) for a, b in zip(g_mine, g_theirs)),
+                    "grad_scale": max(float(b.abs().max()) for b in g_theirs),
+                    "global": loss_glob.detach(),
+                    "local_losses": losses.detach(),
+                    "counts": counts,
+                    "w_capped": w_capped,
+                    "rho_capped": capped.stats.rho,
+                }
+            )
         torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -118,7 +130,7 @@ def ranks(request, tmp_path_factory):
 
 def test_token_weighting_rank_is_the_authors_objective(ranks):
     world, parts = ranks
-    for step in range(2):      # step 0: burn-in (no reweighting); step 1: LinUpper at r = 0.4
+    for step in range(2):  # step 0: burn-in (no reweighting); step 1: LinUpper at r = 0.4
         tol = 1e-6 if step == 0 else _float32_weight_error(parts, step)
         for r in range(world):
             s = parts[r]["steps"][step]

@@ -18,8 +18,9 @@ def _result(name="probe"):
     x = [0.0, 1.0, 2.0]
     ax.plot(x, [1.0, 0.5, 0.25], color="red")
     ax.set_axis_off()
-    return FigureResult(name, fig, {"x": x, "y": [1.0, 0.5, 0.25], "series": ["a"] * 3},
-                        "line one\nline two: r=0.4")
+    return FigureResult(
+        name, fig, {"x": x, "y": [1.0, 0.5, 0.25], "series": ["a"] * 3}, "line one\nline two: r=0.4"
+    )
 
 
 def test_files_hold_the_drawing_and_the_numbers(tmp_path):
@@ -32,8 +33,11 @@ def test_files_hold_the_drawing_and_the_numbers(tmp_path):
     text = (tmp_path / "probe.csv").read_text(encoding="utf-8")
     comments = [ln for ln in text.splitlines() if ln.startswith("# ")]
     assert comments == ["# line one", "# line two: r=0.4"]
-    rows = list(csv.DictReader(io.StringIO("\n".join(
-        ln for ln in text.splitlines() if not ln.startswith("# ")))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO("\n".join(ln for ln in text.splitlines() if not ln.startswith("# ")))
+        )
+    )
     assert [float(r["y"]) for r in rows] == [1.0, 0.5, 0.25]
     assert [r["series"] for r in rows] == ["a"] * 3
     pdf = (tmp_path / "probe.pdf").read_bytes()
@@ -44,8 +48,9 @@ def test_same_figure_same_bytes(tmp_path):
     save(_result(), tmp_path / "a")
     save(_result(), tmp_path / "b")
     for ext in ("png", "pdf", "csv"):
-        assert (tmp_path / "a" / f"probe.{ext}").read_bytes() == \
-            (tmp_path / "b" / f"probe.{ext}").read_bytes(), ext
+        assert (tmp_path / "a" / f"probe.{ext}").read_bytes() == (
+            tmp_path / "b" / f"probe.{ext}"
+        ).read_bytes(), ext
 
 
 def test_figure_is_closed_after_saving(tmp_path):

@@ -114,11 +114,15 @@ def test_stale_temporaries_are_removed_and_a_begun_commit_is_completed(tmp_path)
 
 def test_temporaries_are_ignored_by_git(tmp_path):
     root = Path(__file__).resolve().parents[2]
-    names = [f"figures/{TEMP_PREFIX}123.abc", f"{TEMP_PREFIX}9.x.paper_checks.md",
-             "figures/.fig1.png.k2j4h5g6.tmp"]
+    names = [
+        f"figures/{TEMP_PREFIX}123.abc",
+        f"{TEMP_PREFIX}9.x.paper_checks.md",
+        "figures/.fig1.png.k2j4h5g6.tmp",
+    ]
     try:
-        out = subprocess.run(["git", "check-ignore", *names], cwd=root, capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run(
+            ["git", "check-ignore", *names], cwd=root, capture_output=True, text=True, check=False
+        )
     except FileNotFoundError:
         pytest.skip("git is not installed")
     if out.returncode == 128:
@@ -175,19 +179,25 @@ def no_computation(monkeypatch):
     monkeypatch.setattr(ledger, "collect", boom)
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["figures", "--only", "fig1", "--out", ""], r"argument --out: must not be empty"),
-    (["figures", "--only", "fig1", "--out", "{file}/sub"], r"argument --out: .* is a file"),
-    (["figures", "--only", "fig1", "--out", "{file}"], r"argument --out: .* not a folder"),
-    (["check", "--only", "cap", "--out", "{dir}"], r"argument --out: .* is a folder"),
-    (["check", "--only", "cap", "--out", "/proc/rw_checks.md"],
-     r"argument --out: '/proc/rw_checks.md' is not writable"),
-    (["check", "--out", ""], r"argument --out: must not be empty"),
-    (["reproduce", "--quick", "--figures-out", "{file}"], r"argument --figures-out: .*folder"),
-    (["reproduce", "--quick", "--out", "{file}/x.md"], r"argument --out: .* is a file"),
-])
-def test_output_paths_are_checked_before_anything_runs(tmp_path, capsys, no_computation,
-                                                        argv, match):
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["figures", "--only", "fig1", "--out", ""], r"argument --out: must not be empty"),
+        (["figures", "--only", "fig1", "--out", "{file}/sub"], r"argument --out: .* is a file"),
+        (["figures", "--only", "fig1", "--out", "{file}"], r"argument --out: .* not a folder"),
+        (["check", "--only", "cap", "--out", "{dir}"], r"argument --out: .* is a folder"),
+        (
+            ["check", "--only", "cap", "--out", "/proc/rw_checks.md"],
+            r"argument --out: '/proc/rw_checks.md' is not writable",
+        ),
+        (["check", "--out", ""], r"argument --out: must not be empty"),
+        (["reproduce", "--quick", "--figures-out", "{file}"], r"argument --figures-out: .*folder"),
+        (["reproduce", "--quick", "--out", "{file}/x.md"], r"argument --out: .* is a file"),
+    ],
+)
+def test_output_paths_are_checked_before_anything_runs(
+    tmp_path, capsys, no_computation, argv, match
+):
     if "/proc/" in " ".join(argv) and not Path("/proc").is_dir():
         pytest.skip("no /proc here")
     afile = tmp_path / "afile"
@@ -223,7 +233,8 @@ def test_a_cli_run_first_removes_what_killed_runs_left(tmp_path, monkeypatch):
     stale.mkdir()
     from rwtheory.experiments import pool
 
-    monkeypatch.setattr(pool, "process_pool", lambda *a, **k: (_ for _ in ()).throw(
-        KeyboardInterrupt()))
+    monkeypatch.setattr(
+        pool, "process_pool", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     assert cli.main(["figures", "--only", "fig1", "--out", str(tmp_path)]) == 130
     assert not stale.exists()

@@ -17,7 +17,8 @@ def test_record_agrees_with_the_committed_benchmark_output():
     text = (ROOT / "benchmarks" / "results" / "bench_lm_step.txt").read_text(encoding="utf-8")
     assert overhead_measured.MEASURED == StepBenchmark.parse(text), (
         "rerun `python benchmarks/bench_lm_step.py --out benchmarks/results/bench_lm_step.txt "
-        "--record` so that the record and the committed output agree")
+        "--record` so that the record and the committed output agree"
+    )
 
 
 def test_record_module_is_what_the_generator_writes_and_reads_back():
@@ -30,9 +31,15 @@ def test_record_module_is_what_the_generator_writes_and_reads_back():
     assert max(len(line) for line in record_module(tricky).splitlines()) <= 100
 
 
-@pytest.mark.parametrize(("ratio", "status"), [
-    (0.97, "holds with caveat"), (overhead.TARGET_RATIO, "holds with caveat"),
-    (1.0201, "fails"), (1.5, "fails")])
+@pytest.mark.parametrize(
+    ("ratio", "status"),
+    [
+        (0.97, "holds with caveat"),
+        (overhead.TARGET_RATIO, "holds with caveat"),
+        (1.0201, "fails"),
+        (1.5, "fails"),
+    ],
+)
 def test_status_follows_the_ratio_against_the_target(ratio, status):
     c = overhead_claim(replace(BENCH, ratio=ratio))
     assert c.status == status and c.stable
@@ -44,15 +51,19 @@ def test_default_claim_states_the_record():
     m = overhead_measured.MEASURED
     assert f"{m.ratio:.4f}" in c.number and f"{m.loss_overhead_ms:.3f} ms" in c.number
     assert c.status == ("holds with caveat" if m.ratio <= 1.02 else "fails")
-    assert "no GPU" in c.number and "no GPU" not in overhead_claim(
-        replace(BENCH, device="cuda")).number
+    assert (
+        "no GPU" in c.number
+        and "no GPU" not in overhead_claim(replace(BENCH, device="cuda")).number
+    )
 
 
 def test_parse_names_what_is_missing():
     with pytest.raises(ValueError, match="ratio"):
         StepBenchmark.parse("# bench_lm_step: x\n# device cpu\n")
-    body = ("# device cpu\nstep ratio of medians 1.0 median paired ratio 1.0\n"
-            "loss overhead 0.5 ms = 0.1 % of a step\n")
+    body = (
+        "# device cpu\nstep ratio of medians 1.0 median paired ratio 1.0\n"
+        "loss overhead 0.5 ms = 0.1 % of a step\n"
+    )
     assert StepBenchmark.parse("# bench_lm_step: m\n" + body).setup == "m"
     with pytest.raises(ValueError, match="header"):
         StepBenchmark.parse(body)

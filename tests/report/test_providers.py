@@ -25,8 +25,9 @@ def test_prop1_status_can_fail_when_the_closed_form_is_wrong(monkeypatch):
         return next(c for c in prop1_provider.report(True).claims if c.key == "prop1")
 
     assert row().status == "holds"
-    monkeypatch.setattr(proposition1, "kl_capped_weights",
-                        lambda g, r, rho: 0.9 * real(g, r, rho) + 0.1 / len(g))
+    monkeypatch.setattr(
+        proposition1, "kl_capped_weights", lambda g, r, rho: 0.9 * real(g, r, rho) + 0.1 / len(g)
+    )
     assert row().status == "fails"
 
 
@@ -66,8 +67,9 @@ def test_cap_claim_numbers_are_the_threshold_and_the_limit():
             assert sup <= 2
         else:
             n = int(first.group(1))
-            assert rw.worst_case_rho("linupper", n - 1, r) <= 2 < rw.worst_case_rho(
-                "linupper", n, r)
+            assert (
+                rw.worst_case_rho("linupper", n - 1, r) <= 2 < rw.worst_case_rho("linupper", n, r)
+            )
     safe = float(re.search(r"safe iff r ≥ ([0-9.]+)", number).group(1))
     assert rw.worst_case_rho("linupper", cap.SIZES[-1], safe + 1e-4) <= 2
     assert rw.worst_case_rho("linupper", cap.SIZES[-1], safe - 1e-3) > 2

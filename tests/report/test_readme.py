@@ -13,7 +13,7 @@ def _commands() -> tuple[str, str]:
     """The README's set-up commands: the first bash block's install-and-run and test lines."""
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     start = lines.index("```bash")
-    block = lines[start + 1:lines.index("```", start + 1)]
+    block = lines[start + 1 : lines.index("```", start + 1)]
     main = next(c for c in block if c.endswith("rwtheory reproduce"))
     test = next(c for c in block if "pytest" in c)
     return main, test

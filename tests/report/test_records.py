@@ -21,16 +21,41 @@ class _Report:  # the shape the providers return (provider, claims, details, not
 
 
 def _claim(key, status="holds", **kw):
-    return Claim(key, "Sec. 1", "a claim", True, "what we check", "`rwtheory check`", status,
-                 "3/10 seeds diverge; max 0.25 %", **kw)
+    return Claim(
+        key,
+        "Sec. 1",
+        "a claim",
+        True,
+        "what we check",
+        "`rwtheory check`",
+        status,
+        "3/10 seeds diverge; max 0.25 %",
+        **kw,
+    )
 
 
 def _doc():
-    return records.ledger_record([
-        _Report("a", [_claim("x.one"), _claim("x.two", "fails", evidence=("figures/fig7.png",))]),
-        _Report("b", [_claim("y", "not checked", scope="not checkable here", reason="no GPU"),
-                      _claim("z", quantities=(Quantity("rho", 1.5),), scope="small analogue",
-                             analogue="keeps A, drops B")], "## B details")], quick=True)
+    return records.ledger_record(
+        [
+            _Report(
+                "a", [_claim("x.one"), _claim("x.two", "fails", evidence=("figures/fig7.png",))]
+            ),
+            _Report(
+                "b",
+                [
+                    _claim("y", "not checked", scope="not checkable here", reason="no GPU"),
+                    _claim(
+                        "z",
+                        quantities=(Quantity("rho", 1.5),),
+                        scope="small analogue",
+                        analogue="keeps A, drops B",
+                    ),
+                ],
+                "## B details",
+            ),
+        ],
+        quick=True,
+    )
 
 
 def test_committed_json_validates_and_counts_add_up():
@@ -56,19 +81,23 @@ def test_schema_rejects_what_the_ledger_must_not_contain():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
     bad = json.loads(json.dumps(doc))
-    bad["claims"][2]["reason"] = ""          # not checkable without a reason
+    bad["claims"][2]["reason"] = ""  # not checkable without a reason
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
     bad = json.loads(json.dumps(doc))
-    bad["claims"][3]["analogue"] = ""        # an analogue that does not say what it keeps
+    bad["claims"][3]["analogue"] = ""  # an analogue that does not say what it keeps
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
 
 
 def test_counts_numbers_and_units():
     doc = _doc()
-    assert doc["counts"]["status"] == {"holds": 2, "holds with caveat": 0, "fails": 1,
-                                       "not checked": 1}
+    assert doc["counts"]["status"] == {
+        "holds": 2,
+        "holds with caveat": 0,
+        "fails": 1,
+        "not checked": 1,
+    }
     assert doc["counts"]["scope"]["not checkable here"] == 1
     nums = doc["claims"][0]["numbers"]
     assert nums[0] == {"name": "value", "value": 3.0, "unit": "of 10"}
@@ -98,4 +127,4 @@ def test_views_agree_on_every_claim():
         assert f'id="claim-{c["id"].replace(".", "-")}"' in page
     assert "What fails, and why" in page and "x.two" in page.split('id="summary"')[0]
     assert 'src="../figures/fig7.png"' in page
-    assert "http://" not in page and "https://" not in page   # no network dependency
+    assert "http://" not in page and "https://" not in page  # no network dependency

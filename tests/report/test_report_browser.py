@@ -14,18 +14,27 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium); "
-                             ".ci/run installs it")
+    CHROMIUM is None,
+    reason="no Chromium installed (Debian: apt-get install chromium); .ci/run installs it",
+)
 
 #: Flags for a root, offline, headless run (no sandbox as root; no background network).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.mark.timeout(300)
 def test_report_renders_cleanly_in_a_real_browser(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is part of the test extra")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is part of the test extra"
+    )
     page_file = ROOT / "report" / "index.html"
     doc = json.loads((ROOT / "paper_checks.json").read_text(encoding="utf-8"))
     shot = Path(os.environ.get("REPORT_SCREENSHOT", tmp_path / "report.png"))
@@ -36,12 +45,13 @@ def test_report_renders_cleanly_in_a_real_browser(tmp_path):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfailed", lambda r: failed.append(r.url))
-        page.set_default_timeout(60_000)       # a hang fails the test instead of stalling CI
-        page.goto(page_file.as_uri(), wait_until="load")   # "load" waits for every image
-        broken = page.evaluate("() => [...document.images].filter(i => !i.complete || "
-                               "i.naturalWidth === 0).map(i => i.getAttribute('src'))")
-        cards = page.evaluate("() => [...document.querySelectorAll('section.card')]"
-                              ".map(s => s.id)")
+        page.set_default_timeout(60_000)  # a hang fails the test instead of stalling CI
+        page.goto(page_file.as_uri(), wait_until="load")  # "load" waits for every image
+        broken = page.evaluate(
+            "() => [...document.images].filter(i => !i.complete || "
+            "i.naturalWidth === 0).map(i => i.getAttribute('src'))"
+        )
+        cards = page.evaluate("() => [...document.querySelectorAll('section.card')].map(s => s.id)")
         summary_rows = page.locator("#summary + table tbody tr").count()
         page.screenshot(path=str(shot), full_page=False)
         browser.close()
@@ -50,4 +60,4 @@ def test_report_renders_cleanly_in_a_real_browser(tmp_path):
     ids = [c["id"] for c in doc["claims"]]
     assert cards == ["claim-" + i.replace(".", "-") for i in ids]
     assert summary_rows == len(ids)
-    assert shot.stat().st_size > 10_000      # a real picture of the page, not a blank
+    assert shot.stat().st_size > 10_000  # a real picture of the page, not a blank

@@ -13,10 +13,17 @@ def _result(applicable: int, violations: int = 0) -> randomised.VerificationResu
         for route in "CJ":
             for name in names:
                 rate = "rate" in name
-                tallies.append(randomised.Tally(
-                    algorithm, route, name, runs=150,
-                    runs_applicable=applicable if rate else 150, evaluated=1000,
-                    violations=violations if name == "one-step" else 0))
+                tallies.append(
+                    randomised.Tally(
+                        algorithm,
+                        route,
+                        name,
+                        runs=150,
+                        runs_applicable=applicable if rate else 150,
+                        evaluated=1000,
+                        violations=violations if name == "one-step" else 0,
+                    )
+                )
     return randomised.VerificationResult(150, 50, 1e-9, tallies, 0.0)
 
 
@@ -31,12 +38,22 @@ def test_rate_rows_need_applicable_runs():
 
 
 def _carry(next_=0, current=3, gamma=3):
-    return [CarryOverFinding("least squares, n=8, alternating_cap (rho=2)", 6, 40,
-                             {"next": next_, "current": current, "gamma": gamma},
-                             {"next": 0, "current": 10, "gamma": 10}),
-            CarryOverFinding("least squares, n=8, linupper (r=0.4)", 6, 40,
-                             {"next": 0, "current": 0, "gamma": 0},
-                             {"next": 0, "current": 0, "gamma": 5})]
+    return [
+        CarryOverFinding(
+            "least squares, n=8, alternating_cap (rho=2)",
+            6,
+            40,
+            {"next": next_, "current": current, "gamma": gamma},
+            {"next": 0, "current": 10, "gamma": 10},
+        ),
+        CarryOverFinding(
+            "least squares, n=8, linupper (r=0.4)",
+            6,
+            40,
+            {"next": 0, "current": 0, "gamma": 0},
+            {"next": 0, "current": 0, "gamma": 5},
+        ),
+    ]
 
 
 def test_carry_over_row():
@@ -47,9 +64,12 @@ def test_carry_over_row():
 
 
 def _above(right=0, wrong=5):
-    return [StepsAboveLimits("squared", "GD", 24, 1000, right, 0, 0, {"1e-12·L̂": wrong}, 0.5),
-            StepsAboveLimits("huber", "SGD", 24, 1000, 0, 0, 0,
-                             {"1e-12·L̂": 0, "ρ_t·L for ρ_t·L_B": wrong}, 0.9)]
+    return [
+        StepsAboveLimits("squared", "GD", 24, 1000, right, 0, 0, {"1e-12·L̂": wrong}, 0.5),
+        StepsAboveLimits(
+            "huber", "SGD", 24, 1000, 0, 0, 0, {"1e-12·L̂": 0, "ρ_t·L for ρ_t·L_B": wrong}, 0.9
+        ),
+    ]
 
 
 def test_steps_above_row():

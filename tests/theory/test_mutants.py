@@ -27,8 +27,9 @@ def problem():
 def test_effective_smoothness_is_rho_times_the_batch_eigenvalue(problem):
     """Route C: rho_t * lambda_max(A_B^T A_B / b), recomputed from the batch rows; Route J:
     max_i ||a_i||^2. Kills 'L_hat -> 1e-12 L_hat' and 'rho_t L for rho_t L_{B_t}'."""
-    tr = engine.run(problem, Strategy("linupper", 1.0), method="sgd", batch_size=4, lr=0.01,
-                    steps=6)
+    tr = engine.run(
+        problem, Strategy("linupper", 1.0), method="sgd", batch_size=4, lr=0.01, steps=6
+    )
     C = theorems.effective_smoothness(problem, tr, "C")
     for r in range(tr.runs):
         for t in range(tr.steps):
@@ -36,12 +37,14 @@ def test_effective_smoothness_is_rho_times_the_batch_eigenvalue(problem):
             lam = np.linalg.eigvalsh(rows.T @ rows / rows.shape[0])[-1]
             np.testing.assert_allclose(C[r, t], tr.rho[r, t] * lam, rtol=1e-12)
     J = theorems.effective_smoothness(problem, tr, "J")
-    np.testing.assert_allclose(J, np.broadcast_to(
-        (problem.A ** 2).sum(-1).max(-1)[:, None], J.shape), rtol=1e-12)
+    np.testing.assert_allclose(
+        J, np.broadcast_to((problem.A**2).sum(-1).max(-1)[:, None], J.shape), rtol=1e-12
+    )
     gd = engine.run(problem, Strategy("linupper", 1.0), lr=0.01, steps=4)
     L = np.linalg.eigvalsh(np.swapaxes(problem.A, 1, 2) @ problem.A / problem.n)[:, -1]
-    np.testing.assert_allclose(theorems.effective_smoothness(problem, gd, "C"),
-                               gd.rho * L[:, None], rtol=1e-12)
+    np.testing.assert_allclose(
+        theorems.effective_smoothness(problem, gd, "C"), gd.rho * L[:, None], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("method", ["gd", "sgd"])
@@ -61,8 +64,11 @@ def test_a_too_small_l_hat_shows_at_steps_above_the_limit(problem, method):
         assert check(tr, tr.rho * L[:, None]).violated().sum() > 0
     # ... which steps below the paper's limit cannot do
     small = engine.run(problem, KLCapped(0.5, 2.0), lr=0.5 / (2 * 2 * L_b), steps=60, **kw)
-    assert not theorems.sgd_one_step(small, 1e-12 * theorems.effective_smoothness(
-        problem, small, "C")).violated().any()
+    assert (
+        not theorems.sgd_one_step(small, 1e-12 * theorems.effective_smoothness(problem, small, "C"))
+        .violated()
+        .any()
+    )
 
 
 @pytest.mark.slow
@@ -70,8 +76,9 @@ def test_the_randomised_verification_can_fail(monkeypatch):
     """The quick verification (steps above the limits included) reports violations when
     every L_hat is 1e-12 times too small -- the ledger's counts can fail."""
     true = theorems.effective_smoothness
-    monkeypatch.setattr(theorems, "effective_smoothness",
-                        lambda p, tr, route: 1e-12 * true(p, tr, route))
+    monkeypatch.setattr(
+        theorems, "effective_smoothness", lambda p, tr, route: 1e-12 * true(p, tr, route)
+    )
     res = randomised.verify(16, steps=30, seed=0)
     assert res.violations > 0
     assert res.tally("GD", "C", "one-step (sharp)").violations > 0
@@ -99,20 +106,28 @@ def test_rate_rows_need_applicable_runs():
 
 
 # ------------------------------------------------------------------ 4: carry-over
-@pytest.mark.parametrize("form", [theorems.heavy_ball_weighted_sum,
-                                  theorems.heavy_ball_weighted_sum_sharp])
+@pytest.mark.parametrize(
+    "form", [theorems.heavy_ball_weighted_sum, theorems.heavy_ball_weighted_sum_sharp]
+)
 def test_coefficient_form_holds_where_rho_t_or_gamma_t_would_fail(problem, form):
     """AlternatingCap: rho_{t+1} = 4 while rho_t = Gamma_t = 1 at even t. The proved form
     (rho_{t+1}) holds; a form with rho_t or Gamma_t in its place is violated in every run."""
     L = problem.smoothness()
     T = 40
-    tr = engine.run(problem, AlternatingCap(4.0), method="heavy_ball", lr=1 / (4 * L),
-                    steps=T, lambdas=np.r_[0.0, np.full(T, 10.0)])
+    tr = engine.run(
+        problem,
+        AlternatingCap(4.0),
+        method="heavy_ball",
+        lr=1 / (4 * L),
+        steps=T,
+        lambdas=np.r_[0.0, np.full(T, 10.0)],
+    )
     L_hat = theorems.effective_smoothness(problem, tr, "J")
     assert not form(tr, L_hat).violated().any()
     assert form(tr, L_hat, carry="current").violated().any(axis=1).all()
     c = theorems.heavy_ball_coefficients(tr, L_hat)
     lam, eta = tr.lambdas, tr.lr[:, None]
-    by_hand = (1 - eta * L_hat[:, :-1] + np.r_[0.0, lam[1:T - 1]]) * tr.gamma[:, :-1] \
-        - lam[1:T] * tr.rho[:, 1:]
+    by_hand = (1 - eta * L_hat[:, :-1] + np.r_[0.0, lam[1 : T - 1]]) * tr.gamma[:, :-1] - lam[
+        1:T
+    ] * tr.rho[:, 1:]
     np.testing.assert_allclose(c[:, :-1], by_hand, rtol=1e-12)

@@ -19,8 +19,9 @@ def test_scs_agrees_with_clarabel():
 
 
 def test_reweighted_worst_case_is_below_the_bound_and_known_at_t1():
-    cases, _ = pep.pep_table(sizes=((2, 1), (2, 3), (3, 1), (3, 3)), rhos=(2.0,),
-                             gammas=(1.0,), forms=("paper",))
+    cases, _ = pep.pep_table(
+        sizes=((2, 1), (2, 3), (3, 1), (3, 3)), rhos=(2.0,), gammas=(1.0,), forms=("paper",)
+    )
     assert len(cases) == 8
     for c in cases:
         assert 0 < c.worst_case <= c.bound
@@ -54,8 +55,9 @@ def test_bad_input():
 def test_sharp_rate_is_attained_for_uniform_weights_and_below_the_bound_otherwise():
     """THEORY §3's sharper rate 1/(2 eta gamma T) at eta = 1/L_hat: never exceeded, attained
     (ratio 1) for uniform weights (rho = gamma = 1), 2/3 of it for rho = 2, gamma = 1, T = 2."""
-    cases, _ = pep.pep_table(sizes=((2, 2),), rhos=(1.0, 2.0), gammas=(1.0,), routes=("C",),
-                             forms=("sharp",))
+    cases, _ = pep.pep_table(
+        sizes=((2, 2),), rhos=(1.0, 2.0), gammas=(1.0,), routes=("C",), forms=("sharp",)
+    )
     by_rho = {c.rho: c for c in cases}
     assert by_rho[1.0].eta == 1.0 and by_rho[2.0].eta == 0.5
     assert by_rho[1.0].ratio == pytest.approx(1.0, abs=1e-5)

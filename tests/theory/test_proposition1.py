@@ -37,16 +37,22 @@ def test_scs_is_the_fallback_when_clarabel_fails(monkeypatch):
     w, solver, status, res = proposition1.reference_weights(g, 0.5, 2.0)
     assert solver == "SCS (fallback)" and status in ("optimal", "optimal_inaccurate")
     assert np.abs(w - rw.kl_capped_weights(g, 0.5, 2.0)).max() < 1e-6
-    out = proposition1.compare_with_cvxpy([proposition1.Prop1Instance(g, 0.5, 2.0, "uniform")],
-                                   scs_max_n=0)
+    out = proposition1.compare_with_cvxpy(
+        [proposition1.Prop1Instance(g, 0.5, 2.0, "uniform")], scs_max_n=0
+    )
     assert out.fallbacks == 1 and out.failures == []
 
 
-@pytest.mark.parametrize("n,rho,expected", [(10, 2.0, [0.2] * 5 + [0.0] * 5),
-                                            (5, 2.0, [0.4, 0.4, 0.2, 0.0, 0.0]),
-                                            (4, 1.5, [0.375, 0.375, 0.25, 0.0]),
-                                            (3, 1.0, [1 / 3] * 3),
-                                            (4, 4.0, [1.0, 0.0, 0.0, 0.0])])
+@pytest.mark.parametrize(
+    "n,rho,expected",
+    [
+        (10, 2.0, [0.2] * 5 + [0.0] * 5),
+        (5, 2.0, [0.4, 0.4, 0.2, 0.0, 0.0]),
+        (4, 1.5, [0.375, 0.375, 0.25, 0.0]),
+        (3, 1.0, [1 / 3] * 3),
+        (4, 4.0, [1.0, 0.0, 0.0, 0.0]),
+    ],
+)
 def test_lp_vertex_structure(n, rho, expected):
     g = np.arange(n, 0, -1, dtype=float)  # decreasing: the first gaps are the largest
     np.testing.assert_allclose(proposition1.lp_vertex(g, rho), expected, atol=1e-15)

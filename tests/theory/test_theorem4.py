@@ -20,7 +20,7 @@ class Fixed(Scheme):
     w: tuple
 
     def __call__(self, losses, step):
-        w = np.broadcast_to(np.asarray(self.w[:losses.shape[-1]]), losses.shape)
+        w = np.broadcast_to(np.asarray(self.w[: losses.shape[-1]]), losses.shape)
         return w / w.sum(-1, keepdims=True)
 
 
@@ -40,8 +40,7 @@ def _hand_step(x, eta, w):
     gamma = sum(w[i] * sq[i] for i in range(3)) / m
     sigma = max(math.sqrt((grads[i] - grad) @ (grads[i] - grad)) for i in range(3))
     g = sum(w[i] * grads[i] for i in range(3))
-    return dict(f=sum(s) / 3, grad2=grad @ grad, m=m, gamma=gamma, sigma=sigma,
-                x_next=x - eta * g)
+    return dict(f=sum(s) / 3, grad2=grad @ grad, m=m, gamma=gamma, sigma=sigma, x_next=x - eta * g)
 
 
 def _problem3():
@@ -60,8 +59,10 @@ def test_one_step_and_pathwise_by_hand_on_three_samples(eta_L):
     h1 = _hand_step(h0["x_next"], eta, W3)
     f2 = _hand_step(h1["x_next"], eta, W3)["f"]
     lhs = [eta / 2 * (h["grad2"] + (1 - L3 * eta) * h["gamma"] * h["m"]) for h in (h0, h1)]
-    rhs = [h0["f"] - h1["f"] + eta / 2 * h0["sigma"] ** 2,
-           h1["f"] - f2 + eta / 2 * h1["sigma"] ** 2]
+    rhs = [
+        h0["f"] - h1["f"] + eta / 2 * h0["sigma"] ** 2,
+        h1["f"] - f2 + eta / 2 * h1["sigma"] ** 2,
+    ]
     one = theorem4.one_step(tr, L3)
     np.testing.assert_allclose(one.observed[0], lhs, rtol=1e-12)
     np.testing.assert_allclose(one.bound[0], rhs, rtol=1e-12)
@@ -90,13 +91,14 @@ def test_rate_by_hand_on_three_samples(eta_L):
 
 def test_gamma_is_one_for_uniform_and_bound_ratio():
     p = problems.sigmoid_classification(2, n=16, d=4)
-    tr = glm.run(p, Strategy("uniform"), method="sgd", batch_size=4,
-                 lr=1 / p.smoothness(), steps=10)
+    tr = glm.run(
+        p, Strategy("uniform"), method="sgd", batch_size=4, lr=1 / p.smoothness(), steps=10
+    )
     np.testing.assert_allclose(tr.grad_gamma, 1.0, rtol=1e-12)
     assert theorem4.bound_ratio(1.0, 0.5, 1.0) == pytest.approx(1.0)
     assert theorem4.bound_ratio(1.0, 0.5, 3.0) == pytest.approx(1.5 / 2.5)
     assert theorem4.bound_ratio(1.0, 0.0, 0.0) == pytest.approx(2.0)
-    assert theorem4.bound_ratio(2.0, 0.5, 7.0) == pytest.approx(1.0)   # eta = 1/L
+    assert theorem4.bound_ratio(2.0, 0.5, 7.0) == pytest.approx(1.0)  # eta = 1/L
     # the ratio is the quotient of the two rate bounds
     b_w = theorem4.rate_bound(1.0, 0.3, 2.0, 2.5, 0.4, 10)
     b_u = theorem4.rate_bound(1.0, 0.3, 2.0, 1.0, 0.4, 10)
@@ -121,22 +123,37 @@ def test_a_wrong_smoothness_constant_is_caught():
 def test_rate_in_expectation_monte_carlo():
     base = problems.sigmoid_classification([3], n=24, d=4)
     paths = 16
-    p = glm.GLMProblem(np.repeat(base.A, paths, 0), np.repeat(base.b, paths, 0), base.loss,
-                       params=dict(base.params, seeds=list(range(100, 100 + paths))))
+    p = glm.GLMProblem(
+        np.repeat(base.A, paths, 0),
+        np.repeat(base.b, paths, 0),
+        base.loss,
+        params=dict(base.params, seeds=list(range(100, 100 + paths))),
+    )
     L = p.smoothness()
-    tr = glm.run(p, Strategy("linupper", 1.0), method="sgd", batch_size=6, lr=1 / L,
-                 steps=20, x0=np.ones((paths, 4)))
+    tr = glm.run(
+        p,
+        Strategy("linupper", 1.0),
+        method="sgd",
+        batch_size=6,
+        lr=1 / L,
+        steps=20,
+        x0=np.ones((paths, 4)),
+    )
     est = theorem4.rate_in_expectation(tr, L, 0.0)
     assert est.observed.shape == (20,) and np.all(est.applicable)
     assert np.all(est.observed <= est.bound + 3 * est.stderr)
-    expect = theorem4.rate_bound(tr.train_loss[0, 0], 1 / L[0], L[0],
-                                 tr.grad_gamma.min(), (tr.sigma ** 2).max(), 20)
+    expect = theorem4.rate_bound(
+        tr.train_loss[0, 0], 1 / L[0], L[0], tr.grad_gamma.min(), (tr.sigma**2).max(), 20
+    )
     assert est.bound[-1] == pytest.approx(expect, rel=1e-12)
     with pytest.raises(ValueError, match="full batches"):
         theorem4.rate(tr, L, 0.0)
     with pytest.raises(ValueError, match=">= 2 runs"):
-        theorem4.rate_in_expectation(glm.run(p.take([0]), Strategy("uniform"), method="sgd",
-                                             batch_size=6, lr=1.0, steps=3), L[0], 0.0)
+        theorem4.rate_in_expectation(
+            glm.run(p.take([0]), Strategy("uniform"), method="sgd", batch_size=6, lr=1.0, steps=3),
+            L[0],
+            0.0,
+        )
 
 
 def test_bad_input():
@@ -144,6 +161,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="L must be"):
         theorem4.one_step(tr, -1.0)
     from rwtheory.convex import engine, problems as cp
+
     ls = cp.consistent_least_squares(1, n=4, d=2)
     with pytest.raises(ValueError, match="glm.run"):
         theorem4.one_step(engine.run(ls, Strategy("uniform"), lr=0.1, steps=2), 1.0)

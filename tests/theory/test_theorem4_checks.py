@@ -13,10 +13,12 @@ def test_verification_is_seeded_and_finds_no_violation():
     a = nc.verify(12, steps=8, seed=3)
     b = nc.verify(12, steps=8, seed=3)
     assert a.violations == 0 and a.evaluated > 0
-    assert {k: (t.evaluated, t.violations) for k, t in a.tallies.items()} == \
-        {k: (t.evaluated, t.violations) for k, t in b.tallies.items()}
+    assert {k: (t.evaluated, t.violations) for k, t in a.tallies.items()} == {
+        k: (t.evaluated, t.violations) for k, t in b.tallies.items()
+    }
     assert a.runs == 12 * len(nc.WEIGHTINGS) + sum(
-        len(nc.WEIGHTINGS) for i in nc.sample_instances(12, 3) if i.batch_size < i.n)
+        len(nc.WEIGHTINGS) for i in nc.sample_instances(12, 3) if i.batch_size < i.n
+    )
     ev, vi = a.total("one-step")
     assert ev > 0 and vi == 0
     # full-batch rates are tallied only where eta <= 1/L
@@ -31,8 +33,9 @@ def test_a_wrong_theorem_is_caught_by_the_verification(monkeypatch):
 
     def broken(tr, L):
         b = real(tr, L)
-        return type(b)(b.observed, b.bound - 0.5 * tr.lr[:, None] * tr.sigma ** 2, b.scale,
-                       b.applicable)
+        return type(b)(
+            b.observed, b.bound - 0.5 * tr.lr[:, None] * tr.sigma**2, b.scale, b.applicable
+        )
 
     monkeypatch.setattr(theorem4, "one_step", broken)
     assert nc.verify(12, steps=8, seed=3).total("one-step")[1] > 0

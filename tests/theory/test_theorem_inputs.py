@@ -21,22 +21,36 @@ def runs(problem):
     lam = np.r_[0.0, np.full(6, 0.2)]
     return {
         "gd": engine.run(problem, Strategy("linupper", 1.0), lr=0.2 / L, steps=6),
-        "sgd": engine.run(problem, Strategy("linupper", 1.0), method="sgd", batch_size=4,
-                          lr=0.05 / L, steps=6),
-        "hb": engine.run(problem, Strategy("linupper", 1.0), method="heavy_ball",
-                         lr=0.2 / L, steps=6, lambdas=lam),
+        "sgd": engine.run(
+            problem, Strategy("linupper", 1.0), method="sgd", batch_size=4, lr=0.05 / L, steps=6
+        ),
+        "hb": engine.run(
+            problem,
+            Strategy("linupper", 1.0),
+            method="heavy_ball",
+            lr=0.2 / L,
+            steps=6,
+            lambdas=lam,
+        ),
     }
 
 
 #: (check, trajectory kind, extra positional argument L?)
 CHECKS = [
-    (theorems.gd_one_step, "gd", False), (theorems.gd_one_step_sharp, "gd", False),
-    (theorems.gd_pathwise, "gd", False), (theorems.gd_pathwise_sharp, "gd", False),
-    (theorems.gd_rate, "gd", False), (theorems.gd_rate_sharp, "gd", False),
-    (theorems.sgd_one_step, "sgd", False), (theorems.sgd_one_step_sharp, "sgd", False),
-    (theorems.sgd_pathwise, "sgd", False), (theorems.sgd_pathwise_sharp, "sgd", False),
-    (theorems.sgd_rate, "sgd", False), (theorems.sgd_rate_sharp, "sgd", False),
-    (theorems.heavy_ball_one_step, "hb", False), (theorems.heavy_ball_one_step_sharp, "hb", False),
+    (theorems.gd_one_step, "gd", False),
+    (theorems.gd_one_step_sharp, "gd", False),
+    (theorems.gd_pathwise, "gd", False),
+    (theorems.gd_pathwise_sharp, "gd", False),
+    (theorems.gd_rate, "gd", False),
+    (theorems.gd_rate_sharp, "gd", False),
+    (theorems.sgd_one_step, "sgd", False),
+    (theorems.sgd_one_step_sharp, "sgd", False),
+    (theorems.sgd_pathwise, "sgd", False),
+    (theorems.sgd_pathwise_sharp, "sgd", False),
+    (theorems.sgd_rate, "sgd", False),
+    (theorems.sgd_rate_sharp, "sgd", False),
+    (theorems.heavy_ball_one_step, "hb", False),
+    (theorems.heavy_ball_one_step_sharp, "hb", False),
     (theorems.heavy_ball_pathwise, "hb", False),
     (theorems.heavy_ball_weighted_sum, "hb", False),
     (theorems.heavy_ball_weighted_sum_sharp, "hb", False),
@@ -81,8 +95,11 @@ def test_a_bad_l_is_named(runs, problem):
 def test_checks_need_an_interpolation_point(check, kind, needs_L):
     """No x*: the gap records are missing and the error says what is needed."""
     p = regression_with_outliers(1, n=12, d=3, n_test=4)
-    kw = {"gd": {}, "sgd": dict(method="sgd", batch_size=4),
-          "hb": dict(method="heavy_ball", lambdas=np.zeros(4))}[kind]
+    kw = {
+        "gd": {},
+        "sgd": dict(method="sgd", batch_size=4),
+        "hb": dict(method="heavy_ball", lambdas=np.zeros(4)),
+    }[kind]
     tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3, **kw)
     args = (tr, 1.0, 1.0) if needs_L else (tr, 1.0)
     with pytest.raises(ValueError, match="interpolation point"):
@@ -90,24 +107,43 @@ def test_checks_need_an_interpolation_point(check, kind, needs_L):
 
 
 def test_heavy_ball_checks_need_a_heavy_ball_run(runs):
-    for check in (theorems.heavy_ball_one_step, theorems.heavy_ball_weighted_sum,
-                  theorems.heavy_ball_carry_over):
+    for check in (
+        theorems.heavy_ball_one_step,
+        theorems.heavy_ball_weighted_sum,
+        theorems.heavy_ball_carry_over,
+    ):
         with pytest.raises(ValueError, match="heavy-ball run"):
-            check(runs["gd"], 1.0) if check is not theorems.heavy_ball_carry_over \
-                else check(runs["gd"])
+            check(runs["gd"], 1.0) if check is not theorems.heavy_ball_carry_over else check(
+                runs["gd"]
+            )
 
 
 def test_full_batch_checks_reject_minibatch_runs(runs, problem):
     sgd = runs["sgd"]
-    for check in (theorems.gd_one_step_sharp, theorems.gd_pathwise_sharp,
-                  theorems.gd_rate_sharp, theorems.gd_pathwise):
+    for check in (
+        theorems.gd_one_step_sharp,
+        theorems.gd_pathwise_sharp,
+        theorems.gd_rate_sharp,
+        theorems.gd_pathwise,
+    ):
         with pytest.raises(ValueError, match="minibatch run"):
             check(sgd, 1.0)
     L = problem.smoothness()
-    hb = engine.run(problem, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.01,
-                    steps=3, lambdas=np.zeros(4))
-    for check in (theorems.heavy_ball_weighted_sum, theorems.heavy_ball_min_coefficients,
-                  theorems.heavy_ball_coefficients, theorems.heavy_ball_average_rate_sharp):
+    hb = engine.run(
+        problem,
+        Strategy("uniform"),
+        method="heavy_ball",
+        batch_size=4,
+        lr=0.01,
+        steps=3,
+        lambdas=np.zeros(4),
+    )
+    for check in (
+        theorems.heavy_ball_weighted_sum,
+        theorems.heavy_ball_min_coefficients,
+        theorems.heavy_ball_coefficients,
+        theorems.heavy_ball_average_rate_sharp,
+    ):
         with pytest.raises(ValueError, match="full-batch run"):
             check(hb, 1.0)
     with pytest.raises(ValueError, match="full-batch run"):
@@ -129,8 +165,11 @@ def test_monte_carlo_rates_validate_their_runs(problem, which):
     L = float(problem.smoothness()[0])
 
     def run(p, lr):
-        kw = (dict(method="sgd", batch_size=4) if which == "sgd" else
-              dict(method="heavy_ball", batch_size=4, lambdas=np.zeros(6)))
+        kw = (
+            dict(method="sgd", batch_size=4)
+            if which == "sgd"
+            else dict(method="heavy_ball", batch_size=4, lambdas=np.zeros(6))
+        )
         return engine.run(p, Strategy("uniform"), lr=lr, steps=5, **kw)
 
     def check(tr, p):
@@ -144,18 +183,21 @@ def test_monte_carlo_rates_validate_their_runs(problem, which):
     assert est.observed.shape == (5,) and np.all(est.stderr >= 0)
     p3, _ = _replicas(problem, 3, 0)
     msg = r"^trajectory must hold >= 2 runs of one problem, step size and start$"
-    with pytest.raises(ValueError, match=msg):   # the step of run 0 differs
+    with pytest.raises(ValueError, match=msg):  # the step of run 0 differs
         check(run(p3, np.array([0.04, 0.05, 0.05]) / L), p3)
-    with pytest.raises(ValueError, match=msg):   # the step of run 2 differs
+    with pytest.raises(ValueError, match=msg):  # the step of run 2 differs
         check(run(p3, np.array([0.05, 0.05, 0.04]) / L), p3)
     other = problem.take([0, 1, 1])
-    with pytest.raises(ValueError, match=msg):   # run 0's start is elsewhere
+    with pytest.raises(ValueError, match=msg):  # run 0's start is elsewhere
         check(run(other, 0.05 / L), other)
     A = p3.A.copy()
-    near = type(p3)(A=A, b=p3.b.copy(), x_star=p3.x_star * np.array([[1.0], [1.0],
-                                                                    [1 + 1e-9]]),
-                    params=p3.params)
-    with pytest.raises(ValueError, match=msg):   # ||x_0 - x*||^2 differs by ~2e-9
+    near = type(p3)(
+        A=A,
+        b=p3.b.copy(),
+        x_star=p3.x_star * np.array([[1.0], [1.0], [1 + 1e-9]]),
+        params=p3.params,
+    )
+    with pytest.raises(ValueError, match=msg):  # ||x_0 - x*||^2 differs by ~2e-9
         check(run(near, 0.05 / L), near)
     p1 = problem.take([0])
     with pytest.raises(ValueError, match=msg):
@@ -166,20 +208,22 @@ def test_monte_carlo_rates_validate_their_runs(problem, which):
 def test_pathwise_sums_by_hand(runs, problem):
     """observed = cumsum(2 eta kappa_t S_t), bound = d_0 - d_k, scale and applicability, for
     both forms of GD and SGD and for heavy ball."""
-    for kind, paper, sharp in (("gd", theorems.gd_pathwise, theorems.gd_pathwise_sharp),
-                               ("sgd", theorems.sgd_pathwise, theorems.sgd_pathwise_sharp)):
+    for kind, paper, sharp in (
+        ("gd", theorems.gd_pathwise, theorems.gd_pathwise_sharp),
+        ("sgd", theorems.sgd_pathwise, theorems.sgd_pathwise_sharp),
+    ):
         tr = runs[kind]
         L_hat = theorems.effective_smoothness(problem, tr, "J") * 3.0  # eta L_hat > 1 somewhere
         eta = tr.lr[:, None]
         d = tr.dist2
-        for check, kappa in ((paper, 1 - eta * L_hat),
-                             (sharp, np.minimum(1.0, 2 - eta * L_hat))):
+        for check, kappa in ((paper, 1 - eta * L_hat), (sharp, np.minimum(1.0, 2 - eta * L_hat))):
             b = check(tr, L_hat)
             terms = 2 * eta * kappa * tr.weighted_gap
             np.testing.assert_allclose(b.observed, np.cumsum(terms, axis=1), rtol=1e-13)
             np.testing.assert_allclose(b.bound, d[:, :1] - d[:, 1:], rtol=1e-13)
-            np.testing.assert_allclose(b.scale, np.maximum(d[:, :1], np.cumsum(np.abs(terms),
-                                                                               axis=1)))
+            np.testing.assert_allclose(
+                b.scale, np.maximum(d[:, :1], np.cumsum(np.abs(terms), axis=1))
+            )
             assert b.applicable.dtype == bool and b.applicable.all()
             assert np.all(b.floor > 0) and np.all(np.diff(b.floor, axis=1) > 0)
     tr = runs["hb"]
@@ -190,8 +234,9 @@ def test_pathwise_sums_by_hand(runs, problem):
     carry = 2 * eta * lam * tr.prev_weighted_gap
     np.testing.assert_allclose(b.observed, np.cumsum(gain - carry, axis=1), rtol=1e-13)
     np.testing.assert_allclose(b.bound, tr.z_dist2[:, :1] - tr.z_dist2[:, 1:], rtol=1e-13)
-    np.testing.assert_allclose(b.scale, np.maximum(tr.z_dist2[:, :1], np.cumsum(
-        np.abs(gain) + np.abs(carry), axis=1)))
+    np.testing.assert_allclose(
+        b.scale, np.maximum(tr.z_dist2[:, :1], np.cumsum(np.abs(gain) + np.abs(carry), axis=1))
+    )
     assert b.applicable.dtype == bool and b.applicable.all()
 
 
@@ -206,31 +251,36 @@ def test_rates_by_hand(runs, problem):
     for check, two in ((theorems.sgd_rate, 1.0), (theorems.sgd_rate_sharp, 2.0)):
         b = check(sgd, L_hat)
         gamma = np.minimum.accumulate(sgd.gamma, axis=1)
-        np.testing.assert_allclose(b.observed, np.cumsum(sgd.batch_gap, axis=1) / k,
-                                   rtol=1e-13)
-        np.testing.assert_allclose(b.bound, sgd.dist2[:, :1] / (two * sgd.lr[:, None] * gamma
-                                                                 * k), rtol=1e-13)
+        np.testing.assert_allclose(b.observed, np.cumsum(sgd.batch_gap, axis=1) / k, rtol=1e-13)
+        np.testing.assert_allclose(
+            b.bound, sgd.dist2[:, :1] / (two * sgd.lr[:, None] * gamma * k), rtol=1e-13
+        )
     hb = runs["hb"]
     L_hat = theorems.effective_smoothness(problem, hb, "C")
-    for form, check in (("paper", theorems.heavy_ball_average_rate),
-                        ("sharp", theorems.heavy_ball_average_rate_sharp)):
+    for form, check in (
+        ("paper", theorems.heavy_ball_average_rate),
+        ("sharp", theorems.heavy_ball_average_rate_sharp),
+    ):
         b = check(hb, L_hat)
         m = theorems.heavy_ball_min_coefficients(hb, L_hat, form)
         c = theorems.heavy_ball_coefficients(hb, L_hat, form)
         # m_k = min(c_0..c_{k-2}, gain_{k-1}) and the last horizon's m is min of all c_t
         np.testing.assert_allclose(m[:, -1], c.min(axis=1), rtol=1e-13)
         assert np.all(m > 0) and b.applicable.all()
-        np.testing.assert_allclose(b.bound, hb.dist2[:, :1] / (2 * hb.lr[:, None] * m * k),
-                                   rtol=1e-13)
+        np.testing.assert_allclose(
+            b.bound, hb.dist2[:, :1] / (2 * hb.lr[:, None] * m * k), rtol=1e-13
+        )
         np.testing.assert_allclose(b.scale, b.bound)
-        np.testing.assert_allclose(b.observed, np.cumsum(hb.gap[:, :-1], axis=1) / k,
-                                   rtol=1e-13)
+        np.testing.assert_allclose(b.observed, np.cumsum(hb.gap[:, :-1], axis=1) / k, rtol=1e-13)
 
 
 def test_carry_over_lemma_by_hand(runs):
     tr = runs["hb"]
-    for carry, factor in (("next", tr.rho[:, 1:]), ("current", tr.rho[:, :-1]),
-                          ("gamma", tr.gamma[:, :-1])):
+    for carry, factor in (
+        ("next", tr.rho[:, 1:]),
+        ("current", tr.rho[:, :-1]),
+        ("gamma", tr.gamma[:, :-1]),
+    ):
         b = theorems.heavy_ball_carry_over(tr, carry=carry)
         assert b.observed.shape == (tr.runs, tr.steps - 1)
         np.testing.assert_array_equal(b.observed, tr.prev_weighted_gap[:, 1:])
@@ -253,10 +303,12 @@ def test_monte_carlo_estimate_by_hand(problem):
     gamma = np.min(np.minimum.accumulate(tr.gamma, axis=1), axis=0)
     np.testing.assert_allclose(est.bound, tr.dist2[0, 0] / (tr.lr[0] * gamma * k), rtol=1e-13)
     lam = np.r_[0.0, np.full(5, 0.5)]
-    hb = engine.run(p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.05 / L,
-                    steps=5, lambdas=lam)
+    hb = engine.run(
+        p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.05 / L, steps=5, lambdas=lam
+    )
     est = theorems.heavy_ball_rate_in_expectation(
-        hb, theorems.effective_smoothness(p, hb, "C"), p.smoothness())
+        hb, theorems.effective_smoothness(p, hb, "C"), p.smoothness()
+    )
     a = hb.gap[:, 1:]
     np.testing.assert_allclose(est.observed, a.mean(axis=0), rtol=1e-13)
     np.testing.assert_allclose(est.stderr, a.std(axis=0, ddof=1) / 2.0, rtol=1e-12)
@@ -265,7 +317,7 @@ def test_monte_carlo_estimate_by_hand(problem):
 
 def test_schedule_constants_are_validated():
     for fn in (theorems.heavy_ball_lambdas, theorems.heavy_ball_constant_lambdas):
-        assert fn(1, 1.0, 1.0, 0.5).shape == (2,)          # one step is allowed
+        assert fn(1, 1.0, 1.0, 0.5).shape == (2,)  # one step is allowed
         for steps in (0, True, 2.0):
             with pytest.raises(ValueError, match=r"^steps must be an integer >= 1"):
                 fn(steps, 1.0, 1.0, 0.5)
@@ -278,16 +330,19 @@ def test_schedule_constants_are_validated():
         for kappa in (0.0, 1.5):
             with pytest.raises(ValueError, match=r"^kappa must be in \(0, 1\]"):
                 fn(3, 1.0, 2.0, kappa)
-        assert fn(2, 2.0, 2.0, 1.0).shape == (3,)          # gamma = rho, kappa = 1 allowed
+        assert fn(2, 2.0, 2.0, 1.0).shape == (3,)  # gamma = rho, kappa = 1 allowed
 
 
 # ------------------------------------------------------------------ edges (crafted values)
 def test_bound_edges():
     """measurable / relative_violation at their thresholds; step_within at the limit."""
-    b = theorems.Bound(observed=np.array([1.0, 0.0, 1.0, 1.0, 1.0]),
-                       bound=np.array([1e-12, 1.0, 2.0, 100.0, 2.0]),
-                       scale=np.array([1.0, 1.0, 0.0, 1.0, 0.5]),
-                       applicable=np.ones(5, bool), floor=np.array([0, 0, 0, 1.0, 0]))
+    b = theorems.Bound(
+        observed=np.array([1.0, 0.0, 1.0, 1.0, 1.0]),
+        bound=np.array([1e-12, 1.0, 2.0, 100.0, 2.0]),
+        scale=np.array([1.0, 1.0, 0.0, 1.0, 0.5]),
+        applicable=np.ones(5, bool),
+        floor=np.array([0, 0, 0, 1.0, 0]),
+    )
     # bound == 1e-12 scale: not measurable; observed == 0: not; bound == 100 floor: not
     np.testing.assert_array_equal(b.measurable(), [False, False, True, False, True])
     # scale 0 divides by 1, scale 0.5 by 0.5
@@ -301,7 +356,7 @@ def test_rounding_floor_formula_with_a_nonzero_start(problem):
     x0 = np.stack([np.full(problem.d, 3.0), np.full(problem.d, -1.0)])
     tr = engine.run(problem, Strategy("uniform"), lr=0.2 / L, steps=4, x0=x0)
     b = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C"))
-    u = 2.0 ** -53
+    u = 2.0**-53
     r = np.sqrt(tr.dist2[:, 1:])
     eps = 2 * u * (np.linalg.norm(x0, axis=1)[:, None] + np.sqrt(tr.dist2[:, :1]) + r)
     np.testing.assert_allclose(b.floor, 2 * r * eps + eps * eps, rtol=1e-12)
@@ -314,7 +369,7 @@ def test_rate_applicability_by_hand(runs, problem):
     tr = runs["gd"]
     eta = tr.lr[:, None]
     L_hat = np.full(tr.rho.shape, 0.1) / eta
-    L_hat[0, 3] = 0.6 / eta[0, 0]                   # run 0 breaks the step limit at t = 3
+    L_hat[0, 3] = 0.6 / eta[0, 0]  # run 0 breaks the step limit at t = 3
     b = theorems.gd_rate(tr, L_hat)
     np.testing.assert_array_equal(b.applicable[0], [True] * 3 + [False] * 3)
     assert b.applicable[1].all()
@@ -322,8 +377,9 @@ def test_rate_applicability_by_hand(runs, problem):
     for rate in (theorems.gd_rate, theorems.gd_rate_sharp):
         with np.errstate(divide="raise", invalid="raise"):
             z = rate(zero, np.full(tr.rho.shape, 0.1) / eta)
-        np.testing.assert_array_equal(z.applicable, np.array([[True, True, False, False,
-                                                               False, False]] * 2))
+        np.testing.assert_array_equal(
+            z.applicable, np.array([[True, True, False, False, False, False]] * 2)
+        )
         assert np.all(z.scale[:, 2:] == 0) if rate is theorems.gd_rate_sharp else True
     # the sharp form's mu: eta L_hat = 1.5 at t = 1 gives mu = 1/2 from horizon 2 on
     L_hat = np.full(tr.rho.shape, 0.1) / eta
@@ -332,16 +388,22 @@ def test_rate_applicability_by_hand(runs, problem):
     k = np.arange(1, 7)
     gamma = np.minimum.accumulate(tr.gamma, axis=1)
     mu = np.where(k >= 2, 0.5, 1.0)
-    np.testing.assert_allclose(s.bound, tr.dist2[:, :1] / (2 * eta * mu * gamma * k),
-                               rtol=1e-13)
+    np.testing.assert_allclose(s.bound, tr.dist2[:, :1] / (2 * eta * mu * gamma * k), rtol=1e-13)
 
 
 def test_dtypes_of_applicable(runs, problem):
-    for kind, checks in (("gd", (theorems.gd_one_step, theorems.gd_one_step_sharp)),
-                         ("sgd", (theorems.sgd_one_step, theorems.sgd_one_step_sharp)),
-                         ("hb", (theorems.heavy_ball_one_step,
-                                 theorems.heavy_ball_one_step_sharp,
-                                 theorems.heavy_ball_weighted_sum))):
+    for kind, checks in (
+        ("gd", (theorems.gd_one_step, theorems.gd_one_step_sharp)),
+        ("sgd", (theorems.sgd_one_step, theorems.sgd_one_step_sharp)),
+        (
+            "hb",
+            (
+                theorems.heavy_ball_one_step,
+                theorems.heavy_ball_one_step_sharp,
+                theorems.heavy_ball_weighted_sum,
+            ),
+        ),
+    ):
         tr = runs[kind]
         L_hat = theorems.effective_smoothness(problem, tr, "C")
         for check in checks:
@@ -360,62 +422,85 @@ def test_heavy_ball_one_step_by_hand(runs, problem):
     z = tr.z_dist2
     np.testing.assert_allclose(b.observed, gain - carry, rtol=1e-13)
     np.testing.assert_allclose(b.bound, z[:, :-1] - z[:, 1:], rtol=1e-13)
-    np.testing.assert_allclose(b.scale, np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain),
-                                                           np.abs(carry)]))
+    np.testing.assert_allclose(
+        b.scale, np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain), np.abs(carry)])
+    )
 
 
 def test_heavy_ball_rate_without_momentum_is_the_smoothness_bound(problem):
     """lambda = 0: f(x_k) - f* <= D^2 max(0, L/2) = L D^2 / 2 at every horizon."""
     L = problem.smoothness()
-    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=5,
-                    lambdas=np.zeros(6))
+    tr = engine.run(
+        problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=5, lambdas=np.zeros(6)
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
-    np.testing.assert_allclose(b.bound, L[:, None] * tr.dist2[:, :1] / 2 * np.ones(5),
-                               rtol=1e-13)
+    np.testing.assert_allclose(b.bound, L[:, None] * tr.dist2[:, :1] / 2 * np.ones(5), rtol=1e-13)
     assert b.applicable.all() and not b.violated().any()
 
 
 def test_error_messages_in_full(runs, problem):
     """The messages are the documented ones, word for word (anchored)."""
-    with pytest.raises(ValueError, match=r"^trajectory is a minibatch run; use the "
-                                         r"rwtheory\.theory\.theorems\.sgd checks$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^trajectory is a minibatch run; use the "
+        r"rwtheory\.theory\.theorems\.sgd checks$",
+    ):
         theorems.gd_one_step(runs["sgd"], 1.0)
-    hb = engine.run(problem, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.01,
-                    steps=3, lambdas=np.zeros(4))
-    with pytest.raises(ValueError, match=r"^this pathwise form needs a full-batch run "
-                                         r"\(S'_t <= rho_t a_\{t-1\} holds for minibatches "
-                                         r"only in expectation\); use "
-                                         r"heavy_ball_rate_in_expectation$"):
+    hb = engine.run(
+        problem,
+        Strategy("uniform"),
+        method="heavy_ball",
+        batch_size=4,
+        lr=0.01,
+        steps=3,
+        lambdas=np.zeros(4),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^this pathwise form needs a full-batch run "
+        r"\(S'_t <= rho_t a_\{t-1\} holds for minibatches "
+        r"only in expectation\); use "
+        r"heavy_ball_rate_in_expectation$",
+    ):
         theorems.heavy_ball_weighted_sum(hb, 1.0)
     p = regression_with_outliers(1, n=12, d=3, n_test=4)
     tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3)
-    with pytest.raises(ValueError, match=r"^trajectory lacks weighted_gap, dist2: the theorem "
-                                         r"checks need a problem with an interpolation point "
-                                         r"x\* \(consistent least squares\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^trajectory lacks weighted_gap, dist2: the theorem "
+        r"checks need a problem with an interpolation point "
+        r"x\* \(consistent least squares\)$",
+    ):
         theorems.gd_one_step(tr, 1.0)
-    with pytest.raises(ValueError, match=r"^trajectory lacks prev_weighted_gap, z_dist2, "
-                                         r"lambdas: the theorem checks need a heavy-ball run$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^trajectory lacks prev_weighted_gap, z_dist2, "
+        r"lambdas: the theorem checks need a heavy-ball run$",
+    ):
         theorems.heavy_ball_one_step(runs["gd"], 1.0)
     with pytest.raises(ValueError, match=r"got shape \(5,\)$"):
         theorems.gd_one_step(runs["gd"], np.ones(5))
-    with pytest.raises(ValueError, match=r"^problem must have one row per run \(2\), got 1 "
-                                         r"rows$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^problem must have one row per run \(2\), got 1 "
+        r"rows$",
+    ):
         theorems.batch_smoothness_per_step(problem.take([0]), runs["gd"])
 
 
 def test_more_edges(runs, problem):
-    b = theorems.Bound(np.array([1.0]), np.array([100.5]), np.array([1.0]), np.array([True]),
-                       floor=np.array([1.0]))
-    assert b.measurable().all()                        # bound > 100 floor
-    assert not b.violated(0.0).any()                   # rtol = 0 is allowed
-    edge = 0.5 * (1 + theorems.STEP_ULPS * 2.0 ** -52)
-    assert theorems.step_within(edge, 0.5) and not theorems.step_within(np.nextafter(edge, 1),
-                                                                         0.5)
+    b = theorems.Bound(
+        np.array([1.0]), np.array([100.5]), np.array([1.0]), np.array([True]), floor=np.array([1.0])
+    )
+    assert b.measurable().all()  # bound > 100 floor
+    assert not b.violated(0.0).any()  # rtol = 0 is allowed
+    edge = 0.5 * (1 + theorems.STEP_ULPS * 2.0**-52)
+    assert theorems.step_within(edge, 0.5) and not theorems.step_within(np.nextafter(edge, 1), 0.5)
     # without recorded iterates the floor takes x_0 = 0 (the default start)
     L = problem.smoothness()
     tr = engine.run(problem, Strategy("uniform"), lr=0.2 / L, steps=4, keep_iterates=False)
     f = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C")).floor
-    u, r = 2.0 ** -53, np.sqrt(tr.dist2[:, 1:])
+    u, r = 2.0**-53, np.sqrt(tr.dist2[:, 1:])
     eps = 2 * u * (np.sqrt(tr.dist2[:, :1]) + r)
     np.testing.assert_allclose(f, 2 * r * eps + eps * eps, rtol=1e-12)
 
@@ -425,8 +510,7 @@ def test_monte_carlo_bound_and_applicability_by_hand(problem):
     applicability."""
     L = float(problem.smoothness()[0])
     p, _ = _replicas(problem, 3, 0)
-    tr = engine.run(p, Strategy("linupper", 0.5), method="sgd", batch_size=4, lr=0.05 / L,
-                    steps=6)
+    tr = engine.run(p, Strategy("linupper", 0.5), method="sgd", batch_size=4, lr=0.05 / L, steps=6)
     L_hat = theorems.effective_smoothness(p, tr, "C")
     est = theorems.sgd_rate_in_expectation(tr, L_hat)
     k = np.arange(1, 7)
@@ -434,7 +518,7 @@ def test_monte_carlo_bound_and_applicability_by_hand(problem):
     assert gamma[-1] > 1.0
     np.testing.assert_allclose(est.bound, tr.dist2[0, 0] / (tr.lr[0] * gamma * k), rtol=1e-13)
     big = L_hat.copy()
-    big[1, 3:] = 0.9 / tr.lr[1]                         # run 1 leaves the step limit at t = 3
+    big[1, 3:] = 0.9 / tr.lr[1]  # run 1 leaves the step limit at t = 3
     est = theorems.sgd_rate_in_expectation(tr, big)
     np.testing.assert_array_equal(est.applicable, [True] * 3 + [False] * 3)
 
@@ -444,8 +528,15 @@ def test_monte_carlo_rates_name_a_bad_l_hat(problem):
     p, _ = _replicas(problem, 2, 0.0)
     L = float(problem.smoothness()[0])
     sgd = engine.run(p, Strategy("uniform"), method="sgd", batch_size=4, lr=0.1 / L, steps=4)
-    hb = engine.run(p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=0.1 / L,
-                    steps=4, lambdas=np.zeros(5))
+    hb = engine.run(
+        p,
+        Strategy("uniform"),
+        method="heavy_ball",
+        batch_size=4,
+        lr=0.1 / L,
+        steps=4,
+        lambdas=np.zeros(5),
+    )
     with pytest.raises(ValueError, match=r"^L_hat must be a number, one value per run \(2,\)"):
         theorems.sgd_rate_in_expectation(sgd, np.ones(3))
     with pytest.raises(ValueError, match=r"^L_hat must be a number, one value per run \(2,\)"):
@@ -458,11 +549,17 @@ def test_missing_records_of_both_kinds_are_named_together():
     refused the same way (a ValueError, not an AttributeError)."""
     p = regression_with_outliers(1, n=12, d=3, n_test=4)
     tr = engine.run(p, Strategy("uniform"), lr=0.01, steps=3)
-    with pytest.raises(ValueError, match=r"need a problem with an interpolation point x\* "
-                                         r"\(consistent least squares\) and a heavy-ball run$"):
+    with pytest.raises(
+        ValueError,
+        match=r"need a problem with an interpolation point x\* "
+        r"\(consistent least squares\) and a heavy-ball run$",
+    ):
         theorems.heavy_ball_one_step(tr, 1.0)
-    with pytest.raises(ValueError, match=r"^trajectory lacks gap: the theorem checks need a "
-                                         r"problem with an interpolation point"):
+    with pytest.raises(
+        ValueError,
+        match=r"^trajectory lacks gap: the theorem checks need a "
+        r"problem with an interpolation point",
+    ):
         theorems.descent.require(object(), "gap")
 
 
@@ -473,8 +570,9 @@ def test_a_schedule_infeasible_at_one_step_ends_the_applicable_horizons(problem)
     accumulation over the runs instead of the steps survived)."""
     L = problem.smoothness()
     lam = np.r_[0.0, 0.2, 0.2, 50.0, 0.2, 0.2, 0.2, 0.2]
-    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=7,
-                    lambdas=lam)
+    tr = engine.run(
+        problem, Strategy("uniform"), method="heavy_ball", lr=0.3 / L, steps=7, lambdas=lam
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     for row in b.applicable:
         first_off = int(np.argmin(row))
@@ -488,8 +586,14 @@ def test_the_exact_schedule_stays_applicable_over_long_horizons(problem):
     a tolerance divided by the coefficients instead lost every horizon after ~97)."""
     L = problem.smoothness()
     T = 300
-    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=0.5 / L, steps=T,
-                    lambdas=np.arange(T + 1) * 0.5)
+    tr = engine.run(
+        problem,
+        Strategy("uniform"),
+        method="heavy_ball",
+        lr=0.5 / L,
+        steps=T,
+        lambdas=np.arange(T + 1) * 0.5,
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable.all() and not b.violated().any()
 
@@ -507,8 +611,12 @@ def test_a_run_that_diverges_later_keeps_the_early_horizons():
     A[0, 0] *= 1e4
     k = 3
     Ak, xk = np.repeat(A, k, 0), np.repeat(base.x_star, k, 0)
-    p = type(base)(A=Ak, b=np.einsum("knd,kd->kn", Ak, xk), x_star=xk,
-                   params=dict(base.params, seeds=[5, 6, 7]))
+    p = type(base)(
+        A=Ak,
+        b=np.einsum("knd,kd->kn", Ak, xk),
+        x_star=xk,
+        params=dict(base.params, seeds=[5, 6, 7]),
+    )
     eta = 0.2 / (A[0, 1:] ** 2).sum(axis=1).max()
     tr = engine.run(p, Strategy("uniform"), method="sgd", batch_size=1, lr=eta, steps=30)
     mc = theorems.sgd_rate_in_expectation(tr, theorems.effective_smoothness(p, tr, "C"))
@@ -530,9 +638,11 @@ def _heavy_ball_expectation_by_hand(tr, L_hat, L):
     D2, Lmax = tr.dist2[0, 0], float(np.max(L))
     bound, applicable = np.empty(T), np.empty(T, bool)
     for k in range(1, T + 1):
-        ok = all(lam[t + 1] * rho - (kappa + lam[t]) * gamma
-                 <= 1e-12 * (abs((kappa + lam[t]) * gamma) + lam[t + 1] * rho)
-                 for t in range(k - 1))
+        ok = all(
+            lam[t + 1] * rho - (kappa + lam[t]) * gamma
+            <= 1e-12 * (abs((kappa + lam[t]) * gamma) + lam[t + 1] * rho)
+            for t in range(k - 1)
+        )
         c = (kappa + lam[k - 1]) * gamma
         bound[k - 1] = D2 / (1 + lam[k]) * max(lam[k] / (2 * eta * c), Lmax / 2)
         applicable[k - 1] = ok and c > 0 and np.isfinite(tr.gap[:, k]).all()
@@ -547,8 +657,15 @@ def test_heavy_ball_rate_in_expectation_by_hand(problem):
     L = problem.smoothness()
     p, _ = _replicas(problem, 3, 0)
     lam = np.r_[0.0, 0.1, 0.2, 0.3, 3.0, 0.4, 0.5, 0.6, 0.7]
-    tr = engine.run(p, Strategy("linupper", 0.5), method="heavy_ball", batch_size=4,
-                    lr=0.1 / L[0], steps=8, lambdas=lam)
+    tr = engine.run(
+        p,
+        Strategy("linupper", 0.5),
+        method="heavy_ball",
+        batch_size=4,
+        lr=0.1 / L[0],
+        steps=8,
+        lambdas=lam,
+    )
     L_hat = theorems.effective_smoothness(p, tr, "C")
     est = theorems.heavy_ball_rate_in_expectation(tr, L_hat, np.full(3, L[0]))
     bound, applicable = _heavy_ball_expectation_by_hand(tr, L_hat, L[0])
@@ -570,8 +687,15 @@ def test_the_exact_schedule_stays_applicable_in_expectation(problem):
     L = float(problem.smoothness()[0])
     p, _ = _replicas(problem, 2, 0)
     eta, T = 0.1 / L, 300
-    tr = engine.run(p, Strategy("uniform"), method="heavy_ball", batch_size=4, lr=eta,
-                    steps=T, lambdas=np.arange(T + 1) * 0.5)
+    tr = engine.run(
+        p,
+        Strategy("uniform"),
+        method="heavy_ball",
+        batch_size=4,
+        lr=eta,
+        steps=T,
+        lambdas=np.arange(T + 1) * 0.5,
+    )
     est = theorems.heavy_ball_rate_in_expectation(tr, 1 / (2 * eta), np.full(2, L))
     assert est.applicable.all()
 
@@ -592,4 +716,3 @@ def test_tolerance_yardsticks_of_the_sharp_rate_and_the_heavy_ball_path(runs, pr
     floor = np.cumsum(rounding_floor(hb, hb.z_dist2[:, 1:]), axis=1)
     assert np.all(floor > 0)
     np.testing.assert_array_equal(p.floor, floor)
-

@@ -24,16 +24,14 @@ def test_gd_one_step_is_the_formula_recomputed_by_hand(problem):
     """observed = 2 eta (1 - eta rho_t L) S_t with S_t = sum_i w_i Delta_i(x_t) from the
     iterates and weights; bound = ||x_t - x*||^2 - ||x_{t+1} - x*||^2."""
     L = problem.smoothness()
-    tr = engine.run(problem, Strategy("linupper", 1.0), lr=1 / (4 * L), steps=20,
-                   keep_weights=True)
+    tr = engine.run(problem, Strategy("linupper", 1.0), lr=1 / (4 * L), steps=20, keep_weights=True)
     b = theorems.gd_one_step(tr, theorems.effective_smoothness(problem, tr, "C"))
     X, W = tr.iterates, tr.weights
     gaps = 0.5 * np.einsum("rnd,rtd->rtn", problem.A, X - problem.x_star[:, None]) ** 2
     S = (W * gaps[:, :-1]).sum(-1)
     rho = W.shape[-1] * W.max(-1)
     eta = tr.lr[:, None]
-    np.testing.assert_allclose(b.observed, 2 * eta * (1 - eta * rho * L[:, None]) * S,
-                               rtol=1e-12)
+    np.testing.assert_allclose(b.observed, 2 * eta * (1 - eta * rho * L[:, None]) * S, rtol=1e-12)
     d = ((X - problem.x_star[:, None]) ** 2).sum(-1)
     np.testing.assert_allclose(b.bound, d[:, :-1] - d[:, 1:], rtol=1e-9, atol=1e-15)
     assert not b.violated().any()
@@ -41,30 +39,53 @@ def test_gd_one_step_is_the_formula_recomputed_by_hand(problem):
     assert 0.25 < np.median(b.tightness()) <= 0.5 + 1e-9
 
 
-@pytest.mark.parametrize("scheme", [Strategy("uniform"), Strategy("quadratic", 0.5),
-                                    KLCapped(0.2, 2.0), DROKL(0.5), DirichletWeights(0, 0.2),
-                                    SmallestGaps(2.0), RandomCapped(1, 2.0, 0.05)],
-                         ids=lambda s: s.label)
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        Strategy("uniform"),
+        Strategy("quadratic", 0.5),
+        KLCapped(0.2, 2.0),
+        DROKL(0.5),
+        DirichletWeights(0, 0.2),
+        SmallestGaps(2.0),
+        RandomCapped(1, 2.0, 0.05),
+    ],
+    ids=lambda s: s.label,
+)
 @pytest.mark.parametrize("route", theorems.ROUTES)
 def test_every_inequality_holds_for_any_weights(problem, scheme, route):
     """The one-step and pathwise inequalities need no cap and no step-size limit."""
     L = problem.smoothness()
-    runs = [("gd", None, engine.run(problem, scheme, lr=0.3 / L, steps=30)),
-            ("sgd", 6, engine.run(problem, scheme, method="sgd", batch_size=6, lr=0.1 / L,
-                                 steps=30)),
-            ("hb", None, engine.run(problem, scheme, method="heavy_ball", lr=0.3 / L,
-                                   steps=30, lambdas=lambda t: t / 3))]
+    runs = [
+        ("gd", None, engine.run(problem, scheme, lr=0.3 / L, steps=30)),
+        ("sgd", 6, engine.run(problem, scheme, method="sgd", batch_size=6, lr=0.1 / L, steps=30)),
+        (
+            "hb",
+            None,
+            engine.run(
+                problem, scheme, method="heavy_ball", lr=0.3 / L, steps=30, lambdas=lambda t: t / 3
+            ),
+        ),
+    ]
     for method, _, tr in runs:
         L_hat = theorems.effective_smoothness(problem, tr, route)
-        checks = {"gd": [theorems.gd_one_step, theorems.gd_pathwise],
-                  "sgd": [theorems.sgd_one_step, theorems.sgd_pathwise],
-                  "hb": [theorems.heavy_ball_one_step, theorems.heavy_ball_pathwise,
-                         theorems.heavy_ball_weighted_sum]}[method]
+        checks = {
+            "gd": [theorems.gd_one_step, theorems.gd_pathwise],
+            "sgd": [theorems.sgd_one_step, theorems.sgd_pathwise],
+            "hb": [
+                theorems.heavy_ball_one_step,
+                theorems.heavy_ball_pathwise,
+                theorems.heavy_ball_weighted_sum,
+            ],
+        }[method]
         for check in checks:
             b = check(tr, L_hat)
             assert b.evaluated.sum() > 0, (method, check.__name__)
-            assert not b.violated(1e-9).any(), (method, check.__name__,
-                                                np.nanmax(b.relative_violation()))
+            assert not b.violated(1e-9).any(), (
+                method,
+                check.__name__,
+                np.nanmax(b.relative_violation()),
+            )
 
 
 def test_gd_rate_with_the_papers_constants(problem):
@@ -74,8 +95,7 @@ def test_gd_rate_with_the_papers_constants(problem):
     b = theorems.gd_rate(tr, theorems.effective_smoothness(problem, tr, "C"))
     assert b.applicable.all()
     gamma = tr.gamma.min(axis=1)
-    np.testing.assert_allclose(b.bound[:, -1], 4 * L * tr.dist2[:, 0] / (gamma * 60),
-                               rtol=1e-12)
+    np.testing.assert_allclose(b.bound[:, -1], 4 * L * tr.dist2[:, 0] / (gamma * 60), rtol=1e-12)
     np.testing.assert_allclose(b.observed[:, -1], tr.gap[:, :-1].mean(axis=1), rtol=1e-12)
     assert not b.violated().any()
     assert np.all(gamma >= 1 - 1e-12)  # weights non-decreasing in the gap: Gamma_t >= 1
@@ -84,14 +104,16 @@ def test_gd_rate_with_the_papers_constants(problem):
 def test_rate_applicability_follows_the_step_size(problem):
     L = problem.smoothness()
     tr = engine.run(problem, Strategy("uniform"), lr=0.75 / L, steps=10)  # eta L > 1/2
-    assert not theorems.gd_rate(tr, theorems.effective_smoothness(problem, tr, "C")) \
-        .applicable.any()
+    assert not theorems.gd_rate(
+        tr, theorems.effective_smoothness(problem, tr, "C")
+    ).applicable.any()
 
 
 def test_sgd_rate_is_pathwise_in_the_batch_gaps(problem):
     L_max = problem.max_smoothness()
-    tr = engine.run(problem, Strategy("linupper", 2.0), method="sgd", batch_size=4,
-                   lr=1 / (2 * L_max), steps=40)
+    tr = engine.run(
+        problem, Strategy("linupper", 2.0), method="sgd", batch_size=4, lr=1 / (2 * L_max), steps=40
+    )
     b = theorems.sgd_rate(tr, theorems.effective_smoothness(problem, tr, "J"))
     assert b.applicable.all() and not b.violated().any()
     np.testing.assert_allclose(b.observed[:, -1], tr.batch_gap.mean(axis=1), rtol=1e-12)
@@ -109,9 +131,8 @@ def test_batch_smoothness_per_step_matches_the_problem(problem):
 def test_heavy_ball_lambdas_closed_form():
     lam = theorems.heavy_ball_lambdas(50, gamma=1.0, rho=2.0, kappa=0.5)
     q, t = 0.5, np.arange(51)
-    np.testing.assert_allclose(lam, 0.5 * q * (1 - q ** t) / (1 - q), rtol=1e-12)
-    np.testing.assert_allclose(theorems.heavy_ball_lambdas(10, 1.0, 1.0, 0.5),
-                               0.5 * np.arange(11))
+    np.testing.assert_allclose(lam, 0.5 * q * (1 - q**t) / (1 - q), rtol=1e-12)
+    np.testing.assert_allclose(theorems.heavy_ball_lambdas(10, 1.0, 1.0, 0.5), 0.5 * np.arange(11))
 
 
 def test_heavy_ball_rate_uniform_is_sebbouhs_last_iterate_rate(problem):
@@ -119,13 +140,13 @@ def test_heavy_ball_rate_uniform_is_sebbouhs_last_iterate_rate(problem):
     L = problem.smoothness()
     T = 80
     lam = theorems.heavy_ball_lambdas(T, 1.0, 1.0, 0.5)
-    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L),
-                   steps=T, lambdas=lam)
+    tr = engine.run(
+        problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T, lambdas=lam
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable.all() and not b.violated().any()
     k = np.arange(1, T + 1)
-    np.testing.assert_allclose(b.bound, 2 * L[:, None] * tr.dist2[:, :1] / (k + 2),
-                               rtol=1e-9)
+    np.testing.assert_allclose(b.bound, 2 * L[:, None] * tr.dist2[:, :1] / (k + 2), rtol=1e-9)
 
 
 def test_heavy_ball_rate_plateaus_when_q_is_below_one(problem):
@@ -133,8 +154,9 @@ def test_heavy_ball_rate_plateaus_when_q_is_below_one(problem):
     L = problem.smoothness()
     T, rho, kappa = 400, 2.0, 0.5
     lam = theorems.heavy_ball_lambdas(T, 1.0, rho, kappa)
-    tr = engine.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=1 / (2 * rho * L),
-                   steps=T, lambdas=lam)
+    tr = engine.run(
+        problem, KLCapped(0.5, rho), method="heavy_ball", lr=1 / (2 * rho * L), steps=T, lambdas=lam
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable.all() and not b.violated().any()
     q, eta = 0.5, 1 / (2 * rho * L)
@@ -149,8 +171,14 @@ def test_heavy_ball_rate_flags_an_infeasible_schedule(problem):
     """lambda_t = t/2 is feasible for uniform weights only; with capped weights rho_t > Gamma_t
     the derived rate's hypothesis fails after a few steps."""
     L = problem.smoothness()
-    tr = engine.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=30,
-                   lambdas=0.5 * np.arange(31))
+    tr = engine.run(
+        problem,
+        SmallestGaps(2.0),
+        method="heavy_ball",
+        lr=1 / (4 * L),
+        steps=30,
+        lambdas=0.5 * np.arange(31),
+    )
     b = theorems.heavy_ball_rate(tr, theorems.effective_smoothness(problem, tr, "C"), L)
     assert b.applicable[:, 0].all() and not b.applicable[:, -1].any()
 
@@ -170,15 +198,15 @@ def test_heavy_ball_average_rate_is_one_over_t_where_the_last_iterate_bound_plat
     T, rho, kappa = 400, 2.0, 0.5
     eta = 1 / (2 * rho * L)
     lam = theorems.heavy_ball_constant_lambdas(T, 1.0, rho, kappa)
-    tr = engine.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=eta, steps=T,
-                   lambdas=lam)
+    tr = engine.run(problem, KLCapped(0.5, rho), method="heavy_ball", lr=eta, steps=T, lambdas=lam)
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
     assert b.applicable.all() and not b.violated().any()
     k = np.arange(1, T + 1)
     # Gamma_t >= 1 (weights non-decreasing in the gap), rho_t <= 2, kappa_t >= 1/2
-    np.testing.assert_array_less(b.bound, tr.dist2[:, :1] / (eta[:, None] * kappa * k)
-                                 * (1 + 1e-12))
+    np.testing.assert_array_less(
+        b.bound, tr.dist2[:, :1] / (eta[:, None] * kappa * k) * (1 + 1e-12)
+    )
     np.testing.assert_allclose(b.observed, np.cumsum(tr.gap[:, :-1], axis=1) / k, rtol=1e-14)
     # the bound keeps falling like 1/k: 10x the horizon, ~10x smaller
     assert np.all(b.bound[:, -1] < 0.2 * b.bound[:, T // 10 - 1])
@@ -192,13 +220,17 @@ def _check_min_coefficients_by_hand(tr, L_hat, b):
     compared = 0
     for r in range(tr.runs):
         for k in range(1, T + 1):
-            c = [(1 - eta[r] * L_hat[r, t] + (lam[t] if t else 0.0)) * tr.gamma[r, t]
-                 - (lam[t + 1] * tr.rho[r, t + 1] if t < k - 1 else 0.0) for t in range(k)]
+            c = [
+                (1 - eta[r] * L_hat[r, t] + (lam[t] if t else 0.0)) * tr.gamma[r, t]
+                - (lam[t + 1] * tr.rho[r, t + 1] if t < k - 1 else 0.0)
+                for t in range(k)
+            ]
             m = min(c)
             assert b.applicable[r, k - 1] == (m > 0)
             if m > 0:
-                np.testing.assert_allclose(b.bound[r, k - 1],
-                                           tr.dist2[r, 0] / (2 * eta[r] * m * k), rtol=1e-12)
+                np.testing.assert_allclose(
+                    b.bound[r, k - 1], tr.dist2[r, 0] / (2 * eta[r] * m * k), rtol=1e-12
+                )
                 compared += 1
     return compared
 
@@ -209,15 +241,27 @@ def test_heavy_ball_average_rate_min_coefficient_by_hand(problem):
     L = problem.smoothness()
     T = 25
     # non-monotone weights (Gamma_t < rho_t), constant schedule: applicable at most horizons
-    tr = engine.run(problem, Strategy("quadratic", 0.5), method="heavy_ball", lr=1 / (4 * L),
-                   steps=T, lambdas=theorems.heavy_ball_constant_lambdas(T, 0.5, 2.0, 0.5))
+    tr = engine.run(
+        problem,
+        Strategy("quadratic", 0.5),
+        method="heavy_ball",
+        lr=1 / (4 * L),
+        steps=T,
+        lambdas=theorems.heavy_ball_constant_lambdas(T, 0.5, 2.0, 0.5),
+    )
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
     assert _check_min_coefficients_by_hand(tr, L_hat, b) >= 0.5 * tr.runs * T
     assert not b.violated().any()
     # rho_t > Gamma_t with a growing lambda: coefficients turn negative after a few steps
-    tr = engine.run(problem, SmallestGaps(2.0), method="heavy_ball", lr=1 / (4 * L), steps=T,
-                   lambdas=0.5 * np.arange(T + 1))
+    tr = engine.run(
+        problem,
+        SmallestGaps(2.0),
+        method="heavy_ball",
+        lr=1 / (4 * L),
+        steps=T,
+        lambdas=0.5 * np.arange(T + 1),
+    )
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     b = theorems.heavy_ball_average_rate(tr, L_hat)
     _check_min_coefficients_by_hand(tr, L_hat, b)
@@ -232,15 +276,22 @@ def test_heavy_ball_coefficient_form_for_a_nonzero_lambda_0(problem):
     T = 20
     lam = np.full(T + 1, 0.25)
     lam[0] = 100.0
-    tr = engine.run(problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T,
-                   lambdas=lam)
+    tr = engine.run(
+        problem, Strategy("uniform"), method="heavy_ball", lr=1 / (2 * L), steps=T, lambdas=lam
+    )
     L_hat = theorems.effective_smoothness(problem, tr, "C")
     ws = theorems.heavy_ball_weighted_sum(tr, L_hat)
     eta = tr.lr
-    np.testing.assert_allclose(ws.observed[:, 0], 2 * eta * (1 - eta * L_hat[:, 0])
-                               * tr.gamma[:, 0] * tr.gap[:, 0], rtol=1e-12)
-    for check in (theorems.heavy_ball_pathwise, theorems.heavy_ball_weighted_sum,
-                  theorems.heavy_ball_average_rate):
+    np.testing.assert_allclose(
+        ws.observed[:, 0],
+        2 * eta * (1 - eta * L_hat[:, 0]) * tr.gamma[:, 0] * tr.gap[:, 0],
+        rtol=1e-12,
+    )
+    for check in (
+        theorems.heavy_ball_pathwise,
+        theorems.heavy_ball_weighted_sum,
+        theorems.heavy_ball_average_rate,
+    ):
         assert not check(tr, L_hat).violated().any(), check.__name__
 
 
@@ -252,19 +303,25 @@ def test_constant_schedule_tally_catches_a_schedule_that_is_too_large(problem):
     L = problem.smoothness()
     T, rho, kappa, gam = 30, 2.0, 0.5, 1.0
     eta = 1 / (2 * rho * L)
-    a_priori = dict(gamma=np.full(3, gam), rho=np.full(3, rho), kappa=np.full(3, kappa),
-                    form=np.full(3, "paper"))
+    a_priori = dict(
+        gamma=np.full(3, gam),
+        rho=np.full(3, rho),
+        kappa=np.full(3, kappa),
+        form=np.full(3, "paper"),
+    )
     held = {}
     m_last = {}
     for factor in (1.0, 3.0):
         lam = factor * theorems.heavy_ball_constant_lambdas(T, gam, rho, kappa)
-        tr = engine.run(problem, KLCapped(0.05, rho), method="heavy_ball", lr=eta, steps=T,
-                       lambdas=lam)
+        tr = engine.run(
+            problem, KLCapped(0.05, rho), method="heavy_ball", lr=eta, steps=T, lambdas=lam
+        )
         tally = randomised.ConstantScheduleTally("C")
         tally.add(tr, theorems.effective_smoothness(problem, tr, "C"), a_priori)
         held[factor] = (tally.hypotheses_hold, tally.claim_holds)
         m_last[factor] = theorems.heavy_ball_min_coefficients(
-            tr, theorems.effective_smoothness(problem, tr, "C"))[:, -1]
+            tr, theorems.effective_smoothness(problem, tr, "C")
+        )[:, -1]
     assert held[1.0] == (3, 3)
     assert held[3.0] == (3, 0)
     assert np.all(m_last[3.0] > 0) and np.all(m_last[3.0] < kappa * gam / 2)
@@ -327,8 +384,10 @@ def test_randomised_verification_quick_has_no_violations():
         assert np.all(np.asarray(q) <= 1 + 1e-9)
     # every algorithm x route x inequality is covered
     assert {(t.algorithm, t.route) for t in res.tallies} == {
-        (a, r) for a in ("GD", "SGD", "heavy ball", "heavy ball, minibatch",
-                         "heavy ball, constant λ") for r in "CJ"}
+        (a, r)
+        for a in ("GD", "SGD", "heavy ball", "heavy ball, minibatch", "heavy ball, constant λ")
+        for r in "CJ"
+    }
     # the constant schedule's claim: every coefficient >= kappa Gamma / 2 wherever the path
     # meets the a-priori constants (met in a good share of the runs, so the check is not vacuous)
     for c in res.constant_schedule:
@@ -363,19 +422,24 @@ def test_finding_uncapped_dro_kl_breaks_route_c_when_l_max_exceeds_l():
     """DRO-KL at the paper's eta = 1/(4L) checked against Route C with the cap rho = 2:
     the bound fails at the first step when the row norms spread (L_max >> L) and holds when
     they do not (reported as `thm1.cap`)."""
-    found = [b for b in broken_hypotheses.broken_hypotheses(seeds=3, steps=60)
-             if b.hypothesis.startswith("uncapped")]
+    found = [
+        b
+        for b in broken_hypotheses.broken_hypotheses(seeds=3, steps=60)
+        if b.hypothesis.startswith("uncapped")
+    ]
     spread = [b for b in found if b.facts["row_spread"] > 1]
-    assert spread and all(b.failing_runs == b.runs and b.first_failure_step == 0
-                          for b in spread)
+    assert spread and all(b.failing_runs == b.runs and b.first_failure_step == 0 for b in spread)
     flat = [b for b in found if b.facts["row_spread"] == 1]
     assert flat and all(b.failing_runs == 0 for b in flat)
     assert all(b.facts["max_rho"] > 2 for b in found)  # the cap is broken in every setting
 
 
 def test_finding_step_above_the_limit_breaks_the_rate_but_not_the_one_step_inequality():
-    rows = [b for b in broken_hypotheses.broken_hypotheses(seeds=3, steps=100)
-            if b.hypothesis.startswith("step size")]
+    rows = [
+        b
+        for b in broken_hypotheses.broken_hypotheses(seeds=3, steps=100)
+        if b.hypothesis.startswith("step size")
+    ]
     within = [b for b in rows if b.facts["step_factor"] == 1]
     assert len(within) == 3 and all(b.failing_runs == 0 for b in within)
     assert all(b.failing_runs > 0 for b in rows if b.facts["step_factor"] == 7.9)
@@ -383,8 +447,11 @@ def test_finding_step_above_the_limit_breaks_the_rate_but_not_the_one_step_inequ
 
 
 def test_finding_no_interpolation_makes_the_rate_vacuous():
-    rows = [b for b in broken_hypotheses.broken_hypotheses(seeds=2, steps=100)
-            if b.hypothesis == "no interpolation"]
+    rows = [
+        b
+        for b in broken_hypotheses.broken_hypotheses(seeds=2, steps=100)
+        if b.hypothesis == "no interpolation"
+    ]
     assert len(rows) == 6
     for b in rows:
         if b.facts["uniform"]:  # x_hat minimises f: plain GD converges, its rate holds
@@ -398,8 +465,9 @@ def test_finding_no_interpolation_makes_the_rate_vacuous():
 def test_bound_dataclass_checks_shapes():
     with pytest.raises(ValueError, match="one shape"):
         theorems.Bound(np.zeros(3), np.zeros(2), np.ones(3), np.ones(3, bool))
-    b = theorems.Bound(np.array([1.0, 2.0]), np.array([2.0, 1.0]), np.array([2.0, 2.0]),
-                       np.array([True, True]))
+    b = theorems.Bound(
+        np.array([1.0, 2.0]), np.array([2.0, 1.0]), np.array([2.0, 2.0]), np.array([True, True])
+    )
     assert b.violated().tolist() == [False, True]
     b2 = dataclasses.replace(b, applicable=np.array([True, False]))
     assert not b2.violated().any() and b2.tightness().tolist() == [0.5]

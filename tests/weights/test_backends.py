@@ -88,8 +88,7 @@ def test_results_carry_no_autograd_history_for_kl_capped_but_keep_it_for_the_pip
 def test_gradients_through_the_pipeline_match_finite_differences(strategy):
     """The docstring promises the weights carry the losses' autograd history; gradcheck
     (float64 finite differences) on losses away from the strategies' kinks."""
-    losses = torch.tensor([0.3, 1.7, 2.9, 0.8, 3.3, 2.2], dtype=torch.float64,
-                          requires_grad=True)
+    losses = torch.tensor([0.3, 1.7, 2.9, 0.8, 3.3, 2.2], dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda l: rw.sample_weights(l, strategy, 0.7), (losses,))
     torch.autograd.gradcheck(lambda l: rw.tempered_softmax(l, 0.7), (losses,))
     torch.autograd.gradcheck(lambda l: rw.dro_kl_weights(l, 0.7), (losses,))
@@ -120,8 +119,11 @@ def test_cuda_stays_on_device():
     x = torch.rand(300, dtype=torch.float64, device="cuda")
     for w in (rw.sample_weights(x, "linupper", 0.5), rw.kl_capped_weights(x, 0.5)):
         assert w.device.type == "cuda"
-    np.testing.assert_allclose(rw.kl_capped_weights(x, 0.5).cpu().numpy(),
-                               rw.kl_capped_weights(x.cpu().numpy(), 0.5), atol=1e-12)
+    np.testing.assert_allclose(
+        rw.kl_capped_weights(x, 0.5).cpu().numpy(),
+        rw.kl_capped_weights(x.cpu().numpy(), 0.5),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("n", [5, 300, 5000])
@@ -146,8 +148,9 @@ def test_kl_capped_pure_torch_path_matches_numpy(n, scale):
         t32 = t.float()
         out32 = _kl_capped(t32, r, 2.0, aac.array_namespace(t32))
         assert out32.dtype == torch.float32
-        np.testing.assert_allclose(out32.numpy(), rw.kl_capped_weights(gaps.astype(np.float32),
-                                                                       r, 2.0), atol=1e-6)
+        np.testing.assert_allclose(
+            out32.numpy(), rw.kl_capped_weights(gaps.astype(np.float32), r, 2.0), atol=1e-6
+        )
 
 
 # ------------------------------------------------------------------ precision follows the input
@@ -178,8 +181,9 @@ def test_the_bisection_refuses_what_its_bracket_cannot_resolve():
     x = np.array([0.5, 2.0, 1.0, 4.0, 4.0])
     with pytest.raises(ValueError, match=r"temperature must be >= 7.\d+e-10 for these gaps"):
         rw.kl_capped_weights_bisection(x, 1e-50)
-    np.testing.assert_allclose(rw.kl_capped_weights_bisection(x, 1e-9), [0, 0.2, 0, 0.4, 0.4],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        rw.kl_capped_weights_bisection(x, 1e-9), [0, 0.2, 0, 0.4, 0.4], atol=1e-6
+    )
 
 
 def test_the_lm_path_at_a_tiny_temperature():
@@ -212,15 +216,15 @@ def test_extreme_magnitudes_do_not_overflow_inside_the_softmax():
     # s - max s would be -3.4e308 (float64) / -6.8e38 (float32): formed from halves instead
     for dtype, big in ((np.float64, 1e308), (np.float32, 3e38)):
         w = rw.dro_kl_weights(np.array([-big, big], dtype=dtype), big)
-        np.testing.assert_allclose(w, [1 / (1 + math.exp(2)), 1 / (1 + math.exp(-2))],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(w, [1 / (1 + math.exp(2)), 1 / (1 + math.exp(-2))], rtol=1e-6)
         assert w.dtype == dtype
 
 
 def test_simplex_tolerance_follows_the_input_dtype():
     assert float(rw.rho(np.full(1000, 1 / 1000, np.float16))) == pytest.approx(1.0, abs=1e-3)
     assert float(rw.rho(torch.full((1000,), 1 / 1000, dtype=torch.bfloat16))) == pytest.approx(
-        1.0, abs=1e-2)
+        1.0, abs=1e-2
+    )
     with pytest.raises(ValueError, match=r"weights must sum to 1"):  # float64: still strict
         rw.rho(np.full(1000, 1 / 1000) * (1 + 1e-6))
 
@@ -234,22 +238,25 @@ def test_masked_logits_give_finite_gradients_equal_to_cross_entropy():
     hidden = torch.randn(B, T, d, generator=g, dtype=torch.float64)
     weight = torch.randn(V, d, generator=g, dtype=torch.float64)
     bias = torch.zeros(V, dtype=torch.float64)
-    bias[:2] = -math.inf                                  # a masked vocabulary
+    bias[:2] = -math.inf  # a masked vocabulary
     labels = torch.randint(2, V, (B, T), generator=g)
-    labels[0, 3:] = -100                                  # padding
+    labels[0, 3:] = -100  # padding
     logits = (hidden @ weight.T + bias).detach()
-    logits[0, 2:] = -math.inf                             # padded positions fully masked
-    logits[:, -1] = -math.inf                             # the last position predicts nothing
+    logits[0, 2:] = -math.inf  # padded positions fully masked
+    logits[:, -1] = -math.inf  # the last position predicts nothing
     z = logits.clone().requires_grad_(True)
     per_sample_loss(z, labels).sum().backward()
     assert torch.isfinite(z.grad).all()
     # reference: F.cross_entropy on the scored positions only, summed per sample / count
     zr = logits.clone().requires_grad_(True)
     tgt = labels[:, 1:]
-    nll = F.cross_entropy(zr[:, :-1].reshape(-1, V)[tgt.reshape(-1) != -100],
-                          tgt.reshape(-1)[tgt.reshape(-1) != -100], reduction="none")
+    nll = F.cross_entropy(
+        zr[:, :-1].reshape(-1, V)[tgt.reshape(-1) != -100],
+        tgt.reshape(-1)[tgt.reshape(-1) != -100],
+        reduction="none",
+    )
     counts = (tgt != -100).sum(1)
-    (nll[: int(counts[0])].sum() / counts[0] + nll[int(counts[0]):].sum() / counts[1]).backward()
+    (nll[: int(counts[0])].sum() / counts[0] + nll[int(counts[0]) :].sum() / counts[1]).backward()
     torch.testing.assert_close(z.grad, torch.nan_to_num(zr.grad, nan=0.0), rtol=1e-12, atol=0)
     assert torch.isfinite(zr.grad[:, :-1][tgt != -100]).all()
     # the chunked path with the masked bias: the same gradients for the scored logits

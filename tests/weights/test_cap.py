@@ -21,11 +21,15 @@ import rwtheory as rw
 
 def test_search_finds_batches_that_break_the_cap():
     """Hypothesis searches the space of batches for n*max w > 2 under linupper, r = 1."""
+
     def breaks_cap(losses):
         return float(rw.rho(rw.sample_weights(losses, "linupper", 1.0))) > 2.0
 
-    example = find(loss_batches(min_size=1, max_size=32, low=0.0, high=10.0), breaks_cap,
-                   settings=settings(max_examples=2000, database=None, derandomize=True))
+    example = find(
+        loss_batches(min_size=1, max_size=32, low=0.0, high=10.0),
+        breaks_cap,
+        settings=settings(max_examples=2000, database=None, derandomize=True),
+    )
     # Shrinking leads to the smallest member of the family: n = 5 (the first n that breaks
     # at r = 1), one loss above all others, the others tied at the minimum.
     assert example.shape[0] == 5
@@ -33,7 +37,8 @@ def test_search_finds_batches_that_break_the_cap():
     others = np.delete(example, top)
     assert np.all(others == others.min()) and example[top] > others.min()
     assert float(rw.rho(rw.sample_weights(example, "linupper", 1.0))) == pytest.approx(
-        rw.worst_case_rho("linupper", 5, 1.0), rel=1e-12)
+        rw.worst_case_rho("linupper", 5, 1.0), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 8, 32, 128, 4096])
@@ -57,23 +62,30 @@ def test_paper_temperatures_against_the_cap():
     assert rw.worst_case_rho("linupper", 2, 0.4) <= 2 < rw.worst_case_rho("linupper", 3, 0.4)
     # the supremum grows to e^{1/r}: at r = 0.4 and n = 128 one sample can take ~11x uniform
     assert rw.worst_case_rho("linupper", 128, 0.4) == pytest.approx(
-        128 * math.exp(2.5) / (math.exp(2.5) + 127), rel=1e-12)
+        128 * math.exp(2.5) / (math.exp(2.5) + 127), rel=1e-12
+    )
 
 
 @settings(max_examples=300)
-@given(loss_batches(min_size=1, max_size=40, low=0.0, high=10.0),
-       st.sampled_from(["linupper", "quadratic", "extremes", "upper", "uniform"]),
-       st.floats(0.1, 5.0), st.floats(0.25, 4.0))
+@given(
+    loss_batches(min_size=1, max_size=40, low=0.0, high=10.0),
+    st.sampled_from(["linupper", "quadratic", "extremes", "upper", "uniform"]),
+    st.floats(0.1, 5.0),
+    st.floats(0.25, 4.0),
+)
 def test_worst_case_rho_is_an_upper_bound(losses, strategy, r, delta):
     rho = float(rw.rho(rw.sample_weights(losses, strategy, r, delta)))
     assert rho <= rw.worst_case_rho(strategy, losses.shape[0], r, delta) * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("strategy,make", [
-    ("quadratic", lambda n: np.r_[0.0, 0.5, np.ones(n - 2)]),     # one mid-range loss
-    ("extremes", lambda n: np.r_[0.0, 1.0, np.full(n - 2, 0.5)]),  # both ends, rest mid
-    ("upper", lambda n: np.r_[np.zeros(n - 1), 1.0]),
-])
+@pytest.mark.parametrize(
+    "strategy,make",
+    [
+        ("quadratic", lambda n: np.r_[0.0, 0.5, np.ones(n - 2)]),  # one mid-range loss
+        ("extremes", lambda n: np.r_[0.0, 1.0, np.full(n - 2, 0.5)]),  # both ends, rest mid
+        ("upper", lambda n: np.r_[np.zeros(n - 1), 1.0]),
+    ],
+)
 @pytest.mark.parametrize("n", [3, 6, 50])
 def test_worst_case_rho_is_attained(strategy, make, n):
     w = rw.sample_weights(make(n), strategy, 0.7, 1.0)
@@ -81,8 +93,11 @@ def test_worst_case_rho_is_attained(strategy, make, n):
 
 
 @settings(max_examples=200)
-@given(st.integers(1, 10_000), st.one_of(st.just(1.0), st.floats(1.01, 8.0)),
-       st.sampled_from(["linupper", "quadratic", "extremes", "upper"]))
+@given(
+    st.integers(1, 10_000),
+    st.one_of(st.just(1.0), st.floats(1.01, 8.0)),
+    st.sampled_from(["linupper", "quadratic", "extremes", "upper"]),
+)
 def test_cap_safe_temperature_is_the_threshold(n, rho, strategy):
     r0 = rw.cap_safe_temperature(strategy, n, rho)
     if r0 == 0.0:
@@ -102,7 +117,9 @@ def test_kl_capped_respects_the_cap_where_linupper_does_not(gaps):
 
 
 def test_numpy_integers_are_accepted_as_batch_sizes():
-    assert rw.worst_case_rho("linupper", np.int64(10), 1.0) == rw.worst_case_rho("linupper", 10,
-                                                                                  1.0)
+    assert rw.worst_case_rho("linupper", np.int64(10), 1.0) == rw.worst_case_rho(
+        "linupper", 10, 1.0
+    )
     assert rw.cap_safe_temperature("extremes", np.int32(64)) == rw.cap_safe_temperature(
-        "extremes", 64)
+        "extremes", 64
+    )

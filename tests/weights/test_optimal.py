@@ -67,8 +67,11 @@ def test_on_simplex_and_never_above_the_cap(gaps, r, rho):
 
 
 @settings(max_examples=250)
-@given(gap_batches(min_size=1, max_size=10, high=10.0), st.floats(0.05, 20.0),
-       st.one_of(RHOS, st.just(math.inf)))
+@given(
+    gap_batches(min_size=1, max_size=10, high=10.0),
+    st.floats(0.05, 20.0),
+    st.one_of(RHOS, st.just(math.inf)),
+)
 def test_equals_the_cvxpy_solution(gaps, r, rho):
     w = rw.kl_capped_weights(gaps, r, rho)
     ref, attempt, status, residual = kl_capped_weights_cvxpy(gaps, r, rho)
@@ -97,8 +100,11 @@ def test_weights_are_monotone_in_the_gap_and_equal_on_ties(gaps, r, rho):
 
 
 @settings(max_examples=250)
-@given(st.integers(2, 40), st.sampled_from([1.0, 1.5, 2.0, 3.0, 4.0, 7.5]),
-       st.randoms(use_true_random=False))
+@given(
+    st.integers(2, 40),
+    st.sampled_from([1.0, 1.5, 2.0, 3.0, 4.0, 7.5]),
+    st.randoms(use_true_random=False),
+)
 def test_zero_temperature_limit_is_the_lp_structure(n, rho, random):
     """r -> 0: rho/n on the top floor(n/rho) gaps, the remainder on the next one
     ("half the data discarded" for rho = 2)."""
@@ -119,13 +125,15 @@ def test_zero_temperature_limit_is_the_lp_structure(n, rho, random):
 @settings(max_examples=200)
 @given(gap_batches(min_size=1, max_size=30, high=1e3), st.floats(1e-6, 1e6))
 def test_rho_one_is_uniform(gaps, r):
-    np.testing.assert_array_equal(rw.kl_capped_weights(gaps, r, 1.0),
-                                  np.full(gaps.shape[0], 1 / gaps.shape[0]))
+    np.testing.assert_array_equal(
+        rw.kl_capped_weights(gaps, r, 1.0), np.full(gaps.shape[0], 1 / gaps.shape[0])
+    )
 
 
 @settings(max_examples=200)
-@given(gap_batches(min_size=1, max_size=30, high=100.0), st.floats(0.01, 100.0),
-       st.floats(1.0, 3.0))
+@given(
+    gap_batches(min_size=1, max_size=30, high=100.0), st.floats(0.01, 100.0), st.floats(1.0, 3.0)
+)
 def test_rho_at_least_n_is_dro_kl(gaps, r, factor):
     n = gaps.shape[0]
     w = rw.kl_capped_weights(gaps, r, factor * n)
@@ -156,12 +164,15 @@ def test_gaps_spanning_1e_minus_300_to_1e300(r, rho):
 
 
 @settings(max_examples=300)
-@given(hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-300, 300)),
-       st.floats(-8, 8), st.one_of(RHOS, st.just(math.inf)))
+@given(
+    hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-300, 300)),
+    st.floats(-8, 8),
+    st.one_of(RHOS, st.just(math.inf)),
+)
 def test_kkt_certificate_over_extreme_scales(log_gaps, log_r, rho):
-    gaps = 10.0 ** log_gaps
+    gaps = 10.0**log_gaps
     gaps[log_gaps < -299] = 0.0
-    r = 10.0 ** log_r
+    r = 10.0**log_r
     assert_kkt(rw.kl_capped_weights(gaps, r, rho), gaps, r, rho)
 
 
@@ -207,8 +218,7 @@ def test_gamma_of_optimal_weights_beats_uniform_and_linupper(rng):
     assert float(rw.gamma(w_opt, gaps)) > float(rw.gamma(w_lin, gaps)) > 1.0
 
 
-@given(hnp.arrays(np.float64, st.integers(1, 20), elements=st.floats(0, 10)),
-       st.floats(0.05, 5.0))
+@given(hnp.arrays(np.float64, st.integers(1, 20), elements=st.floats(0, 10)), st.floats(0.05, 5.0))
 @settings(max_examples=200)
 def test_dro_kl_is_softmax_of_raw_losses(losses, tau):
     e = np.exp((losses - losses.max()) / tau)
@@ -222,17 +232,22 @@ def test_long_rows_take_the_bracketed_path_and_stay_exact(n, r, dist):
     """Rows of >= BRACKET_MIN_N sort only the candidates; the answer must be the same as
     sorting everything (the batched path with one row) and satisfy KKT."""
     rng = np.random.default_rng(n)
-    gaps = {"exponential": rng.exponential(size=n),
-            "lognormal": rng.lognormal(0.0, 1.5, size=n),
-            "ties": rng.integers(0, 5, size=n).astype(float)}[dist]
+    gaps = {
+        "exponential": rng.exponential(size=n),
+        "lognormal": rng.lognormal(0.0, 1.5, size=n),
+        "ties": rng.integers(0, 5, size=n).astype(float),
+    }[dist]
     w = rw.kl_capped_weights(gaps, r, 2.0)
     assert_kkt(w, gaps, r, 2.0)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, 2.0)[0],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        w, batched_kl_capped_weights(gaps[None, :], r, 2.0)[0], rtol=1e-12, atol=1e-15
+    )
 
 
-@pytest.mark.parametrize("n,rho", [(36, 3.999999999999999), (10, 2.0000000000000004),
-                                   (7, 7 / 3), (100, 1.0000000000000002)])
+@pytest.mark.parametrize(
+    "n,rho",
+    [(36, 3.999999999999999), (10, 2.0000000000000004), (7, 7 / 3), (100, 1.0000000000000002)],
+)
 def test_caps_that_leave_almost_no_mass_for_the_head(n, rho):
     """n / rho a hair off an integer: the last position with mass left holds 1 - p c ~ 1e-16
     (found by hypothesis under another example order)."""
@@ -241,10 +256,15 @@ def test_caps_that_leave_almost_no_mass_for_the_head(n, rho):
         assert_kkt(w, gaps, 1.0, rho)
 
 
-@pytest.mark.parametrize("n,r,rho,dtype,tol", [(70_000, 5.2, 1.0001, np.float64, 1e-12),
-                                               (1_000_000, 5.2, 1.0001, np.float64, 1e-12),
-                                               (50_000, 0.044, 2.0, np.float32, 2e-6),
-                                               (3000, 1.0, 2.0, np.float64, 1e-12)])
+@pytest.mark.parametrize(
+    "n,r,rho,dtype,tol",
+    [
+        (70_000, 5.2, 1.0001, np.float64, 1e-12),
+        (1_000_000, 5.2, 1.0001, np.float64, 1e-12),
+        (50_000, 0.044, 2.0, np.float32, 2e-6),
+        (3000, 1.0, 2.0, np.float64, 1e-12),
+    ],
+)
 def test_sum_to_one_does_not_degrade_with_n(n, r, rho, dtype, tol):
     """Found by review: a sequential cumulative sum as the normaliser drifted to 7.8e-12 at
     n = 1e6 (float64) and 3.5e-5 at n = 5e4 (float32, tied gaps)."""
@@ -266,7 +286,8 @@ def test_a_temperature_below_float32_is_widened(r):
     w = rw.kl_capped_weights(gaps, r, 2.0)
     assert w.dtype == np.float32
     np.testing.assert_array_equal(
-        w, rw.kl_capped_weights(gaps.astype(np.float64), r, 2.0).astype(np.float32))
+        w, rw.kl_capped_weights(gaps.astype(np.float64), r, 2.0).astype(np.float32)
+    )
     np.testing.assert_allclose(w, [0, 1 / 3, 0, 1 / 3, 1 / 3, 0], rtol=1e-6, atol=0)  # the top 3
     wb = batched_kl_capped_weights(np.stack([gaps, gaps[::-1]]), r, 2.0)
     assert wb.dtype == np.float32
@@ -299,8 +320,12 @@ def _rounding_edge_caps():
     for n in (6, 7, 11, 24, 97, 100, 1000, 4099):
         for k in sorted({1, 2, 3, 5, 7, 10, n // 3, n // 2, n - 1}):
             rho = n / k
-            for r in (math.nextafter(math.nextafter(rho, 0), 0), math.nextafter(rho, 0), rho,
-                      math.nextafter(rho, math.inf)):
+            for r in (
+                math.nextafter(math.nextafter(rho, 0), 0),
+                math.nextafter(rho, 0),
+                rho,
+                math.nextafter(rho, math.inf),
+            ):
                 if 1 < r <= n:
                     out.append((n, r / n))
     return out
@@ -320,7 +345,7 @@ def test_p_max_is_its_definition():
         start = min(n - 1, math.ceil(1 / cap) - 1)
         assert start <= expected, (n, cap)
         short += start < expected
-    assert short > 0   # the climbing loop is exercised, not just present
+    assert short > 0  # the climbing loop is exercised, not just present
 
 
 @settings(max_examples=300)
@@ -344,7 +369,7 @@ def _misleading_row(n, seed):
     the capping threshold is far off and only the exact mass test can reject it."""
     rng = np.random.default_rng(seed)
     gaps = rng.uniform(0, 600, n)
-    gaps[::n // 512] = rng.uniform(0, 1, gaps[::n // 512].shape[0])
+    gaps[:: n // 512] = rng.uniform(0, 1, gaps[:: n // 512].shape[0])
     return gaps
 
 
@@ -359,10 +384,12 @@ def test_a_misleading_sample_cannot_certify_a_wrong_bracket(n, rho):
     w = rw.kl_capped_weights(gaps, 1.0, rho)
     assert abs(w.sum() - 1) <= 1e-12
     assert_kkt(w, gaps, 1.0, rho)
-    np.testing.assert_allclose(w, kl_capped_weights_bisection(gaps, 1.0, rho, tol=1e-13),
-                               rtol=0, atol=1e-11)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        w, kl_capped_weights_bisection(gaps, 1.0, rho, tol=1e-13), rtol=0, atol=1e-11
+    )
+    np.testing.assert_allclose(
+        w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0], rtol=1e-12, atol=1e-15
+    )
 
 
 def _assert_small_bracket_is_exact(gaps, r, rho, sample):
@@ -376,14 +403,19 @@ def _assert_small_bracket_is_exact(gaps, r, rho, sample):
         w = rw.kl_capped_weights(gaps, r, rho)
     assert abs(w.sum() - 1) <= 1e-12
     assert_kkt(w, gaps, r, rho)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], r, rho)[0],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        w, batched_kl_capped_weights(gaps[None, :], r, rho)[0], rtol=1e-12, atol=1e-15
+    )
 
 
 @settings(max_examples=200)
-@given(st.integers(64, 400), st.sampled_from(["exponential", "lognormal", "ties", "sorted",
-                                              "misleading"]),
-       st.integers(0, 2**32 - 1), st.floats(0.01, 10.0), RHOS)
+@given(
+    st.integers(64, 400),
+    st.sampled_from(["exponential", "lognormal", "ties", "sorted", "misleading"]),
+    st.integers(0, 2**32 - 1),
+    st.floats(0.01, 10.0),
+    RHOS,
+)
 def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
     """The sampled estimate only proposes a bracket; the exact mass test decides. With a
     sample of 8 and a finish size of 4 (``BRACKET_SAMPLE``, ``BRACKET_FINISH``) on rows of
@@ -391,12 +423,15 @@ def test_the_bracket_is_exact_whatever_its_sample_size(n, dist, seed, r, rho):
     run, so every branch of the certificate decides the answer: it must equal sorting the
     whole row (the batched path) and satisfy KKT."""
     rng = np.random.default_rng(seed)
-    gaps = {"exponential": lambda: rng.exponential(size=n),
-            "lognormal": lambda: rng.lognormal(0.0, 2.0, size=n),
-            "ties": lambda: rng.integers(0, 6, size=n).astype(float),
-            "sorted": lambda: np.sort(rng.exponential(size=n))[::-1].copy(),
-            "misleading": lambda: np.where(np.arange(n) % 8 == 0, rng.uniform(0, 1, n),
-                                           rng.uniform(0, 60, n))}[dist]()
+    gaps = {
+        "exponential": lambda: rng.exponential(size=n),
+        "lognormal": lambda: rng.lognormal(0.0, 2.0, size=n),
+        "ties": lambda: rng.integers(0, 6, size=n).astype(float),
+        "sorted": lambda: np.sort(rng.exponential(size=n))[::-1].copy(),
+        "misleading": lambda: np.where(
+            np.arange(n) % 8 == 0, rng.uniform(0, 1, n), rng.uniform(0, 60, n)
+        ),
+    }[dist]()
     _assert_small_bracket_is_exact(gaps, r, rho, sample=8)
 
 
@@ -407,8 +442,11 @@ def _sample_sees_high_row(n, seed):
     lower end of the bracket above the threshold (capped entries settled as free)."""
     rng = np.random.default_rng(seed)
     i = np.arange(n)
-    return np.where(i % (n // 8) == 0, rng.uniform(50, 60, n),
-                    np.where(rng.random(n) < 0.3, rng.uniform(30, 50, n), rng.uniform(0, 5, n)))
+    return np.where(
+        i % (n // 8) == 0,
+        rng.uniform(50, 60, n),
+        np.where(rng.random(n) < 0.3, rng.uniform(30, 50, n), rng.uniform(0, 5, n)),
+    )
 
 
 @pytest.mark.timeout(60)
@@ -433,15 +471,23 @@ def test_finish_with_every_candidate_capped():
     gaps = r * np.log(e) + 10.0
     cap = rho / e.shape[0]
     e_row = np.exp((gaps - gaps.max()) / r)
-    w = optimal._finish(e_row.copy(), np.sort(e_row[:3]), 0, float(e_row[3:].sum()), cap,
-                        optimal._p_max(e_row.shape[0], cap), np)
+    w = optimal._finish(
+        e_row.copy(),
+        np.sort(e_row[:3]),
+        0,
+        float(e_row[3:].sum()),
+        cap,
+        optimal._p_max(e_row.shape[0], cap),
+        np,
+    )
     np.testing.assert_allclose(w[:3], cap, rtol=1e-15)
     assert abs(w.sum() - 1) <= 1e-12
     np.testing.assert_allclose(w, rw.kl_capped_weights(gaps, r, rho), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("n, seed, r, rho", [(200, 1644794486, 5.0, 1.01),
-                                             (1000, 1766748283, 0.5, 2.0)])
+@pytest.mark.parametrize(
+    "n, seed, r, rho", [(200, 1644794486, 5.0, 1.01), (1000, 1766748283, 0.5, 2.0)]
+)
 def test_a_lower_end_above_the_threshold_is_rejected(n, seed, r, rho):
     """Mutation testing (benchmarks/mutation.py) left the lower end's certificate
     cap * (#(e >= lo) + sum_{e < lo} e / lo) >= 1 untested: loosening its count (k_below
@@ -457,8 +503,13 @@ _NEAR_ONE = st.sampled_from([1.0000000000000002, 1.0001, 1.01, 1.1, 1.2, 1.3])
 
 
 @settings(max_examples=250)
-@given(st.integers(1, 4), st.integers(2, 12), st.integers(0, 2**32 - 1),
-       st.sampled_from([1e-3, 0.3, 3.0]), st.one_of(RHOS, _NEAR_ONE))
+@given(
+    st.integers(1, 4),
+    st.integers(2, 12),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1e-3, 0.3, 3.0]),
+    st.one_of(RHOS, _NEAR_ONE),
+)
 def test_batched_rows_equal_single_rows(b, n, seed, r, rho):
     """The batched path (counted head, _count_head) and the 1-D path (its own count) share
     no head-finding code: rows must agree to rounding (a batch takes the relative path for
@@ -470,17 +521,20 @@ def test_batched_rows_equal_single_rows(b, n, seed, r, rho):
     gaps[0, : n // 2] = gaps[0, n // 2]  # ties in the first row
     wb = batched_kl_capped_weights(gaps, r, rho)
     for i in range(b):
-        np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], r, rho), rtol=1e-12,
-                                   atol=1e-300)
+        np.testing.assert_allclose(
+            wb[i], rw.kl_capped_weights(gaps[i], r, rho), rtol=1e-12, atol=1e-300
+        )
 
 
 def test_batched_default_cap_is_the_papers_2():
     gaps = np.array([[0.0, 1.0, 2.0, 5.0], [3.0, 0.0, 0.0, 1.0]])
-    np.testing.assert_array_equal(batched_kl_capped_weights(gaps, 0.5),
-                                  batched_kl_capped_weights(gaps, 0.5, 2.0))
+    np.testing.assert_array_equal(
+        batched_kl_capped_weights(gaps, 0.5), batched_kl_capped_weights(gaps, 0.5, 2.0)
+    )
     assert batched_kl_capped_weights(gaps, 0.5).max() == 2.0 / 4  # the cap binds
-    np.testing.assert_array_equal(rw.kl_capped_weights(gaps[0], 0.5),
-                                  rw.kl_capped_weights(gaps[0], 0.5, 2.0))
+    np.testing.assert_array_equal(
+        rw.kl_capped_weights(gaps[0], 0.5), rw.kl_capped_weights(gaps[0], 0.5, 2.0)
+    )
     with pytest.raises(ValueError, match=r"gaps must be 1-D, got shape \(2, 4\)"):
         rw.kl_capped_weights(gaps, 0.5)  # rows: batched_kl_capped_weights
 
@@ -499,14 +553,19 @@ def test_batched_rows_with_huge_scaled_spreads_are_independent():
     """Rows past float64's exp range (the relative doubling-scan path) differ in where their
     head sits; each row must be solved on its own (sorting, counting and normalising
     along the last axis only)."""
-    gaps = np.array([[1e300, 0.0, 0.0, 0.0, 1e-300, 5e299],
-                     [0.0, 2e300, 1e300, 3e300, 1e299, 0.0],
-                     [1.0, 0.0, 1e300, 2.0, 3.0, 4.0]])
+    gaps = np.array(
+        [
+            [1e300, 0.0, 0.0, 0.0, 1e-300, 5e299],
+            [0.0, 2e300, 1e300, 3e300, 1e299, 0.0],
+            [1.0, 0.0, 1e300, 2.0, 3.0, 4.0],
+        ]
+    )
     for rho in (1.2, 2.0, 4.0):
         wb = batched_kl_capped_weights(gaps, 1e-12, rho)
         for i in range(gaps.shape[0]):
-            np.testing.assert_allclose(wb[i], rw.kl_capped_weights(gaps[i], 1e-12, rho),
-                                       rtol=1e-12, atol=1e-300)
+            np.testing.assert_allclose(
+                wb[i], rw.kl_capped_weights(gaps[i], 1e-12, rho), rtol=1e-12, atol=1e-300
+            )
             assert_kkt(wb[i], gaps[i], 1e-12, rho)
 
 
@@ -521,5 +580,6 @@ def test_long_rows_with_all_but_a_few_entries_capped(k_free):
     w = rw.kl_capped_weights(gaps, 1.0, rho)
     assert_kkt(w, gaps, 1.0, rho)
     assert np.all(w[k_free:] == rho / n) and np.all(w[:k_free] < rho / n)
-    np.testing.assert_allclose(w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        w, batched_kl_capped_weights(gaps[None, :], 1.0, rho)[0], rtol=1e-12, atol=1e-15
+    )

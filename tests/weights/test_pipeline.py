@@ -70,8 +70,13 @@ def test_weights_lie_on_the_simplex(losses, strategy, r):
 
 
 @settings(max_examples=300)
-@given(loss_batches(min_size=2, low=0.0, high=10.0), st.sampled_from(STRATEGY_NAMES),
-       st.floats(0.1, 10.0), st.floats(0.01, 100.0), st.floats(-100.0, 100.0))
+@given(
+    loss_batches(min_size=2, low=0.0, high=10.0),
+    st.sampled_from(STRATEGY_NAMES),
+    st.floats(0.1, 10.0),
+    st.floats(0.01, 100.0),
+    st.floats(-100.0, 100.0),
+)
 def test_invariance_under_positive_affine_maps(losses, strategy, r, a, c):
     """Exact invariance holds while the spread stays >= NORMALIZE_EPS before and after the
     map (the floor eps is in loss units); we only test inside that regime, and the test
@@ -125,8 +130,11 @@ def test_infinite_temperature_limit_is_uniform(losses, strategy, r):
 
 
 @settings(max_examples=200)
-@given(loss_batches(min_size=1, max_size=32, low=0.0, high=50.0),
-       st.sampled_from(STRATEGY_NAMES), temperatures)
+@given(
+    loss_batches(min_size=1, max_size=32, low=0.0, high=50.0),
+    st.sampled_from(STRATEGY_NAMES),
+    temperatures,
+)
 def test_batched_equals_row_by_row(losses, strategy, r):
     rows = np.stack([losses, losses[::-1] * 2 + 1, np.sqrt(losses)])
     wb = wt.batched_sample_weights(rows, strategy, r)

@@ -26,8 +26,10 @@ def test_gamma_does_not_overflow_on_huge_gaps():
 
 
 @settings(max_examples=200)
-@given(hnp.arrays(np.float64, st.integers(1, 30), elements=st.floats(0, 1e3)),
-       st.integers(0, 2**32 - 1))
+@given(
+    hnp.arrays(np.float64, st.integers(1, 30), elements=st.floats(0, 1e3)),
+    st.integers(0, 2**32 - 1),
+)
 def test_gamma_lies_between_zero_and_rho(gaps, seed):
     w = np.random.default_rng(seed).dirichlet(np.ones(gaps.shape[0]))
     g, r = float(rw.gamma(w, gaps)), float(rw.rho(w))

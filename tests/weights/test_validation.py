@@ -14,18 +14,21 @@ from rwtheory.weights.pipeline import batched_sample_weights
 GOOD = np.array([0.5, 1.0, 2.0])
 
 
-@pytest.mark.parametrize("bad,kind,match", [
-    (np.array([1.0, np.nan]), ValueError, r"losses must be finite, got nan at index 1"),
-    (np.array([np.inf, 1.0]), ValueError, r"losses must be finite, got inf at index 0"),
-    (torch.tensor([1.0, -math.inf]), ValueError, r"losses must be finite, got -inf at index 1"),
-    (np.array([]), ValueError, r"losses must be non-empty"),
-    (np.ones((2, 3)), ValueError, r"losses must be 1-D, got shape \(2, 3\)"),
-    (np.float64(3.0), ValueError, r"losses must be 1-D, got shape \(\)"),
-    ("abc", TypeError, r"losses must be a numpy array or a torch tensor, got str"),
-    (np.array([True, False]), TypeError, r"losses must hold real numbers, got dtype bool"),
-    (np.array([1 + 2j]), TypeError, r"losses must hold real numbers, got complex"),
-    ([[1.0], [1.0, 2.0]], TypeError, r"losses must be a rectangular array"),
-])
+@pytest.mark.parametrize(
+    "bad,kind,match",
+    [
+        (np.array([1.0, np.nan]), ValueError, r"losses must be finite, got nan at index 1"),
+        (np.array([np.inf, 1.0]), ValueError, r"losses must be finite, got inf at index 0"),
+        (torch.tensor([1.0, -math.inf]), ValueError, r"losses must be finite, got -inf at index 1"),
+        (np.array([]), ValueError, r"losses must be non-empty"),
+        (np.ones((2, 3)), ValueError, r"losses must be 1-D, got shape \(2, 3\)"),
+        (np.float64(3.0), ValueError, r"losses must be 1-D, got shape \(\)"),
+        ("abc", TypeError, r"losses must be a numpy array or a torch tensor, got str"),
+        (np.array([True, False]), TypeError, r"losses must hold real numbers, got dtype bool"),
+        (np.array([1 + 2j]), TypeError, r"losses must hold real numbers, got complex"),
+        ([[1.0], [1.0, 2.0]], TypeError, r"losses must be a rectangular array"),
+    ],
+)
 def test_bad_losses(bad, kind, match):
     with pytest.raises(kind, match=match):
         rw.sample_weights(bad)
@@ -51,8 +54,11 @@ def test_temperature_of_the_wrong_type():
 
 
 def test_unknown_strategy():
-    with pytest.raises(ValueError, match=r"strategy must be one of \['extremes', 'linupper', "
-                                         r"'quadratic', 'uniform', 'upper'\], got 'linear'"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategy must be one of \['extremes', 'linupper', "
+        r"'quadratic', 'uniform', 'upper'\], got 'linear'",
+    ):
         rw.sample_weights(GOOD, "linear")
 
 
@@ -102,12 +108,15 @@ def test_worst_case_rho_arguments():
         rw.cap_safe_temperature("linupper", 10, 0.5)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: rw.constant_schedule(0.0),
-    lambda: rw.warmup_schedule(1.0, -1),
-    lambda: rw.warmup_schedule(math.nan, 10),
-    lambda: rw.linear_schedule(1.0, 0.0, 10),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rw.constant_schedule(0.0),
+        lambda: rw.warmup_schedule(1.0, -1),
+        lambda: rw.warmup_schedule(math.nan, 10),
+        lambda: rw.linear_schedule(1.0, 0.0, 10),
+    ],
+)
 def test_bad_schedule_arguments(make):
     with pytest.raises(ValueError):
         make()
@@ -143,47 +152,69 @@ def _nested():
         return torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: torch.tensor([1.0, 2.0, 3.0]).to_sparse(), r"losses must be a dense \(strided\) "
-                                                        r"tensor, got layout torch.sparse_coo"),
-    (lambda: torch.ones(2, 2).to_sparse_csr(), r"losses must be a dense"),
-    (lambda: torch.empty(3, device="meta"), r"losses must hold data, got a tensor on the 'meta'"),
-    (_nested, r"losses must be a dense tensor, got a nested tensor"),
-    (lambda: np.ma.masked_array([1.0, 2.0], mask=[0, 1]), r"losses must be a plain numpy array"),
-    (lambda: np.array(["0.5", "1"]), r"losses must hold real numbers, got dtype <U3"),
-    (lambda: np.array([1.0, None]), r"losses must hold real numbers, got dtype object"),
-    (lambda: np.array(["2020-01-01"], dtype="datetime64[D]"), r"losses must hold real numbers"),
-    (lambda: torch.tensor([1 + 1j, 2]), r"losses must hold real numbers, got complex"),
-    (lambda: [0.5, "1"], r"losses must hold real numbers"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (
+            lambda: torch.tensor([1.0, 2.0, 3.0]).to_sparse(),
+            r"losses must be a dense \(strided\) "
+            r"tensor, got layout torch.sparse_coo",
+        ),
+        (lambda: torch.ones(2, 2).to_sparse_csr(), r"losses must be a dense"),
+        (
+            lambda: torch.empty(3, device="meta"),
+            r"losses must hold data, got a tensor on the 'meta'",
+        ),
+        (_nested, r"losses must be a dense tensor, got a nested tensor"),
+        (
+            lambda: np.ma.masked_array([1.0, 2.0], mask=[0, 1]),
+            r"losses must be a plain numpy array",
+        ),
+        (lambda: np.array(["0.5", "1"]), r"losses must hold real numbers, got dtype <U3"),
+        (lambda: np.array([1.0, None]), r"losses must hold real numbers, got dtype object"),
+        (lambda: np.array(["2020-01-01"], dtype="datetime64[D]"), r"losses must hold real numbers"),
+        (lambda: torch.tensor([1 + 1j, 2]), r"losses must hold real numbers, got complex"),
+        (lambda: [0.5, "1"], r"losses must hold real numbers"),
+    ],
+)
 def test_exotic_arrays_are_a_type_error_naming_the_argument(make, match):
     bad = make()
     with pytest.raises(TypeError, match=match):
         rw.sample_weights(bad)
 
 
-@pytest.mark.parametrize("fn", [
-    lambda bad: rw.kl_capped_weights(bad, 1.0),
-    lambda bad: rw.dro_kl_weights(bad, 1.0),
-    lambda bad: rw.tempered_softmax(bad, 1.0),
-    lambda bad: rw.rho(bad),
-])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda bad: rw.kl_capped_weights(bad, 1.0),
+        lambda bad: rw.dro_kl_weights(bad, 1.0),
+        lambda bad: rw.tempered_softmax(bad, 1.0),
+        lambda bad: rw.rho(bad),
+    ],
+)
 def test_sparse_input_is_refused_by_every_function(fn):
     with pytest.raises(TypeError, match=r"must be a dense \(strided\) tensor"):
         fn(torch.tensor([0.5, 0.5]).to_sparse())
 
 
 # ------------------------------------------------------------------ scalars
-@pytest.mark.parametrize("value,kind,match", [
-    (np.complex128(1.0), TypeError, r"temperature must be a real number, got the complex"),
-    (1 + 0j, TypeError, r"temperature must be a real number, got the complex"),
-    (np.array([1.0]), TypeError, r"temperature must be a number or a 0-d array, got an "
-                                 r"array of shape \(1,\)"),
-    (torch.tensor([[1.0]]), TypeError, r"temperature must be a number or a 0-d array"),
-    (np.array("1.0"), TypeError, r"temperature must hold real numbers"),
-    (np.bool_(True), TypeError, r"temperature must be a real number"),
-    (torch.tensor(1.0, device="meta"), TypeError, r"temperature must hold data"),
-])
+@pytest.mark.parametrize(
+    "value,kind,match",
+    [
+        (np.complex128(1.0), TypeError, r"temperature must be a real number, got the complex"),
+        (1 + 0j, TypeError, r"temperature must be a real number, got the complex"),
+        (
+            np.array([1.0]),
+            TypeError,
+            r"temperature must be a number or a 0-d array, got an "
+            r"array of shape \(1,\)",
+        ),
+        (torch.tensor([[1.0]]), TypeError, r"temperature must be a number or a 0-d array"),
+        (np.array("1.0"), TypeError, r"temperature must hold real numbers"),
+        (np.bool_(True), TypeError, r"temperature must be a real number"),
+        (torch.tensor(1.0, device="meta"), TypeError, r"temperature must hold data"),
+    ],
+)
 def test_scalars_are_numbers_or_0d_arrays_only(value, kind, match):
     with pytest.raises(kind, match=match):
         rw.sample_weights(GOOD, "linupper", value)
@@ -196,9 +227,12 @@ def test_0d_arrays_and_numpy_scalars_are_accepted_as_scalars():
 
 
 def test_unbroadcastable_batched_temperature_names_the_argument():
-    with pytest.raises(ValueError, match=r"temperature must be a number or an array "
-                                         r"broadcastable to the losses' shape \(2, 3\), got "
-                                         r"shape \(3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"temperature must be a number or an array "
+        r"broadcastable to the losses' shape \(2, 3\), got "
+        r"shape \(3, 1\)",
+    ):
         batched_sample_weights(np.ones((2, 3)), "linupper", np.ones((3, 1)))
 
 
@@ -220,8 +254,9 @@ def test_scheme_temperature_is_validated():
 
 def test_huge_delta_is_exact_and_a_delta_beyond_the_dtype_is_refused():
     np.testing.assert_array_equal(rw.normalize_losses(np.full(3, 2.0), delta=1e302), 0.0)
-    np.testing.assert_array_equal(rw.normalize_losses(np.array([0.0, 1.0]), delta=1e302),
-                                  [-1e302, 1e302])
+    np.testing.assert_array_equal(
+        rw.normalize_losses(np.array([0.0, 1.0]), delta=1e302), [-1e302, 1e302]
+    )
     with pytest.raises(ValueError, match=r"delta must be in \[1.2e-38, 8.5e\+37\] for float32"):
         rw.normalize_losses(np.float32([1, 2]), delta=1e302)
     with pytest.raises(ValueError, match=r"delta must be a number in \[2.22507e-308, "):
@@ -245,13 +280,19 @@ def test_an_overflow_is_never_blamed_on_finite_losses():
     from rwtheory.lm import reweighted_loss
 
     losses = torch.tensor([1.0, 1e300], dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"per_sample_losses must be within torch.float32's "
-                                         r"range \(\|x\| <= 3.403e\+38; the weights are "
-                                         r"computed in float32\), got 1e\+300 at index 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"per_sample_losses must be within torch.float32's "
+        r"range \(\|x\| <= 3.403e\+38; the weights are "
+        r"computed in float32\), got 1e\+300 at index 1",
+    ):
         reweighted_loss(losses, "linupper", 1.0)
     if np.finfo(np.longdouble).max > np.finfo(np.float64).max:  # x86: 80-bit longdouble
-        with pytest.raises(ValueError, match=r"losses must be within float64's range "
-                                             r"\(\|x\| <= 1.798e\+308\), got 1e\+4000 at index 1"):
+        with pytest.raises(
+            ValueError,
+            match=r"losses must be within float64's range "
+            r"\(\|x\| <= 1.798e\+308\), got 1e\+4000 at index 1",
+        ):
             rw.sample_weights(np.array([np.longdouble(1), np.longdouble("1e4000")]))
 
 

@@ -23,23 +23,35 @@ def cap_claim() -> Claim:
     from rwtheory.weights.pipeline import cap_safe_temperature, worst_case_rho
 
     sup = {r: worst_case_rho("linupper", SIZES[-1], r) for r in TEMPERATURES}
-    first = {r: next((n for n in range(2, 4097) if worst_case_rho("linupper", n, r) > 2), None)
-             for r in TEMPERATURES}
+    first = {
+        r: next((n for n in range(2, 4097) if worst_case_rho("linupper", n, r) > 2), None)
+        for r in TEMPERATURES
+    }
     safe = cap_safe_temperature("linupper", SIZES[-1])
-    measured = ("sup over batches of n max w (LinUpper): " + ", ".join(
-        f"r={r:g}: {sup[r]:.4g}" + (f" (> 2 from n = {first[r]})" if first[r] else
-                                      " (≤ 2 for every n)") for r in TEMPERATURES)
-        + f"; every n is safe iff r ≥ {safe:.4f} (1/ln 2 as n grows)")
+    measured = (
+        "sup over batches of n max w (LinUpper): "
+        + ", ".join(
+            f"r={r:g}: {sup[r]:.4g}"
+            + (f" (> 2 from n = {first[r]})" if first[r] else " (≤ 2 for every n)")
+            for r in TEMPERATURES
+        )
+        + f"; every n is safe iff r ≥ {safe:.4f} (1/ln 2 as n grows)"
+    )
     return Claim(
-        "a5.cap", "App. A.5 (and Thm. 1's remark)",
-        "\"To demonstrate that in practice the upper bound of [ρ ≤ 2] is, in fact, satisfied "
+        "a5.cap",
+        "App. A.5 (and Thm. 1's remark)",
+        '"To demonstrate that in practice the upper bound of [ρ ≤ 2] is, in fact, satisfied '
         "by our LinUpper method, we provide the distribution of the maximum weights per step "
-        "... clearly below the upper bound\"", True,
+        '... clearly below the upper bound"',
+        True,
         "Does the LinUpper pipeline guarantee ρ_t = n·max w ≤ 2? Exact supremum over all "
         "loss batches (rwtheory.worst_case_rho; search in tests/weights/test_cap.py) at the "
         "paper's temperatures r = 0.4 (GPT-2), 1 (Llama-1.4B), 2 (Llama-7B).",
-        f"`{CHECK}`; `pytest tests/weights/test_cap.py`", "holds with caveat", measured,
-        stable=True)
+        f"`{CHECK}`; `pytest tests/weights/test_cap.py`",
+        "holds with caveat",
+        measured,
+        stable=True,
+    )
 
 
 def report(quick: bool) -> Report:
@@ -47,10 +59,11 @@ def report(quick: bool) -> Report:
     changes nothing: the numbers are exact)."""
     from rwtheory.weights.pipeline import worst_case_rho
 
-    rows = [[r] + [f"{worst_case_rho('linupper', n, r):.4f}" for n in SIZES]
-            for r in TEMPERATURES]
-    details = ("## The cap of App. A.5\n\nExact sup of n·max w over all batches of n "
-               "losses, LinUpper:\n\n" + table(["r"] + [f"n={n}" for n in SIZES], rows))
+    rows = [[r] + [f"{worst_case_rho('linupper', n, r):.4f}" for n in SIZES] for r in TEMPERATURES]
+    details = (
+        "## The cap of App. A.5\n\nExact sup of n·max w over all batches of n "
+        "losses, LinUpper:\n\n" + table(["r"] + [f"n={n}" for n in SIZES], rows)
+    )
     return Report("cap", [cap_claim()], details)
 
 

@@ -20,6 +20,7 @@ def figure_provider(module: ModuleType, results: Mapping | None = None) -> Provi
     """The provider of the figure defined by ``module``: a result in ``results`` (name ->
     FigureResult) is reused, otherwise the figure is built with its default seeds
     (``quick`` selects its small configuration)."""
+
     def run(quick: bool) -> Report:
         start = time.process_time()
         result = (results or {}).get(module.NAME) or module.build(seeds=None, quick=quick)

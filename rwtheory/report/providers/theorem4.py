@@ -18,10 +18,14 @@ from rwtheory.report.providers import CHECK
 
 __all__ = ["PROVIDER", "report"]
 
-HOW = (f"`{CHECK} --only thm4` (rwtheory.theory.nonconvex_checks, pep_nonconvex); "
-       f"`pytest tests/theory/test_theorem4.py tests/theory/test_theorem4_checks.py`")
-PAPER = ("Non-convex minibatch SGD with weights from per-sample gradient norms: the uniform "
-         "case recovers the usual bound; up-weighting small-gradient samples loosens it.")
+HOW = (
+    f"`{CHECK} --only thm4` (rwtheory.theory.nonconvex_checks, pep_nonconvex); "
+    f"`pytest tests/theory/test_theorem4.py tests/theory/test_theorem4_checks.py`"
+)
+PAPER = (
+    "Non-convex minibatch SGD with weights from per-sample gradient norms: the uniform "
+    "case recovers the usual bound; up-weighting small-gradient samples loosens it."
+)
 
 
 def _linupper_shares(oq) -> str:
@@ -41,12 +45,16 @@ def thm4_claim(res, mc, oq) -> Claim:
     one = res.tightness("one-step")
     rate = res.tightness("rate")
     return Claim(
-        "thm4", "Thm. 4 (App. C.4)", PAPER, False,
+        "thm4",
+        "Thm. 4 (App. C.4)",
+        PAPER,
+        False,
         "f L-smooth (not convex), ‖∇f_i − ∇f‖ ≤ σ, any simplex weights on the batch: "
         "(η/2)‖∇f(x_t)‖² + (η/2)(1 − Lη)Γ_t m_t ≤ f(x_t) − f(x_{t+1}) + (η/2)σ_t² (any η), "
         "its pathwise sum, and for η ≤ 1/L the rate (1/T) Σ ‖∇f(x_t)‖² ≤ "
         "(2(f(x₀) − f_inf)/(ηT) + σ²)/(1 + (1 − Lη)Γ) (pathwise for full batches, "
-        "Monte Carlo in expectation for minibatches); Γ_t the gradient-norm Γ.", HOW,
+        "Monte Carlo in expectation for minibatches); Γ_t the gradient-norm Γ.",
+        HOW,
         "holds with caveat" if ok else "fails",
         f"{res.violations} violations > {res.rtol:g} rel. in {res.evaluated} inequalities "
         f"({res.instances} sigmoid / Geman–McClure instances × {len(_weighting_labels())} "
@@ -55,7 +63,8 @@ def thm4_claim(res, mc, oq) -> Claim:
         f"q5/q50/q95/max one-step {quantiles(one)}, full-batch rate {quantiles(rate)}; "
         f"caveat: σ² is not divided by b and at η = 1/L the factor (2 − Lη)/(1 + (1 − Lη)Γ) "
         f"is 1 whatever Γ; gradient-norm Γ_t ≥ 1 share of LinUpper on losses: "
-        f"{_linupper_shares(oq)}")
+        f"{_linupper_shares(oq)}",
+    )
 
 
 def _weighting_labels():
@@ -73,22 +82,30 @@ def pep_claim(cases) -> Claim:
     ratio = max(c.ratio for c in ok)
     tight = sum(c.ratio >= 1 - 1e-6 for c in ok)
     worst_broken = max((c for c in broken), key=lambda c: c.ratio, default=None)
-    tail = ("" if worst_broken is None else
-            f"; with η > 1/L the rate's bound fails in "
-            f"{sum(c.ratio > 1 + 1e-6 for c in broken)}/{len(broken)} cases, up to "
-            f"{worst_broken.ratio:.2f}× (ηL = {worst_broken.eta_L:g}, {worst_broken.weights} "
-            f"weights, T = {worst_broken.steps})")
+    tail = (
+        ""
+        if worst_broken is None
+        else f"; with η > 1/L the rate's bound fails in "
+        f"{sum(c.ratio > 1 + 1e-6 for c in broken)}/{len(broken)} cases, up to "
+        f"{worst_broken.ratio:.2f}× (ηL = {worst_broken.eta_L:g}, {worst_broken.weights} "
+        f"weights, T = {worst_broken.steps})"
+    )
     return Claim(
-        "thm4.pep", "Thm. 4 (App. C.4): tightness", PAPER, False,
+        "thm4.pep",
+        "Thm. 4 (App. C.4): tightness",
+        PAPER,
+        False,
         "PEPit's worst case over L-smooth non-convex f and deviations ‖e_i‖ ≤ σ, Σ e_i = 0 "
         "(exact for distinct iterates), full batch, fixed weights: the pathwise sum (T = 1: "
         "the one-step inequality; any η) and the rate (η ≤ 1/L, f(x₀) − f(x_T) ≤ Δ, "
-        "Γ_t ≥ Γ imposed) stay below Theorem 4's bounds.", HOW,
+        "Γ_t ≥ Γ imposed) stay below Theorem 4's bounds.",
+        HOW,
         "holds" if ratio <= 1 + 1e-6 else "fails",
         f"max worst-case/bound = {ratio:.4f} over {len(ok)} cases (n in "
         f"{sorted({c.n for c in ok})}, T ≤ {max(c.steps for c in ok)}, ηL in "
         f"{sorted({c.eta_L for c in ok})}); attained (≥ 0.999999) in {tight} cases (all "
-        f"weight on one sample){tail}")
+        f"weight on one sample){tail}",
+    )
 
 
 def report(quick: bool) -> Report:
@@ -108,8 +125,15 @@ def report(quick: bool) -> Report:
     cases, pep_secs = pep_nonconvex.pep_table(**pep_args)
     broken = nc.broken_step_size(res)
     claims = [thm4_claim(res, mc, oq), pep_claim(cases)]
-    details = "\n\n".join([_verification_section(res), _expectation_section(mc),
-                           _broken_section(broken), _open_section(oq), _pep_section(cases)])
+    details = "\n\n".join(
+        [
+            _verification_section(res),
+            _expectation_section(mc),
+            _broken_section(broken),
+            _open_section(oq),
+            _pep_section(cases),
+        ]
+    )
     return Report("thm4", claims, details, res.seconds + pep_secs, _notes(oq, broken))
 
 
@@ -121,86 +145,198 @@ def _notes(oq, broken) -> list[str]:
     helped = sum(c.measured_ratio < 1 for c in loss)
     vac = sum(b["runs_vacuous"] for b in broken)
     runs = sum(b["runs"] for b in broken)
-    return [f"Theorem 4 (non-convex): the paper's loss-based strategies are not gradient-norm "
-            f"strategies; Γ_t ≥ 1 shares per strategy and r are in the details. Measured ratio "
-            f"over uniform vs the predicted factor (2 − Lη)/(1 + (1 − Lη)Γ): Spearman "
-            f"{', '.join(f'{k} {number(v)}' for k, v in oq.spearman.items())} (η < 1/L); "
-            f"loss-based cells where the weighting beat uniform (measured ratio < 1): "
-            f"{helped}/{len(loss)}. With η > 1/L "
-            f"the rate's denominator was ≤ 0 (bound vacuous) in {vac}/{runs} full-batch runs."]
+    return [
+        f"Theorem 4 (non-convex): the paper's loss-based strategies are not gradient-norm "
+        f"strategies; Γ_t ≥ 1 shares per strategy and r are in the details. Measured ratio "
+        f"over uniform vs the predicted factor (2 − Lη)/(1 + (1 − Lη)Γ): Spearman "
+        f"{', '.join(f'{k} {number(v)}' for k, v in oq.spearman.items())} (η < 1/L); "
+        f"loss-based cells where the weighting beat uniform (measured ratio < 1): "
+        f"{helped}/{len(loss)}. With η > 1/L "
+        f"the rate's denominator was ≤ 0 (bound vacuous) in {vac}/{runs} full-batch runs."
+    ]
 
 
 def _verification_section(res) -> str:
-    rows = [[t.algorithm, t.route, t.inequality, t.evaluated, t.violations,
-             number(t.max_relative_violation), quantiles(t.quantiles())]
-            for t in sorted(res.tallies.values(),
-                            key=lambda t: (t.algorithm, t.route, t.inequality))]
-    return (f"## Randomised verification of Theorem 4 (THEORY §6)\n\n"
-            f"{res.instances} instances (sigmoid classification with label noise 0–0.3, "
-            f"Geman–McClure regression with 0–30 % outliers; n, d from 6×3 to 64×8; "
-            f"x₀ ~ N(0, s²I), s in 0.3–3; η = c/L, c in 0.25, 0.5, 1, 1.5, 2, 4), every "
-            f"instance run with each of {len(_weighting_labels())} weightings "
-            f"({', '.join(_weighting_labels())}), full batch and with a minibatch of 1, 2, "
-            f"n/4 or n/2; {res.runs} runs × {res.steps} steps. A "
-            f"violation is observed − bound > {res.rtol:g} × (largest term). Tightness = "
-            f"observed/bound where both are positive (rate: last horizon).\n\n"
-            + table(["batch, weighting class", "step regime", "inequality", "evaluated",
-                     "violations", "max rel. violation", "tightness q5 / q50 / q95 / max"],
-                    rows))
+    rows = [
+        [
+            t.algorithm,
+            t.route,
+            t.inequality,
+            t.evaluated,
+            t.violations,
+            number(t.max_relative_violation),
+            quantiles(t.quantiles()),
+        ]
+        for t in sorted(res.tallies.values(), key=lambda t: (t.algorithm, t.route, t.inequality))
+    ]
+    return (
+        f"## Randomised verification of Theorem 4 (THEORY §6)\n\n"
+        f"{res.instances} instances (sigmoid classification with label noise 0–0.3, "
+        f"Geman–McClure regression with 0–30 % outliers; n, d from 6×3 to 64×8; "
+        f"x₀ ~ N(0, s²I), s in 0.3–3; η = c/L, c in 0.25, 0.5, 1, 1.5, 2, 4), every "
+        f"instance run with each of {len(_weighting_labels())} weightings "
+        f"({', '.join(_weighting_labels())}), full batch and with a minibatch of 1, 2, "
+        f"n/4 or n/2; {res.runs} runs × {res.steps} steps. A "
+        f"violation is observed − bound > {res.rtol:g} × (largest term). Tightness = "
+        f"observed/bound where both are positive (rate: last horizon).\n\n"
+        + table(
+            [
+                "batch, weighting class",
+                "step regime",
+                "inequality",
+                "evaluated",
+                "violations",
+                "max rel. violation",
+                "tightness q5 / q50 / q95 / max",
+            ],
+            rows,
+        )
+    )
 
 
 def _expectation_section(mc) -> str:
-    rows = [[m.family, m.scheme, m.batch_size, m.step_factor, m.paths, m.mean, m.stderr,
-             m.bound, f"{m.tightness:.3g}", "yes" if m.exceeds else "no"] for m in mc]
-    return ("### Minibatch rate in expectation (Monte Carlo)\n\n"
-            "Same problem and start, independent batch streams; σ = the largest observed "
-            "σ_t (≤ Assumption 4's σ), Γ = the smallest Γ_t over all paths.\n\n"
-            + table(["family", "weighting", "b", "ηL", "paths", "mean (1/T)Σ‖∇f‖²", "s.e.",
-                     "bound", "mean/bound", "above bound + 3 s.e.?"], rows))
+    rows = [
+        [
+            m.family,
+            m.scheme,
+            m.batch_size,
+            m.step_factor,
+            m.paths,
+            m.mean,
+            m.stderr,
+            m.bound,
+            f"{m.tightness:.3g}",
+            "yes" if m.exceeds else "no",
+        ]
+        for m in mc
+    ]
+    return (
+        "### Minibatch rate in expectation (Monte Carlo)\n\n"
+        "Same problem and start, independent batch streams; σ = the largest observed "
+        "σ_t (≤ Assumption 4's σ), Γ = the smallest Γ_t over all paths.\n\n"
+        + table(
+            [
+                "family",
+                "weighting",
+                "b",
+                "ηL",
+                "paths",
+                "mean (1/T)Σ‖∇f‖²",
+                "s.e.",
+                "bound",
+                "mean/bound",
+                "above bound + 3 s.e.?",
+            ],
+            rows,
+        )
+    )
 
 
 def _broken_section(broken) -> str:
-    rows = [[b["step_factor"], b["runs"], b["runs_violated"], b["runs_vacuous"],
-             b["median_grad_ratio"], b["f_increase_share"]] for b in broken]
-    return ("### Broken hypothesis: η > 1/L (full batch)\n\n"
-            "The one-step and pathwise inequalities need no step-size hypothesis (their rows "
-            "'η > 1/L' above). The rate's proof needs 1 − Lη ≥ 0; evaluated anyway, the "
-            "bound becomes vacuous (infinite) once 1 + (1 − Lη)Γ_min ≤ 0. On these problems "
-            "the finite bounds still held (the σ² term keeps them ~100× above the measured "
-            "gradient norms), but the hypothesis is needed: PEPit's worst cases exceed the "
-            "bound for ηL = 1.2 and 1.5 (`thm4.pep`, table below).\n\n"
-            + table(["ηL", "runs", "rate violated", "rate vacuous",
-                     "median ‖∇f(x_T)‖²/‖∇f(x₀)‖²", "share of steps with f increasing"],
-                    rows))
+    rows = [
+        [
+            b["step_factor"],
+            b["runs"],
+            b["runs_violated"],
+            b["runs_vacuous"],
+            b["median_grad_ratio"],
+            b["f_increase_share"],
+        ]
+        for b in broken
+    ]
+    return (
+        "### Broken hypothesis: η > 1/L (full batch)\n\n"
+        "The one-step and pathwise inequalities need no step-size hypothesis (their rows "
+        "'η > 1/L' above). The rate's proof needs 1 − Lη ≥ 0; evaluated anyway, the "
+        "bound becomes vacuous (infinite) once 1 + (1 − Lη)Γ_min ≤ 0. On these problems "
+        "the finite bounds still held (the σ² term keeps them ~100× above the measured "
+        "gradient norms), but the hypothesis is needed: PEPit's worst cases exceed the "
+        "bound for ηL = 1.2 and 1.5 (`thm4.pep`, table below).\n\n"
+        + table(
+            [
+                "ηL",
+                "runs",
+                "rate violated",
+                "rate vacuous",
+                "median ‖∇f(x_T)‖²/‖∇f(x₀)‖²",
+                "share of steps with f increasing",
+            ],
+            rows,
+        )
+    )
 
 
 def _open_section(oq) -> str:
-    rows = [[c.family, c.scheme, c.signal, c.batch_size, c.step_factor, f"{c.share:.3f}",
-             c.median_gamma, c.q05_gamma, c.measured_ratio, c.predicted_ratio,
-             c.predicted_ratio_min] for c in oq.cells]
+    rows = [
+        [
+            c.family,
+            c.scheme,
+            c.signal,
+            c.batch_size,
+            c.step_factor,
+            f"{c.share:.3f}",
+            c.median_gamma,
+            c.q05_gamma,
+            c.measured_ratio,
+            c.predicted_ratio,
+            c.predicted_ratio_min,
+        ]
+        for c in oq.cells
+    ]
     sp = ", ".join(f"{k}: {number(v)}" for k, v in oq.spearman.items())
     same = ", ".join(f"{k}: {number(v)}" for k, v in oq.same_side.items())
-    return ("### The open question: do the loss-based strategies give Γ_t ≥ 1?\n\n"
-            "Γ_t here is Theorem 4's gradient-norm Γ. Each weighting is paired with the "
-            "uniform run on the same problem, start and batches. Measured ratio = mean_t "
-            "‖∇f(x_t)‖² of the weighting / of uniform (< 1: the weighting drove the gradient "
-            "down faster); predicted ratio = the rate bounds' ratio (2 − Lη)/(1 + (1 − Lη)Γ) "
-            "with the run's mean Γ_t (and with its min Γ_t, the theorem's Γ). At η = 1/L the "
-            "predicted ratio is 1 "
-            f"whatever Γ. Spearman (measured vs predicted, η < 1/L): {sp}; share of runs "
-            f"where both are on the same side of 1: {same}.\n\n"
-            + table(["family", "weighting", "signal", "b", "ηL", "share Γ_t ≥ 1",
-                     "median Γ_t", "q5 Γ_t", "measured ratio", "predicted (mean Γ)",
-                     "predicted (min Γ)"], rows))
+    return (
+        "### The open question: do the loss-based strategies give Γ_t ≥ 1?\n\n"
+        "Γ_t here is Theorem 4's gradient-norm Γ. Each weighting is paired with the "
+        "uniform run on the same problem, start and batches. Measured ratio = mean_t "
+        "‖∇f(x_t)‖² of the weighting / of uniform (< 1: the weighting drove the gradient "
+        "down faster); predicted ratio = the rate bounds' ratio (2 − Lη)/(1 + (1 − Lη)Γ) "
+        "with the run's mean Γ_t (and with its min Γ_t, the theorem's Γ). At η = 1/L the "
+        "predicted ratio is 1 "
+        f"whatever Γ. Spearman (measured vs predicted, η < 1/L): {sp}; share of runs "
+        f"where both are on the same side of 1: {same}.\n\n"
+        + table(
+            [
+                "family",
+                "weighting",
+                "signal",
+                "b",
+                "ηL",
+                "share Γ_t ≥ 1",
+                "median Γ_t",
+                "q5 Γ_t",
+                "measured ratio",
+                "predicted (mean Γ)",
+                "predicted (min Γ)",
+            ],
+            rows,
+        )
+    )
 
 
 def _pep_section(cases) -> str:
-    rows = [[c.measure, c.n, c.weights, c.steps, c.eta_L,
-             "—" if np.isnan(c.gamma) else c.gamma, f"{c.worst_case:.6f}", f"{c.bound:.4g}",
-             f"{c.ratio:.4f}", c.solver] for c in cases]
-    return ("### PEPit: worst cases of Theorem 4 (fixed weights, full batch)\n\n"
-            "L = 1, σ = 1, Δ = 1 (rwtheory.theory.pep_nonconvex). 'pathwise': worst case of "
-            "Σ_t (η/2)[‖∇f‖² + (1 − Lη)Σ w_i‖∇f_i‖²] − (f(x₀) − f(x_T)) against (η/2)Tσ²; "
-            "'rate': of (1/T) Σ ‖∇f(x_t)‖² under f(x₀) − f(x_T) ≤ Δ and Γ_t ≥ Γ.\n\n"
-            + table(["measure", "n", "weights", "T", "ηL", "Γ", "worst case", "bound",
-                     "ratio", "solver"], rows))
+    rows = [
+        [
+            c.measure,
+            c.n,
+            c.weights,
+            c.steps,
+            c.eta_L,
+            "—" if np.isnan(c.gamma) else c.gamma,
+            f"{c.worst_case:.6f}",
+            f"{c.bound:.4g}",
+            f"{c.ratio:.4f}",
+            c.solver,
+        ]
+        for c in cases
+    ]
+    return (
+        "### PEPit: worst cases of Theorem 4 (fixed weights, full batch)\n\n"
+        "L = 1, σ = 1, Δ = 1 (rwtheory.theory.pep_nonconvex). 'pathwise': worst case of "
+        "Σ_t (η/2)[‖∇f‖² + (1 − Lη)Σ w_i‖∇f_i‖²] − (f(x₀) − f(x_T)) against (η/2)Tσ²; "
+        "'rate': of (1/T) Σ ‖∇f(x_t)‖² under f(x₀) − f(x_T) ≤ Δ and Γ_t ≥ Γ.\n\n"
+        + table(
+            ["measure", "n", "weights", "T", "ηL", "Γ", "worst case", "bound", "ratio", "solver"],
+            rows,
+        )
+    )

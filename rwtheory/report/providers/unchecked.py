@@ -10,12 +10,21 @@ from rwtheory.report.providers import CHECK
 __all__ = ["PLACEHOLDERS", "placeholder"]
 
 #: provider name -> (key, section, paper statement, quoted?, why it is not checked).
-PLACEHOLDERS: dict[str, tuple[str, str, str, bool, str]] = {
-}
+PLACEHOLDERS: dict[str, tuple[str, str, str, bool, str]] = {}
 
 
 def placeholder(provider: str) -> Claim:
     """The "not checked" row standing in for ``provider``."""
     key, section, paper, quoted, why = PLACEHOLDERS[provider]
-    return Claim(key, section, paper, quoted, f"Not checked: {why}.", f"`{CHECK}`",
-                 "not checked", "n/a (provider missing)", stable=True, reason=why)
+    return Claim(
+        key,
+        section,
+        paper,
+        quoted,
+        f"Not checked: {why}.",
+        f"`{CHECK}`",
+        "not checked",
+        "n/a (provider missing)",
+        stable=True,
+        reason=why,
+    )

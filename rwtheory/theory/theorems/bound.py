@@ -28,8 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ROUTES", "STEP_ULPS", "UNIT_ROUNDOFF", "Bound", "batch_smoothness_per_step",
-           "effective_smoothness", "rounding_floor", "step_within"]
+__all__ = [
+    "ROUTES",
+    "STEP_ULPS",
+    "UNIT_ROUNDOFF",
+    "Bound",
+    "batch_smoothness_per_step",
+    "effective_smoothness",
+    "rounding_floor",
+    "step_within",
+]
 
 #: The two proof routes of THEORY §3.
 ROUTES = ("C", "J")
@@ -58,24 +66,26 @@ class Bound:
     floor: np.ndarray | float = 0.0
 
     def __post_init__(self):
-        shapes = {np.shape(a) for a in (self.observed, self.bound, self.scale,
-                                         self.applicable)}
+        shapes = {np.shape(a) for a in (self.observed, self.bound, self.scale, self.applicable)}
         if len(shapes) != 1:
-            raise ValueError(f"observed, bound, scale and applicable must have one shape, "
-                             f"got {shapes}")
+            raise ValueError(
+                f"observed, bound, scale and applicable must have one shape, got {shapes}"
+            )
 
     @property
     def evaluated(self) -> np.ndarray:
         """Where both sides are finite and the hypotheses hold."""
-        return (np.asarray(self.applicable, bool) & np.isfinite(self.observed)
-                & np.isfinite(self.bound))
+        return (
+            np.asarray(self.applicable, bool) & np.isfinite(self.observed) & np.isfinite(self.bound)
+        )
 
     def relative_violation(self) -> np.ndarray:
         """(observed - bound - floor) / scale where evaluated, NaN elsewhere (> rtol:
         violated)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            v = (self.observed - self.bound - self.floor) / np.where(self.scale > 0,
-                                                                       self.scale, 1.0)
+            v = (self.observed - self.bound - self.floor) / np.where(
+                self.scale > 0, self.scale, 1.0
+            )
         return np.where(self.evaluated, v, np.nan)
 
     def violated(self, rtol: float = 1e-9) -> np.ndarray:
@@ -93,8 +103,12 @@ class Bound:
         """Evaluated entries where both sides are positive and the bound is known to 1 %
         (it exceeds 100 times the rounding floor and 1e-12 of the scale): where observed /
         bound says how tight the inequality is."""
-        return (self.evaluated & (self.observed > 0) & (self.bound > 1e-12 * self.scale)
-                & (self.bound > 100 * np.asarray(self.floor)))
+        return (
+            self.evaluated
+            & (self.observed > 0)
+            & (self.bound > 1e-12 * self.scale)
+            & (self.bound > 100 * np.asarray(self.floor))
+        )
 
     def tightness(self) -> np.ndarray:
         """observed / bound on the :meth:`measurable` entries (a flat array; 1 = the bound
@@ -104,7 +118,7 @@ class Bound:
 
 
 #: Unit roundoff of float64.
-UNIT_ROUNDOFF = 2.0 ** -53
+UNIT_ROUNDOFF = 2.0**-53
 
 
 #: Rounding tolerance of the step-size hypotheses, in units in the last place of the limit.
@@ -119,7 +133,7 @@ STEP_ULPS = 16
 
 def step_within(eta_L_hat, limit: float) -> np.ndarray:
     """``eta_L_hat <= limit`` up to :data:`STEP_ULPS` units in the last place of ``limit``."""
-    return np.asarray(eta_L_hat) <= limit * (1 + STEP_ULPS * 2.0 ** -52)
+    return np.asarray(eta_L_hat) <= limit * (1 + STEP_ULPS * 2.0**-52)
 
 
 def rounding_floor(trajectory, dist2_after: np.ndarray) -> np.ndarray:
@@ -134,8 +148,7 @@ def rounding_floor(trajectory, dist2_after: np.ndarray) -> np.ndarray:
     (relative 1e-16) except when the iterates have reached x* to machine precision, where it
     keeps rounding noise from counting as a violation. ``x_0`` is read from the recorded
     iterates (0, the default start, when none were kept)."""
-    x0 = 0.0 if trajectory.iterates is None else np.linalg.norm(trajectory.iterates[:, 0],
-                                                                 axis=-1)
+    x0 = 0.0 if trajectory.iterates is None else np.linalg.norm(trajectory.iterates[:, 0], axis=-1)
     star = x0 + np.sqrt(trajectory.dist2[:, 0])
     root = np.sqrt(np.maximum(dist2_after, 0.0))
     eps = 2 * UNIT_ROUNDOFF * (np.asarray(star)[:, None] + root)
@@ -156,8 +169,7 @@ def batch_smoothness_per_step(problem, trajectory) -> np.ndarray:
     if trajectory.batches is None:
         return np.broadcast_to(problem.smoothness()[:, None], (R, T)).copy()
     # one step at a time: (R, b, b) Gram matrices instead of an (R, T, b, d) temporary
-    return np.stack([problem.batch_smoothness(trajectory.batches[:, t]) for t in range(T)],
-                    axis=1)
+    return np.stack([problem.batch_smoothness(trajectory.batches[:, t]) for t in range(T)], axis=1)
 
 
 def effective_smoothness(problem, trajectory, route: str) -> np.ndarray:

@@ -30,8 +30,9 @@ def require(trajectory, *fields: str) -> None:
             needs.append("a problem with an interpolation point x* (consistent least squares)")
         if set(missing) & HEAVY_BALL_FIELDS:
             needs.append("a heavy-ball run")
-        raise ValueError(f"trajectory lacks {', '.join(missing)}: the theorem checks need "
-                         f"{' and '.join(needs)}")
+        raise ValueError(
+            f"trajectory lacks {', '.join(missing)}: the theorem checks need {' and '.join(needs)}"
+        )
 
 
 def per_step(values, trajectory, name: str) -> np.ndarray:
@@ -46,8 +47,10 @@ def per_step(values, trajectory, name: str) -> np.ndarray:
     try:
         a = np.broadcast_to(a, (R, T))
     except ValueError:
-        raise ValueError(f"{name} must be a number, one value per run ({R},) or per run and "
-                         f"step ({R}, {T}), got shape {np.shape(values)}") from None
+        raise ValueError(
+            f"{name} must be a number, one value per run ({R},) or per run and "
+            f"step ({R}, {T}), got shape {np.shape(values)}"
+        ) from None
     finite = a[np.isfinite(trajectory.rho)]
     if not np.all(np.isfinite(finite)) or np.any(finite <= 0):
         raise ValueError(f"{name} must be finite and > 0")
@@ -88,8 +91,13 @@ def one_step(trajectory, L_hat: np.ndarray, form: str = "paper") -> Bound:
     observed = 2 * eta * progress_factor(eta, L_hat, form) * trajectory.weighted_gap
     bound = d[:, :-1] - d[:, 1:]
     scale = np.maximum(np.maximum(d[:, :-1], d[:, 1:]), np.abs(observed))
-    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool),
-                 rounding_floor(trajectory, d[:, 1:]))
+    return Bound(
+        observed,
+        bound,
+        scale,
+        np.ones_like(bound, dtype=bool),
+        rounding_floor(trajectory, d[:, 1:]),
+    )
 
 
 def pathwise(trajectory, L_hat: np.ndarray, form: str = "paper") -> Bound:
@@ -137,6 +145,5 @@ def rate_sharp(trajectory, L_hat: np.ndarray, gaps: np.ndarray) -> Bound:
     mu = np.minimum.accumulate(progress_factor(eta, L_hat, "sharp"), axis=1)
     applicable = (mu > 0) & (gamma > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        bound = np.where(applicable, trajectory.dist2[:, :1] / (2 * eta * mu * gamma * k),
-                         np.inf)
+        bound = np.where(applicable, trajectory.dist2[:, :1] / (2 * eta * mu * gamma * k), np.inf)
     return Bound(observed, bound, np.where(applicable, np.abs(bound), 0.0), applicable)

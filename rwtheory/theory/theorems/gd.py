@@ -27,13 +27,21 @@ from __future__ import annotations
 from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound
 
-__all__ = ["gd_one_step", "gd_one_step_sharp", "gd_pathwise", "gd_pathwise_sharp", "gd_rate",
-           "gd_rate_sharp"]
+__all__ = [
+    "gd_one_step",
+    "gd_one_step_sharp",
+    "gd_pathwise",
+    "gd_pathwise_sharp",
+    "gd_rate",
+    "gd_rate_sharp",
+]
 
 
 def _check_full_batch(trajectory) -> None:
     if trajectory.batches is not None:
-        raise ValueError("trajectory is a minibatch run; use the rwtheory.theory.theorems.sgd checks")
+        raise ValueError(
+            "trajectory is a minibatch run; use the rwtheory.theory.theorems.sgd checks"
+        )
 
 
 def gd_one_step(trajectory, L_hat) -> Bound:

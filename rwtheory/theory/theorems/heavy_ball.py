@@ -57,11 +57,23 @@ from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound, rounding_floor
 from rwtheory.theory.theorems.sgd import MonteCarloBound
 
-__all__ = ["CARRY_BOUNDS", "heavy_ball_average_rate", "heavy_ball_average_rate_sharp",
-           "heavy_ball_carry_over", "heavy_ball_coefficients", "heavy_ball_constant_lambdas", "heavy_ball_lambdas",
-           "heavy_ball_min_coefficients", "heavy_ball_one_step", "heavy_ball_one_step_sharp",
-           "heavy_ball_pathwise", "heavy_ball_rate", "heavy_ball_rate_in_expectation",
-           "heavy_ball_weighted_sum", "heavy_ball_weighted_sum_sharp"]
+__all__ = [
+    "CARRY_BOUNDS",
+    "heavy_ball_average_rate",
+    "heavy_ball_average_rate_sharp",
+    "heavy_ball_carry_over",
+    "heavy_ball_coefficients",
+    "heavy_ball_constant_lambdas",
+    "heavy_ball_lambdas",
+    "heavy_ball_min_coefficients",
+    "heavy_ball_one_step",
+    "heavy_ball_one_step_sharp",
+    "heavy_ball_pathwise",
+    "heavy_ball_rate",
+    "heavy_ball_rate_in_expectation",
+    "heavy_ball_weighted_sum",
+    "heavy_ball_weighted_sum_sharp",
+]
 
 
 #: Relative tolerance of the schedule's feasibility test (rounding of the exact schedule).
@@ -102,8 +114,7 @@ def _check_constants(steps, gamma, rho, kappa):
     return gamma, rho, kappa
 
 
-def heavy_ball_constant_lambdas(steps: int, gamma: float, rho: float,
-                                kappa: float) -> np.ndarray:
+def heavy_ball_constant_lambdas(steps: int, gamma: float, rho: float, kappa: float) -> np.ndarray:
     r"""The momentum schedule of :func:`heavy_ball_average_rate`: :math:`\lambda_0 = 0` and
     :math:`\lambda_t = \kappa\Gamma/(2\rho)` for :math:`t \ge 1`.
 
@@ -136,8 +147,13 @@ def _one_step(trajectory, L_hat, form) -> Bound:
     z = trajectory.z_dist2
     scale = np.maximum.reduce([z[:, :-1], z[:, 1:], np.abs(gain), np.abs(carry)])
     bound = z[:, :-1] - z[:, 1:]
-    return Bound(gain - carry, bound, scale, np.ones_like(bound, dtype=bool),
-                 rounding_floor(trajectory, z[:, 1:]))
+    return Bound(
+        gain - carry,
+        bound,
+        scale,
+        np.ones_like(bound, dtype=bool),
+        rounding_floor(trajectory, z[:, 1:]),
+    )
 
 
 def heavy_ball_one_step(trajectory, L_hat) -> Bound:
@@ -189,16 +205,22 @@ def heavy_ball_pathwise(trajectory, L_hat) -> Bound:
     z = trajectory.z_dist2
     scale = np.maximum(z[:, :1], np.cumsum(np.abs(gain) + np.abs(carry), axis=1))
     bound = z[:, :1] - z[:, 1:]
-    return Bound(np.cumsum(gain - carry, axis=1), bound, scale,
-                 np.ones_like(bound, dtype=bool),
-                 np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1))
+    return Bound(
+        np.cumsum(gain - carry, axis=1),
+        bound,
+        scale,
+        np.ones_like(bound, dtype=bool),
+        np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1),
+    )
 
 
 def _full_batch(trajectory) -> None:
     if trajectory.batches is not None:
-        raise ValueError("this pathwise form needs a full-batch run (S'_t <= rho_t a_{t-1} "
-                         "holds for minibatches only in expectation); use "
-                         "heavy_ball_rate_in_expectation")
+        raise ValueError(
+            "this pathwise form needs a full-batch run (S'_t <= rho_t a_{t-1} "
+            "holds for minibatches only in expectation); use "
+            "heavy_ball_rate_in_expectation"
+        )
 
 
 #: What bounds the carry-over :math:`S'_{t+1}/a_t` in the coefficient form: ``"next"`` is the
@@ -248,14 +270,19 @@ def _weighted_sum(trajectory, L_hat, form, carry) -> Bound:
     eta, lam, gain, carry = _coefficients(trajectory, L_hat, form, carry)
     a = trajectory.gap
     plus = 2 * eta * gain * a[:, :-1]
-    minus = 2 * eta * carry[:, 1:] * a[:, :-2]                 # t = 1..T-1, on a_{t-1}
+    minus = 2 * eta * carry[:, 1:] * a[:, :-2]  # t = 1..T-1, on a_{t-1}
     minus = np.concatenate([np.zeros_like(minus[:, :1]), minus], axis=1)
     observed = np.cumsum(plus - minus, axis=1)
     z = trajectory.z_dist2
     scale = np.maximum(z[:, :1], np.cumsum(np.abs(plus) + np.abs(minus), axis=1))
     bound = z[:, :1] - z[:, 1:]
-    return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool),
-                 np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1))
+    return Bound(
+        observed,
+        bound,
+        scale,
+        np.ones_like(bound, dtype=bool),
+        np.cumsum(rounding_floor(trajectory, z[:, 1:]), axis=1),
+    )
 
 
 def heavy_ball_weighted_sum(trajectory, L_hat, *, carry: str = "next") -> Bound:
@@ -331,8 +358,9 @@ def heavy_ball_min_coefficients(trajectory, L_hat, form: str = "paper") -> np.nd
     R = gain.shape[0]
     # c_t on horizon k: gain_t - carry_{t+1} for t <= k-2, gain_{k-1} for t = k-1
     inner = gain[:, :-1] - carry[:, 1:]
-    m_inner = np.concatenate([np.full((R, 1), np.inf),
-                              np.minimum.accumulate(inner, axis=1)], axis=1)
+    m_inner = np.concatenate(
+        [np.full((R, 1), np.inf), np.minimum.accumulate(inner, axis=1)], axis=1
+    )
     return np.minimum(m_inner, gain)
 
 
@@ -466,8 +494,9 @@ def heavy_ball_rate(trajectory, L_hat, L) -> Bound:
     # moves by at most a factor 2 and only slacks within 1e-12 relative of 0 could change
     # side. test_the_exact_schedule_stays_applicable_over_long_horizons kills `/`.)
     tol = FEASIBILITY_RTOL * (np.abs(gain[:, :-1]) + carry[:, 1:])
-    ok = np.concatenate([np.ones((R, 1), bool),
-                         np.logical_and.accumulate(slack >= -tol, axis=1)], axis=1)
+    ok = np.concatenate(
+        [np.ones((R, 1), bool), np.logical_and.accumulate(slack >= -tol, axis=1)], axis=1
+    )
     bound = _rate_bound(trajectory.dist2[:, :1], eta, lam[:, 1:], gain, L[:, None])
     applicable = ok & (gain > 0)
     observed = trajectory.gap[:, 1:]
@@ -505,8 +534,9 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     descent.require(trajectory, "gamma", "gap", "lambdas", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
-    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
-                                   and np.all(eta == eta[0])):
+    if trajectory.runs < 2 or not (
+        np.allclose(d0, d0[0], rtol=1e-12, atol=0.0) and np.all(eta == eta[0])
+    ):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
     L = float(np.max(descent.per_step(L, trajectory, "L")))
     eta = float(eta[0])
@@ -515,8 +545,14 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     rho = np.max(trajectory.rho)
     kappa = np.min(1 - eta * L_hat)
     gain = (kappa + lam[:-2]) * gamma
-    feasible = np.concatenate([[True], np.logical_and.accumulate(
-        lam[1:-1] * rho - gain <= FEASIBILITY_RTOL * (np.abs(gain) + lam[1:-1] * rho))])
+    feasible = np.concatenate(
+        [
+            [True],
+            np.logical_and.accumulate(
+                lam[1:-1] * rho - gain <= FEASIBILITY_RTOL * (np.abs(gain) + lam[1:-1] * rho)
+            ),
+        ]
+    )
     c = (kappa + lam[:-1]) * gamma
     bound = _rate_bound(d0[0], eta, lam[1:], c, L)
     a = trajectory.gap[:, 1:]

@@ -30,8 +30,16 @@ import numpy as np
 from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound
 
-__all__ = ["MonteCarloBound", "sgd_one_step", "sgd_one_step_sharp", "sgd_pathwise",
-           "sgd_pathwise_sharp", "sgd_rate", "sgd_rate_in_expectation", "sgd_rate_sharp"]
+__all__ = [
+    "MonteCarloBound",
+    "sgd_one_step",
+    "sgd_one_step_sharp",
+    "sgd_pathwise",
+    "sgd_pathwise_sharp",
+    "sgd_rate",
+    "sgd_rate_in_expectation",
+    "sgd_rate_sharp",
+]
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,9 @@ def sgd_rate_in_expectation(trajectory, L_hat) -> MonteCarloBound:
     descent.require(trajectory, "gap", "gamma", "dist2")
     L_hat = descent.per_step(L_hat, trajectory, "L_hat")
     d0, eta = trajectory.dist2[:, 0], trajectory.lr
-    if trajectory.runs < 2 or not (np.allclose(d0, d0[0], rtol=1e-12, atol=0.0)
-                                   and np.all(eta == eta[0])):
+    if trajectory.runs < 2 or not (
+        np.allclose(d0, d0[0], rtol=1e-12, atol=0.0) and np.all(eta == eta[0])
+    ):
         raise ValueError("trajectory must hold >= 2 runs of one problem, step size and start")
     # (Mutation notes: d0 is equal across runs to 1e-12 relative and eta exactly, checked
     # above, so d0[1] / eta[1] for d0[0] / eta[0], here and in that check, are equivalent
