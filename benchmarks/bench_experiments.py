@@ -57,9 +57,9 @@ import numpy as np  # noqa: E402
 import rwtheory as rw  # noqa: E402
 from rwtheory.convex import engine  # noqa: E402
 from rwtheory.convex.layout import Layout  # noqa: E402
-from rwtheory.report.files import atomic_write_text  # noqa: E402
 from rwtheory.convex.problems import OUTLIER_DEFAULTS, regression_with_outliers  # noqa: E402
 from rwtheory.convex.schemes import Strategy  # noqa: E402
+from rwtheory.report.files import atomic_write_text  # noqa: E402
 from rwtheory.weights.pipeline import STRATEGIES  # noqa: E402
 
 TOLERANCE = 1e-10

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.weights.optimal import batched_kl_capped_weights
 from rwtheory.convex.schemes import Scheme
+from rwtheory.weights.optimal import batched_kl_capped_weights
 
 __all__ = ["AlternatingCap", "DirichletWeights", "RandomCapped", "SmallestGaps"]
 

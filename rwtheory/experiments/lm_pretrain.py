@@ -42,10 +42,10 @@ import numpy as np
 import torch
 
 import rwtheory as rw
-from rwtheory.report.figures import FigureResult
 from rwtheory.lm import SampleReweighter, kl_capped, per_sample_loss
 from rwtheory.lm.data import DOMAINS, build_corpus
 from rwtheory.lm.model import ByteTransformer
+from rwtheory.report.figures import FigureResult
 
 NAME = "lm"
 METHODS: tuple[str, ...] = (

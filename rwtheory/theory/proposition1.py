@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rwtheory.weights.statistics import batched_gamma
 from rwtheory.theory.reference_solvers import kkt_residual, kl_capped_weights_cvxpy
 from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import normalize_losses
+from rwtheory.weights.statistics import batched_gamma
 
 __all__ = [
     "FAMILIES",

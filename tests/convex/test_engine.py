@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from rwtheory.convex import engine
-from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
 from rwtheory.convex.layout import group_key
+from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 
 SCHEMES = [

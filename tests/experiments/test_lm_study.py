@@ -10,14 +10,12 @@ import pytest
 import torch
 
 import rwtheory as rw
-from rwtheory.experiments import lm_pretrain, lm_train_loop
-
 from rwtheory.cli import main as cli_main
-from rwtheory.experiments import FIGURES
-from rwtheory.report.figures import save
+from rwtheory.experiments import FIGURES, lm_pretrain, lm_train_loop
 from rwtheory.lm import per_sample_loss, per_sample_loss_from_hidden
 from rwtheory.lm.data import DOMAINS, build_corpus, python_doc_topics
 from rwtheory.lm.model import ByteTransformer
+from rwtheory.report.figures import save
 
 
 # ----------------------------------------------------------------- corpus

@@ -160,7 +160,8 @@ def test_bad_input():
     tr = glm.run(_problem3(), Fixed(W3), lr=1.0, steps=2)
     with pytest.raises(ValueError, match="L must be"):
         theorem4.one_step(tr, -1.0)
-    from rwtheory.convex import engine, problems as cp
+    from rwtheory.convex import engine
+    from rwtheory.convex import problems as cp
 
     ls = cp.consistent_least_squares(1, n=4, d=2)
     with pytest.raises(ValueError, match="glm.run"):

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from rwtheory.convex import engine
-from rwtheory.theory import theorems
-from rwtheory.theory import broken_hypotheses, randomised
 from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, SmallestGaps
 from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
+from rwtheory.theory import broken_hypotheses, randomised, theorems
 
 
 @pytest.fixture(scope="module")

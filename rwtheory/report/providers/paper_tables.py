@@ -218,7 +218,7 @@ def table1_claims() -> list[Claim]:
             "holds" if ok else "fails",
             f"LinUpper best or tied in {b + t}/7 domains ({b} better, {t} tied, worse on "
             + ", ".join(d for d, x, y in zip(DOMAINS, lin, best_other, strict=True) if x > y)
-            + f"); largest gains over uniform: "
+            + "); largest gains over uniform: "
             + ", ".join(f"{d} {gains[d]:.2f}" for d in top3)
             + " perplexity",
             [

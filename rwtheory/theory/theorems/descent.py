@@ -11,7 +11,6 @@ import numpy as np
 
 from rwtheory.theory.theorems.bound import Bound, rounding_floor, step_within
 
-
 #: Records only a heavy-ball run has.
 HEAVY_BALL_FIELDS = frozenset({"z_dist2", "prev_weighted_gap", "lambdas"})
 
