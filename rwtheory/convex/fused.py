@@ -106,6 +106,7 @@ class FusedWeights:
         self.ends, self.ends_tmp = np.ones((2,) + stat.shape), np.ones((2,) + stat.shape)
         self.qmax, self.mid = self.ends[0], stat.copy()
         self.half, self.k, self.kr, self.inv_r = stat.copy(), stat.copy(), stat.copy(), stat.copy()
+        self.scale = stat.copy()
         for key, scheme, sl, span in lay.groups:
             if key[0] not in FUSED_KINDS:
                 continue
@@ -127,7 +128,9 @@ class FusedWeights:
                 delta=self.delta[rel],
             )
             emax = self.emax[sl]
-            self.forms.append((form, self.q[sl], self.E[sl], row, emax[..., None], generic))
+            self.forms.append(
+                (form, self.q[sl], self.E[sl], row, emax[..., None], generic, self.scale[rel])
+            )
         self._temperatures()
 
     def _temperatures(self):
@@ -138,11 +141,17 @@ class FusedWeights:
                 f"temperature must be a finite number > 0 for every run, got {float(t[bad][0])!r}"
             )
         with np.errstate(over="ignore"):  # t below 1/float max: 1/t is inf
-            np.divide(1.0, t, out=self.inv_r)
+            np.divide(1.0, t, out=self.scale)
             # ... and is clamped to float max: 0 * inf would be NaN at a row's maximum, while
             # (negative) * max is still -inf, the limit (all the weight on the row's top)
-            np.minimum(self.inv_r, np.finfo(self.inv_r.dtype).max, out=self.inv_r)
-            self.shift = bool(np.any(np.maximum(self.delta, 1.0) * self.inv_r > _EXP_SAFE))
+            np.minimum(self.scale, np.finfo(self.scale.dtype).max, out=self.scale)
+            self.shift = bool(np.any(np.maximum(self.delta, 1.0) * self.scale > _EXP_SAFE))
+        # Where exp could overflow, the forms write their exponents at r = 1 and _fused
+        # scales them by 1/r only after the shift to a row maximum of 0: a score over a tiny
+        # r (k/r, |l~|/r) would overflow to inf first, and inf - inf is NaN, while
+        # 0 * (1/r) = 0 at the row's top and (negative) * (1/r) -> -inf elsewhere is the
+        # limit (the weight shared by the row's top scores) for every strategy.
+        self.inv_r[...] = 1.0 if self.shift else self.scale
 
     def __call__(self, step: int) -> None:
         """Weights for the engine's q of step ``step``."""
@@ -164,22 +173,22 @@ class FusedWeights:
         default = np.setbufsize(self.bufsize)  # max, min and the forms are exact in any order
         try:
             self._row_stats()
-            for form, qg, Eg, row, _, _ in self.forms:
+            for form, qg, Eg, row, *_ in self.forms:
                 form.exponent(qg, row, Eg)
             peaks = [
                 np.maximum.reduce(Eg, axis=-1, keepdims=True) if not form.bounded else None
-                for form, _, Eg, _, _, _ in self.forms
+                for form, _, Eg, *_ in self.forms
             ]
         finally:
             np.setbufsize(default)
-        for (form, _, Eg, _, emax, generic), mx in zip(self.forms, peaks, strict=True):
-            if mx is None:
-                continue
-            if self.shift or generic:
+        for (form, _, Eg, _, emax, generic, scale), mx in zip(self.forms, peaks, strict=True):
+            if mx is not None and (self.shift or generic):
                 Eg -= mx
                 emax[...] = 1.0
-            else:
+            elif mx is not None:
                 np.exp(mx, out=emax)
+            if self.shift:
+                Eg *= scale
         np.exp(self.ER, out=self.ER)
         np.add.reduce(self.ER, axis=-1, out=self.SR)
 

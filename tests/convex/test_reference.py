@@ -13,7 +13,8 @@ from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, Smallest
 from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
 from rwtheory.convex.reference import run_reference
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
-from rwtheory.weights.strategies import registered_strategies
+from rwtheory.weights.pipeline import normalize_losses
+from rwtheory.weights.strategies import get_strategy, registered_strategies
 
 #: every scheme family; several of them share each engine call below
 SCHEMES = [
@@ -156,6 +157,50 @@ def test_dro_kl_at_a_temperature_whose_reciprocal_overflows(temperature):
     assert _relative(tr.weights[0], ref.weights) <= TOL
     assert _relative(tr.iterates[0], ref.iterates) <= TOL
     np.testing.assert_array_equal(tr.rho[0, 2:], 30.0)
+
+
+def _near_top(scores: np.ndarray) -> np.ndarray:
+    """The samples of each row whose score is the row's maximum up to rounding."""
+    top = scores.max(axis=-1, keepdims=True)
+    return scores >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
+
+
+@pytest.mark.parametrize("strategy", ["linupper", "quadratic", "extremes", "upper"])
+@pytest.mark.parametrize(
+    "temperature",
+    [1e-310, 1e-200, 1e-4, lambda t: 1.0 if t < 2 else 1e-310],
+    ids=["below_1/max", "tiny", "small", "schedule"],
+)
+def test_every_strategy_gives_the_limit_at_any_accepted_temperature(strategy, temperature):
+    """At a tiny r the tempered softmax puts all the weight on the row's top scores. The fused
+    engine must give that limit for every strategy, as the public pipeline does: no NaN (k/r
+    or |l~|/r overflowing to inf, then inf - inf), no warning, no false divergence.
+
+    Rounding of the scores (~1e-16) is amplified by 1/r in the weights: at r = 1e-4 the
+    engine and the reference agree to 1e-12/r; below that, where samples tie at the top
+    (Extremes' two ends, both at |l~| = delta), which of them a last bit favours differs
+    between the two computations, so the engine is checked against the limit itself: a
+    probability vector on the samples whose public score is the row's top up to rounding."""
+    problem = regression_with_outliers(1, n=30, d=4, n_test=10)
+    scheme = Strategy(strategy, temperature)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = engine.run(problem, scheme, lr=0.05, steps=6, keep_weights=True)
+    assert tr.diverged_at[0] == -1
+    W = tr.weights[0]
+    assert np.all(np.isfinite(W)) and np.all(W >= 0)
+    np.testing.assert_allclose(W.sum(axis=-1), 1.0, rtol=1e-12)
+    if temperature == 1e-4:
+        ref = run_reference(problem, scheme, "gd", 0.05, 6)
+        assert _relative(W, ref.weights) <= TOL / temperature
+        return
+    losses = problem.losses(tr.iterates[0, :-1])  # (T, n): the losses the weights saw
+    scores = np.stack([get_strategy(strategy).score(normalize_losses(row), 1.0) for row in losses])
+    tiny = [t for t in range(W.shape[0]) if not callable(temperature) or t >= 2]
+    assert np.all(W[tiny][~_near_top(scores[tiny])] == 0.0)
+    if strategy != "extremes":  # no tie at the top but linupper's flat one: the reference's
+        ref = run_reference(problem, scheme, "gd", 0.05, 6)
+        assert _relative(W, ref.weights) <= TOL
 
 
 def test_reference_arguments():
