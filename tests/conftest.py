@@ -9,9 +9,15 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+from rwtheory.experiments import pins
+
+# The test process computes what the pinned workers compute (tests compare the two), so it
+# pins itself before numpy or torch is loaded (test_pins.py asserts it took effect).
+TEST_PROCESS_PINNED = pins.pin_this_process()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # shared helpers (tests/strategies.py) importable from every sub-folder of tests/
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -64,7 +64,13 @@ def test_no_private_name_is_imported_across_modules():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
+            # the package's own private names (a library's internals, such as numpy's CPU
+            # tables read by experiments/pins.py, are that module's documented choice)
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("rwtheory")
+            ):
                 if node.module.endswith("_array"):
                     continue
                 private_module = any(

@@ -39,3 +39,17 @@ def test_runtime_imports_leave_the_checking_stack_alone(statement):
 def test_every_public_name_resolves():
     for name in rwtheory.__all__:
         assert getattr(rwtheory, name) is not None, name
+
+
+def test_the_lazy_namespace_lists_exactly_the_names_it_can_load():
+    """``rwtheory.__all__`` and the table that loads the names on first use agree, and
+    ``import rwtheory`` alone (the command line's first step) loads no numerical library."""
+    assert sorted(rwtheory.__all__) == sorted(rwtheory._HOMES)
+    assert _loaded_after("import rwtheory, rwtheory.cli") == dict.fromkeys(HEAVY, False)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, rwtheory.cli; print('numpy' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "False"

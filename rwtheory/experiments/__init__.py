@@ -3,7 +3,7 @@
 Each figure module exposes ``NAME`` and ``build(*, seeds, quick) ->
 rwtheory.report.figures.FigureResult`` (and optionally ``claims(result)``, the paper's
 claims its numbers check); ``rwtheory figures --only NAME`` regenerates it. Importing this
-package imports every figure module (the LM study imports torch).
+package imports no figure module until ``FIGURES`` is read.
 
 A figure's ``FigureResult.summary`` is a frozen dataclass (the module's ``Summary``). The
 regression figures with empirical claims (fig7, fig8, r_sensitivity, max_weight) also
@@ -14,10 +14,24 @@ their ``claims`` (the rows of ``paper_checks.md``) and by the robustness study
 outputs in ``robustness_report.py`` and ``robustness_plots.py``; ``rwtheory robustness``).
 """
 
-from rwtheory.experiments import fig1, fig7, fig8, lm_pretrain, max_weight, r_sensitivity
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["FIGURES"]
 
-#: Figure name -> the module defining it. Order = run order of ``rwtheory figures`` and
-#: ``rwtheory reproduce``, and the order of the figures' rows in ``paper_checks.md``.
-FIGURES = {m.NAME: m for m in (fig1, fig7, fig8, r_sensitivity, max_weight, lm_pretrain)}
+#: The figure modules, in the order of ``rwtheory figures`` and ``rwtheory reproduce`` and of
+#: the figures' rows in ``paper_checks.md``.
+_FIGURE_MODULES = ("fig1", "fig7", "fig8", "r_sensitivity", "max_weight", "lm_pretrain")
+
+
+def __getattr__(name: str) -> Any:
+    """``FIGURES``, figure name -> the module defining it, built on first use: importing
+    this package loads no numerical library, so that a worker or the command line can pin
+    the CPU code paths first (:mod:`rwtheory.experiments.pins`)."""
+    if name == "FIGURES":
+        modules = [importlib.import_module(f"{__name__}.{m}") for m in _FIGURE_MODULES]
+        globals()["FIGURES"] = value = {m.NAME: m for m in modules}
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

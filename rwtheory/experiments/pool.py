@@ -8,18 +8,9 @@ oversubscribe them. Assumption, which every task of this package satisfies: a ta
 seeds and its thread count, so it computes the same bytes in any worker, in any order, as
 alone in the main process (the tests compare the outputs of 1 and 2 workers byte for byte).
 
-Same bytes on another machine. The outputs of ``rwtheory reproduce`` were found to differ
-between two x86-64 machines of this project (an Intel CPU with AVX-512 and an AMD EPYC
-without): numpy's float64 ``exp`` has an AVX-512 kernel that rounds differently from the C
-library's, and OpenBLAS, MKL and torch pick their kernels by CPU. Most rows agree; the
-chaotic LinUpper r = 0.1 runs of ``r_sensitivity`` and the float32 LM study amplify
-last-bit differences into printed digits. :data:`PORTABLE` pins every one of those choices to
-its AVX2 code path in the workers (numpy's AVX-512 dispatch off, OpenBLAS's Haswell kernels,
-MKL's AVX2 path, torch's AVX2 kernels). On an AVX2 machine such as the AMD EPYC the pins
-change no bit (measured: the same output bytes with and without); on an AVX-512 machine they
-are meant to select the same code paths, at some cost in speed (numpy's ``exp`` falls back to
-the C library's) -- expected, not verified, as no AVX-512 machine was at hand when they were
-added. Non-x86 machines (ARM) use other kernels and are not covered.
+Same bytes on another machine: the workers are started with the CPU pins of
+:mod:`rwtheory.experiments.pins` (every library on its AVX2 code path), and every task of
+the job verifies them before it computes (:func:`rwtheory.experiments.pins.require_pinned`).
 """
 
 from __future__ import annotations
@@ -31,19 +22,9 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["PORTABLE", "default_workers", "one_blas_thread", "process_pool"]
+__all__ = ["default_workers", "one_blas_thread", "process_pool"]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-#: The workers' SIMD code paths, pinned to AVX2 (see the module docstring).
-PORTABLE = {
-    "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
-    "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
-    "OPENBLAS_CORETYPE": "Haswell",
-    "MKL_CBWR": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-}
 
 
 def default_workers() -> int:
@@ -73,16 +54,23 @@ def one_blas_thread(extra: dict[str, str] | None = None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes with one BLAS thread each and, ``portable``,
-    the SIMD pins of :data:`PORTABLE` (see the module docstring). Workers are started on demand, at submission, so the thread variables stay
-    set for the life of the pool; on exit (also on an exception or Ctrl-C) the tasks not yet
-    started are cancelled and the workers are joined."""
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes with one BLAS thread each and the CPU pins of
+    :func:`rwtheory.experiments.pins.variables` (see the module docstring). Workers are
+    started on demand, at submission, so the variables stay set for the life of the pool; on
+    exit (also on an exception or Ctrl-C) the tasks not yet started are cancelled and the
+    workers are joined. A worker whose parent dies (any signal, SIGKILL included) stops
+    within :data:`ORPHAN_GRACE` seconds (:func:`_worker_init`)."""
+    from rwtheory.experiments import pins
+
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    with one_blas_thread(PORTABLE if portable else None):
+    with one_blas_thread(pins.variables()):
         pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_interruptible
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         try:
             yield pool
@@ -92,11 +80,34 @@ def process_pool(workers: int, *, portable: bool = True) -> Iterator[ProcessPool
         pool.shutdown(wait=True)
 
 
-def _interruptible() -> None:
+#: Seconds between a worker's looks at its parent, and before an orphan that did not unwind
+#: after its interrupt is ended.
+ORPHAN_POLL = 0.5
+ORPHAN_GRACE = 5.0
+
+
+def _worker_init(parent: int) -> None:
     """In each worker: SIGINT raises KeyboardInterrupt even where the parent was started with
     it ignored (``nohup cmd &`` in a shell without job control passes SIG_IGN on, and Python
-    then keeps it), so that :func:`_stop` can interrupt the worker's task."""
+    then keeps it), so that :func:`_stop` can interrupt the worker's task; and a daemon thread
+    watches the parent: once it is gone (the worker is re-parented), the worker interrupts
+    itself, so that its task unwinds as after a Ctrl-C (atomic writes remove their
+    temporaries), and ends ``ORPHAN_GRACE`` seconds later if it has not. Polling is the
+    portable way (Linux's parent-death signal follows the spawning *thread*, not process)."""
+    import threading
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(ORPHAN_GRACE)
+    os._exit(1)
 
 
 def _stop(pool: ProcessPoolExecutor, grace: float = 10.0) -> None:
