@@ -16,6 +16,8 @@ from rwtheory.report.figures import FigureResult
 
 NAME = "fig1"
 STRATEGIES = ("linupper", "quadratic", "extremes")
+#: The ids of the claims of :func:`claims` (the rows marked "error" if building raises).
+CLAIM_KEYS = ("fig1.shapes",)
 TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
 
 

@@ -15,16 +15,26 @@ owns its seeds, so the outputs are the same bytes whatever the number of workers
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rwtheory import experiments
+from rwtheory.experiments import pins
 from rwtheory.report import figures, ledger
 from rwtheory.report.claim import Report
 from rwtheory.report.figures import FigureResult
 
-__all__ = ["Pending", "check_providers", "check_task", "figure_task", "finish", "submit"]
+__all__ = [
+    "Pending",
+    "check_providers",
+    "check_task",
+    "failures",
+    "figure_task",
+    "finish",
+    "submit",
+]
 
 
 @dataclass
@@ -48,7 +58,9 @@ def split(module) -> bool:
 
 def figure_task(name: str, out: Path, quick: bool, seeds: int | None = None) -> FigureResult:
     """Build figure ``name``, save it into ``out`` and return its result without the drawing
-    (closed by :func:`rwtheory.report.figures.save`; the claims read the numbers only)."""
+    (closed by :func:`rwtheory.report.figures.save`; the claims read the numbers only).
+    Refuses to compute in a process without the CPU pins (:mod:`rwtheory.experiments.pins`)."""
+    pins.require_pinned()
     result = experiments.FIGURES[name].build(seeds=seeds, quick=quick)
     figures.save(result, out)
     return replace(result, figure=None)
@@ -60,7 +72,8 @@ def check_providers() -> list[str]:
 
 
 def check_task(name: str, quick: bool) -> Report:
-    """Run the ledger's provider ``name``."""
+    """Run the ledger's provider ``name`` (in a pinned process, as :func:`figure_task`)."""
+    pins.require_pinned()
     return ledger.run_provider(name, quick)
 
 
@@ -95,13 +108,37 @@ def submit(
     return Pending(figures_out, quick, whole, queued, runs)
 
 
-def finish(pending: Pending) -> tuple[dict[str, FigureResult], dict[str, Report]]:
+def finish(pending: Pending) -> tuple[dict[str, FigureResult | Exception], dict[str, Report]]:
     """Wait for the queued tasks and save the split figures; returns the figures' results by
-    name (in registry order) and the checks' reports by provider name."""
-    results = {name: f.result() for name, f in pending.figures.items()}
+    name (in registry order) and the checks' reports by provider name. A figure whose task
+    raised is returned as its exception (its claims become the ledger's "error" rows, the
+    other figures are still saved); a worker refusing to compute unpinned, or an interrupt,
+    ends the job."""
+    results: dict[str, FigureResult | Exception] = {
+        name: _outcome(f.result) for name, f in pending.figures.items()
+    }
     for name, (cfg, runs) in pending.runs.items():
-        result = experiments.FIGURES[name].assemble(cfg, runs, pending.quick)
-        figures.save(result, pending.figures_out)
-        results[name] = replace(result, figure=None)
+        results[name] = _outcome(functools.partial(_assemble, pending, name, cfg, runs))
     reports = {name: f.result() for name, f in pending.checks.items()}
     return {name: results[name] for name in experiments.FIGURES if name in results}, reports
+
+
+def _assemble(pending: Pending, name: str, cfg, runs) -> FigureResult:
+    result = experiments.FIGURES[name].assemble(cfg, runs, pending.quick)
+    figures.save(result, pending.figures_out)
+    return replace(result, figure=None)
+
+
+def _outcome(compute):
+    """``compute()``, or the exception it raised (not an interrupt, not an unpinned worker)."""
+    try:
+        return compute()
+    except pins.UnpinnedProcess:
+        raise
+    except Exception as exc:
+        return exc
+
+
+def failures(results: dict) -> dict[str, str]:
+    """Figure name -> its exception, for the figures of :func:`finish` that raised."""
+    return {n: f"{type(r).__name__}: {r}" for n, r in results.items() if isinstance(r, Exception)}

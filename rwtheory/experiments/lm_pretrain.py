@@ -57,6 +57,17 @@ METHODS: tuple[str, ...] = (
     "kl_capped",
     "linupper_cap_safe",
 )
+#: The ids of the claims of :func:`claims` (the rows marked "error" if the study raises).
+CLAIM_KEYS = (
+    "lm.linupper_vs_uniform",
+    "lm.linupper_best",
+    "lm.extremes_lags",
+    "lm.vs_dro_kl",
+    "lm.cap",
+    "lm.kl_capped_respects_cap",
+    "lm.cap_in_practice.kl_capped",
+    "lm.cap_in_practice.linupper_cap_safe",
+)
 #: The arms that enforce the cap rho <= cfg.rho, compared with uncapped LinUpper.
 CAPPED: tuple[str, ...] = ("kl_capped", "linupper_cap_safe")
 #: Significant digits of the CSV's numbers: the study's float32 training differs between
@@ -208,7 +219,11 @@ def train_one(method: str, cfg: StudyConfig, seed: int, corpus=None) -> dict:
 def train_task(method: str, cfg: StudyConfig, seed: int) -> dict:
     """:func:`train_one` under :func:`deterministic` with its own corpus: one task of a worker
     process (the corpus is a function of the seed, so the record is the same as in
-    :func:`run_study`'s loop, which builds it once per seed)."""
+    :func:`run_study`'s loop, which builds it once per seed). Refuses to compute in a process
+    without the CPU pins (:mod:`rwtheory.experiments.pins`)."""
+    from rwtheory.experiments import pins
+
+    pins.require_pinned()
     with deterministic(cfg.threads):
         return train_one(method, cfg, seed)
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["SCOPES", "STATUSES", "Claim", "Provider", "Quantity", "Report"]
+__all__ = ["SCOPES", "STATUSES", "Claim", "Provider", "Quantity", "Report", "error_report"]
 
-#: The allowed values of :attr:`Claim.status` (the verdict).
-STATUSES = ("holds", "holds with caveat", "fails", "not checked")
+#: The allowed values of :attr:`Claim.status` (the verdict). ``"error"``: the check itself
+#: raised before it could judge the claim (:func:`error_report`); a finding about the check,
+#: not about the paper, and counted only where it occurs.
+STATUSES = ("holds", "holds with caveat", "fails", "not checked", "error")
 
 #: How a claim is checked (:attr:`Claim.scope`):
 #:
@@ -112,8 +114,37 @@ class Report:
 @dataclass(frozen=True)
 class Provider:
     """A named check: ``run(quick) -> Report``. ``stable_rows``: it may produce rows with
-    ``stable=True`` (the consistency test runs such providers in ``--quick`` mode)."""
+    ``stable=True`` (the consistency test runs such providers in ``--quick`` mode).
+    ``keys``: the ids of the claims it judges (the rows marked ``"error"`` when it raises;
+    tests tie them to the rows it writes)."""
 
     name: str
     run: Callable[[bool], Report]
     stable_rows: bool = True
+    keys: tuple[str, ...] = ()
+
+
+def error_report(provider: Provider, exc: BaseException, seconds: float = 0.0) -> Report:
+    """The report of a check that raised: each of its claims (``provider.keys``, or one row
+    named after the provider when it declares none) gets the status ``"error"`` with the
+    exception in the row, and the traceback goes into the details."""
+    import traceback
+
+    text = f"{type(exc).__name__}: {exc}".strip()
+    why = f"the check `{provider.name}` raised {text}"
+    rows = [
+        Claim(
+            key,
+            "n/a (the check raised)",
+            "n/a: the check raised before it could state this claim",
+            False,
+            f"Not judged: {why}.",
+            f"`rwtheory check --only {provider.name}`",
+            "error",
+            text,
+        )
+        for key in provider.keys or (f"{provider.name}.error",)
+    ]
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    details = f"The check `{provider.name}` raised:\n\n```\n{trace}\n```"
+    return Report(provider.name, rows, details, seconds, [f"{provider.name}: {why}"])

@@ -12,6 +12,7 @@ for every claim of :mod:`rwtheory.report.providers.unchecked` whose provider is 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rwtheory.report import markdown, records
-from rwtheory.report.claim import Provider, Report
+from rwtheory.report.claim import Provider, Report, error_report
 from rwtheory.report.files import atomic_write_text
 from rwtheory.report.providers import (
     cap,
@@ -33,7 +34,7 @@ from rwtheory.report.providers import (
 )
 from rwtheory.report.providers.unchecked import PLACEHOLDERS, placeholder
 
-__all__ = ["collect", "providers", "run_provider", "write"]
+__all__ = ["check_names", "collect", "errors", "providers", "run_provider", "write"]
 
 
 def providers(figure_results: Mapping | None = None) -> list[Provider]:
@@ -45,15 +46,35 @@ def providers(figure_results: Mapping | None = None) -> list[Provider]:
 
 def run_provider(name: str, quick: bool, figure_results: Mapping | None = None) -> Report:
     """Run the provider ``name`` of :func:`providers`; its report's ``seconds`` is the CPU
-    time it took in this process."""
+    time it took in this process. A provider that raises gives its error report
+    (:func:`~rwtheory.report.claim.error_report`) instead of ending the ledger."""
     return _timed({p.name: p for p in providers(figure_results)}[name], quick)
 
 
+def check_names(only: Sequence[str], figure_results: Mapping | None = None) -> None:
+    """Raise ValueError naming the unknown provider names of ``only`` (before any run)."""
+    every = [p.name for p in providers(figure_results)]
+    unknown = sorted(set(only) - set(every))
+    if unknown:
+        raise ValueError(f"unknown provider(s) {unknown}; choose from {every}")
+
+
 def _timed(provider: Provider, quick: bool) -> Report:
+    """Run ``provider``: its report, or its error report when it raises (an exception of the
+    check is a finding about its own claims; an interrupt still ends the run, and a worker
+    without the CPU pins refuses before, in :func:`rwtheory.experiments.job.check_task`)."""
     start = time.process_time()
-    rep = provider.run(quick)
+    try:
+        rep = provider.run(quick)
+    except Exception as exc:
+        return error_report(provider, exc, time.process_time() - start)
     rep.seconds = rep.seconds or time.process_time() - start
     return rep
+
+
+def errors(reports: Sequence[Report]) -> dict[str, str]:
+    """Provider -> the exception of every check in ``reports`` that raised."""
+    return {r.provider: c.number for r in reports for c in r.claims if c.status == "error"}
 
 
 def collect(
@@ -75,11 +96,7 @@ def collect(
     every = providers(figure_results)
     active = every
     if only is not None:
-        unknown = set(only) - {p.name for p in every}
-        if unknown:
-            raise ValueError(
-                f"unknown provider(s) {sorted(unknown)}; choose from {[p.name for p in every]}"
-            )
+        check_names(only, figure_results)
         active = [p for p in every if p.name in only]
     if stable_only:
         active = [p for p in active if p.stable_rows]
@@ -99,11 +116,18 @@ def collect(
     return reports
 
 
-def write(path: str | Path, reports: Sequence[Report], *, quick: bool) -> tuple[Path, Path]:
+def write(
+    path: str | Path, reports: Sequence[Report], *, quick: bool, figures: str | Path | None = None
+) -> tuple[Path, Path]:
     """Write ``path`` (markdown) and the same records as JSON beside it (``.json``), each
-    atomically (a crash leaves the previous files untouched). Returns both paths."""
-    doc = records.ledger_record(reports, quick=quick)
+    atomically (a crash leaves the previous files untouched). Returns both paths.
+    ``figures``: the folder of the figures the claims rest on, recorded in the JSON relative
+    to the ledger's folder (for ``rwtheory report``)."""
     path = Path(path)
+    rel = None
+    if figures is not None:
+        rel = Path(os.path.relpath(Path(figures).resolve(), path.resolve().parent)).as_posix()
+    doc = records.ledger_record(reports, quick=quick, figures=rel)
     json_path = path.with_suffix(".json")
     text_md, text_json = markdown.render_markdown(doc), records.dumps(doc)  # both, then write
     atomic_write_text(json_path, text_json)

@@ -87,12 +87,17 @@ def claim_record(c: Claim, provider: str) -> dict:
 
 
 def _counts(records: Sequence[dict], field: str, values: Sequence[str]) -> dict:
-    return {v: sum(r[field] == v for r in records) for v in values}
+    """Rows per value; ``"error"`` (a check that raised) only when some row has it."""
+    counts = {v: sum(r[field] == v for r in records) for v in values}
+    if not counts.get("error", 1):
+        del counts["error"]
+    return counts
 
 
-def ledger_record(reports, *, quick: bool) -> dict:
+def ledger_record(reports, *, quick: bool, figures: str | None = None) -> dict:
     """The whole ledger document from the providers' reports (``Report`` objects with
-    ``provider``, ``claims`` and ``details``)."""
+    ``provider``, ``claims`` and ``details``); ``figures``: the folder of the figures the
+    claims rest on, relative to the ledger's folder (recorded when given)."""
     records = [claim_record(c, r.provider) for r in reports for c in r.claims]
     ids = [r["id"] for r in records]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -102,6 +107,7 @@ def ledger_record(reports, *, quick: bool) -> dict:
         "schema_version": SCHEMA_VERSION,
         "title": "Paper checks: Sow et al., ICLR 2025 (loss-based sample reweighting)",
         "generated_by": "rwtheory check --quick" if quick else "rwtheory check",
+        **({"figures": figures} if figures else {}),
         "counts": {
             "status": _counts(records, "status", STATUSES),
             "scope": _counts(records, "scope", SCOPES),

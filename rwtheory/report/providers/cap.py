@@ -67,4 +67,4 @@ def report(quick: bool) -> Report:
     return Report("cap", [cap_claim()], details)
 
 
-PROVIDER = Provider("cap", report)
+PROVIDER = Provider("cap", report, keys=("a5.cap",))

@@ -18,16 +18,20 @@ __all__ = ["figure_provider", "providers"]
 
 def figure_provider(module: ModuleType, results: Mapping | None = None) -> Provider:
     """The provider of the figure defined by ``module``: a result in ``results`` (name ->
-    FigureResult) is reused, otherwise the figure is built with its default seeds
-    (``quick`` selects its small configuration)."""
+    FigureResult, or the exception that building it raised in a worker) is reused,
+    otherwise the figure is built with its default seeds (``quick`` selects its small
+    configuration). Its claim ids: the module's ``CLAIM_KEYS``, else its ``RULES``."""
 
     def run(quick: bool) -> Report:
         start = time.process_time()
         result = (results or {}).get(module.NAME) or module.build(seeds=None, quick=quick)
+        if isinstance(result, BaseException):
+            raise result
         claims = annotate(list(module.claims(result)), module.NAME)
         return Report(module.NAME, claims, "", time.process_time() - start)
 
-    return Provider(module.NAME, run, stable_rows=True)
+    keys = tuple(getattr(module, "CLAIM_KEYS", None) or getattr(module, "RULES", {}))
+    return Provider(module.NAME, run, stable_rows=True, keys=keys)
 
 
 def providers(results: Mapping | None = None) -> list[Provider]:

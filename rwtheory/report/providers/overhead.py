@@ -15,4 +15,4 @@ def report(quick: bool) -> Report:
     return Report("overhead", [overhead_claim()])
 
 
-PROVIDER = Provider("overhead", report)
+PROVIDER = Provider("overhead", report, keys=("overhead",))

@@ -579,4 +579,4 @@ def report(quick: bool) -> Report:
     return Report("paper_tables", claims())
 
 
-PROVIDER = Provider("paper_tables", report)
+PROVIDER = Provider("paper_tables", report, keys=tuple(c.key for c in claims()))

@@ -158,7 +158,16 @@ def report(quick: bool) -> Report:
     )
 
 
-PROVIDER = Provider("pep", report)
+PROVIDER = Provider(
+    "pep",
+    report,
+    keys=(
+        "thm1.pep",
+        "thm1.pep.sharp",
+        "thm2.ii.pep",
+        "thm1.pep_sanity",
+    ),
+)
 
 
 def _details(cases, hb, dt) -> str:

@@ -123,7 +123,15 @@ def report(quick: bool) -> Report:
     return Report("prop1", claims, _details(cmp, lp, lin), cmp.seconds)
 
 
-PROVIDER = Provider("prop1", report)
+PROVIDER = Provider(
+    "prop1",
+    report,
+    keys=(
+        "prop1",
+        "prop1.no_kl",
+        "prop1.linupper",
+    ),
+)
 
 
 def _details(cmp, lp, lin) -> str:

@@ -137,7 +137,15 @@ def report(quick: bool) -> Report:
     return Report("thm4", claims, details, res.seconds + pep_secs, _notes(oq, broken))
 
 
-PROVIDER = Provider("thm4", report, stable_rows=False)
+PROVIDER = Provider(
+    "thm4",
+    report,
+    stable_rows=False,
+    keys=(
+        "thm4",
+        "thm4.pep",
+    ),
+)
 
 
 def _notes(oq, broken) -> list[str]:

@@ -408,7 +408,22 @@ def report(quick: bool) -> Report:
     return Report("theorems", claims, details, time.process_time() - start, notes)
 
 
-PROVIDER = Provider("theorems", report, stable_rows=False)
+PROVIDER = Provider(
+    "theorems",
+    report,
+    stable_rows=False,
+    keys=(
+        "thm1",
+        "thm1.sharp",
+        "thm2.i",
+        "thm2.i.sharp",
+        "thm2.ii",
+        "thm2.ii.sharp",
+        "thm2.ii.carry",
+        "thm.steps_above",
+        "thm1.cap",
+    ),
+)
 
 
 def _verification_section(res) -> str:
