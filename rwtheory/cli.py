@@ -47,6 +47,7 @@ OUTPUTS: dict[tuple[str, str], bool] = {
     ("reproduce", "report_out"): True,
     ("robustness", "out"): True,
     ("report", "out"): True,
+    ("compare", "run_dir"): True,
 }
 
 
@@ -60,7 +61,8 @@ def _check_outputs(parser, args) -> None:
         value = getattr(args, dest, None) if args.command == command else None
         problem = None if value is None else check_output_path(value, folder=folder)
         if problem:
-            parser.error(f"argument --{dest.replace('_', '-')}: {problem}")
+            flag = {"run_dir": "run"}.get(dest, dest).replace("_", "-")
+            parser.error(f"argument --{flag}: {problem}")
         if value is not None:  # a killed run's leftovers go first, whatever happens next
             remove_stale_temporaries(value if folder else value.parent)
 
@@ -119,7 +121,7 @@ def cmd_figures(args, parser) -> int:
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     with process_pool(args.workers or default_workers()) as pool:
-        job.finish(
+        results, _ = job.finish(
             job.submit(
                 pool,
                 quick=args.quick,
@@ -130,11 +132,15 @@ def cmd_figures(args, parser) -> int:
             )
         )
     elapsed = time.perf_counter() - start
+    failed = job.failures(results)
+    written = [n for n in names if n not in failed]
     print(
-        f"wrote {len(names)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
-        f"{', '.join(f'{n}.png|.pdf|.csv' for n in names)}"
+        f"wrote {len(written)} figure(s) to {args.out}/ in {elapsed:.1f} s: "
+        f"{', '.join(f'{n}.png|.pdf|.csv' for n in written)}"
     )
-    return 0
+    for name, error in failed.items():
+        print(f"rwtheory: figure {name} raised {error}; not written", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------ check
@@ -169,57 +175,86 @@ def add_check(sub) -> None:
         help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
         "the file then holds only their rows",
     )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="worker processes for the checks (default: every core; the outputs do not "
+        "depend on it)",
+    )
     p.set_defaults(run=cmd_check)
 
 
 def _robustness_notes(folder: Path) -> dict[str, str]:
     """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
-    output folder (``rwtheory robustness --out``); empty when the folder has no study."""
-    from rwtheory.experiments import robustness_report
+    output folder (``rwtheory robustness --out``). Without a study there, every claim the
+    study judges says "not run", and stderr says why (never a silent drop)."""
+    from rwtheory.experiments import robustness, robustness_report
 
     if not (folder / "grid.json").is_file():
-        return {}
+        print(
+            f"rwtheory: no robustness study in {folder}/ (run `rwtheory robustness --out "
+            f"{folder}`, or give --robustness DIR); its claims say 'robustness: not run'",
+            file=sys.stderr,
+        )
+        why = f"not run (no robustness study in {folder}/ when this ledger was written)"
+        return dict.fromkeys(robustness.select_claims(None), why)
     notes = robustness_report.ledger_notes(robustness_report.load(folder))
     return {k: v.removeprefix("Robustness: ") for k, v in notes.items()}  # the row labels it
 
 
-def _run_checks(args, parser, figure_results=None, robustness_dir=None, done=None) -> int:
+def _run_checks(args, figure_results, robustness_dir: Path, done, figures=None) -> int:
+    """Collect the reports (``done``: computed in workers), write the ledger and print its
+    rows; returns 1 when a check raised (its claims are "error" rows, named on stderr)."""
     import time
 
     from rwtheory.report import ledger
 
-    if getattr(args, "only", None) and args.out == DEFAULT_CHECKS_FILE:
-        parser.error(
-            f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
-            f"holds every row; a partial run would replace it)"
-        )
     start = time.perf_counter()
-    try:
-        reports = ledger.collect(
-            quick=args.quick,
-            figure_results=figure_results,
-            only=getattr(args, "only", None),
-            robustness=_robustness_notes(
-                robustness_dir
-                or getattr(args, "robustness", None)
-                or DEFAULT_FIGURES_DIR / "robustness"
-            ),
-            done=done,
-        )
-    except ValueError as exc:
-        parser.error(f"argument --only: {exc}")
-    path, json_path = ledger.write(args.out, reports, quick=args.quick)
+    reports = ledger.collect(
+        quick=args.quick,
+        figure_results=figure_results,
+        only=getattr(args, "only", None),
+        robustness=_robustness_notes(robustness_dir),
+        done=done,
+    )
+    path, json_path = ledger.write(args.out, reports, quick=args.quick, figures=figures)
     wall = time.perf_counter() - start
     for rep in reports:
         for c in rep.claims:
             print(f"{c.status:>18}  {c.key:<16} {c.number[:90]}")
     timing = ", ".join(f"{r.provider} {r.seconds:.1f}s" for r in reports if r.seconds)
     print(f"wrote {path} and {json_path} in {wall:.1f} s wall (CPU: {timing})")
-    return 0
+    for provider, error in ledger.errors(reports).items():
+        print(
+            f"rwtheory: check {provider} raised {error}; its claims are 'error' rows of {path}",
+            file=sys.stderr,
+        )
+    return 1 if ledger.errors(reports) else 0
 
 
 def cmd_check(args, parser) -> int:
-    return _run_checks(args, parser)
+    """Every provider (or those of ``--only``) as a task of a pinned process pool
+    (:func:`rwtheory.experiments.job.check_task`), then the ledger."""
+    from rwtheory.experiments import job
+    from rwtheory.experiments.pool import default_workers, process_pool
+    from rwtheory.report import ledger
+
+    if args.only:
+        try:
+            ledger.check_names(args.only)
+        except ValueError as exc:
+            parser.error(f"argument --only: {exc}")
+        if args.out == DEFAULT_CHECKS_FILE:
+            parser.error(
+                f"argument --out: required with --only (the default {DEFAULT_CHECKS_FILE} "
+                f"holds every row; a partial run would replace it)"
+            )
+    names = list(dict.fromkeys(args.only or [p.name for p in ledger.providers()]))
+    with process_pool(args.workers or default_workers()) as pool:
+        futures = {n: pool.submit(job.check_task, n, args.quick) for n in names}
+        done = {n: f.result() for n, f in futures.items()}
+    return _run_checks(args, None, args.robustness, done)
 
 
 # ------------------------------------------------------------------ reproduce
@@ -282,17 +317,14 @@ def cmd_reproduce(args, parser) -> int:
             executor=pool,
         )
         results, reports = job.finish(pending)
-    print(f"wrote {len(results)} figure(s) to {args.figures_out}/: {', '.join(results)}")
-    _run_checks(
-        args,
-        parser,
-        figure_results=results,
-        robustness_dir=args.figures_out / "robustness",
-        done=reports,
+    written = [n for n in results if n not in job.failures(results)]
+    print(f"wrote {len(written)} figure(s) to {args.figures_out}/: {', '.join(written)}")
+    status = _run_checks(
+        args, results, args.figures_out / "robustness", reports, figures=args.figures_out
     )
     # the README's table follows the committed ledger only, not a run written elsewhere
     readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
-    status = _write_report(args.out.with_suffix(".json"), args.report_out, readme)
+    _write_report(args.out.with_suffix(".json"), args.report_out, readme, args.figures_out)
     print(f"reproduce: {time.perf_counter() - start:.1f} s wall")
     return status
 
@@ -304,10 +336,7 @@ DEFAULT_README = Path("README.md")
 
 
 def add_report(sub) -> None:
-    p = sub.add_parser(
-        "report",
-        help="write the HTML report (and the README's claims table) from paper_checks.json",
-    )
+    p = sub.add_parser("report", help="write the HTML report of a ledger (paper_checks.json)")
     p.add_argument(
         "--ledger",
         type=Path,
@@ -321,33 +350,48 @@ def add_report(sub) -> None:
         help="output folder (default: report/; the page is OUT/index.html)",
     )
     p.add_argument(
+        "--figures",
+        type=Path,
+        default=None,
+        help="folder of the figures the page shows (default: the folder the ledger records, "
+        "else figures/ beside the ledger)",
+    )
+    p.add_argument(
         "--readme",
         type=Path,
-        default=DEFAULT_README,
-        help="README whose generated claims table is refreshed, if it has one (default: README.md)",
+        default=None,
+        help="also refresh the generated claims table of this README (default: none)",
     )
     p.set_defaults(run=cmd_report)
 
 
-def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
-    """Render ``ledger_path`` into ``out/index.html`` (figures linked relative to the current
-    folder, the repository root) and refresh ``readme``'s generated block when it has one."""
+def _figures_of(ledger_path: Path, doc: dict) -> Path:
+    """The figures folder of a ledger: the one it records (relative to its folder), else
+    ``figures/`` beside it."""
+    return ledger_path.parent / doc.get("figures", "figures")
+
+
+def _write_report(
+    ledger_path: Path, out: Path, readme: Path | None, figures: Path | None = None
+) -> int:
+    """Render ``ledger_path`` into ``out/index.html`` -- every link computed from where the
+    page is written: the figures in ``figures`` (default :func:`_figures_of`), the ledger's
+    own files in the header -- and refresh ``readme``'s generated block when given."""
     import json
-    import os
 
     from rwtheory.report.files import atomic_write_text
-    from rwtheory.report.html import render_html
+    from rwtheory.report.html import page_links, render_html
     from rwtheory.report.markdown import README_BEGIN, replace_readme_block
 
     doc = json.loads(ledger_path.read_text(encoding="utf-8"))
-    prefix = Path(os.path.relpath(Path.cwd(), out.resolve())).as_posix() + "/"
-    page = atomic_write_text(out / "index.html", render_html(doc, prefix=prefix))
+    links = page_links(out, ledger_path, figures or _figures_of(ledger_path, doc))
+    page = atomic_write_text(out / "index.html", render_html(doc, links=links))
     print(f"wrote {page}")
-    if (
-        readme is not None
-        and readme.is_file()
-        and README_BEGIN in (text := readme.read_text(encoding="utf-8"))
-    ):
+    if readme is not None:
+        text = readme.read_text(encoding="utf-8")
+        if README_BEGIN not in text:
+            print(f"rwtheory: {readme} has no generated claims table; left alone", file=sys.stderr)
+            return 0
         atomic_write_text(readme, replace_readme_block(text, doc))
         print(f"refreshed the claims table of {readme}")
     return 0
@@ -360,7 +404,11 @@ def cmd_report(args, parser) -> int:
         )
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
-    return _write_report(args.ledger, args.out, args.readme)
+    if args.figures is not None and not args.figures.is_dir():
+        parser.error(f"argument --figures: {str(args.figures)!r} is not a folder")
+    if args.readme is not None and not args.readme.is_file():
+        parser.error(f"argument --readme: {str(args.readme)!r} is not a file")
+    return _write_report(args.ledger, args.out, args.readme, args.figures)
 
 
 # ------------------------------------------------------------------ robustness
@@ -439,8 +487,105 @@ def cmd_robustness(args, parser, executor=None) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ compare
+def add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="regenerate (or take) a run's outputs and compare them with the committed ones",
+    )
+    p.add_argument(
+        "--run",
+        dest="run_dir",
+        type=_output_path,
+        default=None,
+        help="a run's output folder (paper_checks.json, figures/); regenerated into it with "
+        "`rwtheory reproduce` when it holds no ledger (default: a new scratch folder)",
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        default=Path("."),
+        help="the committed outputs (default: the current folder, a clone's root)",
+    )
+    p.add_argument("--quick", action="store_true", help="regenerate the small configurations")
+    p.add_argument(
+        "--workers", type=_positive_int, default=None, help="worker processes (default: every core)"
+    )
+    p.set_defaults(run=cmd_compare)
+
+
+def cmd_compare(args, parser) -> int:
+    """Exit 0 when every claim status and robustness k/N of the run equals the reference's,
+    1 otherwise; the table says which files are byte-identical and, for the others, how
+    far each CSV column moved (:mod:`rwtheory.report.compare`)."""
+    import tempfile
+
+    from rwtheory.report.compare import compare_trees, render
+
+    if not (args.reference / "paper_checks.json").is_file():
+        parser.error(
+            f"argument --reference: {str(args.reference)!r} holds no paper_checks.json (give "
+            "the folder of the committed outputs, a clone's root)"
+        )
+    run = args.run_dir or Path(tempfile.mkdtemp(prefix="rwtheory-compare-"))
+    if not (run / "paper_checks.json").is_file():
+        print(f"regenerating into {run}/ (rwtheory reproduce)", file=sys.stderr)
+        flags = ["--quick"] if args.quick else []
+        flags += ["--workers", str(args.workers)] if args.workers else []
+        repro = build_parser().parse_args(
+            ["reproduce", *flags, "--figures-out", str(run / "figures")]
+            + ["--out", str(run / "paper_checks.md"), "--report-out", str(run / "report")]
+        )
+        cmd_reproduce(repro, parser)
+    comparison = compare_trees(args.reference, run)
+    print(f"run {run}/ against {args.reference}/")
+    print(render(comparison))
+    return 0 if comparison.agree else 1
+
+
+# ------------------------------------------------------------------ pins
+def add_pins(sub) -> None:
+    p = sub.add_parser(
+        "pins", help="the CPU pins of the worker processes, and what is in effect here"
+    )
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="print only a shell line that pins the processes started after it "
+        '(eval "$(rwtheory pins --export)"; dask worker ADDRESS)',
+    )
+    p.set_defaults(run=cmd_pins)
+
+
+def cmd_pins(args, parser) -> int:
+    """The pins (:mod:`rwtheory.experiments.pins`) and whether this process runs them."""
+    from rwtheory.experiments import pins
+
+    if not pins.pinnable():
+        print(
+            "# nothing to pin on this machine (not x86-64 with AVX2): its results may differ "
+            "in the last bits from the committed ones; `rwtheory compare` says how far"
+        )
+        return 0
+    if args.export:
+        print(pins.export_line())
+        return 0
+    print(pins.export_line())
+    found = pins.problems()
+    print("this process: " + ("pinned" if not found else "NOT pinned: " + "; ".join(found)))
+    return 0
+
+
 # ------------------------------------------------------------------ entry point
-COMMANDS = [add_figures, add_check, add_reproduce, add_robustness, add_report]
+COMMANDS = [
+    add_figures,
+    add_check,
+    add_reproduce,
+    add_robustness,
+    add_report,
+    add_compare,
+    add_pins,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -456,9 +601,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command. SIGTERM (``timeout``, Slurm, container stops) is handled like Ctrl-C:
-    the writers' clean-up runs, no partial output is left, and the exit status is
-    128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+    """Run a command. The process pins its CPU code paths first, before numpy or torch is
+    loaded (:func:`rwtheory.experiments.pins.pin_this_process`; the computing is done in
+    pinned worker processes in any case). SIGTERM (``timeout``, Slurm, container stops) is
+    handled like Ctrl-C: the writers' clean-up runs, no partial output is left, and the exit
+    status is 128 + the signal's number (130 for SIGINT, 143 for SIGTERM). A worker refusing
+    to compute unpinned, or an unreachable Dask scheduler, is one line on stderr and exit 2."""
+    from rwtheory.experiments import pins
+
+    pins.pin_this_process()
     from rwtheory.report.files import Terminated, sigterm_as_interrupt
 
     parser = build_parser()
@@ -475,6 +626,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 143 if terminated else 130
+    except RuntimeError as exc:
+        if not _environment_error(exc):
+            raise
+        print(f"rwtheory: {exc}", file=sys.stderr)
+        return 2
+
+
+def _environment_error(exc: RuntimeError) -> bool:
+    """Is ``exc`` about the environment the command runs in (an unpinned worker, a Dask
+    scheduler that does not answer), not a bug? Those are one line, not a traceback."""
+    from rwtheory.experiments.pins import UnpinnedProcess
+    from rwtheory.experiments.robustness import SchedulerUnreachable
+
+    return isinstance(exc, UnpinnedProcess | SchedulerUnreachable)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,11 +36,12 @@ from importlib import metadata
 from pathlib import Path
 
 from rwtheory.convex.problems import seed_list
+from rwtheory.experiments import pins
 from rwtheory.experiments.pool import default_workers, process_pool
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
 from rwtheory.report.files import atomic_write_text
 
-__all__ = ["CHUNK", "Study", "claim_keys", "run_setting", "run_study"]
+__all__ = ["CHUNK", "SchedulerUnreachable", "Study", "claim_keys", "run_setting", "run_study"]
 
 #: Settings per chunk (the unit of work of a worker and of resumption).
 CHUNK = 4
@@ -79,7 +80,10 @@ def run_setting(setting: Setting, seeds: int) -> list[dict]:
 
 
 def run_chunk(settings: Sequence[Setting], seeds: int) -> list[list[dict]]:
-    """Run a chunk of settings (one worker task)."""
+    """Run a chunk of settings (one worker task, local or Dask); refuses to compute in a
+    process without the CPU pins (:mod:`rwtheory.experiments.pins`), a Dask worker started
+    without them for instance."""
+    pins.require_pinned()
     return [run_setting(s, seeds) for s in settings]
 
 
@@ -156,13 +160,30 @@ def _local(tasks: list, seeds: int, pool: Executor) -> Iterator[tuple[object, li
             f.cancel()
 
 
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 10
+
+
+class SchedulerUnreachable(RuntimeError):
+    """The Dask scheduler given to :func:`run_study` cannot be reached."""
+
+
 def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]]:
-    """(task, result) in completion order from the Dask cluster at ``address``."""
+    """(task, result) in completion order from the Dask cluster at ``address``. Its workers
+    must run with the CPU pins (:mod:`rwtheory.experiments.pins`): start each with
+    ``eval "$(rwtheory pins --export)"; dask worker ADDRESS``; a worker without them refuses
+    its tasks (:class:`~rwtheory.experiments.pins.UnpinnedProcess`)."""
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise RuntimeError("--scheduler needs Dask: pip install 'rwtheory[dask]'") from None
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT}s")
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {address!r} within {CONNECT_TIMEOUT} s ({exc})"
+        ) from None
+    with client:
         futures = {
             client.submit(run_chunk, settings, seeds, pure=False): t for t, settings in tasks
         }

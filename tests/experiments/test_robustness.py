@@ -2,6 +2,7 @@
 the same bytes from one worker, two workers, a resumed run and a Dask cluster, and the CLI's
 bad-input handling."""
 
+import contextlib
 import math
 
 import pytest
@@ -291,6 +292,108 @@ def test_dask_cluster_gives_the_same_bytes(one_worker, tmp_path):
         )
     report.write(study, tmp_path)
     assert _outputs(tmp_path) == one_worker[1]
+
+
+@contextlib.contextmanager
+def _dask_processes(folder, workers: int, env: dict):
+    """A real ``dask scheduler`` and ``workers`` x ``dask worker`` processes on 127.0.0.1
+    (started as a user would, from the command line, with the environment ``env``); yields
+    the scheduler's address."""
+    import json
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    dask = str(Path(sys.executable).parent / "dask")
+    file = folder / "scheduler.json"
+    common = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+            + ["--scheduler-file", str(file)],
+            **common,
+        )
+    ]
+    try:
+        start = time.monotonic()
+        while not file.is_file():
+            assert time.monotonic() - start < 60, "the scheduler did not start"
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        for _ in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard"]
+                    + ["--host", "127.0.0.1", "--local-directory", str(folder)],
+                    **common,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield address
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _environment(pinned: bool) -> dict:
+
+    from rwtheory.experiments import pins
+
+    env = {k: v for k, v in os.environ.items() if k not in pins.variables()}
+    return {**env, **pins.variables()} if pinned else env
+
+
+def test_dask_workers_started_by_hand_with_the_pins_give_the_local_bytes(one_worker, tmp_path):
+    pytest.importorskip("distributed", reason="Dask is absent: pip install 'rwtheory[dask]'")
+    with _dask_processes(tmp_path, 2, _environment(pinned=True)) as address:
+        study = robustness.run_study(
+            load_grid(TINY), only=["fig8"], scheduler=address, out=tmp_path
+        )
+    report.write(study, tmp_path)
+    assert {k: v for k, v in _outputs(tmp_path).items() if k != "scheduler.json"} == one_worker[1]
+
+
+def test_a_dask_worker_without_the_pins_is_refused_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="Dask is absent: pip install 'rwtheory[dask]'")
+    from rwtheory.experiments import pins
+
+    with _dask_processes(tmp_path, 1, _environment(pinned=False)) as address:
+        code = main(
+            ["robustness", "--grid", "quick", "--only", "fig8", "--scheduler", address]
+            + ["--out", str(tmp_path / "out")]
+        )
+    err = capsys.readouterr().err.strip()
+    if not pins.pinnable():  # nothing to pin: the worker computes
+        assert code == 0
+        return
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("rwtheory: this process computes with unpinned CPU code paths")
+    assert pins.export_line() in err
+    assert not list((tmp_path / "out").glob("*.csv"))  # nothing computed unpinned was written
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="Dask is absent: pip install 'rwtheory[dask]'")
+    import time
+
+    start = time.monotonic()
+    code = main(
+        ["robustness", "--grid", "quick", "--only", "fig8", "--scheduler", "tcp://127.0.0.1:9"]
+        + ["--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("rwtheory: no Dask scheduler answered at 'tcp://127.0.0.1:9'")
+    assert time.monotonic() - start < robustness.CONNECT_TIMEOUT + 20
 
 
 def test_run_setting_applies_the_figure_rules():

@@ -52,7 +52,7 @@ def test_report_renders_cleanly_in_a_real_browser(tmp_path):
             "i.naturalWidth === 0).map(i => i.getAttribute('src'))"
         )
         cards = page.evaluate("() => [...document.querySelectorAll('section.card')].map(s => s.id)")
-        summary_rows = page.locator("#summary + table tbody tr").count()
+        summary_rows = page.locator("#summary + .scroll table tbody tr").count()
         page.screenshot(path=str(shot), full_page=False)
         browser.close()
     assert errors == [] and failed == [], (errors, failed)
@@ -61,3 +61,41 @@ def test_report_renders_cleanly_in_a_real_browser(tmp_path):
     assert cards == ["claim-" + i.replace(".", "-") for i in ids]
     assert summary_rows == len(ids)
     assert shot.stat().st_size > 10_000  # a real picture of the page, not a blank
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("width", [400, 1400])
+def test_report_reads_on_a_phone_and_a_wide_screen(width):
+    """At 400 px (a phone) and 1400 px: no horizontal scroll of the page (the claims table
+    scrolls inside its own box), no card whose text runs past its border, and the gallery's
+    figures use the width they have (at least 80 % of the page's content box)."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is part of the test extra"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto((ROOT / "report" / "index.html").as_uri(), wait_until="load")
+        m = page.evaluate(
+            """() => {
+            const main = document.querySelector('main');
+            const inner = main.clientWidth - parseFloat(getComputedStyle(main).paddingLeft)
+                - parseFloat(getComputedStyle(main).paddingRight);
+            const table = document.querySelector('#summary + .scroll');
+            return {
+              page: document.documentElement.scrollWidth, view: window.innerWidth,
+              tableBox: table.getBoundingClientRect().right,
+              tableScrolls: getComputedStyle(table).overflowX,
+              cardsOver: [...document.querySelectorAll('section.card')]
+                .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id),
+              figures: [...document.querySelectorAll('.gallery img')]
+                .map(i => i.getBoundingClientRect().width / inner),
+            };
+        }"""
+        )
+        browser.close()
+    assert m["page"] <= m["view"], m
+    assert m["tableBox"] <= m["view"] and m["tableScrolls"] == "auto"
+    assert m["cardsOver"] == []
+    assert m["figures"] and min(m["figures"]) >= (0.8 if width == 400 else 0.3), m["figures"]
