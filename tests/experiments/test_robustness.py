@@ -3,6 +3,7 @@ the same bytes from one worker, two workers, a resumed run and a Dask cluster, a
 bad-input handling."""
 
 import contextlib
+import os
 import math
 
 import pytest
