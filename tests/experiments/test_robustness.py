@@ -3,8 +3,8 @@ the same bytes from one worker, two workers, a resumed run and a Dask cluster, a
 bad-input handling."""
 
 import contextlib
-import os
 import math
+import os
 
 import pytest
 
