@@ -51,6 +51,31 @@ OUTPUTS: dict[tuple[str, str], bool] = {
 }
 
 
+#: The extra each computing command needs (pyproject.toml), and the modules it brings.
+EXTRAS = {
+    "all": ("torch", "scipy", "cvxpy", "PEPit", "matplotlib", "tqdm", "threadpoolctl"),
+}
+NEEDS = dict.fromkeys(("figures", "check", "reproduce", "robustness", "compare"), "all")
+
+
+def _check_extras(args) -> None:
+    """Exit with status 2 and one line naming the extra to install when a module that the
+    command needs is absent (a core install: ``pip install rwtheory``)."""
+    import importlib.util
+
+    extra = NEEDS.get(args.command)
+    if extra is None:
+        return
+    missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"rwtheory: `rwtheory {args.command}` needs the extra [{extra}] (missing: "
+            f"{', '.join(missing)}): pip install 'rwtheory[{extra}]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def _check_outputs(parser, args) -> None:
     """Exit with status 2 naming the argument when an output path cannot be written
     (:func:`rwtheory.report.files.check_output_path`), before anything is computed; then
@@ -594,6 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the theory and regenerate the convex experiments of Sow et al. "
         "(ICLR 2025), loss-based sample reweighting.",
     )
+    from rwtheory import __version__
+
+    parser.add_argument("--version", action="version", version=f"rwtheory {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -616,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with sigterm_as_interrupt():
+            _check_extras(args)
             _check_outputs(parser, args)
             return args.run(args, parser)
     except KeyboardInterrupt as exc:
