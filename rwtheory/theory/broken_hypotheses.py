@@ -130,10 +130,12 @@ def broken_hypotheses(
                     f"{scheme.label}, η = {c:g}/(2ρL)",
                     rate.violated(rtol),
                     f"one-step (valid for any η) violations: paper form "
-                    f"{int(one.violated(rtol).sum())}, sharp form {int(sharp.violated(rtol).sum())}; "
+                    f"{int(one.violated(rtol).sum())}, "
+                    f"sharp form {int(sharp.violated(rtol).sum())}; "
                     f"sharp rate D²/(2ηΓT) failing runs "
                     f"{int(sharp_rate.violated(rtol).any(axis=1).sum())} (its hypothesis ηρL ≤ 1 "
-                    f"{'holds' if c <= 2 else 'broken'}); diverged {int(tr.diverged.sum())}/{tr.runs}",
+                    f"{'holds' if c <= 2 else 'broken'}); "
+                    f"diverged {int(tr.diverged.sum())}/{tr.runs}",
                     step_factor=c,
                     one_step_violations=int(one.violated(rtol).sum()),
                     sharp_one_step_violations=int(sharp.violated(rtol).sum()),

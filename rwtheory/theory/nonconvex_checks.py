@@ -510,7 +510,7 @@ def open_question(
     ws = _open_weightings()
     W = len(ws)
     cells, pairs = [], {"loss": [], "gradient norm": []}
-    for f_idx, family in enumerate(FAMILIES):
+    for family in FAMILIES:
         parts = [
             make_problem(Instance(family, n, d, 0.1, 5000 + s, 1.0, 1.0, n)) for s in range(seeds)
         ]

@@ -32,8 +32,9 @@ its own largest step, where it is weakest relative to the worst case.
 the iterate-moving-average form with a fixed momentum schedule; :func:`heavy_ball_table`
 compares its exact worst case with the constant schedule
 :math:`\lambda = \gamma/(2\rho)` against the derived average-iterate bound
-:math:`\|x_0 - x^\star\|^2/(\eta\gamma T)` (:func:`rwtheory.theory.theorems.heavy_ball_average_rate_sharp`
-with :math:`\eta = 1/(\rho L)`, :math:`\mu = 1`, :math:`m \ge \gamma/2`) and against the exact
+:math:`\|x_0 - x^\star\|^2/(\eta\gamma T)`
+(:func:`rwtheory.theory.theorems.heavy_ball_average_rate_sharp` with
+:math:`\eta = 1/(\rho L)`, :math:`\mu = 1`, :math:`m \ge \gamma/2`) and against the exact
 worst case of :math:`\lambda = 0` (GD).
 
 **Sanity check.** For one function, uniform weights and the last iterate, the worst case is
@@ -44,11 +45,12 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from rwtheory.theory.pep_solver import solve, with_fallback
 
 __all__ = [
     "FORMS",
@@ -183,31 +185,12 @@ def _worst_case(weights, steps, eta, lam, gamma, L, measure, solver) -> float:
             x = (lam[t + 1] * x + z) / (lam[t + 1] + 1)
     metric = np.sum(gaps_sum) / steps if measure == "average" else last
     problem.set_performance_metric(metric)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            value = problem.solve(wrapper="cvxpy", solver=solver, verbose=0, **_tolerances(solver))
-        except Exception as exc:  # the solver's own exception types
-            raise RuntimeError(f"{solver} failed: {exc}") from None
-    if value is None or not math.isfinite(value):
-        raise RuntimeError(f"{solver} returned no value")
-    return float(value)
-
-
-def _tolerances(solver: str) -> dict:
-    if solver == "CLARABEL":
-        return dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-    if solver == "SCS":
-        return dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
-    return {}
+    return solve(problem, solver)
 
 
 def _solve(*args, worst=reweighted_gd_worst_case, **kwargs) -> tuple[float, str]:
     """Clarabel, then SCS if Clarabel fails."""
-    try:
-        return worst(*args, solver="CLARABEL", **kwargs), "Clarabel"
-    except RuntimeError:
-        return worst(*args, solver="SCS", **kwargs), "SCS"
+    return with_fallback(worst, *args, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,12 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from rwtheory.theory.pep_solver import solve, with_fallback
 
 __all__ = ["NonconvexPEPCase", "pep_table", "theorem4_bound", "worst_case"]
 
@@ -112,20 +113,7 @@ def worst_case(
     else:
         problem.set_initial_condition(f0 - fx <= delta)
         problem.set_performance_metric(np.sum(grads2) / steps)
-    tol = (
-        dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-        if solver == "CLARABEL"
-        else dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            value = problem.solve(wrapper="cvxpy", solver=solver, verbose=0, **tol)
-        except Exception as exc:  # the solver's own exception types
-            raise RuntimeError(f"{solver} failed: {exc}") from None
-    if value is None or not math.isfinite(value):
-        raise RuntimeError(f"{solver} returned no value")
-    return float(value)
+    return solve(problem, solver)
 
 
 def theorem4_bound(
@@ -163,10 +151,7 @@ class NonconvexPEPCase:
 
 
 def _solve(*args, **kwargs) -> tuple[float, str]:
-    try:
-        return worst_case(*args, solver="CLARABEL", **kwargs), "Clarabel"
-    except RuntimeError:
-        return worst_case(*args, solver="SCS", **kwargs), "SCS"
+    return with_fallback(worst_case, *args, **kwargs)
 
 
 def _weightings(n: int):

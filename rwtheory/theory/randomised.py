@@ -363,7 +363,8 @@ def combined_status(tallies: Sequence[Tally], min_runs: int = MIN_APPLICABLE_RUN
 
 def _ratio(bound: theorems.Bound) -> np.ndarray:
     """observed/bound where both sides are positive and the bound is measurable (elsewhere
-    the inequality says nothing about progress): :meth:`rwtheory.theory.theorems.Bound.tightness`."""
+    the inequality says nothing about progress):
+    :meth:`rwtheory.theory.theorems.Bound.tightness`."""
     return bound.tightness()
 
 
@@ -596,9 +597,10 @@ def _replicate(problem: LeastSquares, paths: int, seed: int) -> LeastSquares:
 
 
 def expectation_checks(paths: int = 64, steps: int = 100, seed: int = 0) -> list[ExpectationCheck]:
-    """Theorem 2's in-expectation rates (SGD: :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`;
-    minibatch heavy ball: :func:`rwtheory.theory.theorems.heavy_ball_rate_in_expectation`) on a few
-    problems, ``paths`` independent batch streams each, Route C with the a-priori cap."""
+    """Theorem 2's in-expectation rates
+    (SGD: :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`; minibatch heavy ball:
+    :func:`rwtheory.theory.theorems.heavy_ball_rate_in_expectation`) on a few problems,
+    ``paths`` independent batch streams each, Route C with the a-priori cap."""
     out = []
     cases = [
         (Strategy("uniform"), 32, 16, 8),

@@ -1,8 +1,8 @@
 r"""The inequalities of Theorems 1-2 (THEORY §3-§4), one function each, PEPit-example style.
 
 Every function states its problem, assumptions, algorithm and guarantee in its docstring,
-takes a recorded :class:`rwtheory.convex.engine.Trajectory` (and the smoothness constant of the proof
-route, :func:`effective_smoothness`) and returns a :class:`Bound` with ``observed <= bound``.
+takes a recorded :class:`rwtheory.convex.engine.Trajectory` (and the smoothness constant of the
+proof route, :func:`effective_smoothness`) and returns a :class:`Bound` with ``observed <= bound``.
 
 Each statement comes in the paper's (reconstructed) form and, beside it, THEORY §3's sharper
 form (suffix ``_sharp``: factor :math:`\min(1, 2 - \eta\hat L_t)` for :math:`1 - \eta\hat L_t`,

@@ -42,9 +42,10 @@ stronger inner-product bound replaces :math:`1 - \eta\hat L_t` by
 :math:`\mu_t = \min(1, 2 - \eta\hat L_t)`; the coefficient form and the average rate follow.
 
 **The carry-over term** :math:`\lambda_{t+1}\rho_{t+1}` (:func:`heavy_ball_carry_over`) is
-needed: with :math:`\rho_t` or :math:`\Gamma_t` in place of :math:`\rho_{t+1}` (:data:`CARRY_BOUNDS`)
-the coefficient form fails on the adversary
-:class:`rwtheory.convex.adversaries.AlternatingCap` (:func:`rwtheory.theory.broken_hypotheses.carry_over_finding`).
+needed: with :math:`\rho_t` or :math:`\Gamma_t` in place of :math:`\rho_{t+1}`
+(:data:`CARRY_BOUNDS`) the coefficient form fails on the adversary
+:class:`rwtheory.convex.adversaries.AlternatingCap`
+(:func:`rwtheory.theory.broken_hypotheses.carry_over_finding`).
 """
 
 from __future__ import annotations
@@ -511,7 +512,8 @@ def heavy_ball_rate_in_expectation(trajectory, L_hat, L) -> MonteCarloBound:
     :math:`\Gamma = \min`, :math:`\rho = \max`, :math:`\kappa = \min` over all runs and steps,
     and a deterministic schedule with :math:`\lambda_{t+1}\rho \le (\kappa + \lambda_t)\Gamma`.
     Applicability is judged on the K realised paths only: the step-size hypothesis must hold
-    for every batch that can be drawn (see :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`).
+    for every batch that can be drawn
+    (see :func:`rwtheory.theory.theorems.sgd_rate_in_expectation`).
 
     **Derivation.** As in :func:`heavy_ball_rate`, with :math:`S_t \ge \Gamma\bar\Delta_t`
     and :math:`S'_{t+1} \le \rho\,\bar\Delta'_{t+1}` (batch :math:`B_{t+1}`'s mean gap at
