@@ -62,7 +62,7 @@ from rwtheory.lm.accumulation import accumulate_gradients
 from rwtheory.lm.model import ByteTransformer
 from rwtheory.lm.syncs import count_host_syncs
 from rwtheory.report.files import atomic_write_text
-from rwtheory.report.overhead import StepBenchmark, record_module
+from rwtheory.report.overhead import StepBenchmark, record_json
 
 D_MODEL, LAYERS, HEADS, BATCH, SEQ = 256, 4, 8, 16, 256
 TARGET = 1.02
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--record",
         action="store_true",
-        help="also rewrite rwtheory/report/overhead_measured.py, the record "
+        help="also rewrite rwtheory/report/overhead_measured.json, the record "
         "behind the 'overhead' row of paper_checks.md",
     )
     args = parser.parse_args(argv)
@@ -279,9 +279,10 @@ def main(argv=None) -> int:
     if args.out is not None:
         atomic_write_text(args.out, text)
     if args.record:
-        import rwtheory.report.overhead_measured as record
+        import rwtheory.report.overhead as overhead
 
-        atomic_write_text(record.__file__, record_module(StepBenchmark.parse(text)))
+        record = Path(overhead.__file__).with_name(overhead.RECORD)
+        atomic_write_text(record, record_json(StepBenchmark.parse(text)))
     return 0
 
 

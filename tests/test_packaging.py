@@ -89,7 +89,10 @@ def test_a_core_install_runs_the_weighting_api_and_names_the_extra(tmp_path):
     assert sum(w) == pytest.approx(1.0) and w[0] < w[1] <= w[2]
     assert sum(c) == pytest.approx(1.0) and max(c) <= 2 / 3 + 1e-12
     cmd = subprocess.run(
-        [str(env_dir / "bin" / "rwtheory"), "reproduce"], capture_output=True, text=True, cwd=tmp_path
+        [str(env_dir / "bin" / "rwtheory"), "reproduce"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert cmd.returncode == 2 and len(cmd.stderr.strip().splitlines()) == 1, cmd.stderr
     assert "pip install 'rwtheory[all]'" in cmd.stderr
@@ -119,7 +122,11 @@ def test_the_sdist_holds_the_test_suite_and_a_fast_subset_passes_from_it(tmp_pat
         env=env,
     )
     assert Path(probe.stdout.strip()).is_relative_to(root)  # the sdist's code is tested
-    fast = ["tests/weights/test_pipeline.py", "tests/report/test_compare.py", "tests/test_layers.py"]
+    fast = [
+        "tests/weights/test_pipeline.py",
+        "tests/report/test_compare.py",
+        "tests/test_layers.py",
+    ]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *fast],
         capture_output=True,
@@ -138,4 +145,4 @@ def test_the_wheel_carries_the_license_and_the_typing_marker(tmp_path):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "License-Expression: MIT" in meta
-    assert "Requires-Dist: torch" in meta and "extra == \"lm\"" in meta
+    assert "Requires-Dist: torch" in meta and 'extra == "lm"' in meta

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rwtheory.report import overhead, overhead_measured
-from rwtheory.report.overhead import StepBenchmark, overhead_claim, record_module
+from rwtheory.report import overhead
+from rwtheory.report.overhead import StepBenchmark, measured, overhead_claim, record_json
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = StepBenchmark(1.0, 1.0, 0.5, 0.1, "tiny model", "cpu")
@@ -15,20 +15,22 @@ BENCH = StepBenchmark(1.0, 1.0, 0.5, 0.1, "tiny model", "cpu")
 
 def test_record_agrees_with_the_committed_benchmark_output():
     text = (ROOT / "benchmarks" / "results" / "bench_lm_step.txt").read_text(encoding="utf-8")
-    assert overhead_measured.MEASURED == StepBenchmark.parse(text), (
+    assert measured() == StepBenchmark.parse(text), (
         "rerun `python benchmarks/bench_lm_step.py --out benchmarks/results/bench_lm_step.txt "
         "--record` so that the record and the committed output agree"
     )
 
 
-def test_record_module_is_what_the_generator_writes_and_reads_back():
-    source = Path(overhead_measured.__file__).read_text(encoding="utf-8")
-    assert source == record_module(overhead_measured.MEASURED)
+def test_record_file_is_what_the_generator_writes_and_reads_back(tmp_path, monkeypatch):
+    record = Path(overhead.__file__).with_name(overhead.RECORD)
+    assert record.read_text(encoding="utf-8") == record_json(measured())
     tricky = replace(BENCH, setup="a 'quoted' \"setup\" " * 12, device="cuda")
-    namespace = {}
-    exec(compile(record_module(tricky), "<record>", "exec"), namespace)
-    assert namespace["MEASURED"] == tricky
-    assert max(len(line) for line in record_module(tricky).splitlines()) <= 100
+    monkeypatch.setattr(overhead, "RECORD", "tricky.json")
+    monkeypatch.setattr(
+        overhead.resources, "files", lambda package: tmp_path
+    )  # the package data folder, here a scratch one
+    (tmp_path / "tricky.json").write_text(record_json(tricky), encoding="utf-8")
+    assert measured() == tricky
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,7 @@ def test_status_follows_the_ratio_against_the_target(ratio, status):
 
 def test_default_claim_states_the_record():
     c = overhead_claim()
-    m = overhead_measured.MEASURED
+    m = measured()
     assert f"{m.ratio:.4f}" in c.number and f"{m.loss_overhead_ms:.3f} ms" in c.number
     assert c.status == ("holds with caveat" if m.ratio <= 1.02 else "fails")
     assert (
