@@ -6,8 +6,8 @@ PEP, the cap, the overhead, then the figures in registry order), adds a "not che
 for every claim of :mod:`rwtheory.report.providers.unchecked` whose provider is absent, and
 :func:`write` turns them into the ledger document
 (:func:`rwtheory.report.records.ledger_record`) and writes it twice, as ``paper_checks.md``
-(:func:`rwtheory.report.markdown.render_markdown`) and ``paper_checks.json``, atomically. To add a family of claims, add a provider module and list it in
-:func:`providers`.
+(:func:`rwtheory.report.markdown.render_markdown`) and ``paper_checks.json``, atomically. To
+add a family of claims, add a provider module and list it in :func:`providers`.
 """
 
 from __future__ import annotations

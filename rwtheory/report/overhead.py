@@ -7,8 +7,8 @@ data file ``rwtheory/report/overhead_measured.json``, one :class:`StepBenchmark`
 ``python benchmarks/bench_lm_step.py --record`` rewrites from its own run
 (:func:`record_json`, read back by :func:`measured`). Why package data rather than the
 committed ``benchmarks/results/bench_lm_step.txt``: an installed package has no repository
-around it, and a check whose row depends on the working directory is not reproducible. The benchmark's
-text output stays the human-readable evidence; a test asserts that the record and the
+around it, and a check whose row depends on the working directory is not reproducible. The
+benchmark's text output stays the human-readable evidence; a test asserts that the record and the
 committed text agree (:meth:`StepBenchmark.parse`), so neither can be updated alone.
 """
 

@@ -9,8 +9,9 @@ JSON Schema of the document; ``tests/report/test_records.py`` validates the comm
 Numbers with units: a claim may state its :attr:`~rwtheory.report.claim.Claim.quantities`
 explicitly; otherwise the numbers of its measured text are extracted (:func:`extract_numbers`)
 with the words before each number as its name and a unit only when one follows the number
-(``%``, ``s``, ``ms``, ``MiB``, ``GiB``, ``×``; "3/10" gives 3 with unit "of 10") -- an empty unit means a ratio, a count or a
-value in the quantity's own units (losses, perplexities).
+(``%``, ``s``, ``ms``, ``MiB``, ``GiB``, ``×``; "3/10" gives 3 with unit "of 10") -- an
+empty unit means a ratio, a count or a value in the quantity's own units (losses,
+perplexities).
 """
 
 from __future__ import annotations
