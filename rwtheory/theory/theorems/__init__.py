@@ -30,6 +30,8 @@ Example::
     assert not b.violated().any()
 """
 
+# each algorithm's module lists its public names once, in its own __all__
+from rwtheory.theory.theorems import gd, heavy_ball, sgd
 from rwtheory.theory.theorems.bound import (
     ROUTES,
     STEP_ULPS,
@@ -39,78 +41,20 @@ from rwtheory.theory.theorems.bound import (
     step_within,
 )
 from rwtheory.theory.theorems.descent import FORMS, progress_factor
-from rwtheory.theory.theorems.gd import (
-    gd_one_step,
-    gd_one_step_sharp,
-    gd_pathwise,
-    gd_pathwise_sharp,
-    gd_rate,
-    gd_rate_sharp,
-)
-from rwtheory.theory.theorems.heavy_ball import (
-    CARRY_BOUNDS,
-    heavy_ball_average_rate,
-    heavy_ball_average_rate_sharp,
-    heavy_ball_carry_over,
-    heavy_ball_coefficients,
-    heavy_ball_constant_lambdas,
-    heavy_ball_lambdas,
-    heavy_ball_min_coefficients,
-    heavy_ball_one_step,
-    heavy_ball_one_step_sharp,
-    heavy_ball_pathwise,
-    heavy_ball_rate,
-    heavy_ball_rate_in_expectation,
-    heavy_ball_weighted_sum,
-    heavy_ball_weighted_sum_sharp,
-)
-from rwtheory.theory.theorems.sgd import (
-    MonteCarloBound,
-    sgd_one_step,
-    sgd_one_step_sharp,
-    sgd_pathwise,
-    sgd_pathwise_sharp,
-    sgd_rate,
-    sgd_rate_in_expectation,
-    sgd_rate_sharp,
-)
+from rwtheory.theory.theorems.gd import *  # noqa: F403
+from rwtheory.theory.theorems.heavy_ball import *  # noqa: F403
+from rwtheory.theory.theorems.sgd import *  # noqa: F403
 
 __all__ = [
-    "CARRY_BOUNDS",
-    "FORMS",
     "ROUTES",
     "STEP_ULPS",
     "Bound",
-    "MonteCarloBound",
     "batch_smoothness_per_step",
     "effective_smoothness",
-    "gd_one_step",
-    "gd_one_step_sharp",
-    "gd_pathwise",
-    "gd_pathwise_sharp",
-    "gd_rate",
-    "gd_rate_sharp",
-    "heavy_ball_average_rate",
-    "heavy_ball_average_rate_sharp",
-    "heavy_ball_carry_over",
-    "heavy_ball_coefficients",
-    "heavy_ball_constant_lambdas",
-    "heavy_ball_lambdas",
-    "heavy_ball_min_coefficients",
-    "heavy_ball_one_step",
-    "heavy_ball_one_step_sharp",
-    "heavy_ball_pathwise",
-    "heavy_ball_rate",
-    "heavy_ball_rate_in_expectation",
-    "heavy_ball_weighted_sum",
-    "heavy_ball_weighted_sum_sharp",
-    "progress_factor",
-    "sgd_one_step",
-    "sgd_one_step_sharp",
-    "sgd_pathwise",
-    "sgd_pathwise_sharp",
-    "sgd_rate",
-    "sgd_rate_in_expectation",
-    "sgd_rate_sharp",
     "step_within",
+    "FORMS",
+    "progress_factor",
 ]
+__all__ += gd.__all__
+__all__ += heavy_ball.__all__
+__all__ += sgd.__all__
