@@ -128,7 +128,7 @@ def claim_target(claim_id: str) -> str:
     return "claim-" + claim_id.replace(".", "-")
 
 
-def _claim_section(c: dict) -> list[str]:
+def _claim_section(c: dict, shown: set[str]) -> list[str]:
     kind = c["statement"]["kind"]
     lines = [
         f"({claim_target(c['id'])})=",
@@ -149,7 +149,13 @@ def _claim_section(c: dict) -> list[str]:
             lines.append(f"* **{label}:** {md_text(c[key])}")
     lines += [f"* **Regenerate:** {md_text(c['command'])}", ""]
     for path in c["evidence"]:
-        if path.endswith(".png"):
+        if not path.endswith(".png"):
+            continue
+        name = Path(path).stem
+        if path in shown:
+            lines += [f"The figure: {{ref}}`{name} <figure-{name}>` (shown above).", ""]
+        else:
+            shown.add(path)
             alt = f"Evidence of {c['id']}: {path}"
             lines += [f"![{md_text(alt)}](/_generated/{path})", ""]
     return lines
@@ -171,13 +177,67 @@ def ledger_markdown(ledger: dict) -> str:
     claims = [ledger["claims"][i] for i in ledger["order"]]
     for c in claims:
         lines.append(
-            f"| [`{c['id']}`](#{claim_target(c['id'])}) | {md_text(c['section'])} "
-            f"| {c['status']} | {c['scope']} |"
+            f"| {{claim}}`{c['id']}` | {md_text(c['section'])} | {c['status']} | {c['scope']} |"
         )
     lines += ["", "## Every claim", ""]
+    shown: set[str] = set()
     for c in claims:
-        lines += _claim_section(c)
+        lines += _claim_section(c, shown)
     lines += ["## Notes of the checks", ""] + [f"* {md_text(n)}" for n in ledger["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+# ============================================================================ the figures page
+#: The committed figures, in the order of the paper (``rwtheory figures --only NAME``).
+FIGURES = ("fig1", "fig7", "fig8", "r_sensitivity", "max_weight", "lm")
+
+
+def figure_caption(root: Path, name: str) -> str:
+    """A figure's caption: the comment lines that head its CSV (written with the figure)."""
+    lines = (root / "figures" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+    return " ".join(line.lstrip("# ").strip() for line in lines if line.startswith("#"))
+
+
+def _lm_table(study: dict) -> list[str]:
+    """Held-out perplexity per domain and method at the study's last step (figures/lm.csv)."""
+    domains = list(study["final"])
+    methods = list(study["final"][domains[0]])
+    lines = [
+        f"Held-out perplexity after {study['steps']} steps (mean over {study['seeds']} seeds; "
+        "lower is better), read from `figures/lm.csv`:",
+        "",
+        "| method | " + " | ".join(domains) + " |",
+        "|---|" + "---|" * len(domains),
+    ]
+    lines += [
+        f"| {m} | " + " | ".join(study["final"][d][m] for d in domains) + " |" for m in methods
+    ]
+    return lines + [""]
+
+
+def figures_markdown(root: Path, ledger: dict) -> str:
+    """One section per committed figure: the image, its caption, the claims resting on it."""
+    lines = []
+    for name in FIGURES:
+        claims = [
+            i for i in ledger["order"] if f"figures/{name}.png" in ledger["claims"][i]["evidence"]
+        ]
+        lines += [
+            f"(figure-{name})=",
+            f"## `{name}`",
+            "",
+            f"![{name}](/_generated/figures/{name}.png)",
+            "",
+            md_text(figure_caption(root, name)),
+            "",
+            f"Regenerate: `rwtheory figures --only {name}`. The numbers plotted: "
+            f"{{download}}`{name}.csv </_generated/figures/{name}.csv>`.",
+            "",
+        ]
+        if name == "lm":
+            lines += _lm_table(_lm_study(root))
+        if claims:
+            lines += ["Claims it supports: " + ", ".join(f"{{claim}}`{i}`" for i in claims), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -308,7 +368,9 @@ def generate(app) -> None:
     _copy_tree(ROOT / "figures" / "robustness", gen / "robustness", ("summary.md", "*.csv"))
     _copy_tree(ROOT / "benchmarks" / "results", gen / "benchmarks", ("*.txt",))
     _copy_tree(ROOT / "rwtheory" / "experiments", gen / "grids", ("robustness_grids.toml",))
-    _write(gen / "ledger.md", ledger_markdown(_ledger(ROOT)))
+    ledger = _ledger(ROOT)
+    _write(gen / "ledger.md", ledger_markdown(ledger))
+    _write(gen / "figures.md", figures_markdown(ROOT, ledger))
     api = src / "api"
     wanted = {f"{m}.md": api_page(m) for m in public_modules()}
     wanted["index.md"] = api_index()
