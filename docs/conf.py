@@ -48,7 +48,9 @@ myst_heading_anchors = 3
 #: time: ``{{ ledger.counts.total }}`` in a page is the ledger's count, never a typed number.
 myst_substitutions = rwdocs.substitutions(ROOT)
 
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+#: The members of each page are listed by docs/_ext/rwdocs.py (a module's own public names;
+#: re-exported names link to the module that defines them).
+autodoc_default_options = {"show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_mock_imports: list[str] = []
@@ -69,6 +71,7 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "reset_modules": ("matplotlib",),
     "show_memory": False,
+    "write_computation_times": False,  # its pages load jQuery from a CDN: the site stays offline
     "default_thumb_file": None,
 }
 

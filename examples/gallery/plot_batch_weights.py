@@ -10,8 +10,8 @@ same dtype back).
 # %%
 # A batch of losses
 # -----------------
-# Any 1-D array of per-sample losses: here 32 losses, most of them small, a few large (as in
-# a batch with some hard or noisy samples).
+# Any 1-D array of per-sample losses: here most of them small and a few large (as in a batch
+# with some hard or noisy samples).
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -24,8 +24,8 @@ n = losses.size
 # %%
 # The paper's pipeline
 # --------------------
-# ``rw.sample_weights`` is Algorithm 1: normalise the losses to [-1, 1], score them with a
-# strategy (``linupper`` up-weights the losses above the mid-range), then a tempered
+# ``rw.sample_weights`` is Algorithm 1: normalise the losses to :math:`[-1, 1]`, score them
+# with a strategy (``linupper`` up-weights the losses above the mid-range), then a tempered
 # softmax at temperature ``r``. The three steps are public too.
 w_linupper = rw.sample_weights(losses, strategy="linupper", temperature=0.4)
 
@@ -39,7 +39,7 @@ print("rho = n max w:", rw.rho(w_linupper))
 # %%
 # Is the paper's cap respected?
 # -----------------------------
-# Theorem 1 assumes no weight above twice the uniform one, rho = n max w <= 2. The
+# Theorem 1 assumes no weight above twice the uniform one, :math:`\rho = n \max_i w_i \le 2`. The
 # pipeline does not enforce it. ``rw.worst_case_rho`` is the exact supremum of rho over every
 # batch of n losses at a temperature, and ``rw.cap_safe_temperature`` the smallest
 # temperature at which every batch respects the cap.
@@ -71,8 +71,8 @@ except ValueError as err:
 # %%
 # Gamma: how much the weights favour large gaps
 # ---------------------------------------------
-# Theorem 1's rate improves with ``Gamma = sum_i w_i gap_i / mean(gap)``: 1 for uniform
-# weights, above 1 when the weights down-weight small gaps.
+# Theorem 1's rate improves with ``Gamma = sum_i w_i gap_i / mean(gap)``: one for uniform
+# weights, above one when the weights down-weight small gaps.
 for name, w in [("uniform", np.full(n, 1 / n)), ("linupper", w_linupper), ("capped", w_capped)]:
     print(f"{name:9s} Gamma = {rw.gamma(w, gaps):.3f}   rho = {rw.rho(w):.3f}")
 

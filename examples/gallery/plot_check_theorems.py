@@ -92,7 +92,7 @@ for route in ("C", "J"):
 # A broken hypothesis is caught
 # -----------------------------
 # A check is only useful if it can fail. Route C's inequality with the *measured* rho_t is a
-# theorem; the paper's rate instead assumes the cap rho_t <= 2. DRO-KL's uncapped weights
+# theorem; the paper's rate instead assumes the cap :math:`\rho_t \le 2`. DRO-KL's uncapped weights
 # break that cap: evaluated with the smoothness ``2 L`` that the cap would give, the one-step
 # inequality fails at every step where it can be evaluated, and at the paper's step size the
 # run diverges.

@@ -50,8 +50,9 @@ tokens[noise] = torch.randint(1, VOCAB, (int(noise.sum()), SEQ), generator=g)
 # %%
 # A plain training loop
 # ---------------------
-# ``per_sample_loss`` gives one loss per sample (labels shifted by one, -100 ignored);
-# ``SampleReweighter`` turns the batch's losses into weights (the paper's warm-up: r = 100,
+# ``per_sample_loss`` gives one loss per sample (labels shifted by one,
+# ``rwtheory.lm.IGNORE_INDEX`` ignored);
+# ``SampleReweighter`` turns the batch's losses into weights (the paper's warm-up: :math:`r = 100`,
 # then the target) and returns the weighted loss. Under ``torch.distributed`` the weights
 # are computed on the global batch of all ranks; here there is one process.
 model = tiny_gpt2()
@@ -73,8 +74,9 @@ print("last step:", reweighter.stats)
 
 # %%
 # LinUpper up-weights the high-loss samples: once the learnable samples are fitted, the
-# random ones carry most of the weight, and rho = n max w is well above the paper's cap of 2
-# at r = 0.4 (``rw.worst_case_rho`` bounds it; the ``"kl_capped"`` strategy enforces it).
+# random ones carry most of the weight, and :math:`\rho = n \max_i w_i` is well above the
+# paper's cap :math:`\rho \le 2` at :math:`r = 0.4` (``rw.worst_case_rho`` bounds it; the
+# ``"kl_capped"`` strategy enforces it).
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.2))
 ax1.plot(history["loss"])
 ax1.set_xlabel("step")
