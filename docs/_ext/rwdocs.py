@@ -33,6 +33,8 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
 
+from rwtheory.report.html import headline
+
 LOG = logging.getLogger(__name__)
 
 #: The repository root (set by conf.py).
@@ -171,13 +173,14 @@ def ledger_markdown(ledger: dict) -> str:
         + " · ".join(f"{k}: **{v}**" for k, v in counts["scope"].items())
         + ".",
         "",
-        "| claim | where in the paper | status | checked |",
+        "| claim | where in the paper | status | measured (headline) |",
         "|---|---|---|---|",
     ]
     claims = [ledger["claims"][i] for i in ledger["order"]]
     for c in claims:
         lines.append(
-            f"| {{claim}}`{c['id']}` | {md_text(c['section'])} | {c['status']} | {c['scope']} |"
+            f"| {{claim}}`{c['id']}` | {md_text(c['section'])} | {c['status']} "
+            f"| {md_text(headline(c['measured'], 120))} |"
         )
     lines += ["", "## Every claim", ""]
     shown: set[str] = set()
@@ -294,8 +297,9 @@ def _first_line(obj) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     if not doc or type(obj).__doc__ == obj.__doc__ and not callable(obj):
         return ""
-    first = doc.split("\n\n")[0]
-    return " ".join(first.split())
+    first = " ".join(doc.split("\n\n")[0].split())
+    first = re.sub(r":[\w:]+:`~?([^`]*)`", r"`\1`", first).replace("``", "`")  # reST roles
+    return first
 
 
 def api_page(module: str) -> str:
@@ -312,12 +316,13 @@ def api_page(module: str) -> str:
         lines += [
             "## Names this module re-exports",
             "",
-            "| name | defined in |",
-            "|---|---|",
+            "| name | defined in | summary |",
+            "|---|---|---|",
         ]
         for n, src in reexported.items():
             home = _canonical(n, src)
-            lines.append(f"| {{py:obj}}`{n} <{home}.{n}>` | `{home}` |")
+            summary = md_text(_first_line(getattr(mod, n)))
+            lines.append(f"| {{py:obj}}`{n} <{home}.{n}>` | `{home}` | {summary} |")
         lines.append("")
     subs = [m for m in public_modules() if m.rpartition(".")[0] == module]
     if subs:
