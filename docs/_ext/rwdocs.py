@@ -298,8 +298,12 @@ def _first_line(obj) -> str:
     if not doc or type(obj).__doc__ == obj.__doc__ and not callable(obj):
         return ""
     first = " ".join(doc.split("\n\n")[0].split())
-    first = re.sub(r":[\w:]+:`~?([^`]*)`", r"`\1`", first).replace("``", "`")  # reST roles
-    return first
+
+    def role(m):  # reST roles and literals as MyST: math stays math, the rest is code
+        body = m[2].lstrip("~")
+        return f"{{math}}`{body}`" if m[1] == ":math:" else f"`{body}`"
+
+    return re.sub(r"(:[\w:]+:)?`([^`]*)`", role, first.replace("``", "`")).replace("|", "\\|")
 
 
 def api_page(module: str) -> str:
@@ -321,7 +325,7 @@ def api_page(module: str) -> str:
         ]
         for n, src in reexported.items():
             home = _canonical(n, src)
-            summary = md_text(_first_line(getattr(mod, n)))
+            summary = _first_line(getattr(mod, n))
             lines.append(f"| {{py:obj}}`{n} <{home}.{n}>` | `{home}` | {summary} |")
         lines.append("")
     subs = [m for m in public_modules() if m.rpartition(".")[0] == module]
