@@ -58,6 +58,7 @@ from rwtheory.convex.trajectory import Recorder, Trajectory
 
 __all__ = ["METHODS", "Trajectory", "run", "sample_batches"]
 
+#: The optimisers of :func:`run` (its ``method``): full-batch GD, minibatch SGD, heavy ball.
 METHODS = ("gd", "sgd", "heavy_ball")
 
 

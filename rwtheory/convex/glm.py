@@ -85,6 +85,8 @@ __all__ = [
 class Loss:
     r"""A scalar link loss :math:`\phi(u, b)` of the linear predictor :math:`u = a^\top x`.
 
+    Attributes
+    ----------
     name : label (with its parameter).
     value, derivative : :math:`\phi(u, b)` and :math:`\partial\phi/\partial u`, elementwise on
         arrays of one shape.

@@ -189,7 +189,7 @@ class LeastSquares:
         return (self.A**2).sum(axis=-1).max(axis=-1)
 
     def batch_smoothness(self, batch: np.ndarray) -> np.ndarray:
-        """L_B = lambda_max(A_B^T A_B / |B|) for sample indices ``batch`` (R, b): (R,)."""
+        """L_B = lambda_max(A_B^T A_B / ``|B|``) for sample indices ``batch`` (R, b): (R,)."""
         return _lambda_max(self.batch_rows(batch)) / batch.shape[-1]
 
     # ---------------------------------------------------------------- runs

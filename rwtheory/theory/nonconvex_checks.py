@@ -69,6 +69,7 @@ WEIGHTINGS: tuple[tuple[Scheme, str], ...] = (
     (glm.OnGradientNorms(SmallestGaps(1e9)), "adversary"),
 )
 CLASSES = ("uniform", "loss-based", "gradient-based", "adversary")
+#: The non-convex problem families of the checks (:mod:`rwtheory.nonconvex.problems`).
 FAMILIES = ("sigmoid", "geman_mcclure")
 SHAPES = ((6, 3), (8, 16), (16, 4), (24, 8), (32, 32), (48, 6), (64, 8))
 STEP_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)  # eta = c / L

@@ -54,7 +54,7 @@ def kl_capped_weights_bisection(
     wrong (at r = 1e-50 it put 0.4 on three entries of a cap of 0.4), so such temperatures
     are refused with a ``ValueError`` naming ``temperature``; :func:`kl_capped_weights` has
     no such limit. Inputs of any dtype are iterated in float64 (a reference: in float32,
-    exp(z - lambda) carries |z| * 1.2e-7 of rounding, 1e-5 at |z| ~ 100) and the weights are
+    exp(z - lambda) carries ``|z| * 1.2e-7`` of rounding, 1e-5 at ``|z| ~ 100``) and the weights are
     returned in the input's working dtype.
     """
     r = check_positive_finite(temperature, "temperature")

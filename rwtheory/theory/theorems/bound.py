@@ -47,6 +47,8 @@ ROUTES = ("C", "J")
 class Bound:
     """One inequality ``observed <= bound`` evaluated on a trajectory (arrays of one shape).
 
+    Attributes
+    ----------
     observed : the inequality's left side (NaN where not evaluated, e.g. after divergence).
     bound : its right side.
     scale : the magnitude of the largest term the two sides are made of; a violation is
