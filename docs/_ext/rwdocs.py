@@ -49,9 +49,9 @@ LEDGER_DOC = "claims"
 
 # ============================================================================ artifacts
 def package_version(root: Path) -> str:
-    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "version"
-    ]
+    """The version written once, in ``rwtheory/__init__.py`` (pyproject.toml reads it)."""
+    text = (root / "rwtheory" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M)[1]
 
 
 def _floors(root: Path) -> dict[str, str]:
