@@ -14,10 +14,21 @@ their ``claims`` (the rows of ``paper_checks.md``) and by the robustness study
 outputs in ``robustness_report.py`` and ``robustness_plots.py``; ``rwtheory robustness``).
 """
 
-from rwtheory.experiments import fig1, fig7, fig8, lm_pretrain, max_weight, r_sensitivity
+from rwtheory.experiments import (
+    fig1,
+    fig7,
+    fig8,
+    lm_pretrain,
+    max_weight,
+    r_sensitivity,
+    theory_vs_practice,
+)
 
 __all__ = ["FIGURES"]
 
 #: Figure name -> the module defining it. Order = run order of ``rwtheory figures`` and
 #: ``rwtheory reproduce``, and the order of the figures' rows in ``paper_checks.md``.
-FIGURES = {m.NAME: m for m in (fig1, fig7, fig8, r_sensitivity, max_weight, lm_pretrain)}
+FIGURES = {
+    m.NAME: m
+    for m in (fig1, fig7, fig8, r_sensitivity, max_weight, theory_vs_practice, lm_pretrain)
+}

@@ -93,6 +93,9 @@ RATES: dict[str, tuple[Callable, Callable]] = {
 AXES = ("step", "condition", "row_spread", "batch", "r", "family", "loss", "algorithm", "route")
 #: A level of an axis is reported with at least this many pairs.
 MIN_LEVEL_PAIRS = 10
+#: A level's rank correlation is compared with the others' only with at least this many
+#: pairs (its standard error is then about 0.14 or less).
+MIN_RANK_PAIRS = 50
 #: Gamma-bar is "above 1" / "below 1" beyond this (uniform's Gamma_t is 1 up to rounding).
 GAMMA_TOL = 1e-9
 
@@ -387,17 +390,30 @@ class PracticeStudy:
     regimes: list
     seconds: float
 
-    def top_regime(self) -> tuple[str, float, RegimeRow | None]:
-        """The axis whose levels' wrong-side shares spread most (max - min), that spread,
-        and its level with the largest share."""
+    def top_regime(self, measure: str = "wrong") -> tuple[str, float, RegimeRow | None]:
+        """The axis whose levels spread most (max - min) in ``measure``, a field of
+        :class:`RegimeRow`: ``"wrong"`` (the wrong-side share; returns the level with the
+        largest share) or ``"spearman"`` (levels with at least :data:`MIN_RANK_PAIRS` pairs;
+        returns the level with the weakest correlation); with that spread. ("", 0, None)
+        when no axis has two levels."""
+        if measure not in ("wrong", "spearman"):
+            raise ValueError(f"measure must be 'wrong' or 'spearman', got {measure!r}")
         best = ("", 0.0, None)
+        sign = 1.0 if measure == "wrong" else -1.0  # the worst level: most wrong, least rank
         for axis in AXES:
-            rows = [r for r in self.regimes if r.axis == axis]
+            rows = [
+                r
+                for r in self.regimes
+                if r.axis == axis
+                and math.isfinite(getattr(r, measure))
+                and (measure == "wrong" or r.pairs >= MIN_RANK_PAIRS)
+            ]
             if len(rows) < 2:
                 continue
-            spread = max(r.wrong for r in rows) - min(r.wrong for r in rows)
+            values = [getattr(r, measure) for r in rows]
+            spread = max(values) - min(values)
             if spread > best[1]:
-                best = (axis, spread, max(rows, key=lambda r: r.wrong))
+                best = (axis, spread, max(rows, key=lambda r: sign * getattr(r, measure)))
         return best
 
 

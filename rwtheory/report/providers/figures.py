@@ -25,7 +25,10 @@ def figure_provider(module: ModuleType, results: Mapping | None = None) -> Provi
         start = time.process_time()
         result = (results or {}).get(module.NAME) or module.build(seeds=None, quick=quick)
         claims = annotate(list(module.claims(result)), module.NAME)
-        return Report(module.NAME, claims, "", time.process_time() - start)
+        # optional: a section of details and closing-note lines (theory_vs_practice)
+        details = module.details(result) if hasattr(module, "details") else ""
+        notes = list(module.notes(result)) if hasattr(module, "notes") else []
+        return Report(module.NAME, claims, details, time.process_time() - start, notes)
 
     return Provider(module.NAME, run, stable_rows=True)
 
