@@ -170,3 +170,18 @@ def test_decomposition_files_and_ledger_note(tmp_path):
     robustness_report.write(robustness_report.load(tmp_path), tmp_path / "again")
     for name in ("fig7_decomposition.csv", "decomposition.md"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / name).read_bytes()
+
+
+def test_training_records_measure_from_the_unweighted_minimum():
+    """f* is the minimum of the unweighted objective: no iterate goes below it, and uniform GD
+    (which minimises f) converges to it while LinUpper stops above."""
+    from rwtheory.experiments.common import run_grid, training_records
+
+    grid = run_grid(fig7.configs(), [0, 1], steps=400, outlier_fraction=0.1, keep_iterates=True)
+    rec = training_records(grid)
+    for key, r in rec.items():
+        assert np.all(r["suboptimality"] >= -1e-12), key
+    assert np.all(rec["uniform"]["suboptimality"][:, -1] < 1e-10)
+    assert np.all(rec["linupper"]["suboptimality"][:, -1] > 1e-4)
+    x_true = grid.extra["problem"].x_true
+    np.testing.assert_allclose(rec["uniform"]["clean_distance"][:, 0], (x_true**2).sum(axis=1))

@@ -99,3 +99,72 @@ def test_training_objective_rule():
     assert rules.training_objective_status(True, False) == "holds with caveat"
     assert rules.training_objective_status(False, True) == "fails"
     assert rules.training_objective_status(False, False) == "fails"
+
+
+# ---------------------------------------------------------------------- rows on made-up data
+from types import SimpleNamespace  # noqa: E402
+
+from rwtheory.theory import practice  # noqa: E402
+
+
+def _study(paper, sharp, shares=None):
+    """A made-up study: the primary (paper, min, steps) and every other correlation."""
+    corr = {
+        (f, s, m): practice.Correlation(*(paper if f == "paper" else sharp))
+        for f in ("paper", "sharp")
+        for s in ("min", "mean")
+        for m in ("steps", "final")
+    }
+    sh = shares or dict(pairs=100, above=80, slower=0.05, below=20, faster=0.1)
+    table = dict(speedup_steps=[1.2, math.nan], predicted_paper_min=[1.1, 0.9])
+    return SimpleNamespace(
+        count=10,
+        steps=50,
+        seed=0,
+        resamples=10,
+        table=table,
+        correlations=corr,
+        shares={"paper": sh, "sharp": sh},
+        regimes=[],
+        top_regime=lambda measure="wrong": ("", 0.0, None),
+    )
+
+
+def test_prediction_row_is_judged_on_the_paper_form_with_min_gamma():
+    strong, weak = (100, 0.8, 0.7, 0.9), (100, 0.1, -0.05, 0.25)
+    assert rules.prediction_claim(_study(strong, weak)).status == "holds"
+    assert rules.prediction_claim(_study(weak, strong)).status == "fails"
+    assert rules.prediction_claim(_study((40, 0.9, 0.8, 1.0), strong)).status == "not checked"
+
+
+def test_faster_convergence_row_reads_the_paper_forms_shares():
+    s = _study((100, 0.8, 0.7, 0.9), (100, 0.8, 0.7, 0.9))
+    s.shares["sharp"] = dict(pairs=100, above=80, slower=0.9, below=20, faster=0.1)
+    assert rules.faster_convergence_claim(s).status == "holds"  # the paper form's 5 %
+
+
+def _fig7(lin_ladder):
+    def result(ladder, final):
+        return SimpleNamespace(
+            train_to_level=ladder, train_final=0.01, final=final, clean_distance_final=0.02
+        )
+
+    strategies = {
+        "uniform": result((4, 8, 12), 0.03),
+        "linupper": result(lin_ladder, 0.02),
+        "extremes": result((5, 9, None), 0.05),
+    }
+    return SimpleNamespace(strategies=strategies, lr=0.1, r=1.0, steps=100, seeds=3, train0=1.0)
+
+
+def test_training_objective_row_judges_linupper():
+    f7 = _fig7((3, 7, 11))
+    records = [
+        dict(strategy="linupper", faster_on_training=True, better_on_test=True),
+        dict(strategy="extremes", faster_on_training=False, better_on_test=False),
+    ]
+    assert rules.training_objective_claim(f7, records).status == "holds"
+    records[0]["better_on_test"] = False
+    assert rules.training_objective_claim(f7, records).status == "holds with caveat"
+    records[0]["faster_on_training"] = False
+    assert rules.training_objective_claim(f7, records).status == "fails"

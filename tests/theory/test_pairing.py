@@ -194,3 +194,55 @@ def test_spearman_interval():
     assert practice.spearman_interval(x, y, resamples=500, seed=4) != c
     with pytest.raises(ValueError, match="resamples"):
         practice.spearman_interval(x, y, resamples=0)
+
+
+def test_mean_and_min_gamma_give_their_own_factors():
+    """Gamma_t varies along a LinUpper run: the paper form's factor with the mean is the
+    ratio of the two runs' mean Gamma_t, with the min the ratio of their min Gamma_t."""
+    p = _problem(1)
+    pair = pairing.paired_run(
+        p, [Strategy("linupper", 0.5)], method="gd", lr=0.1 / p.max_smoothness(), steps=40
+    )
+    g_rw, g_u = pair.reweighted.gamma[0], pair.uniform.gamma[0]
+    assert g_rw.max() - g_rw.min() > 0.05  # the two statistics differ here
+    got = practice.predicted_factors(pair, p, ["J"])
+    assert got["paper", "mean"][0] == pytest.approx(g_rw.mean() / g_u.mean(), rel=1e-12)
+    assert got["paper", "min"][0] == pytest.approx(g_rw.min() / g_u.min(), rel=1e-12)
+
+
+def test_wrong_side_and_regimes_on_a_made_up_table():
+    table = dict(
+        gamma_mean=[1.2, 1.2, 0.8, 0.8, 1.0, 1.3],
+        speedup_steps=[1.5, 0.9, 1.1, 0.7, 2.0, math.nan],
+        predicted_sharp_min=[1.2, 1.1, 0.9, 0.8, 1.0, 1.3],
+        **{a: ["x"] * 6 for a in practice.AXES},
+    )
+    wrong, judged = practice.wrong_side(table)
+    # judged: Gamma-bar != 1 and a defined speed-up; wrong: above but slower, below but faster
+    assert judged.tolist() == [True, True, True, True, False, False]
+    assert wrong.tolist() == [False, True, True, False, False, False]
+    # two step regimes of 12 pairs: none wrong at "small", 9 of 12 at "large"
+    g = [1.2] * 6 + [0.8] * 6
+    table = dict(
+        gamma_mean=g + g,
+        speedup_steps=[1.5] * 6 + [0.7] * 6 + [0.9] * 3 + [1.5] * 3 + [1.1] * 6,
+        predicted_sharp_min=g + g,
+        **{a: ["x"] * 24 for a in practice.AXES},
+    )
+    table["step"] = ["small"] * 12 + ["large"] * 12
+    rows = practice.regimes(table, np.ones(24, bool))
+    by = {(r.axis, r.level): r for r in rows}
+    assert by["step", "small"].wrong == 0 and by["step", "large"].wrong == 0.75
+    assert by["algorithm", "x"].pairs == 24 and by["algorithm", "x"].wrong == 9 / 24
+    study = practice.PracticeStudy(24, 1, 0, 1, table, {}, {}, rows, 0.0)
+    axis, spread, worst = study.top_regime("wrong")
+    assert (axis, spread, worst.level) == ("step", 0.75, "large")
+    assert practice.regimes(table, np.zeros(24, bool)) == []  # the mask selects the pairs
+
+
+def test_shares_count_a_tie_as_neither_slower_nor_faster():
+    from rwtheory.theory.practice import _shares
+
+    table = dict(gamma_mean=[1.2, 1.2, 1.2, 0.8, 0.8], speedup_steps=[1.0, 0.9, 1.3, 1.0, 1.2])
+    got = _shares(table, np.ones(5, bool))
+    assert got == dict(pairs=5, above=3, slower=1 / 3, below=2, faster=0.5)
