@@ -23,7 +23,15 @@ __all__ = ["FIGURES"]
 
 #: The figure modules, in the order of ``rwtheory figures`` and ``rwtheory reproduce`` and of
 #: the figures' rows in ``paper_checks.md``.
-_FIGURE_MODULES = ("fig1", "fig7", "fig8", "r_sensitivity", "max_weight", "lm_pretrain")
+_FIGURE_MODULES = (
+    "fig1",
+    "fig7",
+    "fig8",
+    "r_sensitivity",
+    "max_weight",
+    "theory_vs_practice",
+    "lm_pretrain",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,8 @@ import numpy as np
 from rwtheory.convex import engine
 from rwtheory.convex.problems import regression_with_outliers, seed_list
 from rwtheory.convex.schemes import Scheme
+from rwtheory.report.providers import practice as practice_rules
+from rwtheory.theory.pairing import distance_to, unweighted_optimum
 
 #: Default number of seeds of every figure (the issue asks for >= 10).
 DEFAULT_SEEDS = 10
@@ -94,12 +96,14 @@ def run_grid(
     batch_size: int | None = None,
     desc: str | None = None,
     lr_unit: str = "absolute",
+    keep_iterates: bool = False,
     **problem_kwargs,
 ) -> Grid:
     """Every config on every seed of the regression-with-outliers problem, one call of
     :func:`rwtheory.convex.engine.run` (runs of one seed share their data, their GEMMs and, for
     SGD, their minibatches). ``desc``: label of a progress bar (:func:`progress_bar`).
-    ``lr_unit``: one of :data:`LR_UNITS`."""
+    ``lr_unit``: one of :data:`LR_UNITS`. ``keep_iterates``: also keep x_t (for
+    :func:`training_records`); the problem is kept in ``Grid.extra["problem"]``."""
     if lr_unit not in LR_UNITS:
         raise ValueError(f"lr_unit must be one of {LR_UNITS}, got {lr_unit!r}")
     problem = regression_with_outliers(seeds, **problem_kwargs)
@@ -119,12 +123,86 @@ def run_grid(
             steps=steps,
             batch_size=batch_size,
             rows=rows,
-            keep_iterates=False,
+            keep_iterates=keep_iterates,
             progress=update,
         )
     finally:
         close()
-    return Grid(list(configs), list(seeds), tr, dict(problem.params), method, steps, batch_size)
+    return Grid(
+        list(configs),
+        list(seeds),
+        tr,
+        dict(problem.params),
+        method,
+        steps,
+        batch_size,
+        extra=dict(problem=problem),
+    )
+
+
+def training_records(grid: Grid) -> dict[str, dict[str, np.ndarray]]:
+    r"""Config key -> the records beside the clean test MSE that tell optimisation from what
+    is measured (issue 26), each (seeds, T+1): ``suboptimality`` :math:`f(x_t) - f^\star`,
+    f the *unweighted* training objective (outliers included) and :math:`f^\star` its
+    minimum (:func:`rwtheory.theory.pairing.unweighted_optimum`), and ``clean_distance``
+    :math:`\|x_t - x^\star_{\rm clean}\|^2`, :math:`x^\star_{\rm clean}` the parameters that
+    generated the clean data (the problem's ``x_true``). Needs a grid run with
+    ``keep_iterates=True``. NaN after a run diverged."""
+    tr, problem = grid.trajectory, grid.extra["problem"]
+    if tr.iterates is None:
+        raise ValueError("training_records needs a grid run with keep_iterates=True")
+    _, f_star = unweighted_optimum(problem)
+    rows = np.tile(np.arange(len(grid.seeds)), len(grid.configs))
+    sub = tr.train_loss - f_star[rows, None]
+    dist = distance_to(tr.iterates, problem.x_true[rows])
+    S = len(grid.seeds)
+    return {
+        c.key: dict(
+            suboptimality=sub[i * S : (i + 1) * S], clean_distance=dist[i * S : (i + 1) * S]
+        )
+        for i, c in enumerate(grid.configs)
+    }
+
+
+#: f(x_t) - f* is a difference of two numbers of the size of f*, known to ~1e-16 f* and
+#: computed with last bits that depend on the BLAS kernels: below this fraction of
+#: f(x_0) - f* it is reported as 0 (converged to f* as far as can be told).
+SUBOPTIMALITY_FLOOR = 1e-8
+
+
+def resolved_suboptimality(value: float, initial: float) -> float:
+    """``value`` (a final f(x_T) - f*) as reported: 0 below :data:`SUBOPTIMALITY_FLOOR` x
+    ``initial`` (f(x_0) - f*), else rounded to 4 significant digits, so that the reported
+    number does not depend on the kernels' rounding (NaN stays NaN)."""
+    if not math.isfinite(value):
+        return value
+    if abs(value) < SUBOPTIMALITY_FLOOR * abs(initial):
+        return 0.0
+    return float(f"{value:.4g}")
+
+
+def decomposition_record(strategy: str, v, u, *, test: str = "final", **extra) -> dict:
+    """One strategy against uniform (issue 26; read by the robustness study): does it speed
+    up the unweighted training objective (:func:`rwtheory.report.providers.practice.
+    faster_on_training` on the ``train_to_level`` ladders of ``v`` and ``u``) and does it
+    improve the clean test MSE (:func:`rwtheory.report.providers.practice.better_on_test` on
+    their attribute ``test``)? With the numbers behind both (and ``extra``)."""
+    return dict(
+        strategy=strategy,
+        faster_on_training=practice_rules.faster_on_training(v.train_to_level, u.train_to_level),
+        better_on_test=practice_rules.better_on_test(getattr(v, test), getattr(u, test)),
+        numbers=dict(
+            train_final=v.train_final,
+            uniform_train_final=u.train_final,
+            test_final=getattr(v, test),
+            uniform_test_final=getattr(u, test),
+            clean_distance_final=v.clean_distance_final,
+            uniform_clean_distance_final=u.clean_distance_final,
+            **extra,
+            **{f"train_steps_{k}": t for k, t in enumerate(v.train_to_level)},
+            **{f"uniform_train_steps_{k}": t for k, t in enumerate(u.train_to_level)},
+        ),
+    )
 
 
 def spread(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

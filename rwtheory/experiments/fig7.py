@@ -22,14 +22,17 @@ from rwtheory.experiments.common import (
     Config,
     Grid,
     Table,
+    decomposition_record,
     fmt,
     fmt_steps,
     new_figure,
     problem_text,
+    resolved_suboptimality,
     run_grid,
     seeds_for,
     spread,
     steps_to_level,
+    training_records,
 )
 from rwtheory.experiments.shapes import shape, shape_text
 from rwtheory.experiments.verdict import Verdict, log_ratio
@@ -69,6 +72,12 @@ class StrategyResult:
     final_per_seed: tuple[float, ...]
     seeds_below_uniform: int
     diverged: int
+    # beside the clean test MSE (issue 26; rwtheory.experiments.common.training_records):
+    # steps of the seed-mean unweighted training suboptimality f(x_t) - f* to the levels
+    # Summary.train_levels, its final value, and the final ||x_T - x*_clean||^2 (seed means)
+    train_to_level: tuple[int | None, ...] = ()
+    train_final: float = math.nan
+    clean_distance_final: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class Summary:
     mse0: float
     levels: tuple[float, ...]
     strategies: dict[str, StrategyResult]
+    train0: float = math.nan  # seed-mean f(x_0) - f*, the same for every strategy
+    train_levels: tuple[float, ...] = ()  # train0 x LEVELS
 
 
 def measure(
@@ -106,19 +117,26 @@ def measure(
         desc=desc,
         lr_unit=lr_unit,
         outlier_fraction=outlier_fraction,
+        keep_iterates=True,
         **problem,
     )
-    return grid, summarise(grid, lr=lr, lr_unit=lr_unit, r=r)
+    summary = summarise(grid, lr=lr, lr_unit=lr_unit, r=r)
+    grid.trajectory.iterates = None  # summarised (training_records); frees (runs, T+1, d+1)
+    return grid, summary
 
 
 def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
     mse0 = float(grid.field("uniform", "test_loss")[:, 0].mean())
     levels = tuple(f * mse0 for f in LEVELS)
     uni = grid.field("uniform", "test_loss")[:, -1]
+    records = training_records(grid)
+    train0 = float(records["uniform"]["suboptimality"][:, 0].mean())
+    train_levels = tuple(f * train0 for f in LEVELS)
     out = {}
     for c in grid.configs:
         curves = grid.field(c.key, "test_loss")
         mean, lo, hi = spread(curves)
+        sub = records[c.key]["suboptimality"].mean(axis=0)
         out[c.key] = StrategyResult(
             final=float(mean[-1]),
             final_min=float(lo[-1]),
@@ -130,8 +148,13 @@ def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
             final_per_seed=tuple(curves[:, -1].tolist()),
             seeds_below_uniform=int((curves[:, -1] < uni).sum()),
             diverged=int((grid.diverged_at(c.key) >= 0).sum()),
+            train_to_level=tuple(steps_to_level(sub, lv) for lv in train_levels),
+            train_final=resolved_suboptimality(float(sub[-1]), float(sub[0])),
+            clean_distance_final=float(records[c.key]["clean_distance"][:, -1].mean()),
         )
-    return Summary(grid.steps, len(grid.seeds), lr, lr_unit, r, mse0, levels, out)
+    return Summary(
+        grid.steps, len(grid.seeds), lr, lr_unit, r, mse0, levels, out, train0, train_levels
+    )
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
@@ -259,6 +282,15 @@ RULES = {
     "fig7.quadratic_beats_uniform": quadratic_beats_uniform,
     "fig7.extremes_behind": extremes_behind,
 }
+
+
+def decomposition(s: Summary) -> list[dict]:
+    """Per reweighting strategy (issue 26): does it speed up the unweighted training objective
+    against uniform (on the ladder ``s.train_levels``) and does it improve the clean test
+    MSE? One :func:`rwtheory.experiments.common.decomposition_record` per strategy (read by
+    the robustness study; judges no claim of Figure 7)."""
+    u = s.strategies["uniform"]
+    return [decomposition_record(key, s.strategies[key], u) for key in STRATEGIES[1:]]
 
 
 def _ladder(s: Summary, key: str) -> str:

@@ -24,15 +24,19 @@ from rwtheory.experiments.common import (
     Config,
     Grid,
     Table,
+    decomposition_record,
     fmt,
     fmt_steps,
     new_figure,
     problem_text,
+    resolved_suboptimality,
     run_grid,
     seeds_for,
     spread,
     steps_to_level,
+    training_records,
 )
+from rwtheory.experiments.fig7 import LEVELS as TRAIN_LEVELS
 from rwtheory.experiments.verdict import Verdict, log_ratio
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
@@ -71,6 +75,14 @@ class ConfigResult:
     max_rho: float
     to_linupper_final_x1_1: int | None
     at: dict[int, float]
+    # beside the clean test MSE (issue 26; rwtheory.experiments.common.training_records),
+    # seed means over every seed (NaN when one diverged): steps of f(x_t) - f* (unweighted
+    # training objective) to Summary.train_levels, its final value, the final clean test MSE
+    # and the final ||x_T - x*_clean||^2
+    train_to_level: tuple[int | None, ...] = ()
+    train_final: float = math.nan
+    test_final_all_seeds: float = math.nan
+    clean_distance_final: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class Summary:
     seeds: int
     configs: dict[str, ConfigResult]
     tau_sweep: dict[float, TauResult]
+    train0: float = math.nan  # seed-mean f(x_0) - f*, the same for every configuration
+    train_levels: tuple[float, ...] = ()  # train0 x Figure 7's LEVELS
 
 
 def measure(
@@ -117,17 +131,23 @@ def measure(
         desc=desc,
         lr_unit=lr_unit,
         outlier_fraction=outlier_fraction,
+        keep_iterates=True,
         **problem,
     )
-    return grid, summarise(grid, tau=tau, tau_sweep=tau_sweep)
+    summary = summarise(grid, tau=tau, tau_sweep=tau_sweep)
+    grid.trajectory.iterates = None  # summarised (training_records); frees (runs, T+1, d+1)
+    return grid, summary
 
 
-def _config_result(grid: Grid, key: str, level: float | None) -> ConfigResult:
+def _config_result(
+    grid: Grid, key: str, level: float | None, records: dict, train_levels: tuple
+) -> ConfigResult:
     div = grid.diverged_at(key)
     test = grid.field(key, "test_loss")
     train = grid.field(key, "train_loss")
     ok = div < 0
     mean = test[ok].mean(axis=0) if ok.any() else np.full(grid.steps + 1, np.nan)
+    sub = records[key]["suboptimality"].mean(axis=0)
     return ConfigResult(
         diverged=int((div >= 0).sum()),
         diverged_at=tuple(div.tolist()),
@@ -136,14 +156,21 @@ def _config_result(grid: Grid, key: str, level: float | None) -> ConfigResult:
         max_rho=float(np.nanmax(grid.field(key, "rho"))),
         to_linupper_final_x1_1=None if level is None else steps_to_level(mean, level),
         at={k: float(mean[k]) for k in (10, 100, 1000) if k <= grid.steps},
+        train_to_level=tuple(steps_to_level(sub, lv) for lv in train_levels),
+        train_final=resolved_suboptimality(float(sub[-1]), float(sub[0])),
+        test_final_all_seeds=float(test[:, -1].mean()),
+        clean_distance_final=float(records[key]["clean_distance"][:, -1].mean()),
     )
 
 
 def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> Summary:
-    lin = _config_result(grid, "linupper", None)
+    records = training_records(grid)
+    train0 = float(records["uniform"]["suboptimality"][:, 0].mean())
+    train_levels = tuple(f * train0 for f in TRAIN_LEVELS)
+    lin = _config_result(grid, "linupper", None, records, train_levels)
     level = 1.1 * lin.final
     out = {
-        key: _config_result(grid, key, level)
+        key: _config_result(grid, key, level, records, train_levels)
         for key in ("uniform", "linupper", "dro_kl", "dro_kl_small")
     }
     sweep = {}
@@ -155,7 +182,7 @@ def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> S
             float(np.nanmax(train / train[:, :1])),
             float(np.nanmax(grid.field(key, "rho"))),
         )
-    return Summary(grid.steps, len(grid.seeds), out, sweep)
+    return Summary(grid.steps, len(grid.seeds), out, sweep, train0, train_levels)
 
 
 def _draw_all(axis, panel: str, grid: Grid, c: Config, record: str, table: Table) -> None:
@@ -351,6 +378,20 @@ RULES = {
     "fig8.drokl_slower_small_rate": drokl_slower_small_rate,
     "fig8.linupper_vs_uniform_25pct": linupper_vs_uniform_25pct,
 }
+
+
+def decomposition(s: Summary) -> list[dict]:
+    """Per configuration at the shared rate, LinUpper and DRO-KL (issue 26): does it speed
+    up the unweighted training objective against uniform (ladder ``s.train_levels``) and
+    does it improve the clean test MSE (seed means over every seed: a diverged seed is not
+    better)? One :func:`rwtheory.experiments.common.decomposition_record` each."""
+    u = s.configs["uniform"]
+    return [
+        decomposition_record(
+            key, s.configs[key], u, test="test_final_all_seeds", diverged=s.configs[key].diverged
+        )
+        for key in ("linupper", "dro_kl")
+    ]
 
 
 def claims(result: FigureResult) -> list[Claim]:

@@ -31,7 +31,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -57,9 +57,15 @@ def claim_keys(family: str) -> list[str]:
     return list(_module(family).RULES)
 
 
-def run_setting(setting: Setting, seeds: int) -> list[dict]:
-    """Run one setting and apply every rule of its family: one dict per claim with the
-    ``status``, ``margin`` and ``numbers`` of its :class:`~rwtheory.experiments.verdict.Verdict`."""
+def _floats(numbers: dict) -> dict:
+    return {k: (None if x is None else float(x)) for k, x in numbers.items()}
+
+
+def measure_setting(setting: Setting, seeds: int) -> tuple[list[dict], list[dict]]:
+    """Run one setting: the verdicts of :func:`run_setting` and, for a family whose module
+    defines ``decomposition(summary)`` (issue 26: does each strategy speed up the unweighted
+    training objective, does it improve the clean test MSE), its records (one dict per
+    strategy; empty otherwise)."""
     module = _module(setting.family)
     kwargs = setting.kwargs()
     if setting.family == "fig8":
@@ -69,34 +75,43 @@ def run_setting(setting: Setting, seeds: int) -> list[dict]:
     for key, rule in module.RULES.items():
         v = rule(summary)
         out.append(
-            dict(
-                claim=key,
-                status=v.status,
-                margin=float(v.margin),
-                numbers={k: (None if x is None else float(x)) for k, x in v.numbers.items()},
-            )
+            dict(claim=key, status=v.status, margin=float(v.margin), numbers=_floats(v.numbers))
         )
-    return out
+    decompose = getattr(module, "decomposition", None)
+    records = [] if decompose is None else decompose(summary)
+    records = [dict(r, numbers=_floats(r["numbers"])) for r in records]
+    return out, records
 
 
-def run_chunk(settings: Sequence[Setting], seeds: int) -> list[list[dict]]:
-    """Run a chunk of settings (one worker task, local or Dask); refuses to compute in a
-    process without the CPU pins (:mod:`rwtheory.experiments.pins`), a Dask worker started
-    without them for instance."""
+def run_setting(setting: Setting, seeds: int) -> list[dict]:
+    """Run one setting and apply every rule of its family: one dict per claim with the
+    ``status``, ``margin`` and ``numbers`` of its :class:`~rwtheory.experiments.verdict.Verdict`."""
+    return measure_setting(setting, seeds)[0]
+
+
+def run_chunk(settings: Sequence[Setting], seeds: int) -> list[dict]:
+    """Run a chunk of settings (one worker task, local or Dask): per setting, its ``verdicts``
+    and its ``records`` (:func:`measure_setting`). Refuses to compute in a process without the
+    CPU pins (:mod:`rwtheory.experiments.pins`), a Dask worker started without them for
+    instance."""
     pins.require_pinned()
-    return [run_setting(s, seeds) for s in settings]
+    return [
+        dict(zip(("verdicts", "records"), measure_setting(s, seeds), strict=True)) for s in settings
+    ]
 
 
 @dataclass(frozen=True)
 class Study:
     """A finished study: the grid, the claims judged, every family's settings and, per
-    (family, setting index), the verdict dicts of :func:`run_setting`."""
+    (family, setting index), the verdict dicts of :func:`run_setting` and the records of
+    :func:`measure_setting` (empty lists for a family without ``decomposition``)."""
 
     grid: StudyGrid
     claims: tuple[str, ...]
     settings: dict[str, list[Setting]]
     verdicts: dict[tuple[str, int], list[dict]]
     version: str
+    records: dict[tuple[str, int], list[dict]] = field(default_factory=dict)
 
 
 def package_version() -> str:
@@ -134,14 +149,14 @@ class ChunkStore:
     def path(self, family: str, chunk: int) -> Path:
         return self.folder / f"{family}-{chunk:04d}.json"
 
-    def load(self, family: str, chunk: int) -> list[list[dict]] | None:
+    def load(self, family: str, chunk: int) -> list[dict] | None:
         try:
             data = json.loads(self.path(family, chunk).read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             return None
         return data["verdicts"] if data.get("key") == self.key else None
 
-    def save(self, family: str, chunk: int, verdicts: list[list[dict]]) -> None:
+    def save(self, family: str, chunk: int, verdicts: list[dict]) -> None:
         atomic_write_text(
             self.path(family, chunk),
             json.dumps(dict(key=self.key, verdicts=verdicts), sort_keys=True),
@@ -237,12 +252,14 @@ def run_study(
                 bar()
                 if on_chunk is not None:
                     on_chunk(f, c)
-    verdicts = {
+    per_setting = {
         (f, s.index): done[(f, s.index // CHUNK)][s.index % CHUNK]
         for f in families
         for s in settings[f]
     }
-    return Study(grid, tuple(claims), settings, verdicts, package_version())
+    verdicts = {k: v["verdicts"] for k, v in per_setting.items()}
+    records = {k: v["records"] for k, v in per_setting.items()}
+    return Study(grid, tuple(claims), settings, verdicts, package_version(), records)
 
 
 def select_claims(only: Sequence[str] | None) -> list[str]:

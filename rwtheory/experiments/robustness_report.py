@@ -6,6 +6,10 @@
 * ``summary.csv`` and ``summary.md``: per claim, the counts of holds / holds with caveat /
   fails with a 95 % Wilson interval for each share (scipy), the parameters that move the
   verdict most, where it flips (in words), and the most and least favourable settings;
+* ``<family>_decomposition.csv`` and ``decomposition.md`` (families whose module defines
+  ``decomposition``, issue 26): per setting and reweighting strategy, whether it speeds up
+  the unweighted training objective and whether it improves the clean test MSE against
+  uniform, the numbers behind both, and the count of each combination;
 * ``<family>.png`` and ``<family>.csv`` (the plotted numbers): per claim, the status shares
   against each parameter and a 2-D map over the two parameters that move it most
   (:mod:`rwtheory.experiments.robustness_plots`; PNG only: these are diagnostics, not paper
@@ -33,7 +37,15 @@ from rwtheory.experiments.robustness import Study, claim_keys
 from rwtheory.experiments.robustness_grid import FAMILIES, StudyGrid
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
-__all__ = ["ClaimStats", "claim_stats", "ledger_notes", "load", "write"]
+__all__ = [
+    "DECOMPOSITION_CLAIM",
+    "ClaimStats",
+    "claim_stats",
+    "combination_counts",
+    "ledger_notes",
+    "load",
+    "write",
+]
 
 STATUS_ORDER = ("holds", "holds with caveat", "fails")
 SCORE = {"holds": 1.0, "holds with caveat": 0.5, "fails": 0.0}
@@ -171,12 +183,112 @@ def _cells(st: ClaimStats, a1: str, a2: str) -> dict[tuple[str, str], tuple[floa
 
 def ledger_notes(study: Study) -> dict[str, str]:
     """Claim key -> "holds in k of N settings (grid ...); <where it flips>" for the claim
-    rows of ``paper_checks.md``."""
+    rows of ``paper_checks.md``; and, when the study holds Figure 7's decomposition records,
+    their combination counts for the row :data:`DECOMPOSITION_CLAIM`."""
     out = {}
     for claim in study.claims:
         st = claim_stats(study, claim)
         out[claim] = f"Robustness: {counts_text(st, study)}; {flip_text(st)}."
+    if any(study.records.get((f, s.index)) for f, ss in study.settings.items() for s in ss):
+        out[DECOMPOSITION_CLAIM] = f"Robustness: {decomposition_text(study)}."
     return out
+
+
+# ---------------------------------------------------------------------- decomposition
+#: The ledger row whose robustness note the decomposition counts give (issue 26).
+DECOMPOSITION_CLAIM = "fig7.training_objective"
+#: (faster on the training objective?, better on clean test MSE?) -> short label.
+COMBINATIONS = {
+    (True, True): "faster on training, better on test",
+    (True, False): "faster on training, not better on test",
+    (False, True): "not faster on training, better on test",
+    (False, False): "not faster on training, not better on test",
+}
+
+
+def _record_families(study: Study) -> list[str]:
+    return [
+        f for f, ss in study.settings.items() if any(study.records.get((f, s.index)) for s in ss)
+    ]
+
+
+def combination_counts(study: Study, family: str) -> dict[str, dict[str, int]]:
+    """Strategy -> combination label (:data:`COMBINATIONS`) -> number of settings."""
+    out: dict[str, dict[str, int]] = {}
+    for s in study.settings[family]:
+        for r in study.records.get((family, s.index), []):
+            counts = out.setdefault(r["strategy"], dict.fromkeys(COMBINATIONS.values(), 0))
+            counts[COMBINATIONS[bool(r["faster_on_training"]), bool(r["better_on_test"])]] += 1
+    return out
+
+
+def decomposition_text(study: Study) -> str:
+    """The combination counts of every family with records, in words."""
+    parts = []
+    for family in _record_families(study):
+        n = len(study.settings[family])
+        for strategy, counts in combination_counts(study, family).items():
+            parts.append(
+                f"{family} {strategy} over {n} settings: "
+                + ", ".join(f"{label} {k}" for label, k in counts.items())
+            )
+    g = study.grid
+    return f"grid {g.name} {g.digest()}, {g.seeds} seeds each; " + "; ".join(parts)
+
+
+def decomposition_columns(study: Study, family: str) -> dict[str, list]:
+    """One row per (setting, strategy): the setting's parameters, both answers, their
+    combination and the numbers behind them."""
+    recs = [
+        (s, r) for s in study.settings[family] for r in study.records.get((family, s.index), [])
+    ]
+    axes = list(dict(recs[0][0].params))
+    numbers = sorted({k for _, r in recs for k in r["numbers"]})
+    cols = {
+        "setting": [],
+        **{a: [] for a in axes},
+        "strategy": [],
+        "faster_on_training": [],
+        "better_on_test": [],
+        "combination": [],
+        **{f"number_{k}": [] for k in numbers},
+    }
+    for s, r in recs:
+        params = dict(s.params)
+        cols["setting"].append(s.index)
+        for a in axes:
+            cols[a].append(params[a])
+        faster, better = bool(r["faster_on_training"]), bool(r["better_on_test"])
+        cols["strategy"].append(r["strategy"])
+        cols["faster_on_training"].append(int(faster))
+        cols["better_on_test"].append(int(better))
+        cols["combination"].append(COMBINATIONS[faster, better])
+        for k in numbers:
+            v = r["numbers"].get(k)
+            cols[f"number_{k}"].append("" if v is None else v)
+    return cols
+
+
+def decomposition_markdown(study: Study) -> str:
+    lines = [
+        header(study).lstrip("# ").strip(),
+        "",
+        "Per setting and reweighting strategy, against uniform on the same seeds (issue 26): "
+        "faster on the unweighted training objective = reaches every level of the ladder "
+        "(f(x_0) - f*) x {0.5, 0.2, 0.1, 0.05, 0.02} that uniform reaches no later, and one "
+        "earlier (or one uniform never reaches), on the seed-mean curve; better on test = "
+        "lower seed-mean final clean test MSE "
+        "(rwtheory.report.providers.practice.faster_on_training / better_on_test).",
+        "",
+    ]
+    for family in _record_families(study):
+        lines += [f"## {family} ({len(study.settings[family])} settings)", ""]
+        lines += ["| strategy | " + " | ".join(COMBINATIONS.values()) + " |"]
+        lines += ["|---" * (1 + len(COMBINATIONS)) + "|"]
+        for strategy, counts in combination_counts(study, family).items():
+            lines.append(f"| {strategy} | " + " | ".join(str(k) for k in counts.values()) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- files
@@ -319,6 +431,13 @@ def write(study: Study, out: str | Path) -> list[Path]:
         ).encode(),
     }
     families = list(dict.fromkeys(c.split(".")[0] for c in study.claims))
+    with_records = _record_families(study)
+    for family in with_records:
+        blobs[out / f"{family}_decomposition.csv"] = head + csv_bytes(
+            decomposition_columns(study, family)
+        )
+    if with_records:
+        blobs[out / "decomposition.md"] = decomposition_markdown(study).encode()
     for family in families:
         blobs[out / f"{family}_settings.csv"] = head + csv_bytes(settings_columns(study, family))
         fam_stats = [st for st in stats if st.claim.startswith(family + ".")]
@@ -389,4 +508,32 @@ def load(out: str | Path) -> Study:
             )
     order = [k for f in settings for k in claim_keys(f)]
     claims = [k for k in order if k in set(claims)]
-    return Study(grid, tuple(claims), settings, verdicts, version)
+    records = {key: [] for key in verdicts}
+    for family in settings:
+        for index, record in _load_records(out / f"{family}_decomposition.csv"):
+            records[(family, index)].append(record)
+    return Study(grid, tuple(claims), settings, verdicts, version, records)
+
+
+def _load_records(path: Path) -> list[tuple[int, dict]]:
+    """(setting index, record) of every row of a ``<family>_decomposition.csv`` (none when
+    the file is absent), in file order."""
+    if not path.exists():
+        return []
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    return [
+        (
+            int(row["setting"]),
+            dict(
+                strategy=row["strategy"],
+                faster_on_training=row["faster_on_training"] == "1",
+                better_on_test=row["better_on_test"] == "1",
+                numbers={
+                    k[7:]: float(v) if v else None
+                    for k, v in row.items()
+                    if k.startswith("number_")
+                },
+            ),
+        )
+        for row in csv.DictReader(lines)
+    ]

@@ -66,6 +66,7 @@ __all__ = [
     "expectation_checks",
     "make_problem",
     "sample_instances",
+    "step_sizes",
     "verify",
 ]
 
@@ -198,7 +199,7 @@ def _run(problem, schemes, **kwargs):
     return glm.run(problem, schemes, **kwargs)
 
 
-def _step_sizes(instances, problem, b: int):
+def step_sizes(instances, problem, b: int):
     """eta = step_factor / (2 L_hat_apriori) per instance, with L_hat_apriori =
     rho_apriori * L_b (Route C; L_b <= min(L_max, n L / b)) or L_max (Route J), and the
     momentum schedules' kappa: the paper's 1 - eta L_hat = 1 - u/2 for factors u <= 1, the
@@ -215,7 +216,7 @@ def _step_sizes(instances, problem, b: int):
 
 
 def _form(instances) -> np.ndarray:
-    """The form whose kappa the momentum schedules use (:func:`_step_sizes`), per run."""
+    """The form whose kappa the momentum schedules use (:func:`step_sizes`), per run."""
     return np.array(["paper" if i.step_factor <= 1 else "sharp" for i in instances])
 
 
@@ -438,7 +439,7 @@ def _runs(instances, steps):
     problem = make_problem(instances)
     n = problem.n
     schemes = [i.scheme for i in instances]
-    eta, rho, kappa = _step_sizes(instances, problem, n)
+    eta, rho, kappa = step_sizes(instances, problem, n)
     yield "GD", _run(problem, schemes, method="gd", lr=eta, steps=steps), problem
     for label, schedule in (
         ("heavy ball", theorems.heavy_ball_lambdas),
@@ -466,7 +467,7 @@ def _runs(instances, steps):
         idx = [k for k, i in enumerate(instances) if i.batch_size == b]
         sub_inst = [instances[k] for k in idx]
         sub = problem.take(idx)
-        e_b, r_b, k_b = _step_sizes(sub_inst, sub, b)
+        e_b, r_b, k_b = step_sizes(sub_inst, sub, b)
         sch = [i.scheme for i in sub_inst]
         method = "gd" if b == n else "sgd"
         yield (

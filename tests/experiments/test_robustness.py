@@ -214,6 +214,8 @@ def test_outputs_hold_every_claim_and_setting(one_worker, tmp_path):
         "fig8.csv",
         "fig8.png",
         "grid.json",
+        "fig8_decomposition.csv",  # issue 26: training objective vs clean test MSE
+        "decomposition.md",
     }
     # every verdict read back from the stored chunks gives the same files
     stored = robustness.run_study(

@@ -28,7 +28,10 @@ def figure_provider(module: ModuleType, results: Mapping | None = None) -> Provi
         if isinstance(result, BaseException):
             raise result
         claims = annotate(list(module.claims(result)), module.NAME)
-        return Report(module.NAME, claims, "", time.process_time() - start)
+        # optional: a section of details and closing-note lines (theory_vs_practice)
+        details = module.details(result) if hasattr(module, "details") else ""
+        notes = list(module.notes(result)) if hasattr(module, "notes") else []
+        return Report(module.NAME, claims, details, time.process_time() - start, notes)
 
     keys = tuple(getattr(module, "CLAIM_KEYS", None) or getattr(module, "RULES", {}))
     return Provider(module.NAME, run, stable_rows=True, keys=keys)
