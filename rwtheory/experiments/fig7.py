@@ -297,6 +297,25 @@ def _ladder(s: Summary, key: str) -> str:
     return "/".join(fmt_steps(v) for v in s.strategies[key].to_level)
 
 
+def _training_text(s: Summary, key: str) -> str:
+    """What the same runs show on the unweighted training objective (issue 26): ``key``
+    against uniform, steps to the levels f(x_0) - f* x LEVELS, final f - f* and final
+    ||x_T - x*_clean||^2 -- where the strategy converges, beside how fast (row
+    ``fig7.training_objective`` judges it)."""
+    k, u = s.strategies[key], s.strategies["uniform"]
+    if not s.train_levels:
+        return ""
+    ladder = "/".join(fmt_steps(v) for v in k.train_to_level)
+    uladder = "/".join(fmt_steps(v) for v in u.train_to_level)
+    return (
+        f"; on the unweighted training objective f - f* (levels f(x_0) - f* x {list(LEVELS)}) "
+        f"{key} reaches the levels at steps {ladder} vs uniform {uladder} and ends at "
+        f"{fmt(k.train_final, 3)} vs {fmt(u.train_final, 3)}, at squared distance "
+        f"{fmt(k.clean_distance_final, 3)} vs {fmt(u.clean_distance_final, 3)} from the clean "
+        f"parameters (row fig7.training_objective)"
+    )
+
+
 def claims(result: FigureResult) -> list[Claim]:
     s: Summary = result.summary
     keys = STRATEGIES
@@ -325,7 +344,8 @@ def claims(result: FigureResult) -> list[Claim]:
             how=COMMAND,
             status=status["fig7.linupper_fastest"],
             number=f"{common}; linupper reaches {fmt(s.levels[1], 3)} at step "
-            f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}",
+            f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}"
+            + _training_text(s, "linupper"),
         ),
         Claim(
             key="fig7.quadratic_beats_uniform",
@@ -342,7 +362,7 @@ def claims(result: FigureResult) -> list[Claim]:
             f"{fmt(st['uniform'].final)} (quadratic below uniform in "
             f"{st['quadratic'].seeds_below_uniform}/{s.seeds} seeds); steps to "
             f"levels quadratic {_ladder(s, 'quadratic')} vs uniform "
-            f"{_ladder(s, 'uniform')}",
+            f"{_ladder(s, 'uniform')}" + _training_text(s, "quadratic"),
         ),
         Claim(
             key="fig7.extremes_behind",
@@ -356,6 +376,7 @@ def claims(result: FigureResult) -> list[Claim]:
             status=status["fig7.extremes_behind"],
             number=f"final test MSE {fin}; extremes is slower early (mean test MSE at step "
             f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
-            f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})",
+            f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})"
+            + _training_text(s, "extremes"),
         ),
     ]
