@@ -65,6 +65,7 @@ from rwtheory.theory.theorems.heavy_ball import (
     heavy_ball_weighted_sum_sharp,
 )
 from rwtheory.theory.theorems.sgd import (
+    EXCEEDS_STDERRS,
     MonteCarloBound,
     sgd_one_step,
     sgd_one_step_sharp,
@@ -77,6 +78,7 @@ from rwtheory.theory.theorems.sgd import (
 
 __all__ = [
     "CARRY_BOUNDS",
+    "EXCEEDS_STDERRS",
     "FORMS",
     "ROUTES",
     "STEP_ULPS",
