@@ -30,11 +30,10 @@ def test_a_mean_exceeds_its_bound_beyond_3_standard_errors_only():
 
 
 def test_only_applicable_finite_horizons_count():
-    est = _estimate([5.0, 5.0, 5.0, math.nan], bound=[1.0, 1.0, math.inf, 1.0])
-    est = MonteCarloBound(
-        est.observed, est.bound, est.scale, np.array([True, False, True, True]), stderr=est.stderr
-    )
-    assert est.exceeds().tolist() == [True, False, False, False]
+    est = _estimate([5.0, 5.0, 5.0, math.nan, 5.0], bound=[1.0, 1.0, math.inf, 1.0, -math.inf])
+    applicable = np.array([True, False, True, True, True])
+    est = MonteCarloBound(est.observed, est.bound, est.scale, applicable, stderr=est.stderr)
+    assert est.exceeds().tolist() == [True, False, False, False, False]
 
 
 def test_theorem_2_rows_use_the_rule():

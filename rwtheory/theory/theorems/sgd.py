@@ -61,6 +61,7 @@ class MonteCarloBound(Bound):
     def exceeds(self, stderrs: float = EXCEEDS_STDERRS) -> np.ndarray:
         """Boolean mask of the horizons where the hypotheses hold, the bound is finite and
         the mean is above it by more than ``stderrs`` standard errors."""
+        # Mutation note: dtype=None for bool in asarray is equivalent (applicable is boolean).
         return (
             np.asarray(self.applicable, bool)
             & np.isfinite(self.bound)
