@@ -19,6 +19,13 @@ STRATEGIES = ("linupper", "quadratic", "extremes")
 #: The ids of the claims of :func:`claims` (the rows marked "error" if building raises).
 CLAIM_KEYS = ("fig1.shapes",)
 TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
+#: Slack of "non-decreasing": consecutive weights n w may decrease by at most this much
+#: (float64 rounding of an exactly flat stretch, as linupper's above the mid-range, is ~1e-16).
+MONOTONE_ATOL = 1e-12
+#: Relative slack of "symmetric about the mid-range", |y_i - y_(n-1-i)| <= SYMMETRY_RTOL
+#: |y_(n-1-i)| (no absolute slack: the weights are of order 1e-2 to 1e1, so an absolute one
+#: would dominate; rounding of the exact symmetric shapes is ~1e-15 relative).
+SYMMETRY_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,16 @@ class Summary:
     shapes: dict[tuple[str, float], ShapeFacts]
 
 
+def shape_facts(y: np.ndarray) -> ShapeFacts:
+    """The :class:`ShapeFacts` of weights ``y`` drawn against equally spaced losses (within
+    :data:`MONOTONE_ATOL` and :data:`SYMMETRY_RTOL`)."""
+    return ShapeFacts(
+        float(y.max() / y.min()),
+        bool(np.all(np.diff(y) >= -MONOTONE_ATOL)),
+        bool(np.allclose(y, y[::-1], rtol=SYMMETRY_RTOL, atol=0.0)),
+    )
+
+
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     """No runs: ``seeds`` and ``quick`` change nothing (the figure is exact)."""
     fig, axes = new_figure(len(STRATEGIES), width=4.2, height=3.4)
@@ -48,11 +65,7 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
             x, y = shape(name, r)
             ax.plot(x, y, label=f"r = {r:g}")
             table.add(name, f"{name} r={r:g}", x, y)
-            facts[(name, r)] = ShapeFacts(
-                float(y.max() / y.min()),
-                bool(np.all(np.diff(y) >= -1e-12)),
-                bool(np.allclose(y, y[::-1], rtol=1e-12)),
-            )
+            facts[(name, r)] = shape_facts(y)
         x, y = shape("uniform", 1.0)
         ax.plot(x, y, "k--", label="uniform")
         table.add(name, "uniform", x, y)

@@ -73,6 +73,13 @@ CAPPED: tuple[str, ...] = ("kl_capped", "linupper_cap_safe")
 #: Significant digits of the CSV's numbers: the study's float32 training differs between
 #: machines by ~2.5e-6 relative (measured), far below the 5e-4 of 4 digits.
 CSV_DIGITS = 4
+#: "Outperforms or matches" (lm.linupper_vs_uniform): LinUpper's final perplexity at most this
+#: fraction above uniform's (or tied within the seed spread). "Matches" needs a tolerance the
+#: paper does not give; 1 % is a stated choice, not fitted to the runs.
+MATCH_TOLERANCE = 0.01
+#: Relative slack of "n max w above 2" (the cap rows): the weights are float32, so n * w of a
+#: sample exactly at the cap may exceed it by rounding (float32 ulp ~1.2e-7 relative).
+RHO_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -299,7 +306,7 @@ def _summary(cfg, results) -> dict:
     after = slice(cfg.warmup_steps, None)
     rho = {m: [v for rec in r for v in rec["rho"]] for m, r in results.items()}
     rho_after = {m: [v for rec in r for v in rec["rho"][after]] for m, r in results.items()}
-    above = 2 * (1 + 1e-6)  # float32 weights: n * w may exceed rho by rounding
+    above = 2 * (1 + RHO_RTOL)  # float32 weights: n * w may exceed rho by rounding
     return {
         "final_ppl": final,
         "final_ppl_per_seed": per_seed,
@@ -573,7 +580,7 @@ def claims(result: FigureResult) -> list:
     matched = [
         d
         for d in learnable
-        if final["linupper"][d] <= 1.01 * final["uniform"][d]
+        if final["linupper"][d] <= (1 + MATCH_TOLERANCE) * final["uniform"][d]
         or not _beats(final, spread, "uniform", "linupper", d)
     ]
     strategies = ("uniform", "linupper", "quadratic", "extremes")
@@ -589,7 +596,8 @@ def claims(result: FigureResult) -> list:
             "other baseline in 5 out of 7 domains ... down-weighting low-loss samples ... "
             'helps reduce the effects of redundant or similar data"',
             True,
-            f"LinUpper's final held-out perplexity is at most 1 % above uniform's, or tied "
+            f"LinUpper's final held-out perplexity is at most {100 * MATCH_TOLERANCE:g} % above "
+            f"uniform's, or tied "
             f"with it, in a majority of the learnable domains ({', '.join(learnable)}); "
             f"{setting}.",
             how,

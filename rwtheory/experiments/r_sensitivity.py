@@ -33,6 +33,12 @@ LR = 0.1
 OUTLIER_FRACTION = 0.1
 STEPS, QUICK_STEPS = 2000, 400
 COMMAND = "rwtheory figures --only r_sensitivity"
+#: The relative gap |final(linupper, r) / final(uniform) - 1| below which linupper at the
+#: largest r counts as uniform ("closer to the uniform baseline"; the paper gives no number).
+#: 1 % is a stated choice, not a measured quantity: the tolerance this project also uses for
+#: "matches" (:mod:`rwtheory.experiments.lm_pretrain`); the gap compares seed means over the
+#: same seeds, so the seed-to-seed spread of either arm does not enter it.
+NEAR_UNIFORM = 0.01
 
 
 def configs(lr: float = LR) -> list[Config]:
@@ -179,16 +185,16 @@ def _gaps(s: Summary) -> dict[float, float]:
 
 def large_r_uniform(s: Summary) -> Verdict:
     """holds if the relative gap to uniform shrinks (weakly) as r grows over the grid and is
-    below 1 % at the largest r; holds with caveat with the second only; else fails. Margin:
-    log(0.01 / gap at the largest r)."""
+    below :data:`NEAR_UNIFORM` (1 %) at the largest r; holds with caveat with the second only;
+    else fails. Margin: log(NEAR_UNIFORM / gap at the largest r)."""
     rel = _gaps(s)
     big = TEMPERATURES[-1]
     monotone = all(rel[a] >= rel[b] for a, b in zip(TEMPERATURES, TEMPERATURES[1:], strict=False))
-    close = rel[big] < 0.01
+    close = rel[big] < NEAR_UNIFORM
     status = "holds" if monotone and close else "holds with caveat" if close else "fails"
     return Verdict(
         status,
-        log_ratio(0.01, rel[big]) if rel[big] > 0 else math.inf,
+        log_ratio(NEAR_UNIFORM, rel[big]) if rel[big] > 0 else math.inf,
         dict(gap_at_largest_r=rel[big], gap_shrinks_with_r=int(monotone)),
     )
 
@@ -246,7 +252,7 @@ def claims(result: FigureResult) -> list[Claim]:
             "closer to that of the uniform baseline (value of r lost in extraction)",
             quoted=True,
             ours=f"{setting}: |final(linupper, r) / final(uniform) - 1| shrinks as r grows "
-            f"over {list(TEMPERATURES)} and is below 1 % at r={big:g}",
+            f"over {list(TEMPERATURES)} and is below {100 * NEAR_UNIFORM:g} % at r={big:g}",
             how=COMMAND,
             status=status["r_sensitivity.large_r_uniform"],
             number="relative gap to uniform: "

@@ -39,10 +39,14 @@ Rule = Callable[[object], Verdict]
 
 def log_ratio(a: float, b: float) -> float:
     """log(a / b) for positive finite a, b; +-inf when one side is non-finite (a diverged
-    run counts as infinitely bad), 0 when both are."""
+    run counts as infinitely bad), 0 when both are, and 0 when a or b is <= 0 (no ranking).
+    A quotient that under- or overflows float64 is taken as log(a) - log(b)."""
     fa, fb = math.isfinite(a), math.isfinite(b)
     if fa and fb:
-        return math.log(a / b) if a > 0 and b > 0 else 0.0
+        if not (a > 0 and b > 0):
+            return 0.0
+        q = a / b
+        return math.log(q) if 0 < q < math.inf else math.log(a) - math.log(b)
     if fa == fb:
         return 0.0
     return -math.inf if fa else math.inf

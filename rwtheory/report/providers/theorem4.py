@@ -22,6 +22,11 @@ HOW = (
     f"`{CHECK} --only thm4` (rwtheory.theory.nonconvex_checks, pep_nonconvex); "
     f"`pytest tests/theory/test_theorem4.py tests/theory/test_theorem4_checks.py`"
 )
+#: Relative accuracy allowed to PEPit's worst cases against Theorem 4's bounds (``thm4.pep``):
+#: where the bound is attained (all weight on one sample) Clarabel's worst case matches the
+#: closed form to this accuracy (``tests/theory/test_theorem4_checks.py``); a larger ratio is a
+#: counterexample, not solver noise.
+PEP_RTOL = 1e-6
 PAPER = (
     "Non-convex minibatch SGD with weights from per-sample gradient norms: the uniform "
     "case recovers the usual bound; up-weighting small-gradient samples loosens it."
@@ -37,11 +42,16 @@ def _linupper_shares(oq) -> str:
 
 
 def thm4_claim(res, mc, oq) -> Claim:
-    """``thm4``: holds with caveat iff no inequality is violated and no Monte Carlo mean
-    exceeds its bound by 3 s.e. (the caveat: σ² is not divided by b, and at η = 1/L the
-    weights drop out of the bound); fails otherwise."""
+    """``thm4``: fails if an inequality is violated or a Monte Carlo mean exceeds its bound
+    by 3 s.e.; else holds with caveat (σ² is not divided by b, and at η = 1/L the weights
+    drop out of the bound) when every inequality of
+    :data:`rwtheory.theory.nonconvex_checks.CHECKED` had its hypotheses hold on at least
+    :data:`rwtheory.theory.nonconvex_checks.MIN_APPLICABLE_RUNS` runs; else not checked."""
     bad_mc = sum(m.exceeds for m in mc)
-    ok = res.violations == 0 and bad_mc == 0
+    short = res.short_of_runs()
+    status = (
+        "fails" if res.violations or bad_mc else "not checked" if short else "holds with caveat"
+    )
     one = res.tightness("one-step")
     rate = res.tightness("rate")
     return Claim(
@@ -55,11 +65,14 @@ def thm4_claim(res, mc, oq) -> Claim:
         "(2(f(x₀) − f_inf)/(ηT) + σ²)/(1 + (1 − Lη)Γ) (pathwise for full batches, "
         "Monte Carlo in expectation for minibatches); Γ_t the gradient-norm Γ.",
         HOW,
-        "holds with caveat" if ok else "fails",
+        status,
         f"{res.violations} violations > {res.rtol:g} rel. in {res.evaluated} inequalities "
         f"({res.instances} sigmoid / Geman–McClure instances × {len(_weighting_labels())} "
         f"weightings × {{full batch, minibatch}}, {res.steps} steps, ηL in 0.25–4); "
-        f"{bad_mc}/{len(mc)} Monte Carlo means above bound + 3 s.e.; tightness "
+        f"{bad_mc}/{len(mc)} Monte Carlo means above bound + 3 s.e.; rate hypothesis "
+        f"(η ≤ 1/L) held in {res.applicable_runs('full batch', 'rate')} full-batch runs"
+        + "".join(f", too few runs for {k}: {v}" for k, v in short.items())
+        + "; tightness "
         f"q5/q50/q95/max one-step {quantiles(one)}, full-batch rate {quantiles(rate)}; "
         f"caveat: σ² is not divided by b and at η = 1/L the factor (2 − Lη)/(1 + (1 − Lη)Γ) "
         f"is 1 whatever Γ; gradient-norm Γ_t ≥ 1 share of LinUpper on losses: "
@@ -75,18 +88,18 @@ def _weighting_labels():
 
 def pep_claim(cases) -> Claim:
     """``thm4.pep``: holds iff every PEPit worst case whose hypotheses hold is at most the
-    bound (+1e-6 rel.). The rate's cases with η > 1/L (hypothesis broken) are reported in
-    the number, not judged."""
+    bound (+ :data:`PEP_RTOL` rel.). The rate's cases with η > 1/L (hypothesis broken) are
+    reported in the number, not judged."""
     ok = [c for c in cases if c.hypotheses_hold]
     broken = [c for c in cases if not c.hypotheses_hold]
     ratio = max(c.ratio for c in ok)
-    tight = sum(c.ratio >= 1 - 1e-6 for c in ok)
+    tight = sum(c.ratio >= 1 - PEP_RTOL for c in ok)
     worst_broken = max((c for c in broken), key=lambda c: c.ratio, default=None)
     tail = (
         ""
         if worst_broken is None
         else f"; with η > 1/L the rate's bound fails in "
-        f"{sum(c.ratio > 1 + 1e-6 for c in broken)}/{len(broken)} cases, up to "
+        f"{sum(c.ratio > 1 + PEP_RTOL for c in broken)}/{len(broken)} cases, up to "
         f"{worst_broken.ratio:.2f}× (ηL = {worst_broken.eta_L:g}, {worst_broken.weights} "
         f"weights, T = {worst_broken.steps})"
     )
@@ -100,7 +113,7 @@ def pep_claim(cases) -> Claim:
         "the one-step inequality; any η) and the rate (η ≤ 1/L, f(x₀) − f(x_T) ≤ Δ, "
         "Γ_t ≥ Γ imposed) stay below Theorem 4's bounds.",
         HOW,
-        "holds" if ratio <= 1 + 1e-6 else "fails",
+        "holds" if ratio <= 1 + PEP_RTOL else "fails",
         f"max worst-case/bound = {ratio:.4f} over {len(ok)} cases (n in "
         f"{sorted({c.n for c in ok})}, T ≤ {max(c.steps for c in ok)}, ηL in "
         f"{sorted({c.eta_L for c in ok})}); attained (≥ 0.999999) in {tight} cases (all "

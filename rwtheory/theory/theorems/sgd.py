@@ -31,6 +31,7 @@ from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound
 
 __all__ = [
+    "EXCEEDS_STDERRS",
     "MonteCarloBound",
     "sgd_one_step",
     "sgd_one_step_sharp",
@@ -42,12 +43,30 @@ __all__ = [
 ]
 
 
+#: How many standard errors a Monte Carlo mean must exceed its bound by to count as evidence
+#: against it (:meth:`MonteCarloBound.exceeds`; the in-expectation rows of Theorems 2 and 4).
+#: Under the normal approximation a horizon whose expectation meets the bound exceeds it by
+#: 3 s.e. with probability 0.13 %; the s.e. comes from 8-64 paths, so the real tail is
+#: heavier, and fewer s.e. would turn sampling noise into "fails".
+EXCEEDS_STDERRS = 3.0
+
+
 @dataclass(frozen=True)
 class MonteCarloBound(Bound):
     """A bound on an expectation: ``observed`` is the mean over sampled paths and
     ``stderr`` its standard error; a violation is only meaningful beyond a few stderr."""
 
     stderr: np.ndarray = None  # type: ignore[assignment]
+
+    def exceeds(self, stderrs: float = EXCEEDS_STDERRS) -> np.ndarray:
+        """Boolean mask of the horizons where the hypotheses hold, the bound is finite and
+        the mean is above it by more than ``stderrs`` standard errors."""
+        # Mutation note: dtype=None for bool in asarray is equivalent (applicable is boolean).
+        return (
+            np.asarray(self.applicable, bool)
+            & np.isfinite(self.bound)
+            & (self.observed > self.bound + stderrs * self.stderr)
+        )
 
 
 def sgd_one_step(trajectory, L_hat) -> Bound:
