@@ -619,9 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the theory and regenerate the convex experiments of Sow et al. "
         "(ICLR 2025), loss-based sample reweighting.",
     )
-    from rwtheory import __version__
+    import rwtheory
 
-    parser.add_argument("--version", action="version", version=f"rwtheory {__version__}")
+    parser.add_argument("--version", action="version", version=f"rwtheory {rwtheory.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
