@@ -48,7 +48,7 @@ from rwtheory.lm.distributed import (
     global_batch_flags,
     raise_for_flags,
 )
-from rwtheory.lm.losses import pending_loss_check
+from rwtheory.lm.losses import LossCheck, pending_loss_check
 from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
@@ -133,8 +133,8 @@ def read_checks(pending, glob, gvalid, extra=None) -> list:
         parts.append(extra.double())
     values = torch.cat(parts).tolist()
     for k, c in enumerate(pending):
-        c.raise_for(values[2 * k : 2 * k + 2])
-    k = 2 * len(pending)
+        c.raise_for(values[LossCheck.FLAGS * k : LossCheck.FLAGS * (k + 1)])
+    k = LossCheck.FLAGS * len(pending)
     raise_for_flags(values[k : k + 2], glob, gvalid)
     return values[k + 2 :]
 
