@@ -65,9 +65,16 @@ __all__ = ["ReweightingTrainer"]
 
 
 def _unwrap(model):
-    while hasattr(model, "module"):  # DistributedDataParallel, DataParallel
-        model = model.module
-    return model
+    """The model under its wrappers: ``DistributedDataParallel`` / ``DataParallel``
+    (``.module``) and ``torch.compile``'s ``OptimizedModule`` (``._orig_mod``), in any
+    nesting."""
+    while True:
+        if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+            model = model._orig_mod
+        elif hasattr(model, "module"):
+            model = model.module
+        else:
+            return model
 
 
 def _keep_argument(core) -> str | None:
