@@ -241,7 +241,7 @@ def test_never_scored_hidden_states_reach_no_gradient(seed, unscored, poison):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**16), scale=st.floats(1.0, 120.0))
+@given(seed=st.integers(0, 2**16), scale=st.floats(1.0, 400.0))
 def test_float16_products_never_overflow_where_float32_fits(seed, scale):
     hidden, weight, labels = _batch(seed, dtype=torch.float64)
     h16, w16 = (hidden * scale).half(), (weight * scale).half()
