@@ -179,6 +179,7 @@ def _model_and_batches(k=3, b=4, t=10, seed=0):
     labels = x.clone()
     for i in range(k * b):
         labels[i, 2 + (3 * i) % (t - 2) :] = -100  # unequal scored tokens
+    labels[1] = -100  # a sample without a scored token: n (valid) < B (all samples)
     return model, [(x[j * b : (j + 1) * b], labels[j * b : (j + 1) * b]) for j in range(k)]
 
 
