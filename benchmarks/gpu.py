@@ -222,9 +222,13 @@ def _peer_ratios(res) -> None:
     res["vs_faster_peer"] = out
 
 
-def loss_section(cfg, device, dtype) -> list:
+def loss_section(cfg, device, dtype, deadline: float) -> list:
     timer, out = _Timer(device), []
     for vocab in cfg["vocabs"]:
+        if time.perf_counter() > deadline:  # keep time for the other sections
+            out.append({"vocab": vocab, "skipped": "time budget of the loss section spent"})
+            log(f"loss: V = {vocab} skipped (time budget)")
+            continue
         log(f"loss: V = {vocab}")
         out.append(_one_vocab(cfg, vocab, device, dtype, timer))
         log(f"loss: V = {vocab} done: {json.dumps(out[-1]['variants'], default=str)[:400]}")
@@ -374,7 +378,7 @@ def sync_section(cfg, device) -> dict:
 def _text(results: dict) -> str:
     lines = [f"# benchmarks/gpu.py: {results['env']}"]
     for item in results.get("loss", []):
-        if not isinstance(item, dict) or "variants" not in item:
+        if not isinstance(item, dict) or "variants" not in item:  # skipped, failed
             lines.append(f"loss: {item}")
             continue
         lines.append(f"V = {item['vocab']} (ours' default chunk {item['chunk']} tokens)")
@@ -416,6 +420,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for gpu.txt and gpu.json")
     p.add_argument("--dry-run", action="store_true", help="tiny shapes, any device, 1 repeat")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=330.0,
+        help="seconds for the whole script; a vocabulary of the loss section not started "
+        "by 60%% of it is skipped (recorded as such)",
+    )
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type != "cuda" and not args.dry_run:
@@ -442,7 +453,8 @@ def main(argv=None) -> int:
         }
     }
     log(f"start: {results['env']}")
-    _guarded(results, "loss", lambda: loss_section(cfg, device, dtype))
+    deadline = t0 + 0.6 * args.budget_s  # the loss section's share of the budget
+    _guarded(results, "loss", lambda: loss_section(cfg, device, dtype, deadline))
     _guarded(results, "step", lambda: step_section(cfg, device, dtype))
     _guarded(results, "syncs", lambda: sync_section(cfg, device))
     results["seconds"] = time.perf_counter() - t0
