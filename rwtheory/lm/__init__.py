@@ -20,9 +20,13 @@
   all-padding global batch raises on every rank at once).
 * :mod:`rwtheory.lm.accumulation`: gradient accumulation, weights per micro-batch (the
   paper's code) or over the optimizer step (a no-grad scoring pass).
+* :mod:`rwtheory.lm.packing`: packed sequences (several documents per row), weighted per
+  document.
+* :mod:`rwtheory.lm.clock`: the reweighter's step clock inside ``torch.compile``.
 * :mod:`rwtheory.lm.syncs`: counting host synchronisations (benchmarks, tests).
 * :mod:`rwtheory.lm.hf`: ``ReweightingTrainer``, a Hugging Face ``Trainer`` subclass (needs
   the ``rwtheory[hf]`` extra; imported only when used).
+* the per-stack guide (Trainer, Accelerate, Lightning, torchrun): ``docs/lm.md``.
 * :mod:`rwtheory.lm.data`, :mod:`rwtheory.lm.model`: the corpus and the byte-level transformer
   of the small pretraining study (``experiments/lm_pretrain.py``).
 """

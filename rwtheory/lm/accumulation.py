@@ -33,6 +33,10 @@ from rwtheory.lm.reweighter import SampleReweighter
 __all__ = ["accumulate_gradients"]
 
 
+def _with_counts(out):
+    return out if isinstance(out, tuple) else (out, None)
+
+
 def accumulate_gradients(
     per_sample_losses: Callable,
     micro_batches: Sequence,
@@ -46,8 +50,10 @@ def accumulate_gradients(
     Parameters
     ----------
     per_sample_losses : ``batch -> (B,)`` per-sample losses with autograd history (e.g.
-        ``lambda x: per_sample_loss(model(x), x)``), called once per micro-batch (twice with
-        ``weights_over="optimizer_step"``: once under ``torch.no_grad()``).
+        ``lambda x: per_sample_loss(model(x), x)``), or ``batch -> (losses, counts)`` (e.g.
+        with ``return_counts=True``; needed by the reweighter's ``token_weighting``), called
+        once per micro-batch (twice with ``weights_over="optimizer_step"``: once under
+        ``torch.no_grad()``).
     micro_batches : the step's micro-batches (any objects ``per_sample_losses`` accepts).
     reweighter : a :class:`SampleReweighter`; its ``weights_over`` decides the weighting.
     ddp_model : optional ``DistributedDataParallel`` model whose ``no_sync()`` defers the
@@ -66,12 +72,14 @@ def accumulate_gradients(
     if by_step:
         with torch.no_grad():
             for batch in batches:
-                reweighter.score(per_sample_losses(batch))
+                losses, counts = _with_counts(per_sample_losses(batch))
+                reweighter.score(losses, counts=counts)
     total = None
     for i, batch in enumerate(batches):
         sync = ddp_model is None or i == k - 1
         with contextlib.nullcontext() if sync else ddp_model.no_sync():
-            loss, _ = reweighter(per_sample_losses(batch), step=step)
+            losses, counts = _with_counts(per_sample_losses(batch))
+            loss, _ = reweighter(losses, counts=counts, step=step)
             if not by_step:
                 loss = loss / k
             loss.backward()

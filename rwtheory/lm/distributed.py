@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from rwtheory._array import check_int
+
 __all__ = [
     "check_global_batch",
     "gather_losses",
@@ -40,41 +42,72 @@ def world(group=None) -> tuple[int, int]:
     return 0, 1
 
 
-def gather_losses(local, group=None):
+def _check_local(local) -> None:
+    if not isinstance(local, torch.Tensor):
+        raise TypeError(
+            f"local must be a torch.Tensor (this rank's per-sample values along dim 0), "
+            f"got {type(local).__name__}"
+        )
+    if local.ndim == 0:
+        raise ValueError("local must have at least 1 dimension (samples along dim 0), got 0-d")
+
+
+def gather_losses(local, group=None, max_local: int | None = None):
     """All ranks' ``local`` tensors concatenated along dim 0 in rank order, and this rank's
     offset.
 
     Returns ``(global, start)`` with ``global[start:start + len(local)]`` equal to ``local``.
     Ranks may hold different lengths along dim 0 (the tensors are padded to the longest for
-    the collective); the other dimensions and the dtype must agree. Works on any backend
-    whose ``all_gather`` supports the tensor's device (gloo: CPU; NCCL: CUDA). Without an
+    the collective, which costs one host read of the lengths); the other dimensions and the
+    dtype must agree. With ``max_local`` (an integer >= every rank's length, the same on
+    every rank) there is no host read: each rank's block is padded with zeros to
+    ``max_local`` rows, ``global`` holds ``world_size * max_local`` rows (the padding rows
+    included, rank r's block from ``r * max_local``) and ``start = rank * max_local`` -- the
+    form that compiles with ``torch.compile(fullgraph=True)``. Works on any backend whose
+    ``all_gather`` supports the tensor's device (gloo: CPU; NCCL: CUDA). Without an
     initialised process group, returns ``(local, 0)``. The result carries no autograd
     history.
     """
+    _check_local(local)
+    if max_local is not None:
+        max_local = check_int(max_local, "max_local", minimum=1)
+        if local.shape[0] > max_local:
+            raise ValueError(
+                f"max_local must be >= this rank's local batch ({local.shape[0]}), got {max_local}"
+            )
     local = local.detach()
     rank, size = world(group)
     if size == 1:
         return local, 0
-    n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
-    sizes = [torch.empty_like(n) for _ in range(size)]
-    dist.all_gather(sizes, n, group=group)
-    sizes = torch.cat(sizes).tolist()  # the one host read (buffer sizes)
-    longest = max(sizes)
+    if max_local is None:
+        n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
+        sizes = [torch.empty_like(n) for _ in range(size)]
+        dist.all_gather(sizes, n, group=group)
+        sizes = torch.cat(sizes).tolist()  # the one host read (buffer sizes)
+    else:
+        sizes = None
+    longest = max(sizes) if max_local is None else max_local
     padded = local.new_zeros((longest, *local.shape[1:]))
     padded[: local.shape[0]] = local
     parts = [torch.empty_like(padded) for _ in range(size)]
     dist.all_gather(parts, padded, group=group)
+    if sizes is None:
+        return torch.cat(parts), rank * max_local
     glob = torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
     return glob, sum(sizes[:rank])
 
 
-def global_batch(losses, valid, group=None):
-    """Gathered float32 losses and validity of the global batch (one collective), this rank's
-    offset in it and the world size. ``valid`` is a bool tensor of the shape of ``losses``."""
+def global_batch(losses, valid, group=None, *, columns=(), max_local: int | None = None):
+    """Gathered float32 losses and validity of the global batch (one collective), the
+    gathered extra ``columns`` (1-D tensors of the shape of ``losses``, gathered as float32
+    in the same collective; a list, empty without them), this rank's offset in it and the
+    world size. ``valid`` is a bool tensor of the shape of ``losses``. ``max_local``: see
+    :func:`gather_losses` (the padding rows are invalid)."""
     _, size = world(group)
-    local = torch.stack([losses.detach().float(), valid.float()], dim=1)
-    glob, start = gather_losses(local, group) if size > 1 else (local, 0)
-    return glob[:, 0], glob[:, 1] > 0.5, start, size
+    parts = [losses.detach().float(), valid.float(), *(c.detach().float() for c in columns)]
+    local = torch.stack(parts, dim=1)
+    glob, start = gather_losses(local, group, max_local) if size > 1 else (local, 0)
+    return glob[:, 0], glob[:, 1] > 0.5, list(glob[:, 2:].unbind(1)), start, size
 
 
 def global_batch_flags(glob, gvalid):
@@ -84,14 +117,16 @@ def global_batch_flags(glob, gvalid):
     return torch.stack([~gvalid.any(), bad.any()]).float()
 
 
-def raise_for_flags(flags, glob, gvalid) -> None:
+def raise_for_flags(flags, glob, gvalid, *, empty_ok: bool = False) -> None:
     """Raise for the host copy ``flags`` of :func:`global_batch_flags` (the same on every
-    rank, so every rank raises the same error)."""
-    if flags[0]:
+    rank, so every rank raises the same error); ``empty_ok``: a global batch without a valid
+    sample is not an error (``empty_batch="skip"``)."""
+    if flags[0] and not empty_ok:
         raise ValueError(
             "per_sample_losses: no sample of the global batch (all data-parallel "
             "ranks together) has a scored token -- every loss is NaN or marked "
-            "invalid; at least one sample must carry weight"
+            "invalid; at least one sample must carry weight (empty_batch='skip' "
+            "skips such a batch instead)"
         )
     if flags[1]:
         i = int((gvalid & ~torch.isfinite(glob)).nonzero()[0, 0])

@@ -29,11 +29,25 @@ What changes relative to ``Trainer`` (the paper's GPT-2 runs use the same design
   (``loss_is_scaled_for_ga = False``; the model is not handed ``num_items_in_batch``).
   ``"optimizer_step"`` weights over all micro-batches of the step: ``get_batch_samples`` (which
   prefetches the step's micro-batches) runs a no-grad scoring pass over them first.
-* evaluation: the ordinary unweighted token-mean cross-entropy.
+* evaluation and prediction: the ordinary unweighted token-mean cross-entropy, always from
+  the model's full logits (never chunked), so ``predict()`` and ``compute_metrics`` get the
+  stock Trainer's ``(B, T, V)`` logits.
+* ``label_smoothing_factor``: honoured in the per-sample losses (``F.cross_entropy``'s
+  definition, that of the stock Trainer's ``LabelSmoother``); with ``"uniform"`` weights and
+  ``token_weighting="global"`` the training gradient is the stock Trainer's.
+* ``args.torch_compile``: the model is compiled as by the stock Trainer (the chunked path
+  sees through ``OptimizedModule``); the loss and the reweighting run eagerly around it.
+* packed rows: a batch's ``document_ids`` (kept away from the model) or ``position_ids``
+  (``DataCollatorWithFlattening``) mark documents, each weighted on its own
+  (:mod:`rwtheory.lm.packing`); keeping the documents apart inside attention is the
+  model's business (e.g. ``attn_implementation="flash_attention_2"``, which reads the
+  ``position_ids``; the CPU ``sdpa``/``eager`` kernels do not).
 * logging: each training log line carries the last optimizer step's statistics through
   ``Trainer.log`` (so every reporting integration -- wandb, tensorboard -- gets them; one
   host read per log line): ``rw_rho``, ``rw_max_weight``, ``rw_entropy``,
-  ``rw_temperature``, ``rw_loss_spread``, ``rw_loss_mean``, ``rw_n``, ``rw_burn_in``, the
+  ``rw_temperature``, ``rw_loss_spread``, ``rw_loss_mean``, ``rw_n``, ``rw_burn_in``,
+  ``rw_objective`` (the reweighted objective), ``rw_token_loss_mean`` (the unweighted
+  token-mean loss, the curve of an unreweighted baseline), ``rw_skipped``, the
   weight histogram ``rw_hist_<lo>_<hi>`` (fraction of samples per fixed bin of n·w) and,
   when the batches carry ``domain_ids`` (kept away from the model),
   ``rw_share_domain_<id>`` (:meth:`rwtheory.lm.stats.ReweightStats.log_dict`). The
@@ -65,9 +79,16 @@ __all__ = ["ReweightingTrainer"]
 
 
 def _unwrap(model):
-    while hasattr(model, "module"):  # DistributedDataParallel, DataParallel
-        model = model.module
-    return model
+    """The model under its wrappers: ``DistributedDataParallel`` / ``DataParallel``
+    (``.module``) and ``torch.compile``'s ``OptimizedModule`` (``._orig_mod``), in any
+    nesting."""
+    while True:
+        if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+            model = model._orig_mod
+        elif hasattr(model, "module"):
+            model = model.module
+        else:
+            return model
 
 
 def _keep_argument(core) -> str | None:
@@ -117,8 +138,11 @@ class ReweightingTrainer(Trainer):
     (``None``: the chunked loss from hidden states when the vocabulary has at least
     :data:`~rwtheory.lm.losses.CHUNKED_MIN_VOCAB` entries and the model allows it; ``True``:
     always, an error when the model does not allow it; ``False``: from the logits).
-    Batches must carry ``labels`` (the causal-LM convention: labels = input ids, padding
-    -100); the model must return ``logits``.
+    ``packed`` (``None``/``True``: a batch's ``document_ids`` -- kept from the model -- or
+    else its ``position_ids`` mark packed documents, weighted one by one; ``False``: rows)
+    and ``max_documents`` (documents per row, default the row length; see
+    :mod:`rwtheory.lm.packing`). Batches must carry ``labels`` (the causal-LM convention:
+    labels = input ids, padding -100); the model must return ``logits``.
     """
 
     # the loss of compute_loss is a per-micro-batch objective: the Trainer divides it by the
@@ -131,9 +155,14 @@ class ReweightingTrainer(Trainer):
         reweighter: SampleReweighter | None = None,
         ignore_index: int = IGNORE_INDEX,
         chunked: bool | None = None,
+        packed: bool | None = None,
+        max_documents: int | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        if packed not in (None, True, False):
+            raise TypeError(f"packed must be None, True or False, got {packed!r}")
+        self.packed, self.max_documents = packed, max_documents
         if reweighter is not None and not isinstance(reweighter, SampleReweighter):
             raise TypeError(
                 f"reweighter must be a SampleReweighter, got {type(reweighter).__name__}"
@@ -154,21 +183,41 @@ class ReweightingTrainer(Trainer):
         # model gets no num_items_in_batch and the loss is divided by the accumulation steps.
         self.model_accepts_loss_kwargs = False
 
-    def per_sample_losses(self, model, inputs):
-        """``(losses, outputs)``: the per-sample causal-LM losses of a batch (NaN for a
-        sample without a scored token), chunked or from the logits."""
+    def _loss_options(self, inputs) -> dict:
+        """Label smoothing (the Trainer's ``label_smoothing_factor``) and the document
+        boundaries of packed rows (``document_ids``, else ``position_ids`` of the batch, with
+        ``packed`` not False; :mod:`rwtheory.lm.packing`)."""
+        options = {"label_smoothing": float(self.args.label_smoothing_factor)}
+        if self.packed is not False:
+            if inputs.get("document_ids") is not None:
+                options["document_ids"] = inputs["document_ids"]
+            elif inputs.get("position_ids") is not None:
+                options["position_ids"] = inputs["position_ids"]
+            if len(options) > 1:
+                options["max_documents"] = self.max_documents
+        return options
+
+    def per_sample_losses(self, model, inputs, *, full_logits: bool = False):
+        """``(losses, counts, outputs)``: the per-sample (per-document, for packed rows)
+        causal-LM losses of a batch (NaN for a sample without a scored token) and their
+        scored tokens, chunked or from the logits (``full_logits``: always from the model's
+        full logits, as evaluation and prediction need them)."""
         inputs = dict(inputs)
         if "labels" not in inputs:
             raise ValueError(
                 "inputs must contain 'labels' (causal LM: the input ids, padding "
                 "-100) for the reweighted loss"
             )
+        options = self._loss_options(inputs)
         labels = inputs.pop("labels")
-        inputs.pop("domain_ids", None)  # for the reweighter's stats, not the model
-        if not self.chunked:
+        for key in ("domain_ids", "document_ids"):  # for the loss and the stats, not the model
+            inputs.pop(key, None)
+        kw = {"shift": True, "return_counts": True, **options}
+        if not self.chunked or full_logits:
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            return per_sample_loss(logits, labels, self.ignore_index, shift=True), outputs
+            losses, counts = per_sample_loss(logits, labels, self.ignore_index, **kw)
+            return losses, counts, outputs
         core = _unwrap(model)
         captured = []
         hook = getattr(core, core.base_model_prefix).register_forward_hook(
@@ -185,27 +234,26 @@ class ReweightingTrainer(Trainer):
                 "pass (FSDP); pass chunked=False to ReweightingTrainer"
             )
         with _mixed_precision(hidden, head.weight):
-            losses = per_sample_loss_from_hidden(
-                hidden, head.weight, labels, head.bias, self.ignore_index, shift=True
+            losses, counts = per_sample_loss_from_hidden(
+                hidden, head.weight, labels, head.bias, self.ignore_index, **kw
             )
-        return losses, outputs
+        return losses, counts, outputs
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
-        losses, outputs = self.per_sample_losses(model, inputs)
-        if model.training:
-            counts = (inputs["labels"][:, 1:] != self.ignore_index).sum(dim=1)
-            loss, _ = self.reweighter(
-                losses,
-                step=self.state.global_step,
-                counts=counts,
-                domain_ids=inputs.get("domain_ids"),
-            )
-            if self.reweighter.weights_over == "optimizer_step":
-                # the weights sum to 1 over the step: undo the Trainer's division
-                loss = loss * self.current_gradient_accumulation_steps
-        else:  # the ordinary token mean (NaN losses are the samples without tokens)
-            counts = (inputs["labels"][:, 1:] != self.ignore_index).sum(dim=1)
-            loss = (torch.nan_to_num(losses) * counts).sum() / counts.sum()
+        if not model.training:  # evaluation: the stock Trainer's token mean, full logits
+            losses, counts, outputs = self.per_sample_losses(model, inputs, full_logits=True)
+            loss = (torch.nan_to_num(losses) * counts).sum() / counts.sum().clamp(min=1)
+            return (loss, outputs) if return_outputs else loss
+        losses, counts, outputs = self.per_sample_losses(model, inputs)
+        loss, _ = self.reweighter(
+            losses,
+            step=self.state.global_step,
+            counts=counts,
+            domain_ids=_domains(inputs.get("domain_ids"), losses),
+        )
+        if self.reweighter.weights_over == "optimizer_step":
+            # the weights sum to 1 over the step: undo the Trainer's division
+            loss = loss * self.current_gradient_accumulation_steps
         return (loss, outputs) if return_outputs else loss
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
@@ -214,8 +262,8 @@ class ReweightingTrainer(Trainer):
             model = self.model_wrapped
             with torch.no_grad():  # the scoring pass of the step
                 for batch in batches:
-                    losses, _ = self.per_sample_losses(model, self._prepare_inputs(batch))
-                    self.reweighter.score(losses)
+                    losses, counts, _ = self.per_sample_losses(model, self._prepare_inputs(batch))
+                    self.reweighter.score(losses, counts=counts)
         return batches, num_items
 
     def log(self, logs, *args, **kwargs):
@@ -223,3 +271,11 @@ class ReweightingTrainer(Trainer):
         if stats is not None and "loss" in logs:  # training log lines only
             logs = {**logs, **stats.log_dict("rw_")}
         return super().log(logs, *args, **kwargs)
+
+
+def _domains(domain_ids, losses):
+    """Per-sample domain ids ``(B,)``; for packed rows (``B * D`` document losses) each
+    document takes its row's domain."""
+    if domain_ids is None or domain_ids.shape[0] == losses.shape[0]:
+        return domain_ids
+    return domain_ids.repeat_interleave(losses.shape[0] // domain_ids.shape[0])

@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from rwtheory._array import check_tensor, zero_gradient_rows
+from rwtheory.lm.packing import document_slots, packed_mean, target_slots
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
@@ -112,30 +113,41 @@ def _check_int(value, name: str, *, minimum: int | None = None) -> int:
     return int(value)
 
 
-def _check_flags(shift, check) -> None:
-    for name, value in (("shift", shift), ("check", check)):
+def _check_flags(shift, check, return_counts) -> None:
+    for name, value in (("shift", shift), ("check", check), ("return_counts", return_counts)):
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
-def _targets(
-    labels,
-    batch: int,
-    length: int,
-    vocab: int,
-    ignore_index: int,
-    shift: bool,
-    owner: str,
-    check: bool,
-):
+def _check_smoothing(label_smoothing) -> float:
+    """``label_smoothing`` in [0, 1] (``F.cross_entropy``'s range), a real number."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing must be a real number in [0, 1], got {label_smoothing!r}")
+    value = float(label_smoothing)
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return value
+
+
+class _Documents:
+    """Document boundaries of one call (:mod:`rwtheory.lm.packing`): the target positions'
+    document slots ``(B, T)`` and D; ``None`` for whole rows."""
+
+    def __init__(self, slots, d: int):
+        self.slots, self.d = slots, d
+
+
+def _targets(labels, shape, ignore_index: int, shift: bool, owner: str, check: bool, packing):
     """Validate the shape of ``labels`` against a ``(batch, length, vocab)`` prediction tensor
-    named ``owner``; return the flat targets (position t scores ``targets[t]``), the flat mask
-    of scored positions, the scored tokens per sample and (``check``) the mask of scored
-    labels outside ``[0, vocab)``, whose targets are replaced by 0 so that the kernels run.
+    named ``owner``; return the flat targets (position t scores ``targets[t]``), the mask of
+    scored positions ``(B, T)``, (``check``) the mask of scored labels outside ``[0, vocab)``
+    (their targets replaced by 0 so that the kernels run) and the :class:`_Documents` of
+    ``packing = (position_ids, document_ids, max_documents)`` (None when both ids are None).
 
     With ``shift`` the labels are shifted left and padded with ``ignore_index`` (the last
     position predicts nothing), which keeps the predictions contiguous: no copy of them.
     Host-side checks only (shapes); nothing here synchronises."""
+    batch, length, vocab = shape
     _check_tensor(labels, "labels", 2, floating=False)
     if tuple(labels.shape) != (batch, length):
         raise ValueError(
@@ -151,15 +163,22 @@ def _targets(
         )
     if not shift and length < 1:
         raise ValueError(f"{owner} must have at least 1 position, got length 0")
+    docs = None
+    if packing[0] is not None or packing[1] is not None:
+        slots, new, d = document_slots(labels, *packing)
+        slots, inside = target_slots(slots, new, shift)
+        docs = (_Documents(slots, d), inside)
     labels = labels.long()
     if shift:
         labels = F.pad(labels[:, 1:], (0, 1), value=ignore_index)
     mask = labels != ignore_index
+    if docs is not None:
+        mask = mask & docs[1]
     bad = None
     if check:
         bad = (mask & ((labels < 0) | (labels >= vocab)), labels)
         labels = torch.where(bad[0], 0, labels)
-    return labels.reshape(-1), mask.reshape(-1), mask.sum(dim=1), bad
+    return labels.reshape(-1), mask, bad, None if docs is None else docs[0]
 
 
 def _same_device(tensors: dict[str, torch.Tensor | None]) -> None:
@@ -169,38 +188,51 @@ def _same_device(tensors: dict[str, torch.Tensor | None]) -> None:
         raise ValueError(f"all inputs must be on one device, got {where}")
 
 
-def _per_sample_mean(token_nll, mask, counts, batch: int):
-    """``(B*T,)`` per-position NLL -> ``(B,)`` means over the scored tokens; NaN for a sample
-    without one. The unscored positions are zeroed by ``where`` (so a NaN there cannot leak)
-    and the division is guarded, so the NaN of an empty sample never reaches a gradient."""
-    sums = torch.where(mask, token_nll, 0.0).view(batch, -1).sum(dim=1)
+def _per_sample_mean(token_nll, mask, docs):
+    """``(B*T,)`` per-position NLL -> the means over the scored tokens of each row ``(B,)``
+    (or of each document, ``(B*D,)``: :func:`rwtheory.lm.packing.packed_mean`), NaN for a
+    row or document without one, the counts and the mask of scored tokens dropped beyond
+    the D-th document (None for rows). The unscored positions are zeroed by ``where`` (so a
+    NaN there cannot leak) and the division is guarded, so the NaN of an empty sample never
+    reaches a gradient."""
+    if docs is not None:
+        return packed_mean(token_nll, mask, docs.slots, docs.d)
+    batch = mask.shape[0]
+    counts = mask.sum(dim=1)
+    sums = torch.where(mask.reshape(-1), token_nll, 0.0).view(batch, -1).sum(dim=1)
     means = sums / counts.clamp(min=1).to(sums.dtype)
-    return torch.where(counts > 0, means, torch.nan)
+    return torch.where(counts > 0, means, torch.nan), counts, None
 
 
 class LossCheck:
     """The value checks of one :func:`per_sample_loss` /
     :func:`per_sample_loss_from_hidden` call with ``check=True``, computed by tensor ops and
-    not yet read: ``flags`` is a float64 tensor ``[a scored label outside [0, V), a
-    non-finite loss of a sample with scored tokens]``. :meth:`raise_for` raises the clear
-    error for a host copy of the flags (reading more only then); :meth:`read` reads the flags
-    itself (one host synchronisation). Either marks the check ``done``. The reweighting
+    not yet read: ``flags`` is a float64 tensor of :data:`FLAGS` entries ``[a scored label
+    outside [0, V), a non-finite loss of a sample with scored tokens, a scored token of a
+    document beyond max_documents]``. :meth:`raise_for` raises the clear error for a host
+    copy of the flags (reading more only then); :meth:`read` reads the flags itself (one host
+    synchronisation). Either marks the check ``done``. The reweighting
     (:func:`rwtheory.lm.reweighted_loss`, :class:`rwtheory.lm.SampleReweighter`) fetches
     ``flags`` in its own one read (:func:`pending_loss_check`)."""
 
-    def __init__(self, losses, counts, bad, owner: str, ignore_index: int, vocab: int, shift: bool):
+    #: Number of entries of :attr:`flags`.
+    FLAGS = 3
+
+    def __init__(self, losses, counts, bad, over, where: tuple):
         self._bad, self._labels = bad
         self._losses = losses.detach()
         self._nonfinite = (counts > 0) & ~torch.isfinite(self._losses)
-        self._where = (owner, ignore_index, vocab, shift)
-        self.flags = torch.stack([self._bad.any(), self._nonfinite.any()]).double()
+        self._over = torch.zeros_like(self._bad) if over is None else over
+        self._where = where  # (owner, ignore_index, vocab, shift, max_documents)
+        flags = [self._bad.any(), self._nonfinite.any(), self._over.any()]
+        self.flags = torch.stack(flags).double()
         self.done = False
 
     def raise_for(self, flags) -> None:
         """Raise the ``ValueError`` naming the argument if a host copy ``flags`` of
         :attr:`flags` says a check failed."""
         self.done = True
-        owner, ignore_index, vocab, shift = self._where
+        owner, ignore_index, vocab, shift, max_documents = self._where
         if flags[0]:
             b, t = (int(i) for i in self._bad.nonzero()[0])
             raise ValueError(
@@ -213,6 +245,12 @@ class LossCheck:
             raise ValueError(
                 f"{owner} gave a non-finite loss ({float(self._losses[i])}) for "
                 f"sample {i}: {owner} must hold finite values"
+            )
+        if flags[2]:
+            b = int(self._over.nonzero()[0, 0])
+            raise ValueError(
+                f"max_documents must be at least the number of documents with a scored "
+                f"token in every row: row {b} has more than {max_documents}"
             )
 
     def read(self) -> None:
@@ -234,12 +272,10 @@ def pending_loss_check(losses) -> LossCheck | None:
     return check if isinstance(check, LossCheck) and not check.done else None
 
 
-def _attach_check(
-    losses, counts, bad, owner: str, ignore_index: int, vocab: int, shift: bool
-) -> None:
+def _attach_check(losses, counts, bad, over, where: tuple) -> None:
     """``check=True``: the value checks, deferred when there is a backward pass to catch
     them (see the module docstring, "When the value checks raise")."""
-    check = LossCheck(losses, counts, bad, owner, ignore_index, vocab, shift)
+    check = LossCheck(losses, counts, bad, over, where)
     if not losses.requires_grad:  # no backward pass will come: read now
         check.read()
         return
@@ -252,6 +288,23 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def _check_call(check, shift, return_counts, ignore_index, label_smoothing, packing):
+    """The scalar arguments shared by both loss functions, validated (host only)."""
+    _check_flags(shift, check, return_counts)
+    if packing[2] is not None and packing[0] is None and packing[1] is None:
+        raise ValueError(
+            "max_documents needs document boundaries: pass position_ids or document_ids "
+            "with it (packed sequences), or leave it None"
+        )
+    return _check_int(ignore_index, "ignore_index"), _check_smoothing(label_smoothing)
+
+
+def _finish(losses, counts, bad, over, where: tuple, check: bool, return_counts: bool):
+    if check:
+        _attach_check(losses, counts, bad, over, where)
+    return (losses, counts) if return_counts else losses
+
+
 # ------------------------------------------------------------------------- from logits
 def per_sample_loss(
     logits,
@@ -261,6 +314,10 @@ def per_sample_loss(
     *,
     return_counts: bool = False,
     check: bool = True,
+    label_smoothing: float = 0.0,
+    position_ids=None,
+    document_ids=None,
+    max_documents: int | None = None,
 ):
     r"""Mean token NLL of every sample: ``(B,)`` from logits ``(B, T, V)`` and labels ``(B, T)``.
 
@@ -284,12 +341,20 @@ def per_sample_loss(
         cost of one host synchronisation -- shared with the reweighting's, and deferred to the
         reweighting or the backward pass when the losses have autograd history (module
         docstring, "When the value checks raise"); ``False`` skips it.
+    label_smoothing : epsilon in [0, 1] (default 0): each token's loss is
+        ``(1 - eps) * nll + eps * mean_v(-log p_v)``, ``F.cross_entropy``'s and Hugging Face's
+        ``LabelSmoother``'s definition.
+    position_ids, document_ids : optional ``(B, T)`` integer tensors marking packed
+        documents (:mod:`rwtheory.lm.packing`): then the losses are per *document*.
+    max_documents : documents per row D with ``position_ids``/``document_ids`` (an integer
+        >= 1; default T); see :mod:`rwtheory.lm.packing`.
 
     Returns
     -------
     ``(B,)`` losses (float32, or float64 for float64 logits) with the autograd history of
     ``logits``; NaN for a sample without scored tokens, which the reweighting gives weight 0
-    (see the module docstring). With ``return_counts``: ``(losses, counts)``.
+    (see the module docstring). With document boundaries ``(B * D,)``, one per document slot.
+    With ``return_counts``: ``(losses, counts)``.
 
     Raises ``TypeError``/``ValueError`` naming the argument for a wrong type, dtype or shape,
     and (``check=True``) labels outside ``[0, V)`` and non-finite logits (reported through the
@@ -298,28 +363,33 @@ def per_sample_loss(
     error.
     """
     _check_tensor(logits, "logits", 3, floating=True)
-    ignore_index = _check_int(ignore_index, "ignore_index")
-    _check_flags(shift, check)
-    batch, length, vocab = logits.shape
+    packing = (position_ids, document_ids, max_documents)
+    ignore_index, eps = _check_call(
+        check, shift, return_counts, ignore_index, label_smoothing, packing
+    )
+    vocab = logits.shape[2]
     if vocab == 0:
         raise ValueError(
             f"logits must have a vocabulary dimension >= 1, got shape {tuple(logits.shape)}"
         )
     if isinstance(labels, torch.Tensor):
         _same_device({"logits": logits, "labels": labels})
-    targets, mask, counts, bad = _targets(
-        labels, batch, length, vocab, ignore_index, shift, "logits", check
+    targets, mask, bad, docs = _targets(
+        labels, tuple(logits.shape), ignore_index, shift, "logits", check, packing
     )
     flat = logits.reshape(-1, vocab)
     cdt = _compute_dtype(logits.dtype)
     if flat.dtype != cdt:
         flat = flat.to(cdt)
-    flat = zero_gradient_rows(flat, mask)  # ignored rows of -inf: gradient 0, not NaN
-    token_nll = F.cross_entropy(flat, targets, ignore_index=ignore_index, reduction="none")
-    losses = _per_sample_mean(token_nll, mask, counts, batch)
-    if check:
-        _attach_check(losses, counts, bad, "logits", ignore_index, vocab, shift)
-    return (losses, counts) if return_counts else losses
+    flat = zero_gradient_rows(flat, mask.reshape(-1))  # ignored rows of -inf: gradient 0
+    if docs is not None:  # a prediction across a document boundary is not scored
+        targets = torch.where(mask.reshape(-1), targets, ignore_index)
+    token_nll = F.cross_entropy(
+        flat, targets, ignore_index=ignore_index, reduction="none", label_smoothing=eps
+    )
+    losses, counts, over = _per_sample_mean(token_nll, mask, docs)
+    where = ("logits", ignore_index, vocab, shift, None if docs is None else docs.d)
+    return _finish(losses, counts, bad, over, where, check, return_counts)
 
 
 # ------------------------------------------------------------------------- from hidden
@@ -342,12 +412,27 @@ def _matmul_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
+def _logits(hm, wm, bm, cdt):
+    """The chunk's logits ``hm @ wm.T + bm`` in the compute dtype ``cdt``. float16 products
+    are formed with a float32 *output* (float16's range ends at 65504, where float32 logits
+    would still fit): on CUDA by ``torch.mm(..., out_dtype=torch.float32)`` (float16 inputs,
+    float32 accumulation and result), elsewhere by multiplying float32 copies. bfloat16 and
+    float32/64 products keep their dtype (bfloat16 has float32's range)."""
+    if hm.dtype == torch.float16:
+        if hm.device.type == "cuda":
+            z = torch.mm(hm, wm.t(), out_dtype=torch.float32)
+        else:
+            z = torch.mm(hm.float(), wm.float().t())
+        return z if bm is None else z.add_(bm.float())
+    return F.linear(hm, wm, bm).to(cdt)
+
+
 def _shifted_logits(hm, wm, bm, lse, cdt):
     """``hm @ wm.T + bm - lse`` in the compute dtype. Without a bias and with the products in
     the compute dtype, the subtraction rides on the product (``addmm``'s input term)."""
     if bm is None and hm.dtype == cdt:
         return torch.addmm(-lse, hm, wm.t())
-    return F.linear(hm, wm, bm).to(cdt).sub_(lse)
+    return _logits(hm, wm, bm, cdt).sub_(lse)
 
 
 def _logsumexp_(z):
@@ -359,7 +444,14 @@ def _logsumexp_(z):
     return z.sub_(m).exp_().sum(dim=1).log_().add_(m.squeeze(1))
 
 
-def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
+def _rows(h, mask, s: int, e: int, mdt):
+    """Rows s:e of the hidden states in the matmul dtype, the unscored ones replaced by 0: a
+    NaN or inf hidden state at a position that is never scored (e.g. padding) then cannot
+    reach the logits, the log-sum-exp or any gradient (the logits path zeroes them too)."""
+    return torch.where(mask[s:e, None], h[s:e], 0).to(mdt)
+
+
+def _forward(ctx, device_type: str, h, weight, bias, targets, mask, chunk_size: int, eps: float):
     """Forward of :class:`_LinearCrossEntropy` (see there)."""
     mdt = _matmul_dtype(device_type, h.dtype)
     cdt = _compute_dtype(mdt)
@@ -370,22 +462,24 @@ def _forward(ctx, device_type: str, h, weight, bias, targets, chunk_size: int):
     lse = torch.empty(rows, dtype=cdt, device=h.device)
     for s in range(0, rows, chunk_size):
         e = min(s + chunk_size, rows)
-        z = F.linear(h[s:e].to(mdt), wm, bm).to(cdt)
+        z = _logits(_rows(h, mask, s, e, mdt), wm, bm, cdt)
         target = z.gather(1, targets[s:e, None]).squeeze(1)
+        if eps:  # label smoothing: (1 - eps) z_y + eps mean_v z_v
+            target = (1.0 - eps) * target + eps * z.mean(dim=1)
         lse[s:e] = _logsumexp_(z)  # z is overwritten: no chunk-size copy
         nll[s:e] = lse[s:e] - target
         del z
-    ctx.save_for_backward(h, weight, bias, targets, lse)
-    ctx.chunk_size = chunk_size
+    ctx.save_for_backward(h, weight, bias, targets, mask, lse)
+    ctx.chunk_size, ctx.eps = chunk_size, eps
     return nll
 
 
 def _backward(ctx, device_type: str, grad_nll):
     """Backward of :class:`_LinearCrossEntropy` (see there)."""
-    h, weight, bias, targets, lse = ctx.saved_tensors
+    h, weight, bias, targets, mask, lse = ctx.saved_tensors
     need_h, need_w, need_b = ctx.needs_input_grad[:3]
     mdt = _matmul_dtype(device_type, h.dtype)
-    cdt = lse.dtype
+    cdt, eps = lse.dtype, ctx.eps
     wm, rows, chunk = weight.to(mdt), h.shape[0], ctx.chunk_size
     bm = None if bias is None else bias.to(mdt)
     grad_h = torch.empty_like(h) if need_h else None
@@ -398,12 +492,14 @@ def _backward(ctx, device_type: str, grad_nll):
     g = grad_nll.to(cdt)[:, None]
     for s in range(0, rows, chunk):
         e = min(s + chunk, rows)
-        hm = h[s:e].to(mdt)
+        hm = _rows(h, mask, s, e, mdt)
         p = _shifted_logits(hm, wm, bm, lse[s:e, None], cdt)  # z - lse
         p.exp_()  # softmax
         p.scatter_add_(
-            1, targets[s:e, None], torch.full((e - s, 1), -1.0, dtype=cdt, device=p.device)
+            1, targets[s:e, None], torch.full((e - s, 1), eps - 1.0, dtype=cdt, device=p.device)
         )
+        if eps:  # d/dz of eps * (lse - mean z): eps (softmax - 1/V)
+            p.sub_(eps / p.shape[1])
         # the upstream factor scales rows: applied to the (chunk x d) operands and results,
         # not to the (chunk x V) matrix (one pass over it fewer)
         pm = p.to(mdt)
@@ -421,7 +517,7 @@ def _backward(ctx, device_type: str, grad_nll):
         grad_w = grad_w.to(weight.dtype)
     if grad_b is not None:
         grad_b = grad_b.to(bias.dtype)
-    return grad_h, grad_w, grad_b, None, None
+    return grad_h, grad_w, grad_b, None, None, None, None
 
 
 def _make_linear_cross_entropy(device_type: str):
@@ -447,8 +543,8 @@ def _make_linear_cross_entropy(device_type: str):
 
         @staticmethod
         @torch.amp.custom_fwd(device_type=device_type)
-        def forward(ctx, h, weight, bias, targets, chunk_size: int):
-            return _forward(ctx, device_type, h, weight, bias, targets, chunk_size)
+        def forward(ctx, h, weight, bias, targets, mask, chunk_size: int, eps: float):
+            return _forward(ctx, device_type, h, weight, bias, targets, mask, chunk_size, eps)
 
         @staticmethod
         @torch.autograd.function.once_differentiable
@@ -509,6 +605,10 @@ def per_sample_loss_from_hidden(
     *,
     return_counts: bool = False,
     check: bool = True,
+    label_smoothing: float = 0.0,
+    position_ids=None,
+    document_ids=None,
+    max_documents: int | None = None,
 ):
     r""":func:`per_sample_loss` of the logits ``hidden @ weight.T + bias``, without ever
     materialising them.
@@ -520,7 +620,8 @@ def per_sample_loss_from_hidden(
     ``B x T x V`` tensors; the price is one more ``hidden x weight`` product in the backward
     pass. Every position is projected, scored or not: the shapes never depend on the
     padding, so ``torch.compile`` does not recompile when the padding changes (the ignored
-    positions cost their share of compute and get zero gradient).
+    positions cost their share of compute and get zero gradient; their hidden states are
+    replaced by 0 before the product, so a NaN there reaches no gradient).
 
     Parameters
     ----------
@@ -531,17 +632,23 @@ def per_sample_loss_from_hidden(
         products run in the autocast dtype, like ``F.linear`` would.
     labels : integer tensor ``(B, T)``, as for :func:`per_sample_loss`.
     bias : optional ``(V,)`` output bias.
-    ignore_index, shift, return_counts, check : as for :func:`per_sample_loss`.
+    ignore_index, shift, return_counts, check, label_smoothing, position_ids, document_ids,
+    max_documents : as for :func:`per_sample_loss`.
     chunk_size : tokens per chunk (an integer >= 1); default :func:`default_chunk_size`.
 
-    Returns the same ``(B,)`` losses as :func:`per_sample_loss` on the full logits (float32,
-    float64 for float64 inputs; half-precision products are scored in float32; NaN for a
-    sample without scored tokens), with gradients for ``hidden``, ``weight`` and ``bias`` in
-    their own dtypes. Double backward is not supported.
+    Returns the same losses as :func:`per_sample_loss` on the full logits (float32,
+    float64 for float64 inputs; NaN for a sample without scored tokens), with gradients for
+    ``hidden``, ``weight`` and ``bias`` in their own dtypes. Precision: log-sum-exp and
+    softmax are float32 (float64 for float64 inputs); bfloat16 products give bfloat16
+    logits, rounded to float32 before them (as the logits path under autocast); float16
+    products give float32 logits (:func:`_logits`), so logits beyond float16's 65504 do not
+    overflow. Double backward is not supported.
     """
     batch, length, dim, vocab = _check_projection(hidden, weight, bias)
-    ignore_index = _check_int(ignore_index, "ignore_index")
-    _check_flags(shift, check)
+    packing = (position_ids, document_ids, max_documents)
+    ignore_index, eps = _check_call(
+        check, shift, return_counts, ignore_index, label_smoothing, packing
+    )
     chunk_size = (
         default_chunk_size(vocab)
         if chunk_size is None
@@ -549,13 +656,13 @@ def per_sample_loss_from_hidden(
     )
     if isinstance(labels, torch.Tensor):
         _same_device({"hidden": hidden, "weight": weight, "bias": bias, "labels": labels})
-    targets, mask, counts, bad = _targets(
-        labels, batch, length, vocab, ignore_index, shift, "hidden", check
+    targets, mask, bad, docs = _targets(
+        labels, (batch, length, vocab), ignore_index, shift, "hidden", check, packing
     )
     fn = _linear_cross_entropy(hidden.device.type)
-    safe = torch.where(mask, targets, 0)  # ignored positions score token 0, unused
-    token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, chunk_size)
-    losses = _per_sample_mean(token_nll, mask, counts, batch)
-    if check:
-        _attach_check(losses, counts, bad, "hidden", ignore_index, vocab, shift)
-    return (losses, counts) if return_counts else losses
+    flat_mask = mask.reshape(-1)
+    safe = torch.where(flat_mask, targets, 0)  # ignored positions score token 0, unused
+    token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, flat_mask, chunk_size, eps)
+    losses, counts, over = _per_sample_mean(token_nll, mask, docs)
+    where = ("hidden", ignore_index, vocab, shift, None if docs is None else docs.d)
+    return _finish(losses, counts, bad, over, where, check, return_counts)

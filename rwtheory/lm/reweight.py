@@ -48,7 +48,7 @@ from rwtheory.lm.distributed import (
     global_batch_flags,
     raise_for_flags,
 )
-from rwtheory.lm.losses import pending_loss_check
+from rwtheory.lm.losses import LossCheck, pending_loss_check
 from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
 
 __all__ = [
@@ -120,39 +120,150 @@ def weighted_sum(per_sample_losses, weights, valid, world_size: int, scale=None)
     return (weights.to(dtype) * contrib).sum() * world_size
 
 
-def read_checks(pending, glob, gvalid, extra=None) -> list:
+class CountsCheck:
+    """The value check of ``counts`` (scored tokens per sample, >= 0), not yet read: the
+    same interface as :class:`rwtheory.lm.losses.LossCheck` (``flags``, ``raise_for``), so
+    that :func:`read_checks` fetches it in the call's one read."""
+
+    def __init__(self, counts):
+        self._counts = counts
+        zero = torch.zeros((), dtype=torch.bool, device=counts.device)
+        self.flags = torch.stack([(counts < 0).any(), zero, zero]).double()
+        self.done = False
+
+    def raise_for(self, flags) -> None:
+        self.done = True
+        if flags[0]:
+            i = int((self._counts < 0).nonzero()[0, 0])
+            raise ValueError(
+                f"counts must be scored-token counts >= 0, got {int(self._counts[i])} at sample {i}"
+            )
+
+
+def check_counts(counts, losses, name: str = "counts"):
+    """``counts`` validated on the host (an integer, not bool, tensor of the shape and device
+    of ``losses``) and returned as int64 with its unread :class:`CountsCheck` (values >= 0),
+    ``(None, None)`` for None."""
+    if counts is None:
+        return None, None
+    if (
+        not isinstance(counts, torch.Tensor)
+        or counts.is_floating_point()
+        or counts.is_complex()
+        or counts.dtype == torch.bool
+    ):
+        raise TypeError(
+            f"{name} must be an integer torch.Tensor of scored-token counts (>= 0), got "
+            f"{getattr(counts, 'dtype', type(counts).__name__)}"
+        )
+    if tuple(counts.shape) != tuple(losses.shape):
+        raise ValueError(
+            f"{name} must have the shape of per_sample_losses {tuple(losses.shape)}, got "
+            f"{tuple(counts.shape)}"
+        )
+    if counts.device != losses.device:
+        raise ValueError(
+            f"{name} must be on the device of per_sample_losses ({losses.device}), got "
+            f"{counts.device}"
+        )
+    counts = counts.detach().long()
+    return counts, CountsCheck(counts)
+
+
+def read_checks(pending, glob, gvalid, extra=None, *, empty_ok: bool = False) -> list:
     """The one host read of ``check=True``: the flags of the unread
-    :class:`~rwtheory.lm.losses.LossCheck` objects ``pending`` (None entries skipped), the
-    global batch's two flags (:func:`rwtheory.lm.distributed.global_batch_flags`) and the
-    optional 1-D tensor ``extra``, in one ``tolist``. Raises the losses' errors first (their
-    labels or logits), then the global batch's (the same on every rank); returns the host
-    copy of ``extra`` (``[]`` without it)."""
+    :class:`~rwtheory.lm.losses.LossCheck` / :class:`CountsCheck` objects ``pending`` (None
+    entries skipped), the global batch's two flags
+    (:func:`rwtheory.lm.distributed.global_batch_flags`) and the optional 1-D tensor
+    ``extra``, in one ``tolist``. Raises the inputs' errors first (their labels, logits or
+    counts), then the global batch's (the same on every rank; ``empty_ok``: a global batch
+    without a valid sample is no error); returns the host copy of ``extra`` (``[]``
+    without it)."""
     pending = [c for c in pending if c is not None]
     parts = [c.flags for c in pending] + [global_batch_flags(glob, gvalid).double()]
     if extra is not None:
         parts.append(extra.double())
     values = torch.cat(parts).tolist()
     for k, c in enumerate(pending):
-        c.raise_for(values[2 * k : 2 * k + 2])
-    k = 2 * len(pending)
-    raise_for_flags(values[k : k + 2], glob, gvalid)
+        c.raise_for(values[LossCheck.FLAGS * k : LossCheck.FLAGS * (k + 1)])
+    k = LossCheck.FLAGS * len(pending)
+    raise_for_flags(values[k : k + 2], glob, gvalid, empty_ok=empty_ok)
     return values[k + 2 :]
 
 
-def reweight_core(per_sample_losses, strategy, temperature, group=None, valid=None, scale=None):
-    """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`:
-    (loss, local weights, global weights, global losses, global validity). Validates types
-    and shapes on the host, no values (the callers' :func:`read_checks`); no host read
-    without a process group. ``scale``: see :func:`weighted_sum`."""
+def rank_token_scale(counts, valid):
+    """``token_weighting="rank"``: ``c_i B_r / C_r`` with B_r the rank's samples and C_r its
+    scored tokens (the authors' training step), float64."""
+    c = torch.where(valid, counts, 0).to(torch.float64)
+    return c * (counts.shape[0] / c.sum().clamp(min=1.0))
+
+
+def global_token_scale(gcounts, gvalid):
+    """``token_weighting="global"``: ``n c_i / sum_j c_j`` over the valid samples of the
+    global batch (n of them), float64; with uniform weights the objective is then the
+    global batch's token mean."""
+    c = torch.where(gvalid, gcounts.to(torch.float64), 0.0)
+    return c * (gvalid.sum().to(torch.float64) / c.sum().clamp(min=1.0))
+
+
+def _weights(glob, gvalid, strategy, temperature, burn):
+    """The global weights; a tensor ``temperature`` (the compiled path: a float64 0-d tensor
+    on the host, read by no one) is applied to float64 losses, which keeps the pipeline's
+    precision test on the host (a float64 batch is never widened); ``burn`` (a 0-d 0/1
+    tensor or None) mixes in the exact uniform weights."""
+    if not isinstance(temperature, torch.Tensor):
+        return global_weights(glob, gvalid, strategy, temperature)
+    w = global_weights(glob.double(), gvalid, strategy, temperature)
+    if burn is not None:
+        uniform = gvalid.double() / gvalid.sum().clamp(min=1)
+        w = w + burn * (uniform - w)
+    return w.float()
+
+
+def reweight_core(
+    per_sample_losses,
+    strategy,
+    temperature,
+    group=None,
+    valid=None,
+    *,
+    counts=None,
+    token_weighting=None,
+    max_local=None,
+    burn=None,
+):
+    """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`.
+    Returns ``(loss, local weights, record, this rank's offset in the global batch)``, the
+    record ``(global weights, global losses,
+    global validity, None, global counts or None, global token scale or None)`` (the
+    statistics' input, :mod:`rwtheory.lm.stats`). ``counts``: validated int64 counts or
+    None; ``token_weighting``: None, ``"rank"``, ``"global"`` (needs counts); ``max_local``:
+    see :func:`rwtheory.lm.distributed.gather_losses`. Validates types and shapes on the
+    host, no values (the callers' :func:`read_checks`); no host read without a process
+    group or with ``max_local``."""
     _check_losses(per_sample_losses)
     valid = _validity(valid, per_sample_losses)
-    glob, gvalid, start, world_size = global_batch(per_sample_losses, valid, group)
+    columns = [] if counts is None else [counts]
+    if token_weighting == "rank":
+        columns.append(rank_token_scale(counts, valid))
+    glob, gvalid, gcols, start, world_size = global_batch(
+        per_sample_losses, valid, group, columns=columns, max_local=max_local
+    )
     if glob.shape[0] == 0:
         raise ValueError("per_sample_losses must be non-empty (the global batch has no sample)")
-    w_global = global_weights(glob, gvalid, strategy, temperature)
-    w_local = w_global[start : start + per_sample_losses.shape[0]]
-    loss = weighted_sum(per_sample_losses, w_local, valid, world_size, scale)
-    return loss, w_local, w_global, glob, gvalid
+    w_global = _weights(glob, gvalid, strategy, temperature, burn)
+    mine = slice(start, start + per_sample_losses.shape[0])
+    gscale = None
+    if token_weighting == "rank":
+        gscale, scale = gcols[1], columns[1]
+    elif token_weighting == "global":
+        gscale = global_token_scale(gcols[0], gvalid)
+        scale = gscale[mine]
+    loss = weighted_sum(
+        per_sample_losses, w_global[mine], valid, world_size, None if gscale is None else scale
+    )
+    gcounts = gcols[0] if counts is not None else None
+    return loss, w_global[mine], (w_global, glob, gvalid, None, gcounts, gscale), start
 
 
 def reweighted_loss(
@@ -163,6 +274,8 @@ def reweighted_loss(
     *,
     valid=None,
     check: bool = True,
+    empty_batch: str = "raise",
+    max_local_batch: int | None = None,
 ):
     r"""The reweighted objective :math:`\sum_i w_i \ell_i` on the global batch.
 
@@ -185,6 +298,13 @@ def reweighted_loss(
     check : raise on a global batch without a valid sample or with an infinite loss, and
         the unread value checks of :func:`rwtheory.lm.per_sample_loss` (one host
         synchronisation for all); ``False`` skips it (see the module docstring).
+    empty_batch : ``"raise"`` (default; with ``check=True``) or ``"skip"``: a global batch
+        without any scored token gives loss 0 and zero gradients on every rank (with
+        ``check=False`` it always does).
+    max_local_batch : optional integer >= every rank's local batch size, the same on every
+        rank: the gather pads each rank's losses to it instead of reading the local sizes
+        back to the host (:func:`rwtheory.lm.distributed.gather_losses`), so the call
+        compiles with ``torch.compile(fullgraph=True)`` under data parallelism too.
 
     Returns
     -------
@@ -197,12 +317,25 @@ def reweighted_loss(
     strategy = check_strategy(strategy)
     temperature = check_positive_finite(temperature, "temperature")
     check = _check_bool(check, "check")
-    loss, w_local, _, glob, gvalid = reweight_core(
-        per_sample_losses, strategy, temperature, group, valid
+    empty_ok = check_empty_batch(empty_batch) == "skip"
+    loss, w_local, record, _ = reweight_core(
+        per_sample_losses, strategy, temperature, group, valid, max_local=max_local_batch
     )
     if check:
-        read_checks([pending_loss_check(per_sample_losses)], glob, gvalid)
+        read_checks(
+            [pending_loss_check(per_sample_losses)], record[1], record[2], empty_ok=empty_ok
+        )
     return loss, w_local
+
+
+#: Values of ``empty_batch``: what a global batch without any scored token does.
+EMPTY_BATCH = ("raise", "skip")
+
+
+def check_empty_batch(value) -> str:
+    if not isinstance(value, str) or value not in EMPTY_BATCH:
+        raise ValueError(f"empty_batch must be one of {list(EMPTY_BATCH)}, got {value!r}")
+    return value
 
 
 #: The validation of the core, public for :class:`rwtheory.lm.SampleReweighter` (whose

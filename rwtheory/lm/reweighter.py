@@ -31,20 +31,28 @@ import numbers
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 
-from rwtheory._array import check_positive_finite
-from rwtheory.lm.distributed import gather_losses, global_batch, world
+from rwtheory._array import check_int, check_positive_finite
+from rwtheory.lm import clock
+from rwtheory.lm.distributed import gather_losses, world
 from rwtheory.lm.losses import pending_loss_check
 from rwtheory.lm.reweight import (
+    check_counts,
+    check_empty_batch,
     check_losses,
-    global_weights,
+    rank_token_scale,
     read_checks,
     reweight_core,
     sample_validity,
     weighted_sum,
 )
-from rwtheory.lm.stats import ReweightStats, reweight_stats, stats_from_values, stats_values
+from rwtheory.lm.stats import (
+    ReweightStats,
+    reweight_stats,
+    stats_from_dict,
+    stats_from_values,
+    stats_values,
+)
 from rwtheory.lm.strategies import check_strategy, strategy_name
 from rwtheory.weights.schedules import constant_schedule
 
@@ -80,16 +88,15 @@ def _check_bool(value, name: str) -> bool:
     return value
 
 
-def _token_scale(mode: str, counts, valid, group):
-    """The per-sample factor of the token-count weighting (see the module docstring)."""
-    c = counts.detach().to(torch.float64)
+def _local_scale(mode, counts, valid, record, start: int):
+    """This rank's token scale of an optimizer step (:meth:`SampleReweighter._step_weights`):
+    ``"rank"`` over the rank's micro-batches together, ``"global"`` this rank's slice of the
+    step's global scale (``record[5]``, from ``start``); None without token weighting."""
     if mode == "rank":
-        return c * (counts.shape[0] / c.sum().clamp(min=1.0))
-    # "global": n c_i / sum_j c_j with n the global number of valid samples
-    local = torch.stack([c.sum(), valid.sum().to(torch.float64)])
-    if world(group)[1] > 1:
-        dist.all_reduce(local, group=group)
-    return c * (local[1] / local[0].clamp(min=1.0))
+        return rank_token_scale(counts, valid)
+    if mode == "global":
+        return record[5][start : start + counts.shape[0]]
+    return None
 
 
 class SampleReweighter:
@@ -132,7 +139,27 @@ class SampleReweighter:
         ``burnout_steps``: no reweighting at all); default 0.
     token_weighting : None (default), ``"rank"`` (the authors' training step) or
         ``"global"``: multiply each weight by the sample's share of scored tokens (module
-        docstring); needs ``counts`` in the call.
+        docstring); needs ``counts`` in the call (and in :meth:`score`). With
+        ``weights_over="optimizer_step"`` the shares are taken over the whole step (every
+        micro-batch of every rank), so the step's gradient is that of one big batch.
+    empty_batch : ``"raise"`` (default, with ``check=True``) or ``"skip"``: a call whose
+        global batch has no scored token (a filtered shard, a tail batch) gives loss 0 and
+        zero gradients on every rank and is counted in ``stats.skipped``.
+    max_local_batch : optional integer >= every rank's local batch, the same on every rank:
+        the gather pads to it instead of reading the local sizes back to the host (under data
+        parallelism the only host read of the ``check=False`` path), so the call compiles with
+        ``torch.compile(fullgraph=True)`` on several ranks.
+
+    **Inside torch.compile** (module :mod:`rwtheory.lm.clock`): the step, the schedule and
+    the burn-in are evaluated outside the graph by an opaque operator, so a compiled training
+    step that calls the reweighter compiles once, whatever the schedule does (tested with
+    ``fullgraph=True`` over 20 steps of a warm-up schedule). There, with the named strategies
+    and ``check=False``, there are no graph breaks; the weights are computed in float64 from
+    the float32 global losses (the temperature is a host tensor there), equal to the eager
+    float32 weights to float32 rounding. Not inside a compiled region: ``step=`` (a Python
+    number that changes every step), ``weights_over="optimizer_step"`` (Python lists of the
+    step's micro-batches), and, without graph breaks, ``check=True`` (a host read),
+    ``kl_capped`` and callable strategies (boolean-mask selections).
 
     Each call uses the temperature of the current step, then advances the step by one
     (``step=k`` in the call uses step k instead and continues from k + 1 -- e.g. the optimizer
@@ -162,6 +189,8 @@ class SampleReweighter:
         check: bool = True,
         burn_in_steps: int = 0,
         token_weighting: str | None = None,
+        empty_batch: str = "raise",
+        max_local_batch: int | None = None,
     ):
         self.strategy = check_strategy(strategy)
         if callable(temperature):
@@ -169,7 +198,7 @@ class SampleReweighter:
             self.schedule = temperature
         else:
             self.schedule = constant_schedule(check_positive_finite(temperature, "temperature"))
-        if weights_over not in WEIGHTS_OVER:
+        if not isinstance(weights_over, str) or weights_over not in WEIGHTS_OVER:
             raise ValueError(
                 f"weights_over must be one of {list(WEIGHTS_OVER)}, got {weights_over!r}"
             )
@@ -177,18 +206,32 @@ class SampleReweighter:
         self.check = _check_bool(check, "check")
         self.group = group
         self.burn_in_steps = _check_count(burn_in_steps, "burn_in_steps")
-        if token_weighting not in TOKEN_WEIGHTINGS:
+        if not (token_weighting is None or isinstance(token_weighting, str)) or (
+            token_weighting not in TOKEN_WEIGHTINGS
+        ):
             raise ValueError(
                 f"token_weighting must be one of {TOKEN_WEIGHTINGS}, got {token_weighting!r}"
             )
         self.token_weighting = token_weighting
+        self.empty_batch = check_empty_batch(empty_batch)
+        self.max_local_batch = (
+            None
+            if max_local_batch is None
+            else check_int(max_local_batch, "max_local_batch", minimum=1)
+        )
         self.step = 0
-        self._records: list = []  # (global weights, losses, validity, domains)
+        self._reset()
+
+    def _reset(self) -> None:
+        """The per-step state (records, statistics, the optimizer step's micro-batches) and
+        the compiled-mode clock (:mod:`rwtheory.lm.clock`)."""
+        self._records: list = []  # see rwtheory.lm.stats.stats_values
         self._record_key: tuple | None = None  # (step, temperature, burn-in) of the records
         self._stats: ReweightStats | None = None
         self._stats_host: list | None = None  # check=True: the records' stats, read
-        self._scored: list = []  # optimizer_step: scored (losses, valid) of the step
-        self._pending: list = []  # optimizer_step: local weights not yet used
+        self._scored: list = []  # optimizer_step: scored (losses, valid, check, counts)
+        self._pending: list = []  # optimizer_step: (local weights, scale) not yet used
+        self._handle, self._token = clock.register(self)
 
     def temperature(self, step: int | None = None) -> float:
         """The temperature at ``step`` (default: the current step)."""
@@ -198,11 +241,21 @@ class SampleReweighter:
     def _strategy_now(self):
         return "uniform" if self.step < self.burn_in_steps else self.strategy
 
+    def _clock(self) -> tuple[int, float, bool]:
+        """The current step's (step, temperature, burn-in), advancing the step: run by the
+        compiled graph's clock operator (:mod:`rwtheory.lm.clock`), at run time."""
+        k = self.step
+        r = self.temperature(k)
+        self.step = k + 1
+        return k, r, k < self.burn_in_steps
+
     @property
     def stats(self) -> ReweightStats | None:
         """The last optimizer step's statistics (None before the first call)."""
         if self._stats is None and self._records:
             step, r, burn_in = self._record_key
+            if isinstance(step, torch.Tensor):  # compiled: the clock's host tensor
+                step, r, burn_in = int(step), float(r), bool(burn_in)
             if self._stats_host is None:
                 self._stats = reweight_stats(step, r, self._records, burn_in=burn_in)
             else:
@@ -212,52 +265,42 @@ class SampleReweighter:
         return self._stats
 
     def _record(self, key, record, same_step: bool, checks=None) -> None:
-        """Add one call's ``(global weights, losses, validity, domains)`` to the step's
-        records; with ``check``: the one host read of the loss ``checks`` (unread
-        :class:`~rwtheory.lm.losses.LossCheck` s), the global batch's flags and the step's
-        statistics, which raises before anything is recorded."""
+        """Add one call's record (:func:`rwtheory.lm.stats.stats_values`) to the step's
+        records; with ``check``: the one host read of the input ``checks`` (unread
+        :class:`~rwtheory.lm.losses.LossCheck` s and counts checks), the global batch's flags
+        and the step's statistics, which raises before anything is recorded."""
         records = [*self._records, record] if same_step and key == self._record_key else [record]
         host = None
         if self.check:
-            host = read_checks(checks or [], record[1], record[2], stats_values(records))
+            host = read_checks(
+                checks or [],
+                record[1],
+                record[2],
+                stats_values(records),
+                empty_ok=self.empty_batch == "skip",
+            )
         self._records, self._record_key = records, key
         self._stats, self._stats_host = None, host
 
-    def _set_step(self, step) -> None:
-        if step is not None:
-            self.step = _check_count(step, "step")
-
     def _inputs(self, losses, valid, counts, domain_ids):
-        """Validated ``(valid, token scale, global domain ids)`` of one call."""
-        if counts is None:
-            if self.token_weighting is not None:
-                raise ValueError(
-                    f"counts (scored tokens per sample) is required with "
-                    f"token_weighting={self.token_weighting!r}"
-                )
-        elif (
-            not isinstance(counts, torch.Tensor)
-            or counts.is_floating_point()
-            or tuple(counts.shape) != tuple(losses.shape)
-        ):
+        """Validated ``(valid, counts, counts check, global domain ids)`` of one call (host
+        checks only; the counts' values are checked in the call's one read)."""
+        check_losses(losses)
+        counts, counts_check = check_counts(counts, losses)
+        if counts is None and self.token_weighting is not None:
             raise ValueError(
-                f"counts must be an integer tensor of the shape of "
-                f"per_sample_losses {tuple(losses.shape)}, got "
-                f"{getattr(counts, 'dtype', type(counts).__name__)} "
-                f"{tuple(getattr(counts, 'shape', ()))}"
+                f"counts (scored tokens per sample) is required with "
+                f"token_weighting={self.token_weighting!r}"
             )
-        elif valid is None:
+        if valid is None and counts is not None:
             valid = counts > 0
-        scale = None
-        if self.token_weighting is not None:
-            scale = _token_scale(
-                self.token_weighting, counts, sample_validity(valid, losses), self.group
-            )
+        valid = sample_validity(valid, losses)
         domains = None
         if domain_ids is not None:
             if (
                 not isinstance(domain_ids, torch.Tensor)
                 or domain_ids.is_floating_point()
+                or domain_ids.dtype == torch.bool
                 or tuple(domain_ids.shape) != tuple(losses.shape)
             ):
                 raise ValueError(
@@ -266,8 +309,8 @@ class SampleReweighter:
                 )
             domains = domain_ids.detach().long()
             if world(self.group)[1] > 1:
-                domains, _ = gather_losses(domains, self.group)
-        return valid, scale, domains
+                domains, _ = gather_losses(domains, self.group, self.max_local_batch)
+        return valid, counts, counts_check, domains
 
     def __call__(
         self,
@@ -282,30 +325,70 @@ class SampleReweighter:
         (``weights_over="optimizer_step"``: this micro-batch's slice of the step's weights,
         from :meth:`score`).
 
-        ``counts``: scored tokens per sample (``per_sample_loss(..., return_counts=True)``);
-        when given, ``valid`` defaults to ``counts > 0``. ``domain_ids``: optional integer
-        tensor of the local samples' domains, for ``stats.domain_share``."""
-        self._set_step(step)
-        check_losses(per_sample_losses)
-        valid, scale, domains = self._inputs(per_sample_losses, valid, counts, domain_ids)
+        ``counts``: scored tokens per sample (``per_sample_loss(..., return_counts=True)``;
+        an integer tensor, values >= 0); when given, ``valid`` defaults to ``counts > 0``.
+        ``domain_ids``: optional integer tensor of the local samples' domains, for
+        ``stats.domain_share``. Every argument is checked before the reweighter's state
+        changes: a call that raises leaves it as it was (its step included)."""
+        if step is not None:
+            step = _check_count(step, "step")
+        valid, counts, counts_check, domains = self._inputs(
+            per_sample_losses, valid, counts, domain_ids
+        )
+        if torch.compiler.is_compiling():
+            return self._compiled_call(per_sample_losses, valid, counts, domains, step)
+        if step is not None:
+            self.step = step
         if self.weights_over == "optimizer_step":
-            return self._call_step_weights(per_sample_losses, valid, scale)
+            return self._call_step_weights(per_sample_losses, valid)
         r = self.temperature()
-        loss, w_local, w_global, glob, gvalid = reweight_core(
-            per_sample_losses, self._strategy_now(), r, self.group, valid, scale
+        loss, w_local, record, _ = reweight_core(
+            per_sample_losses,
+            self._strategy_now(),
+            r,
+            self.group,
+            valid,
+            counts=counts,
+            token_weighting=self.token_weighting,
+            max_local=self.max_local_batch,
         )
         self._record(
             (self.step, r, self.step < self.burn_in_steps),
-            (w_global, glob, gvalid, domains),
+            (*record[:3], domains, *record[4:]),
             same_step=step is not None,
-            checks=[pending_loss_check(per_sample_losses)],
+            checks=[pending_loss_check(per_sample_losses), counts_check],
         )
         self.step += 1
         return loss, w_local
 
+    def _compiled_call(self, losses, valid, counts, domains, step):
+        """The call inside ``torch.compile`` (class docstring): step, temperature and burn-in
+        from the clock operator, evaluated at run time outside the graph."""
+        if step is not None or self.weights_over != "micro_batch":
+            raise ValueError(
+                "inside torch.compile the reweighter counts its own steps with "
+                "weights_over='micro_batch': leave step=None (got step="
+                f"{step!r}, weights_over={self.weights_over!r})"
+            )
+        now = clock.tick(self._handle, self._token)  # [step, r, burn-in], host float64
+        loss, w_local, record, _ = reweight_core(
+            losses,
+            self.strategy,
+            now[1],
+            self.group,
+            valid,
+            counts=counts,
+            token_weighting=self.token_weighting,
+            max_local=self.max_local_batch,
+            burn=now[2] if self.burn_in_steps else None,
+        )
+        self._record((now[0], now[1], now[2]), (*record[:3], domains, *record[4:]), False)
+        return loss, w_local
+
     def score(self, per_sample_losses, *, valid=None, counts=None) -> None:
         """``weights_over="optimizer_step"``: record one micro-batch's per-sample losses (the
-        scoring pass, detached) before the step's training passes."""
+        scoring pass, detached) before the step's training passes; ``counts`` as in the
+        call (required with ``token_weighting``: the token shares are taken over the step)."""
         if self.weights_over != "optimizer_step":
             raise RuntimeError(
                 "score() is for weights_over='optimizer_step'; this reweighter "
@@ -316,19 +399,13 @@ class SampleReweighter:
                 f"score() called with {len(self._pending)} micro-batch(es) of "
                 f"the previous step not yet passed to the reweighter"
             )
-        check_losses(per_sample_losses)
-        if valid is None and counts is not None:
-            valid = counts > 0
-        self._scored.append(
-            (
-                per_sample_losses.detach(),
-                sample_validity(valid, per_sample_losses),
-                pending_loss_check(per_sample_losses),
-            )
-        )
+        valid, counts, counts_check, _ = self._inputs(per_sample_losses, valid, counts, None)
+        checks = [pending_loss_check(per_sample_losses), counts_check]
+        self._scored.append((per_sample_losses.detach(), valid, checks, counts))
 
     def _step_weights(self) -> None:
-        """Weights over every scored micro-batch of every rank (one collective)."""
+        """Weights (and token scales) over every scored micro-batch of every rank (one
+        collective)."""
         if not self._scored:
             raise RuntimeError(
                 "weights_over='optimizer_step': call score() on every "
@@ -336,31 +413,43 @@ class SampleReweighter:
                 "training passes"
             )
         r = self.temperature()
-        losses = torch.cat([s[0] for s in self._scored])
-        valid = torch.cat([s[1] for s in self._scored])
-        glob, gvalid, start, _ = global_batch(losses, valid, self.group)
-        w_global = global_weights(glob, gvalid, self._strategy_now(), r)
-        w_local = w_global[start : start + losses.shape[0]]
         scored, self._scored = self._scored, []
+        losses = torch.cat([s[0] for s in scored])
+        valid = torch.cat([s[1] for s in scored])
+        counts = None if scored[0][3] is None else torch.cat([s[3] for s in scored])
+        _, w_local, record, start = reweight_core(
+            losses,
+            self._strategy_now(),
+            r,
+            self.group,
+            valid,
+            counts=counts,
+            token_weighting=self.token_weighting,
+            max_local=self.max_local_batch,
+        )
         self._record(
             (self.step, r, self.step < self.burn_in_steps),
-            (w_global, glob, gvalid, None),
+            record,
             same_step=False,
-            checks=[s[2] for s in scored],
+            checks=[c for s in scored for c in s[2]],
         )
-        self._pending = list(w_local.split([s[0].shape[0] for s in scored]))
+        sizes = [s[0].shape[0] for s in scored]
+        scale = _local_scale(self.token_weighting, counts, valid, record, start)
+        parts = [None] * len(sizes) if scale is None else scale.split(sizes)
+        self._pending = list(zip(w_local.split(sizes), parts, strict=True))
 
-    def _call_step_weights(self, per_sample_losses, valid, scale):
+    def _call_step_weights(self, per_sample_losses, valid):
+        # the counts were checked with the scoring pass's (the same micro-batch's) losses
         if not self._pending:
             self._step_weights()
-        w = self._pending.pop(0)
+        w, scale = self._pending[0]
         if w.shape != per_sample_losses.shape:
             raise ValueError(
                 f"per_sample_losses must have the shape of the scored micro-batch "
                 f"{tuple(w.shape)} (same micro-batches, same order), got "
                 f"{tuple(per_sample_losses.shape)}"
             )
-        valid = sample_validity(valid, per_sample_losses)
+        self._pending.pop(0)
         loss = weighted_sum(per_sample_losses, w, valid, world(self.group)[1], scale)
         if not self._pending:
             self.step += 1
@@ -393,23 +482,33 @@ class SampleReweighter:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from :meth:`state_dict`. Raises ``ValueError`` if the checkpoint was written
-        by a reweighter of another configuration (strategy, schedule, burn-in, token
-        weighting, weights_over): resuming it would silently change the objective."""
+        """Resume from :meth:`state_dict`. Every entry is checked before anything changes: a
+        ``ValueError`` naming the key (``state['stats']['rho']``) and its allowed range for a
+        wrong type or value, and for a checkpoint written by a reweighter of another
+        configuration (strategy, schedule, burn-in, token weighting, weights_over): resuming
+        it would silently change the objective."""
         if not isinstance(state, dict):
             raise ValueError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        unknown = sorted(str(k) for k in state if k not in ("step", "stats", "config"))
+        if unknown:
+            raise ValueError(f"state has unknown keys {unknown}; allowed: config, stats, step")
         step = _check_count(state.get("step"), "state['step']")
         saved, mine = state.get("config"), self.config()
-        if saved is not None and saved != mine:
-            diff = sorted(k for k in mine if saved.get(k) != mine[k])
+        if saved is not None and not isinstance(saved, dict):
             raise ValueError(
-                f"state: the checkpoint's configuration differs in {diff}: saved "
+                f"state['config'] must be a dict from config() (keys {sorted(mine)}) or None, "
+                f"got {saved!r}"
+            )
+        if saved is not None and saved != mine:
+            diff = sorted(str(k) for k in set(mine) | set(saved) if saved.get(k) != mine.get(k))
+            raise ValueError(
+                f"state['config']: the checkpoint's configuration differs in {diff}: saved "
                 f"{ {k: saved.get(k) for k in diff} }, this reweighter "
-                f"{ {k: mine[k] for k in diff} }"
+                f"{ {k: mine.get(k) for k in diff} }"
             )
         stats = state.get("stats")
         if stats is not None:
-            stats = ReweightStats(**{**stats, "histogram": tuple(stats.get("histogram", ()))})
+            stats = stats_from_dict(stats, "state['stats']")
         self.step, self._stats, self._stats_host = step, stats, None
         self._records, self._record_key, self._scored, self._pending = [], None, [], []
 
@@ -417,15 +516,29 @@ class SampleReweighter:
         state = dict(self.__dict__)
         state["group"] = None  # process groups do not pickle: a copy uses the default group
         state["_stats"], state["_records"], state["_stats_host"] = self.stats, [], None
+        for key in ("_handle", "_token", "_record_key", "_scored", "_pending"):
+            state.pop(key, None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        stats = state.get("_stats")
+        self.__dict__.update(state)
+        self._reset()  # a copy gets its own clock (rwtheory.lm.clock)
+        self._stats = stats
 
     def __repr__(self) -> str:
         extra = "".join(
             f", {k}={getattr(self, k)!r}"
-            for k in ("burn_in_steps", "token_weighting")
-            if getattr(self, k)
+            for k in ("burn_in_steps", "token_weighting", "max_local_batch")
+            if getattr(self, k, None)
         )
+        if getattr(self, "empty_batch", "raise") != "raise":
+            extra += f", empty_batch={self.empty_batch!r}"
+        try:  # a user schedule may fail at this step: repr must not
+            r = f"{self.temperature():g}"
+        except Exception as exc:  # noqa: BLE001
+            r = f"<the schedule fails at step {self.step}: {type(exc).__name__}>"
         return (
             f"SampleReweighter(strategy={strategy_name(self.strategy)!r}, step={self.step}, "
-            f"temperature={self.temperature():g}{extra})"
+            f"temperature={r}{extra})"
         )

@@ -8,12 +8,20 @@ with the checks of :class:`rwtheory.lm.SampleReweighter` on, fetched in the chec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["RHO_BIN_EDGES", "ReweightStats", "reweight_stats", "stats_from_values", "stats_values"]
+__all__ = [
+    "RHO_BIN_EDGES",
+    "ReweightStats",
+    "reweight_stats",
+    "stats_from_dict",
+    "stats_from_values",
+    "stats_values",
+]
 
 #: Fixed bin edges of :math:`n w_i` (a sample's weight relative to uniform) for the weight
 #: histogram: bin k counts the samples with ``edges[k] < n w_i <= edges[k+1]`` (the first bin
@@ -38,7 +46,14 @@ class ReweightStats:
     ``histogram`` counts the weighted samples per bin of :math:`n w_i` (edges
     :data:`RHO_BIN_EDGES`); ``domain_share`` maps each domain id present in the step to the
     total weight of its samples (``None`` when no domain ids were given); ``micro_batches``
-    counts the calls."""
+    counts the calls; ``skipped`` the calls whose global batch had no scored token
+    (``empty_batch="skip"``: loss 0, no gradient); ``objective`` is the step's reweighted
+    objective :math:`\\frac1K\\sum_k\\sum_i w_i s_i \\ell_i` over its K calls (``s_i`` the token
+    scale, 1 without ``token_weighting``; under gradient accumulation with
+    ``weights_over="micro_batch"`` the mean of the micro-batches' objectives, which is what the
+    step's gradient differentiates); ``token_loss_mean`` the unweighted token-mean loss
+    :math:`\\sum_i c_i \\ell_i / \\sum_i c_i` of the step's samples (the baseline's training
+    loss), None when the calls gave no token counts."""
 
     step: int
     temperature: float
@@ -52,6 +67,9 @@ class ReweightStats:
     histogram: tuple[int, ...] = ()
     domain_share: dict | None = None
     micro_batches: int = 1
+    skipped: int = 0
+    objective: float = math.nan
+    token_loss_mean: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,12 +89,16 @@ class ReweightStats:
                 "loss_mean",
                 "n",
                 "micro_batches",
+                "skipped",
+                "objective",
             )
         }
+        if self.token_loss_mean is not None:
+            out[f"{prefix}token_loss_mean"] = float(self.token_loss_mean)
         out[f"{prefix}burn_in"] = float(self.burn_in)
         for k, c in enumerate(self.histogram):
             lo, hi = RHO_BIN_EDGES[k], RHO_BIN_EDGES[k + 1]
-            out[f"{prefix}hist_{lo:g}_{hi:g}"] = c / self.n
+            out[f"{prefix}hist_{lo:g}_{hi:g}"] = c / max(self.n, 1)
         for d, share in (self.domain_share or {}).items():
             out[f"{prefix}share_domain_{d}"] = float(share)
         return out
@@ -84,10 +106,12 @@ class ReweightStats:
 
 def stats_values(records):
     """The numbers of :class:`ReweightStats` of one optimizer step from its calls' records
-    ``(global weights, global losses, global validity, global domain ids or None)`` (1-D
-    tensors), as one float64 tensor (no host read): n, max weight, entropy, max and min
-    loss, mean loss, then the histogram. :func:`stats_from_values` turns its host copy into
-    the statistics; a caller may fetch it together with other numbers."""
+    ``(global weights, global losses, global validity, global domain ids or None, global
+    token counts or None, global token scale or None)`` (1-D tensors), as one float64 tensor
+    (no host read): n, max weight, entropy, max and min loss, mean loss, skipped calls, the
+    objective, the token-mean loss (NaN without counts), then the histogram.
+    :func:`stats_from_values` turns its host copy into the statistics; a caller may fetch it
+    together with other numbers."""
     k = len(records)
     w = (torch.cat([r[0] for r in records]) / k).double()
     glob = torch.cat([r[1] for r in records]).double()
@@ -99,6 +123,8 @@ def stats_values(records):
     hi = torch.tensor(RHO_BIN_EDGES[1:], dtype=torch.float64, device=w.device)
     # bin k: lo_k < n w <= hi_k (the first bin includes 0); n w == 2 is inside the cap
     inside = ((nw[:, None] > lo) | (lo == 0)) & (nw[:, None] <= hi) & gvalid[:, None]
+    loss = torch.where(gvalid, glob, 0.0)
+    scale = torch.cat([torch.ones_like(r[1]) if r[5] is None else r[5] for r in records])
     return torch.cat(
         [
             torch.stack(
@@ -108,12 +134,23 @@ def stats_values(records):
                     -torch.xlogy(w, w).sum(),
                     torch.where(gvalid, glob, -inf).max(),
                     torch.where(gvalid, glob, inf).min(),
-                    torch.where(gvalid, glob, 0.0).sum() / n.clamp(min=1),
+                    loss.sum() / n.clamp(min=1),
+                    torch.stack([~r[2].any() for r in records]).sum().double(),
+                    (w * scale.double() * loss).sum(),
+                    _token_mean(records, loss, gvalid),
                 ]
             ),
             inside.sum(dim=0).double(),
         ]
     )
+
+
+def _token_mean(records, loss, gvalid):
+    """The token-mean loss of the step (0-d float64), NaN unless every call gave counts."""
+    if any(r[4] is None for r in records):
+        return torch.full((), math.nan, dtype=torch.float64, device=loss.device)
+    c = torch.where(gvalid, torch.cat([r[4] for r in records]).double(), 0.0)
+    return (c * loss).sum() / c.sum().clamp(min=1.0)
 
 
 def _domain_share(records):
@@ -136,21 +173,25 @@ def stats_from_values(
 ) -> ReweightStats:
     """:class:`ReweightStats` from the host copy ``values`` (a list) of
     :func:`stats_values` of ``records``; the domain shares, when every call gave domain ids,
-    cost one more host read here."""
-    n, mx, ent, lmax, lmin, lmean = values[:6]
+    cost one more host read here. A step without any valid sample (all its calls skipped)
+    has ``n = 0`` and NaN loss statistics."""
+    n, mx, ent, lmax, lmin, lmean, skipped, objective, token_mean = values[:9]
     return ReweightStats(
-        step=step,
+        step=int(step),
         temperature=float(temperature),
         n=int(n),
         max_weight=mx,
         rho=n * mx,
         entropy=ent,
-        loss_spread=lmax - lmin,
-        loss_mean=lmean,
-        burn_in=burn_in,
-        histogram=tuple(int(c) for c in values[6:]),
+        loss_spread=lmax - lmin if n else math.nan,
+        loss_mean=lmean if n else math.nan,
+        burn_in=bool(burn_in),
+        histogram=tuple(int(c) for c in values[9:]),
         domain_share=_domain_share(records),
         micro_batches=len(records),
+        skipped=int(skipped),
+        objective=objective,
+        token_loss_mean=None if math.isnan(token_mean) or not n else token_mean,
     )
 
 
@@ -162,3 +203,87 @@ def reweight_stats(
     return stats_from_values(
         step, temperature, records, stats_values(records).tolist(), burn_in=burn_in
     )
+
+
+def _field(name: str, value, kind: str, where: str):
+    """One checked field of a stored :class:`ReweightStats` (``kind``: the allowed range)."""
+    ranges = {
+        "count": ("an integer >= 0", lambda v: True),
+        "positive_count": ("an integer >= 1", lambda v: v >= 1),
+        "positive": ("a finite number > 0", lambda v: math.isfinite(v) and v > 0),
+        "weight": ("a number in [0, 1]", lambda v: 0.0 <= v <= 1.0),
+        "nonneg": ("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),
+        "nonneg_or_nan": ("a number >= 0 or NaN", lambda v: math.isnan(v) or 0 <= v < math.inf),
+        "finite_or_nan": ("a finite number or NaN", lambda v: not math.isinf(v)),
+    }
+    allowed, ok = ranges[kind]
+    if kind.endswith("count"):
+        good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    else:
+        good = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not good or not ok(value):
+        raise ValueError(f"{where}['{name}'] must be {allowed}, got {value!r}")
+    return value
+
+
+#: Stored fields of :class:`ReweightStats` and their allowed ranges (:func:`stats_from_dict`).
+_KINDS = {
+    "step": "count",
+    "temperature": "positive",
+    "n": "count",
+    "max_weight": "weight",
+    "rho": "nonneg",
+    "entropy": "nonneg",
+    "loss_spread": "nonneg_or_nan",
+    "loss_mean": "finite_or_nan",
+    "micro_batches": "positive_count",
+    "skipped": "count",
+    "objective": "finite_or_nan",
+}
+
+
+def stats_from_dict(stored, where: str = "state['stats']") -> ReweightStats:
+    """A :class:`ReweightStats` from its :meth:`~ReweightStats.as_dict` (a checkpoint), every
+    field checked: a ``ValueError`` naming ``where[key]`` and the allowed range for an unknown
+    or missing key, a wrong type or a value out of range (NaN included where it is not
+    allowed). Fields added after a checkpoint was written take their defaults."""
+    if not isinstance(stored, dict):
+        raise ValueError(f"{where} must be a dict (ReweightStats.as_dict()), got {stored!r}")
+    known = {f.name for f in dataclasses.fields(ReweightStats)}
+    unknown = sorted(str(k) for k in stored if k not in known)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(known)}")
+    out = {}
+    for name, kind in _KINDS.items():
+        if name in stored:
+            out[name] = _field(name, stored[name], kind, where)
+        elif name not in ("micro_batches", "skipped", "objective"):
+            raise ValueError(f"{where} must have the key '{name}' ({kind} value)")
+    out.update(_other_fields(stored, where))
+    return ReweightStats(**out)
+
+
+def _other_fields(stored, where: str) -> dict:
+    out = {}
+    if "burn_in" in stored:
+        if not isinstance(stored["burn_in"], bool):
+            raise ValueError(f"{where}['burn_in'] must be a bool, got {stored['burn_in']!r}")
+        out["burn_in"] = stored["burn_in"]
+    hist = stored.get("histogram", ())
+    bins = len(RHO_BIN_EDGES) - 1
+    if not isinstance(hist, (list, tuple)) or len(hist) not in (0, bins):
+        raise ValueError(f"{where}['histogram'] must be a list of {bins} counts, got {hist!r}")
+    out["histogram"] = tuple(_field("histogram", c, "count", where) for c in hist)
+    share = stored.get("domain_share")
+    if share is not None and (
+        not isinstance(share, dict)
+        or not all(isinstance(k, int) and not isinstance(k, bool) for k in share)
+    ):
+        raise ValueError(f"{where}['domain_share'] must be None or a dict id -> weight")
+    if share is not None:
+        out["domain_share"] = {
+            k: _field("domain_share", v, "weight", where) for k, v in share.items()
+        }
+    tm = stored.get("token_loss_mean")
+    out["token_loss_mean"] = None if tm is None else _field("token_loss_mean", tm, "nonneg", where)
+    return out

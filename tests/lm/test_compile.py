@@ -180,3 +180,39 @@ def test_accumulation_micro_batch_mode_equals_the_mean_of_micro_batch_objectives
         step(fn(batches[0]))
     with pytest.raises(ValueError, match="weights_over must be one of"):
         SampleReweighter(weights_over="step")
+
+
+def test_reweighter_inside_fullgraph_compiles_once_over_20_steps_of_a_schedule():
+    """The step, the warm-up schedule (r = 100 until step 6, then 0.4) and the burn-in
+    (uniform until step 3) change during the run; the compiled step must not recompile
+    after its first call and must equal eager to float32 rounding."""
+    import rwtheory as rw
+
+    torch._dynamo.reset()
+    counters.clear()
+    schedule = rw.warmup_schedule(0.4, warmup_steps=6)
+    mine = SampleReweighter("linupper", schedule, check=False, burn_in_steps=3)
+    eager = SampleReweighter("linupper", schedule, check=False, burn_in_steps=3)
+    g = torch.Generator().manual_seed(4)
+    weight = torch.randn(5, 3, generator=g, requires_grad=True)
+
+    def step(reweighter, x, empty):
+        losses = (x @ weight.t()).pow(2).mean(dim=1)  # 4 per-sample losses with history
+        return reweighter(torch.where(empty, torch.nan, losses))  # NaN: no scored token
+
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    for k in range(20):
+        x = torch.randn(4, 3, generator=g)
+        empty = torch.arange(4) == (k % 4 if k % 5 == 0 else -1)
+        loss, w = compiled(mine, x, empty)
+        (grad,) = torch.autograd.grad(loss, weight)
+        ref_loss, ref_w = step(eager, x, empty)
+        (ref_grad,) = torch.autograd.grad(ref_loss, weight)
+        torch.testing.assert_close(w, ref_w, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
+        assert mine.step == eager.step == k + 1
+        s, t = mine.stats, eager.stats
+        assert (s.step, s.temperature, s.burn_in, s.n) == (t.step, t.temperature, t.burn_in, t.n)
+    assert counters["stats"]["unique_graphs"] == 1  # compiled on the first step only
+    assert sum(counters["graph_break"].values()) == 0
+    assert mine.stats.temperature == 0.4 and not mine.stats.burn_in

@@ -153,6 +153,114 @@ def _all_padding(rank) -> str:
     return "no error"
 
 
+# ----------------------------------------------------------------- compiled, packed, skipped
+PACKED_D, PACKED_V, PACKED_T = 6, 31, 10
+#: per rank: rows of packed documents (lengths); rank 1 has a row with a padding tail
+PACKED_ROWS = [[[4, 3, 3], [6, 4]], [[2, 5, 3], [7], [3, 3]]]
+
+
+def _packed_documents():
+    g = torch.Generator().manual_seed(21)
+    return [
+        [
+            [
+                (
+                    torch.randn(n, PACKED_D, generator=g),
+                    torch.randint(0, PACKED_V, (n,), generator=g),
+                )
+                for n in row
+            ]
+            for row in rows
+        ]
+        for rows in PACKED_ROWS
+    ]
+
+
+def _pack(rows):
+    hidden = torch.zeros(len(rows), PACKED_T, PACKED_D)
+    labels = torch.full((len(rows), PACKED_T), -100)
+    pos = torch.zeros(len(rows), PACKED_T, dtype=torch.long)
+    for b, docs in enumerate(rows):
+        t = 0
+        for h, y in docs:
+            n = len(y)
+            hidden[b, t : t + n], labels[b, t : t + n], pos[b, t : t + n] = h, y, torch.arange(n)
+            t += n
+        pos[b, t:] = torch.arange(PACKED_T - t)
+    return hidden, labels, pos
+
+
+def _head():
+    torch.manual_seed(3)
+    return torch.nn.Linear(PACKED_D, PACKED_V, bias=False)
+
+
+def _packed_grads(rank):
+    """Packed rows on each rank (per-document losses, 4 slots per row), DDP, token-weighted."""
+    hidden, labels, pos = _pack(_packed_documents()[rank])
+    model = torch.nn.parallel.DistributedDataParallel(_head())
+    losses, counts = per_sample_loss(
+        model(hidden), labels, position_ids=pos, max_documents=4, return_counts=True
+    )
+    reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
+    loss, w = reweighter(losses, counts=counts)
+    loss.backward()
+    return {"weights": w, "grad": model.module.weight.grad.clone(), "n": reweighter.stats.n}
+
+
+def _compiled_fullgraph(rank):
+    """The reweighter in a fullgraph-compiled step on 2 ranks (local batches 3 and 4, declared
+    maximum 4): graph breaks, host reads in the captured graphs, and the weights of eager."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(str(gm.graph))
+        return gm.forward
+
+    torch.manual_seed(0)
+    weight = torch.randn(5, 3, requires_grad=True)
+    mine = SampleReweighter("linupper", 0.4, check=False, max_local_batch=4)
+    eager = SampleReweighter("linupper", 0.4, check=False)
+
+    def step(reweighter, x):
+        return reweighter((x @ weight.t()).pow(2).mean(dim=1))
+
+    compiled = torch.compile(step, fullgraph=True, backend=backend)
+    out = []
+    for k in range(3):
+        g = torch.Generator().manual_seed(10 * k + rank)
+        x = torch.randn(3 + rank, 3, generator=g)
+        loss, w = compiled(mine, x)
+        ref_loss, ref_w = step(eager, x)
+        out.append((w.detach(), ref_w, float(loss), float(ref_loss)))
+    return {
+        "steps": out,
+        "graph_breaks": sum(counters["graph_break"].values()),
+        "unique_graphs": counters["stats"]["unique_graphs"],
+        "host_reads": sum(  # a read inside the graph would be one of these nodes
+            g.count(op)
+            for g in graphs
+            for op in ("target=item]", "target=tolist]", "_local_scalar_dense")
+        ),
+        "stats_n": mine.stats.n,
+    }
+
+
+def _skipped(rank):
+    """A global batch of padding with empty_batch='skip': loss 0, zero gradients, counted."""
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    x = torch.randint(0, 256, (2 + rank, SEQ))
+    reweighter = SampleReweighter("linupper", 0.4, empty_batch="skip")
+    loss, _ = reweighter(per_sample_loss(model(x), torch.full_like(x, -100)))
+    loss.backward()
+    grads = max(float(p.grad.abs().max()) for p in model.parameters())
+    return {"loss": float(loss), "grads": grads, "skipped": reweighter.stats.skipped}
+
+
 def _worker(rank: int, init_file: str, out_dir: str):
     _init(rank, init_file, 120)
     try:
@@ -160,6 +268,9 @@ def _worker(rank: int, init_file: str, out_dir: str):
             "ddp": _ddp_cases(rank),
             "fsdp2": _fsdp2_grads(rank),
             "accumulated": _accumulated_grads(rank),
+            "packed": _packed_grads(rank),
+            "compiled": _compiled_fullgraph(rank),
+            "skipped": _skipped(rank),
             "all_padding": _all_padding(rank),
         }
         torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
@@ -275,3 +386,45 @@ def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(rank
         "per_sample_losses: no sample of the global batch (all "
         "data-parallel ranks together) has a scored token"
     )
+
+
+# ----------------------------------------------------------------- compiled, packed, skipped
+def test_packed_documents_on_two_ranks_equal_unpacked_single_process(ranks):
+    docs = [d for rows in _packed_documents() for row in rows for d in row]
+    n = max(len(y) for _, y in docs)
+    hidden = torch.zeros(len(docs), n, PACKED_D)
+    labels = torch.full((len(docs), n), -100)
+    for i, (h, y) in enumerate(docs):
+        hidden[i, : len(y)], labels[i, : len(y)] = h, y
+    head = _head()
+    losses, counts = per_sample_loss(head(hidden), labels, return_counts=True)
+    reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
+    loss, w = reweighter(losses, counts=counts)
+    loss.backward()
+    got = torch.cat([ranks[r]["packed"]["weights"] for r in range(WORLD)])
+    slots = [
+        b * 4 + j
+        for b, row in enumerate([row for rows in PACKED_ROWS for row in rows])
+        for j in range(len(row))
+    ]
+    torch.testing.assert_close(got[slots], w, rtol=1e-6, atol=1e-7)
+    assert float(got.sum()) == pytest.approx(1.0, abs=1e-6)
+    for r in range(WORLD):
+        worst = float((ranks[r]["packed"]["grad"] - head.weight.grad).abs().max())
+        assert worst <= 1e-6, f"rank {r}: {worst:.2e}"
+        assert ranks[r]["packed"]["n"] == len(docs)
+
+
+def test_reweighter_compiles_fullgraph_on_two_ranks_without_host_reads(ranks):
+    for r in range(WORLD):
+        c = ranks[r]["compiled"]
+        assert c["graph_breaks"] == 0 and c["unique_graphs"] == 1 and c["host_reads"] == 0
+        for w, ref_w, loss, ref_loss in c["steps"]:
+            torch.testing.assert_close(w, ref_w, rtol=1e-6, atol=1e-7)
+            assert loss == pytest.approx(ref_loss, rel=1e-6)
+        assert c["stats_n"] == 7  # the padding rows of the declared maximum carry no weight
+
+
+def test_empty_global_batch_skipped_on_every_rank(ranks):
+    for r in range(WORLD):
+        assert ranks[r]["skipped"] == {"loss": 0.0, "grads": 0.0, "skipped": 1}

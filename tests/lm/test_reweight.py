@@ -90,13 +90,14 @@ def test_without_process_group_gather_is_local():
         (
             torch.tensor([math.nan, math.nan]),
             ValueError,  # NaN = no scored token
-            r"per_sample_losses: no sample of the global batch \(all data-parallel ranks together\) "
-            r"has a scored token",
+            r"per_sample_losses: no sample of the global batch \(all data-parallel ranks "
+            r"together\) has a scored token",
         ),
         (
             torch.tensor([1.0, math.nan, math.inf]),
             ValueError,
-            r"per_sample_losses must be finite or NaN \(NaN = no scored token\), got inf at index 2",
+            r"per_sample_losses must be finite or NaN \(NaN = no scored token\), "
+            r"got inf at index 2",
         ),
         (torch.tensor([]), ValueError, r"per_sample_losses must be non-empty"),
         (

@@ -140,7 +140,7 @@ def test_token_weighting_single_process():
         SampleReweighter(token_weighting="rank")(LOSSES)
     with pytest.raises(ValueError, match="token_weighting must be one of"):
         SampleReweighter(token_weighting="tokens")
-    with pytest.raises(ValueError, match="counts must be an integer tensor"):
+    with pytest.raises(TypeError, match="counts must be an integer torch.Tensor"):
         SampleReweighter()(LOSSES, counts=torch.ones(6))
 
 

@@ -92,7 +92,9 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str):
                 {
                     "mine": mine.detach(),
                     "theirs": theirs.detach(),
-                    "grad_gap": max(float((a - b).abs().max()) for a, b in zip(g_mine, g_theirs)),
+                    "grad_gap": max(
+                        float((a - b).abs().max()) for a, b in zip(g_mine, g_theirs, strict=True)
+                    ),
                     "grad_scale": max(float(b.abs().max()) for b in g_theirs),
                     "global": loss_glob.detach(),
                     "local_losses": losses.detach(),
