@@ -276,16 +276,6 @@ def test_claim_ids_exist(path):
     assert [c for c in named if c not in _ledger_ids()] == []
 
 
-def _docs_lm_missing() -> bool:
-    return not (ROOT / "docs" / "lm.md").exists()
-
-
-@pytest.mark.xfail(
-    _docs_lm_missing(),
-    reason="docs/lm.md (the LM path's page) comes from another branch; strict: once it is "
-    "there this test must pass",
-    strict=True,
-)
 def test_readme_links_exist():
     links = [c for kind, c, _ in tokens(ROOT / "README.md") if kind == "link"]
     local = [h.split("#")[0] for h in links if not re.match(r"^[a-z]+:", h) and h.split("#")[0]]
