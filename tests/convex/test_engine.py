@@ -112,12 +112,12 @@ def test_same_seed_same_numbers_and_batches_depend_only_on_the_seed():
     "kwargs,match",
     [
         (dict(method="adam"), r"method must be one of"),
-        (dict(lr=0.0), r"lr must be finite and > 0"),
-        (dict(lr=-1.0), r"lr must be finite and > 0"),
-        (dict(steps=0), r"steps must be in >= 1, got 0"),
+        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
+        (dict(lr=-1.0), r"lr must be a finite number > 0, got -1.0"),
+        (dict(steps=0), r"steps must be an integer >= 1, got 0"),
         (dict(method="sgd"), r"batch_size is required"),
-        (dict(method="sgd", batch_size=0), r"batch_size must be in 1..50, got 0"),
-        (dict(method="sgd", batch_size=51), r"batch_size must be in 1..50, got 51"),
+        (dict(method="sgd", batch_size=0), r"batch_size must be an integer in 1..50, got 0"),
+        (dict(method="sgd", batch_size=51), r"batch_size must be an integer in 1..50, got 51"),
         (dict(method="heavy_ball"), r"lambdas is required"),
     ],
 )
@@ -131,8 +131,8 @@ def test_bad_optimiser_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(outlier_fraction=1.0), r"outlier_fraction must be in \[0, 1\)"),
-        (dict(outlier_fraction=-0.1), r"outlier_fraction must be in \[0, 1\)"),
+        (dict(outlier_fraction=1.0), r"outlier_fraction must be a finite number in \[0, 1\)"),
+        (dict(outlier_fraction=-0.1), r"outlier_fraction must be a finite number in \[0, 1\)"),
         (dict(n=0), r"n must be an integer >= 1"),
         (dict(d=-3), r"d must be an integer >= 1"),
     ],

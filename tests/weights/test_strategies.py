@@ -114,5 +114,5 @@ def test_bad_records():
         strategies.StrategyRecord("x", lower, float, top_count=0)
     with pytest.raises(ValueError, match="min_batch must be an integer > top_count"):
         strategies.StrategyRecord("x", lower, float, top_count=2, min_batch=2)
-    with pytest.raises(ValueError, match="record must be a StrategyRecord"):
+    with pytest.raises(TypeError, match="record must be a StrategyRecord"):
         strategies.register_strategy(lower)
