@@ -52,8 +52,11 @@ __all__ = [
     "check_callable",
     "check_choice",
     "check_number",
+    "check_document",
     "check_user_array",
     "describe",
+    "parse_json",
+    "read_text",
     "check_in_range",
     "check_int",
     "check_lambdas",
@@ -631,3 +634,63 @@ def check_lambdas(lambdas, steps: int) -> np.ndarray:
             f"shape {lam.shape}" + (f", minimum {lam.min():g}" if lam.size else "")
         )
     return lam
+
+
+# ---------------------------------------------------------------------- documents
+def read_text(path, what: str) -> str:
+    """The UTF-8 text of the file ``path``; an :class:`InputValueError` starting with
+    ``what`` (e.g. "grid file 'x.toml'") when it is missing, not a file, unreadable, not
+    UTF-8 (the offending byte and its position) or empty."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputValueError(f"{what} must be an existing file, got {str(p)!r}")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputValueError(f"{what} cannot be read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputValueError(
+            f"{what} must be UTF-8 text, got byte 0x{data[exc.start]:02x} at position {exc.start}"
+        ) from None
+    if not text.strip():
+        raise InputValueError(f"{what} must not be empty")
+    return text
+
+
+def parse_json(text: str, what: str):
+    """``json.loads(text)`` for a document of the package; NaN and Infinity (which Python
+    accepts and JSON does not) are refused, and a syntax error names the line and column."""
+    import json
+
+    def _refuse(token):
+        raise InputValueError(f"{what} must be JSON, got the non-JSON number {token}")
+
+    try:
+        return json.loads(text, parse_constant=_refuse)
+    except json.JSONDecodeError as exc:
+        raise InputValueError(
+            f"{what} must be JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+
+
+def check_document(doc: Any, schema: dict, what: str) -> None:
+    """Validate ``doc`` against the JSON Schema ``schema`` (draft 2020-12, with
+    ``jsonschema``); on a violation an :class:`InputValueError` naming ``what``, where in
+    the document (a JSON path), what is wrong and the schema path of the rule it breaks --
+    for the most relevant violation (``jsonschema.exceptions.best_match``), with the
+    failing rule's ``description`` (what is allowed) where the schema gives one."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    if error is None:
+        return
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    rule = "/".join(str(p) for p in error.absolute_schema_path)
+    allowed = error.schema.get("description") if isinstance(error.schema, dict) else None
+    hint = f"allowed: {allowed}; " if allowed else ""
+    raise InputValueError(f"{what}: at {error.json_path}: {message} ({hint}schema path: {rule})")

@@ -19,6 +19,32 @@ __all__ = ["main"]
 DEFAULT_FIGURES_DIR = Path("figures")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line: ``rwtheory COMMAND: error: argument --x: ...``
+    and exit status 2 (the usage is one ``--help`` away, not printed with every error)."""
+
+    def error(self, message: str):
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _study_folder(text: str) -> Path:
+    """``check --robustness``: a folder holding a study's ``grid.json`` (given explicitly,
+    a missing or wrong folder is an error, not silently ignored)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"must be the folder of a robustness study (`rwtheory robustness --out`), "
+            f"got {text!r}, which is not a folder"
+        )
+    if not (path / "grid.json").is_file():
+        raise argparse.ArgumentTypeError(
+            f"must be the folder of a robustness study (`rwtheory robustness --out`), "
+            f"got {text!r}, which holds no grid.json"
+        )
+    return path
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -157,10 +183,10 @@ def add_check(sub) -> None:
     )
     p.add_argument(
         "--robustness",
-        type=Path,
-        default=DEFAULT_FIGURES_DIR / "robustness",
+        type=_study_folder,
+        default=None,
         help="robustness study whose verdict counts the empirical rows quote "
-        "(default: figures/robustness/, written by `rwtheory robustness`)",
+        "(default: figures/robustness/ when it holds one, written by `rwtheory robustness`)",
     )
     p.add_argument(
         "--only",
@@ -172,14 +198,22 @@ def add_check(sub) -> None:
     p.set_defaults(run=cmd_check)
 
 
-def _robustness_notes(folder: Path) -> dict[str, str]:
+def _robustness_notes(folder: Path, parser=None) -> dict[str, str]:
     """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
-    output folder (``rwtheory robustness --out``); empty when the folder has no study."""
+    output folder (``rwtheory robustness --out``); empty when the folder has no study. A
+    study whose files are malformed is an error of ``--robustness`` (exit status 2)."""
+    from rwtheory._array import InputError
     from rwtheory.experiments import robustness_report
 
     if not (folder / "grid.json").is_file():
         return {}
-    notes = robustness_report.ledger_notes(robustness_report.load(folder))
+    try:
+        study = robustness_report.load(folder)
+    except InputError as exc:
+        if parser is None:
+            raise
+        parser.error(f"argument --robustness: {exc}")
+    notes = robustness_report.ledger_notes(study)
     return {k: v.removeprefix("Robustness: ") for k, v in notes.items()}  # the row labels it
 
 
@@ -202,7 +236,8 @@ def _run_checks(args, parser, figure_results=None, robustness_dir=None, done=Non
             robustness=_robustness_notes(
                 robustness_dir
                 or getattr(args, "robustness", None)
-                or DEFAULT_FIGURES_DIR / "robustness"
+                or DEFAULT_FIGURES_DIR / "robustness",
+                parser,
             ),
             done=done,
         )
@@ -354,10 +389,17 @@ def _write_report(ledger_path: Path, out: Path, readme: Path | None) -> int:
 
 
 def cmd_report(args, parser) -> int:
+    from rwtheory._array import InputError
+    from rwtheory.report.records import load_ledger
+
     if not args.ledger.is_file():
         parser.error(
             f"argument --ledger: {str(args.ledger)!r} is not a file (run `rwtheory check` first)"
         )
+    try:  # JSON valid against the shipped schema, counts the tallies of the claims
+        load_ledger(args.ledger)
+    except InputError as exc:
+        parser.error(f"argument --ledger: {exc}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     return _write_report(args.ledger, args.out, args.readme)
@@ -413,9 +455,12 @@ def cmd_robustness(args, parser, executor=None) -> int:
 
     try:
         grid = load_grid(args.grid)
+    except ValueError as exc:
+        parser.error(f"argument --grid: {exc}")
+    try:
         only = robustness.select_claims(args.only)
     except ValueError as exc:
-        parser.error(f"argument --grid/--only: {exc}")
+        parser.error(f"argument --only: {exc}")
     if args.seeds is not None:
         grid = grid.with_seeds(args.seeds)
     if args.out.exists() and not args.out.is_dir():
@@ -444,7 +489,7 @@ COMMANDS = [add_figures, add_check, add_reproduce, add_robustness, add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rwtheory",
         description="Check the theory and regenerate the convex experiments of Sow et al. "
         "(ICLR 2025), loss-based sample reweighting.",
@@ -459,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command. SIGTERM (``timeout``, Slurm, container stops) is handled like Ctrl-C:
     the writers' clean-up runs, no partial output is left, and the exit status is
     128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+    from rwtheory._array import InputError
     from rwtheory.report.files import Terminated, sigterm_as_interrupt
 
     parser = build_parser()
@@ -467,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             _check_outputs(parser, args)
             return args.run(args, parser)
+    except InputError as exc:  # bad input found past the arguments' own checks: one line
+        parser.error(str(exc))
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(

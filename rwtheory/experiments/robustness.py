@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from rwtheory._array import InputValueError
 from rwtheory.convex.problems import seed_list
 from rwtheory.experiments.pool import default_workers, process_pool
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
@@ -162,7 +163,14 @@ def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]
         from distributed import Client, as_completed
     except ImportError:
         raise RuntimeError("--scheduler needs Dask: pip install 'rwtheory[dask]'") from None
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=10)
+    except (ValueError, OSError, TimeoutError) as exc:
+        raise InputValueError(
+            f"scheduler must be the address of a running Dask scheduler (e.g. "
+            f"tcp://HOST:8786), got {address!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    with client:
         futures = {
             client.submit(run_chunk, settings, seeds, pure=False): t for t, settings in tasks
         }

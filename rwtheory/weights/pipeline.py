@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from rwtheory._array import (
+    InputTypeError,
     InputValueError,
     as_float_array,
     check_in_range,
@@ -165,6 +166,9 @@ def _check_temperature(temperature, xp, like):
     """A positive finite float, or (batched use: any array of rank >= 1) an array of them
     of the same kind, broadcastable against ``like`` (kept in its own dtype: the softmax
     decides the precision)."""
+    if isinstance(temperature, (list, tuple)):  # the array policy: lists become arrays
+        _, t = as_float_array(temperature, "temperature", ndim=None, min_ndim=0)
+        temperature = t if isinstance(like, np.ndarray) else _like(t, like)
     if hasattr(temperature, "shape") and len(temperature.shape) > 0:
         _, t = as_float_array(temperature, "temperature", ndim=None, min_ndim=0, like=like)
         try:
@@ -182,6 +186,13 @@ def _check_temperature(temperature, xp, like):
     return check_positive_finite(temperature, "temperature")
 
 
+def _like(t, like):
+    """A numpy array as a tensor on ``like``'s device (torch batches, list temperatures)."""
+    import torch
+
+    return torch.as_tensor(t, device=like.device)
+
+
 def tempered_softmax(scores, temperature: float):
     r"""Eq. 4: :math:`w_i = e^{(s_i - \max_j s_j)/r} / \sum_k e^{(s_k - \max_j s_j)/r}`, r > 0.
 
@@ -197,8 +208,8 @@ def tempered_softmax(scores, temperature: float):
 def batched_tempered_softmax(scores, temperature):
     """:func:`tempered_softmax` along the last axis of an array of any rank >= 1.
 
-    ``temperature`` may be a float or an array broadcastable against ``scores`` (e.g. shape
-    ``(R, 1)`` for one temperature per row)."""
+    ``temperature`` may be a float or an array (or a list: converted) broadcastable against
+    ``scores`` (e.g. shape ``(R, 1)`` for one temperature per row)."""
     xp, s = as_float_array(scores, "scores", ndim=None)
     return _softmax(s, _check_temperature(temperature, xp, s), xp)
 
@@ -267,8 +278,8 @@ def sample_weights(
 def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: float = 1.0):
     """:func:`sample_weights` applied independently to every row (last axis) of ``losses``.
 
-    ``temperature`` may be a float or an array broadcastable against ``losses``.
-    ``strategy`` may also be a sequence with one name per row of a 2-D ``losses`` (the
+    ``temperature`` may be a float or an array (or list) broadcastable against ``losses``.
+    ``strategy`` may also be a list or tuple with one name per row of a 2-D ``losses`` (the
     vectorised experiments weight runs of different strategies in one call): the rows are
     normalised together, scored by their own strategy and tempered together."""
     delta = _check_delta(delta)
@@ -277,6 +288,11 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: 
     if isinstance(strategy, str):
         get_strategy(strategy)
         return _pipeline(x, strategy, r, delta, xp)
+    if not isinstance(strategy, (list, tuple)):
+        raise InputTypeError(
+            f"strategy must be a registered name or a list of names (one per row of 2-D "
+            f"losses), got {type(strategy).__name__}"
+        )
     names = list(strategy)
     if x.ndim != 2 or len(names) != x.shape[0]:
         raise InputValueError(
