@@ -179,15 +179,17 @@ class StudyGrid:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @staticmethod
-    def from_dict(data: Mapping, what: str = "grid record") -> StudyGrid:
-        """The inverse of :meth:`as_dict` plus the package ``version`` (the ``grid.json`` a
-        study writes), checked against the schema's ``$defs/study`` and then like a grid
-        file; errors start with ``what``."""
+    def from_dict(data: Mapping, what: str = "grid record", *, study_file: bool = False):
+        """The inverse of :meth:`as_dict` (a ``version`` key is allowed: the ``grid.json`` a
+        study writes; ``study_file``: required), checked against the schema's
+        ``$defs/study`` (``$defs/study_file``) and then like a grid file; errors start with
+        ``what``."""
         if not isinstance(data, Mapping):
             raise InputTypeError(f"{what} must be a mapping, got {type(data).__name__}")
-        check_document(dict(data), {**grid_schema(), "$ref": "#/$defs/study"}, what)
+        root = "#/$defs/study_file" if study_file else "#/$defs/study"
+        check_document(dict(data), {**grid_schema(), "$ref": root}, what)
         data = dict(data)
-        data.pop("version")
+        data.pop("version", None)
         name = data.pop("name")
         axes = data.pop("axes")
         return _parse(name, {**data, **axes, "axes": {}}, what)

@@ -364,7 +364,7 @@ def load(out: str | Path) -> Study:
     ``<family>_settings.csv`` files), e.g. for :func:`ledger_notes` without a rerun.
 
     Everything read is checked first: ``out`` must be a folder holding ``grid.json``, which
-    must be UTF-8 JSON valid against ``$defs/study`` of the grid schema
+    must be UTF-8 JSON valid against ``$defs/study_file`` of the grid schema
     (:func:`rwtheory.experiments.robustness_grid.grid_schema`), and every row of a settings
     file must name a claim of its family, one of its settings, a status and a finite margin;
     an error names the file (and the line) and what is wrong."""
@@ -376,7 +376,7 @@ def load(out: str | Path) -> Study:
         )
     what = f"{str(out / 'grid.json')!r}"
     meta = parse_json(read_text(out / "grid.json", what), what)
-    grid = StudyGrid.from_dict(meta, what)
+    grid = StudyGrid.from_dict(meta, what, study_file=True)
     claims, settings, verdicts = [], {}, {}
     for family in FAMILIES:
         path = out / f"{family}_settings.csv"
