@@ -1130,6 +1130,7 @@ def _glm_problem(a: Args, data):
         ),
         label="family",
     )
+    a.values["family"] = family
     if family in ("huber", "log_cosh", "geman_mcclure"):
         pname = "delta" if family == "huber" else "scale"
         v = a(pname, positive(0.2, 5), st.sampled_from(BAD_POSITIVE))
@@ -1168,6 +1169,12 @@ def scenario_glm(data) -> Call:
         _bad_schemes(),
     )
     kw = _engine_args(a, data, None, 2)
+    family = a.values.get("family")
+    if family in ("huber", "log_cosh", "sigmoid") and isinstance(kw["x0"], np.ndarray):
+        # losses that grow at most linearly (or are bounded): f(x0) is finite at x0 = 1e200,
+        # so such a start is good input for them
+        if np.isfinite(kw["x0"]).all() and kw["x0"].shape == (2, 3):
+            a.bad.pop("x0", None)
 
     def run():
         p = make()
@@ -1554,6 +1561,80 @@ def scenario_study_folder(data) -> Call:
     return Call("robustness_report.load", run, bad, ("out",), check, f"load({damage})")
 
 
+def scenario_glm_parts(data) -> Call:
+    """GLMProblem built by hand, from_least_squares, OnGradientNorms, the registry's
+    look-ups."""
+    kind = data.draw(
+        st.sampled_from(["GLMProblem", "from_least_squares", "OnGradientNorms", "registry"]),
+        label="kind",
+    )
+    a = Args(data, 4)
+    base = consistent_least_squares(2, n=6, d=2)
+    if kind == "GLMProblem":
+        kinds = st.sampled_from(["nan", "inf", "flat", "str", "none", "extra"])
+        A = a("A", st.just(base.A), kinds.map(lambda k: _bad_array(k, (2, 6, 2))))
+        b = a("b", st.just(base.b), kinds.map(lambda k: _bad_array(k, (2, 6))))
+        loss = a("loss", st.sampled_from(["huber", "squared"]), st.sampled_from(["huber-x", None]))
+        x_star = a("x_star", st.sampled_from([None, base.x_star]), st.just(np.ones((3, 2))))
+
+        def run():
+            lf = glm.make_loss(loss) if loss in glm.LOSSES else loss
+            p = glm.GLMProblem(A, b, lf, x_star=x_star)
+            return p.value(np.zeros((2, 2)))
+
+        def check(v):
+            return v.shape == (2,) and np.all(np.isfinite(v))
+
+        return a.call(kind, run, check)
+    if kind == "from_least_squares":
+        problem = a("problem", st.just(base), st.sampled_from(["x", None, 3]))
+        loss = a(
+            "loss", st.sampled_from(["huber", "log_cosh"]), st.sampled_from(["sigmoid", "x", None])
+        )
+
+        def run():
+            lf = glm.make_loss(loss) if loss in glm.LOSSES else loss
+            return glm.from_least_squares(problem, lf)
+
+        def check(p):
+            return np.array_equal(p.A, base.A) and np.allclose(p.value(base.x_star), 0)
+
+        return a.call(kind, run, check)
+    if kind == "OnGradientNorms":
+        inner = a(
+            "scheme",
+            st.sampled_from(GOOD_SCHEMES[:3]).map(lambda f: f()),
+            st.sampled_from(["linupper", None, 3]),
+        )
+        L = np.array([[1.0, 2.0, 3.0]])
+
+        def run():
+            return glm.OnGradientNorms(inner)(L, 0)
+
+        return a.call(kind, run, lambda w: np.allclose(w, inner(L, 0)))
+    name = a(  # the name of a strategy: its error may say "strategy"
+        "name",
+        st.sampled_from(["linupper", "quadratic"]),
+        st.sampled_from(["x", None, 3, ["linupper"]]),
+        words=("name", "strategy"),
+    )
+    fn = data.draw(st.sampled_from(["get_strategy", "unregister_strategy"]), label="fn")
+
+    def run():
+        if fn == "get_strategy":
+            return strategies.get_strategy(name)
+        if isinstance(name, str) and name in rw.STRATEGIES:  # a good name: a toy of our own
+            strategies.register_strategy(strategies.StrategyRecord(TOY, lower, float))
+            return strategies.unregister_strategy(TOY)
+        return strategies.unregister_strategy(name)
+
+    def check(rec):
+        want = name if fn == "get_strategy" else TOY
+        return rec.name == want and TOY not in rw.STRATEGIES
+
+    return a.call(fn, run, check)
+
+
 SCENARIOS = {
     "register_strategy": scenario_registry,
     "worst_case_rho/cap_safe_temperature": scenario_cap,
@@ -1568,6 +1649,7 @@ SCENARIOS = {
     "schemes": scenario_schemes,
     "adversaries": scenario_adversaries,
     "glm.run": scenario_glm,
+    "GLM parts and registry look-ups": scenario_glm_parts,
     "non-convex problems": scenario_nonconvex,
     "load_grid(mapping)": scenario_grid_mapping,
     "load_grid(file)": scenario_grid_file,
