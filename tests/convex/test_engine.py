@@ -446,3 +446,48 @@ def test_the_reference_loop_checks_its_arguments_like_the_engine():
             run_reference(
                 row, Strategy("linupper"), args.pop("method"), args.pop("lr"), args.pop("steps")
             )
+
+
+def nan_schedule(step):
+    return float("nan") if step == 2 else 1.0
+
+
+def text_schedule(step):
+    return "0.5"
+
+
+def negative_lambda(t):
+    return -1.0 if t == 3 else 0.5
+
+
+@pytest.mark.parametrize("fn", [nan_schedule, text_schedule])
+def test_a_users_schedule_is_named_with_its_step(fn):
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    step = 2 if fn is nan_schedule else 0
+    what = rf"temperature \(.*{fn.__name__}\) at step {step}"
+    with pytest.raises((ValueError, TypeError), match=what):
+        engine.run(p, Strategy("linupper", fn), lr=0.1, steps=4)
+    with pytest.raises((ValueError, TypeError), match=what):
+        Strategy("linupper", fn)(np.ones((1, 3)), step)
+    with pytest.raises((ValueError, TypeError), match=what):
+        engine.run(p, KLCapped(fn), lr=0.1, steps=4)
+
+
+def test_heavy_ball_lambdas_are_checked_and_named():
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    hb = dict(method="heavy_ball", lr=0.1, steps=4)
+    with pytest.raises(
+        ValueError,
+        match=r"lambdas \(.*negative_lambda\) at step 3 must be a finite number >= 0, got -1.0",
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=negative_lambda, **hb)
+    with pytest.raises(
+        TypeError, match=r"lambdas \(.*<lambda>\) at step 0 must be a real number, got str"
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=lambda t: "0.5", **hb)
+    with pytest.raises(
+        ValueError, match=r"lambdas must give steps \+ 1 = 5 finite values >= 0, got shape \(4,\)"
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=[0.5] * 4, **hb)
+    with pytest.raises(ValueError, match=r"lambdas must be finite, got nan at index 1"):
+        engine.run(p, Strategy("linupper"), lambdas=[0.5, np.nan, 0.5, 0.5, 0.5], **hb)
