@@ -439,6 +439,15 @@ def check_user_array(out: Any, what: str, like: Any, *, finite: bool = True):
     whose message starts with ``what`` (e.g. "the score of strategy 'toy'
     (mymodule.toy_score)"). Checking the values reads them (one host synchronisation for a
     device tensor)."""
+    if (
+        type(out) is np.ndarray
+        and type(like) is np.ndarray
+        and out.shape == like.shape
+        and out.dtype.kind == "f"
+    ):  # the common case, in two passes (the engine calls this at every step)
+        if finite and not np.isfinite(out).all():
+            _raise_non_finite(out, what)
+        return out
     kind = "torch tensor" if _is_torch(like) else "numpy array"
     if _is_torch(like) != _is_torch(out) or not (isinstance(out, np.ndarray) or _is_torch(out)):
         raise InputTypeError(
@@ -455,13 +464,18 @@ def check_user_array(out: Any, what: str, like: Any, *, finite: bool = True):
     elif not xp.isdtype(out.dtype, "real floating"):
         raise InputTypeError(f"{what} must return real numbers, got dtype {out.dtype}")
     if finite and not bool(xp.all(xp.isfinite(out))):
-        bad = np.asarray(aac.to_device(~xp.isfinite(out), "cpu"))
-        idx = tuple(np.argwhere(bad)[0].tolist())
-        raise InputValueError(
-            f"{what} must return finite numbers, got {to_float(out[idx])} at index "
-            f"{idx[0] if len(idx) == 1 else idx}"
-        )
+        _raise_non_finite(out, what)
     return out
+
+
+def _raise_non_finite(out, what: str):
+    xp = namespace(out)
+    bad = np.asarray(aac.to_device(~xp.isfinite(out), "cpu"))
+    idx = tuple(np.argwhere(bad)[0].tolist())
+    raise InputValueError(
+        f"{what} must return finite numbers, got {to_float(out[idx])} at index "
+        f"{idx[0] if len(idx) == 1 else idx}"
+    )
 
 
 # ----------------------------------------------------------------------------- precision
