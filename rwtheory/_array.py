@@ -5,8 +5,15 @@ The weighting mathematics is written once against the array-API standard through
 ``array_api_compat``; this module converts and validates inputs so that bad input fails
 here, with a message naming the argument and the allowed range, and never deep inside numpy
 or torch. Every public function of the package checks its arguments with the functions
-below (arrays: :func:`as_float_array`, :func:`check_tensor`; scalars: :func:`check_real`,
-:func:`check_positive_finite`, :func:`check_in_range`, :func:`check_int`).
+below (arrays: :func:`as_float_array`, :func:`check_tensor`, :func:`as_float64_data`;
+scalars: :func:`check_real`, :func:`check_positive_finite`, :func:`check_in_range`,
+:func:`check_number`, :func:`check_int`, :func:`check_seed`, :func:`check_bool`,
+:func:`check_choice`; code a user supplies: :func:`check_callable`, :func:`check_user_array`
+and :func:`call_user_scalar`, whose errors name the user's function (:func:`describe`);
+documents: :func:`read_text`, :func:`parse_json` and :func:`check_document`, a JSON Schema
+validated with ``jsonschema``). Their errors are :class:`InputError` (a ``ValueError`` or
+``TypeError``), raised before any computation, on one line that names the argument and what
+is allowed; the command line prints them as they are and exits with status 2.
 
 What is accepted (an assumption of the whole package, stated once):
 

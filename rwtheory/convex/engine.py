@@ -39,6 +39,8 @@ measures the engine against its floor, the two GEMMs and one ``exp`` per run-ste
 A run *diverges* at the first step whose iterate is non-finite or whose training loss
 exceeds ``divergence_factor`` times the initial one; it is then frozen, its later records
 are NaN and :attr:`Trajectory.diverged_at` says when -- no exception, no overflow warning.
+A run that cannot start (non-finite data, or a non-finite f(x_0)) is an error instead
+(:func:`check_start`): it is never reported as a divergence at step 0.
 """
 
 from __future__ import annotations
