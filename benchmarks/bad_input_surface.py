@@ -180,7 +180,11 @@ def main(argv=None) -> int:
 
     import rwtheory
 
-    say(f"# bad_input_surface: {rwtheory.__file__.rsplit('/rwtheory/', 1)[0]}")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+    ).stdout.strip()
+    say(f"# bad_input_surface: package {rwtheory.__file__.rsplit('/rwtheory/', 1)[0]}")
+    say(f"# checkout at commit {head[:90]}")
     say(f"# command: python benchmarks/bad_input_surface.py --calls {args.calls}")
     bad_total = 0
     for part, fn in (
