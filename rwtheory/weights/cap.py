@@ -47,7 +47,10 @@ def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0
     :math:`e^{\Delta s/r}` (``extremes``: :math:`e^{\delta/r}`) as n grows, so the paper's cap
     :math:`\rho \le 2` is *not* implied by the pipeline for small temperatures: see
     :func:`cap_safe_temperature`. For a registered strategy the value is the bound implied by
-    its record (see :class:`~rwtheory.weights.strategies.StrategyRecord`).
+    its record (see :class:`~rwtheory.weights.strategies.StrategyRecord`; its ``score_range``
+    must give a finite number >= 0, else an error naming the function). ``n`` is any
+    integer >= 1, Python or numpy: beyond 2^53 the formula is evaluated with top/n, so that
+    n = 10**400 gives the limit rather than an overflow.
     """
     record = get_strategy(strategy)
     n = _batch_size(n)
