@@ -163,7 +163,8 @@ def huber(delta: float = 1.0) -> Loss:
 
     def value(u, b):
         a = np.abs(u - b)
-        return np.where(a <= dl, 0.5 * a * a, dl * (a - 0.5 * dl))
+        q = np.minimum(a, dl)  # = a where the quadratic branch is used: the same bits, and
+        return np.where(a <= dl, 0.5 * q * q, dl * (a - 0.5 * dl))  # no overflow beyond it
 
     return Loss(f"huber (delta={dl:g})", value, lambda u, b: np.clip(u - b, -dl, dl), 1.0)
 
