@@ -5,8 +5,15 @@ The weighting mathematics is written once against the array-API standard through
 ``array_api_compat``; this module converts and validates inputs so that bad input fails
 here, with a message naming the argument and the allowed range, and never deep inside numpy
 or torch. Every public function of the package checks its arguments with the functions
-below (arrays: :func:`as_float_array`, :func:`check_tensor`; scalars: :func:`check_real`,
-:func:`check_positive_finite`, :func:`check_in_range`, :func:`check_int`).
+below (arrays: :func:`as_float_array`, :func:`check_tensor`, :func:`as_float64_data`;
+scalars: :func:`check_real`, :func:`check_positive_finite`, :func:`check_in_range`,
+:func:`check_number`, :func:`check_int`, :func:`check_seed`, :func:`check_bool`,
+:func:`check_choice`; code a user supplies: :func:`check_callable`, :func:`check_user_array`
+and :func:`call_user_scalar`, whose errors name the user's function (:func:`describe`);
+documents: :func:`read_text`, :func:`parse_json` and :func:`check_document`, a JSON Schema
+validated with ``jsonschema``). Their errors are :class:`InputError` (a ``ValueError`` or
+``TypeError``), raised before any computation, on one line that names the argument and what
+is allowed; the command line prints them as they are and exits with status 2.
 
 What is accepted (an assumption of the whole package, stated once):
 
@@ -43,11 +50,26 @@ import array_api_compat as aac
 import numpy as np
 
 __all__ = [
+    "InputError",
+    "InputTypeError",
+    "InputValueError",
     "as_float_array",
+    "as_float64_data",
+    "check_bool",
+    "check_callable",
+    "check_choice",
+    "check_number",
+    "check_document",
+    "check_user_array",
+    "describe",
+    "parse_json",
+    "read_text",
     "check_in_range",
     "check_int",
     "check_lambdas",
     "check_per_run",
+    "check_seed",
+    "call_user_scalar",
     "check_positive_finite",
     "check_fits_dtype",
     "check_real",
@@ -60,6 +82,24 @@ __all__ = [
     "widen_for",
     "zero_gradient_rows",
 ]
+
+
+# ----------------------------------------------------------------------------- errors
+class InputError(Exception):
+    """Base of every error the checking layer raises for bad input. Each one is also a
+    ``ValueError`` (:class:`InputValueError`: a value out of range, a wrong shape) or a
+    ``TypeError`` (:class:`InputTypeError`: a wrong kind of object), and its message names the
+    argument and what is allowed, on one line. The command line prints it as one line and
+    exits with status 2; any other exception is a bug and keeps its traceback."""
+
+
+class InputValueError(InputError, ValueError):
+    """Bad input: a value, a shape or a file's content outside what is allowed."""
+
+
+class InputTypeError(InputError, TypeError):
+    """Bad input: an object of the wrong kind (a string for a number, a list for a callable's
+    array result, ...)."""
 
 
 def _is_torch(x: Any) -> bool:
@@ -82,37 +122,39 @@ def namespace(*arrays: Any):
 def _check_torch_storage(x: Any, name: str) -> None:
     """A torch tensor must be dense, strided, unquantized and hold data."""
     if getattr(x, "is_nested", False):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a dense tensor, got a nested tensor (pad it, or "
             f"pass one tensor per sequence)"
         )
     import torch
 
     if x.layout is not torch.strided:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a dense (strided) tensor, got layout {x.layout} "
             f"(call .to_dense() first)"
         )
     if x.is_quantized:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must hold real numbers, got quantized dtype {x.dtype} "
             f"(call .dequantize() first)"
         )
     if x.device.type == "meta":
-        raise TypeError(f"{name} must hold data, got a tensor on the 'meta' device")
+        raise InputTypeError(f"{name} must hold data, got a tensor on the 'meta' device")
 
 
 def _as_array(x: Any, name: str):
     """``x`` as a numpy array or a torch tensor, or a ``TypeError`` naming ``name``."""
     if isinstance(x, (list, tuple)) or isinstance(x, numbers.Number):
         if isinstance(x, bool):
-            raise TypeError(f"{name} must be an array of real numbers, got a bool")
+            raise InputTypeError(f"{name} must be an array of real numbers, got a bool")
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as exc:  # ragged lists and the like
-            raise TypeError(f"{name} must be a rectangular array of real numbers ({exc})") from None
+            raise InputTypeError(
+                f"{name} must be a rectangular array of real numbers ({exc})"
+            ) from None
     if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a plain numpy array, got a masked array (its mask "
             f"would be ignored: use .compressed() or .filled() first)"
         )
@@ -121,7 +163,7 @@ def _as_array(x: Any, name: str):
     if _is_torch(x):
         _check_torch_storage(x, name)
         return x
-    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}")
+    raise InputTypeError(f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}")
 
 
 def _working_dtype(x: Any, name: str, xp):
@@ -130,15 +172,15 @@ def _working_dtype(x: Any, name: str, xp):
     if dt == xp.float64 or dt == xp.float32:  # the common case, no promotion
         return x
     if isinstance(x, np.ndarray) and dt.kind not in "biufc":  # strings, objects, dates, ...
-        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+        raise InputTypeError(f"{name} must hold real numbers, got dtype {dt}")
     if xp.isdtype(dt, "bool"):
-        raise TypeError(f"{name} must hold real numbers, got dtype bool")
+        raise InputTypeError(f"{name} must hold real numbers, got dtype bool")
     if xp.isdtype(dt, "complex floating"):
-        raise TypeError(f"{name} must hold real numbers, got complex dtype {dt}")
+        raise InputTypeError(f"{name} must hold real numbers, got complex dtype {dt}")
     if xp.isdtype(dt, "integral"):
         return xp.astype(x, xp.float64)
     if not xp.isdtype(dt, "real floating"):
-        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+        raise InputTypeError(f"{name} must hold real numbers, got dtype {dt}")
     if isinstance(x, np.ndarray) and dt.itemsize > 8:  # longdouble: computed in float64
         with np.errstate(over="ignore"):  # beyond float64: reported by the finite check
             return x.astype(np.float64)
@@ -154,11 +196,11 @@ def _first_non_finite(x, original, name: str):
     where = idx[0] if len(idx) == 1 else idx
     before = original[idx] if original is not x and original.shape == x.shape else x[idx]
     if isinstance(before, np.generic) and np.isfinite(before):
-        return ValueError(
+        return InputValueError(
             f"{name} must be within float64's range (|x| <= "
             f"{np.finfo(np.float64).max:.4g}), got {str(before)} at index {where}"
         )
-    return ValueError(f"{name} must be finite, got {to_float(x[idx])} at index {where}")
+    return InputValueError(f"{name} must be finite, got {to_float(x[idx])} at index {where}")
 
 
 def as_float_array(
@@ -190,19 +232,19 @@ def as_float_array(
     """
     original = x = _as_array(x, name)
     if like is not None and _is_torch(x) != _is_torch(like):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be the same kind of array as the other inputs (numpy vs torch)"
         )
     xp = namespace(x)
     x = _working_dtype(x, name, xp)
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+        raise InputValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
     if x.ndim < min_ndim:
-        raise ValueError(
+        raise InputValueError(
             f"{name} must have at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
         )
     if not allow_empty and (x.ndim == 0 or x.shape[-1] == 0 or math.prod(x.shape) == 0):
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
+        raise InputValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     if finite and not bool(xp.all(xp.isfinite(x))):
         raise _first_non_finite(x, original, name)
     return xp, x
@@ -215,17 +257,17 @@ def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
     import torch
 
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     _check_torch_storage(x, name)
     if floating and not x.is_floating_point():
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must have a floating dtype, got {x.dtype} (float16, "
             f"bfloat16, float32 and float64 are accepted)"
         )
     if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-        raise TypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
+        raise InputTypeError(f"{name} must have an integer dtype (token ids), got {x.dtype}")
     if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+        raise InputValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
 
 
 def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
@@ -241,7 +283,7 @@ def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
     if bool(xp.any(over)):
         idx = tuple(np.argwhere(np.asarray(aac.to_device(over, "cpu")))[0].tolist())
         where = idx[0] if len(idx) == 1 else idx
-        raise ValueError(
+        raise InputValueError(
             f"{name} must be within {dtype}'s range (|x| <= {big:.4g}; {why}), "
             f"got {to_float(x[idx]):g} at index {where}"
         )
@@ -265,28 +307,28 @@ def check_real(value: Any, name: str) -> float:
     anything else (bool, complex, None, strings, arrays of rank >= 1) is a ``TypeError``
     naming ``name``. NaN and infinities pass: the range checks below judge them."""
     if value is None or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise InputTypeError(f"{name} must be a real number, got {value!r}")
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, numbers.Complex):
-        raise TypeError(f"{name} must be a real number, got the complex number {value!r}")
+        raise InputTypeError(f"{name} must be a real number, got the complex number {value!r}")
     if isinstance(value, np.ndarray) or _is_torch(value):
         if value.ndim != 0:
-            raise TypeError(
+            raise InputTypeError(
                 f"{name} must be a number or a 0-d array, got an array of shape "
                 f"{tuple(value.shape)}"
             )
         xp = namespace(_as_array(value, name))
         _working_dtype(value, name, xp)  # TypeError for bool, complex, strings, ...
         return float(value.item())
-    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    raise InputTypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
 def check_positive_finite(value: Any, name: str) -> float:
     """``value`` as a float that is finite and > 0, else a ``ValueError`` naming ``name``."""
     v = check_real(value, name)
     if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        raise InputValueError(f"{name} must be a finite number > 0, got {v!r}")
     return v
 
 
@@ -295,20 +337,152 @@ def check_in_range(value: Any, name: str, low: float, high: float) -> float:
     ``ValueError`` naming ``name`` and the interval."""
     v = check_real(value, name)
     if not low <= v <= high:
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {v!r}")
+        raise InputValueError(f"{name} must be a number in [{low:g}, {high:g}], got {v!r}")
     return v
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """``value`` as a Python int (an integer number or a 0-d integer array; not a bool, not
-    a float such as 3.0): ``TypeError`` otherwise, ``ValueError`` below ``minimum``."""
-    if isinstance(value, (np.ndarray,)) and value.ndim == 0 and value.dtype.kind in "iu":
+def check_int(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """``value`` as a Python int (a Python or numpy integer, or a 0-d integer array; not a
+    bool, not a float such as 3.0, not a string): ``TypeError`` otherwise, ``ValueError``
+    outside ``[minimum, maximum]`` (either end optional), naming ``name`` and the range."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
+    low_ok = minimum is None or value >= minimum
+    if not low_ok or (maximum is not None and value > maximum):
+        allowed = (
+            f"in {minimum}..{maximum}"
+            if minimum is not None and maximum is not None
+            else f">= {minimum}"
+            if minimum is not None
+            else f"<= {maximum}"
+        )
+        raise InputValueError(f"{name} must be an integer {allowed}, got {value!r}")
     return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A seed of numpy's generators: an integer >= 0 (numpy refuses negative seeds deep
+    inside ``default_rng``); else an error naming ``name``."""
+    return check_int(value, name, minimum=0)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool: ``True``/``False`` (or a numpy bool) only -- never a string such as
+    ``'no'`` (truthy) or a number; else a ``TypeError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputTypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the interval from ``low`` to ``high`` (each end closed
+    unless ``*_open``); NaN and infinities never pass. ``TypeError`` for what is not a real
+    number (:func:`check_real`), else a ``ValueError`` naming ``name`` and the interval."""
+    v = check_real(value, name)
+    ok = (
+        math.isfinite(v)
+        and (v > low if low_open else v >= low)
+        and (v < high if high_open else v <= high)
+    )
+    if not ok:
+        raise InputValueError(
+            f"{name} must be a finite number {_interval(low, high, low_open, high_open)}, got {v!r}"
+        )
+    return v
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    if high == math.inf:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if low == -math.inf:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def check_choice(value: Any, name: str, choices) -> str:
+    """``value`` if it is one of the strings ``choices``, else a ``ValueError`` (``TypeError``
+    for a non-string) naming ``name`` and the choices."""
+    if not isinstance(value, str):
+        raise InputTypeError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    if value not in choices:
+        raise InputValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def check_callable(value: Any, name: str, what: str = "a callable"):
+    """``value`` if it is callable, else a ``TypeError`` naming ``name`` (``what`` says which
+    callable is expected, e.g. ``"a callable t -> lambda_t"``)."""
+    if not callable(value):
+        raise InputTypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def describe(fn: Any) -> str:
+    """How an error names a user's callable: its module and qualified name (a lambda's too),
+    or its class for a callable object."""
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    module = getattr(target, "__module__", None)
+    qual = getattr(target, "__qualname__", repr(fn))
+    return f"{module}.{qual}" if module else qual
+
+
+def check_user_array(out: Any, what: str, like: Any, *, finite: bool = True):
+    """The array ``out`` that a user's callable returned for the array ``like``: it must be
+    the same kind (numpy array for numpy input, torch tensor for torch input), of ``like``'s
+    shape and of a real dtype; integer results are cast to ``like``'s dtype (a score of 0 or 1
+    is a number), and (``finite``) every entry finite. Else a ``TypeError``/``ValueError``
+    whose message starts with ``what`` (e.g. "the score of strategy 'toy'
+    (mymodule.toy_score)"). Checking the values reads them (one host synchronisation for a
+    device tensor)."""
+    if (
+        type(out) is np.ndarray
+        and type(like) is np.ndarray
+        and out.shape == like.shape
+        and out.dtype.kind == "f"
+    ):  # the common case, in two passes (the engine calls this at every step)
+        if finite and not np.isfinite(out).all():
+            _raise_non_finite(out, what)
+        return out
+    kind = "torch tensor" if _is_torch(like) else "numpy array"
+    if _is_torch(like) != _is_torch(out) or not (isinstance(out, np.ndarray) or _is_torch(out)):
+        raise InputTypeError(
+            f"{what} must return a {kind} like its input, got {type(out).__name__}"
+        )
+    if tuple(out.shape) != tuple(like.shape):
+        raise InputValueError(
+            f"{what} must return one value per input, shape {tuple(like.shape)}, "
+            f"got shape {tuple(out.shape)}"
+        )
+    xp = namespace(out)
+    if xp.isdtype(out.dtype, "integral") and not xp.isdtype(out.dtype, "bool"):
+        out = xp.astype(out, like.dtype)
+    elif not xp.isdtype(out.dtype, "real floating"):
+        raise InputTypeError(f"{what} must return real numbers, got dtype {out.dtype}")
+    if finite and not bool(xp.all(xp.isfinite(out))):
+        _raise_non_finite(out, what)
+    return out
+
+
+def _raise_non_finite(out, what: str):
+    xp = namespace(out)
+    bad = np.asarray(aac.to_device(~xp.isfinite(out), "cpu"))
+    idx = tuple(np.argwhere(bad)[0].tolist())
+    raise InputValueError(
+        f"{what} must return finite numbers, got {to_float(out[idx])} at index "
+        f"{idx[0] if len(idx) == 1 else idx}"
+    )
 
 
 # ----------------------------------------------------------------------------- precision
@@ -411,31 +585,133 @@ def to_float(x: Any) -> float:
 
 
 # ---------------------------------------------------------------- engine arguments
+def as_float64_data(x: Any, name: str, shape: tuple, *, finite: bool = True) -> np.ndarray:
+    """A data array of the convex engines as a float64 numpy array of ``shape`` (entries are
+    sizes, or names such as ``"n"`` that match any size; torch tensors are copied to the
+    host), validated like :func:`as_float_array` (real dtype, finite, non-empty), else an
+    error naming ``name``, the expected and the actual shape."""
+    _, a = as_float_array(x, name, ndim=None, min_ndim=0, allow_empty=True, finite=finite)
+    names = ", ".join(str(s) for s in shape)
+    if a.ndim != len(shape) or any(
+        isinstance(s, int) and s != t for s, t in zip(shape, a.shape, strict=True)
+    ):
+        raise InputValueError(f"{name} must have shape ({names}), got {tuple(a.shape)}")
+    if math.prod(a.shape) == 0:
+        raise InputValueError(f"{name} must be non-empty, got shape {tuple(a.shape)}")
+    if _is_torch(a):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
 def check_per_run(value, name: str, runs: int) -> np.ndarray:
-    """A positive finite number, or one per run: a float64 array of shape (runs,)."""
-    if not (np.ndim(value) == 0 or np.shape(value) == (runs,)):
-        raise ValueError(
-            f"{name} must be a number or have one value per run ({runs}), "
-            f"got shape {np.shape(value)}"
-        )
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (runs,)).copy()
-    if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return arr
+    """A positive finite number, or one per run (an array or list of shape (runs,)): a
+    float64 array of shape (runs,). Strings, bools and other non-numbers are a
+    ``TypeError`` naming ``name``."""
+    if isinstance(value, (list, tuple, np.ndarray)) or _is_torch(value):
+        if np.ndim(value) == 0:
+            value = check_real(value, name)
+        else:
+            _, arr = as_float_array(value, name, ndim=None)
+            if tuple(arr.shape) != (runs,):
+                raise InputValueError(
+                    f"{name} must be a number or have one value per run ({runs}), "
+                    f"got shape {tuple(arr.shape)}"
+                )
+            arr = np.asarray(aac.to_device(arr, "cpu"), dtype=np.float64).copy()
+            if not np.all(arr > 0):
+                raise InputValueError(
+                    f"{name} must be finite and > 0 for every run, got {float(arr.min())!r}"
+                )
+            return arr
+    v = check_positive_finite(value, name)
+    return np.full(runs, v)
+
+
+def call_user_scalar(fn, arg: int, what: str, *, low: float = 0.0, low_open: bool = True):
+    """``fn(arg)`` as a finite float above ``low`` (``>= low`` unless ``low_open``): a user's
+    schedule (a temperature ``r(t)``, heavy ball's ``lambda_t``). Anything else -- a string,
+    NaN, a negative value, an array -- is an error whose message starts with ``what`` and
+    names the step."""
+    return check_number(fn(arg), f"{what} at step {arg}", low=low, low_open=low_open)
 
 
 def check_lambdas(lambdas, steps: int) -> np.ndarray:
     """Heavy ball's lambda_t, t = 0..steps (a callable or an array), all finite >= 0."""
     if lambdas is None:
-        raise ValueError(
+        raise InputValueError(
             "lambdas is required for method='heavy_ball' (a callable t -> "
             "lambda_t or an array of steps + 1 values >= 0)"
         )
-    lam = (
-        np.array([float(lambdas(t)) for t in range(steps + 1)])
-        if callable(lambdas)
-        else np.asarray(lambdas, dtype=np.float64)
-    )
-    if lam.shape != (steps + 1,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"lambdas must give steps + 1 = {steps + 1} finite values >= 0")
+    if callable(lambdas):
+        what = f"lambdas ({describe(lambdas)})"
+        return np.array(
+            [call_user_scalar(lambdas, t, what, low_open=False) for t in range(steps + 1)]
+        )
+    _, lam = as_float_array(lambdas, "lambdas", ndim=None, min_ndim=0)
+    lam = np.asarray(aac.to_device(lam, "cpu"), dtype=np.float64)
+    if lam.shape != (steps + 1,) or np.any(lam < 0):
+        raise InputValueError(
+            f"lambdas must give steps + 1 = {steps + 1} finite values >= 0, got "
+            f"shape {lam.shape}" + (f", minimum {lam.min():g}" if lam.size else "")
+        )
     return lam
+
+
+# ---------------------------------------------------------------------- documents
+def read_text(path, what: str) -> str:
+    """The UTF-8 text of the file ``path``; an :class:`InputValueError` starting with
+    ``what`` (e.g. "grid file 'x.toml'") when it is missing, not a file, unreadable, not
+    UTF-8 (the offending byte and its position) or empty."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputValueError(f"{what} must be an existing file, got {str(p)!r}")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputValueError(f"{what} cannot be read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputValueError(
+            f"{what} must be UTF-8 text, got byte 0x{data[exc.start]:02x} at position {exc.start}"
+        ) from None
+    if not text.strip():
+        raise InputValueError(f"{what} must not be empty")
+    return text
+
+
+def parse_json(text: str, what: str):
+    """``json.loads(text)`` for a document of the package; NaN and Infinity (which Python
+    accepts and JSON does not) are refused, and a syntax error names the line and column."""
+    import json
+
+    def _refuse(token):
+        raise InputValueError(f"{what} must be JSON, got the non-JSON number {token}")
+
+    try:
+        return json.loads(text, parse_constant=_refuse)
+    except json.JSONDecodeError as exc:
+        raise InputValueError(
+            f"{what} must be JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+
+
+def check_document(doc: Any, schema: dict, what: str) -> None:
+    """Validate ``doc`` against the JSON Schema ``schema`` (draft 2020-12, with
+    ``jsonschema``); on a violation an :class:`InputValueError` naming ``what``, where in
+    the document (a JSON path), what is wrong and the schema path of the rule it breaks --
+    for the most relevant violation (``jsonschema.exceptions.best_match``), with the
+    failing rule's ``description`` (what is allowed) where the schema gives one."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    if error is None:
+        return
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    rule = "/".join(str(p) for p in error.absolute_schema_path)
+    allowed = error.schema.get("description") if isinstance(error.schema, dict) else None
+    hint = f"allowed: {allowed}; " if allowed else ""
+    raise InputValueError(f"{what}: at {error.json_path}: {message} ({hint}schema path: {rule})")

@@ -19,6 +19,32 @@ __all__ = ["main"]
 DEFAULT_FIGURES_DIR = Path("figures")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line: ``rwtheory COMMAND: error: argument --x: ...``
+    and exit status 2 (the usage is one ``--help`` away, not printed with every error)."""
+
+    def error(self, message: str):
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _study_folder(text: str) -> Path:
+    """``check --robustness``: a folder holding a study's ``grid.json`` (given explicitly,
+    a missing or wrong folder is an error, not silently ignored)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"must be the folder of a robustness study (`rwtheory robustness --out`), "
+            f"got {text!r}, which is not a folder"
+        )
+    if not (path / "grid.json").is_file():
+        raise argparse.ArgumentTypeError(
+            f"must be the folder of a robustness study (`rwtheory robustness --out`), "
+            f"got {text!r}, which holds no grid.json"
+        )
+    return path
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -51,11 +77,14 @@ OUTPUTS: dict[tuple[str, str], bool] = {
 }
 
 
-#: The extra each computing command needs (pyproject.toml), and the modules it brings.
-EXTRAS = {
-    "all": ("torch", "scipy", "cvxpy", "PEPit", "matplotlib", "tqdm", "threadpoolctl"),
+#: The extra each command needs (pyproject.toml), and the modules of it the command uses:
+#: the computing commands need everything of `all`; the report validates the ledger against
+#: its JSON Schema (jsonschema, of the extra `check`).
+_ALL = ("torch", "scipy", "cvxpy", "PEPit", "matplotlib", "tqdm", "threadpoolctl", "jsonschema")
+NEEDS = {
+    **dict.fromkeys(("figures", "check", "reproduce", "robustness", "compare"), ("all", _ALL)),
+    "report": ("check", ("jsonschema",)),
 }
-NEEDS = dict.fromkeys(("figures", "check", "reproduce", "robustness", "compare"), "all")
 
 
 def _check_extras(args) -> None:
@@ -63,10 +92,10 @@ def _check_extras(args) -> None:
     command needs is absent (a core install: ``pip install rwtheory``)."""
     import importlib.util
 
-    extra = NEEDS.get(args.command)
-    if extra is None:
+    if args.command not in NEEDS:
         return
-    missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    extra, modules = NEEDS[args.command]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         print(
             f"rwtheory: `rwtheory {args.command}` needs the extra [{extra}] (missing: "
@@ -188,10 +217,10 @@ def add_check(sub) -> None:
     )
     p.add_argument(
         "--robustness",
-        type=Path,
-        default=DEFAULT_FIGURES_DIR / "robustness",
+        type=_study_folder,
+        default=None,
         help="robustness study whose verdict counts the empirical rows quote "
-        "(default: figures/robustness/, written by `rwtheory robustness`)",
+        "(default: figures/robustness/ when it holds one, written by `rwtheory robustness`)",
     )
     p.add_argument(
         "--only",
@@ -210,10 +239,12 @@ def add_check(sub) -> None:
     p.set_defaults(run=cmd_check)
 
 
-def _robustness_notes(folder: Path) -> dict[str, str]:
+def _robustness_notes(folder: Path, parser=None) -> dict[str, str]:
     """Claim key -> "Robustness: holds in k of N settings ..." from a robustness study's
     output folder (``rwtheory robustness --out``). Without a study there, every claim the
-    study judges says "not run", and stderr says why (never a silent drop)."""
+    study judges says "not run", and stderr says why (never a silent drop); a study whose
+    files are malformed is an error of ``--robustness`` (exit status 2)."""
+    from rwtheory._array import InputError
     from rwtheory.experiments import robustness, robustness_report
 
     if not (folder / "grid.json").is_file():
@@ -224,11 +255,17 @@ def _robustness_notes(folder: Path) -> dict[str, str]:
         )
         why = f"not run (no robustness study in {folder}/ when this ledger was written)"
         return dict.fromkeys(robustness.select_claims(None), why)
-    notes = robustness_report.ledger_notes(robustness_report.load(folder))
+    try:
+        study = robustness_report.load(folder)
+    except InputError as exc:
+        if parser is None:
+            raise
+        parser.error(f"argument --robustness: {exc}")
+    notes = robustness_report.ledger_notes(study)
     return {k: v.removeprefix("Robustness: ") for k, v in notes.items()}  # the row labels it
 
 
-def _run_checks(args, figure_results, robustness_dir: Path, done, figures=None) -> int:
+def _run_checks(args, parser, figure_results, robustness_dir: Path, done, figures=None) -> int:
     """Collect the reports (``done``: computed in workers), write the ledger and print its
     rows; returns 1 when a check raised (its claims are "error" rows, named on stderr)."""
     import time
@@ -240,7 +277,7 @@ def _run_checks(args, figure_results, robustness_dir: Path, done, figures=None) 
         quick=args.quick,
         figure_results=figure_results,
         only=getattr(args, "only", None),
-        robustness=_robustness_notes(robustness_dir),
+        robustness=_robustness_notes(robustness_dir, parser),
         done=done,
     )
     path, json_path = ledger.write(args.out, reports, quick=args.quick, figures=figures)
@@ -279,7 +316,9 @@ def cmd_check(args, parser) -> int:
     with process_pool(args.workers or default_workers()) as pool:
         futures = {n: pool.submit(job.check_task, n, args.quick) for n in names}
         done = {n: f.result() for n, f in futures.items()}
-    return _run_checks(args, None, args.robustness, done)
+    return _run_checks(
+        args, parser, None, args.robustness or DEFAULT_FIGURES_DIR / "robustness", done
+    )
 
 
 # ------------------------------------------------------------------ reproduce
@@ -345,7 +384,7 @@ def cmd_reproduce(args, parser) -> int:
     written = [n for n in results if n not in job.failures(results)]
     print(f"wrote {len(written)} figure(s) to {args.figures_out}/: {', '.join(written)}")
     status = _run_checks(
-        args, results, args.figures_out / "robustness", reports, figures=args.figures_out
+        args, parser, results, args.figures_out / "robustness", reports, figures=args.figures_out
     )
     # the README's table follows the committed ledger only, not a run written elsewhere
     readme = DEFAULT_README if args.out == DEFAULT_CHECKS_FILE else None
@@ -423,10 +462,17 @@ def _write_report(
 
 
 def cmd_report(args, parser) -> int:
+    from rwtheory._array import InputError
+    from rwtheory.report.records import load_ledger
+
     if not args.ledger.is_file():
         parser.error(
             f"argument --ledger: {str(args.ledger)!r} is not a file (run `rwtheory check` first)"
         )
+    try:  # JSON valid against the shipped schema, counts the tallies of the claims
+        load_ledger(args.ledger)
+    except InputError as exc:
+        parser.error(f"argument --ledger: {exc}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"argument --out: {str(args.out)!r} exists and is not a folder")
     if args.figures is not None and not args.figures.is_dir():
@@ -486,9 +532,12 @@ def cmd_robustness(args, parser, executor=None) -> int:
 
     try:
         grid = load_grid(args.grid)
+    except ValueError as exc:
+        parser.error(f"argument --grid: {exc}")
+    try:
         only = robustness.select_claims(args.only)
     except ValueError as exc:
-        parser.error(f"argument --grid/--only: {exc}")
+        parser.error(f"argument --only: {exc}")
     if args.seeds is not None:
         grid = grid.with_seeds(args.seeds)
     if args.out.exists() and not args.out.is_dir():
@@ -614,7 +663,7 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rwtheory",
         description="Check the theory and regenerate the convex experiments of Sow et al. "
         "(ICLR 2025), loss-based sample reweighting.",
@@ -638,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     from rwtheory.experiments import pins
 
     pins.pin_this_process()
+    from rwtheory._array import InputError
     from rwtheory.report.files import Terminated, sigterm_as_interrupt
 
     parser = build_parser()
@@ -647,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_extras(args)
             _check_outputs(parser, args)
             return args.run(args, parser)
+    except InputError as exc:  # bad input found past the arguments' own checks: one line
+        parser.error(str(exc))
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(

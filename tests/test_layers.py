@@ -19,7 +19,7 @@ ALLOWED = {
     "theory": {"_array", "weights", "convex", "nonconvex"},
     "report": {"_array", "weights", "convex", "nonconvex", "theory", "experiments"},
     "experiments": {"_array", "weights", "convex", "theory", "lm", "report", "<root>"},
-    "cli": {"report", "experiments", "<root>"},  # <root>: __version__
+    "cli": {"_array", "report", "experiments", "<root>"},  # _array: InputError; <root>: version
     "__main__": {"cli"},
     "__init__": {"weights", "theory"},
 }

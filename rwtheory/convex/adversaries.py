@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.convex.schemes import Scheme
+from rwtheory._array import as_float64_data, check_int, check_number, check_positive_finite
+from rwtheory.convex.schemes import TRUSTED_SCHEMES, Scheme
 from rwtheory.weights.optimal import batched_kl_capped_weights
 
 __all__ = ["AlternatingCap", "DirichletWeights", "RandomCapped", "SmallestGaps"]
@@ -41,10 +42,12 @@ def _every_row(losses: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _check_rho(rho: float) -> float:
-    rho = float(rho)
-    if not (np.isfinite(rho) and rho >= 1):
-        raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
-    return rho
+    return check_number(rho, "rho", low=1.0)
+
+
+def _check_seed(seed) -> int:
+    """numpy's generators take integer seeds >= 0 only."""
+    return check_int(seed, "seed", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class DirichletWeights(Scheme):
     concentration: float = 1.0
 
     def __post_init__(self):
-        if not (np.isfinite(self.concentration) and self.concentration > 0):
-            raise ValueError(f"concentration must be finite and > 0, got {self.concentration!r}")
+        _check_seed(self.seed)
+        check_positive_finite(self.concentration, "concentration")
 
     @property
     def label(self) -> str:
@@ -73,6 +76,7 @@ def capped_lowest_first(losses: np.ndarray, rho: float) -> np.ndarray:
     """rho/b on the floor(b/rho) smallest losses of every row, the remainder on the next one
     (ties broken by position): the minimiser of sum_i w_i l_i over the capped simplex."""
     rho = _check_rho(rho)
+    losses = as_float64_data(losses, "losses", ("G", "b"))
     G, b = losses.shape
     cap = min(rho / b, 1.0)
     order = np.argsort(losses, axis=-1, kind="stable")
@@ -101,7 +105,7 @@ class SmallestGaps(Scheme):
         return f"smallest_gaps (rho={self.rho:g})"
 
     def __call__(self, losses, step):
-        return capped_lowest_first(np.asarray(losses, dtype=np.float64), self.rho)
+        return capped_lowest_first(losses, self.rho)
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,9 @@ class RandomCapped(Scheme):
     temperature: float = 0.1
 
     def __post_init__(self):
+        _check_seed(self.seed)
         _check_rho(self.rho)
-        if not (np.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be finite and > 0, got {self.temperature!r}")
+        check_positive_finite(self.temperature, "temperature")
 
     @property
     def label(self) -> str:
@@ -147,7 +151,10 @@ class AlternatingCap(Scheme):
         return f"alternating_cap (rho={self.rho:g})"
 
     def __call__(self, losses, step):
-        losses = np.asarray(losses, dtype=np.float64)
+        losses = as_float64_data(losses, "losses", ("G", "b"))
         if step % 2 == 0:
             return np.full(losses.shape, 1.0 / losses.shape[-1])
         return capped_lowest_first(-losses, self.rho)
+
+
+TRUSTED_SCHEMES.update({DirichletWeights, SmallestGaps, RandomCapped, AlternatingCap})

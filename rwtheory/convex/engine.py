@@ -39,24 +39,38 @@ measures the engine against its floor, the two GEMMs and one ``exp`` per run-ste
 A run *diverges* at the first step whose iterate is non-finite or whose training loss
 exceeds ``divergence_factor`` times the initial one; it is then frozen, its later records
 are NaN and :attr:`Trajectory.diverged_at` says when -- no exception, no overflow warning.
+A run that cannot start (non-finite data, or a non-finite f(x_0)) is an error instead
+(:func:`check_start`): it is never reported as a divergence at step 0.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory._array import check_lambdas, check_per_run
+from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
+    as_float64_data,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_lambdas,
+    check_number,
+    check_per_run,
+    check_seed,
+    describe,
+)
 from rwtheory.convex.fused import FusedWeights
 from rwtheory.convex.layout import Layout
 from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
 from rwtheory.convex.trajectory import Recorder, Trajectory
 
-__all__ = ["METHODS", "Trajectory", "run", "sample_batches"]
+__all__ = ["METHODS", "Trajectory", "check_start", "configure", "run", "sample_batches"]
 
 #: The optimisers of :func:`run` (its ``method``): full-batch GD, minibatch SGD, heavy ball.
 METHODS = ("gd", "sgd", "heavy_ball")
@@ -65,8 +79,13 @@ METHODS = ("gd", "sgd", "heavy_ball")
 def sample_batches(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray:
     """(steps, batch_size) sample indices: at every step a uniform ``batch_size``-subset of
     range(n) without replacement, from ``numpy.random.default_rng([seed, 1])`` (a stream
-    separate from the data's, ``default_rng(seed)``). Indices within a batch are sorted."""
-    rng = np.random.default_rng([int(seed), 1])
+    separate from the data's, ``default_rng(seed)``). Indices within a batch are sorted.
+    ``seed`` an integer >= 0, ``n`` >= 1, ``batch_size`` in 1..n, ``steps`` >= 0."""
+    seed = check_seed(seed)
+    n = check_int(n, "n", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    steps = check_int(steps, "steps", minimum=0)
+    rng = np.random.default_rng([seed, 1])
     if batch_size == n:
         return np.broadcast_to(np.arange(n), (steps, n)).copy()
     out = np.empty((steps, batch_size), dtype=np.intp)
@@ -80,18 +99,10 @@ def sample_batches(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray
 
 
 # ---------------------------------------------------------------------- arguments
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        rng = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return int(value)
-
-
 @dataclass
 class _Config:
-    """The validated arguments of :func:`run`."""
+    """The validated arguments of :func:`run` (and of :func:`rwtheory.convex.glm.run` and
+    :func:`rwtheory.convex.reference.run_reference`)."""
 
     method: str
     steps: int
@@ -104,40 +115,115 @@ class _Config:
     factor: float
 
 
-def _configure(
-    problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
-) -> _Config:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    K0, n, d = problem.runs, problem.n, problem.d
-    rows = np.arange(K0) if rows is None else np.asarray(rows)
+def _check_rows(rows, K: int) -> np.ndarray:
+    """The problem row of every run: a non-empty 1-D sequence of integers in 0..K-1."""
+    if rows is None:
+        return np.arange(K)
+    try:
+        arr = np.asarray(rows)
+    except (TypeError, ValueError):
+        arr = None
     if (
-        rows.ndim != 1
-        or rows.size == 0
-        or not np.issubdtype(rows.dtype, np.integer)
-        or rows.min() < 0
-        or rows.max() >= K0
+        arr is None
+        or arr.dtype.kind not in "iu"
+        or arr.ndim != 1
+        or arr.size == 0
+        or arr.min() < 0
+        or arr.max() >= K
     ):
-        raise ValueError(f"rows must be a non-empty 1-D array of problem rows in 0..{K0 - 1}")
+        raise InputValueError(
+            f"rows must be a non-empty 1-D sequence of problem rows (integers in 0..{K - 1}), "
+            f"got {rows!r}"
+        )
+    return arr
+
+
+def _check_schemes(schemes, R: int) -> list:
+    """One Scheme for every run, or a sequence of R Schemes, each hashable with a str label
+    (the engines group the runs of equal schemes)."""
+    if isinstance(schemes, Scheme):
+        schemes = [schemes] * R
+    elif not isinstance(schemes, (list, tuple)) or len(schemes) != R:
+        raise InputValueError(
+            f"schemes must be one Scheme or a sequence of {R} Schemes (one per run), "
+            f"got {type(schemes).__name__}"
+            + (f" of length {len(schemes)}" if isinstance(schemes, (list, tuple)) else "")
+        )
+    for i, s in enumerate(schemes):
+        if not isinstance(s, Scheme):
+            raise InputTypeError(
+                f"schemes[{i}] must be a Scheme (rwtheory.convex.schemes), got {type(s).__name__}"
+            )
+        try:
+            hash(s)
+        except TypeError:
+            raise InputTypeError(
+                f"schemes[{i}] ({describe(s)}) must be hashable (e.g. a frozen dataclass): "
+                f"the engines weight the runs of equal schemes together"
+            ) from None
+        if not isinstance(s.label, str):
+            raise InputTypeError(
+                f"schemes[{i}] ({describe(s)}) must have a str label, got {s.label!r}"
+            )
+    return list(schemes)
+
+
+def configure(
+    problem,
+    schemes,
+    method,
+    lr,
+    steps,
+    batch_size,
+    rows,
+    lambdas,
+    x0,
+    divergence_factor,
+    *,
+    problem_type: type = LeastSquares,
+) -> _Config:
+    """Validate the arguments of an engine run (see :func:`run`) before anything is
+    computed: every error names the argument and the allowed range. The problem's arrays are
+    checked again (finite: they may have been changed in place since construction)."""
+    if not isinstance(problem, problem_type):
+        raise InputTypeError(
+            f"problem must be a {problem_type.__name__}, got {type(problem).__name__}"
+        )
+    problem.check()
+    method = check_choice(method, "method", METHODS)
+    K, n, d = problem.runs, problem.n, problem.d
+    rows = _check_rows(rows, K)
     R = rows.shape[0]
-    steps = _check_int(steps, "steps", 1)
+    steps = check_int(steps, "steps", minimum=1)
     if method == "sgd" and batch_size is None:
-        raise ValueError("batch_size is required for method='sgd' (an integer in 1..n)")
-    if method == "gd" and batch_size not in (None, n):
-        raise ValueError("method='gd' is full batch; use method='sgd' for minibatches")
-    b = n if batch_size is None else _check_int(batch_size, "batch_size", 1, n)
+        raise InputValueError("batch_size is required for method='sgd' (an integer in 1..n)")
+    b = n if batch_size is None else check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    if method == "gd" and b != n:
+        raise InputValueError(
+            f"batch_size must be None or n = {n} for method='gd' (full batch); use "
+            f"method='sgd' for minibatches, got {batch_size!r}"
+        )
     lr = check_per_run(lr, "lr", R)
-    factor = float(divergence_factor)
-    if not factor > 1:
-        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
-    schemes = [schemes] * R if isinstance(schemes, Scheme) else list(schemes)
-    if len(schemes) != R or not all(isinstance(s, Scheme) for s in schemes):
-        raise ValueError(f"schemes must be one Scheme or a sequence of {R} Schemes")
+    factor = check_number(divergence_factor, "divergence_factor", low=1.0, low_open=True)
+    schemes = _check_schemes(schemes, R)
     lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
-    x = np.zeros((R, d)) if x0 is None else np.array(x0, dtype=np.float64)
-    if x.shape != (R, d) or not np.all(np.isfinite(x)):
-        raise ValueError(f"x0 must be a finite array of shape {(R, d)}, got {x.shape}")
+    x = np.zeros((R, d)) if x0 is None else as_float64_data(x0, "x0", (R, d)).copy()
     return _Config(method, steps, b, rows, schemes, lr, lam, x, factor)
+
+
+def check_start(f0: np.ndarray, order: np.ndarray | None = None) -> None:
+    """A run that cannot start is an error, never a divergence at step 0: the objective at
+    the starting point must be finite for every run (it is not when the data or ``x0`` are
+    so large that the squared residuals overflow). ``order``: the caller's index of each
+    entry of the flattened ``f0`` (the engine's layout order)."""
+    bad = ~np.isfinite(f0.reshape(-1))
+    if bad.any():
+        runs = np.flatnonzero(bad)
+        runs = np.sort(runs if order is None else order[runs])
+        raise InputValueError(
+            f"x0 and the problem's data must give a finite objective f(x0) for every run, "
+            f"got {f0.reshape(-1)[bad][0]} for run(s) {runs[:10].tolist()} (rescale A, b or x0)"
+        )
 
 
 # ---------------------------------------------------------------------- data and GEMMs
@@ -373,31 +459,48 @@ def run(
     batch_size : b in 1..n for minibatches.
     lambdas : heavy-ball's lambda_t, t = 0..T (callable or array), all >= 0.
     x0 : (R, d) starting points; zeros by default.
-    divergence_factor : a run diverges when f(x_t) > factor * f(x_0) or x_t is not finite.
+    divergence_factor : a finite number > 1; a run diverges when f(x_t) > factor * f(x_0)
+        or x_t is not finite.
     keep_iterates, keep_weights, keep_losses : also store x_t (R, T+1, d), w^t (R, T, b) and
         the per-sample losses the weights were computed from (R, T, b). Off by default for
         the weights and losses: they take 8 R T b bytes each (see :class:`Trajectory`).
     progress : called with the number of steps done (e.g. a tqdm ``update``).
 
+    Every argument is checked before anything is computed (:func:`configure`; an error names
+    the argument and its allowed range), and so is the start: non-finite data or a
+    non-finite f(x_0) is an error (:func:`check_start`), never a divergence at step 0. The
+    weights of a scheme of the user's own are checked at every step
+    (:func:`rwtheory.convex.schemes.scheme_weights`: shape, finite, >= 0, rows summing to 1).
+
     A run computes the same numbers alone as batched with others, up to the rounding of the
     GEMMs (``tests/convex/test_engine.py``, ``benchmarks/bench_experiments.py``), and the
     same as the literal loop :func:`rwtheory.convex.reference.run_reference`.
     """
-    cfg = _configure(
+    cfg = configure(
         problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
     )
+    keep = {
+        name: check_bool(value, f"keep_{name}")
+        for name, value in (
+            ("iterates", keep_iterates),
+            ("weights", keep_weights),
+            ("losses", keep_losses),
+        )
+    }
+    if progress is not None:
+        check_callable(progress, "progress", "a callable n -> None (e.g. a tqdm update)")
     layout = Layout(problem, cfg.rows, cfg.schemes)
     all_seeds = problem.seeds()
     data = _Data(layout, cfg.b, cfg.steps, [all_seeds[i] for i in layout.rows])
     weights = FusedWeights(layout, data.q)
     it = _Iterate(layout, cfg, problem.d)
-    rec = _recorder(
-        layout, cfg, data, dict(iterates=keep_iterates, weights=keep_weights, losses=keep_losses)
-    )
+    rec = _recorder(layout, cfg, data, keep)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(cfg.steps + 1):
             # f(x_t); the residuals a_i^T x_t - b_i and losses of the batch B_t
             f = data.evaluate(it.xa, t, rec.at("train_loss", t))
+            if t == 0:
+                check_start(f, layout.order)
             diverging = rec.check(t, f)
             if diverging is not None:  # freeze at the last good iterate
                 it.freeze(diverging, with_z=True)

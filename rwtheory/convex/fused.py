@@ -33,8 +33,15 @@ from __future__ import annotations
 import numpy as np
 
 from rwtheory.convex.layout import FUSED_KINDS, Layout
+from rwtheory.convex.schemes import scheme_weights, temperature_at
 from rwtheory.weights.pipeline import NORMALIZE_EPS
-from rwtheory.weights.strategies import FusedForm, RowStats, StrategyRecord, get_strategy
+from rwtheory.weights.strategies import (
+    FusedForm,
+    RowStats,
+    StrategyRecord,
+    get_strategy,
+    scores_of,
+)
 
 __all__ = ["FusedWeights", "generic_form"]
 
@@ -64,7 +71,7 @@ def generic_form(record: StrategyRecord, delta: float) -> FusedForm:
         np.subtract(q, row.mid, out=out)
         out *= row.k
         np.clip(out, -delta, delta, out=out)
-        out[...] = record.score(out, delta)
+        out[...] = scores_of(record, out, delta)  # a registered score's output is checked
         out *= row.inv_r
 
     return FusedForm(exponent, bounded=False)
@@ -116,7 +123,7 @@ class FusedWeights:
                 s, at = lay.schemes[pos], lay.region_index(pos)
                 if callable(s.temperature):
                     self.callables.append((at, s.temperature))
-                    self.temps[at] = float(s.temperature(0))
+                    self.temps[at] = temperature_at(s.temperature, 0)
                 else:
                     self.temps[at] = float(s.temperature)
             row = RowStats(
@@ -160,7 +167,7 @@ class FusedWeights:
         q, E = self.q, self.E
         for scheme, sl in self.others:
             qg = q[sl]
-            w = scheme(0.5 * qg.reshape(-1, qg.shape[-1]), step).reshape(qg.shape)
+            w = scheme_weights(scheme, 0.5 * qg.reshape(-1, qg.shape[-1]), step).reshape(qg.shape)
             E[sl] = w
             self.S[sl] = 1.0
             self.emax[sl] = w.max(axis=-1)
@@ -168,7 +175,7 @@ class FusedWeights:
     def _fused(self, step: int) -> None:
         if self.callables:
             for at, fn in self.callables:
-                self.temps[at] = float(fn(step))
+                self.temps[at] = temperature_at(fn, step)
             self._temperatures()
         default = np.setbufsize(self.bufsize)  # max, min and the forms are exact in any order
         try:

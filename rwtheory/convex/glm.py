@@ -52,16 +52,27 @@ the squared per-sample gradient norms :math:`\|\nabla f_i(x_t)\|^2` instead (wha
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rwtheory._array import check_lambdas, check_per_run
-from rwtheory.convex.engine import METHODS, Trajectory, sample_batches
+from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
+    as_float64_data,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_number,
+    check_positive_finite,
+    check_seed,
+    check_user_array,
+    describe,
+)
+from rwtheory.convex.engine import Trajectory, check_start, configure, sample_batches
 from rwtheory.convex.problems import LeastSquares
-from rwtheory.convex.schemes import Scheme
+from rwtheory.convex.schemes import Scheme, scheme_weights
 
 __all__ = [
     "LOSSES",
@@ -107,12 +118,19 @@ class Loss:
     convex: bool = True
     residual: bool = True
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise InputValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_callable(self.value, "value", "a callable (u, b) -> phi(u, b)")
+        check_callable(self.derivative, "derivative", "a callable (u, b) -> dphi/du")
+        object.__setattr__(self, "curvature", check_number(self.curvature, "curvature", low=0))
+        object.__setattr__(self, "lower", check_number(self.lower, "lower"))
+        check_bool(self.convex, "convex")
+        check_bool(self.residual, "residual")
+
 
 def _positive(value, name: str) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return check_positive_finite(value, name)
 
 
 def squared() -> Loss:
@@ -147,7 +165,8 @@ def huber(delta: float = 1.0) -> Loss:
 
     def value(u, b):
         a = np.abs(u - b)
-        return np.where(a <= dl, 0.5 * a * a, dl * (a - 0.5 * dl))
+        q = np.minimum(a, dl)  # = a where the quadratic branch is used: the same bits, and
+        return np.where(a <= dl, 0.5 * q * q, dl * (a - 0.5 * dl))  # no overflow beyond it
 
     return Loss(f"huber (delta={dl:g})", value, lambda u, b: np.clip(u - b, -dl, dl), 1.0)
 
@@ -206,9 +225,7 @@ LOSSES = {
 
 def make_loss(name: str, *args, **kwargs) -> Loss:
     """A loss family of :data:`LOSSES` by name."""
-    if name not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
-    return LOSSES[name](*args, **kwargs)
+    return LOSSES[check_choice(name, "loss", tuple(sorted(LOSSES)))](*args, **kwargs)
 
 
 # ---------------------------------------------------------------------- problems
@@ -228,12 +245,32 @@ class GLMProblem:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.A.ndim != 3 or self.b.shape != self.A.shape[:2]:
-            raise ValueError(
-                f"A must be (R, n, d) and b (R, n), got {self.A.shape}, {self.b.shape}"
+        A = as_float64_data(self.A, "A", ("runs", "n", "d"))
+        R, _, d = A.shape
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "b", as_float64_data(self.b, "b", A.shape[:2]))
+        if not isinstance(self.loss, Loss):
+            raise InputTypeError(f"loss must be a Loss, got {type(self.loss).__name__}")
+        if self.x_star is not None:
+            if not self.loss.residual:
+                raise InputValueError(f"x_star needs a residual loss, got {self.loss.name}")
+            object.__setattr__(self, "x_star", as_float64_data(self.x_star, "x_star", (R, d)))
+        if not isinstance(self.params, dict):
+            raise InputTypeError(f"params must be a dict, got {type(self.params).__name__}")
+        seeds = self.params.get("seeds", list(range(R)))
+        if not isinstance(seeds, (list, tuple)) or len(seeds) != R:
+            raise InputValueError(
+                f"params['seeds'] must be a list of one seed per run ({R}), got {seeds!r}"
             )
-        if self.x_star is not None and not self.loss.residual:
-            raise ValueError(f"x_star needs a residual loss, got {self.loss.name}")
+        for i, v in enumerate(seeds):
+            check_seed(v, f"params['seeds'][{i}]")
+
+    def check(self) -> None:
+        """The data must be finite now (see :meth:`LeastSquares.check`)."""
+        for name in ("A", "b", "x_star"):
+            a = getattr(self, name)
+            if a is not None and not np.isfinite(a).all():
+                as_float64_data(a, name, a.shape)  # raises, naming the index
 
     @property
     def runs(self) -> int:
@@ -323,8 +360,12 @@ def from_least_squares(problem: LeastSquares, loss: Loss) -> GLMProblem:
     """The data (A, b, x*) of a least-squares stack with another residual loss: on
     :func:`rwtheory.convex.problems.consistent_least_squares` every residual family keeps
     x* as interpolation point."""
+    if not isinstance(problem, LeastSquares):
+        raise InputTypeError(f"problem must be a LeastSquares, got {type(problem).__name__}")
+    if not isinstance(loss, Loss):
+        raise InputTypeError(f"loss must be a Loss, got {type(loss).__name__}")
     if not loss.residual:
-        raise ValueError(f"loss must be a residual loss, got {loss.name}")
+        raise InputValueError(f"loss must be a residual loss, got {loss.name}")
     return GLMProblem(
         A=problem.A,
         b=problem.b,
@@ -343,6 +384,10 @@ class OnGradientNorms(Scheme):
     ``OnGradientNorms(SmallestGaps(2.0))`` is the small-gradient adversary."""
 
     scheme: Scheme
+
+    def __post_init__(self):
+        if not isinstance(self.scheme, Scheme):
+            raise InputTypeError(f"scheme must be a Scheme, got {type(self.scheme).__name__}")
 
     @property
     def label(self) -> str:
@@ -378,18 +423,6 @@ class GLMTrajectory(Trajectory):
 
 
 # ---------------------------------------------------------------------- the engine
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        allowed = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an integer in {allowed}, got {value!r}")
-    return int(value)
-
-
 @dataclass
 class _Setup:
     """The validated arguments of :func:`run`."""
@@ -410,52 +443,36 @@ class _Setup:
 def _setup(
     problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
 ) -> _Setup:
-    if not isinstance(problem, GLMProblem):
-        raise ValueError(f"problem must be a GLMProblem, got {type(problem).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    K, n, d = problem.runs, problem.n, problem.d
-    rows = np.arange(K) if rows is None else np.asarray(rows)
-    if (
-        rows.ndim != 1
-        or rows.size == 0
-        or not np.issubdtype(rows.dtype, np.integer)
-        or rows.min() < 0
-        or rows.max() >= K
-    ):
-        raise ValueError(f"rows must be a non-empty 1-D array of problem rows in 0..{K - 1}")
-    R = rows.shape[0]
-    steps = _check_int(steps, "steps", 1)
-    if method == "sgd" and batch_size is None:
-        raise ValueError("batch_size is required for method='sgd' (an integer in 1..n)")
-    if method == "gd" and batch_size not in (None, n):
-        raise ValueError("method='gd' is full batch; use method='sgd' for minibatches")
-    b = n if batch_size is None else _check_int(batch_size, "batch_size", 1, n)
-    factor = float(divergence_factor)
-    if not factor > 1:
-        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
-    schemes = [schemes] * R if isinstance(schemes, Scheme) else list(schemes)
-    if len(schemes) != R or not all(isinstance(s, Scheme) for s in schemes):
-        raise ValueError(f"schemes must be one Scheme or a sequence of {R} Schemes")
-    x = np.zeros((R, d)) if x0 is None else np.array(x0, dtype=np.float64)
-    if x.shape != (R, d) or not np.all(np.isfinite(x)):
-        raise ValueError(f"x0 must be a finite array of shape {(R, d)}, got {x.shape}")
-    seeds = [problem.seeds()[i] for i in rows]
-    batches = None
-    if b < n:
-        per_seed = {s: sample_batches(s, n, b, steps) for s in dict.fromkeys(seeds)}
-        batches = np.stack([per_seed[s] for s in seeds])
-    lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
-    return _Setup(
-        problem.take(rows),
-        rows,
+    """The arguments checked as the least-squares engine checks its own
+    (:func:`rwtheory.convex.engine.configure`), then the runs' problems and batches."""
+    cfg = configure(
+        problem,
         schemes,
-        check_per_run(lr, "lr", R),
+        method,
+        lr,
         steps,
-        b,
-        lam,
-        x,
-        factor,
+        batch_size,
+        rows,
+        lambdas,
+        x0,
+        divergence_factor,
+        problem_type=GLMProblem,
+    )
+    seeds = [problem.seeds()[i] for i in cfg.rows]
+    batches = None
+    if cfg.b < problem.n:
+        per_seed = {s: sample_batches(s, problem.n, cfg.b, cfg.steps) for s in dict.fromkeys(seeds)}
+        batches = np.stack([per_seed[s] for s in seeds])
+    return _Setup(
+        problem.take(cfg.rows),
+        cfg.rows,
+        cfg.schemes,
+        cfg.lr,
+        cfg.steps,
+        cfg.b,
+        cfg.lam,
+        cfg.x0,
+        cfg.factor,
         batches,
         seeds,
     )
@@ -470,16 +487,21 @@ def _weigh(schemes: list, losses: np.ndarray, grad2: np.ndarray, step: int) -> n
         groups.setdefault(s, []).append(i)
     for s, idx in groups.items():
         signal = grad2 if isinstance(s, OnGradientNorms) else losses
-        W[idx] = s(signal[idx], step)
+        W[idx] = scheme_weights(s, signal[idx], step)
     return W
 
 
-def _point(P: GLMProblem, x: np.ndarray):
+def _point(P: GLMProblem, x: np.ndarray, *, check: bool = False):
     """Everything about the iterate x (R, d): per-sample values (R, n), per-sample
-    gradients (R, n, d) and the full gradient (R, d)."""
+    gradients (R, n, d) and the full gradient (R, d). ``check`` (at the start): the loss's
+    value and derivative must return finite float arrays of the predictor's shape (an
+    error naming the loss's function otherwise: a run that cannot start)."""
     u, bb = P.predictor(x)
-    vals = P.loss.value(u, bb)
-    G = P.loss.derivative(u, bb)[..., None] * P.A
+    vals, deriv = P.loss.value(u, bb), P.loss.derivative(u, bb)
+    if check:
+        for fn, out in ((P.loss.value, vals), (P.loss.derivative, deriv)):
+            check_user_array(out, f"loss {P.loss.name!r} ({describe(fn)}) at x0", u)
+    G = deriv[..., None] * P.A
     return vals, G, G.mean(axis=1)
 
 
@@ -576,6 +598,8 @@ def run(
     s = _setup(
         problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
     )
+    keep_iterates = check_bool(keep_iterates, "keep_iterates")
+    keep_weights = check_bool(keep_weights, "keep_weights")
     P, T, b, R = s.problem, s.steps, s.b, s.rows.shape[0]
     heavy = method == "heavy_ball"
     star = P.x_star is not None
@@ -591,9 +615,11 @@ def run(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         f0 = None
         for t in range(T + 1):
-            vals, G, grad = _point(P, x)
+            vals, G, grad = _point(P, x, check=t == 0)
             f = vals.mean(axis=-1)
-            f0 = f.copy() if f0 is None else f0
+            if f0 is None:
+                check_start(f)
+                f0 = f.copy()
             bad = alive & ~(
                 np.isfinite(f) & np.all(np.isfinite(x), axis=-1) & (f <= s.factor * f0 + 1e-300)
             )
@@ -675,7 +701,7 @@ def _blank_after_divergence(rec, diverged_at, iterates, weights) -> None:
     """NaN from a diverged run's first bad iterate on (and its steps from there)."""
     for r in np.flatnonzero(diverged_at >= 0):
         t = diverged_at[r]
-        for key, a in rec.items():
+        for a in rec.values():
             a[r, t:] = np.nan
         if iterates is not None:
             iterates[r, t:] = np.nan

@@ -23,15 +23,26 @@ All defaults live in :data:`OUTLIER_DEFAULTS` and :data:`CONSISTENT_DEFAULTS`.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
+from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
+    as_float64_data,
+    check_choice,
+    check_int,
+    check_number,
+    check_seed,
+)
+
 __all__ = [
     "CONSISTENT_DEFAULTS",
+    "MAX_ELEMENTS",
+    "MAX_SCALE",
     "OUTLIER_DEFAULTS",
     "LeastSquares",
     "consistent_least_squares",
@@ -60,31 +71,54 @@ CONSISTENT_DEFAULTS = dict(
     row_spread=1.0,  # row norms spread log-uniformly over [1, row_spread]
 )
 
+#: Largest scale parameter of the generators (noise levels, feature and target scales,
+#: condition numbers): the data stay below ~1e101, so the squared residuals (~1e202) and
+#: their sums over any batch stay finite in float64 at the start of a run.
+MAX_SCALE = 1e100
+
+#: Most numbers a generator may draw (runs x (n + n_test) x (d + 1)): 2^31 float64 values are
+#: 16 GiB; a larger request is refused before anything is allocated.
+MAX_ELEMENTS = 2**31
+
 
 def seed_list(seeds) -> list[int]:
-    """``seeds`` as a list of non-negative ints: an int k means ``range(k)``."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1 (a count) or a list of seeds, got {seeds}")
-        return list(range(int(seeds)))
-    out = [int(s) for s in seeds]
-    if not out or any(s < 0 for s in out):
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    """``seeds`` as a list of ints >= 0: an integer k >= 1 means ``range(k)``; otherwise a
+    non-empty sequence (list, tuple, range, 1-D integer array) of integers >= 0. A string is
+    refused (``'12'`` is not the seeds [1, 2]), so are floats and bools."""
+    if isinstance(seeds, (str, bytes)) or seeds is None or isinstance(seeds, (bool, np.bool_)):
+        raise InputTypeError(
+            f"seeds must be an integer >= 1 (a count) or a sequence of integers >= 0, got {seeds!r}"
+        )
+    if np.ndim(seeds) == 0 and not isinstance(seeds, (list, tuple, range)):
+        return list(range(check_int(seeds, "seeds", minimum=1)))
+    if not isinstance(seeds, (list, tuple, range, np.ndarray)) or np.ndim(seeds) != 1:
+        raise InputTypeError(
+            f"seeds must be an integer >= 1 (a count) or a sequence of integers >= 0, "
+            f"got {type(seeds).__name__}"
+        )
+    out = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
+    if not out:
+        raise InputValueError("seeds must be a non-empty sequence of integers >= 0, got []")
     return out
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
-def _positive_float(value, name: str, *, allow_zero: bool = False) -> float:
-    v = float(value)
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return v
+def _scale(value, name: str, *, low: float = 0.0, allow_low: bool = False) -> float:
+    """A scale parameter of a generator: a finite number in (low, MAX_SCALE] ([low, ...] with
+    ``allow_low``)."""
+    return check_number(value, name, low=low, high=MAX_SCALE, low_open=not allow_low)
+
+
+def _check_size(runs: int, rows: int, d: int) -> None:
+    if runs * rows * (d + 1) > MAX_ELEMENTS:
+        raise InputValueError(
+            f"n, d and seeds ask for {runs} x {rows} x {d + 1} numbers, more than "
+            f"MAX_ELEMENTS = {MAX_ELEMENTS} (16 GiB of float64): use fewer seeds or a smaller "
+            f"problem"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +143,56 @@ class LeastSquares:
     x_true: np.ndarray | None = None
     outliers: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Validate and convert the arrays (float64 numpy; see :meth:`check`)."""
+        A = as_float64_data(self.A, "A", ("runs", "n", "d"))
+        R, n, d = A.shape
+        arrays = dict(
+            A=A,
+            b=as_float64_data(self.b, "b", (R, n)),
+            x_star=self.x_star,
+            A_test=self.A_test,
+            b_test=self.b_test,
+            x_true=self.x_true,
+        )
+        for name, shape in (("x_star", (R, d)), ("x_true", (R, d)), ("A_test", (R, "m", d))):
+            if arrays[name] is not None:
+                arrays[name] = as_float64_data(arrays[name], name, shape)
+        if (self.A_test is None) != (self.b_test is None):
+            raise InputValueError("A_test and b_test must be given together (or neither)")
+        if self.A_test is not None:
+            m = arrays["A_test"].shape[1]
+            arrays["b_test"] = as_float64_data(self.b_test, "b_test", (R, m))
+        for name, value in arrays.items():
+            object.__setattr__(self, name, value)
+        if self.outliers is not None:
+            mask = np.asarray(self.outliers)
+            if mask.dtype != bool or mask.shape != (R, n):
+                raise InputValueError(
+                    f"outliers must be a bool array of shape ({R}, {n}), got "
+                    f"{mask.dtype} {mask.shape}"
+                )
+            object.__setattr__(self, "outliers", mask)
+        if not isinstance(self.params, dict):
+            raise InputTypeError(f"params must be a dict, got {type(self.params).__name__}")
+        if "seeds" in self.params:
+            seeds = self.params["seeds"]
+            if not isinstance(seeds, (list, tuple)) or len(seeds) != R:
+                raise InputValueError(
+                    f"params['seeds'] must be a list of one seed per run ({R}), got {seeds!r}"
+                )
+            for i, v in enumerate(seeds):
+                check_seed(v, f"params['seeds'][{i}]")
+
+    def check(self) -> None:
+        """The data must be finite now (they may have been changed in place since
+        construction): ``A`` and ``b``, ``x_star``, the test set. Called by the engines
+        before a run starts; an error names the array and the first bad entry."""
+        for name in ("A", "b", "x_star", "A_test", "b_test", "x_true"):
+            a = getattr(self, name)
+            if a is not None and not np.isfinite(a).all():
+                as_float64_data(a, name, a.shape)  # raises, naming the index
 
     @property
     def runs(self) -> int:
@@ -148,7 +232,7 @@ class LeastSquares:
         Evaluated as a quadratic form around the generating parameters (see
         :meth:`_quadratic`): O(R d^2) per call instead of O(R m d)."""
         if self.A_test is None:
-            raise ValueError("this problem has no test set")
+            raise InputValueError("this problem has no test set")
         return 2 * _quadratic_value(self.test_form, x)
 
     def loss_quadratic(self, x: np.ndarray) -> np.ndarray:
@@ -195,7 +279,7 @@ class LeastSquares:
     # ---------------------------------------------------------------- runs
     def take(self, rows: Sequence[int] | np.ndarray) -> LeastSquares:
         """The sub-stack of runs ``rows`` (repeats allowed: a grid over strategies x seeds)."""
-        rows = np.asarray(rows, dtype=np.intp)
+        rows = _take_rows(rows, self.runs)
 
         def pick(a):
             return None if a is None else a[rows]
@@ -218,6 +302,23 @@ class LeastSquares:
     def seeds(self) -> list[int]:
         """The seed of each run (R,)."""
         return list(self.params.get("seeds", range(self.runs)))
+
+
+def _take_rows(rows, runs: int) -> np.ndarray:
+    """``rows`` of :meth:`LeastSquares.take`: a 1-D sequence of integers in 0..runs-1."""
+    try:
+        arr = np.asarray(rows)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise InputValueError(
+            f"rows must be a 1-D sequence of integers in 0..{runs - 1}, got {rows!r}"
+        )
+    if arr.size and (arr.min() < 0 or arr.max() >= runs):
+        raise InputValueError(
+            f"rows must be integers in 0..{runs - 1}, got {arr.min()}..{arr.max()}"
+        )
+    return arr.astype(np.intp)
 
 
 def _quadratic(A, b, ref, *, consistent: bool):
@@ -291,21 +392,21 @@ def regression_with_outliers(
     ``numpy.random.default_rng(k)``.
     """
     n, d, n_test = _positive_int(n, "n"), _positive_int(d, "d"), _positive_int(n_test, "n_test")
-    frac = float(outlier_fraction)
-    if not (0.0 <= frac < 1.0):
-        raise ValueError(f"outlier_fraction must be in [0, 1), got {outlier_fraction!r}")
-    noise = _positive_float(noise, "noise", allow_zero=True)
-    scale = _positive_float(outlier_feature_scale, "outlier_feature_scale")
-    if outlier_feature_law not in ("gaussian", "student_t"):
-        raise ValueError(
-            f"outlier_feature_law must be 'gaussian' or 'student_t', got {outlier_feature_law!r}"
-        )
-    df = _positive_float(outlier_feature_df, "outlier_feature_df")
-    target_scale = _positive_float(outlier_target_scale, "outlier_target_scale")
+    frac = check_number(outlier_fraction, "outlier_fraction", low=0.0, high=1.0, high_open=True)
+    noise = _scale(noise, "noise", allow_low=True)
+    scale = _scale(outlier_feature_scale, "outlier_feature_scale")
+    check_choice(outlier_feature_law, "outlier_feature_law", ("gaussian", "student_t"))
+    # below 1 degree of freedom the draws overflow float64 (df = 0.01: inf among 20,000)
+    df = _scale(outlier_feature_df, "outlier_feature_df", low=1.0, allow_low=True)
+    target_scale = _scale(outlier_target_scale, "outlier_target_scale")
     n_out = int(round(frac * n))
     if n - n_out < 1:
-        raise ValueError(f"outlier_fraction={frac} leaves no clean sample among n={n}")
+        raise InputValueError(
+            f"outlier_fraction must leave at least one clean sample among n={n} "
+            f"(round(outlier_fraction * n) <= n - 1), got {frac!r}"
+        )
     seeds = seed_list(seeds)
+    _check_size(len(seeds), n + n_test, d)
     A, b, At, bt, xt, masks = [], [], [], [], [], []
     for s in seeds:
         rng = np.random.default_rng(s)
@@ -376,11 +477,10 @@ def consistent_least_squares(
     and every f_i still has x* as a minimiser. :math:`x^* \sim N(0, I_d)`.
     """
     n, d = _positive_int(n, "n"), _positive_int(d, "d")
-    condition = _positive_float(condition, "condition")
-    row_spread = _positive_float(row_spread, "row_spread")
-    if condition < 1 or row_spread < 1:
-        raise ValueError(f"condition and row_spread must be >= 1, got {condition}, {row_spread}")
+    condition = _scale(condition, "condition", low=1.0, allow_low=True)
+    row_spread = _scale(row_spread, "row_spread", low=1.0, allow_low=True)
     seeds = seed_list(seeds)
+    _check_size(len(seeds), n, max(n, d))
     A, b, xs = [], [], []
     k = min(n, d)
     for s in seeds:

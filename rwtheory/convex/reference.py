@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.convex.engine import METHODS, sample_batches
+from rwtheory._array import InputValueError
+from rwtheory.convex.engine import check_start, configure, sample_batches
 from rwtheory.convex.problems import LeastSquares
-from rwtheory.convex.schemes import Scheme
+from rwtheory.convex.schemes import Scheme, scheme_weights
 
 __all__ = ["ReferenceRun", "run_reference"]
 
@@ -67,41 +68,46 @@ def run_reference(
 
     The minibatches are those of the engine: ``sample_batches(seed, n, b, T)`` with the
     problem row's seed. Divergence is not handled (the engine freezes a diverged run; here it
-    runs on to inf/NaN).
+    runs on to inf/NaN). The arguments are checked as the engine checks them
+    (:func:`rwtheory.convex.engine.configure`: ``lr`` a finite number > 0, ``steps`` >= 1,
+    ``batch_size`` required for ``"sgd"``, ...), so is the start (a finite f(x_0)) and the
+    weights of a scheme of the user's own at every step
+    (:func:`rwtheory.convex.schemes.scheme_weights`).
 
     Returns
     -------
     :class:`ReferenceRun` with the iterates, weights, losses, batches and f(x_t).
     """
-    if problem_row.runs != 1:
-        raise ValueError(
+    if isinstance(problem_row, LeastSquares) and problem_row.runs != 1:
+        raise InputValueError(
             f"problem_row must hold one run (problem.take([i])), got {problem_row.runs}"
         )
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    n, d = problem_row.n, problem_row.d
-    b = n if batch_size is None else int(batch_size)
-    if method == "heavy_ball":
-        lam = (
-            [float(lambdas(t)) for t in range(steps + 1)]
-            if callable(lambdas)
-            else [float(v) for v in lambdas]
-        )
+    if isinstance(x0, (list, tuple)) or hasattr(x0, "shape"):  # x0 of shape (d,) or (1, d)
+        try:
+            one_d = np.ndim(x0) == 1
+        except ValueError:  # ragged: configure names it
+            one_d = False
+        if one_d:
+            x0 = np.asarray(x0)[None] if isinstance(x0, (list, tuple)) else x0[None]
+    cfg = configure(problem_row, scheme, method, lr, steps, batch_size, None, lambdas, x0, 1e10)
+    n, b, steps, lr, lam = problem_row.n, cfg.b, cfg.steps, float(cfg.lr[0]), cfg.lam
     batches = (
         np.broadcast_to(np.arange(n), (steps, n))
         if b == n
         else sample_batches(problem_row.seeds()[0], n, b, steps)
     )
-    x = np.zeros(d) if x0 is None else np.array(x0, dtype=np.float64).reshape(d)
+    x = cfg.x0[0]
+    with np.errstate(over="ignore", invalid="ignore"):  # judged by check_start
+        check_start(problem_row.loss(x[None]))
     z = x.copy()
     iterates, weights, losses = [x], [], []
     for t in range(steps):
         B = batches[t]
         r = problem_row.residuals(x[None])[0][B]  # a_i^T x_t - b_i, i in B_t
         f_B = 0.5 * r**2  # f_i(x_t)
-        w = scheme(f_B[None], t)[0]  # w^t
+        w = scheme_weights(scheme, f_B[None], t)[0]  # w^t
         g = (w * r) @ problem_row.A[0][B]  # sum_i w_i grad f_i(x_t)
-        if method == "heavy_ball":
+        if lam is not None:  # heavy ball
             z = z - lr * g
             x = (lam[t + 1] * x + z) / (lam[t + 1] + 1)
         else:

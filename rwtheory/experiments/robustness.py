@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from rwtheory._array import InputValueError
 from rwtheory.convex.problems import seed_list
 from rwtheory.experiments import pins
 from rwtheory.experiments.pool import default_workers, process_pool
@@ -194,6 +195,11 @@ def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]
         raise RuntimeError("--scheduler needs Dask: pip install 'rwtheory[dask]'") from None
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT}s")
+    except ValueError as exc:  # not an address
+        raise InputValueError(
+            f"scheduler must be the address of a running Dask scheduler (e.g. "
+            f"tcp://HOST:8786), got {address!r}: {type(exc).__name__}: {exc}"
+        ) from None
     except (OSError, TimeoutError) as exc:
         raise SchedulerUnreachable(
             f"no Dask scheduler answered at {address!r} within {CONNECT_TIMEOUT} s ({exc})"

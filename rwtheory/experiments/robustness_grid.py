@@ -48,6 +48,7 @@ every 2-D map. The ``quick`` grid has the same axes on a small problem, 3 settin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -61,7 +62,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BUILTIN_GRIDS", "FAMILIES", "Setting", "StudyGrid", "load_grid"]
+from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
+    check_document,
+    check_seed,
+    read_text,
+)
+
+__all__ = ["BUILTIN_GRIDS", "FAMILIES", "Setting", "StudyGrid", "grid_schema", "load_grid"]
 
 #: Claim families, in study order (each is a figure module with ``measure`` and ``RULES``).
 FAMILIES = ("fig7", "fig8", "r_sensitivity", "max_weight")
@@ -89,7 +98,6 @@ BASE = {
     "max_weight": dict(outlier_fraction=0.1, batch=64, tau=1.0),
 }
 BUILTIN_GRIDS = ("default", "quick")
-_KEYS = ("seeds", "sample_seed", "settings_per_family", "include_base", "axes", *FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -171,12 +179,20 @@ class StudyGrid:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @staticmethod
-    def from_dict(data: Mapping) -> StudyGrid:
-        """The inverse of :meth:`as_dict` (validated like a grid file)."""
+    def from_dict(data: Mapping, what: str = "grid record", *, study_file: bool = False):
+        """The inverse of :meth:`as_dict` (a ``version`` key is allowed: the ``grid.json`` a
+        study writes; ``study_file``: required), checked against the schema's
+        ``$defs/study`` (``$defs/study_file``) and then like a grid file; errors start with
+        ``what``."""
+        if not isinstance(data, Mapping):
+            raise InputTypeError(f"{what} must be a mapping, got {type(data).__name__}")
+        root = "#/$defs/study_file" if study_file else "#/$defs/study"
+        check_document(dict(data), {**grid_schema(), "$ref": root}, what)
         data = dict(data)
+        data.pop("version", None)
         name = data.pop("name")
         axes = data.pop("axes")
-        return _parse(name, {**data, **axes, "axes": {}})
+        return _parse(name, {**data, **axes, "axes": {}}, what)
 
     def with_seeds(self, seeds: int) -> StudyGrid:
         return StudyGrid(
@@ -193,42 +209,59 @@ def _base(family: str) -> dict:
     return {**BASE_SHARED, **BASE[family]}
 
 
+@functools.cache
+def grid_schema() -> dict:
+    """The JSON Schema of a grid (``robustness_grid.schema.json``, shipped beside this
+    module): a grid file is its root, a study's ``grid.json`` its ``$defs/study``."""
+    text = (
+        resources.files("rwtheory.experiments")
+        .joinpath("robustness_grid.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    return json.loads(text)
+
+
 def load_grid(spec: str | Path | Mapping) -> StudyGrid:
     """``"default"``, ``"quick"``, the path of a TOML file holding one grid (the keys of one
-    table of ``robustness_grids.toml`` at its top level) or such a mapping."""
+    table of ``robustness_grids.toml`` at its top level) or such a mapping.
+
+    A grid is checked before anything runs: against :func:`grid_schema` (an error gives the
+    path in the grid and the schema path of the rule it breaks: e.g. ``steps = [300.5]`` at
+    ``$.fig7.steps[0]``, rule ``.../steps/items/type``), then for what a schema cannot say:
+    every family's axes exactly, finite levels, the base levels when ``include_base``, and
+    levels that every problem size of ``n_d`` can take (an outlier fraction that leaves a
+    clean sample, a batch no larger than n, a Student-t with >= 1 degree of freedom). A file
+    must be UTF-8 TOML."""
     if isinstance(spec, Mapping):
-        return _parse("custom", spec)
+        return _parse("custom", spec, "grid")
+    if not isinstance(spec, (str, Path)):
+        raise InputTypeError(
+            f"grid must be one of {BUILTIN_GRIDS}, a TOML file or a mapping, "
+            f"got {type(spec).__name__}"
+        )
     if str(spec) in BUILTIN_GRIDS:
         text = (
             resources.files("rwtheory.experiments")
             .joinpath("robustness_grids.toml")
             .read_text(encoding="utf-8")
         )
-        return _parse(str(spec), tomllib.loads(text)[str(spec)])
+        return _parse(str(spec), tomllib.loads(text)[str(spec)], f"grid {str(spec)!r}")
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"grid must be one of {BUILTIN_GRIDS} or a TOML file, got {str(spec)!r}")
+        raise InputValueError(
+            f"grid must be one of {BUILTIN_GRIDS} or a TOML file, got {str(spec)!r}"
+        )
+    what = f"grid file {str(path)!r}"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, what))
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"grid file {str(path)!r} is not valid TOML: {exc}") from None
-    return _parse(path.stem, data)
+        raise InputValueError(f"{what} must be TOML: {exc}") from None
+    return _parse(path.stem, data, what)
 
 
-def _int_at_least(data: Mapping, key: str, low: int, default=None) -> int:
-    v = data.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"grid key {key!r} must be an integer >= {low}, got {v!r}")
-    return v
-
-
-def _parse(name: str, data: Mapping) -> StudyGrid:
-    unknown = set(data) - set(_KEYS)
-    if unknown:
-        raise ValueError(f"unknown grid key(s) {sorted(unknown)}; allowed: {list(_KEYS)}")
+def _parse(name: str, data: Mapping, what: str) -> StudyGrid:
+    check_document(dict(data), grid_schema(), what)
     include_base = data.get("include_base", True)
-    if not isinstance(include_base, bool):
-        raise ValueError(f"grid key 'include_base' must be true or false, got {include_base!r}")
     shared = dict(data.get("axes", {}))
     axes = {}
     for family in FAMILIES:
@@ -237,31 +270,51 @@ def _parse(name: str, data: Mapping) -> StudyGrid:
         missing = [a for a in names if a not in merged]
         extra = [a for a in merged if a not in names]
         if missing or extra:
-            raise ValueError(
-                f"grid family {family!r}: axes must be exactly {list(names)} "
+            raise InputValueError(
+                f"{what}: family {family!r}: axes must be exactly {list(names)} "
                 f"(missing {missing}, not allowed {extra})"
             )
         axes[family] = {a: _levels(family, a, merged[a]) for a in names}
         if include_base:
             off = {a: v for a, v in _base(family).items() if v not in axes[family][a]}
             if off:
-                raise ValueError(
-                    f"grid family {family!r}: include_base needs the base "
+                raise InputValueError(
+                    f"{what}: family {family!r}: include_base needs the base "
                     f"levels {off} among the axes' levels"
                 )
+        _check_sizes(family, axes[family], what)
     return StudyGrid(
         name,
-        _int_at_least(data, "seeds", 1),
-        _int_at_least(data, "sample_seed", 0),
-        _int_at_least(data, "settings_per_family", 1),
+        int(data["seeds"]),
+        check_seed(int(data["sample_seed"]), "sample_seed"),
+        int(data["settings_per_family"]),
         include_base,
         axes,
     )
 
 
+def _check_sizes(family: str, axes: Mapping, what: str) -> None:
+    """Levels that every problem size of the family's ``n_d`` can take: the sampled
+    settings may pair any n with any outlier fraction and any batch."""
+    ns = sorted({_n_d(v)[0] for v in axes["n_d"]})
+    for frac in axes["outlier_fraction"]:
+        n = next((n for n in ns if n - round(frac * n) < 1), None)
+        if n is not None:
+            raise InputValueError(
+                f"{what}: {family}.outlier_fraction levels must leave a clean sample at every "
+                f"n of n_d, got {frac!r} for n = {n}"
+            )
+    for batch in axes.get("batch", ()):
+        if batch > ns[0]:
+            raise InputValueError(
+                f"{what}: {family}.batch levels must be integers in 1..{ns[0]} (the smallest "
+                f"n of n_d), got {batch!r}"
+            )
+
+
 def _levels(family: str, axis: str, values) -> tuple:
     if not isinstance(values, list) or not values or len(set(map(str, values))) != len(values):
-        raise ValueError(
+        raise InputValueError(
             f"grid {family}.{axis} must be a non-empty list of distinct levels, got {values!r}"
         )
     check = {"n_d": _n_d, "outlier_features": _features, "lr": _lr}.get(axis)
@@ -272,11 +325,13 @@ def _levels(family: str, axis: str, values) -> tuple:
             not isinstance(v, int | float)
             or isinstance(v, bool)
             or not math.isfinite(v)
-            or v <= 0
+            or (v <= 0 and axis != "noise")
+            or v < 0
             or (axis == "outlier_fraction" and v >= 1)
         ):
-            raise ValueError(
-                f"grid {family}.{axis} levels must be finite numbers > 0"
+            raise InputValueError(
+                f"grid {family}.{axis} levels must be finite numbers "
+                + (">= 0" if axis == "noise" else "> 0")
                 + (" and < 1" if axis == "outlier_fraction" else "")
                 + f", got {v!r}"
             )
@@ -286,16 +341,16 @@ def _levels(family: str, axis: str, values) -> tuple:
 def _n_d(level) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)x(\d+)", str(level))
     if not m or int(m[1]) < 2 or int(m[2]) < 1:
-        raise ValueError(f"grid axis n_d: levels are 'NxD' with N >= 2, D >= 1, got {level!r}")
+        raise InputValueError(f"grid axis n_d: levels are 'NxD' with N >= 2, D >= 1, got {level!r}")
     return int(m[1]), int(m[2])
 
 
 def _features(level) -> tuple[str, float, float]:
     m = re.fullmatch(r"(gaussian|student_t(\d+(?:\.\d+)?)):(\d+(?:\.\d+)?)", str(level))
-    if not m or float(m[3]) <= 0 or (m[2] is not None and float(m[2]) <= 0):
-        raise ValueError(
+    if not m or float(m[3]) <= 0 or (m[2] is not None and float(m[2]) < 1):
+        raise InputValueError(
             f"grid axis outlier_features: levels are 'gaussian:SCALE' or "
-            f"'student_tDF:SCALE' with DF, SCALE > 0, got {level!r}"
+            f"'student_tDF:SCALE' with DF >= 1, SCALE > 0, got {level!r}"
         )
     if m[2] is None:
         return "gaussian", 3.0, float(m[3])
@@ -305,7 +360,7 @@ def _features(level) -> tuple[str, float, float]:
 def _lr(level) -> tuple[float, str]:
     m = re.fullmatch(r"(\d*\.?\d+(?:e-?\d+)?)?(/L)?", str(level))
     if not m or (m[1] is None and m[2] is None) or (m[1] is not None and float(m[1]) <= 0):
-        raise ValueError(
+        raise InputValueError(
             f"grid axis lr: levels are 'VALUE' or 'VALUE/L' with VALUE > 0, got {level!r}"
         )
     value = 1.0 if m[1] is None else float(m[1])

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rwtheory._array import InputValueError, parse_json, read_text
 from rwtheory.experiments.robustness import Study, claim_keys
 from rwtheory.experiments.robustness_grid import FAMILIES, StudyGrid
 from rwtheory.report.files import csv_bytes, write_files_atomically
@@ -479,32 +480,32 @@ def score_map(
 
 def load(out: str | Path) -> Study:
     """The study whose outputs :func:`write` left in ``out`` (``grid.json`` and the
-    ``<family>_settings.csv`` files), e.g. for :func:`ledger_notes` without a rerun."""
+    ``<family>_settings.csv`` files), e.g. for :func:`ledger_notes` without a rerun.
+
+    Everything read is checked first: ``out`` must be a folder holding ``grid.json``, which
+    must be UTF-8 JSON valid against ``$defs/study_file`` of the grid schema
+    (:func:`rwtheory.experiments.robustness_grid.grid_schema`), and every row of a settings
+    file must name a claim of its family, one of its settings, a status and a finite margin;
+    an error names the file (and the line) and what is wrong."""
     out = Path(out)
-    meta = json.loads((out / "grid.json").read_text(encoding="utf-8"))
-    version = meta.pop("version")
-    grid = StudyGrid.from_dict(meta)
+    if not (out / "grid.json").is_file():
+        raise InputValueError(
+            f"robustness study folder must hold grid.json (written by `rwtheory robustness`), "
+            f"got {str(out)!r}"
+        )
+    what = f"{str(out / 'grid.json')!r}"
+    meta = parse_json(read_text(out / "grid.json", what), what)
+    grid = StudyGrid.from_dict(meta, what, study_file=True)
     claims, settings, verdicts = [], {}, {}
     for family in FAMILIES:
         path = out / f"{family}_settings.csv"
         if not path.exists():
             continue
         settings[family] = grid.settings(family)
-        lines = [
-            ln for ln in path.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")
-        ]
-        for row in csv.DictReader(lines):
+        for row in _settings_rows(path, family, len(settings[family])):
             claims.append(row["claim"])
-            numbers = {
-                k[5:]: float(v) if v else None for k, v in row.items() if k.startswith("rule_")
-            }
-            verdicts.setdefault((family, int(row["setting"])), []).append(
-                dict(
-                    claim=row["claim"],
-                    status=row["status"],
-                    margin=float(row["margin"]),
-                    numbers=numbers,
-                )
+            verdicts.setdefault((family, row["setting"]), []).append(
+                {k: row[k] for k in ("claim", "status", "margin", "numbers")}
             )
     order = [k for f in settings for k in claim_keys(f)]
     claims = [k for k in order if k in set(claims)]
@@ -512,7 +513,7 @@ def load(out: str | Path) -> Study:
     for family in settings:
         for index, record in _load_records(out / f"{family}_decomposition.csv"):
             records[(family, index)].append(record)
-    return Study(grid, tuple(claims), settings, verdicts, version, records)
+    return Study(grid, tuple(claims), settings, verdicts, meta["version"], records)
 
 
 def _load_records(path: Path) -> list[tuple[int, dict]]:
@@ -537,3 +538,33 @@ def _load_records(path: Path) -> list[tuple[int, dict]]:
         )
         for row in csv.DictReader(lines)
     ]
+
+
+def _settings_rows(path: Path, family: str, n_settings: int) -> list[dict]:
+    """The checked rows of a ``<family>_settings.csv``."""
+    text = read_text(path, f"{str(path)!r}")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    keys = claim_keys(family)
+    rows = []
+    for i, row in enumerate(csv.DictReader(lines), start=2):
+        where = f"{str(path)!r} row {i}"
+        try:
+            setting, margin = int(row["setting"]), float(row["margin"])
+            numbers = {
+                k[5:]: float(v) if v else None for k, v in row.items() if k.startswith("rule_")
+            }
+            claim, status = row["claim"], row["status"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputValueError(
+                f"{where} must have a claim, an integer setting, a status and a numeric "
+                f"margin and rule_* values ({type(exc).__name__}: {exc})"
+            ) from None
+        if claim not in keys or status not in SCORE or not 0 <= setting < n_settings:
+            raise InputValueError(
+                f"{where} must name a claim of {keys}, a status of {tuple(SCORE)} and a "
+                f"setting in 0..{n_settings - 1}, got {claim!r}, {status!r}, {setting}"
+            )
+        rows.append(
+            dict(claim=claim, status=status, margin=margin, numbers=numbers, setting=setting)
+        )
+    return rows

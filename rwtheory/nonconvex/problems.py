@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rwtheory._array import InputTypeError, InputValueError, check_int, check_number
 from rwtheory.convex.glm import GLMProblem, geman_mcclure, sigmoid
-from rwtheory.convex.problems import seed_list
+from rwtheory.convex.problems import MAX_SCALE, seed_list
 
 __all__ = ["GRADIENT_SUP", "geman_mcclure_regression", "gradient_bound", "sigmoid_classification"]
 
@@ -37,10 +38,13 @@ GRADIENT_SUP = {
 }
 
 
-def _check(n, d, name_n="n", name_d="d"):
-    for v, name in ((n, name_n), (d, name_d)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+def _check(n, d) -> tuple[int, int]:
+    return check_int(n, "n", minimum=1), check_int(d, "d", minimum=1)
+
+
+def _scale(value, name: str, *, allow_zero: bool = False) -> float:
+    """A finite number in (0, MAX_SCALE] ([0, ...] with ``allow_zero``)."""
+    return check_number(value, name, low=0.0, high=MAX_SCALE, low_open=not allow_zero)
 
 
 def sigmoid_classification(
@@ -53,13 +57,12 @@ def sigmoid_classification(
     flipped with probability ``label_noise`` (so the data are in general not separable
     and f's infimum is > 0; 0 stays a certified lower bound). Seed k draws everything from
     ``numpy.random.default_rng(k)``."""
-    _check(n, d)
-    if not (0.0 <= float(label_noise) <= 0.5):
-        raise ValueError(f"label_noise must be in [0, 0.5], got {label_noise!r}")
-    if not (np.isfinite(feature_scale) and feature_scale > 0):
-        raise ValueError(f"feature_scale must be a finite number > 0, got {feature_scale!r}")
+    n, d = _check(n, d)
+    label_noise = check_number(label_noise, "label_noise", low=0.0, high=0.5)
+    feature_scale = _scale(feature_scale, "feature_scale")
+    seeds = seed_list(seeds)
     A, y = [], []
-    for s in seed_list(seeds):
+    for s in seeds:
         rng = np.random.default_rng(s)
         a = feature_scale * rng.standard_normal((n, d))
         theta = rng.standard_normal(d) / np.sqrt(d)
@@ -71,9 +74,9 @@ def sigmoid_classification(
         problem="sigmoid_classification",
         n=n,
         d=d,
-        label_noise=float(label_noise),
-        feature_scale=float(feature_scale),
-        seeds=seed_list(seeds),
+        label_noise=label_noise,
+        feature_scale=feature_scale,
+        seeds=seeds,
     )
     return GLMProblem(np.stack(A), np.stack(y), sigmoid(), params=params)
 
@@ -94,17 +97,16 @@ def geman_mcclure_regression(
     samples and :math:`\text{outlier\_scale}\cdot\varepsilon_i` (pure noise) for a fraction
     ``outlier_fraction``, :math:`\varepsilon \sim N(0, 1)`. No interpolation point (the
     outliers' residuals stay large: the non-convex part of the loss is where they sit)."""
-    _check(n, d)
-    if not (0.0 <= float(outlier_fraction) < 1.0):
-        raise ValueError(f"outlier_fraction must be in [0, 1), got {outlier_fraction!r}")
-    for v, name in ((scale, "scale"), (outlier_scale, "outlier_scale")):
-        if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if not (np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    n, d = _check(n, d)
+    outlier_fraction = check_number(
+        outlier_fraction, "outlier_fraction", low=0.0, high=1.0, high_open=True
+    )
+    scale, outlier_scale = _scale(scale, "scale"), _scale(outlier_scale, "outlier_scale")
+    noise = _scale(noise, "noise", allow_zero=True)
+    seeds = seed_list(seeds)
     A, b = [], []
     k = int(round(outlier_fraction * n))
-    for s in seed_list(seeds):
+    for s in seeds:
         rng = np.random.default_rng(s)
         a = rng.standard_normal((n, d))
         x_true = rng.standard_normal(d) / np.sqrt(d)
@@ -117,11 +119,11 @@ def geman_mcclure_regression(
         problem="geman_mcclure_regression",
         n=n,
         d=d,
-        scale=float(scale),
-        outlier_fraction=float(outlier_fraction),
-        noise=float(noise),
-        outlier_scale=float(outlier_scale),
-        seeds=seed_list(seeds),
+        scale=scale,
+        outlier_fraction=outlier_fraction,
+        noise=noise,
+        outlier_scale=outlier_scale,
+        seeds=seeds,
     )
     return GLMProblem(np.stack(A), np.stack(b), geman_mcclure(scale), params=params)
 
@@ -130,11 +132,13 @@ def gradient_bound(problem: GLMProblem) -> np.ndarray:
     r"""A certified :math:`\sigma` of Assumption 4 per run, (R,):
     :math:`\|\nabla f_i - \nabla f\| \le \|\nabla f_i\| + \frac1n\sum_j\|\nabla f_j\|
     \le 2 G\max_i\|a_i\|`, G = :data:`GRADIENT_SUP` of the family."""
+    if not isinstance(problem, GLMProblem):
+        raise InputTypeError(f"problem must be a GLMProblem, got {type(problem).__name__}")
     family = problem.params.get("problem", "")
     key = {"sigmoid_classification": "sigmoid", "geman_mcclure_regression": "geman_mcclure"}.get(
         family
     )
     if key is None:
-        raise ValueError(f"problem must come from this module, got {family!r}")
+        raise InputValueError(f"problem must come from this module, got {family!r}")
     G = GRADIENT_SUP[key](problem.params)
     return 2 * G * np.sqrt((problem.A**2).sum(-1).max(-1))

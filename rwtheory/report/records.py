@@ -21,14 +21,17 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 
+from rwtheory._array import InputValueError, check_document, parse_json, read_text
 from rwtheory.report.claim import SCOPES, STATUSES, Claim
 
 __all__ = [
     "SCHEMA_VERSION",
+    "check_ledger",
     "claim_record",
     "dumps",
     "extract_numbers",
     "ledger_record",
+    "load_ledger",
     "load_schema",
 ]
 
@@ -133,3 +136,34 @@ def load_schema() -> dict:
         .read_text(encoding="utf-8")
     )
     return json.loads(text)
+
+
+def check_ledger(doc, what: str = "ledger") -> dict:
+    """``doc`` if it is a ledger document: valid against :func:`load_schema` (an error gives
+    the JSON path and the schema path of the rule broken, e.g. a negative count, an unknown
+    scope, a claim id such as ``../../etc``), with unique claim ids and counts that are the
+    tallies of its claims (what no schema can say). Errors start with ``what``."""
+    check_document(doc, load_schema(), what)
+    ids = [c["id"] for c in doc["claims"]]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise InputValueError(f"{what}: claim ids must be unique, repeated: {dup}")
+    want = {
+        "status": _counts(doc["claims"], "status", STATUSES),
+        "scope": _counts(doc["claims"], "scope", SCOPES),
+        "total": len(doc["claims"]),
+    }
+    if doc["counts"] != want:
+        raise InputValueError(
+            f"{what}: at $.counts: the counts must be the tallies of the claims, {want}, "
+            f"got {doc['counts']}"
+        )
+    return doc
+
+
+def load_ledger(path) -> dict:
+    """The ledger document in the JSON file ``path`` (``paper_checks.json``), checked by
+    :func:`check_ledger`; a missing, unreadable, non-UTF-8, empty or non-JSON file is an
+    error naming the file, as is a document that breaks the schema."""
+    what = f"ledger {str(path)!r}"
+    return check_ledger(parse_json(read_text(path, what), what), what)

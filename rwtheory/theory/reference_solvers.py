@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from rwtheory._array import check_positive_finite
+from rwtheory._array import InputValueError, check_int, check_positive_finite
 from rwtheory.weights.optimal import check_gaps, check_rho
 
 __all__ = [
@@ -55,11 +55,15 @@ def kl_capped_weights_bisection(
     are refused with a ``ValueError`` naming ``temperature``; :func:`kl_capped_weights` has
     no such limit. Inputs of any dtype are iterated in float64 (a reference: in float32,
     exp(z - lambda) carries ``|z| * 1.2e-7`` of rounding, 1e-5 at ``|z| ~ 100``) and the weights are
-    returned in the input's working dtype.
+    returned in the input's working dtype. ``max_iter`` (an integer >= 1) must allow the
+    bracket to reach ``tol``: a smaller one is refused before iterating (a ``ValueError``
+    giving the number needed), never answered with weights that are not yet a solution. The
+    iteration also stops when the bracket can no longer be halved in float64.
     """
     r = check_positive_finite(temperature, "temperature")
     rho = check_rho(rho)
     tol = check_positive_finite(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     xp, g = check_gaps(gaps, 1)
     dtype = g.dtype
     g, back = xp.astype(g, xp.float64), lambda a: xp.astype(a, dtype)
@@ -76,10 +80,16 @@ def kl_capped_weights_bisection(
     z = (g - xp.max(g)) / r
     log_cap = xp.full_like(z, math.log(cap))
     lo, hi = float(xp.min(z)) - math.log(cap), math.log(n)
+    needed = math.ceil(math.log2((hi - lo) / tol)) if hi - lo > tol else 0
+    if max_iter < needed:
+        raise InputValueError(
+            f"max_iter must be >= {needed} for these gaps and tol={tol:g} (the bracket, "
+            f"{hi - lo:.3g} wide, halves once per iteration), got {max_iter}"
+        )
     for _ in range(max_iter):
-        if hi - lo <= tol:
-            break
         mid = 0.5 * (lo + hi)
+        if hi - lo <= tol or mid in (lo, hi):  # converged, or float64 resolves no more
+            break
         if float(xp.sum(xp.exp(xp.minimum(z - mid, log_cap)))) > 1:
             lo = mid
         else:

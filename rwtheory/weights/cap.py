@@ -10,18 +10,20 @@ score range and top count from its :class:`rwtheory.weights.strategies.StrategyR
 from __future__ import annotations
 
 import math
-import numbers
 
-from rwtheory._array import check_positive_finite, check_real
-from rwtheory.weights.strategies import get_strategy
+from rwtheory._array import InputValueError, check_int, check_positive_finite, check_real
+from rwtheory.weights.strategies import get_strategy, score_range_at
 
 __all__ = ["cap_safe_temperature", "worst_case_rho"]
 
 
+#: Beyond this batch size n is not exactly a float64: the formulas are evaluated with
+#: top/n (exact as a ratio of Python ints) instead of n, so that n = 10**400 gives the limit.
+_EXACT_N = 2**53
+
+
 def _batch_size(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return int(n)
+    return check_int(n, "n", minimum=1)  # Python or numpy integers; any size
 
 
 def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0) -> float:
@@ -45,16 +47,21 @@ def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0
     :math:`e^{\Delta s/r}` (``extremes``: :math:`e^{\delta/r}`) as n grows, so the paper's cap
     :math:`\rho \le 2` is *not* implied by the pipeline for small temperatures: see
     :func:`cap_safe_temperature`. For a registered strategy the value is the bound implied by
-    its record (see :class:`~rwtheory.weights.strategies.StrategyRecord`).
+    its record (see :class:`~rwtheory.weights.strategies.StrategyRecord`; its ``score_range``
+    must give a finite number >= 0, else an error naming the function). ``n`` is any
+    integer >= 1, Python or numpy: beyond 2^53 the formula is evaluated with top/n, so that
+    n = 10**400 gives the limit rather than an overflow.
     """
     record = get_strategy(strategy)
     n = _batch_size(n)
     r = check_positive_finite(temperature, "temperature")
     delta = check_positive_finite(delta, "delta")
-    spread, top = float(record.score_range(delta)), record.top_count
+    spread, top = score_range_at(record, delta), record.top_count
     if spread == 0.0 or n < record.min_batch:
         return 1.0
     # n x / (top x + n - top), computed as n / (top + (n - top) e^{-spread/r}) to avoid overflow
+    if n > _EXACT_N:  # n beyond float64's integers: 1 / (top/n + (1 - top/n) e^{-spread/r})
+        return 1.0 / (top / n + (1.0 - top / n) * math.exp(-spread / r))
     return n / (top + (n - top) * math.exp(-spread / r))
 
 
@@ -76,11 +83,13 @@ def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float =
     n = _batch_size(n)
     rho = check_real(rho, "rho")  # a number or a 0-d array; never a string or a list
     if not (math.isfinite(rho) and rho >= 1):
-        raise ValueError(f"rho must be a finite number >= 1, got {rho!r}")
+        raise InputValueError(f"rho must be a finite number >= 1, got {rho!r}")
     delta = check_positive_finite(delta, "delta")
-    spread, top = float(record.score_range(delta)), record.top_count
+    spread, top = score_range_at(record, delta), record.top_count
     if spread == 0.0 or n <= top * rho or n < record.min_batch:
         return 0.0
     if rho == 1.0:  # any finite temperature puts more than 1/n on the top sample
         return math.inf
+    if n > _EXACT_N:  # as above: in terms of top/n
+        return spread / math.log(rho * (1.0 - top / n) / (1.0 - top / n * rho))
     return spread / math.log(rho * (n - top) / (n - top * rho))

@@ -23,6 +23,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from rwtheory._array import (
+    InputValueError,
     as_float_array,
     check_positive_finite,
     check_real,
@@ -47,7 +48,7 @@ def check_rho(rho) -> float:
     # the_wrong_type_is_named (by hand, MUTANT_UNDER_TEST; written after mutmut's run).
     v = check_real(rho, "rho")
     if math.isnan(v) or v < 1:
-        raise ValueError(f"rho must be >= 1 (math.inf: no cap), got {v!r}")
+        raise InputValueError(f"rho must be >= 1 (math.inf: no cap), got {v!r}")
     return v
 
 
@@ -63,7 +64,7 @@ def check_gaps(gaps, ndim):
     # one pass for the common case: NaN fails both comparisons, +-inf one of them
     if not bool(xp.all((g >= 0) & (g <= xp.finfo(g.dtype).max))):
         as_float_array(g, "gaps", ndim=ndim)  # raises on NaN/inf, naming the index
-        raise ValueError(
+        raise InputValueError(
             f"gaps must be >= 0 (loss gaps f_i(x) - f_i(x*)), got minimum {float(xp.min(g))}"
         )
     return xp, g

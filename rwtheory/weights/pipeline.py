@@ -22,6 +22,8 @@ import math
 import numpy as np
 
 from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
     as_float_array,
     check_in_range,
     check_positive_finite,
@@ -36,8 +38,10 @@ from rwtheory.weights.strategies import (
     STRATEGIES,
     extremes,
     get_strategy,
+    is_builtin,
     linupper,
     quadratic,
+    scores_of,
     uniform,
     upper,
 )
@@ -118,7 +122,7 @@ def normalize_losses(losses, delta: float = 1.0):
     xp, x = as_float_array(losses, "losses")
     if not fits_dtype(delta, x.dtype, xp):
         fi = xp.finfo(x.dtype)
-        raise ValueError(
+        raise InputValueError(
             f"delta must be in [{float(fi.smallest_normal):.2g}, "
             f"{float(fi.max) / 4:.2g}] for {x.dtype} losses (the normalised "
             f"losses are returned in that dtype), got {delta!r}"
@@ -162,6 +166,9 @@ def _check_temperature(temperature, xp, like):
     """A positive finite float, or (batched use: any array of rank >= 1) an array of them
     of the same kind, broadcastable against ``like`` (kept in its own dtype: the softmax
     decides the precision)."""
+    if isinstance(temperature, (list, tuple)):  # the array policy: lists become arrays
+        _, t = as_float_array(temperature, "temperature", ndim=None, min_ndim=0)
+        temperature = t if isinstance(like, np.ndarray) else _like(t, like)
     if hasattr(temperature, "shape") and len(temperature.shape) > 0:
         _, t = as_float_array(temperature, "temperature", ndim=None, min_ndim=0, like=like)
         try:
@@ -169,14 +176,21 @@ def _check_temperature(temperature, xp, like):
         except ValueError:
             shape = None
         if shape != tuple(like.shape):
-            raise ValueError(
+            raise InputValueError(
                 f"temperature must be a number or an array broadcastable to the "
                 f"losses' shape {tuple(like.shape)}, got shape {tuple(t.shape)}"
             )
         if not bool(xp.all(t > 0)):
-            raise ValueError("temperature must be finite and > 0 everywhere")
+            raise InputValueError("temperature must be finite and > 0 everywhere")
         return t
     return check_positive_finite(temperature, "temperature")
+
+
+def _like(t, like):
+    """A numpy array as a tensor on ``like``'s device (torch batches, list temperatures)."""
+    import torch
+
+    return torch.as_tensor(t, device=like.device)
 
 
 def tempered_softmax(scores, temperature: float):
@@ -194,8 +208,8 @@ def tempered_softmax(scores, temperature: float):
 def batched_tempered_softmax(scores, temperature):
     """:func:`tempered_softmax` along the last axis of an array of any rank >= 1.
 
-    ``temperature`` may be a float or an array broadcastable against ``scores`` (e.g. shape
-    ``(R, 1)`` for one temperature per row)."""
+    ``temperature`` may be a float or an array (or a list: converted) broadcastable against
+    ``scores`` (e.g. shape ``(R, 1)`` for one temperature per row)."""
     xp, s = as_float_array(scores, "scores", ndim=None)
     return _softmax(s, _check_temperature(temperature, xp, s), xp)
 
@@ -206,9 +220,20 @@ def _pipeline(x, strategy: str, temperature, delta: float, xp):
     if record.constant:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
     x, back = widen_for(x, xp, temperature, delta)  # float64 when r or delta need it
-    return back(
-        _softmax(record.score(_normalize(x, delta, xp), delta), temperature, xp, bounded=True)
-    )
+    scores = scores_of(record, _normalize(x, delta, xp), delta)
+    return back(_user_softmax(scores, x.dtype, temperature, xp, is_builtin(record)))
+
+
+def _user_softmax(scores, dtype, temperature, xp, builtin: bool):
+    """The tempered softmax of a strategy's scores, in ``dtype`` (the losses' working dtype).
+    The package's own scores lie in [0, 2 delta] (``bounded``); a registered strategy's
+    scores may be anywhere and of another floating dtype: a wider one (float64 scores of
+    float32 losses) is kept for the softmax, whose weights are then cast to ``dtype``, so
+    finite scores never overflow in a conversion of the package's own."""
+    if scores.dtype == dtype:
+        return _softmax(scores, temperature, xp, bounded=builtin)
+    wide = xp.result_type(scores.dtype, dtype)
+    return xp.astype(_softmax(xp.astype(scores, wide), temperature, xp), dtype)
 
 
 def sample_weights(
@@ -253,8 +278,8 @@ def sample_weights(
 def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: float = 1.0):
     """:func:`sample_weights` applied independently to every row (last axis) of ``losses``.
 
-    ``temperature`` may be a float or an array broadcastable against ``losses``.
-    ``strategy`` may also be a sequence with one name per row of a 2-D ``losses`` (the
+    ``temperature`` may be a float or an array (or list) broadcastable against ``losses``.
+    ``strategy`` may also be a list or tuple with one name per row of a 2-D ``losses`` (the
     vectorised experiments weight runs of different strategies in one call): the rows are
     normalised together, scored by their own strategy and tempered together."""
     delta = _check_delta(delta)
@@ -263,9 +288,14 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: 
     if isinstance(strategy, str):
         get_strategy(strategy)
         return _pipeline(x, strategy, r, delta, xp)
+    if not isinstance(strategy, (list, tuple)):
+        raise InputTypeError(
+            f"strategy must be a registered name or a list of names (one per row of 2-D "
+            f"losses), got {type(strategy).__name__}"
+        )
     names = list(strategy)
     if x.ndim != 2 or len(names) != x.shape[0]:
-        raise ValueError(
+        raise InputValueError(
             f"strategy must be a name or one name per row of 2-D losses, got "
             f"{len(names)} names for shape {tuple(x.shape)}"
         )
@@ -275,12 +305,16 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: 
         rows.setdefault(name, []).append(i)
     x, back = widen_for(x, xp, r, delta)  # float64 when r or delta need it
     t = _normalize(x, delta, xp)
-    scores = xp.zeros_like(x)
+    scores, builtin = xp.zeros_like(x), True
     for name, idx in rows.items():
         record = get_strategy(name)
         if not record.constant:
-            scores[idx] = record.score(t[idx], delta)
-    return back(_softmax(scores, r, xp, bounded=True))
+            s = scores_of(record, t[idx], delta)
+            if s.dtype != scores.dtype:  # a registered strategy's wider scores
+                scores = xp.astype(scores, xp.result_type(s.dtype, scores.dtype))
+            scores[idx] = s
+            builtin = builtin and is_builtin(record)
+    return back(_user_softmax(scores, x.dtype, r, xp, builtin))
 
 
 def masked_tempered_softmax(scores, valid, temperature):
@@ -309,5 +343,6 @@ def masked_sample_weights(
     if record.constant:
         scores = xp.zeros_like(losses)
     else:
-        scores = record.score(_normalize(xp.where(valid, losses, lmax), delta, xp), delta)
+        normalized = _normalize(xp.where(valid, losses, lmax), delta, xp)
+        scores = scores_of(record, normalized, delta, check_values=False)  # no sync
     return masked_tempered_softmax(scores, valid, temperature)

@@ -9,7 +9,7 @@ r"""The two constants that describe a weighting in the theory (THEORY.md §2).
 
 from __future__ import annotations
 
-from rwtheory._array import as_float_array, input_eps
+from rwtheory._array import InputValueError, as_float_array, input_eps
 
 __all__ = ["batched_gamma", "batched_rho", "gamma", "rho"]
 
@@ -21,13 +21,13 @@ def _check_simplex(w, xp, input_precision: float, name: str = "weights"):
     (each entry is off by at most half an ulp, relative), so
     ``rho(np.full(1000, 1/1000, np.float16))`` -- a sum off by 4e-4 -- is accepted."""
     if bool(xp.any(w < 0)):
-        raise ValueError(
+        raise InputValueError(
             f"{name} must be >= 0 (a point of the simplex), got minimum {float(xp.min(w))}"
         )
     tol = xp.finfo(w.dtype).eps ** 0.5 + 2 * input_precision
     err = xp.max(xp.abs(xp.sum(w, axis=-1) - 1))
     if float(err) > tol:
-        raise ValueError(
+        raise InputValueError(
             f"{name} must sum to 1 along the last axis (within {tol:.1e}), "
             f"got a sum off by {float(err):.3e}"
         )
@@ -48,11 +48,11 @@ def _validated_pair(weights, gaps, ndim):
     xp, w = as_float_array(weights, "weights", ndim=ndim)
     _, g = as_float_array(gaps, "gaps", ndim=ndim, like=w)
     if tuple(w.shape) != tuple(g.shape):
-        raise ValueError(
+        raise InputValueError(
             f"weights and gaps must have the same shape, got {tuple(w.shape)} and {tuple(g.shape)}"
         )
     if bool(xp.any(g < 0)):
-        raise ValueError(f"gaps must be >= 0, got minimum {float(xp.min(g))}")
+        raise InputValueError(f"gaps must be >= 0, got minimum {float(xp.min(g))}")
     _check_simplex(w, xp, input_eps(weights))
     if w.dtype != g.dtype:
         dt = xp.result_type(w.dtype, g.dtype)

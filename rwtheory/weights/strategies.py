@@ -26,7 +26,17 @@ from types import MappingProxyType
 
 import numpy as np
 
-from rwtheory._array import namespace
+from rwtheory._array import (
+    InputTypeError,
+    InputValueError,
+    check_bool,
+    check_callable,
+    check_int,
+    check_number,
+    check_user_array,
+    describe,
+    namespace,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -35,10 +45,13 @@ __all__ = [
     "StrategyRecord",
     "extremes",
     "get_strategy",
+    "is_builtin",
     "linupper",
     "quadratic",
     "register_strategy",
     "registered_strategies",
+    "score_range_at",
+    "scores_of",
     "unregister_strategy",
     "uniform",
     "upper",
@@ -113,6 +126,10 @@ class FusedForm:
     exponent: Callable[[np.ndarray, RowStats, np.ndarray], None]
     bounded: bool
 
+    def __post_init__(self):
+        check_callable(self.exponent, "exponent", "a callable (q, row, out) -> None")
+        check_bool(self.bounded, "bounded")
+
 
 def _linupper_exponent(q, row, out):
     """min(l~, 0) / r = (s - delta) / r."""
@@ -163,6 +180,17 @@ class StrategyRecord:
     ``top_count`` samples at the top score and the rest at the bottom; for the built-in
     strategies that batch exists and the bound is attained, for a registered one it is the
     bound implied by ``score_range`` and ``top_count``.
+
+    Checked at construction (a ``TypeError``/``ValueError`` naming the field, and the user's
+    function by its module and name): the field types (``constant`` a bool, never a truthy
+    string; the counts integers, numpy integers included); then ``score`` is called on 65
+    normalised losses spread over :math:`[-\delta, \delta]` for :math:`\delta` = 1 and 2.5
+    (numpy float64), and must return a float (or integer) numpy array of the same shape,
+    finite; ``score_range`` must give a finite number >= 0 at both, at least the spread of
+    those scores (a smaller one would make the cap analysis claim a cap the weights break);
+    a ``constant`` record's scores must be equal. Where the score is used on a user's batch
+    its output is checked again (:func:`scores_of`); a ``fused`` form is trusted (its type
+    only is checked).
     """
 
     name: str
@@ -175,24 +203,87 @@ class StrategyRecord:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
-        if not callable(self.score) or not callable(self.score_range):
-            raise ValueError("score and score_range must be callables")
-        if (
-            isinstance(self.top_count, bool)
-            or not isinstance(self.top_count, int)
-            or self.top_count < 1
-        ):
-            raise ValueError(f"top_count must be an integer >= 1, got {self.top_count!r}")
+            raise InputValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_callable(self.score, "score", "a callable (normalized, delta) -> scores")
+        check_callable(self.score_range, "score_range", "a callable delta -> score spread")
+        object.__setattr__(self, "top_count", check_int(self.top_count, "top_count", minimum=1))
         if self.min_batch is None:
             object.__setattr__(self, "min_batch", self.top_count + 1)
-        elif not isinstance(self.min_batch, int) or self.min_batch <= self.top_count:
-            raise ValueError(
-                f"min_batch must be an integer > top_count = {self.top_count}, "
-                f"got {self.min_batch!r}"
-            )
+        else:
+            try:
+                mb = check_int(self.min_batch, "min_batch", minimum=self.top_count + 1)
+            except (TypeError, ValueError):
+                raise InputValueError(
+                    f"min_batch must be an integer > top_count = {self.top_count}, "
+                    f"got {self.min_batch!r}"
+                ) from None
+            object.__setattr__(self, "min_batch", mb)
         if self.fused is not None and not isinstance(self.fused, FusedForm):
-            raise ValueError(f"fused must be a FusedForm or None, got {self.fused!r}")
+            raise InputTypeError(f"fused must be a FusedForm or None, got {self.fused!r}")
+        object.__setattr__(self, "constant", check_bool(self.constant, "constant"))
+        _probe(self)
+
+
+#: Normalised losses on which a record's score is tried at construction (times delta).
+_PROBE = np.linspace(-1.0, 1.0, 65)
+
+
+def _probe(record: StrategyRecord) -> None:
+    """Call the record's score and score range on :data:`_PROBE` (see
+    :class:`StrategyRecord`); a failing or wrong function is named in the error."""
+    what = _score_name(record)
+    for delta in (1.0, 2.5):
+        t = _PROBE * delta
+        try:
+            out = record.score(t, delta)
+        except Exception as exc:  # noqa: BLE001 - the user's code: say which and why
+            raise InputTypeError(
+                f"{what} must accept a numpy float64 array of normalised losses in "
+                f"[-delta, delta] and delta (a float); on delta={delta:g} it raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        s = check_user_array(out, what, t)
+        spread = float(s.max() - s.min())
+        bound = score_range_at(record, delta)
+        if record.constant and spread != 0.0:
+            raise InputValueError(
+                f"constant must be False for strategy {record.name!r}: its score is not "
+                f"constant (spread {spread:g} at delta={delta:g})"
+            )
+        if spread > bound * (1 + 1e-9) + 1e-12:
+            raise InputValueError(
+                f"score_range of strategy {record.name!r} ({describe(record.score_range)}) "
+                f"must be at least the spread of the scores, got {bound!r} at "
+                f"delta={delta:g} where the scores spread over {spread:g}"
+            )
+
+
+def _score_name(record: StrategyRecord) -> str:
+    return f"the score of strategy {record.name!r} ({describe(record.score)})"
+
+
+def is_builtin(record: StrategyRecord) -> bool:
+    """Whether ``record`` is one of the package's own (its score needs no checking)."""
+    return any(record is b for b in _BUILTINS)
+
+
+def score_range_at(record: StrategyRecord, delta: float) -> float:
+    r"""The record's :math:`\Delta s(\delta)`, checked: a finite number >= 0 (an error naming
+    the user's function otherwise)."""
+    what = f"score_range of strategy {record.name!r} ({describe(record.score_range)})"
+    return check_number(record.score_range(delta), f"{what} at delta={delta:g}", low=0.0)
+
+
+def scores_of(record: StrategyRecord, normalized, delta: float, *, check_values: bool = True):
+    """``record.score(normalized, delta)``; for a registered strategy (not one of the
+    package's own, which are trusted) the result is checked with
+    :func:`rwtheory._array.check_user_array`: same kind and shape as ``normalized``, a real
+    dtype (integers are cast), and -- unless ``check_values`` is False (the traced LM path,
+    which must not synchronise) -- finite."""
+    out = record.score(normalized, delta)
+    if is_builtin(record):
+        return out
+    return check_user_array(out, _score_name(record), normalized, finite=check_values)
 
 
 # --------------------------------------------------------------------------- registry
@@ -208,9 +299,10 @@ def register_strategy(record: StrategyRecord, *, replace: bool = False) -> Strat
     schemes) accepts its name from then on. A name already registered is an error unless
     ``replace=True``. Returns the record."""
     if not isinstance(record, StrategyRecord):
-        raise ValueError(f"record must be a StrategyRecord, got {type(record).__name__}")
+        raise InputTypeError(f"record must be a StrategyRecord, got {type(record).__name__}")
+    replace = check_bool(replace, "replace")
     if record.name in _REGISTRY and not replace:
-        raise ValueError(
+        raise InputValueError(
             f"strategy {record.name!r} is already registered (replace=True to overwrite it)"
         )
     _REGISTRY[record.name] = record
@@ -227,8 +319,10 @@ def unregister_strategy(name: str) -> StrategyRecord:
 
 def get_strategy(name) -> StrategyRecord:
     """The record of a registered strategy; a clear error naming the choices otherwise."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"strategy must be one of {sorted(_REGISTRY)}, got {name!r}")
+    if not isinstance(name, str):
+        raise InputTypeError(f"strategy must be one of {sorted(_REGISTRY)}, got {name!r}")
+    if name not in _REGISTRY:
+        raise InputValueError(f"strategy must be one of {sorted(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
 
 
@@ -241,7 +335,9 @@ def _delta(delta: float) -> float:
     return float(delta)
 
 
-for _record in (
+_BUILTINS: tuple[StrategyRecord, ...] = ()  # filled below: the package's own, trusted
+
+_BUILTINS = (
     StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True),
     StrategyRecord("linupper", linupper, _delta, fused=FusedForm(_linupper_exponent, bounded=True)),
     StrategyRecord(
@@ -259,5 +355,6 @@ for _record in (
         fused=FusedForm(_extremes_exponent, bounded=False),
     ),
     StrategyRecord("upper", upper, _delta, fused=FusedForm(_upper_exponent, bounded=True)),
-):
+)
+for _record in _BUILTINS:
     register_strategy(_record)

@@ -2,6 +2,7 @@
 divergence is detected instead of crashing, and the same seed gives the same numbers."""
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from rwtheory.convex import engine
 from rwtheory.convex.layout import group_key
 from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
-from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
+from rwtheory.convex.reference import run_reference
+from rwtheory.convex.schemes import DROKL, KLCapped, Scheme, Strategy
 
 SCHEMES = [
     Strategy("uniform"),
@@ -112,12 +114,12 @@ def test_same_seed_same_numbers_and_batches_depend_only_on_the_seed():
     "kwargs,match",
     [
         (dict(method="adam"), r"method must be one of"),
-        (dict(lr=0.0), r"lr must be finite and > 0"),
-        (dict(lr=-1.0), r"lr must be finite and > 0"),
-        (dict(steps=0), r"steps must be in >= 1, got 0"),
+        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
+        (dict(lr=-1.0), r"lr must be a finite number > 0, got -1.0"),
+        (dict(steps=0), r"steps must be an integer >= 1, got 0"),
         (dict(method="sgd"), r"batch_size is required"),
-        (dict(method="sgd", batch_size=0), r"batch_size must be in 1..50, got 0"),
-        (dict(method="sgd", batch_size=51), r"batch_size must be in 1..50, got 51"),
+        (dict(method="sgd", batch_size=0), r"batch_size must be an integer in 1..50, got 0"),
+        (dict(method="sgd", batch_size=51), r"batch_size must be an integer in 1..50, got 51"),
         (dict(method="heavy_ball"), r"lambdas is required"),
     ],
 )
@@ -131,8 +133,8 @@ def test_bad_optimiser_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(outlier_fraction=1.0), r"outlier_fraction must be in \[0, 1\)"),
-        (dict(outlier_fraction=-0.1), r"outlier_fraction must be in \[0, 1\)"),
+        (dict(outlier_fraction=1.0), r"outlier_fraction must be a finite number in \[0, 1\)"),
+        (dict(outlier_fraction=-0.1), r"outlier_fraction must be a finite number in \[0, 1\)"),
         (dict(n=0), r"n must be an integer >= 1"),
         (dict(d=-3), r"d must be an integer >= 1"),
     ],
@@ -359,3 +361,133 @@ def test_a_subclass_that_overrides_the_weights_is_called_not_fused():
     np.testing.assert_allclose(flat.weights, 1 / 40, rtol=1e-15)
     np.testing.assert_allclose(flat.iterates, uniform.iterates, rtol=1e-12, atol=1e-15)
     assert group_key(DROKL(0.5))[0] == "fused" and group_key(Flat(0.5))[0] == "scheme"
+
+
+# ------------------------------------------------------------------ issue 22
+def test_a_run_that_cannot_start_is_an_error_not_a_divergence_at_step_0():
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    p.A[1, 3, 2] = np.nan  # changed in place after construction
+    with pytest.raises(ValueError, match=r"A must be finite, got nan at index \(1, 3, 2\)"):
+        engine.run(p, Strategy("linupper"), lr=0.1, steps=3)
+    q = regression_with_outliers(2, n=20, d=3, n_test=4)
+    with pytest.raises(
+        ValueError,
+        match=r"must give a finite objective f\(x0\) for every run, got inf for run\(s\) \[0, 1\]",
+    ):
+        engine.run(q, Strategy("linupper"), lr=0.1, steps=3, x0=np.full((2, 4), 1e200))
+    with pytest.raises(ValueError, match=r"must give a finite objective f\(x0\)"):
+        run_reference(q.take([0]), Strategy("linupper"), "gd", 0.1, 3, x0=np.full(4, 1e200))
+    # a real divergence is still recorded, not refused
+    tr = engine.run(q, Strategy("linupper"), lr=50.0, steps=5)
+    assert np.all(tr.diverged_at >= 1)
+
+
+@dataclass(frozen=True)
+class Doubled(Scheme):
+    label = "doubled"
+
+    def __call__(self, losses, step):
+        return (
+            np.full(losses.shape, 2.0 / losses.shape[-1])
+            if step == 2
+            else np.full(losses.shape, 1.0 / losses.shape[-1])
+        )
+
+
+@dataclass(frozen=True)
+class Negative(Scheme):
+    label = "negative"
+
+    def __call__(self, losses, step):
+        w = np.full(losses.shape, 1.0 / losses.shape[-1])
+        w[..., 0] -= 0.5
+        w[..., 1] += 0.5
+        return w
+
+
+def test_a_users_scheme_must_return_simplex_weights_at_every_step():
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    with pytest.raises(
+        ValueError,
+        match=r"the weights of scheme .*Doubled at step 2 must sum to 1 in every row "
+        r"\(within 1e-06\), got 2\.0",
+    ):
+        engine.run(p, Doubled(), lr=0.1, steps=4)
+    with pytest.raises(
+        ValueError,
+        match=r"the weights of scheme .*Negative at step 0 must be >= 0, "
+        r"got -0\.45 at index \(0, 0\)",
+    ):
+        engine.run(p, Negative(), lr=0.1, steps=4)
+    with pytest.raises(ValueError, match=r"Negative at step 0 must be >= 0"):
+        run_reference(p.take([0]), Negative(), "gd", 0.1, 4)
+    with pytest.raises(TypeError, match=r"schemes\[0\] .* must be hashable"):
+        engine.run(p, [Unhashable(), Unhashable()], lr=0.1, steps=2)
+
+
+@dataclass
+class Unhashable(Scheme):
+    label = "unhashable"
+
+    def __call__(self, losses, step):
+        return np.full(losses.shape, 1.0 / losses.shape[-1])
+
+
+def test_the_reference_loop_checks_its_arguments_like_the_engine():
+    row = regression_with_outliers(1, n=20, d=3, n_test=4)
+    for kwargs, message in (
+        (dict(lr=-1.0), r"lr must be a finite number > 0, got -1.0"),
+        (dict(lr="0.1"), r"lr must be a real number, got str"),
+        (dict(method="sgd"), r"batch_size is required for method='sgd'"),
+        (dict(steps=-2), r"steps must be an integer >= 1, got -2"),
+    ):
+        args = dict(method="gd", lr=0.1, steps=3) | kwargs
+        with pytest.raises((ValueError, TypeError), match=message):
+            run_reference(
+                row, Strategy("linupper"), args.pop("method"), args.pop("lr"), args.pop("steps")
+            )
+
+
+def nan_schedule(step):
+    return float("nan") if step == 2 else 1.0
+
+
+def text_schedule(step):
+    return "0.5"
+
+
+def negative_lambda(t):
+    return -1.0 if t == 3 else 0.5
+
+
+@pytest.mark.parametrize("fn", [nan_schedule, text_schedule])
+def test_a_users_schedule_is_named_with_its_step(fn):
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    step = 2 if fn is nan_schedule else 0
+    what = rf"temperature \(.*{fn.__name__}\) at step {step}"
+    with pytest.raises((ValueError, TypeError), match=what):
+        engine.run(p, Strategy("linupper", fn), lr=0.1, steps=4)
+    with pytest.raises((ValueError, TypeError), match=what):
+        Strategy("linupper", fn)(np.ones((1, 3)), step)
+    with pytest.raises((ValueError, TypeError), match=what):
+        engine.run(p, KLCapped(fn), lr=0.1, steps=4)
+
+
+def test_heavy_ball_lambdas_are_checked_and_named():
+    p = regression_with_outliers(2, n=20, d=3, n_test=4)
+    hb = dict(method="heavy_ball", lr=0.1, steps=4)
+    with pytest.raises(
+        ValueError,
+        match=r"lambdas \(.*negative_lambda\) at step 3 must be a finite number >= 0, got -1.0",
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=negative_lambda, **hb)
+    with pytest.raises(
+        TypeError, match=r"lambdas \(.*<lambda>\) at step 0 must be a real number, got str"
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=lambda t: "0.5", **hb)
+    with pytest.raises(
+        ValueError, match=r"lambdas must give steps \+ 1 = 5 finite values >= 0, got shape \(4,\)"
+    ):
+        engine.run(p, Strategy("linupper"), lambdas=[0.5] * 4, **hb)
+    with pytest.raises(ValueError, match=r"lambdas must be finite, got nan at index 1"):
+        engine.run(p, Strategy("linupper"), lambdas=[0.5, np.nan, 0.5, 0.5, 0.5], **hb)

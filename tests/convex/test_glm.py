@@ -1,6 +1,8 @@
 """The GLM engine: the squared family equals the least-squares engine, each family's
 derivatives and curvature constant, the gradient records of THEORY §6."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -209,3 +211,13 @@ def test_theorem_1_2_checks_run_on_the_convex_families_and_reject_a_nonconvex_on
         rate = theorems.gd_rate(tr, theorems.effective_smoothness(p, tr, "J")).violated()
         assert (bad.any() or bad_s.any()) != convex, loss.name
         assert not rate.any()
+
+
+def test_huber_is_finite_without_warning_far_in_its_linear_tail():
+    """The unused quadratic branch must not overflow (a RuntimeWarning where the loss, delta
+    (|r| - delta/2), is finite); inside the quadratic region the value is unchanged."""
+    loss = glm.huber(2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = loss.value(np.array([1e200, -3.0, 0.5]), np.zeros(3))
+    assert v.tolist() == [2.0 * (1e200 - 1.0), 2.0 * (3.0 - 1.0), 0.5 * 0.5 * 0.5]

@@ -128,3 +128,57 @@ def test_views_agree_on_every_claim():
     assert "What fails, and why" in page and "x.two" in page.split('id="summary"')[0]
     assert 'src="../figures/fig7.png"' in page
     assert "http://" not in page and "https://" not in page  # no network dependency
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (
+            lambda d: d["counts"].update(total=-1),
+            r"at \$\.counts\.total: -1 is less than the minimum of 0 "
+            r"\(schema path: properties/counts/properties/total/minimum\)",
+        ),
+        (
+            lambda d: d["claims"][0].update(scope="galaxy"),
+            r"at \$\.claims\[0\]\.scope: 'galaxy' is not one of",
+        ),
+        (
+            lambda d: d["claims"][0].update(id="../../etc"),
+            r"at \$\.claims\[0\]\.id: '\.\./\.\./etc' does not match",
+        ),
+        (
+            lambda d: d["claims"][0].update(evidence=["figures/../../x"]),
+            r"at \$\.claims\[0\]\.evidence\[0\]",
+        ),
+        (
+            lambda d: d["claims"][1].pop("status"),
+            r"at \$\.claims\[1\]: 'status' is a required property",
+        ),
+        (lambda d: d["claims"][1].update(id=d["claims"][0]["id"]), r"claim ids must be unique"),
+        (
+            lambda d: d["counts"]["status"].update(fails=2),
+            r"the counts must be the tallies of the claims",
+        ),
+    ],
+)
+def test_a_ledger_that_breaks_the_schema_is_refused_where_it_breaks_it(damage, message):
+    doc = _doc()
+    records.check_ledger(doc)
+    damage(doc)
+    with pytest.raises(ValueError, match=message):
+        records.check_ledger(doc)
+
+
+def test_a_ledger_file_must_be_utf8_json(tmp_path):
+    assert records.load_ledger(ROOT / "paper_checks.json")["counts"]["total"] > 0
+    for raw, message in (
+        (b"", "must not be empty"),
+        (b'{"a": 1', r"must be JSON: Expecting .* at line 1, column 8"),
+        (b'{"a": NaN}', "must be JSON, got the non-JSON number NaN"),
+        (b'{"t\xe9": 1}', "must be UTF-8 text, got byte 0xe9 at position 3"),
+        (b"{}", r"at \$: 'schema_version' is a required property"),
+    ):
+        path = tmp_path / "ledger.json"
+        path.write_bytes(raw)
+        with pytest.raises(ValueError, match=message):
+            records.load_ledger(path)

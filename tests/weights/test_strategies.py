@@ -114,5 +114,74 @@ def test_bad_records():
         strategies.StrategyRecord("x", lower, float, top_count=0)
     with pytest.raises(ValueError, match="min_batch must be an integer > top_count"):
         strategies.StrategyRecord("x", lower, float, top_count=2, min_batch=2)
-    with pytest.raises(ValueError, match="record must be a StrategyRecord"):
+    with pytest.raises(TypeError, match="record must be a StrategyRecord"):
         strategies.register_strategy(lower)
+
+
+# ------------------------------------------------------------------ user code, checked (issue 22)
+def flatten(normalized, delta=1.0):
+    """Fine on a 1-D batch, wrong on the engine's (K, m, b) blocks: one value per row lost."""
+    return (delta - normalized).reshape(-1) / 2
+
+
+def test_a_score_is_tried_at_construction_and_checked_again_where_used():
+    with pytest.raises(
+        ValueError, match=r"the score of strategy 'x' \(.*\.<lambda>\) must return finite"
+    ):
+        strategies.StrategyRecord("x", lambda t, d: t * np.nan, float)
+    with pytest.raises(
+        ValueError, match=r"must return one value per input, shape \(65,\), got shape \(64,\)"
+    ):
+        strategies.StrategyRecord("x", lambda t, d: t[:-1], float)
+    with pytest.raises(TypeError, match=r"must return a numpy array like its input, got float"):
+        strategies.StrategyRecord("x", lambda t, d: 0.5, float)
+    with pytest.raises(
+        ValueError,
+        match=r"score_range of strategy 'x' .* at delta=1 must be a finite number >= 0, got -1.0",
+    ):
+        strategies.StrategyRecord("x", lower, lambda d: -1)
+    with pytest.raises(
+        ValueError, match=r"score_range .* must be at least the spread of the scores"
+    ):
+        strategies.StrategyRecord("x", lower, lambda d: 0.5)
+    # a score that passes the 1-D trial but breaks on the engine's blocks: named where used
+    rec = strategies.register_strategy(strategies.StrategyRecord("flat", flatten, float))
+    try:
+        assert rw.sample_weights(np.array([1.0, 2.0, 3.0]), "flat").shape == (3,)
+        p = regression_with_outliers(2, n=10, d=2, n_test=2)
+        with pytest.raises(
+            ValueError,
+            match=r"the score of strategy 'flat' \(.*flatten\) must return one value per input",
+        ):
+            engine.run(p, Strategy("flat"), lr=0.1, steps=2)
+    finally:
+        strategies.unregister_strategy(rec.name)
+
+
+def test_record_fields_are_typed_and_numpy_integers_are_integers():
+    with pytest.raises(TypeError, match="constant must be True or False, got 'no'"):
+        strategies.StrategyRecord("x", lower, float, constant="no")
+    with pytest.raises(TypeError, match="replace must be True or False, got 'no'"):
+        strategies.register_strategy(TOY, replace="no")
+    rec = strategies.StrategyRecord("x", lower, float, top_count=np.int64(1), min_batch=np.int64(3))
+    assert (rec.top_count, rec.min_batch) == (1, 3) and type(rec.top_count) is int
+    with pytest.raises(ValueError, match="constant must be False for strategy 'x'"):
+        strategies.StrategyRecord("x", lower, float, constant=True)
+
+
+def test_float64_scores_of_float32_losses_are_weighted_in_float64():
+    """A registered score may return a wider dtype: its finite scores must not overflow in a
+    conversion of the package's own; the weights come back in the losses' dtype."""
+
+    def huge(t, delta=1.0):
+        return np.asarray(t, dtype=np.float64) * 1e300
+
+    strategies.register_strategy(strategies.StrategyRecord("huge", huge, lambda d: 2e300 * d))
+    try:
+        w = rw.sample_weights(np.array([1.0, 2.0, 3.0], np.float32), "huge", 1e300)
+        assert w.dtype == np.float32
+        np.testing.assert_allclose(
+            w, np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum(), rtol=1e-6
+        )
+    finally:
+        strategies.unregister_strategy("huge")

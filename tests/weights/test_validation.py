@@ -325,3 +325,40 @@ def test_the_largest_finite_gap_is_accepted():
 def test_rho_of_the_wrong_type_is_named(bad):
     with pytest.raises(TypeError, match=r"^rho must be a real number"):
         rw.kl_capped_weights(GOOD, 1.0, bad)
+
+
+# ------------------------------------------------------------------ issue 22
+def test_cap_analysis_at_any_batch_size():
+    """n beyond float64 (10**400) gives the limit e^{delta/r}, not an OverflowError; numpy
+    integers are integers."""
+    assert rw.worst_case_rho("linupper", 10**400, 0.5) == pytest.approx(math.exp(2), rel=1e-15)
+    assert rw.cap_safe_temperature("linupper", 10**400) == pytest.approx(1 / math.log(2), rel=1e-15)
+    assert rw.worst_case_rho("linupper", np.int64(10), 1.0) == rw.worst_case_rho(
+        "linupper", 10, 1.0
+    )
+    with pytest.raises(TypeError, match="n must be an integer, got '10'"):
+        rw.worst_case_rho("linupper", "10", 1.0)
+
+
+def test_bisection_refuses_too_few_iterations_before_iterating():
+    g = np.array([0.0, 1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"max_iter must be >= 36 for these gaps and tol=1e-10"):
+        rw.kl_capped_weights_bisection(g, 0.5, 2.0, max_iter=10)
+    with pytest.raises(ValueError, match=r"max_iter must be an integer >= 1, got 0"):
+        rw.kl_capped_weights_bisection(g, 0.5, 2.0, max_iter=0)
+    w = rw.kl_capped_weights_bisection(g, 0.5, 2.0, max_iter=36)
+    assert abs(w.sum() - 1) < 1e-9
+    # a tolerance below float64's resolution stops where the bracket no longer halves
+    np.testing.assert_allclose(
+        rw.kl_capped_weights_bisection(g, 0.5, 2.0, tol=1e-300),
+        rw.kl_capped_weights(g, 0.5, 2.0),
+        atol=1e-15,
+    )
+
+
+def test_batched_pipeline_takes_list_temperatures_and_names_a_bad_strategy():
+    X = np.array([[1.0, 2.0, 4.0], [3.0, 1.0, 2.0]])
+    w = batched_sample_weights(X, "linupper", [[0.5], [2.0]])
+    np.testing.assert_allclose(w[1], rw.sample_weights(X[1], "linupper", 2.0), rtol=1e-15)
+    with pytest.raises(TypeError, match="strategy must be a registered name or a list of names"):
+        batched_sample_weights(X, None)
