@@ -98,11 +98,27 @@ def _robustness(root: Path) -> dict:
     return grid
 
 
+def _lm_api() -> dict:
+    """Constants of the LM path that the LM guide (``docs/lm.md``) states, read from
+    :mod:`rwtheory.lm.losses` itself so that the page cannot drift from the code:
+    ``chunked_min_vocab`` (``CHUNKED_MIN_VOCAB``: from this vocabulary size on the Trainer
+    takes the chunked loss by default) and ``chunk_budget_mib`` (``CHUNK_BUDGET_BYTES`` in
+    MiB: the default chunk's buffer budget). Importing the module needs torch, which the
+    build needs anyway (autodoc of ``rwtheory.lm``, the gallery's LM examples)."""
+    from rwtheory.lm import losses
+
+    return dict(
+        chunked_min_vocab=str(losses.CHUNKED_MIN_VOCAB),
+        chunk_budget_mib=f"{losses.CHUNK_BUDGET_BYTES / 2**20:g}",
+    )
+
+
 def substitutions(root: Path) -> dict:
     """The values pages may insert (MyST substitutions, Jinja syntax)."""
     return dict(
         ledger=_ledger(root),
         lm=_lm_study(root),
+        lm_api=_lm_api(),
         floors=_floors(root),
         robustness=_robustness(root),
         version=package_version(root),

@@ -9,6 +9,7 @@ import csv
 import json
 import re
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -161,3 +162,34 @@ def test_numbers_on_the_site_are_the_artifacts(docs_site):
     for page in docs_site.rglob("*.html"):  # no substitution left unreplaced (code aside)
         text = re.sub(r"<(code|pre)\b.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
         assert "{{" not in text, page
+
+
+def _text(page: Path) -> str:
+    """What a reader sees of an HTML page: tags, scripts and styles dropped, entities
+    decoded, white space collapsed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_the_lm_guide_shows_the_package_constants_and_the_result_files(docs_site):
+    """docs/lm.md states rwtheory.lm's constants through substitutions: the built page holds
+    the package's own values in their sentences. Its measurements are the committed result
+    files, shown whole: every line of each is on the page."""
+    pytest.importorskip("torch")
+    from rwtheory.lm.losses import CHUNK_BUDGET_BYTES, CHUNKED_MIN_VOCAB
+
+    text = _text(docs_site / "lm.html")
+    assert f"from a vocabulary of {CHUNKED_MIN_VOCAB} entries up" in text
+    assert f"fit a {CHUNK_BUDGET_BYTES / 2**20:g} MiB buffer budget" in text
+    for name in ("bench_lm_loss.txt", "bench_lm_step.txt"):
+        lines = (ROOT / "benchmarks" / "results" / name).read_text(encoding="utf-8").splitlines()
+        assert [ln for ln in lines if " ".join(ln.split()) not in text] == [], name
+
+
+def test_the_lm_guide_says_whether_gpu_results_are_committed():
+    """The LM guide says that no GPU result is committed exactly while benchmarks/gpu.py's
+    default output folder (``sh benchmarks/gpu.sh``) does not exist: committing the results
+    means showing them there."""
+    page = " ".join((ROOT / "docs" / "lm.md").read_text(encoding="utf-8").split())
+    committed = (ROOT / "benchmarks" / "results" / "gpu").exists()
+    assert ("No GPU result is committed yet" in page) != committed

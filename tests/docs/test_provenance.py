@@ -110,11 +110,16 @@ def source_text(path: Path) -> str:
 
 
 def tokens(path: Path):
-    """(kind, content, heading) of every inline piece: kind is "text", "code", "role:NAME",
-    "link"; fences come as ("fence", content, False)."""
+    """(kind, content, heading) of every inline piece of a source: see :func:`text_tokens`."""
+    return text_tokens(source_text(path))
+
+
+def text_tokens(text: str):
+    """(kind, content, heading) of every inline piece of markdown ``text``: kind is "text",
+    "code", "role:NAME", "link"; fences come as ("fence", content, False)."""
     out = []
     heading = False
-    for tok in _parser().parse(source_text(path)):
+    for tok in _parser().parse(text):
         if tok.type == "heading_open":
             heading = True
         elif tok.type == "heading_close":
@@ -183,6 +188,9 @@ REPO_PATH = re.compile(
 )
 CLI = re.compile(r"(?<![\w.])(?<!import )rwtheory\s+([a-z]+)\b([^`|;&\n]*)")
 CLAIM_LIKE = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
+#: A first component shaped like a numbered statement of the paper (``thm3``, ``fig9``,
+#: ``tab12``, ``prop2``): a claim's family even before the ledger has a claim in it.
+PAPER_FAMILY = re.compile(r"^(?:thm|prop|fig|tab)\d+$")
 FILE_SUFFIX = re.compile(r"\.(?:md|json|csv|py|toml|txt|png|pdf|html|rst|cfg|yaml|yml)$")
 
 
@@ -209,6 +217,32 @@ def resolves(dotted: str) -> bool:
 def _ledger_ids() -> frozenset[str]:
     doc = json.loads((ROOT / "paper_checks.json").read_text(encoding="utf-8"))
     return frozenset(c["id"] for c in doc["claims"])
+
+
+@cache
+def _ledger_families() -> frozenset[str]:
+    """The first components of the ledger's ids (``thm1``, ``fig7``, ``lm``, ``tab1``, ...)."""
+    return frozenset(i.split(".")[0] for i in _ledger_ids())
+
+
+def names_a_claim(span: str) -> bool:
+    """Whether a code span stands for a claim id: dotted lower-case words, not a file name,
+    whose first component is the family of a claim in paper_checks.json or shaped like a
+    numbered statement of the paper (:data:`PAPER_FAMILY`). Other dotted spans
+    (``accelerator.prepare``, ``self.log_dict``, ``stats.skipped``, ``rwtheory.lm``: module
+    paths are checked by :func:`test_module_paths_exist`) are not claims."""
+    if not CLAIM_LIKE.match(span) or FILE_SUFFIX.search(span):
+        return False
+    family = span.split(".")[0]
+    return family in _ledger_families() or PAPER_FAMILY.match(family) is not None
+
+
+def unknown_claim_ids(pieces) -> list[str]:
+    """The claim ids named by ``{claim}`` roles and claim-shaped code spans of ``pieces``
+    (:func:`text_tokens`' triples) that paper_checks.json does not hold."""
+    named = [c for kind, c, _ in pieces if kind == "role:claim"]
+    named += [c for kind, c, _ in pieces if kind == "code" and names_a_claim(c)]
+    return [c for c in named if c not in _ledger_ids()]
 
 
 @cache
@@ -267,13 +301,26 @@ def test_cli_commands_and_options_exist(path):
 
 @pytest.mark.parametrize("path", SOURCES, ids=_ids(SOURCES))
 def test_claim_ids_exist(path):
-    named = [c for kind, c, _ in tokens(path) if kind == "role:claim"]
-    named += [
-        c
-        for kind, c, _ in tokens(path)
-        if kind == "code" and CLAIM_LIKE.match(c) and not FILE_SUFFIX.search(c) and not resolves(c)
-    ]
-    assert [c for c in named if c not in _ledger_ids()] == []
+    assert unknown_claim_ids(tokens(path)) == []
+
+
+@pytest.mark.parametrize(
+    "markdown, unknown",
+    [
+        ("`thm1.pep`, `lm.linupper_best`, `fig7.linupper_fastest` and {claim}`overhead`", []),
+        ("the claim `lm.nonexistent_claim`", ["lm.nonexistent_claim"]),
+        ("`thm1.pep_typo` and `tab1.scale_`", ["thm1.pep_typo", "tab1.scale_"]),
+        (
+            "`fig9.shapes`, `thm3.i`: numbered like the paper, no such claim",
+            ["fig9.shapes", "thm3.i"],
+        ),
+        ("{claim}`lm.nope` and {claim}`accelerator.prepare`", ["lm.nope", "accelerator.prepare"]),
+        ("`accelerator.prepare`, `self.log_dict`, `stats.skipped`, `torch.compile`", []),
+        ("`rwtheory.lm.losses`, `rw.sample_weights`, `lm.csv`, `figures/lm.csv`", []),
+    ],
+)
+def test_the_claim_check_tells_claim_ids_from_other_dotted_names(markdown, unknown):
+    assert unknown_claim_ids(text_tokens(markdown)) == unknown
 
 
 def test_readme_links_exist():
