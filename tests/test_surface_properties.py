@@ -132,7 +132,7 @@ def test_a_damaged_ledger_is_refused_at_its_place_or_renders(path, value):
     except InputError as exc:
         assert str(exc).startswith("ledger: ") and "at $" in str(exc) or "counts" in str(exc)
         return
-    assert "<html" in render_html(doc, prefix="")
+    assert "<html" in render_html(doc)
 
 
 GRID_PATHS = list(_paths(TINY_GRID))[1:]

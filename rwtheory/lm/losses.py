@@ -632,8 +632,8 @@ def per_sample_loss_from_hidden(
         products run in the autocast dtype, like ``F.linear`` would.
     labels : integer tensor ``(B, T)``, as for :func:`per_sample_loss`.
     bias : optional ``(V,)`` output bias.
-    ignore_index, shift, return_counts, check, label_smoothing, position_ids, document_ids,
-    max_documents : as for :func:`per_sample_loss`.
+    ignore_index, shift, return_counts, check, label_smoothing : as for :func:`per_sample_loss`.
+    position_ids, document_ids, max_documents : as for :func:`per_sample_loss`.
     chunk_size : tokens per chunk (an integer >= 1); default :func:`default_chunk_size`.
 
     Returns the same losses as :func:`per_sample_loss` on the full logits (float32,

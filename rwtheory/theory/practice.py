@@ -80,6 +80,7 @@ SCHEMES = (
     + tuple(DROKL(t) for t in (0.4, 1.0, 2.0, 5.0, 10.0))
     + tuple(KLCapped(r, rho) for r, rho in ((0.1, 2.0), (0.5, 2.0), (1.0, 2.0), (1.0, 4.0)))
 )
+#: Forms of the predicted factor: the paper's rate bounds, and the sharp ones.
 FORMS = ("paper", "sharp")
 #: Gamma-statistics of the predicted factor: the theorem's min_t Gamma_t, and the mean.
 STATISTICS = ("min", "mean")
@@ -367,6 +368,8 @@ def regimes(table: dict, mask: np.ndarray) -> list[RegimeRow]:
 class PracticeStudy:
     """What :func:`study` found.
 
+    Attributes
+    ----------
     table : the pair table, column name -> one entry per pair (:func:`_columns`: the
         instance's regime labels, mean and min Gamma_t of the reweighted run, the measured
         speed-ups ``speedup_steps`` / ``speedup_final``, the predicted factors

@@ -3,6 +3,7 @@ state changes; empty global batches skipped on request; the optimizer-step token
 equal to one big batch; the step's objective and unweighted token-mean loss in the stats."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -137,7 +138,7 @@ def test_a_failing_call_changes_nothing_and_repr_still_works():
     assert reweighter.step == 1
     assert repr(reweighter) == "SampleReweighter(strategy='linupper', step=1, temperature=100)"
     reweighter.step = 50  # the schedule fails here: repr says so instead of raising
-    assert "the schedule fails at step 50: ValueError" in repr(reweighter)
+    assert re.search(r"the schedule fails at step 50: \w*ValueError", repr(reweighter))
     with pytest.raises(ValueError, match="step must be an integer >= 0"):
         reweighter(LOSSES, step=-1)
     assert reweighter.step == 50
