@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import sys
 from typing import Any
 
 import array_api_compat as aac
@@ -112,9 +113,17 @@ def namespace(*arrays: Any):
     the cost of each call on small arrays), ``array_api_compat.torch`` for torch tensors.
 
     Code written against it must stay inside the standard *and* numpy's main namespace:
-    in particular ``sort`` has no ``descending`` argument there (sort, then ``flip``)."""
+    in particular ``sort`` has no ``descending`` argument there (sort, then ``flip``).
+
+    Tensors take a direct path to ``array_api_compat.torch`` (the same answer as
+    ``array_namespace``): inside ``torch.compile`` regions that function is traced, and the
+    dynamo of torch 2.9 cannot trace its ``isinstance`` checks against ``X | Y`` unions."""
     if all(isinstance(a, np.ndarray) for a in arrays):
         return np
+    if "torch" in sys.modules and all(isinstance(a, sys.modules["torch"].Tensor) for a in arrays):
+        import array_api_compat.torch as torch_namespace
+
+        return torch_namespace
     return aac.array_namespace(*arrays)
 
 
