@@ -10,6 +10,7 @@ command line. The CLI sits on top of the package: nothing in ``rwtheory`` import
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -671,6 +672,16 @@ def build_parser() -> argparse.ArgumentParser:
     import rwtheory
 
     parser.add_argument("--version", action="version", version=f"rwtheory {rwtheory.__version__}")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module first, here and in every worker process: a module that "
+        "registers strategies, which then appear in the figures and studies that compare "
+        "strategies (repeatable; installed packages can use the entry points "
+        "'rwtheory.strategies' instead)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -693,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), _plugins(parser, args.plugin):
             _check_extras(args)
             _check_outputs(parser, args)
             return args.run(args, parser)
@@ -712,6 +723,27 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rwtheory: {exc}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _plugins(parser, modules: list[str]):
+    """The ``--plugin`` modules loaded for the command (and its workers); an import error is
+    an argument error, one line."""
+    if not modules:
+        yield
+        return
+    from rwtheory._array import InputError
+    from rwtheory.experiments import lineup
+
+    try:
+        context = lineup.plugins(modules)
+        context.__enter__()
+    except InputError as exc:
+        parser.error(f"argument --plugin: {exc}")
+    try:
+        yield
+    finally:
+        context.__exit__(None, None, None)
 
 
 def _environment_error(exc: RuntimeError) -> bool:

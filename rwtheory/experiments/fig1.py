@@ -10,11 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from rwtheory.experiments.common import Table, fmt, new_figure
+from rwtheory.experiments.lineup import figure_strategies
 from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
 NAME = "fig1"
+#: The paper's strategies (its claim judges these; a strategy a user registered gets a panel
+#: of its own, :func:`rwtheory.experiments.lineup.figure_strategies`).
 STRATEGIES = ("linupper", "quadratic", "extremes")
 #: The ids of the claims of :func:`claims` (the rows marked "error" if building raises).
 CLAIM_KEYS = ("fig1.shapes",)
@@ -57,10 +60,12 @@ def shape_facts(y: np.ndarray) -> ShapeFacts:
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     """No runs: ``seeds`` and ``quick`` change nothing (the figure is exact)."""
-    fig, axes = new_figure(len(STRATEGIES), width=4.2, height=3.4)
+    shown = figure_strategies(STRATEGIES)
+    extra = shown[len(STRATEGIES) :]
+    fig, axes = new_figure(len(shown), width=4.2, height=3.4)
     table = Table()
     facts = {}
-    for ax, name in zip(axes, STRATEGIES, strict=True):
+    for ax, name in zip(axes, shown, strict=True):
         for r in TEMPERATURES:
             x, y = shape(name, r)
             ax.plot(x, y, label=f"r = {r:g}")
@@ -76,9 +81,10 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         ax.legend(fontsize=8)
     fig.tight_layout()
     caption = (
-        f"Figure 1 analogue: weight shapes of the paper's strategies for temperatures "
-        f"r in {list(TEMPERATURES)} and uniform (dashed). {shape_text()} "
-        f"Exact (no runs, no seeds)."
+        "Figure 1 analogue: weight shapes of the paper's strategies"
+        + (f" and of the registered {', '.join(extra)}" if extra else "")
+        + f" for temperatures r in {list(TEMPERATURES)} and uniform (dashed). "
+        f"{shape_text((*shown, 'uniform'))} Exact (no runs, no seeds)."
     )
     return FigureResult(NAME, fig, table.columns(), caption, Summary(facts))
 

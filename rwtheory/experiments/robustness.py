@@ -35,12 +35,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from rwtheory._array import InputValueError
+from rwtheory._array import InputValueError, describe
 from rwtheory.convex.problems import seed_list
 from rwtheory.experiments import pins
+from rwtheory.experiments.lineup import user_strategies
 from rwtheory.experiments.pool import default_workers, process_pool
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
 from rwtheory.report.files import atomic_write_text
+from rwtheory.weights.strategies import get_strategy
 
 __all__ = ["CHUNK", "SchedulerUnreachable", "Study", "claim_keys", "run_setting", "run_study"]
 
@@ -140,12 +142,28 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+def _strategy_key(name: str) -> str:
+    """A user strategy as the chunk key holds it: its name, its score function and a digest
+    of the score's source (a chunk computed with other code for it is redone)."""
+    import inspect
+
+    score = get_strategy(name).score
+    try:
+        source = inspect.getsource(score)
+    except (OSError, TypeError):  # no source (a builtin, a lambda typed at a prompt)
+        source = repr(score)
+    return f"{name}: {describe(score)} {hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
 class ChunkStore:
     """Finished chunks on disk, one JSON file each, written atomically."""
 
     def __init__(self, out: Path, grid: StudyGrid):
         self.folder = Path(out) / "chunks" / grid.digest()
         self.key = dict(grid=grid.as_dict(), version=package_version(), code=code_fingerprint())
+        extra = [_strategy_key(name) for name in user_strategies()]
+        if extra:  # strategies a user registered run too (rwtheory.experiments.lineup)
+            self.key["strategies"] = extra
 
     def path(self, family: str, chunk: int) -> Path:
         return self.folder / f"{family}-{chunk:04d}.json"

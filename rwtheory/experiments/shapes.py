@@ -3,9 +3,13 @@ Figure 1 and the right panel of Figure 7)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from rwtheory._array import describe
 from rwtheory.weights.pipeline import sample_weights
+from rwtheory.weights.strategies import get_strategy
 
 #: Batch used to draw the shapes: n equally spaced losses, i.e. normalised losses
 #: l~ = -1, ..., 1 (delta = 1).
@@ -20,10 +24,18 @@ def shape(strategy: str, temperature: float, n: int = SHAPE_N):
     return 2 * losses - 1, n * w
 
 
-def shape_text(n: int = SHAPE_N) -> str:
+def formulas(strategies: Sequence[str]) -> str:
+    """The scores of ``strategies`` as each record states them (``formula``, at delta = 1):
+    the varying ones first, in order, then the constant ones as ``w = 1/n``."""
+    records = [get_strategy(n) for n in strategies]
+    varying = [f"{r.name} s = {r.formula or describe(r.score)}" for r in records if not r.constant]
+    return ", ".join(varying + [f"{r.name} w = 1/n" for r in records if r.constant])
+
+
+def shape_text(strategies: Sequence[str], n: int = SHAPE_N) -> str:
+    """The caption of a shapes panel drawing ``strategies``."""
     return (
         f"Shapes: n w_i (weight relative to the uniform 1/n) for a batch of n={n} equally "
         f"spaced losses, i.e. normalised losses l~ = -1..1 (delta={DELTA:g}); "
-        f"w = softmax(s(l~)/r) with linupper s = min(l~ + 1, 1), quadratic s = 1 - l~^2, "
-        f"extremes s = |l~|, uniform w = 1/n (rwtheory.sample_weights)."
+        f"w = softmax(s(l~)/r) with {formulas(strategies)} (rwtheory.sample_weights)."
     )

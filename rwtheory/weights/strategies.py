@@ -175,6 +175,9 @@ class StrategyRecord:
         ``top_count + 1``; ``quadratic`` needs 3: for two samples both sit at the ends).
     fused : the engine's fused evaluation, or None for its generic path.
     constant : the score is constant, so the weights are exactly 1/B (no exp rounding).
+    formula : the score at :math:`\delta = 1` as plain text, for the captions of the figures
+        that show every registered strategy (e.g. ``"min(l~ + 1, 1)"``; empty: the caption
+        names the score function instead).
 
     The cap analysis (:func:`rwtheory.worst_case_rho`) assumes that the worst batch puts
     ``top_count`` samples at the top score and the rest at the bottom; for the built-in
@@ -200,6 +203,7 @@ class StrategyRecord:
     min_batch: int | None = None
     fused: FusedForm | None = None
     constant: bool = False
+    formula: str = ""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -221,6 +225,8 @@ class StrategyRecord:
         if self.fused is not None and not isinstance(self.fused, FusedForm):
             raise InputTypeError(f"fused must be a FusedForm or None, got {self.fused!r}")
         object.__setattr__(self, "constant", check_bool(self.constant, "constant"))
+        if not isinstance(self.formula, str):
+            raise InputTypeError(f"formula must be a string, got {type(self.formula).__name__}")
         _probe(self)
 
 
@@ -338,14 +344,21 @@ def _delta(delta: float) -> float:
 _BUILTINS: tuple[StrategyRecord, ...] = ()  # filled below: the package's own, trusted
 
 _BUILTINS = (
-    StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True),
-    StrategyRecord("linupper", linupper, _delta, fused=FusedForm(_linupper_exponent, bounded=True)),
+    StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True, formula="0"),
+    StrategyRecord(
+        "linupper",
+        linupper,
+        _delta,
+        fused=FusedForm(_linupper_exponent, bounded=True),
+        formula="min(l~ + 1, 1)",
+    ),
     StrategyRecord(
         "quadratic",
         quadratic,
         lambda delta: 1.0,
         min_batch=3,
         fused=FusedForm(_quadratic_exponent, bounded=False),
+        formula="1 - l~^2",
     ),
     StrategyRecord(
         "extremes",
@@ -353,8 +366,15 @@ _BUILTINS = (
         _delta,
         top_count=2,
         fused=FusedForm(_extremes_exponent, bounded=False),
+        formula="|l~|",
     ),
-    StrategyRecord("upper", upper, _delta, fused=FusedForm(_upper_exponent, bounded=True)),
+    StrategyRecord(
+        "upper",
+        upper,
+        _delta,
+        fused=FusedForm(_upper_exponent, bounded=True),
+        formula="(l~ + 1)/2",
+    ),
 )
 for _record in _BUILTINS:
     register_strategy(_record)
