@@ -70,20 +70,28 @@ class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
         return kl_capped_weights(gaps.clamp(min=0.0), temperature, self.rho)
 
 
+def _names() -> tuple[str, ...]:
+    """The names accepted now: the registry as it is (a strategy registered after this
+    module was imported included), ``"dro_kl"`` and ``"kl_capped"``."""
+    return (*STRATEGIES, "dro_kl", "kl_capped")
+
+
 def check_strategy(strategy):
-    """``strategy`` validated: a name of :data:`LM_STRATEGIES` (``"kl_capped"`` becomes
-    ``kl_capped(2.0)``), a :class:`kl_capped`, or a callable ``losses -> scores``."""
+    """``strategy`` validated: a name of the strategy registry (as it is now, so a strategy
+    registered after ``import rwtheory.lm`` is accepted), ``"dro_kl"`` or ``"kl_capped"``
+    (which becomes ``kl_capped(2.0)``), a :class:`kl_capped`, or a callable
+    ``losses -> scores``. :data:`LM_STRATEGIES` lists the names known at import."""
     if isinstance(strategy, str):
-        if strategy not in LM_STRATEGIES:
+        if strategy not in _names():
             raise ValueError(
-                f"strategy must be one of {sorted(LM_STRATEGIES)}, a "
+                f"strategy must be one of {sorted(_names())}, a "
                 f"kl_capped(rho) or a callable losses -> scores, got {strategy!r}"
             )
         return kl_capped() if strategy == "kl_capped" else strategy
     if callable(strategy):
         return strategy
     raise ValueError(
-        f"strategy must be one of {sorted(LM_STRATEGIES)}, a kl_capped(rho) or a "
+        f"strategy must be one of {sorted(_names())}, a kl_capped(rho) or a "
         f"callable losses -> scores, got {strategy!r}"
     )
 
