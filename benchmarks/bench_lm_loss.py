@@ -52,12 +52,12 @@ into preallocated buffers (no softmax, no allocation):
 ``chunked / floor4`` is the chunked path's overhead beyond its products, ``cce / floor3`` the
 peer's, and ``floor4 / floor3`` (about 4/3 if the products run equally fast) what a path that
 recomputes the logits pays for not keeping them; ``floor4 / cce`` is the lowest chunked / cce
-that any implementation with these products can reach here. When it exceeds the target 1.2
+that any implementation with these products can reach here. When it exceeds the target (1.4)
 the report says so instead of counting the target as reachable.
 
 The same process also reports how far apart the paths' losses and gradients are.
 Targets (the issue's): peak memory <= 30 % of naive, time <= 1.5x naive; against the peer
-(CPU): per-sample mean NLL equal to 1e-5, peak memory <= cce's, time <= 1.2x cce's.
+(CPU): per-sample mean NLL equal to 1e-5, peak memory <= cce's, time <= 1.4x cce's (issue 23; 1.2x until then).
 CPU threads: ``--threads`` (default 1, as bench_lm_step.py: the machines are shared), the
 same for every variant (the peer's compiled code included).
 """
@@ -83,7 +83,8 @@ from rwtheory.report.files import atomic_write_text
 
 B, T, D = 8, 1024, 512
 MEMORY_TARGET, TIME_TARGET = 0.30, 1.5
-PEER_TIME_TARGET, PEER_LOSS_TOL = 1.2, 1e-5
+# issue 23 withdrew the 1.2x CPU target (the peer keeps the logits: 3 products to our 4)
+PEER_TIME_TARGET, PEER_LOSS_TOL = 1.4, 1e-5
 
 
 def _peer_available() -> bool:
