@@ -76,17 +76,22 @@ plt.show()
 # the clean test MSE against uniform.
 import csv  # noqa: E402
 import os  # noqa: E402
-
-from rwtheory.cli import main  # noqa: E402
+import subprocess  # noqa: E402
 
 out = folder / "study"
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(folder), os.environ.get("PYTHONPATH")])
+env = dict(
+    os.environ,
+    PYTHONPATH=os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
 )
-code = main(
-    ["--plugin", "my_strategies", "robustness", "--grid", "quick", "--only", "fig7"]
-    + ["--out", str(out), "--workers", "2"]
+run = subprocess.run(
+    [sys.executable, "-m", "rwtheory", "--plugin", "my_strategies", "robustness"]
+    + ["--grid", "quick", "--only", "fig7", "--out", str(out), "--workers", "2"],
+    env=env,
+    capture_output=True,
+    text=True,
+    check=True,
 )
+print(run.stdout.splitlines()[-1])
 lines = [
     ln
     for ln in (out / "fig7_decomposition.csv").read_text(encoding="utf-8").splitlines()
