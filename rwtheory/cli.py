@@ -680,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import this module first, here and in every worker process: a module that "
         "registers strategies, which then appear in the figures and studies that compare "
         "strategies (repeatable; installed packages can use the entry points "
-        "'rwtheory.strategies' instead)",
+        "'rwtheory_strategies' instead)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:

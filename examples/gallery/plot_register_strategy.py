@@ -16,7 +16,7 @@ Figure 7, and runs it through the Figure 7 family of the robustness study.
 # The figures and the study run in worker processes, which start fresh: they must import the
 # code that registers the strategy. So it lives in a module -- here written to a scratch
 # folder; in practice a module of your package, named with ``rwtheory --plugin MODULE`` or
-# declared as an entry point ``rwtheory.strategies``.
+# declared as an entry point ``rwtheory_strategies``.
 import sys
 import tempfile
 import textwrap
@@ -113,4 +113,5 @@ from rwtheory.weights.strategies import unregister_strategy  # noqa: E402
 
 unregister_strategy("softsquare")
 sys.modules.pop("my_strategies", None)
-sys.path.remove(str(folder))
+if str(folder) in sys.path:
+    sys.path.remove(str(folder))

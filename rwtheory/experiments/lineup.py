@@ -12,8 +12,8 @@ The figures run in worker processes (:mod:`rwtheory.experiments.pool`), which st
 so a strategy must be registered by code they import too. Two ways, both read once per
 process by :func:`load_plugins`:
 
-* an installed package declares an entry point in the group ``rwtheory.strategies``
-  (``[project.entry-points."rwtheory.strategies"] mine = "mypkg.strategies"``): the object
+* an installed package declares an entry point in the group ``rwtheory_strategies``
+  (``[project.entry-points."rwtheory_strategies"] mine = "mypkg.strategies"``): the object
   it names -- a module (registering at import), a :class:`StrategyRecord`, an iterable of
   them, or a callable registering them -- is loaded;
 * the variable ``RWTHEORY_PLUGINS`` names modules to import, separated by commas; the
@@ -54,7 +54,7 @@ __all__ = [
 #: The paper's strategies, in its order (the claims are judged on these).
 PAPER = ("uniform", "linupper", "quadratic", "extremes")
 #: The entry-point group of packages that register strategies.
-ENTRY_POINTS = "rwtheory.strategies"
+ENTRY_POINTS = "rwtheory_strategies"
 #: The environment variable naming plugin modules (comma-separated).
 PLUGINS_VARIABLE = "RWTHEORY_PLUGINS"
 
