@@ -15,6 +15,17 @@ or the user's function), ``silent`` (a bad input accepted or a wrong result), ``
 other exception, or an escaped warning), ``vague`` (an error naming no bad argument),
 ``valid_refused`` (a good input refused).
 
+Part 4 (LM): the LM path ``rwtheory.lm`` (``tests/lm_cases.py``: ``per_sample_loss`` and
+``per_sample_loss_from_hidden`` with every argument, packing included, in float16, bfloat16,
+float32 and float64; ``gather_losses`` in one process; ``reweighted_loss`` with every
+strategy form and good and bad user callables; ``SampleReweighter`` built with every option,
+called, scored, checkpointed through ``torch.save``/``torch.load(weights_only=True)`` and
+printed; its calls with one bad argument, which must leave it as it was; damaged
+checkpoints; ``kl_capped``; ``accumulate_gradients``; the packing helpers;
+``ReweightStats`` / ``stats_from_dict``), judged as Part 2 -- a good call checked against a
+float64 cross entropy written out, weights against :func:`rwtheory.sample_weights` (and its
+siblings) on the same float32 losses.
+
 Part 3 (CLI): bad command lines (``surface_cases.cli_commands``: unknown commands and
 options, bad numbers, bad output paths, missing or damaged grid files, ledgers and study
 folders), each run as ``python -m rwtheory ...`` in a fresh process with a timeout, and a
@@ -22,11 +33,12 @@ few good controls. Classes: ``clean`` (exit 2 and one line naming the argument; 
 exit 0), ``traceback``, ``silently accepted`` (exit 0, or still running at the timeout),
 ``not one line``, ``unnamed``, ``other exit``, ``valid refused``.
 
-    .venv/bin/python benchmarks/bad_input_surface.py --calls 40 \\
+    .venv/bin/python benchmarks/bad_input_surface.py --calls 100 \\
         --out benchmarks/results/bad_input_surface_after.txt
 
 The package is imported from this script's checkout (``ROOT``), so a copy of this script and
-of ``tests/surface_cases.py`` placed in an older checkout measures that checkout (``before``).
+of ``tests/surface_cases.py`` and ``tests/lm_cases.py`` placed in an older checkout measures
+that checkout (``before``).
 Timings on a loaded machine are noisy; the counts are what matters.
 """
 
@@ -118,6 +130,19 @@ def surface_part(calls: int, counts, per_fn, examples, show):
         _examples(calls, body, f"surface/{name}")
 
 
+def lm_part(calls: int, counts, per_fn, examples, show):
+    import lm_cases
+    import surface_cases
+
+    for name, scenario in lm_cases.SCENARIOS.items():
+
+        def body(data, name=name, scenario=scenario):
+            outcome, detail = surface_cases.judge(scenario(data))
+            _count(name, outcome, detail, counts, per_fn, examples, show)
+
+        _examples(calls, body, f"lm/{name}")
+
+
 def _count(fn, outcome, detail, counts, per_fn, examples, show):
     counts[outcome] += 1
     per_fn[fn][outcome] += 1
@@ -195,6 +220,7 @@ def main(argv=None) -> int:
     for part, fn in (
         ("weights (issue 13's functions)", weights_part),
         ("surface (since issue 13)", surface_part),
+        ("LM (rwtheory.lm)", lm_part),
     ):
         t0 = time.perf_counter()
         counts, per_fn = collections.Counter(), collections.defaultdict(collections.Counter)
