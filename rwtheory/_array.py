@@ -381,10 +381,10 @@ def check_seed(value: Any, name: str = "seed") -> int:
 
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool: ``True``/``False`` (or a numpy bool) only -- never a string such as
-    ``'no'`` (truthy) or a number; else a ``TypeError`` naming ``name``."""
+    ``'no'`` (truthy), a number or a tensor; else a ``TypeError`` naming ``name``."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise InputTypeError(f"{name} must be True or False, got {value!r}")
+    raise InputTypeError(f"{name} must be a bool (True or False), got {value!r}")
 
 
 def check_number(

@@ -57,7 +57,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from rwtheory._array import check_tensor, zero_gradient_rows
+from rwtheory._array import check_bool, check_int, check_tensor, zero_gradient_rows
 from rwtheory.lm.packing import document_slots, packed_mean, target_slots
 
 __all__ = [
@@ -105,18 +105,14 @@ def _check_tensor(x, name: str, ndim: int, *, floating: bool):
     check_tensor(x, name, ndim, floating=floating)  # dense, strided, real: rwtheory._array
 
 
-def _check_int(value, name: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_flags(shift, check, return_counts) -> None:
-    for name, value in (("shift", shift), ("check", check), ("return_counts", return_counts)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be a bool, got {value!r}")
+def _check_flags(shift, check, return_counts) -> tuple[bool, bool, bool]:
+    """The three flags as Python bools (numpy bools accepted; never a string, a number or a
+    tensor, whose truth would be read silently)."""
+    return (
+        check_bool(shift, "shift"),
+        check_bool(check, "check"),
+        check_bool(return_counts, "return_counts"),
+    )
 
 
 def _check_smoothing(label_smoothing) -> float:
@@ -244,7 +240,8 @@ class LossCheck:
             i = int(self._nonfinite.nonzero()[0, 0])
             raise ValueError(
                 f"{owner} gave a non-finite loss ({float(self._losses[i])}) for "
-                f"sample {i}: {owner} must hold finite values"
+                f"sample {i}: {owner} must hold finite values whose loss is finite "
+                f"in {self._losses.dtype}"
             )
         if flags[2]:
             b = int(self._over.nonzero()[0, 0])
@@ -288,15 +285,21 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+#: The range of ``ignore_index``: the labels are compared as int64.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _check_call(check, shift, return_counts, ignore_index, label_smoothing, packing):
-    """The scalar arguments shared by both loss functions, validated (host only)."""
-    _check_flags(shift, check, return_counts)
+    """The scalar arguments shared by both loss functions, validated (host only): returns
+    ``(shift, check, return_counts, ignore_index, label_smoothing)`` as Python values."""
+    flags = _check_flags(shift, check, return_counts)
     if packing[2] is not None and packing[0] is None and packing[1] is None:
         raise ValueError(
             "max_documents needs document boundaries: pass position_ids or document_ids "
             "with it (packed sequences), or leave it None"
         )
-    return _check_int(ignore_index, "ignore_index"), _check_smoothing(label_smoothing)
+    ignore_index = check_int(ignore_index, "ignore_index", minimum=_INT64[0], maximum=_INT64[1])
+    return (*flags, ignore_index, _check_smoothing(label_smoothing))
 
 
 def _finish(losses, counts, bad, over, where: tuple, check: bool, return_counts: bool):
@@ -364,7 +367,7 @@ def per_sample_loss(
     """
     _check_tensor(logits, "logits", 3, floating=True)
     packing = (position_ids, document_ids, max_documents)
-    ignore_index, eps = _check_call(
+    shift, check, return_counts, ignore_index, eps = _check_call(
         check, shift, return_counts, ignore_index, label_smoothing, packing
     )
     vocab = logits.shape[2]
@@ -399,8 +402,8 @@ def default_chunk_size(vocab: int, budget_bytes: int = CHUNK_BUDGET_BYTES) -> in
     V = 131072; at least 1. It depends on the vocabulary only, never on the batch, so the
     memory stays within the budget whatever the batch size, and small batches are chunked
     too."""
-    vocab = _check_int(vocab, "vocab", minimum=1)
-    budget_bytes = _check_int(budget_bytes, "budget_bytes", minimum=1)
+    vocab = check_int(vocab, "vocab", minimum=1)
+    budget_bytes = check_int(budget_bytes, "budget_bytes", minimum=1)
     return max(1, budget_bytes // (BYTES_PER_LOGIT * vocab))
 
 
@@ -575,6 +578,11 @@ def _check_projection(hidden, weight, bias) -> tuple[int, int, int, int]:
     if bias is not None:
         _check_tensor(bias, "bias", 1, floating=True)
     batch, length, dim = hidden.shape
+    if dim == 0:
+        raise ValueError(
+            f"hidden must have a last dimension d >= 1 (the model width), got shape "
+            f"{tuple(hidden.shape)}"
+        )
     vocab = weight.shape[0]
     if weight.shape[1] != dim or vocab == 0:
         raise ValueError(
@@ -646,13 +654,13 @@ def per_sample_loss_from_hidden(
     """
     batch, length, dim, vocab = _check_projection(hidden, weight, bias)
     packing = (position_ids, document_ids, max_documents)
-    ignore_index, eps = _check_call(
+    shift, check, return_counts, ignore_index, eps = _check_call(
         check, shift, return_counts, ignore_index, label_smoothing, packing
     )
     chunk_size = (
         default_chunk_size(vocab)
         if chunk_size is None
-        else _check_int(chunk_size, "chunk_size", minimum=1)
+        else check_int(chunk_size, "chunk_size", minimum=1)
     )
     if isinstance(labels, torch.Tensor):
         _same_device({"hidden": hidden, "weight": weight, "bias": bias, "labels": labels})
@@ -664,5 +672,6 @@ def per_sample_loss_from_hidden(
     safe = torch.where(flat_mask, targets, 0)  # ignored positions score token 0, unused
     token_nll = fn.apply(hidden.reshape(-1, dim), weight, bias, safe, flat_mask, chunk_size, eps)
     losses, counts, over = _per_sample_mean(token_nll, mask, docs)
-    where = ("hidden", ignore_index, vocab, shift, None if docs is None else docs.d)
+    owner = "hidden, weight and bias" if bias is not None else "hidden and weight"
+    where = (owner, ignore_index, vocab, shift, None if docs is None else docs.d)
     return _finish(losses, counts, bad, over, where, check, return_counts)

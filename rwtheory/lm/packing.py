@@ -24,10 +24,12 @@ document gets alone in a padded row (its first label is never a target). Padding
 are documents without scored tokens like any other.
 
 **Layout.** Row b holds at most ``max_documents`` = D documents (default: T, which any row
-satisfies): the losses are ``(B * D,)``, entry ``b * D + k`` the k-th document of row b, NaN
-where row b has fewer than k + 1 documents or the document has no scored token (weight 0 in
-the reweighting, as for padded rows). The shape depends on B, T and D only, never on the
-data: ``torch.compile`` does not recompile when the number of documents per row changes.
+satisfies; D is at most T -- a row of T positions holds at most T documents, so a larger D
+would only add empty slots): the losses are ``(B * D,)``, entry ``b * D + k`` the k-th
+document of row b, NaN where row b has fewer than k + 1 documents or the document has no
+scored token (weight 0 in the reweighting, as for padded rows). The shape depends on B, T
+and D only, never on the data: ``torch.compile`` does not recompile when the number of
+documents per row changes.
 A document beyond the D-th of its row with a scored token is an error with ``check=True``
 (one more flag in the loss's one value read); with ``check=False`` its tokens are dropped.
 
@@ -41,7 +43,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rwtheory._array import check_int, check_tensor
+from rwtheory._array import check_bool, check_int, check_tensor
 
 __all__ = ["document_slots", "packed_mean", "target_slots"]
 
@@ -64,7 +66,15 @@ def _starts_from(ids, name: str, batch: int, length: int, device, rule):
 def document_slots(labels, position_ids, document_ids, max_documents):
     """``(slots, new, D)``: the 0-based index of each position's document in its row
     ``(B, T)`` int64, the document starts ``(B, T)`` bool, and D (``max_documents``
-    validated, default T). Host-side checks of shapes, dtypes and devices only."""
+    validated: an integer in 1..T, default T). ``labels`` is the ``(B, T)`` integer label
+    tensor the ids belong to; at least one of ``position_ids``/``document_ids`` is given.
+    Host-side checks of shapes, dtypes and devices only."""
+    check_tensor(labels, "labels", 2, floating=False)
+    if position_ids is None and document_ids is None:
+        raise ValueError(
+            "position_ids or document_ids must be given (the document boundaries of packed "
+            "rows), got neither"
+        )
     batch, length = labels.shape
     starts = []
     if position_ids is not None:
@@ -79,15 +89,38 @@ def document_slots(labels, position_ids, document_ids, max_documents):
                 document_ids, "document_ids", batch, length, labels.device, lambda a, b: a != b
             )
         )
-    d = length if max_documents is None else check_int(max_documents, "max_documents", minimum=1)
+    d = (
+        length
+        if max_documents is None
+        else check_int(max_documents, "max_documents", minimum=1, maximum=max(length, 1))
+    )
     new = starts[0] if len(starts) == 1 else starts[0] | starts[1]
     return new.long().cumsum(dim=1) - 1, new, d
 
 
+def _check_pair(a, a_name: str, b, b_name: str, *, b_bool: bool) -> None:
+    """Host-side checks of two ``(B, T)`` tensors of one row layout: ``a`` integer, ``b``
+    bool (``b_bool``) or integer, the same shape."""
+    check_tensor(a, a_name, 2, floating=False)
+    if not isinstance(b, torch.Tensor):
+        raise TypeError(f"{b_name} must be a torch.Tensor, got {type(b).__name__}")
+    if b_bool and b.dtype != torch.bool:
+        raise TypeError(f"{b_name} must be a bool tensor, got {b.dtype}")
+    if not b_bool:
+        check_tensor(b, b_name, 2, floating=False)
+    if tuple(b.shape) != tuple(a.shape):
+        raise ValueError(
+            f"{b_name} must have the shape of {a_name} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
 def target_slots(slots, new, shift: bool):
     """The document of each target position and the mask of predictions that stay inside
-    their document (see the module docstring, "Scored targets")."""
-    if not shift:
+    their document (see the module docstring, "Scored targets"). ``slots`` ``(B, T)``
+    integer and ``new`` ``(B, T)`` bool as :func:`document_slots` returns them; ``shift`` a
+    bool."""
+    _check_pair(slots, "slots", new, "new", b_bool=True)
+    if not check_bool(shift, "shift"):
         return slots, torch.ones_like(new)
     inside = F.pad(~new[:, 1:], (0, 1), value=False)  # t and t + 1 in one document
     return F.pad(slots[:, 1:], (0, 1), value=0), inside
@@ -95,11 +128,21 @@ def target_slots(slots, new, shift: bool):
 
 def packed_mean(token_nll, mask, slots, d: int):
     """Per-document means ``(B * D,)`` (NaN: no scored token), the counts ``(B * D,)`` and the
-    mask of scored tokens dropped beyond the D-th document. ``token_nll`` ``(B*T,)``, ``mask``
-    and ``slots`` ``(B, T)``. Unscored positions enter through ``where`` (a NaN there cannot
-    leak) and the division is guarded, as for whole rows."""
-    batch = slots.shape[0]
-    over = mask & (slots >= d)
+    mask of scored tokens dropped: those whose slot lies outside ``[0, D)`` (beyond the D-th
+    document, or negative). ``token_nll`` ``(B*T,)`` floating, ``mask`` ``(B, T)`` bool,
+    ``slots`` ``(B, T)`` integer, ``d`` an integer in 1..T. Unscored positions enter through
+    ``where`` (a NaN there cannot leak) and the division is guarded, as for whole rows.
+    Host-side checks of types and shapes only (the slots' values are not read)."""
+    _check_pair(slots, "slots", mask, "mask", b_bool=True)
+    check_tensor(token_nll, "token_nll", 1, floating=True)
+    if token_nll.shape[0] != slots.numel():
+        raise ValueError(
+            f"token_nll must hold one loss per position, {slots.numel()} = B x T for slots "
+            f"of shape {tuple(slots.shape)}, got {token_nll.shape[0]}"
+        )
+    d = check_int(d, "d", minimum=1, maximum=max(slots.shape[1], 1))
+    batch, slots = slots.shape[0], slots.long()
+    over = mask & ((slots >= d) | (slots < 0))
     keep = mask & ~over
     index = torch.where(keep, slots, d)  # dropped and unscored tokens into an extra bin
     nll = torch.where(keep, token_nll.view(batch, -1), 0.0)

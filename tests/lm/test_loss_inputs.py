@@ -23,9 +23,13 @@ def test_return_counts_and_check_must_be_bools(value):
     hidden, weight, labels = _case()
     logits = F.linear(hidden, weight)
     for name in ("return_counts", "check", "shift"):
-        with pytest.raises(TypeError, match=rf"{name} must be a bool, got {value!r}"):
+        with pytest.raises(
+            TypeError, match=rf"{name} must be a bool \(True or False\), got {value!r}"
+        ):
             per_sample_loss(logits, labels, **{name: value})
-        with pytest.raises(TypeError, match=rf"{name} must be a bool, got {value!r}"):
+        with pytest.raises(
+            TypeError, match=rf"{name} must be a bool \(True or False\), got {value!r}"
+        ):
             per_sample_loss_from_hidden(hidden, weight, labels, **{name: value})
 
 

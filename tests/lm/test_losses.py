@@ -300,7 +300,7 @@ def test_minus_infinity_off_target_is_a_mask_not_an_error():
 def test_bad_scalar_arguments():
     with pytest.raises(TypeError, match="ignore_index must be an integer, got -100.0"):
         per_sample_loss(GOOD_LOGITS, GOOD_LABELS, ignore_index=-100.0)
-    with pytest.raises(TypeError, match="shift must be a bool, got 1"):
+    with pytest.raises(TypeError, match=r"shift must be a bool \(True or False\), got 1"):
         per_sample_loss(GOOD_LOGITS, GOOD_LABELS, shift=1)
 
 
@@ -334,7 +334,9 @@ def test_bad_input_chunked():
         per_sample_loss_from_hidden(hidden, weight, labels + 23)
     bad = hidden.detach().clone()
     bad[1, 2, 0] = math.nan
-    with pytest.raises(ValueError, match=r"hidden gave a non-finite loss \(nan\) for sample 1"):
+    with pytest.raises(
+        ValueError, match=r"hidden and weight gave a non-finite loss \(nan\) for sample 1"
+    ):
         per_sample_loss_from_hidden(bad, weight.detach(), labels)
 
 

@@ -159,9 +159,9 @@ def test_a_score_is_tried_at_construction_and_checked_again_where_used():
 
 
 def test_record_fields_are_typed_and_numpy_integers_are_integers():
-    with pytest.raises(TypeError, match="constant must be True or False, got 'no'"):
+    with pytest.raises(TypeError, match=r"constant must be a bool \(True or False\), got 'no'"):
         strategies.StrategyRecord("x", lower, float, constant="no")
-    with pytest.raises(TypeError, match="replace must be True or False, got 'no'"):
+    with pytest.raises(TypeError, match=r"replace must be a bool \(True or False\), got 'no'"):
         strategies.register_strategy(TOY, replace="no")
     rec = strategies.StrategyRecord("x", lower, float, top_count=np.int64(1), min_batch=np.int64(3))
     assert (rec.top_count, rec.min_batch) == (1, 3) and type(rec.top_count) is int
