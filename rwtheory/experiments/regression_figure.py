@@ -32,7 +32,7 @@ from rwtheory.experiments.common import (
     run_grid,
     seeds_for,
 )
-from rwtheory.experiments.verdict import Rule
+from rwtheory.experiments.verdict import Verdict
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
@@ -127,7 +127,9 @@ class RegressionFigure:
             width=self.width,
         )
 
-    def claim(self, rules: Mapping[str, Rule], summary, key: str, **text) -> Claim:
+    def claim(
+        self, rules: Mapping[str, Callable[[S], Verdict]], summary: S, key: str, **text
+    ) -> Claim:
         """The claim row ``key`` of this figure: its status is what ``rules[key]`` says of
         ``summary`` (the rule the robustness study re-applies), its ``how`` the figure's
         command; ``text``: the row's words (``section``, ``paper``, ``quoted``, ``ours``,
