@@ -130,7 +130,7 @@ class Instance:
 
 
 def instance_draws(count: int, seed: int, shapes):
-    """The draws every random instance starts with: yields, for k = 0..``count``-1, k, the
+    """The draws every random instance starts with: yields, for k = 0, ..., count - 1, k, the
     generator ``numpy.random.default_rng(seed)`` (one for all instances, drawn in turn),
     the instance's (n, d) drawn uniformly from ``shapes``, and the minibatch sizes it may
     draw from, {1, 2, n/4, n/2}; the caller draws the rest of the instance from the same
