@@ -76,6 +76,7 @@ __all__ = [
     "check_in_range",
     "check_int",
     "check_lambdas",
+    "check_name",
     "check_per_run",
     "check_seed",
     "call_user_scalar",
@@ -393,6 +394,14 @@ def check_seed(value: Any, name: str = "seed") -> int:
     """A seed of numpy's generators: an integer >= 0 (numpy refuses negative seeds deep
     inside ``default_rng``); else an error naming ``name``."""
     return check_int(value, name, minimum=0)
+
+
+def check_name(value: Any, name: str = "name") -> str:
+    """``value`` if it is a non-empty string (a record's name or label), else a
+    ``ValueError`` naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise InputValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
 
 
 def check_bool(value: Any, name: str) -> bool:
