@@ -44,13 +44,21 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 import sys
-from typing import Any
+from collections.abc import Callable, Collection
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import array_api_compat as aac
 import numpy as np
 
+if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
+    import torch
+
 __all__ = [
+    "Array",
+    "Back",
     "InputError",
     "InputTypeError",
     "InputValueError",
@@ -68,6 +76,7 @@ __all__ = [
     "check_in_range",
     "check_int",
     "check_lambdas",
+    "check_name",
     "check_per_run",
     "check_seed",
     "call_user_scalar",
@@ -83,6 +92,14 @@ __all__ = [
     "widen_for",
     "zero_gradient_rows",
 ]
+
+
+#: A numpy array or a torch tensor, as the checks below return them. ``Any`` to the type
+#: checker: numpy's and torch's array types share no protocol it could check, and every
+#: computation on them goes through the dynamically typed array-API namespace.
+Array: TypeAlias = Any
+#: ``back``: what turns a result computed on a converted array back into the caller's kind.
+Back: TypeAlias = Callable[[Array], Array]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -107,7 +124,7 @@ def _is_torch(x: Any) -> bool:
     return aac.is_torch_array(x)
 
 
-def namespace(*arrays: Any):
+def namespace(*arrays: Any) -> ModuleType:
     """Array-API namespace of ``arrays``: numpy itself for numpy arrays (numpy >= 2.1
     implements the standard in its main namespace, and array_api_compat's wrappers double
     the cost of each call on small arrays), ``array_api_compat.torch`` for torch tensors.
@@ -151,7 +168,7 @@ def _check_torch_storage(x: Any, name: str) -> None:
         raise InputTypeError(f"{name} must hold data, got a tensor on the 'meta' device")
 
 
-def _as_array(x: Any, name: str):
+def _as_array(x: Any, name: str) -> Array:
     """``x`` as a numpy array or a torch tensor, or a ``TypeError`` naming ``name``."""
     if isinstance(x, (list, tuple)) or isinstance(x, numbers.Number):
         if isinstance(x, bool):
@@ -175,7 +192,7 @@ def _as_array(x: Any, name: str):
     raise InputTypeError(f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}")
 
 
-def _working_dtype(x: Any, name: str, xp):
+def _working_dtype(x: Array, name: str, xp: ModuleType) -> Array:
     """``x`` converted to its working dtype (module docstring), or a ``TypeError``."""
     dt = x.dtype
     if dt == xp.float64 or dt == xp.float32:  # the common case, no promotion
@@ -196,7 +213,7 @@ def _working_dtype(x: Any, name: str, xp):
     return xp.astype(x, xp.float32)  # float16, bfloat16
 
 
-def _first_non_finite(x, original, name: str):
+def _first_non_finite(x: Array, original: Array, name: str) -> InputValueError:
     """The ``ValueError`` for the first non-finite entry of ``x``; an entry that was finite
     in ``original`` (a longdouble beyond float64's range) is reported as out of range."""
     xp = namespace(x)
@@ -221,7 +238,7 @@ def as_float_array(
     allow_empty: bool = False,
     finite: bool = True,
     like: Any = None,
-):
+) -> tuple[ModuleType, Array]:
     """Validate ``x`` and return ``(xp, array)`` in its working dtype (module docstring).
 
     Parameters
@@ -279,7 +296,7 @@ def check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
         raise InputValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
 
 
-def check_fits_dtype(x: Any, name: str, dtype, why: str) -> None:
+def check_fits_dtype(x: Array, name: str, dtype: Any, why: str) -> None:
     """A ``ValueError`` naming ``name`` when a finite entry of the tensor/array ``x`` lies
     beyond the finite range of the narrower ``dtype`` it is about to be cast to (``why``
     says why), so that an overflow inside the package is never reported as a non-finite
@@ -360,8 +377,8 @@ def check_int(
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise InputTypeError(f"{name} must be an integer, got {value!r}")
-    low_ok = minimum is None or value >= minimum
-    if not low_ok or (maximum is not None and value > maximum):
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         allowed = (
             f"in {minimum}..{maximum}"
             if minimum is not None and maximum is not None
@@ -370,13 +387,21 @@ def check_int(
             else f"<= {maximum}"
         )
         raise InputValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
+    return v
 
 
 def check_seed(value: Any, name: str = "seed") -> int:
     """A seed of numpy's generators: an integer >= 0 (numpy refuses negative seeds deep
     inside ``default_rng``); else an error naming ``name``."""
     return check_int(value, name, minimum=0)
+
+
+def check_name(value: Any, name: str = "name") -> str:
+    """``value`` if it is a non-empty string (a record's name or label), else a
+    ``ValueError`` naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise InputValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -420,7 +445,7 @@ def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
     return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
-def check_choice(value: Any, name: str, choices) -> str:
+def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
     """``value`` if it is one of the strings ``choices``, else a ``ValueError`` (``TypeError``
     for a non-string) naming ``name`` and the choices."""
     if not isinstance(value, str):
@@ -430,7 +455,7 @@ def check_choice(value: Any, name: str, choices) -> str:
     return value
 
 
-def check_callable(value: Any, name: str, what: str = "a callable"):
+def check_callable(value: Any, name: str, what: str = "a callable") -> Callable[..., Any]:
     """``value`` if it is callable, else a ``TypeError`` naming ``name`` (``what`` says which
     callable is expected, e.g. ``"a callable t -> lambda_t"``)."""
     if not callable(value):
@@ -447,7 +472,7 @@ def describe(fn: Any) -> str:
     return f"{module}.{qual}" if module else qual
 
 
-def check_user_array(out: Any, what: str, like: Any, *, finite: bool = True):
+def check_user_array(out: Any, what: str, like: Array, *, finite: bool = True) -> Array:
     """The array ``out`` that a user's callable returned for the array ``like``: it must be
     the same kind (numpy array for numpy input, torch tensor for torch input), of ``like``'s
     shape and of a real dtype; integer results are cast to ``like``'s dtype (a score of 0 or 1
@@ -484,7 +509,7 @@ def check_user_array(out: Any, what: str, like: Any, *, finite: bool = True):
     return out
 
 
-def _raise_non_finite(out, what: str):
+def _raise_non_finite(out: Array, what: str) -> None:
     xp = namespace(out)
     bad = np.asarray(aac.to_device(~xp.isfinite(out), "cpu"))
     idx = tuple(np.argwhere(bad)[0].tolist())
@@ -496,9 +521,10 @@ def _raise_non_finite(out, what: str):
 
 # ----------------------------------------------------------------------------- precision
 @functools.lru_cache(maxsize=32)
-def _bounds(dtype) -> tuple[float, float]:
+def _bounds(dtype: Any) -> tuple[float, float]:
     """(smallest normal, largest / 4) of a numpy or torch floating dtype (cached: finfo
     costs microseconds per call on the weighting hot path)."""
+    fi: np.finfo[Any] | torch.finfo
     if isinstance(dtype, np.dtype) or isinstance(dtype, type):
         fi = np.finfo(dtype)
     else:
@@ -508,7 +534,7 @@ def _bounds(dtype) -> tuple[float, float]:
     return float(fi.smallest_normal), float(fi.max) / 4
 
 
-def fits_dtype(value: Any, dtype, xp) -> bool:
+def fits_dtype(value: Any, dtype: Any, xp: ModuleType) -> bool:
     """Whether ``value`` (a float, or an array of positive values) can be used as a scalar
     parameter of a computation in ``dtype``: every value a normal number of the dtype and at
     most a quarter of its largest (so that a few sums of such values stay finite). A float32
@@ -519,7 +545,7 @@ def fits_dtype(value: Any, dtype, xp) -> bool:
     return lo <= to_float(xp.min(value)) and to_float(xp.max(value)) <= hi
 
 
-def widen_for(x: Any, xp, *params: Any):
+def widen_for(x: Array, xp: ModuleType, *params: Any) -> tuple[Array, Back]:
     """``(x, back)``: ``x`` itself when every parameter in ``params`` (floats, arrays, or
     ``None``: skipped) :func:`fits_dtype` of ``x``, else ``x`` in float64 and ``back`` the
     cast of a result to ``x``'s dtype. A float64 ``x`` is never widened: the callers refuse
@@ -530,7 +556,7 @@ def widen_for(x: Any, xp, *params: Any):
     return xp.astype(x, xp.float64), lambda a: xp.astype(a, dtype)
 
 
-def zero_gradient_rows(x: Any, keep: Any):
+def zero_gradient_rows(x: Array, keep: Array) -> Array:
     """``x`` (a 2-D torch tensor) with a gradient hook that sets the gradient of every row
     where ``keep`` is False to exactly 0. Those rows do not enter the result, so their true
     gradient is 0; without the hook a row of -inf logits (a fully masked, ignored position)
@@ -543,7 +569,7 @@ def zero_gradient_rows(x: Any, keep: Any):
 
 
 # ----------------------------------------------------------------------------- plumbing
-def numpy_view(x: Any):
+def numpy_view(x: Any) -> tuple[Any, Back]:
     """``(view, back)``: a CPU torch tensor as a zero-copy numpy view (detached; half
     precision promoted to float32) and the function that turns a numpy result back into a
     torch tensor; any other input unchanged, with ``back`` the identity.
@@ -570,17 +596,17 @@ def numpy_view(x: Any):
     return x, _identity
 
 
-def _torch_strided():
+def _torch_strided() -> Any:
     import torch
 
     return torch.strided
 
 
-def _identity(a):
+def _identity(a: Array) -> Array:
     return a
 
 
-def _to_torch(a):
+def _to_torch(a: np.ndarray) -> Array:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(a))
@@ -612,7 +638,7 @@ def as_float64_data(x: Any, name: str, shape: tuple, *, finite: bool = True) -> 
     return np.asarray(a, dtype=np.float64)
 
 
-def check_per_run(value, name: str, runs: int) -> np.ndarray:
+def check_per_run(value: Any, name: str, runs: int) -> np.ndarray:
     """A positive finite number, or one per run (an array or list of shape (runs,)): a
     float64 array of shape (runs,). Strings, bools and other non-numbers are a
     ``TypeError`` naming ``name``."""
@@ -636,7 +662,9 @@ def check_per_run(value, name: str, runs: int) -> np.ndarray:
     return np.full(runs, v)
 
 
-def call_user_scalar(fn, arg: int, what: str, *, low: float = 0.0, low_open: bool = True):
+def call_user_scalar(
+    fn: Callable[[int], Any], arg: int, what: str, *, low: float = 0.0, low_open: bool = True
+) -> float:
     """``fn(arg)`` as a finite float above ``low`` (``>= low`` unless ``low_open``): a user's
     schedule (a temperature ``r(t)``, heavy ball's ``lambda_t``). Anything else -- a string,
     NaN, a negative value, an array -- is an error whose message starts with ``what`` and
@@ -644,7 +672,7 @@ def call_user_scalar(fn, arg: int, what: str, *, low: float = 0.0, low_open: boo
     return check_number(fn(arg), f"{what} at step {arg}", low=low, low_open=low_open)
 
 
-def check_lambdas(lambdas, steps: int) -> np.ndarray:
+def check_lambdas(lambdas: Any, steps: int) -> np.ndarray:
     """Heavy ball's lambda_t, t = 0..steps (a callable or an array), all finite >= 0."""
     if lambdas is None:
         raise InputValueError(
@@ -667,7 +695,7 @@ def check_lambdas(lambdas, steps: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- documents
-def read_text(path, what: str) -> str:
+def read_text(path: str | os.PathLike[str], what: str) -> str:
     """The UTF-8 text of the file ``path``; an :class:`InputValueError` starting with
     ``what`` (e.g. "grid file 'x.toml'") when it is missing, not a file, unreadable, not
     UTF-8 (the offending byte and its position) or empty."""
@@ -691,12 +719,12 @@ def read_text(path, what: str) -> str:
     return text
 
 
-def parse_json(text: str, what: str):
+def parse_json(text: str, what: str) -> Any:
     """``json.loads(text)`` for a document of the package; NaN and Infinity (which Python
     accepts and JSON does not) are refused, and a syntax error names the line and column."""
     import json
 
-    def _refuse(token):
+    def _refuse(token: str) -> None:
         raise InputValueError(f"{what} must be JSON, got the non-JSON number {token}")
 
     try:

@@ -122,6 +122,16 @@ def _check_outputs(parser, args) -> None:
             remove_stale_temporaries(value if folder else value.parent)
 
 
+def _add_workers(p, help: str) -> None:
+    """The option ``--workers`` of a computing command (``help`` says what they run)."""
+    p.add_argument("--workers", type=_positive_int, default=None, help=help)
+
+
+def _add_output(p, flag: str, default: Path, help: str) -> None:
+    """An output option (``flag``: a folder or a file, :data:`OUTPUTS` says which)."""
+    p.add_argument(flag, type=_output_path, default=default, help=help)
+
+
 # ------------------------------------------------------------------ figures
 def add_figures(sub) -> None:
     p = sub.add_parser("figures", help="regenerate the figures (PNG, PDF and CSV)")
@@ -132,19 +142,9 @@ def add_figures(sub) -> None:
         default=None,
         help="seeds per configuration (default: each figure's own)",
     )
-    p.add_argument(
-        "--out",
-        type=_output_path,
-        default=DEFAULT_FIGURES_DIR,
-        help="output folder (default: figures/)",
-    )
+    _add_output(p, "--out", DEFAULT_FIGURES_DIR, "output folder (default: figures/)")
     p.add_argument("--quick", action="store_true", help="small configurations (for tests)")
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=None,
-        help="worker processes (default: every core; the outputs do not depend on it)",
-    )
+    _add_workers(p, "worker processes (default: every core; the outputs do not depend on it)")
     p.set_defaults(run=cmd_figures)
 
 
@@ -210,12 +210,7 @@ def add_check(sub) -> None:
         action="store_true",
         help="small configurations (< 2 min); deterministic rows are unchanged",
     )
-    p.add_argument(
-        "--out",
-        type=_output_path,
-        default=DEFAULT_CHECKS_FILE,
-        help="output file (default: paper_checks.md)",
-    )
+    _add_output(p, "--out", DEFAULT_CHECKS_FILE, "output file (default: paper_checks.md)")
     p.add_argument(
         "--robustness",
         type=_study_folder,
@@ -230,12 +225,8 @@ def add_check(sub) -> None:
         help="only these providers (theorems, prop1, pep, cap, overhead, figure names); "
         "the file then holds only their rows",
     )
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=None,
-        help="worker processes for the checks (default: every core; the outputs do not "
-        "depend on it)",
+    _add_workers(
+        p, "worker processes for the checks (default: every core; the outputs do not depend on it)"
     )
     p.set_defaults(run=cmd_check)
 
@@ -328,29 +319,19 @@ def add_reproduce(sub) -> None:
         "reproduce", help="regenerate every figure and the robustness study, then run the checks"
     )
     p.add_argument("--quick", action="store_true", help="small configurations")
-    p.add_argument(
-        "--figures-out",
-        type=_output_path,
-        default=DEFAULT_FIGURES_DIR,
-        help="figure folder (default: figures/)",
-    )
-    p.add_argument(
+    _add_output(p, "--figures-out", DEFAULT_FIGURES_DIR, "figure folder (default: figures/)")
+    _add_output(
+        p,
         "--out",
-        type=_output_path,
-        default=DEFAULT_CHECKS_FILE,
-        help="checks file (default: paper_checks.md; the JSON goes beside it)",
+        DEFAULT_CHECKS_FILE,
+        "checks file (default: paper_checks.md; the JSON goes beside it)",
     )
-    p.add_argument(
-        "--report-out",
-        type=_output_path,
-        default=DEFAULT_REPORT_DIR,
-        help="folder of the HTML report (default: report/)",
+    _add_output(
+        p, "--report-out", DEFAULT_REPORT_DIR, "folder of the HTML report (default: report/)"
     )
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=None,
-        help="worker processes for the figures, checks and robustness study "
+    _add_workers(
+        p,
+        "worker processes for the figures, checks and robustness study "
         "(default: every core; the outputs do not depend on it)",
     )
     p.set_defaults(run=cmd_reproduce)
@@ -408,11 +389,11 @@ def add_report(sub) -> None:
         default=DEFAULT_CHECKS_FILE.with_suffix(".json"),
         help="the ledger to render (default: paper_checks.json)",
     )
-    p.add_argument(
+    _add_output(
+        p,
         "--out",
-        type=_output_path,
-        default=DEFAULT_REPORT_DIR,
-        help="output folder (default: report/; the page is OUT/index.html)",
+        DEFAULT_REPORT_DIR,
+        "output folder (default: report/; the page is OUT/index.html)",
     )
     p.add_argument(
         "--figures",
@@ -485,6 +466,8 @@ def cmd_report(args, parser) -> int:
 
 # ------------------------------------------------------------------ robustness
 def add_robustness(sub) -> None:
+    # argparse's declarations, one keyword a line as ruff formats them: every command's
+    # parser has this shape by design (the options differ)
     p = sub.add_parser(
         "robustness",
         help="re-judge every empirical claim over a grid of the parameters the paper lost",
@@ -507,20 +490,18 @@ def add_robustness(sub) -> None:
         default=None,
         help="seeds per setting (default: the grid's, 10)",
     )
-    p.add_argument(
-        "--workers", type=_positive_int, default=None, help="worker processes (default: every core)"
-    )
+    _add_workers(p, "worker processes (default: every core)")
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         default=None,
         help="run on this Dask scheduler instead (needs rwtheory[dask])",
     )
-    p.add_argument(
+    _add_output(
+        p,
         "--out",
-        type=_output_path,
-        default=DEFAULT_FIGURES_DIR / "robustness",
-        help="output folder (default: figures/robustness/)",
+        DEFAULT_FIGURES_DIR / "robustness",
+        "output folder (default: figures/robustness/)",
     )
     p.set_defaults(run=cmd_robustness)
 
@@ -564,6 +545,8 @@ def cmd_robustness(args, parser, executor=None) -> int:
 
 # ------------------------------------------------------------------ compare
 def add_compare(sub) -> None:
+    # argparse's declarations, one keyword a line as ruff formats them: every command's
+    # parser has this shape by design (the options differ)
     p = sub.add_parser(
         "compare",
         help="regenerate (or take) a run's outputs and compare them with the committed ones",
@@ -583,9 +566,7 @@ def add_compare(sub) -> None:
         help="the committed outputs (default: the current folder, a clone's root)",
     )
     p.add_argument("--quick", action="store_true", help="regenerate the small configurations")
-    p.add_argument(
-        "--workers", type=_positive_int, default=None, help="worker processes (default: every core)"
-    )
+    _add_workers(p, "worker processes (default: every core)")
     p.set_defaults(run=cmd_compare)
 
 

@@ -58,6 +58,7 @@ class DirichletWeights(Scheme):
     seed: int = 0
     concentration: float = 1.0
 
+    # a scheme's protocol (checked fields, label, __call__): every scheme has this shape by design
     def __post_init__(self):
         _check_seed(self.seed)
         check_positive_finite(self.concentration, "concentration")
@@ -97,6 +98,7 @@ class SmallestGaps(Scheme):
 
     rho: float = 2.0
 
+    # a scheme's protocol (checked fields, label, __call__): every scheme has this shape by design
     def __post_init__(self):
         _check_rho(self.rho)
 
@@ -117,6 +119,7 @@ class RandomCapped(Scheme):
     rho: float = 2.0
     temperature: float = 0.1
 
+    # a scheme's protocol (checked fields, label, __call__): every scheme has this shape by design
     def __post_init__(self):
         _check_seed(self.seed)
         _check_rho(self.rho)
@@ -143,6 +146,7 @@ class AlternatingCap(Scheme):
 
     rho: float = 2.0
 
+    # a scheme's protocol (checked fields, label, __call__): every scheme has this shape by design
     def __post_init__(self):
         _check_rho(self.rho)
 

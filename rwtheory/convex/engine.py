@@ -70,7 +70,18 @@ from rwtheory.convex.problems import LeastSquares
 from rwtheory.convex.schemes import Scheme
 from rwtheory.convex.trajectory import Recorder, Trajectory
 
-__all__ = ["METHODS", "Trajectory", "check_start", "configure", "run", "sample_batches"]
+__all__ = [
+    "METHODS",
+    "RunConfig",
+    "Trajectory",
+    "check_start",
+    "configure",
+    "run",
+    "run_batches",
+    "sample_batches",
+    "trajectory_fields",
+    "update_iterate",
+]
 
 #: The optimisers of :func:`run` (its ``method``): full-batch GD, minibatch SGD, heavy ball.
 METHODS = ("gd", "sgd", "heavy_ball")
@@ -98,11 +109,34 @@ def sample_batches(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray
     return out
 
 
+def run_batches(seeds: Sequence[int], n: int, batch_size: int, steps: int) -> np.ndarray:
+    """(R, steps, batch_size): the minibatches of R runs, run r's from
+    :func:`sample_batches` with its seed ``seeds[r]``, each distinct seed's stream drawn
+    once (runs sharing a seed share their batches: the pairing of both engines)."""
+    per_seed = {s: sample_batches(s, n, batch_size, steps) for s in dict.fromkeys(seeds)}
+    return np.stack([per_seed[s] for s in seeds])
+
+
+def update_iterate(x: np.ndarray, z: np.ndarray | None, g: np.ndarray, lr, lam_next) -> None:
+    """x_{t+1} in place from x_t and the direction g_t (the update of the module
+    docstring; both engines): ``x -= lr g`` (GD, SGD: ``z`` None) or heavy ball's
+    ``z -= lr g``, ``x = (lam_next x + z) / (lam_next + 1)`` with ``lam_next`` =
+    lambda_{t+1}. ``g`` is scaled by ``lr`` in place (the caller's scratch)."""
+    g *= lr
+    if z is None:
+        x -= g
+        return
+    z -= g
+    x *= lam_next
+    x += z
+    x /= lam_next + 1
+
+
 # ---------------------------------------------------------------------- arguments
 @dataclass
-class _Config:
+class RunConfig:
     """The validated arguments of :func:`run` (and of :func:`rwtheory.convex.glm.run` and
-    :func:`rwtheory.convex.reference.run_reference`)."""
+    :func:`rwtheory.convex.reference.run_reference`), as :func:`configure` returns them."""
 
     method: str
     steps: int
@@ -168,6 +202,7 @@ def _check_schemes(schemes, R: int) -> list:
     return list(schemes)
 
 
+# one parameter a line as ruff formats it; rwtheory.convex.glm passes them on in this order
 def configure(
     problem,
     schemes,
@@ -181,7 +216,7 @@ def configure(
     divergence_factor,
     *,
     problem_type: type = LeastSquares,
-) -> _Config:
+) -> RunConfig:
     """Validate the arguments of an engine run (see :func:`run`) before anything is
     computed: every error names the argument and the allowed range. The problem's arrays are
     checked again (finite: they may have been changed in place since construction)."""
@@ -208,7 +243,7 @@ def configure(
     schemes = _check_schemes(schemes, R)
     lam = check_lambdas(lambdas, steps) if method == "heavy_ball" else None
     x = np.zeros((R, d)) if x0 is None else as_float64_data(x0, "x0", (R, d)).copy()
-    return _Config(method, steps, b, rows, schemes, lr, lam, x, factor)
+    return RunConfig(method, steps, b, rows, schemes, lr, lam, x, factor)
 
 
 def check_start(f0: np.ndarray, order: np.ndarray | None = None) -> None:
@@ -270,9 +305,9 @@ class _Data:
         self.seeds = seeds  # of every internal position
         self.batches = self.bblocks = None
         if b != self.n:
-            per_seed = {s: sample_batches(s, self.n, b, steps) for s in dict.fromkeys(self.seeds)}
-            self.bblocks = np.stack([per_seed[s] for s in self.seeds[:: layout.m]], axis=1)
-            self.batches = np.stack([per_seed[s] for s in self.seeds])  # (R, T, b)
+            self.batches = run_batches(self.seeds, self.n, b, steps)  # (R, T, b)
+            # the batches of each data block (its runs share a seed), step-major (T, K, b)
+            self.bblocks = np.ascontiguousarray(self.batches[:: layout.m].swapaxes(0, 1))
             # the step's batch is gathered as rows of [A, b] (K, b, d+1): contiguous rows copy
             # 4-8x faster than the columns of M (take_along_axis); the GEMMs read the
             # transposed view, which BLAS takes as it is (same products)
@@ -332,7 +367,7 @@ class _Iterate:
     """x_t of every run as the augmented [x_t, -1] (K, m, d + 1), x_{t-1}, and heavy ball's
     z_t; the update of the module docstring."""
 
-    def __init__(self, layout: Layout, cfg: _Config, d: int):
+    def __init__(self, layout: Layout, cfg: RunConfig, d: int):
         K, m = layout.K, layout.m
         self.xa = np.empty((K, m, d + 1))
         self.xa[..., :d] = layout.blocks(cfg.x0[layout.order])
@@ -345,16 +380,8 @@ class _Iterate:
 
     def update(self, g: np.ndarray, t: int) -> None:
         """x_{t+1} from the direction g_t (scaled in place by the step size)."""
-        g *= self.lr
         self.x_prev[...] = self.x
-        if self.z is None:
-            self.x -= g
-            return
-        self.z -= g
-        lt = self.lam[t + 1]
-        self.x *= lt
-        self.x += self.z
-        self.x /= lt + 1
+        update_iterate(self.x, self.z, g, self.lr, None if self.lam is None else self.lam[t + 1])
 
     def freeze(self, runs: np.ndarray, *, with_z: bool = False) -> None:
         """Put the runs of the (K, m) mask back at x_{t-1} (and z too, ``with_z``)."""
@@ -408,7 +435,7 @@ def _record_step(rec: Recorder, t: int, weights: FusedWeights, data: _Data, it: 
         rec["prev_weighted_gap", t] = 0.5 * np.einsum("kmi,kmi,kmi->km", W, prev, prev)
 
 
-def _recorder(layout: Layout, cfg: _Config, data: _Data, keep: dict[str, bool]) -> Recorder:
+def _recorder(layout: Layout, cfg: RunConfig, data: _Data, keep: dict[str, bool]) -> Recorder:
     names = ["train_loss", "rho"]
     if data.test_form is not None:
         names.append("test_loss")
@@ -427,6 +454,8 @@ def _recorder(layout: Layout, cfg: _Config, data: _Data, keep: dict[str, bool]) 
 
 
 # ---------------------------------------------------------------------- the engine
+# run's signature, one parameter a line as ruff formats it; rwtheory.convex.glm.run has the
+# same by design (the engines are interchangeable: rwtheory.theory.pairing calls either)
 def run(
     problem: LeastSquares,
     schemes: Scheme | Sequence[Scheme],
@@ -519,22 +548,21 @@ def run(
     return _trajectory(rec, cfg, data, problem, layout)
 
 
-def _trajectory(
-    rec: Recorder, cfg: _Config, data: _Data, problem: LeastSquares, layout: Layout
-) -> Trajectory:
-    pos = np.argsort(layout.order, kind="stable")
-    seeds = [data.seeds[p] for p in pos]
-    return rec.trajectory(
+def trajectory_fields(cfg: RunConfig, params: dict, seeds: list, batches) -> dict:
+    """The fields of a :class:`Trajectory` that say what was run (both engines): the
+    method and its settings, each run's scheme label and seed, the batches (R, T, b) or
+    None, and ``params`` (the problem's, with the run's settings added)."""
+    return dict(
         method=cfg.method,
         steps=cfg.steps,
         batch_size=cfg.b,
         lr=cfg.lr.copy(),
         labels=[s.label for s in cfg.schemes],
         seeds=seeds,
-        batches=None if data.batches is None else data.batches[pos],
+        batches=batches,
         lambdas=cfg.lam,
         params=dict(
-            problem.params,
+            params,
             seeds=seeds,
             rows=[int(r) for r in cfg.rows],
             method=cfg.method,
@@ -543,3 +571,12 @@ def _trajectory(
             divergence_factor=cfg.factor,
         ),
     )
+
+
+def _trajectory(
+    rec: Recorder, cfg: RunConfig, data: _Data, problem: LeastSquares, layout: Layout
+) -> Trajectory:
+    pos = np.argsort(layout.order, kind="stable")
+    seeds = [data.seeds[p] for p in pos]
+    batches = None if data.batches is None else data.batches[pos]
+    return rec.trajectory(**trajectory_fields(cfg, problem.params, seeds, batches))

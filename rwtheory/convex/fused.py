@@ -188,7 +188,7 @@ class FusedWeights:
             ]
         finally:
             np.setbufsize(default)
-        for (form, _, Eg, _, emax, generic, scale), mx in zip(self.forms, peaks, strict=True):
+        for (_form, _, Eg, _, emax, generic, scale), mx in zip(self.forms, peaks, strict=True):
             if mx is not None and (self.shift or generic):
                 Eg -= mx
                 emax[...] = 1.0

@@ -53,10 +53,11 @@ the squared per-sample gradient norms :math:`\|\nabla f_i(x_t)\|^2` instead (wha
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
+# the names of one import, one a line as ruff formats it (the engine imports some of them too)
 from rwtheory._array import (
     InputTypeError,
     InputValueError,
@@ -64,14 +65,22 @@ from rwtheory._array import (
     check_bool,
     check_callable,
     check_choice,
+    check_name,
     check_number,
     check_positive_finite,
-    check_seed,
     check_user_array,
     describe,
 )
-from rwtheory.convex.engine import Trajectory, check_start, configure, sample_batches
-from rwtheory.convex.problems import LeastSquares
+from rwtheory.convex.engine import (
+    RunConfig,
+    Trajectory,
+    check_start,
+    configure,
+    run_batches,
+    trajectory_fields,
+    update_iterate,
+)
+from rwtheory.convex.problems import FiniteSums, LeastSquares
 from rwtheory.convex.schemes import Scheme, scheme_weights
 
 __all__ = [
@@ -119,8 +128,7 @@ class Loss:
     residual: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise InputValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_name(self.name)
         check_callable(self.value, "value", "a callable (u, b) -> phi(u, b)")
         check_callable(self.derivative, "derivative", "a callable (u, b) -> dphi/du")
         object.__setattr__(self, "curvature", check_number(self.curvature, "curvature", low=0))
@@ -230,12 +238,13 @@ def make_loss(name: str, *args, **kwargs) -> Loss:
 
 # ---------------------------------------------------------------------- problems
 @dataclass(frozen=True, eq=False)
-class GLMProblem:
+class GLMProblem(FiniteSums):
     """R stacked finite sums :math:`f(x) = \\frac1n\\sum_i \\phi(a_i^\\top x, b_i)`.
 
     A, b : (R, n, d) and (R, n). loss : the :class:`Loss`. x_star : (R, d) interpolation
     point (only for residual losses with b = A x*), else None. params : the generator's
-    parameters, ``seeds`` among them.
+    parameters, ``seeds`` among them. Sizes, seeds, :meth:`check` and :meth:`take` are
+    those of every stack (:class:`rwtheory.convex.problems.FiniteSums`).
     """
 
     A: np.ndarray
@@ -243,6 +252,8 @@ class GLMProblem:
     loss: Loss
     x_star: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+
+    RUN_ARRAYS = ("A", "b", "x_star")
 
     def __post_init__(self):
         A = as_float64_data(self.A, "A", ("runs", "n", "d"))
@@ -255,51 +266,7 @@ class GLMProblem:
             if not self.loss.residual:
                 raise InputValueError(f"x_star needs a residual loss, got {self.loss.name}")
             object.__setattr__(self, "x_star", as_float64_data(self.x_star, "x_star", (R, d)))
-        if not isinstance(self.params, dict):
-            raise InputTypeError(f"params must be a dict, got {type(self.params).__name__}")
-        seeds = self.params.get("seeds", list(range(R)))
-        if not isinstance(seeds, (list, tuple)) or len(seeds) != R:
-            raise InputValueError(
-                f"params['seeds'] must be a list of one seed per run ({R}), got {seeds!r}"
-            )
-        for i, v in enumerate(seeds):
-            check_seed(v, f"params['seeds'][{i}]")
-
-    def check(self) -> None:
-        """The data must be finite now (see :meth:`LeastSquares.check`)."""
-        for name in ("A", "b", "x_star"):
-            a = getattr(self, name)
-            if a is not None and not np.isfinite(a).all():
-                as_float64_data(a, name, a.shape)  # raises, naming the index
-
-    @property
-    def runs(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n(self) -> int:
-        return self.A.shape[1]
-
-    @property
-    def d(self) -> int:
-        return self.A.shape[2]
-
-    def seeds(self) -> list[int]:
-        return list(self.params.get("seeds", range(self.runs)))
-
-    def take(self, rows) -> GLMProblem:
-        """The sub-stack of runs ``rows`` (repeats allowed)."""
-        rows = np.asarray(rows, dtype=np.intp)
-        params = dict(self.params)
-        if "seeds" in params:
-            params["seeds"] = [params["seeds"][i] for i in rows]
-        return replace(
-            self,
-            A=self.A[rows],
-            b=self.b[rows],
-            params=params,
-            x_star=None if self.x_star is None else self.x_star[rows],
-        )
+        self._check_params()
 
     # ------------------------------------------------------------ values
     def predictor(self, x: np.ndarray, rows: np.ndarray | None = None):
@@ -425,26 +392,24 @@ class GLMTrajectory(Trajectory):
 # ---------------------------------------------------------------------- the engine
 @dataclass
 class _Setup:
-    """The validated arguments of :func:`run`."""
+    """The arguments of :func:`run` validated as the least-squares engine validates its own
+    (``cfg``: :func:`rwtheory.convex.engine.configure`), the runs' problem (one row per
+    run), their seeds and their batches ((R, T, b) from
+    :func:`rwtheory.convex.engine.run_batches`; None for full batches)."""
 
-    problem: GLMProblem  # one row per run
-    rows: np.ndarray
-    schemes: list
-    lr: np.ndarray
-    steps: int
-    b: int
-    lam: np.ndarray | None
-    x0: np.ndarray
-    factor: float
-    batches: np.ndarray | None  # (R, T, b) or None (full batch)
+    cfg: RunConfig
+    problem: GLMProblem
     seeds: list
+    batches: np.ndarray | None
 
 
 def _setup(
     problem, schemes, method, lr, steps, batch_size, rows, lambdas, x0, divergence_factor
 ) -> _Setup:
-    """The arguments checked as the least-squares engine checks its own
-    (:func:`rwtheory.convex.engine.configure`), then the runs' problems and batches."""
+    """The arguments checked as the least-squares engine checks its own, then the runs'
+    problem, seeds and batches."""
+    # configure's arguments, one a line as ruff formats a call too long for one: the
+    # shape of its signature by design (the same arguments, checked by the same code)
     cfg = configure(
         problem,
         schemes,
@@ -459,23 +424,8 @@ def _setup(
         problem_type=GLMProblem,
     )
     seeds = [problem.seeds()[i] for i in cfg.rows]
-    batches = None
-    if cfg.b < problem.n:
-        per_seed = {s: sample_batches(s, problem.n, cfg.b, cfg.steps) for s in dict.fromkeys(seeds)}
-        batches = np.stack([per_seed[s] for s in seeds])
-    return _Setup(
-        problem.take(cfg.rows),
-        cfg.rows,
-        cfg.schemes,
-        cfg.lr,
-        cfg.steps,
-        cfg.b,
-        cfg.lam,
-        cfg.x0,
-        cfg.factor,
-        batches,
-        seeds,
-    )
+    batches = run_batches(seeds, problem.n, cfg.b, cfg.steps) if cfg.b < problem.n else None
+    return _Setup(cfg, problem.take(cfg.rows), seeds, batches)
 
 
 def _weigh(schemes: list, losses: np.ndarray, grad2: np.ndarray, step: int) -> np.ndarray:
@@ -536,7 +486,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _record_step(rec, t, s: _Setup, vals, G, grad, idx, W, g, x_prev_gaps):
     """The step-t records (weights W, reweighted gradient g) of the live runs."""
     P = s.problem
-    rec["rho"][:, t] = s.b * W.max(axis=-1)
+    rec["rho"][:, t] = s.cfg.b * W.max(axis=-1)
     sq = (_take(G, idx) ** 2).sum(axis=-1)  # ||grad f_i||^2 on B_t
     m = sq.mean(axis=-1)
     rec["grad_mean"][:, t] = m
@@ -564,6 +514,8 @@ def _record_point(rec, t, P: GLMProblem, f, grad, x, z):
             rec["z_dist2"][:, t] = ((z - P.x_star) ** 2).sum(axis=-1)
 
 
+# the signature of rwtheory.convex.engine.run, one parameter a line as ruff formats it: the
+# same by design (same arguments, same meaning; rwtheory.theory.pairing calls either engine)
 def run(
     problem: GLMProblem,
     schemes: Scheme | Sequence[Scheme],
@@ -600,18 +552,19 @@ def run(
     )
     keep_iterates = check_bool(keep_iterates, "keep_iterates")
     keep_weights = check_bool(keep_weights, "keep_weights")
-    P, T, b, R = s.problem, s.steps, s.b, s.rows.shape[0]
-    heavy = method == "heavy_ball"
+    cfg, P = s.cfg, s.problem
+    T, b, R = cfg.steps, cfg.b, cfg.rows.shape[0]
+    heavy = cfg.method == "heavy_ball"
     star = P.x_star is not None
     rec = _records(R, T, star, heavy)
-    x = s.x0.copy()
+    x = cfg.x0.copy()
     z = x.copy() if heavy else None
     x_prev = x.copy()
     iterates = np.full((R, T + 1, P.d), np.nan) if keep_iterates else None
     weights = np.full((R, T, b), np.nan) if keep_weights else None
     diverged_at = np.full(R, -1, dtype=np.intp)
     alive = np.ones(R, dtype=bool)
-    eta = s.lr[:, None]
+    eta = cfg.lr[:, None]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         f0 = None
         for t in range(T + 1):
@@ -621,7 +574,7 @@ def run(
                 check_start(f)
                 f0 = f.copy()
             bad = alive & ~(
-                np.isfinite(f) & np.all(np.isfinite(x), axis=-1) & (f <= s.factor * f0 + 1e-300)
+                np.isfinite(f) & np.all(np.isfinite(x), axis=-1) & (f <= cfg.factor * f0 + 1e-300)
             )
             if bad.any():  # freeze at the last good iterate
                 vals, G, grad, f = _freeze(P, bad, t, x, z, x_prev, alive, diverged_at)
@@ -631,7 +584,7 @@ def run(
             if t == T:
                 break
             idx = None if s.batches is None else s.batches[:, t]
-            W = _weigh(s.schemes, _take(vals, idx), (_take(G, idx) ** 2).sum(-1), t)
+            W = _weigh(cfg.schemes, _take(vals, idx), (_take(G, idx) ** 2).sum(-1), t)
             g = (W[..., None] * _take(G, idx)).sum(axis=1)
             prev_gaps = None
             if heavy and star:
@@ -641,14 +594,10 @@ def run(
             if keep_weights:
                 weights[:, t] = W
             x_prev = x.copy()
-            if heavy:
-                z = z - eta * g
-                x = (s.lam[t + 1] * x + z) / (s.lam[t + 1] + 1)
-            else:
-                x = x - eta * g
+            update_iterate(x, z, g, eta, cfg.lam[t + 1] if heavy else None)
             x[~alive] = x_prev[~alive]
     _blank_after_divergence(rec, diverged_at, iterates, weights)
-    return _trajectory(problem, s, method, rec, diverged_at, iterates, weights)
+    return _trajectory(problem, s, rec, diverged_at, iterates, weights)
 
 
 def _freeze(P: GLMProblem, bad, t, x, z, x_prev, alive, diverged_at):
@@ -664,35 +613,20 @@ def _freeze(P: GLMProblem, bad, t, x, z, x_prev, alive, diverged_at):
 
 
 def _trajectory(
-    problem: GLMProblem, s: _Setup, method: str, rec: dict, diverged_at, iterates, weights
+    problem: GLMProblem, s: _Setup, rec: dict, diverged_at, iterates, weights
 ) -> GLMTrajectory:
     """The :class:`GLMTrajectory` of a finished :func:`run`."""
-    P, T, b = s.problem, s.steps, s.b
+    P = s.problem
+    fields = trajectory_fields(s.cfg, problem.params, s.seeds, s.batches)
+    fields["params"]["loss"] = P.loss.name
     return GLMTrajectory(
-        method=method,
-        steps=T,
-        batch_size=b,
-        lr=s.lr.copy(),
-        labels=[sc.label for sc in s.schemes],
-        seeds=s.seeds,
         diverged_at=diverged_at,
         iterates=iterates,
-        batches=s.batches,
         weights=weights,
-        lambdas=s.lam,
         sample_smoothness=P.sample_smoothness(),
         smoothness=P.smoothness(),
         lower_bound=P.lower_bound(),
-        params=dict(
-            problem.params,
-            seeds=s.seeds,
-            rows=[int(r) for r in s.rows],
-            method=method,
-            steps=T,
-            batch_size=b,
-            divergence_factor=s.factor,
-            loss=P.loss.name,
-        ),
+        **fields,
         **rec,
     )
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -41,11 +42,13 @@ from rwtheory._array import (
 
 __all__ = [
     "CONSISTENT_DEFAULTS",
+    "FiniteSums",
     "MAX_ELEMENTS",
     "MAX_SCALE",
     "OUTLIER_DEFAULTS",
     "LeastSquares",
     "consistent_least_squares",
+    "draw_per_seed",
     "regression_with_outliers",
     "seed_list",
 ]
@@ -102,6 +105,14 @@ def seed_list(seeds) -> list[int]:
     return out
 
 
+def draw_per_seed(seeds: list[int], draw) -> tuple[np.ndarray, ...]:
+    """The data of a generator, one run per seed: ``draw(numpy.random.default_rng(seed))``
+    returns a run's arrays (a tuple, of the same shapes for every seed); each is stacked over
+    the runs, (R, ...). Every generator of the package draws its runs this way."""
+    runs = [draw(np.random.default_rng(s)) for s in seeds]
+    return tuple(np.stack(arrays) for arrays in zip(*runs, strict=True))
+
+
 def _positive_int(value, name: str) -> int:
     return check_int(value, name, minimum=1)
 
@@ -121,8 +132,74 @@ def _check_size(runs: int, rows: int, d: int) -> None:
         )
 
 
+class FiniteSums:
+    """What every stack of R finite sums of this package shares (:class:`LeastSquares`,
+    :class:`rwtheory.convex.glm.GLMProblem`): the sizes of the design ``A`` (R, n, d), the
+    seed of each run, the check that the data are still finite and the sub-stack of some
+    runs. A subclass is a frozen dataclass with the fields ``A`` and ``params`` (a dict,
+    ``seeds`` among its keys or not) and names its per-run arrays in ``RUN_ARRAYS`` (each
+    either None or indexed by the run on its first axis)."""
+
+    A: np.ndarray
+    params: dict
+    __dataclass_fields__: ClassVar[dict]  # a subclass is a dataclass (for dataclasses.replace)
+    RUN_ARRAYS: ClassVar[tuple[str, ...]] = ("A", "b")
+
+    def _check_params(self) -> None:
+        """``params`` a dict whose ``seeds``, if given, are one integer >= 0 per run."""
+        if not isinstance(self.params, dict):
+            raise InputTypeError(f"params must be a dict, got {type(self.params).__name__}")
+        if "seeds" in self.params:
+            seeds = self.params["seeds"]
+            if not isinstance(seeds, (list, tuple)) or len(seeds) != self.runs:
+                raise InputValueError(
+                    f"params['seeds'] must be a list of one seed per run ({self.runs}), "
+                    f"got {seeds!r}"
+                )
+            for i, v in enumerate(seeds):
+                check_seed(v, f"params['seeds'][{i}]")
+
+    def check(self) -> None:
+        """The data must be finite now (they may have been changed in place since
+        construction): every array of ``RUN_ARRAYS``. Called by the engines before a run
+        starts; an error names the array and the first bad entry."""
+        for name in self.RUN_ARRAYS:
+            a = getattr(self, name)
+            if a is not None and not np.isfinite(a).all():
+                as_float64_data(a, name, a.shape)  # raises, naming the index
+
+    @property
+    def runs(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.A.shape[2]
+
+    def seeds(self) -> list[int]:
+        """The seed of each run (R,)."""
+        return list(self.params.get("seeds", range(self.runs)))
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> Self:
+        """The sub-stack of runs ``rows`` (repeats allowed: a grid over strategies x seeds)."""
+        rows = _take_rows(rows, self.runs)
+        params = dict(self.params)
+        if "seeds" in params:
+            params["seeds"] = [params["seeds"][i] for i in rows]
+        picked = {name: getattr(self, name) for name in self.RUN_ARRAYS}
+        return replace(
+            self,
+            **{k: None if a is None else a[rows] for k, a in picked.items()},
+            params=params,
+        )
+
+
 @dataclass(frozen=True, eq=False)
-class LeastSquares:
+class LeastSquares(FiniteSums):
     """R stacked least-squares finite sums (see the module docstring).
 
     Attributes
@@ -143,6 +220,8 @@ class LeastSquares:
     x_true: np.ndarray | None = None
     outliers: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+
+    RUN_ARRAYS = ("A", "b", "x_star", "A_test", "b_test", "x_true", "outliers")
 
     def __post_init__(self):
         """Validate and convert the arrays (float64 numpy; see :meth:`check`)."""
@@ -174,37 +253,7 @@ class LeastSquares:
                     f"{mask.dtype} {mask.shape}"
                 )
             object.__setattr__(self, "outliers", mask)
-        if not isinstance(self.params, dict):
-            raise InputTypeError(f"params must be a dict, got {type(self.params).__name__}")
-        if "seeds" in self.params:
-            seeds = self.params["seeds"]
-            if not isinstance(seeds, (list, tuple)) or len(seeds) != R:
-                raise InputValueError(
-                    f"params['seeds'] must be a list of one seed per run ({R}), got {seeds!r}"
-                )
-            for i, v in enumerate(seeds):
-                check_seed(v, f"params['seeds'][{i}]")
-
-    def check(self) -> None:
-        """The data must be finite now (they may have been changed in place since
-        construction): ``A`` and ``b``, ``x_star``, the test set. Called by the engines
-        before a run starts; an error names the array and the first bad entry."""
-        for name in ("A", "b", "x_star", "A_test", "b_test", "x_true"):
-            a = getattr(self, name)
-            if a is not None and not np.isfinite(a).all():
-                as_float64_data(a, name, a.shape)  # raises, naming the index
-
-    @property
-    def runs(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n(self) -> int:
-        return self.A.shape[1]
-
-    @property
-    def d(self) -> int:
-        return self.A.shape[2]
+        self._check_params()
 
     # ---------------------------------------------------------------- values
     def residuals(self, x: np.ndarray) -> np.ndarray:
@@ -276,36 +325,9 @@ class LeastSquares:
         """L_B = lambda_max(A_B^T A_B / ``|B|``) for sample indices ``batch`` (R, b): (R,)."""
         return _lambda_max(self.batch_rows(batch)) / batch.shape[-1]
 
-    # ---------------------------------------------------------------- runs
-    def take(self, rows: Sequence[int] | np.ndarray) -> LeastSquares:
-        """The sub-stack of runs ``rows`` (repeats allowed: a grid over strategies x seeds)."""
-        rows = _take_rows(rows, self.runs)
-
-        def pick(a):
-            return None if a is None else a[rows]
-
-        params = dict(self.params)
-        if "seeds" in params:
-            params["seeds"] = [params["seeds"][i] for i in rows]
-        return replace(
-            self,
-            A=self.A[rows],
-            b=self.b[rows],
-            x_star=pick(self.x_star),
-            A_test=pick(self.A_test),
-            b_test=pick(self.b_test),
-            x_true=pick(self.x_true),
-            outliers=pick(self.outliers),
-            params=params,
-        )
-
-    def seeds(self) -> list[int]:
-        """The seed of each run (R,)."""
-        return list(self.params.get("seeds", range(self.runs)))
-
 
 def _take_rows(rows, runs: int) -> np.ndarray:
-    """``rows`` of :meth:`LeastSquares.take`: a 1-D sequence of integers in 0..runs-1."""
+    """``rows`` of :meth:`FiniteSums.take`: a 1-D sequence of integers in 0..runs-1."""
     try:
         arr = np.asarray(rows)
     except (TypeError, ValueError):
@@ -354,6 +376,8 @@ def _lambda_max(M: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- generators
+# keyword parameters with their defaults, one a line as ruff formats a long signature:
+# the shape of every generator's signature by design
 def regression_with_outliers(
     seeds=1,
     *,
@@ -407,9 +431,8 @@ def regression_with_outliers(
         )
     seeds = seed_list(seeds)
     _check_size(len(seeds), n + n_test, d)
-    A, b, At, bt, xt, masks = [], [], [], [], [], []
-    for s in seeds:
-        rng = np.random.default_rng(s)
+
+    def draw(rng):
         theta = rng.standard_normal(d) / np.sqrt(d)
         beta = rng.standard_normal()
         u_clean = rng.standard_normal((n - n_out, d))
@@ -427,12 +450,12 @@ def regression_with_outliers(
         u, y, is_out = u[order], y[order], is_out[order]
         u_test = rng.standard_normal((n_test, d))
         y_test = u_test @ theta + beta + noise * rng.standard_normal(n_test)
-        A.append(np.column_stack([u, np.ones(n)]))
-        b.append(y)
-        At.append(np.column_stack([u_test, np.ones(n_test)]))
-        bt.append(y_test)
-        xt.append(np.append(theta, beta))
-        masks.append(is_out)
+        A_test = np.column_stack([u_test, np.ones(n_test)])
+        return np.column_stack([u, np.ones(n)]), y, A_test, y_test, np.append(theta, beta), is_out
+
+    A, b, A_test, b_test, x_true, outliers = draw_per_seed(seeds, draw)
+    # the generator's arguments as recorded in params (captions, trajectories), one a line as
+    # ruff formats them: the shape of every generator's record by design
     params = dict(
         problem="regression_with_outliers",
         n=n,
@@ -447,16 +470,12 @@ def regression_with_outliers(
         outlier_target_scale=target_scale,
     )
     return LeastSquares(
-        A=np.stack(A),
-        b=np.stack(b),
-        A_test=np.stack(At),
-        b_test=np.stack(bt),
-        x_true=np.stack(xt),
-        outliers=np.stack(masks),
-        params=params,
+        A=A, b=b, A_test=A_test, b_test=b_test, x_true=x_true, outliers=outliers, params=params
     )
 
 
+# keyword parameters with their defaults, one a line as ruff formats a long signature:
+# the shape of every generator's signature by design
 def consistent_least_squares(
     seeds=1,
     *,
@@ -481,10 +500,9 @@ def consistent_least_squares(
     row_spread = _scale(row_spread, "row_spread", low=1.0, allow_low=True)
     seeds = seed_list(seeds)
     _check_size(len(seeds), n, max(n, d))
-    A, b, xs = [], [], []
     k = min(n, d)
-    for s in seeds:
-        rng = np.random.default_rng(s)
+
+    def draw(rng):
         U, _ = np.linalg.qr(rng.standard_normal((n, k)))
         V, _ = np.linalg.qr(rng.standard_normal((d, k)))
         sv = np.geomspace(1.0, 1.0 / condition, k) if k > 1 else np.ones(1)
@@ -492,9 +510,11 @@ def consistent_least_squares(
         M /= np.linalg.norm(M, axis=1, keepdims=True)
         M *= np.exp(rng.uniform(0.0, np.log(row_spread), size=(n, 1)))
         x_star = rng.standard_normal(d)
-        A.append(M)
-        b.append(M @ x_star)
-        xs.append(x_star)
+        return M, M @ x_star, x_star
+
+    A, b, x_star = draw_per_seed(seeds, draw)
+    # the generator's arguments as recorded in params (captions, trajectories), one a line as
+    # ruff formats them: the shape of every generator's record by design
     params = dict(
         problem="consistent_least_squares",
         n=n,
@@ -503,4 +523,4 @@ def consistent_least_squares(
         row_spread=row_spread,
         seeds=seeds,
     )
-    return LeastSquares(A=np.stack(A), b=np.stack(b), x_star=np.stack(xs), params=params)
+    return LeastSquares(A=A, b=b, x_star=x_star, params=params)

@@ -151,6 +151,7 @@ class DROKL(Scheme):
     temperature: Temperature = 1.0
     fused: ClassVar[FusedForm] = FusedForm(_dro_kl_exponent, bounded=True)
 
+    # a scheme's protocol (checked fields, label, __call__): every scheme has this shape by design
     def __post_init__(self):
         _check_temperature(self.temperature)
 

@@ -12,6 +12,9 @@ status rule of the summary (:class:`rwtheory.experiments.verdict.Verdict`), used
 their ``claims`` (the rows of ``paper_checks.md``) and by the robustness study
 (``robustness.py``; the grids in ``robustness_grid.py`` and ``robustness_grids.toml``; the
 outputs in ``robustness_report.py`` and ``robustness_plots.py``; ``rwtheory robustness``).
+Those four state their runs, their plot and their claims; the plumbing they share (running
+the grid, the seeds, the figure and its CSV, the claim rows' status and command) is their
+``FIGURE``, a :class:`rwtheory.experiments.regression_figure.RegressionFigure`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Shared pieces of the convex figures: running a grid of (scheme, seed) runs in one batched
-call, the statistics the figures plot and the claims quote, the long-format CSV that holds
-exactly what is drawn, and the captions' parameter text.
+call, the statistics the figures plot and the claims quote (the training-objective facts of
+issue 26 among them), the long-format CSV that holds exactly what is drawn, how a figure is
+drawn (:func:`draw_figure`, :func:`band`), and the captions' parameter text. The regression
+figures use them through :class:`rwtheory.experiments.regression_figure.RegressionFigure`.
 
 Conventions of every figure of the regression problem (stated in every caption):
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,7 @@ import numpy as np
 from rwtheory.convex import engine
 from rwtheory.convex.problems import regression_with_outliers, seed_list
 from rwtheory.convex.schemes import Scheme
+from rwtheory.report.figures import FigureResult
 from rwtheory.report.providers import practice as practice_rules
 from rwtheory.theory.pairing import distance_to, unweighted_optimum
 
@@ -70,16 +73,23 @@ class Grid:
     batch_size: int | None = None
     extra: dict = field(default_factory=dict)
 
+    def rows_of(self, key: str) -> slice:
+        """The runs of config ``key`` among the trajectory's (configs x seeds) runs."""
+        i = [c.key for c in self.configs].index(key)
+        S = len(self.seeds)
+        return slice(i * S, (i + 1) * S)
+
     def field(self, key: str, name: str) -> np.ndarray:
         """(seeds, T') array of a record for config ``key``."""
-        i = [c.key for c in self.configs].index(key)
-        S = len(self.seeds)
-        return getattr(self.trajectory, name)[i * S : (i + 1) * S]
+        return getattr(self.trajectory, name)[self.rows_of(key)]
 
     def diverged_at(self, key: str) -> np.ndarray:
-        i = [c.key for c in self.configs].index(key)
-        S = len(self.seeds)
-        return self.trajectory.diverged_at[i * S : (i + 1) * S]
+        """(seeds,) step at which each seed of config ``key`` diverged (-1: it did not)."""
+        return self.field(key, "diverged_at")
+
+    def diverged(self, key: str) -> int:
+        """How many seeds of config ``key`` diverged."""
+        return int((self.diverged_at(key) >= 0).sum())
 
 
 #: Units of :attr:`Config.lr`: an absolute step size, or a multiple of 1/L with
@@ -147,7 +157,13 @@ def training_records(grid: Grid) -> dict[str, dict[str, np.ndarray]]:
     minimum (:func:`rwtheory.theory.pairing.unweighted_optimum`), and ``clean_distance``
     :math:`\|x_t - x^\star_{\rm clean}\|^2`, :math:`x^\star_{\rm clean}` the parameters that
     generated the clean data (the problem's ``x_true``). Needs a grid run with
-    ``keep_iterates=True``. NaN after a run diverged."""
+    ``keep_iterates=True``; the records are kept in ``grid.extra["training_records"]``, so
+    that they outlive the iterates (which :meth:`RegressionFigure.run
+    <rwtheory.experiments.regression_figure.RegressionFigure.run>` frees once the figure is
+    summarised). NaN after a run diverged."""
+    kept = grid.extra.get("training_records")
+    if kept is not None:
+        return kept
     tr, problem = grid.trajectory, grid.extra["problem"]
     if tr.iterates is None:
         raise ValueError("training_records needs a grid run with keep_iterates=True")
@@ -155,13 +171,12 @@ def training_records(grid: Grid) -> dict[str, dict[str, np.ndarray]]:
     rows = np.tile(np.arange(len(grid.seeds)), len(grid.configs))
     sub = tr.train_loss - f_star[rows, None]
     dist = distance_to(tr.iterates, problem.x_true[rows])
-    S = len(grid.seeds)
-    return {
-        c.key: dict(
-            suboptimality=sub[i * S : (i + 1) * S], clean_distance=dist[i * S : (i + 1) * S]
-        )
-        for i, c in enumerate(grid.configs)
-    }
+    records = {}
+    for c in grid.configs:
+        runs = grid.rows_of(c.key)
+        records[c.key] = dict(suboptimality=sub[runs], clean_distance=dist[runs])
+    grid.extra["training_records"] = records
+    return records
 
 
 #: f(x_t) - f* is a difference of two numbers of the size of f*, known to ~1e-16 f* and
@@ -179,6 +194,40 @@ def resolved_suboptimality(value: float, initial: float) -> float:
     if abs(value) < SUBOPTIMALITY_FLOOR * abs(initial):
         return 0.0
     return float(f"{value:.4g}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingFacts:
+    r"""What one configuration's runs show beside the clean test MSE (issue 26; the records
+    of :func:`training_records`), seed means: ``train_to_level``, the steps at which the
+    unweighted training suboptimality :math:`f(x_t) - f^\star` first reaches each level of
+    the summary's ``train_levels`` (:func:`training_ladder`; None: never); ``train_final``,
+    its final value (:func:`resolved_suboptimality`); ``clean_distance_final``, the final
+    :math:`\|x_T - x^\star_{\rm clean}\|^2`. The base of the per-configuration results of
+    the figures that record them (Figures 7 and 8); keyword-only, so that a result's own
+    fields keep their places."""
+
+    train_to_level: tuple[int | None, ...] = ()
+    train_final: float = math.nan
+    clean_distance_final: float = math.nan
+
+
+def training_ladder(records: dict, levels: Sequence[float]) -> tuple[float, tuple[float, ...]]:
+    """``(f0, f0 x levels)``: f0 the seed-mean f(x_0) - f* of the ``uniform`` configuration of
+    ``records`` (:func:`training_records`; every configuration starts at the same x_0)."""
+    train0 = float(records["uniform"]["suboptimality"][:, 0].mean())
+    return train0, tuple(f * train0 for f in levels)
+
+
+def training_facts(record: dict, train_levels: Sequence[float]) -> dict:
+    """The :class:`TrainingFacts` of one configuration's ``record`` (an entry of
+    :func:`training_records`) on the ladder ``train_levels``, as keyword arguments."""
+    sub = record["suboptimality"].mean(axis=0)
+    return dict(
+        train_to_level=tuple(steps_to_level(sub, lv) for lv in train_levels),
+        train_final=resolved_suboptimality(float(sub[-1]), float(sub[0])),
+        clean_distance_final=float(record["clean_distance"][:, -1].mean()),
+    )
 
 
 def decomposition_record(strategy: str, v, u, *, test: str = "final", **extra) -> dict:
@@ -218,6 +267,11 @@ def steps_to_level(curve: np.ndarray, level: float) -> int | None:
 
 def fmt_steps(t: int | None) -> str:
     return "never" if t is None else str(t)
+
+
+def fmt_ladder(steps: Sequence[int | None]) -> str:
+    """Steps to the levels of a ladder, ``/``-separated (``"69/161/never"``)."""
+    return "/".join(fmt_steps(t) for t in steps)
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -289,6 +343,8 @@ def progress_bar(total: int, desc: str):
 
 
 def new_figure(ncols: int, width: float = 5.2, height: float = 3.8):
+    """A figure of one row of ``ncols`` panels, ``width`` x ``height`` inches each, drawn off
+    screen (Agg)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -296,3 +352,39 @@ def new_figure(ncols: int, width: float = 5.2, height: float = 3.8):
 
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, list(axes[0])
+
+
+def draw_figure(
+    name: str,
+    summary,
+    draw: Callable[[list, Table], str],
+    *,
+    panels: int,
+    width: float = 5.2,
+    height: float = 3.8,
+) -> FigureResult:
+    """The figure ``name`` as every figure is made: one row of ``panels`` panels
+    (:func:`new_figure`); ``draw(axes, table)`` draws them, writes exactly what it draws to
+    the :class:`Table` (the CSV) and returns the caption; then a tight layout. ``summary``:
+    the numbers the claims read."""
+    fig, axes = new_figure(panels, width, height)
+    table = Table()
+    caption = draw(axes, table)
+    fig.tight_layout()
+    return FigureResult(name, fig, table.columns(), caption, summary)
+
+
+def band(
+    axis, table: Table, panel: str, label: str, x, mean, low, high, *, alpha=0.2, **line
+) -> None:
+    """A mean line and its ``low``..``high`` band (in the line's colour, opacity ``alpha``),
+    written to ``table`` as the series ``label`` of ``panel``; ``line``: options of the
+    line (matplotlib's ``plot``)."""
+    (drawn,) = axis.plot(x, mean, label=label, **line)
+    axis.fill_between(x, low, high, color=drawn.get_color(), alpha=alpha, lw=0)
+    table.add(panel, label, x, mean, low, high)
+
+
+def figure_command(name: str) -> str:
+    """The command that regenerates the figure ``name`` (a claim's ``how``)."""
+    return f"rwtheory figures --only {name}"

@@ -5,11 +5,13 @@ Regenerate with ``rwtheory figures --only fig1``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.experiments.common import Table, fmt, new_figure
+from rwtheory.experiments.common import Table, draw_figure, figure_command, fmt
 from rwtheory.experiments.lineup import figure_strategies
 from rwtheory.experiments.shapes import SHAPE_N, shape, shape_text
 from rwtheory.report.claim import Claim
@@ -58,35 +60,35 @@ def shape_facts(y: np.ndarray) -> ShapeFacts:
     )
 
 
-def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    """No runs: ``seeds`` and ``quick`` change nothing (the figure is exact)."""
-    shown = figure_strategies(STRATEGIES)
-    extra = shown[len(STRATEGIES) :]
-    fig, axes = new_figure(len(shown), width=4.2, height=3.4)
-    table = Table()
-    facts = {}
+def plot(axes: list, table: Table, shown: Sequence[str]) -> str:
+    """One panel per strategy of ``shown``: its shapes at every r of :data:`TEMPERATURES`
+    and uniform's. Returns the caption."""
     for ax, name in zip(axes, shown, strict=True):
         for r in TEMPERATURES:
             x, y = shape(name, r)
             ax.plot(x, y, label=f"r = {r:g}")
             table.add(name, f"{name} r={r:g}", x, y)
-            facts[(name, r)] = shape_facts(y)
         x, y = shape("uniform", 1.0)
         ax.plot(x, y, "k--", label="uniform")
         table.add(name, "uniform", x, y)
-        ax.set_title(name)
-        ax.set_xlabel("normalised loss l~")
-        ax.set_ylabel("weight relative to uniform (n w)")
+        ax.set(title=name, xlabel="normalised loss l~", ylabel="weight relative to uniform (n w)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    caption = (
+    extra = shown[len(STRATEGIES) :]
+    return (
         "Figure 1 analogue: weight shapes of the paper's strategies"
         + (f" and of the registered {', '.join(extra)}" if extra else "")
         + f" for temperatures r in {list(TEMPERATURES)} and uniform (dashed). "
         f"{shape_text((*shown, 'uniform'))} Exact (no runs, no seeds)."
     )
-    return FigureResult(NAME, fig, table.columns(), caption, Summary(facts))
+
+
+def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """No runs: ``seeds`` and ``quick`` change nothing (the figure is exact)."""
+    shown = figure_strategies(STRATEGIES)
+    facts = {(name, r): shape_facts(shape(name, r)[1]) for name in shown for r in TEMPERATURES}
+    draw = functools.partial(plot, shown=shown)
+    return draw_figure(NAME, Summary(facts), draw, panels=len(shown), width=4.2, height=3.4)
 
 
 def claims(result: FigureResult) -> list[Claim]:
@@ -114,7 +116,7 @@ def claims(result: FigureResult) -> list[Claim]:
             "non-decreasing in the loss and flat above the mid-range, quadratic and extremes "
             "are symmetric about the mid-range, and the largest/smallest weight ratio "
             "(= e^{1/r}) decreases as r grows for r in {0.25, 0.5, 1, 2}",
-            how="rwtheory figures --only fig1",
+            how=figure_command(NAME),
             status="holds" if ok else "fails",
             number=f"linupper max/min weight ratio {ratios}",
             stable=True,

@@ -12,31 +12,19 @@ any other strategy (seed-mean curve), *and* ends with the lowest final test MSE.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from rwtheory.convex.schemes import Strategy
-from rwtheory.experiments.common import (
-    Config,
-    Grid,
-    Table,
-    decomposition_record,
-    fmt,
-    fmt_steps,
-    new_figure,
-    problem_text,
-    resolved_suboptimality,
-    run_grid,
-    seeds_for,
-    spread,
-    steps_to_level,
-    training_records,
-)
+from rwtheory.experiments import common
+from rwtheory.experiments.common import Config, Grid, fmt, fmt_ladder, training_records
 from rwtheory.experiments.lineup import PAPER, figure_strategies, strategy_label
+from rwtheory.experiments.regression_figure import RegressionFigure
 from rwtheory.experiments.shapes import shape, shape_text
-from rwtheory.experiments.verdict import Verdict, log_ratio
+from rwtheory.experiments.verdict import Verdict, diverged_as_inf, log_ratio
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
@@ -49,7 +37,8 @@ LR = 0.1
 STEPS, QUICK_STEPS = 2000, 400
 LEVELS = (0.5, 0.2, 0.1, 0.05, 0.02)  # fractions of the initial test MSE
 OUTLIER_FRACTION = 0.1
-COMMAND = "rwtheory figures --only fig7"
+#: The plumbing Figure 7 shares with the other regression figures (runs, figure, claim rows).
+FIGURE = RegressionFigure(NAME, STEPS, QUICK_STEPS, OUTLIER_FRACTION, keep_iterates=True)
 
 
 def configs(lr: float = LR, r: float = TEMPERATURE) -> list[Config]:
@@ -61,10 +50,13 @@ def configs(lr: float = LR, r: float = TEMPERATURE) -> list[Config]:
 
 
 @dataclass(frozen=True)
-class StrategyResult:
+class StrategyResult(common.TrainingFacts):
     """One strategy's seed-mean clean test MSE curve, reduced to what the claims quote.
     ``final`` is NaN when a seed diverged (its curve stops); ``to_level[i]`` is the first
-    step at which the seed-mean curve is <= ``levels[i]`` (None: never)."""
+    step at which the seed-mean curve is <= ``levels[i]`` (None: never). Beside them, on the
+    unweighted training objective (issue 26), the fields of
+    :class:`~rwtheory.experiments.common.TrainingFacts` on the ladder
+    :attr:`Summary.train_levels`."""
 
     final: float
     final_min: float
@@ -76,12 +68,6 @@ class StrategyResult:
     final_per_seed: tuple[float, ...]
     seeds_below_uniform: int
     diverged: int
-    # beside the clean test MSE (issue 26; rwtheory.experiments.common.training_records):
-    # steps of the seed-mean unweighted training suboptimality f(x_t) - f* to the levels
-    # Summary.train_levels, its final value, and the final ||x_T - x*_clean||^2 (seed means)
-    train_to_level: tuple[int | None, ...] = ()
-    train_final: float = math.nan
-    clean_distance_final: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -104,29 +90,17 @@ class Summary:
 def measure(
     seeds: list[int],
     *,
-    steps: int = STEPS,
     lr: float = LR,
     lr_unit: str = "absolute",
     r: float = TEMPERATURE,
-    outlier_fraction: float = OUTLIER_FRACTION,
-    desc: str | None = None,
-    **problem,
+    **setting,
 ) -> tuple[Grid, Summary]:
-    """Run Figure 7's four strategies on ``seeds`` and summarise (the robustness study calls
-    this with other settings; ``problem``: options of ``regression_with_outliers``)."""
-    grid = run_grid(
-        configs(lr, r),
-        seeds,
-        steps=steps,
-        desc=desc,
-        lr_unit=lr_unit,
-        outlier_fraction=outlier_fraction,
-        keep_iterates=True,
-        **problem,
-    )
-    summary = summarise(grid, lr=lr, lr_unit=lr_unit, r=r)
-    grid.trajectory.iterates = None  # summarised (training_records); frees (runs, T+1, d+1)
-    return grid, summary
+    """Run Figure 7's strategies on ``seeds`` at ``lr`` (in ``lr_unit``) and ``r``, and
+    summarise; ``setting``: the length, the outliers and the problem
+    (:meth:`~rwtheory.experiments.regression_figure.RegressionFigure.run`), which the
+    robustness study varies."""
+    summary = functools.partial(summarise, lr=lr, lr_unit=lr_unit, r=r)
+    return FIGURE.run(configs(lr, r), seeds, summary, lr_unit=lr_unit, **setting)
 
 
 def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
@@ -134,13 +108,11 @@ def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
     levels = tuple(f * mse0 for f in LEVELS)
     uni = grid.field("uniform", "test_loss")[:, -1]
     records = training_records(grid)
-    train0 = float(records["uniform"]["suboptimality"][:, 0].mean())
-    train_levels = tuple(f * train0 for f in LEVELS)
+    train0, train_levels = common.training_ladder(records, LEVELS)
     out = {}
     for c in grid.configs:
         curves = grid.field(c.key, "test_loss")
-        mean, lo, hi = spread(curves)
-        sub = records[c.key]["suboptimality"].mean(axis=0)
+        mean, lo, hi = common.spread(curves)
         out[c.key] = StrategyResult(
             final=float(mean[-1]),
             final_min=float(lo[-1]),
@@ -148,36 +120,27 @@ def summarise(grid: Grid, *, lr: float, lr_unit: str, r: float) -> Summary:
             best=float(mean.min()),
             at10=float(mean[10]),
             at50=float(mean[50]),
-            to_level=tuple(steps_to_level(mean, lv) for lv in levels),
+            to_level=tuple(common.steps_to_level(mean, lv) for lv in levels),
             final_per_seed=tuple(curves[:, -1].tolist()),
             seeds_below_uniform=int((curves[:, -1] < uni).sum()),
-            diverged=int((grid.diverged_at(c.key) >= 0).sum()),
-            train_to_level=tuple(steps_to_level(sub, lv) for lv in train_levels),
-            train_final=resolved_suboptimality(float(sub[-1]), float(sub[0])),
-            clean_distance_final=float(records[c.key]["clean_distance"][:, -1].mean()),
+            diverged=grid.diverged(c.key),
+            **common.training_facts(records[c.key], train_levels),
         )
     return Summary(
         grid.steps, len(grid.seeds), lr, lr_unit, r, mse0, levels, out, train0, train_levels
     )
 
 
-def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    seed_ids = seeds_for(seeds, quick)
-    steps = QUICK_STEPS if quick else STEPS
-    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
-    fig, (ax, ax2) = new_figure(2)
-    table = Table()
-    t = np.arange(1, steps + 1)
+def plot(axes: list, table: common.Table, grid: Grid, summary: Summary) -> str:
+    """Left: every strategy's clean test MSE (mean and min..max band over seeds); right:
+    the strategies' shapes. Returns the caption."""
+    ax, ax2 = axes
+    t = np.arange(1, grid.steps + 1)
     for c in grid.configs:
-        mean, lo, hi = spread(grid.field(c.key, "test_loss"))
-        (line,) = ax.plot(t, mean[1:], label=c.label)
-        ax.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
-        table.add("left", c.label, t, mean[1:], lo[1:], hi[1:])
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("clean test MSE")
-    ax.set_title(f"GD, lr = {LR:g}, r = {TEMPERATURE:g}, {len(seed_ids)} seeds")
+        mean, lo, hi = common.spread(grid.field(c.key, "test_loss"))
+        common.band(ax, table, "left", c.label, t, mean[1:], lo[1:], hi[1:])
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="clean test MSE")
+    ax.set_title(f"GD, lr = {LR:g}, r = {TEMPERATURE:g}, {len(grid.seeds)} seeds")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     shown = [c.key for c in grid.configs]
@@ -186,31 +149,33 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         lab = strategy_label(name, TEMPERATURE)
         ax2.plot(x, y, "--" if name == "uniform" else "-", label=lab)
         table.add("right", lab, x, y)
-    ax2.set_xlabel("normalised loss l~")
-    ax2.set_ylabel("weight relative to uniform (n w)")
+    ax2.set(xlabel="normalised loss l~", ylabel="weight relative to uniform (n w)")
     ax2.set_title(f"strategy shapes, r = {TEMPERATURE:g}")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    caption = (
+    steps = grid.steps
+    return (
         f"Figure 7 analogue. Left: clean test MSE against step t (log-log, steps 1..{steps}) "
         f"of full-batch reweighted GD x_(t+1) = x_t - lr sum_i w_i grad f_i(x_t), lr={LR:g} for "
         f"every strategy, r={TEMPERATURE:g}, delta=1, constant temperature (no warm-up), "
-        f"{steps} steps; line = mean over {len(seed_ids)} seeds, band = min..max over seeds. "
-        f"{problem_text(grid.problem_params)} "
+        f"{steps} steps; line = mean over {len(grid.seeds)} seeds, band = min..max over seeds. "
+        f"{common.problem_text(grid.problem_params)} "
         f"Right: {shape_text(shown)} at r={TEMPERATURE:g}. Runs diverge when f(x_t) > 1e10 f(x_0) "
         f"(none did: "
         + ", ".join(f"{k} {v.diverged}" for k, v in summary.strategies.items())
         + ")."
     )
-    return FigureResult(NAME, fig, table.columns(), caption, summary)
+
+
+def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """Figure 7 on ``seeds`` seeds (``quick``: :data:`QUICK_STEPS` steps, fewer seeds)."""
+    return FIGURE.build(measure, plot, seeds=seeds, quick=quick)
 
 
 # ---------------------------------------------------------------------- status rules
 def _final(s: Summary, key: str) -> float:
     """Seed-mean final test MSE; a strategy with a diverged seed counts as +inf."""
-    v = s.strategies[key].final
-    return v if math.isfinite(v) else math.inf
+    return diverged_as_inf(s.strategies[key].final)
 
 
 def _first_everywhere(s: Summary, key: str) -> bool:
@@ -295,11 +260,15 @@ def decomposition(s: Summary) -> list[dict]:
     MSE? One :func:`rwtheory.experiments.common.decomposition_record` per strategy (read by
     the robustness study; judges no claim of Figure 7)."""
     u = s.strategies["uniform"]
-    return [decomposition_record(key, v, u) for key, v in s.strategies.items() if key != "uniform"]
+    return [
+        common.decomposition_record(key, v, u)
+        for key, v in s.strategies.items()
+        if key != "uniform"
+    ]
 
 
 def _ladder(s: Summary, key: str) -> str:
-    return "/".join(fmt_steps(v) for v in s.strategies[key].to_level)
+    return fmt_ladder(s.strategies[key].to_level)
 
 
 def _training_text(s: Summary, key: str) -> str:
@@ -310,11 +279,10 @@ def _training_text(s: Summary, key: str) -> str:
     k, u = s.strategies[key], s.strategies["uniform"]
     if not s.train_levels:
         return ""
-    ladder = "/".join(fmt_steps(v) for v in k.train_to_level)
-    uladder = "/".join(fmt_steps(v) for v in u.train_to_level)
     return (
         f"; on the unweighted training objective f - f* (levels f(x_0) - f* x {list(LEVELS)}) "
-        f"{key} reaches the levels at steps {ladder} vs uniform {uladder} and ends at "
+        f"{key} reaches the levels at steps {fmt_ladder(k.train_to_level)} vs uniform "
+        f"{fmt_ladder(u.train_to_level)} and ends at "
         f"{fmt(k.train_final, 3)} vs {fmt(u.train_final, 3)}, at squared distance "
         f"{fmt(k.clean_distance_final, 3)} vs {fmt(u.clean_distance_final, 3)} from the clean "
         f"parameters (row fig7.training_objective)"
@@ -328,16 +296,16 @@ def claims(result: FigureResult) -> list[Claim]:
     lv = ", ".join(fmt(v, 3) for v in s.levels)
     ladder = "; ".join(f"{k} {_ladder(s, k)}" for k in keys)
     fin = ", ".join(f"{k} {fmt(st[k].final)}" for k in keys)
-    setting = (
-        f"GD, lr={LR:g} for all, r={TEMPERATURE:g}, {int(OUTLIER_FRACTION * 100)} % "
-        f"outliers, {s.steps} steps, {s.seeds} seeds, seed-mean clean test MSE"
-    )
-    common = f"final test MSE {fin}; steps to levels [{lv}]: {ladder}"
+    runs = FIGURE.runs_text(s)
+    setting = f"GD, lr={LR:g} for all, r={TEMPERATURE:g}, {runs}, seed-mean clean test MSE"
+    both = f"final test MSE {fin}; steps to levels [{lv}]: {ladder}"
     early = st["linupper"].to_level[1], st["uniform"].to_level[1]
-    status = {key: rule(s).status for key, rule in RULES.items()}
+    # a row per rule: its words, one keyword per line (prose, alike in shape only across
+    # the figures); FIGURE.claim adds the rule's status and the figure's command
+    claim = functools.partial(FIGURE.claim, RULES, s)
     return [
-        Claim(
-            key="fig7.linupper_fastest",
+        claim(
+            "fig7.linupper_fastest",
             section="App. B.2, Fig. 7",
             paper="The results from Figure 7 clearly show that LinUpper outperforms all other "
             "reweighting strategies and the uniform baseline, achieving the fastest "
@@ -346,14 +314,12 @@ def claims(result: FigureResult) -> list[Claim]:
             ours=f"{setting}: linupper reaches every level MSE_0 x {list(LEVELS)} that any "
             f"strategy reaches no later than any other strategy AND has the lowest final "
             f"test MSE",
-            how=COMMAND,
-            status=status["fig7.linupper_fastest"],
-            number=f"{common}; linupper reaches {fmt(s.levels[1], 3)} at step "
-            f"{fmt_steps(early[0])} vs uniform {fmt_steps(early[1])}"
+            number=f"{both}; linupper reaches {fmt(s.levels[1], 3)} at step "
+            f"{common.fmt_steps(early[0])} vs uniform {common.fmt_steps(early[1])}"
             + _training_text(s, "linupper"),
         ),
-        Claim(
-            key="fig7.quadratic_beats_uniform",
+        claim(
+            "fig7.quadratic_beats_uniform",
             section="App. B.2, Fig. 7",
             paper="Interestingly, the Quadratic strategy also performs better than the "
             "uniform baseline",
@@ -361,24 +327,20 @@ def claims(result: FigureResult) -> list[Claim]:
             ours=f"{setting}: quadratic's final test MSE is below uniform's (required), and "
             f"it reaches each level of the ladder no later than uniform (else: holds "
             f"with caveat)",
-            how=COMMAND,
-            status=status["fig7.quadratic_beats_uniform"],
             number=f"final quadratic {fmt(st['quadratic'].final)} vs uniform "
             f"{fmt(st['uniform'].final)} (quadratic below uniform in "
             f"{st['quadratic'].seeds_below_uniform}/{s.seeds} seeds); steps to "
             f"levels quadratic {_ladder(s, 'quadratic')} vs uniform "
             f"{_ladder(s, 'uniform')}" + _training_text(s, "quadratic"),
         ),
-        Claim(
-            key="fig7.extremes_behind",
+        claim(
+            "fig7.extremes_behind",
             section="App. B.2, Fig. 7 (and Sec. 5: 'the "
             "Extremes strategy consistently lags behind')",
             paper="Extremes lags behind the other methods (reconstructed from Fig. 7's "
             "discussion and Sec. 5; the Fig. 7 text does not state it verbatim)",
             quoted=False,
             ours=f"{setting}: extremes has the highest final test MSE of the four",
-            how=COMMAND,
-            status=status["fig7.extremes_behind"],
             number=f"final test MSE {fin}; extremes is slower early (mean test MSE at step "
             f"10: extremes {fmt(st['extremes'].at10)} vs uniform "
             f"{fmt(st['uniform'].at10)}, linupper {fmt(st['linupper'].at10)})"

@@ -14,30 +14,18 @@ shared rate for every temperature of Table 12.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from rwtheory.convex.schemes import DROKL, Strategy
-from rwtheory.experiments.common import (
-    Config,
-    Grid,
-    Table,
-    decomposition_record,
-    fmt,
-    fmt_steps,
-    new_figure,
-    problem_text,
-    resolved_suboptimality,
-    run_grid,
-    seeds_for,
-    spread,
-    steps_to_level,
-    training_records,
-)
+from rwtheory.experiments import common
+from rwtheory.experiments.common import Config, Grid, fmt, fmt_steps, training_records
 from rwtheory.experiments.fig7 import LEVELS as TRAIN_LEVELS
-from rwtheory.experiments.verdict import Verdict, log_ratio
+from rwtheory.experiments.regression_figure import RegressionFigure
+from rwtheory.experiments.verdict import Verdict, diverged_as_inf, log_ratio
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
@@ -47,7 +35,10 @@ LR, SMALL_LR = 0.1, 0.01
 R_LINUPPER, TAU = 1.0, 1.0
 TAU_GRID = (0.4, 1.0, 2.0, 5.0, 10.0)
 STEPS, QUICK_STEPS = 2000, 400
-COMMAND = "rwtheory figures --only fig8"
+#: The plumbing Figure 8 shares with the other regression figures (runs, figure, claim rows).
+FIGURE = RegressionFigure(
+    NAME, STEPS, QUICK_STEPS, OUTLIER_FRACTION, keep_iterates=True, panels=3, width=4.6
+)
 
 
 def configs(
@@ -62,11 +53,15 @@ def configs(
 
 
 @dataclass(frozen=True)
-class ConfigResult:
+class ConfigResult(common.TrainingFacts):
     """One configuration of Figure 8 over the seeds. ``final``: mean final clean test MSE of
     the seeds that did not diverge (NaN if all did); ``to_linupper_final_x1_1``: first step at
     which that seed-mean curve is <= 1.1 x linupper's final value (None: never); ``at``:
-    seed-mean test MSE at steps 10, 100, 1000 (those <= the run's length)."""
+    seed-mean test MSE at steps 10, 100, 1000 (those <= the run's length). Beside them, on
+    the unweighted training objective (issue 26), seed means over every seed (NaN when one
+    diverged): the fields of :class:`~rwtheory.experiments.common.TrainingFacts` on the
+    ladder :attr:`Summary.train_levels`, and the final clean test MSE
+    ``test_final_all_seeds``."""
 
     diverged: int
     diverged_at: tuple[int, ...]
@@ -75,14 +70,7 @@ class ConfigResult:
     max_rho: float
     to_linupper_final_x1_1: int | None
     at: dict[int, float]
-    # beside the clean test MSE (issue 26; rwtheory.experiments.common.training_records),
-    # seed means over every seed (NaN when one diverged): steps of f(x_t) - f* (unweighted
-    # training objective) to Summary.train_levels, its final value, the final clean test MSE
-    # and the final ||x_T - x*_clean||^2
-    train_to_level: tuple[int | None, ...] = ()
-    train_final: float = math.nan
     test_final_all_seeds: float = math.nan
-    clean_distance_final: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -110,33 +98,19 @@ class Summary:
 def measure(
     seeds: list[int],
     *,
-    steps: int = STEPS,
     lr: float = LR,
-    lr_unit: str = "absolute",
     r: float = R_LINUPPER,
     tau: float = TAU,
     tau_sweep: tuple = TAU_GRID,
-    outlier_fraction: float = OUTLIER_FRACTION,
-    desc: str | None = None,
-    **problem,
+    **setting,
 ) -> tuple[Grid, Summary]:
     """Run Figure 8's configurations (the small rate is always lr / 10) and, for every
-    temperature of ``tau_sweep`` other than ``tau``, DRO-KL at the shared rate."""
-    main_cfgs = configs(lr, r, tau, lr * SMALL_LR / LR)
+    temperature of ``tau_sweep`` other than ``tau``, DRO-KL at the shared rate; ``setting``:
+    the length, the outliers and the problem
+    (:meth:`~rwtheory.experiments.regression_figure.RegressionFigure.run`)."""
     sweep = [Config(f"dro_kl_tau{t:g}", DROKL(t), lr) for t in tau_sweep if t != tau]
-    grid = run_grid(
-        main_cfgs + sweep,
-        seeds,
-        steps=steps,
-        desc=desc,
-        lr_unit=lr_unit,
-        outlier_fraction=outlier_fraction,
-        keep_iterates=True,
-        **problem,
-    )
-    summary = summarise(grid, tau=tau, tau_sweep=tau_sweep)
-    grid.trajectory.iterates = None  # summarised (training_records); frees (runs, T+1, d+1)
-    return grid, summary
+    summary = functools.partial(summarise, tau=tau, tau_sweep=tau_sweep)
+    return FIGURE.run(configs(lr, r, tau, lr * SMALL_LR / LR) + sweep, seeds, summary, **setting)
 
 
 def _config_result(
@@ -147,26 +121,22 @@ def _config_result(
     train = grid.field(key, "train_loss")
     ok = div < 0
     mean = test[ok].mean(axis=0) if ok.any() else np.full(grid.steps + 1, np.nan)
-    sub = records[key]["suboptimality"].mean(axis=0)
     return ConfigResult(
-        diverged=int((div >= 0).sum()),
+        diverged=grid.diverged(key),
         diverged_at=tuple(div.tolist()),
         max_train_ratio=float(np.nanmax(train / train[:, :1])),
         final=float(test[ok, -1].mean()) if ok.any() else float("nan"),
         max_rho=float(np.nanmax(grid.field(key, "rho"))),
-        to_linupper_final_x1_1=None if level is None else steps_to_level(mean, level),
+        to_linupper_final_x1_1=None if level is None else common.steps_to_level(mean, level),
         at={k: float(mean[k]) for k in (10, 100, 1000) if k <= grid.steps},
-        train_to_level=tuple(steps_to_level(sub, lv) for lv in train_levels),
-        train_final=resolved_suboptimality(float(sub[-1]), float(sub[0])),
         test_final_all_seeds=float(test[:, -1].mean()),
-        clean_distance_final=float(records[key]["clean_distance"][:, -1].mean()),
+        **common.training_facts(records[key], train_levels),
     )
 
 
 def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> Summary:
     records = training_records(grid)
-    train0 = float(records["uniform"]["suboptimality"][:, 0].mean())
-    train_levels = tuple(f * train0 for f in TRAIN_LEVELS)
+    train0, train_levels = common.training_ladder(records, TRAIN_LEVELS)
     lin = _config_result(grid, "linupper", None, records, train_levels)
     level = 1.1 * lin.final
     out = {
@@ -178,44 +148,45 @@ def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> S
         key = "dro_kl" if t == tau else f"dro_kl_tau{t:g}"
         train = grid.field(key, "train_loss")
         sweep[t] = TauResult(
-            int((grid.diverged_at(key) >= 0).sum()),
+            grid.diverged(key),
             float(np.nanmax(train / train[:, :1])),
             float(np.nanmax(grid.field(key, "rho"))),
         )
     return Summary(grid.steps, len(grid.seeds), out, sweep, train0, train_levels)
 
 
-def _draw_all(axis, panel: str, grid: Grid, c: Config, record: str, table: Table) -> None:
+def _seed_line(axis, table: common.Table, panel: str, label: str, x, y, color, legend):
+    """One seed's curve, a thin line in ``color`` (None: the next of the cycle) with the
+    legend entry ``legend`` (None: none), written to ``table`` as ``label``; returns the
+    line's colour (the next seed's of the same configuration)."""
+    (line,) = axis.plot(x, y, color=color, lw=0.8, label=legend)
+    table.add(panel, label, x, y)
+    return line.get_color()
+
+
+def _draw_all(axis, panel: str, grid: Grid, c: Config, record: str, table: common.Table) -> None:
     """Every run of ``c`` on ``axis`` with automatic limits: mean and min..max band when no
     seed diverged, else every seed its own line ending with a cross where it diverged."""
     t = np.arange(1, grid.steps + 1)
     curves = grid.field(c.key, record)
     div = grid.diverged_at(c.key)
     if not (div >= 0).any():
-        mean, lo, hi = spread(curves)
-        (line,) = axis.plot(t, mean[1:], label=c.label)
-        axis.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
-        table.add(panel, c.label, t, mean[1:], lo[1:], hi[1:])
+        mean, lo, hi = common.spread(curves)
+        common.band(axis, table, panel, c.label, t, mean[1:], lo[1:], hi[1:])
         return
     color = None
     for j, seed in enumerate(grid.seeds):
         ok = np.isfinite(curves[j, 1:])
-        (line,) = axis.plot(
-            t[ok],
-            curves[j, 1:][ok],
-            color=color,
-            lw=0.8,
-            label=c.label + " (each seed)" if j == 0 else None,
-        )
-        color = line.get_color()
-        table.add(panel, f"{c.label} seed {seed}", t[ok], curves[j, 1:][ok])
+        first = c.label + " (each seed)" if j == 0 else None
+        label = f"{c.label} seed {seed}"
+        color = _seed_line(axis, table, panel, label, t[ok], curves[j, 1:][ok], color, first)
         if div[j] >= 1:
             k = div[j] - 1  # last finite iterate
             axis.plot([k], [curves[j, k]], "x", color=color, ms=8, mew=2)
-            table.add(panel, f"{c.label} seed {seed} diverged after", [k], [curves[j, k]])
+            table.add(panel, f"{label} diverged after", [k], [curves[j, k]])
 
 
-def _draw_converging(axis, grid: Grid, configs: list[Config], table: Table) -> None:
+def _draw_converging(axis, grid: Grid, configs: list[Config], table: common.Table) -> None:
     """The test MSE of every run that did not diverge, on an axis scaled to those runs only:
     mean and band for a configuration without divergence, its surviving seeds one by one
     otherwise (the diverged seeds are in the other panels)."""
@@ -225,38 +196,29 @@ def _draw_converging(axis, grid: Grid, configs: list[Config], table: Table) -> N
         curves = grid.field(c.key, "test_loss")
         div = grid.diverged_at(c.key)
         if not (div >= 0).any():
-            mean, lo, hi = spread(curves)
-            (line,) = axis.plot(t, mean[1:], label=c.label)
-            axis.fill_between(t, lo[1:], hi[1:], color=line.get_color(), alpha=0.2, lw=0)
-            table.add("test_converging", c.label, t, mean[1:], lo[1:], hi[1:])
+            mean, lo, hi = common.spread(curves)
+            common.band(axis, table, "test_converging", c.label, t, mean[1:], lo[1:], hi[1:])
             drawn += [lo[1:], hi[1:]]
             continue
         color = None
         for j in np.flatnonzero(div < 0):
-            seed = grid.seeds[j]
-            (line,) = axis.plot(
-                t,
-                curves[j, 1:],
-                color=color,
-                lw=0.8,
-                label=(f"{c.label}, seeds that converge" if color is None else None),
+            first = f"{c.label}, seeds that converge" if color is None else None
+            label = f"{c.label} seed {grid.seeds[j]}"
+            color = _seed_line(
+                axis, table, "test_converging", label, t, curves[j, 1:], color, first
             )
-            color = line.get_color()
-            table.add("test_converging", f"{c.label} seed {seed}", t, curves[j, 1:])
             drawn.append(curves[j, 1:])
     if drawn:
         values = np.concatenate(drawn)
         axis.set_ylim(0.8 * values.min(), 1.25 * values.max())
 
 
-def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    seed_ids = seeds_for(seeds, quick)
-    steps = QUICK_STEPS if quick else STEPS
-    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
-    S = len(seed_ids)
+def plot(axes: list, table: common.Table, grid: Grid, summary: Summary) -> str:
+    """Left: the clean test MSE of every run; middle: the runs that converge, zoomed;
+    right: the training loss of every run. Returns the caption."""
+    ax, axz, ax2 = axes
+    S, steps = len(grid.seeds), grid.steps
     cfgs = configs()
-    fig, (ax, axz, ax2) = new_figure(3, width=4.6)
-    table = Table()
     for c in cfgs:
         _draw_all(ax, "test", grid, c, "test_loss", table)
         _draw_all(ax2, "train", grid, c, "train_loss", table)
@@ -266,20 +228,16 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         (axz, "clean test MSE"),
         (ax2, "training loss f(x_t)"),
     ):
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("step t")
-        axis.set_ylabel(what)
+        axis.set(xscale="log", yscale="log", xlabel="step t", ylabel=what)
         axis.grid(alpha=0.3, which="both")
-    ax.set_title(f"{int(OUTLIER_FRACTION * 100)} % outliers, {S} seeds: test, all runs")
+    ax.set_title(f"{FIGURE.outliers}, {S} seeds: test, all runs")
     axz.set_title("test, runs that converge (zoom)")
     ax2.set_title("training loss (x: diverged, f > 1e10 f(x_0))")
     ax.legend(fontsize=6)
     axz.legend(fontsize=6)
-    fig.tight_layout()
     n_div = summary.configs["dro_kl"].diverged
-    caption = (
-        f"Figure 8 analogue: {int(OUTLIER_FRACTION * 100)} % outliers. Full-batch reweighted "
+    return (
+        f"Figure 8 analogue: {FIGURE.outliers}. Full-batch reweighted "
         f"GD for {steps} steps: uniform, linupper (r={R_LINUPPER:g}, delta=1) and DRO-KL "
         f"(w = softmax(l/tau) on the raw losses, tau={TAU:g}, uncapped) at the shared lr={LR:g}, "
         f"and DRO-KL at lr={SMALL_LR:g}. Left: clean test MSE of every run; middle: the same "
@@ -290,9 +248,14 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"A configuration with a diverged seed (DRO-KL at lr={LR:g}: {n_div}/{S} seeds "
         f"diverged) is drawn seed by seed, each line ending with a cross at its last iterate "
         f"before divergence (divergence: f(x_t) non-finite or > 1e10 f(x_0)); the middle "
-        f"panel shows only its seeds that did not diverge. {problem_text(grid.problem_params)}"
+        f"panel shows only its seeds that did not diverge. "
+        f"{common.problem_text(grid.problem_params)}"
     )
-    return FigureResult(NAME, fig, table.columns(), caption, summary)
+
+
+def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """Figure 8 on ``seeds`` seeds (``quick``: :data:`QUICK_STEPS` steps, fewer seeds)."""
+    return FIGURE.build(measure, plot, seeds=seeds, quick=quick)
 
 
 # ---------------------------------------------------------------------- status rules
@@ -358,8 +321,7 @@ def linupper_vs_uniform_25pct(s: Summary) -> Verdict:
     """holds iff linupper's seed-mean final test MSE is below uniform's (a configuration with
     every seed diverged counts as +inf); else fails. Margin: log(uniform / linupper)."""
     lin, uni = s.configs["linupper"].final, s.configs["uniform"].final
-    lin_v = lin if math.isfinite(lin) else math.inf
-    uni_v = uni if math.isfinite(uni) else math.inf
+    lin_v, uni_v = diverged_as_inf(lin), diverged_as_inf(uni)
     return Verdict(
         "holds" if lin_v < uni_v else "fails",
         log_ratio(uni_v, lin_v),
@@ -387,7 +349,7 @@ def decomposition(s: Summary) -> list[dict]:
     better)? One :func:`rwtheory.experiments.common.decomposition_record` each."""
     u = s.configs["uniform"]
     return [
-        decomposition_record(
+        common.decomposition_record(
             key, s.configs[key], u, test="test_final_all_seeds", diverged=s.configs[key].diverged
         )
         for key in ("linupper", "dro_kl")
@@ -408,13 +370,15 @@ def claims(result: FigureResult) -> list[Claim]:
         f"uniform {cf['uniform'].diverged}/{S}, linupper {cf['linupper'].diverged}/{S} "
         f"diverged (max rho {fmt(cf['linupper'].max_rho, 3)})"
     )
-    status = {key: rule(s).status for key, rule in RULES.items()}
     small, lin = cf["dro_kl_small"], cf["linupper"]
     at = sorted(lin.at)
-    setting = f"{int(OUTLIER_FRACTION * 100)} % outliers, full-batch GD, {s.steps} steps, {S} seeds"
+    setting = f"{FIGURE.outliers}, full-batch GD, {s.steps} steps, {S} seeds"
+    # a row per rule: its words, one keyword per line (prose, alike in shape only across
+    # the figures); FIGURE.claim adds the rule's status and the figure's command
+    claim = functools.partial(FIGURE.claim, RULES, s)
     return [
-        Claim(
-            key="fig8.drokl_diverges_shared_rate",
+        claim(
+            "fig8.drokl_diverges_shared_rate",
             section="App. B.3, Fig. 8",
             paper="because it focuses heavily on the hard samples, DRO-KL diverges when we "
             "use the same learning rate as the other two methods (our LinUpper method "
@@ -424,15 +388,13 @@ def claims(result: FigureResult) -> list[Claim]:
             f"converge, DRO-KL (tau={TAU:g}, chosen a priori) diverges (f(x_t) "
             f"non-finite or > 1e10 f(x_0)): holds if on every seed, holds with caveat "
             f"if on some, fails if on none (or if uniform or linupper diverges too)",
-            how=COMMAND,
-            status=status["fig8.drokl_diverges_shared_rate"],
             number=f"DRO-KL tau={TAU:g}: {n_div}/{S} seeds diverged (at steps "
             f"{[d for d in cf['dro_kl'].diverged_at if d >= 0]}); largest "
             f"f(x_t)/f(x_0) {fmt(cf['dro_kl'].max_train_ratio, 3)}; {others}. "
             f"Table-12 sweep at lr={LR:g}: {sweep}",
         ),
-        Claim(
-            key="fig8.drokl_slower_small_rate",
+        claim(
+            "fig8.drokl_slower_small_rate",
             section="App. B.3, Fig. 8",
             paper="The DRO-KL method requires a smaller learning rate to converge, in which "
             "case it converges slower than our method.",
@@ -442,8 +404,6 @@ def claims(result: FigureResult) -> list[Claim]:
             f"MSE to 1.1 x linupper's final value: holds if it gets there later, holds "
             f"with caveat if it converges without ever getting there (a worse limit, "
             f"not slower convergence), fails if it diverges or gets there first",
-            how=COMMAND,
-            status=status["fig8.drokl_slower_small_rate"],
             number=f"DRO-KL lr={SMALL_LR:g}: {small.diverged}/{S} diverged, steps to "
             f"{fmt(1.1 * lin.final)}: {fmt_steps(small.to_linupper_final_x1_1)} vs "
             f"linupper {fmt_steps(lin.to_linupper_final_x1_1)}; mean test MSE at "
@@ -454,8 +414,8 @@ def claims(result: FigureResult) -> list[Claim]:
             + f"; final: DRO-KL {fmt(small.final)}, linupper {fmt(lin.final)}, "
             f"uniform {fmt(cf['uniform'].final)}",
         ),
-        Claim(
-            key="fig8.linupper_vs_uniform_25pct",
+        claim(
+            "fig8.linupper_vs_uniform_25pct",
             section="App. B.3, Fig. 8",
             paper="LinUpper handles outliers better than the baselines (reconstructed from "
             "'which we attribute to its ability to handle outliers'; Fig. 8's curves "
@@ -463,8 +423,6 @@ def claims(result: FigureResult) -> list[Claim]:
             quoted=False,
             ours=f"{setting}: linupper (r={R_LINUPPER:g}) ends with a lower seed-mean clean "
             f"test MSE than uniform at the shared lr={LR:g}",
-            how=COMMAND,
-            status=status["fig8.linupper_vs_uniform_25pct"],
             number=f"final test MSE linupper {fmt(lin.final)} vs uniform "
             f"{fmt(cf['uniform'].final)}",
         ),

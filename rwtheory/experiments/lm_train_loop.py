@@ -97,7 +97,8 @@ def main(argv=None) -> dict:
     corpus = build_corpus(args.seq_len, n_train=4096, n_heldout=8, seed=args.seed)
     torch.manual_seed(args.seed)  # the same initial model on every rank
     model = ByteTransformer(args.d_model, args.layers, 4, max_len=args.seq_len).to(device)
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if distributed else None
+    net = model if ddp is None else ddp
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     reweighter = SampleReweighter(  # <-
         args.strategy,
@@ -126,11 +127,12 @@ def main(argv=None) -> dict:
             losses_of,
             micro,
             reweighter,  # <-
-            ddp_model=net if distributed else None,
+            ddp_model=ddp,
         )
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         s = reweighter.stats  # one host read; skip it and the loop has none
+        assert s is not None  # the step above called the reweighter
         history.append(
             {
                 "step": step,

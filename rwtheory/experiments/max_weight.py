@@ -7,21 +7,14 @@ Regenerate with ``rwtheory figures --only max_weight [--seeds N] [--quick]``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
-from rwtheory.experiments.common import (
-    Config,
-    Grid,
-    Table,
-    fmt,
-    new_figure,
-    problem_text,
-    run_grid,
-    seeds_for,
-)
+from rwtheory.experiments.common import Config, Grid, Table, band, fmt, problem_text
+from rwtheory.experiments.regression_figure import RegressionFigure
 from rwtheory.experiments.verdict import Verdict
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
@@ -34,7 +27,8 @@ OUTLIER_FRACTION = 0.1
 RHO = 2.0
 TAU = 1.0
 STEPS, QUICK_STEPS = 2000, 300
-COMMAND = "rwtheory figures --only max_weight"
+#: The plumbing this figure shares with the other regression figures (runs, figure, claims).
+FIGURE = RegressionFigure(NAME, STEPS, QUICK_STEPS, OUTLIER_FRACTION, method="sgd")
 #: Relative slack of "rho_t above the cap": a step counts as above RHO when B max_i w_i^t >
 #: RHO (1 + CAP_RTOL). The KL-capped optimum puts exactly RHO/B on its capped samples, which
 #: float64 normalisation can leave a few ulp (~1e-16 relative) above; 1e-12 absorbs that
@@ -77,30 +71,12 @@ class Summary:
 
 
 def measure(
-    seeds: list[int],
-    *,
-    steps: int = STEPS,
-    lr: float = LR,
-    lr_unit: str = "absolute",
-    batch: int = BATCH,
-    tau: float = TAU,
-    outlier_fraction: float = OUTLIER_FRACTION,
-    desc: str | None = None,
-    **problem,
+    seeds: list[int], *, lr: float = LR, tau: float = TAU, batch: int = BATCH, **setting
 ) -> tuple[Grid, Summary]:
-    """Run the four schemes with minibatch SGD (batches of ``batch``) on ``seeds``."""
-    grid = run_grid(
-        configs(lr, tau),
-        seeds,
-        steps=steps,
-        method="sgd",
-        batch_size=batch,
-        desc=desc,
-        lr_unit=lr_unit,
-        outlier_fraction=outlier_fraction,
-        **problem,
-    )
-    return grid, summarise(grid)
+    """Run the four schemes with minibatch SGD (batches of ``batch``) on ``seeds``;
+    ``setting``: the length, the outliers and the problem
+    (:meth:`~rwtheory.experiments.regression_figure.RegressionFigure.run`)."""
+    return FIGURE.run(configs(lr, tau), seeds, summarise, batch_size=batch, **setting)
 
 
 def max_weights(grid: Grid, key: str) -> np.ndarray:
@@ -118,7 +94,7 @@ def summarise(grid: Grid) -> Summary:
             float(rho.max()),
             float(np.median(rho)),
             float((rho > RHO * (1 + CAP_RTOL)).mean()),
-            int((grid.diverged_at(c.key) >= 0).sum()),
+            grid.diverged(c.key),
             int(rho.size),
         )
     return Summary(
@@ -132,13 +108,11 @@ def summarise(grid: Grid) -> Summary:
     )
 
 
-def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    seed_ids = seeds_for(seeds, quick)
-    steps = QUICK_STEPS if quick else STEPS
-    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
-    S = len(seed_ids)
-    fig, (ax, ax2) = new_figure(2)
-    table = Table()
+def plot(axes: list, table: Table, grid: Grid, summary: Summary) -> str:
+    """Left: the largest weight of each step (mean and min..max band over seeds); right:
+    its distribution. Returns the caption."""
+    ax, ax2 = axes
+    S, steps = len(grid.seeds), grid.steps
     t = np.arange(steps)
     for c in grid.configs:
         wmax = max_weights(grid, c.key)  # (S, T) max_i w_i^t
@@ -153,9 +127,7 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         hi = np.nanmax(np.where(np.isfinite(wmax), wmax, -np.inf), axis=0)
         lo = np.nanmin(np.where(np.isfinite(wmax), wmax, np.inf), axis=0)
         ok = alive
-        (line,) = ax.plot(t[ok], mean[ok], lw=0.8, label=c.label)
-        ax.fill_between(t[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.15, lw=0)
-        table.add("left", c.label, t[ok], mean[ok], lo[ok], hi[ok])
+        band(ax, table, "left", c.label, t[ok], mean[ok], lo[ok], hi[ok], alpha=0.15, lw=0.8)
         finite = wmax[np.isfinite(wmax)]
         # right panel: the distribution of the per-step max weight (A.5's Figure 6 view)
         edges = np.geomspace(1.0 / BATCH / 1.05, 1.05, 61)
@@ -168,20 +140,15 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     table.add("left", "cap 2/B", [0, steps - 1], [RHO / BATCH] * 2)
     ax2.axvline(RHO / BATCH, color="k", ls="--", label=f"cap 2/B = {RHO / BATCH:g}")
     table.add("right", "cap 2/B", [RHO / BATCH, RHO / BATCH], [0.0, 1.0])
-    ax.set_yscale("log")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("max_i w_i^t in the minibatch")
+    ax.set(yscale="log", xlabel="step t", ylabel="max_i w_i^t in the minibatch")
     ax.set_title(f"SGD, B={BATCH}, lr={LR:g}, {S} seeds")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    ax2.set_xscale("log")
-    ax2.set_xlabel("max_i w_i^t")
-    ax2.set_ylabel("fraction of (step, seed) pairs")
+    ax2.set(xscale="log", xlabel="max_i w_i^t", ylabel="fraction of (step, seed) pairs")
     ax2.set_title("distribution of the per-step max weight")
     ax2.grid(alpha=0.3, which="both")
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    caption = (
+    return (
         f"Max weight per step (App. A.5 analogue). Minibatch SGD, batches of B={BATCH} drawn "
         f"uniformly without replacement at every step (same batches for every scheme of a "
         f"seed), lr={LR:g} for every run, {steps} steps; weights computed on the minibatch's "
@@ -195,7 +162,12 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         + ", ".join(f"{k} {v.diverged}/{S}" for k, v in summary.configs.items())
         + f". {problem_text(grid.problem_params)}"
     )
-    return FigureResult(NAME, fig, table.columns(), caption, summary)
+
+
+def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """The max-weight figure on ``seeds`` seeds (``quick``: :data:`QUICK_STEPS` steps,
+    fewer seeds)."""
+    return FIGURE.build(measure, plot, seeds=seeds, quick=quick)
 
 
 # ---------------------------------------------------------------------- status rules
@@ -246,10 +218,7 @@ RULES = {
 def claims(result: FigureResult) -> list[Claim]:
     s: Summary = result.summary
     B = s.batch
-    setting = (
-        f"minibatch SGD, B={B}, lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, "
-        f"{s.steps} steps, {s.seeds} seeds"
-    )
+    setting = f"minibatch SGD, B={B}, lr={LR:g}, {FIGURE.runs_text(s)}"
 
     def row(k):
         v = s.configs[k]
@@ -258,10 +227,12 @@ def claims(result: FigureResult) -> list[Claim]:
             f"{fmt(100 * v.frac_above_cap, 3)} % of steps above 2"
         )
 
-    status = {key: rule(s).status for key, rule in RULES.items()}
+    # a row per rule: its words, one keyword per line (prose, alike in shape only across
+    # the figures); FIGURE.claim adds the rule's status and the figure's command
+    claim = functools.partial(FIGURE.claim, RULES, s)
     return [
-        Claim(
-            key="max_weight.linupper_below_cap",
+        claim(
+            "max_weight.linupper_below_cap",
             section="App. A.5, Fig. 6",
             paper="the maximum weight per step ... by our LinUpper method is clearly below "
             "the upper bound of 2/B (7B model, r = 2; numbers lost in extraction)",
@@ -270,23 +241,19 @@ def claims(result: FigureResult) -> list[Claim]:
             f"r=2 (the A.5 setting) and at r=1 (our Figure 7 setting): holds if at both, "
             f"holds with caveat if only at r=2 (the paper's setting), fails if not at "
             f"r=2",
-            how=COMMAND,
-            status=status["max_weight.linupper_below_cap"],
             number=f"r=2: {row('linupper_r2')} (worst case over all batches "
             f"{fmt(s.worst_case_rho_r2, 4)}); r=1: {row('linupper_r1')} (worst case "
             f"{fmt(s.worst_case_rho_r1, 4)}; r >= {fmt(s.cap_safe_r, 4)} is safe "
             f"for every batch of {B})",
         ),
-        Claim(
-            key="max_weight.drokl_exceeds_cap",
+        claim(
+            "max_weight.drokl_exceeds_cap",
             section="Sec. 4.1, App. B.3",
             paper="the cap ... eliminates worst-case importance assignment strategies -- such "
             "as those based on distributionally robust optimization",
             quoted=True,
             ours=f"{setting}: DRO-KL (tau=1) puts more than 2/B on one sample, while the "
             f"KL-capped optimum (Proposition 1, rho=2) never does",
-            how=COMMAND,
-            status=status["max_weight.drokl_exceeds_cap"],
             number=f"DRO-KL: {row('dro_kl')}, diverged {s.configs['dro_kl'].diverged}/"
             f"{s.seeds}; kl_capped: {row('kl_capped')}",
         ),

@@ -83,9 +83,9 @@ def _numpy_cpu() -> tuple[dict[str, bool], tuple[str, ...]]:
     child interpreter, so that this process can still be pinned before it loads numpy
     (:func:`pin_this_process`); neither depends on the pinning variables."""
     if "numpy" in sys.modules:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-
-        return dict(__cpu_features__), tuple(__cpu_dispatch__)
+        # numpy's private compiled module (no type stub): imported by name, as in the child
+        umath = importlib.import_module("numpy._core._multiarray_umath")
+        return dict(umath.__cpu_features__), tuple(umath.__cpu_dispatch__)
     code = (
         "import json; from numpy._core import _multiarray_umath as m; "
         "print(json.dumps([m.__cpu_features__, m.__cpu_dispatch__]))"

@@ -115,8 +115,9 @@ def _stop(pool: ProcessPoolExecutor, grace: float = 10.0) -> None:
     running ones with SIGINT, so that they unwind as after a Ctrl-C (their atomic writes
     remove their temporaries) instead of running to their end. A worker still alive a second
     later (it took the task already handed to it, which cannot be cancelled) is interrupted
-    again; one still alive after ``grace`` seconds (it ignores SIGINT) is terminated. Reads the executor's process table (``_processes``:
-    the standard library has no public way to stop a running task before Python 3.14)."""
+    again; one still alive after ``grace`` seconds (it ignores SIGINT) is terminated. Reads
+    the executor's process table (``_processes``: the standard library has no public way to
+    stop a running task before Python 3.14)."""
     import time
 
     processes = list((getattr(pool, "_processes", None) or {}).values())

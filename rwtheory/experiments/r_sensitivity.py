@@ -6,24 +6,16 @@ Regenerate with ``rwtheory figures --only r_sensitivity [--seeds N] [--quick]``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from rwtheory.convex.schemes import Strategy
-from rwtheory.experiments.common import (
-    Config,
-    Grid,
-    Table,
-    fmt,
-    new_figure,
-    problem_text,
-    run_grid,
-    seeds_for,
-    spread,
-)
-from rwtheory.experiments.verdict import Verdict, log_ratio
+from rwtheory.experiments.common import Config, Grid, Table, fmt, problem_text, spread
+from rwtheory.experiments.regression_figure import RegressionFigure
+from rwtheory.experiments.verdict import Verdict, diverged_as_inf, log_ratio
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
 
@@ -32,7 +24,8 @@ TEMPERATURES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
 LR = 0.1
 OUTLIER_FRACTION = 0.1
 STEPS, QUICK_STEPS = 2000, 400
-COMMAND = "rwtheory figures --only r_sensitivity"
+#: The plumbing this figure shares with the other regression figures (runs, figure, claims).
+FIGURE = RegressionFigure(NAME, STEPS, QUICK_STEPS, OUTLIER_FRACTION)
 #: The relative gap |final(linupper, r) / final(uniform) - 1| below which linupper at the
 #: largest r counts as uniform ("closer to the uniform baseline"; the paper gives no number).
 #: 1 % is a stated choice, not a measured quantity: the tolerance this project also uses for
@@ -71,36 +64,19 @@ class Summary:
 
     def final(self, r: float) -> float:
         """linupper's final test MSE at temperature r; a diverged run counts as +inf."""
-        v = self.configs[f"r{r:g}"].final
-        return v if math.isfinite(v) else math.inf
+        return diverged_as_inf(self.configs[f"r{r:g}"].final)
 
     @property
     def uniform_final(self) -> float:
-        v = self.configs["uniform"].final
-        return v if math.isfinite(v) else math.inf
+        """uniform's final test MSE; a diverged run counts as +inf."""
+        return diverged_as_inf(self.configs["uniform"].final)
 
 
-def measure(
-    seeds: list[int],
-    *,
-    steps: int = STEPS,
-    lr: float = LR,
-    lr_unit: str = "absolute",
-    outlier_fraction: float = OUTLIER_FRACTION,
-    desc: str | None = None,
-    **problem,
-) -> tuple[Grid, Summary]:
-    """Run uniform and linupper at every r of :data:`TEMPERATURES` on ``seeds``."""
-    grid = run_grid(
-        configs(lr),
-        seeds,
-        steps=steps,
-        desc=desc,
-        lr_unit=lr_unit,
-        outlier_fraction=outlier_fraction,
-        **problem,
-    )
-    return grid, summarise(grid)
+def measure(seeds: list[int], *, lr: float = LR, **setting) -> tuple[Grid, Summary]:
+    """Run uniform and linupper at every r of :data:`TEMPERATURES` on ``seeds``;
+    ``setting``: the length, the outliers and the problem
+    (:meth:`~rwtheory.experiments.regression_figure.RegressionFigure.run`)."""
+    return FIGURE.run(configs(lr), seeds, summarise, **setting)
 
 
 def summarise(grid: Grid) -> Summary:
@@ -111,20 +87,18 @@ def summarise(grid: Grid) -> Summary:
             float(mean[-1]),
             float(lo[-1]),
             float(hi[-1]),
-            int((grid.diverged_at(c.key) >= 0).sum()),
+            grid.diverged(c.key),
             float(np.nanmax(grid.field(c.key, "rho"))),
             float(mean[10]),
         )
     return Summary(grid.steps, len(grid.seeds), out)
 
 
-def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    seed_ids = seeds_for(seeds, quick)
-    steps = QUICK_STEPS if quick else STEPS
-    grid, summary = measure(seed_ids, steps=steps, desc=NAME)
-    S = len(seed_ids)
-    fig, (ax, ax2) = new_figure(2)
-    table = Table()
+def plot(axes: list, table: Table, grid: Grid, summary: Summary) -> str:
+    """Left: the seed-mean clean test MSE of every run; right: its final value against r.
+    Returns the caption."""
+    ax, ax2 = axes
+    S, steps = len(grid.seeds), grid.steps
     t = np.arange(1, steps + 1)
     cmap = __import__("matplotlib").colormaps["viridis"]
     for i, c in enumerate(grid.configs):
@@ -151,18 +125,13 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
     for axis in (ax, ax2):
         axis.set_yscale("log")
         axis.grid(alpha=0.3, which="both")
-    ax.set_xscale("log")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("clean test MSE (mean over seeds)")
+    ax.set(xscale="log", xlabel="step t", ylabel="clean test MSE (mean over seeds)")
     ax.set_title(f"linupper vs r, GD lr={LR:g}, {S} seeds")
     ax.legend(fontsize=7, ncol=2)
-    ax2.set_xscale("log")
-    ax2.set_xlabel("temperature r")
-    ax2.set_ylabel(f"clean test MSE after {steps} steps")
+    ax2.set(xscale="log", xlabel="temperature r", ylabel=f"clean test MSE after {steps} steps")
     ax2.set_title("final test MSE against r")
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    caption = (
+    return (
         f"r-sensitivity (App. A.4 analogue). Full-batch reweighted GD, lr={LR:g} for every "
         f"run, {steps} steps, linupper (delta=1, constant r, no warm-up) at r in "
         f"{list(TEMPERATURES)} and uniform. Left: seed-mean clean test MSE against step "
@@ -170,7 +139,12 @@ def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
         f"mean over {S} seeds with min..max bars; dashed: uniform's mean. "
         f"{problem_text(grid.problem_params)}"
     )
-    return FigureResult(NAME, fig, table.columns(), caption, summary)
+
+
+def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
+    """The r-sensitivity figure on ``seeds`` seeds (``quick``: :data:`QUICK_STEPS` steps,
+    fewer seeds)."""
+    return FIGURE.build(measure, plot, seeds=seeds, quick=quick)
 
 
 # ---------------------------------------------------------------------- status rules
@@ -239,28 +213,26 @@ def claims(result: FigureResult) -> list[Claim]:
     big, small = TEMPERATURES[-1], TEMPERATURES[0]
     best_r = min(TEMPERATURES, key=s.final)
     finals = ", ".join(f"r={r:g}: {fmt(s.configs[f'r{r:g}'].final)}" for r in TEMPERATURES)
-    setting = (
-        f"GD lr={LR:g}, {int(OUTLIER_FRACTION * 100)} % outliers, {s.steps} steps, "
-        f"{s.seeds} seeds, seed-mean clean test MSE after the last step"
-    )
-    status = {key: rule(s).status for key, rule in RULES.items()}
+    runs = FIGURE.runs_text(s)
+    setting = f"GD lr={LR:g}, {runs}, seed-mean clean test MSE after the last step"
+    # a row per rule: its words, one keyword per line (prose, alike in shape only across
+    # the figures); FIGURE.claim adds the rule's status and the figure's command
+    claim = functools.partial(FIGURE.claim, RULES, s)
     return [
-        Claim(
-            key="r_sensitivity.large_r_uniform",
+        claim(
+            "r_sensitivity.large_r_uniform",
             section="App. A.4, Fig. 5",
             paper="when the value of r is large ... the performance of our method becomes "
             "closer to that of the uniform baseline (value of r lost in extraction)",
             quoted=True,
             ours=f"{setting}: |final(linupper, r) / final(uniform) - 1| shrinks as r grows "
             f"over {list(TEMPERATURES)} and is below {100 * NEAR_UNIFORM:g} % at r={big:g}",
-            how=COMMAND,
-            status=status["r_sensitivity.large_r_uniform"],
             number="relative gap to uniform: "
             + ", ".join(f"r={r:g}: {fmt(rel[r], 3)}" for r in TEMPERATURES)
             + f"; uniform {fmt(u)}",
         ),
-        Claim(
-            key="r_sensitivity.small_r_hurts",
+        claim(
+            "r_sensitivity.small_r_hurts",
             section="App. A.4, Fig. 5",
             paper="Decreasing the value of r leads to the diminished effect of low-loss "
             "samples, but this can also have a negative effect on the performance when "
@@ -269,8 +241,6 @@ def claims(result: FigureResult) -> list[Claim]:
             ours=f"{setting}: the smallest r={small:g} ends worse than the best r of the "
             f"grid (required); caveat unless some r of the grid also beats uniform (the "
             f"paper's curves suggest an interior best r)",
-            how=COMMAND,
-            status=status["r_sensitivity.small_r_hurts"],
             number=f"final test MSE linupper {finals}; uniform {fmt(u)}; best r={best_r:g} "
             f"({'beats' if s.final(best_r) < s.uniform_final else 'does not beat'} "
             f"uniform)",

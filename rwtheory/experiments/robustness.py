@@ -29,7 +29,7 @@ import hashlib
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -182,7 +182,13 @@ class ChunkStore:
         )
 
 
-def _local(tasks: list, seeds: int, pool: Executor) -> Iterator[tuple[object, list]]:
+#: A chunk of a family: (family, chunk index), and what a chunk task returns; the study's
+#: result streams yield (chunk, result) pairs and are closed when the study stops early.
+Chunk = tuple[str, int]
+Results = Generator[tuple[Chunk, list[dict]], None, None]
+
+
+def _local(tasks: list[tuple[Chunk, Sequence[Setting]]], seeds: int, pool: Executor) -> Results:
     """(task, result) in completion order from the process pool ``pool``; the tasks not yet
     started are cancelled when the caller stops early."""
     futures = {pool.submit(run_chunk, settings, seeds): t for t, settings in tasks}
@@ -202,7 +208,7 @@ class SchedulerUnreachable(RuntimeError):
     """The Dask scheduler given to :func:`run_study` cannot be reached."""
 
 
-def _dask(tasks: list, seeds: int, address: str) -> Iterator[tuple[object, list]]:
+def _dask(tasks: list[tuple[Chunk, Sequence[Setting]]], seeds: int, address: str) -> Results:
     """(task, result) in completion order from the Dask cluster at ``address``. Its workers
     must run with the CPU pins (:mod:`rwtheory.experiments.pins`): start each with
     ``eval "$(rwtheory pins --export)"; dask worker ADDRESS``; a worker without them refuses
@@ -253,7 +259,8 @@ def run_study(
     families = [f for f in FAMILIES if any(c.startswith(f + ".") for c in claims)]
     store = ChunkStore(Path(out), grid)
     settings = {f: grid.settings(f) for f in families}
-    todo, done = [], {}
+    todo: list[tuple[Chunk, Sequence[Setting]]] = []
+    done: dict[Chunk, list[dict]] = {}
     for f in families:
         for c in range(0, len(settings[f]), CHUNK):
             stored = store.load(f, c // CHUNK)
@@ -270,9 +277,9 @@ def run_study(
                 results = _local(todo, grid.seeds, pool)
             stack.enter_context(contextlib.closing(results))
             bar = stack.enter_context(_progress(len(todo)))
-            for (f, c), verdicts in results:
-                store.save(f, c, verdicts)
-                done[(f, c)] = verdicts
+            for (f, c), per_chunk in results:
+                store.save(f, c, per_chunk)
+                done[(f, c)] = per_chunk
                 bar()
                 if on_chunk is not None:
                     on_chunk(f, c)
@@ -300,7 +307,7 @@ def select_claims(only: Sequence[str] | None) -> list[str]:
 
 
 @contextlib.contextmanager
-def _progress(total: int):
+def _progress(total: int) -> Iterator[Callable[[], object]]:
     """A tqdm bar on stderr when it is a terminal (else a no-op); yields an updater."""
     if not sys.stderr.isatty():
         yield lambda: None

@@ -98,6 +98,9 @@ BASE = {
     "max_weight": dict(outlier_fraction=0.1, batch=64, tau=1.0),
 }
 BUILTIN_GRIDS = ("default", "quick")
+#: A level of an axis as the grid file writes it: a TOML number or string (e.g. ``0.1``,
+#: ``2000``, ``"1000x20"``, ``"0.5/L"``).
+Level = str | int | float
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class Setting:
 
     family: str
     index: int
-    params: tuple[tuple[str, object], ...]
+    params: tuple[tuple[str, Level], ...]
 
     def kwargs(self) -> dict:
         """Keyword arguments of the family's ``measure`` (besides the seeds)."""

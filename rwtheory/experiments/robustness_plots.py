@@ -29,10 +29,12 @@ def family_figure(family: str, stats: list[ClaimStats]):
     outer = fig.add_gridspec(
         2, 1, height_ratios=[1, 1.3], hspace=0.75, left=0.06, right=0.98, top=0.82, bottom=0.14
     )
-    top = [fig.add_subplot(g) for g in outer[0].subgridspec(1, len(names), wspace=0.45)]
+    row = outer[0].subgridspec(1, len(names), wspace=0.45)
+    top = [fig.add_subplot(row[i]) for i in range(len(names))]
     slots = max(len(stats), 3)
-    bottom = [fig.add_subplot(g) for g in outer[1].subgridspec(1, slots, wspace=0.7)]
-    cols = {k: [] for k in COLUMNS}
+    row = outer[1].subgridspec(1, slots, wspace=0.7)
+    bottom = [fig.add_subplot(row[i]) for i in range(slots)]
+    cols: dict[str, list] = {k: [] for k in COLUMNS}
     for ax, axis in zip(top, names, strict=True):
         _shares(ax, stats, axis, cols)
     for ax, st in zip(bottom, stats, strict=False):

@@ -35,7 +35,7 @@ import numpy as np
 
 from rwtheory._array import InputValueError, parse_json, read_text
 from rwtheory.experiments.robustness import Study, claim_keys
-from rwtheory.experiments.robustness_grid import FAMILIES, StudyGrid
+from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
 __all__ = [
@@ -174,7 +174,7 @@ def flip_text(st: ClaimStats) -> str:
 
 def _cells(st: ClaimStats, a1: str, a2: str) -> dict[tuple[str, str], tuple[float, int]]:
     """(level of a1, level of a2) -> (mean score, settings) over the claim's settings."""
-    acc = {}
+    acc: dict[tuple[str, str], tuple[float, int]] = {}
     for r in st.ranked:
         key = (str(r.params[a1]), str(r.params[a2]))
         tot, k = acc.get(key, (0.0, 0))
@@ -245,7 +245,7 @@ def decomposition_columns(study: Study, family: str) -> dict[str, list]:
     ]
     axes = list(dict(recs[0][0].params))
     numbers = sorted({k for _, r in recs for k in r["numbers"]})
-    cols = {
+    cols: dict[str, list] = {
         "setting": [],
         **{a: [] for a in axes},
         "strategy": [],
@@ -308,7 +308,7 @@ def settings_columns(study: Study, family: str) -> dict[str, list]:
     all_rows = [r for c in claims for r in rows(study, c)]
     axes = list(all_rows[0].params)
     numbers = sorted({k for r in all_rows for k in r.numbers})  # same order from any source
-    cols = {
+    cols: dict[str, list] = {
         "claim": [],
         "setting": [],
         **{a: [] for a in axes},
@@ -330,7 +330,7 @@ def settings_columns(study: Study, family: str) -> dict[str, list]:
 
 
 def summary_columns(study: Study, stats: Sequence[ClaimStats]) -> dict[str, list]:
-    cols = {
+    cols: dict[str, list] = {
         k: []
         for k in (
             "claim",
@@ -496,7 +496,9 @@ def load(out: str | Path) -> Study:
     what = f"{str(out / 'grid.json')!r}"
     meta = parse_json(read_text(out / "grid.json", what), what)
     grid = StudyGrid.from_dict(meta, what, study_file=True)
-    claims, settings, verdicts = [], {}, {}
+    claims: list[str] = []
+    settings: dict[str, list[Setting]] = {}
+    verdicts: dict[tuple[str, int], list[dict]] = {}
     for family in FAMILIES:
         path = out / f"{family}_settings.csv"
         if not path.exists():
@@ -509,7 +511,7 @@ def load(out: str | Path) -> Study:
             )
     order = [k for f in settings for k in claim_keys(f)]
     claims = [k for k in order if k in set(claims)]
-    records = {key: [] for key in verdicts}
+    records: dict[tuple[str, int], list[dict]] = {key: [] for key in verdicts}
     for family in settings:
         for index, record in _load_records(out / f"{family}_decomposition.csv"):
             records[(family, index)].append(record)

@@ -27,7 +27,6 @@ from rwtheory.experiments.common import (
     Grid,
     new_figure,
     problem_text,
-    run_grid,
     seeds_for,
     training_records,
 )
@@ -86,17 +85,10 @@ class Summary:
 
 
 def figure7_runs(seeds: list[int], steps: int) -> tuple[Grid, fig7.Summary, dict]:
-    """Figure 7's own runs (its configs, rate, temperature and outliers) with the iterates
-    kept: the grid, :func:`rwtheory.experiments.fig7.summarise`'s summary and the
-    training-objective records."""
-    grid = run_grid(
-        fig7.configs(),
-        seeds,
-        steps=steps,
-        outlier_fraction=fig7.OUTLIER_FRACTION,
-        keep_iterates=True,
-    )
-    summary = fig7.summarise(grid, lr=fig7.LR, lr_unit="absolute", r=fig7.TEMPERATURE)
+    """Figure 7's own runs (:func:`rwtheory.experiments.fig7.measure` at its configs, rate,
+    temperature and outliers): the grid, its summary and the training-objective records
+    (:func:`rwtheory.experiments.common.training_records`, kept with the grid)."""
+    grid, summary = fig7.measure(seeds, steps=steps)
     return grid, summary, training_records(grid)
 
 
@@ -143,19 +135,16 @@ def _scatter(ax_a, ax_b, study) -> dict[str, list]:
             m = ok & (np.asarray(t[by], dtype=object) == level)
             ax.scatter(x[m], y[m], s=9, alpha=0.6, label=f"{level} ({int(m.sum())})")
             for i in np.flatnonzero(m):
-                cols["panel"].append(panel)
-                cols["series"].append(str(level))
-                cols["x"].append(float(x[i]))
-                cols["y"].append(float(y[i]))
-                for k in PAIR_COLUMNS:
-                    cols[k].append(t[k][i])
+                _point(cols, panel, str(level), x[i], y[i], {k: t[k][i] for k in PAIR_COLUMNS})
         c = study.correlations[form, "min", "steps"]
         ax.axhline(1.0, color="0.5", lw=0.8)
         ax.axvline(1.0, color="0.5", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(f"predicted factor ({form} form, min Γ_t)")
-        ax.set_ylabel("measured speed-up (steps to a_0 10^-k)")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel=f"predicted factor ({form} form, min Γ_t)",
+            ylabel="measured speed-up (steps to a_0 10^-k)",
+        )
         ax.set_title(
             f"({panel}) {form} form: Spearman {c.rho:.2f} [{c.low:.2f}, {c.high:.2f}]",
             fontsize=9,
@@ -163,6 +152,17 @@ def _scatter(ax_a, ax_b, study) -> dict[str, list]:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, title=by, title_fontsize=7)
     return cols
+
+
+def _point(cols: dict[str, list], panel: str, series: str, x, y, pair: dict) -> None:
+    """One plotted point as a row of the CSV's columns ``cols``; ``pair``: its values of
+    :data:`PAIR_COLUMNS` (empty when not given)."""
+    cols["panel"].append(panel)
+    cols["series"].append(series)
+    cols["x"].append(float(x))
+    cols["y"].append(float(y))
+    for k in PAIR_COLUMNS:
+        cols[k].append(pair.get(k, ""))
 
 
 def _curves(ax_c, ax_d, grid: Grid, records: dict, cols: dict[str, list]) -> None:
@@ -176,20 +176,12 @@ def _curves(ax_c, ax_d, grid: Grid, records: dict, cols: dict[str, list]) -> Non
         for ax, panel, y in ((ax_c, "c", sub), (ax_d, "d", dist)):
             ax.plot(t, y, label=c.label)
             for j in range(t.shape[0]):
-                cols["panel"].append(panel)
-                cols["series"].append(c.label)
-                cols["x"].append(float(t[j]))
-                cols["y"].append(float(y[j]))
-                for k in PAIR_COLUMNS:
-                    cols[k].append("")
+                _point(cols, panel, c.label, t[j], y[j], {})
     for ax, label, title in (
         (ax_c, "(f(x_t) - f*) / (f(x_0) - f*)", "(c) Figure 7, unweighted training objective"),
         (ax_d, "||x_t - x*_clean||²", "(d) Figure 7, distance to the clean parameters"),
     ):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("step t")
-        ax.set_ylabel(label)
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel=label)
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from rwtheory.report.claim import STATUSES
 
-__all__ = ["Rule", "Verdict", "log_ratio"]
+__all__ = ["Rule", "Verdict", "diverged_as_inf", "log_ratio"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,9 @@ def log_ratio(a: float, b: float) -> float:
     if fa == fb:
         return 0.0
     return -math.inf if fa else math.inf
+
+
+def diverged_as_inf(value: float) -> float:
+    """``value`` (a seed-mean final loss), or +inf when it is not finite: a configuration with
+    a diverged seed has a NaN mean, and counts as infinitely bad rather than as a tie."""
+    return value if math.isfinite(value) else math.inf

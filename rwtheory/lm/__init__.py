@@ -31,6 +31,8 @@
   of the small pretraining study (``experiments/lm_pretrain.py``).
 """
 
+from typing import Any
+
 from rwtheory.lm.losses import (
     IGNORE_INDEX,
     default_chunk_size,
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # transformers is optional (the ``hf`` extra): import it only when the Trainer is asked for
     if name == "ReweightingTrainer":
         from rwtheory.lm.hf import ReweightingTrainer

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -33,17 +34,17 @@ from rwtheory.lm.reweighter import SampleReweighter
 __all__ = ["accumulate_gradients"]
 
 
-def _with_counts(out):
+def _with_counts(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return out if isinstance(out, tuple) else (out, None)
 
 
 def accumulate_gradients(
-    per_sample_losses: Callable,
-    micro_batches: Sequence,
+    per_sample_losses: Callable[[Any], Any],
+    micro_batches: Sequence[Any],
     reweighter: SampleReweighter,
     *,
-    ddp_model=None,
-):
+    ddp_model: torch.nn.parallel.DistributedDataParallel | None = None,
+) -> torch.Tensor:
     """Forward and backward of one optimizer step over ``micro_batches``; returns the step's
     reweighted loss (a detached 0-d tensor; its data-parallel average is the step's objective).
 
@@ -74,10 +75,12 @@ def accumulate_gradients(
             for batch in batches:
                 losses, counts = _with_counts(per_sample_losses(batch))
                 reweighter.score(losses, counts=counts)
-    total = None
+    total: torch.Tensor | None = None
     for i, batch in enumerate(batches):
-        sync = ddp_model is None or i == k - 1
-        with contextlib.nullcontext() if sync else ddp_model.no_sync():
+        # the gradients are all-reduced after the last micro-batch only
+        with (
+            ddp_model.no_sync() if ddp_model is not None and i < k - 1 else contextlib.nullcontext()
+        ):
             losses, counts = _with_counts(per_sample_losses(batch))
             loss, _ = reweighter(losses, counts=counts, step=step)
             if not by_step:
@@ -85,4 +88,5 @@ def accumulate_gradients(
             loss.backward()
         total = loss.detach() if total is None else total + loss.detach()
     reweighter.step = step + 1
+    assert total is not None  # batches is not empty
     return total

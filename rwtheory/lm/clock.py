@@ -20,17 +20,25 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from typing import Protocol
 
 import torch
 
 __all__ = ["register", "tick"]
 
+
+class Clocked(Protocol):
+    """What the clock needs of its owner (a :class:`~rwtheory.lm.SampleReweighter`)."""
+
+    def _clock(self) -> tuple[int, float, bool]: ...
+
+
 #: Live reweighters by handle (weak: a reweighter that is gone is not kept alive).
-_LIVE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_LIVE: weakref.WeakValueDictionary[int, Clocked] = weakref.WeakValueDictionary()
 _HANDLES = itertools.count(1)
 
 
-def register(owner) -> tuple[int, torch.Tensor]:
+def register(owner: Clocked) -> tuple[int, torch.Tensor]:
     """A new ``(handle, token)`` for ``owner``, which must have a method ``_clock() ->
     (step, temperature, burn_in)`` that also advances its step."""
     handle = next(_HANDLES)
@@ -46,7 +54,7 @@ def _reweighter_clock(token: torch.Tensor, handle: int) -> torch.Tensor:
 
 
 @_reweighter_clock.register_fake
-def _(token, handle):
+def _(token: torch.Tensor, handle: int) -> torch.Tensor:
     return torch.empty(3, dtype=torch.float64)
 
 

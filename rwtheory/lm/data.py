@@ -64,13 +64,17 @@ class DomainCorpus:
         return {d: int((self.train_domain == i).sum()) for i, d in enumerate(DOMAINS)}
 
 
-def _windows(text: np.ndarray, n: int, seq_len: int, rng) -> np.ndarray:
+def _windows(text: np.ndarray, n: int, seq_len: int, rng: np.random.Generator) -> np.ndarray:
     starts = rng.integers(0, text.shape[0] - seq_len + 1, size=n)
     return text[starts[:, None] + np.arange(seq_len)]
 
 
 def _redundant(
-    templates: np.ndarray, n: int, exact_fraction: float, mutation_rate: float, rng
+    templates: np.ndarray,
+    n: int,
+    exact_fraction: float,
+    mutation_rate: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     out = templates[rng.integers(0, templates.shape[0], size=n)].copy()
     mutate = (rng.random(n) >= exact_fraction)[:, None] & (rng.random(out.shape) < mutation_rate)
@@ -78,7 +82,7 @@ def _redundant(
     return out
 
 
-def _check_fraction(v, name):
+def _check_fraction(v: float, name: str) -> float:
     v = float(v)
     if not 0 <= v <= 1:  # NaN fails too
         raise ValueError(f"{name} must be in [0, 1], got {v!r}")
@@ -106,17 +110,17 @@ def build_corpus(
     ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    mix = tuple(float(m) for m in mix)
-    if len(mix) != 3 or not all(m >= 0 for m in mix) or not math.isclose(sum(mix), 1.0):
+    shares = tuple(float(m) for m in mix)
+    if len(shares) != 3 or not all(m >= 0 for m in shares) or not math.isclose(sum(shares), 1.0):
         raise ValueError(
-            f"mix must be three shares >= 0 (text, redundant, noise) summing to 1, got {mix!r}"
+            f"mix must be three shares >= 0 (text, redundant, noise) summing to 1, got {shares!r}"
         )
     exact_fraction = _check_fraction(exact_fraction, "exact_fraction")
     mutation_rate = _check_fraction(mutation_rate, "mutation_rate")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     topics = python_doc_topics()
-    parts = {"train": [], "heldout": [], "templates": []}
+    parts: dict[str, list[bytes]] = {"train": [], "heldout": [], "templates": []}
     for i, (_, body) in enumerate(topics):
         key = "heldout" if i % 8 == 0 else "templates" if i % 8 == 4 else "train"
         parts[key].append(body)
@@ -126,7 +130,7 @@ def build_corpus(
         raise ValueError(f"seq_len = {seq_len} is too long for the documentation corpus")
     templates = _windows(text["templates"], n_templates, seq_len, rng)
 
-    counts = [round(m * n_train) for m in mix]
+    counts = [round(m * n_train) for m in shares]
     counts[0] = n_train - counts[1] - counts[2]
     train = np.concatenate(
         [
@@ -147,5 +151,5 @@ def build_corpus(
         train=as_long(train[order]),
         train_domain=as_long(domain[order]),
         heldout={k: as_long(v) for k, v in heldout.items()},
-        mix=mix,
+        mix=shares,
     )

@@ -20,6 +20,9 @@ none without a process group; the check is one more read (skipped by the callers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.distributed as dist
 
@@ -35,14 +38,14 @@ __all__ = [
 ]
 
 
-def world(group=None) -> tuple[int, int]:
+def world(group: dist.ProcessGroup | None = None) -> tuple[int, int]:
     """(rank, world size) in ``group``; (0, 1) when torch.distributed is not initialised."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(group), dist.get_world_size(group)
     return 0, 1
 
 
-def _check_local(local) -> None:
+def _check_local(local: Any) -> None:
     if not isinstance(local, torch.Tensor):
         raise TypeError(
             f"local must be a torch.Tensor (this rank's per-sample values along dim 0), "
@@ -52,7 +55,9 @@ def _check_local(local) -> None:
         raise ValueError("local must have at least 1 dimension (samples along dim 0), got 0-d")
 
 
-def gather_losses(local, group=None, max_local: int | None = None):
+def gather_losses(
+    local: torch.Tensor, group: dist.ProcessGroup | None = None, max_local: int | None = None
+) -> tuple[torch.Tensor, int]:
     """All ranks' ``local`` tensors concatenated along dim 0 in rank order, and this rank's
     offset.
 
@@ -79,25 +84,36 @@ def gather_losses(local, group=None, max_local: int | None = None):
     rank, size = world(group)
     if size == 1:
         return local, 0
-    if max_local is None:
-        n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
-        sizes = [torch.empty_like(n) for _ in range(size)]
-        dist.all_gather(sizes, n, group=group)
-        sizes = torch.cat(sizes).tolist()  # the one host read (buffer sizes)
-    else:
-        sizes = None
-    longest = max(sizes) if max_local is None else max_local
-    padded = local.new_zeros((longest, *local.shape[1:]))
-    padded[: local.shape[0]] = local
-    parts = [torch.empty_like(padded) for _ in range(size)]
-    dist.all_gather(parts, padded, group=group)
-    if sizes is None:
-        return torch.cat(parts), rank * max_local
+    if max_local is not None:
+        return torch.cat(_gather_padded(local, max_local, size, group)), rank * max_local
+    n = torch.tensor([local.shape[0]], dtype=torch.int64, device=local.device)
+    counts = [torch.empty_like(n) for _ in range(size)]
+    dist.all_gather(counts, n, group=group)
+    sizes: list[int] = torch.cat(counts).tolist()  # the one host read (buffer sizes)
+    parts = _gather_padded(local, max(sizes), size, group)
     glob = torch.cat([p[:k] for p, k in zip(parts, sizes, strict=True)])
     return glob, sum(sizes[:rank])
 
 
-def global_batch(losses, valid, group=None, *, columns=(), max_local: int | None = None):
+def _gather_padded(
+    local: torch.Tensor, rows: int, size: int, group: dist.ProcessGroup | None
+) -> list[torch.Tensor]:
+    """Every rank's ``local`` padded with zeros to ``rows`` rows, in rank order."""
+    padded = local.new_zeros((rows, *local.shape[1:]))
+    padded[: local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(parts, padded, group=group)
+    return parts
+
+
+def global_batch(
+    losses: torch.Tensor,
+    valid: torch.Tensor,
+    group: dist.ProcessGroup | None = None,
+    *,
+    columns: Sequence[torch.Tensor] = (),
+    max_local: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], int, int]:
     """Gathered float32 losses and validity of the global batch (one collective), the
     gathered extra ``columns`` (1-D tensors of the shape of ``losses``, gathered as float32
     in the same collective; a list, empty without them), this rank's offset in it and the
@@ -110,14 +126,16 @@ def global_batch(losses, valid, group=None, *, columns=(), max_local: int | None
     return glob[:, 0], glob[:, 1] > 0.5, list(glob[:, 2:].unbind(1)), start, size
 
 
-def global_batch_flags(glob, gvalid):
+def global_batch_flags(glob: torch.Tensor, gvalid: torch.Tensor) -> torch.Tensor:
     """``[no valid sample, an infinite valid loss]`` as a float tensor (no host read), for
     callers that fetch it together with other numbers; see :func:`raise_for_flags`."""
     bad = gvalid & ~torch.isfinite(glob)
     return torch.stack([~gvalid.any(), bad.any()]).float()
 
 
-def raise_for_flags(flags, glob, gvalid, *, empty_ok: bool = False) -> None:
+def raise_for_flags(
+    flags: Sequence[float], glob: torch.Tensor, gvalid: torch.Tensor, *, empty_ok: bool = False
+) -> None:
     """Raise for the host copy ``flags`` of :func:`global_batch_flags` (the same on every
     rank, so every rank raises the same error); ``empty_ok``: a global batch without a valid
     sample is not an error (``empty_batch="skip"``)."""
@@ -136,7 +154,7 @@ def raise_for_flags(flags, glob, gvalid, *, empty_ok: bool = False) -> None:
         )
 
 
-def check_global_batch(glob, gvalid) -> None:
+def check_global_batch(glob: torch.Tensor, gvalid: torch.Tensor) -> None:
     """Raise the same ``ValueError`` on every rank if the global batch has no sample with a
     scored token, or an infinite loss. One host read (two flags)."""
     raise_for_flags(global_batch_flags(glob, gvalid).tolist(), glob, gvalid)

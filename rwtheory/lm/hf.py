@@ -63,8 +63,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
+from torch import nn
 from transformers import Trainer
 
 from rwtheory.lm.losses import (
@@ -78,7 +81,7 @@ from rwtheory.lm.reweighter import SampleReweighter
 __all__ = ["ReweightingTrainer"]
 
 
-def _unwrap(model):
+def _unwrap(model: Any) -> Any:
     """The model under its wrappers: ``DistributedDataParallel`` / ``DataParallel``
     (``.module``) and ``torch.compile``'s ``OptimizedModule`` (``._orig_mod``), in any
     nesting."""
@@ -91,7 +94,7 @@ def _unwrap(model):
             return model
 
 
-def _keep_argument(core) -> str | None:
+def _keep_argument(core: Any) -> str | None:
     """The name of the model's 'project only the last positions' argument, if any."""
     params = inspect.signature(core.forward).parameters
     for name in ("logits_to_keep", "num_logits_to_keep"):
@@ -100,7 +103,7 @@ def _keep_argument(core) -> str | None:
     return None
 
 
-def _chunked_blocker(core) -> str | None:
+def _chunked_blocker(core: Any) -> str | None:
     """Why the chunked path cannot reproduce this model's logits (None when it can)."""
     head = core.get_output_embeddings() if hasattr(core, "get_output_embeddings") else None
     if head is None or not isinstance(getattr(head, "weight", None), torch.Tensor):
@@ -116,7 +119,9 @@ def _chunked_blocker(core) -> str | None:
     return None
 
 
-def _mixed_precision(hidden, weight):
+def _mixed_precision(
+    hidden: torch.Tensor, weight: torch.Tensor
+) -> contextlib.AbstractContextManager[Any]:
     """Half-precision hidden states with a float32 output projection outside autocast (e.g.
     a model cast to bf16 but a float32 head): multiply in the hidden states' dtype, as the
     model's own autocast would."""
@@ -151,14 +156,14 @@ class ReweightingTrainer(Trainer):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         reweighter: SampleReweighter | None = None,
         ignore_index: int = IGNORE_INDEX,
         chunked: bool | None = None,
         packed: bool | None = None,
         max_documents: int | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if packed not in (None, True, False):
             raise TypeError(f"packed must be None, True or False, got {packed!r}")
@@ -183,11 +188,11 @@ class ReweightingTrainer(Trainer):
         # model gets no num_items_in_batch and the loss is divided by the accumulation steps.
         self.model_accepts_loss_kwargs = False
 
-    def _loss_options(self, inputs) -> dict:
+    def _loss_options(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Label smoothing (the Trainer's ``label_smoothing_factor``) and the document
         boundaries of packed rows (``document_ids``, else ``position_ids`` of the batch, with
         ``packed`` not False; :mod:`rwtheory.lm.packing`)."""
-        options = {"label_smoothing": float(self.args.label_smoothing_factor)}
+        options: dict[str, Any] = {"label_smoothing": float(self.args.label_smoothing_factor)}
         if self.packed is not False:
             if inputs.get("document_ids") is not None:
                 options["document_ids"] = inputs["document_ids"]
@@ -197,7 +202,9 @@ class ReweightingTrainer(Trainer):
                 options["max_documents"] = self.max_documents
         return options
 
-    def per_sample_losses(self, model, inputs, *, full_logits: bool = False):
+    def per_sample_losses(
+        self, model: nn.Module, inputs: Mapping[str, Any], *, full_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """``(losses, counts, outputs)``: the per-sample (per-document, for packed rows)
         causal-LM losses of a batch (NaN for a sample without a scored token) and their
         scored tokens, chunked or from the logits (``full_logits``: always from the model's
@@ -212,19 +219,22 @@ class ReweightingTrainer(Trainer):
         labels = inputs.pop("labels")
         for key in ("domain_ids", "document_ids"):  # for the loss and the stats, not the model
             inputs.pop(key, None)
-        kw = {"shift": True, "return_counts": True, **options}
         if not self.chunked or full_logits:
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            losses, counts = per_sample_loss(logits, labels, self.ignore_index, **kw)
+            losses, counts = per_sample_loss(
+                logits, labels, self.ignore_index, shift=True, return_counts=True, **options
+            )
             return losses, counts, outputs
         core = _unwrap(model)
-        captured = []
+        keep = _keep_argument(core)
+        assert keep is not None  # the chunked path is taken only with it (_chunked_blocker)
+        captured: list[torch.Tensor] = []
         hook = getattr(core, core.base_model_prefix).register_forward_hook(
             lambda _m, _a, out: captured.append(out[0])
         )
         try:
-            outputs = model(**inputs, **{_keep_argument(core): 1})
+            outputs = model(**inputs, **{keep: 1})
         finally:
             hook.remove()
         head, hidden = core.get_output_embeddings(), captured[-1]
@@ -235,11 +245,25 @@ class ReweightingTrainer(Trainer):
             )
         with _mixed_precision(hidden, head.weight):
             losses, counts = per_sample_loss_from_hidden(
-                hidden, head.weight, labels, head.bias, self.ignore_index, **kw
+                hidden,
+                head.weight,
+                labels,
+                head.bias,
+                self.ignore_index,
+                shift=True,
+                return_counts=True,
+                **options,
             )
         return losses, counts, outputs
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         if not model.training:  # evaluation: the stock Trainer's token mean, full logits
             losses, counts, outputs = self.per_sample_losses(model, inputs, full_logits=True)
             loss = (torch.nan_to_num(losses) * counts).sum() / counts.sum().clamp(min=1)
@@ -256,7 +280,9 @@ class ReweightingTrainer(Trainer):
             loss = loss * self.current_gradient_accumulation_steps
         return (loss, outputs) if return_outputs else loss
 
-    def get_batch_samples(self, epoch_iterator, num_batches, device):
+    def get_batch_samples(
+        self, epoch_iterator: Iterator, num_batches: int, device: torch.device
+    ) -> tuple[list, torch.Tensor | int | None]:
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
         if self.reweighter.weights_over == "optimizer_step" and batches:
             model = self.model_wrapped
@@ -266,14 +292,14 @@ class ReweightingTrainer(Trainer):
                     self.reweighter.score(losses, counts=counts)
         return batches, num_items
 
-    def log(self, logs, *args, **kwargs):
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         stats = self.reweighter.stats
         if stats is not None and "loss" in logs:  # training log lines only
             logs = {**logs, **stats.log_dict("rw_")}
         return super().log(logs, *args, **kwargs)
 
 
-def _domains(domain_ids, losses):
+def _domains(domain_ids: torch.Tensor | None, losses: torch.Tensor) -> torch.Tensor | None:
     """Per-sample domain ids ``(B,)``; for packed rows (``B * D`` document losses) each
     document takes its row's domain."""
     if domain_ids is None or domain_ids.shape[0] == losses.shape[0]:

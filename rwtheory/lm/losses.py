@@ -53,6 +53,8 @@ of padded tokens never changes a shape, so varying padding does not recompile.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Any, Literal, TypeAlias, overload
 
 import torch
 import torch.nn.functional as F
@@ -101,11 +103,11 @@ CHUNKED_MIN_VOCAB = 16384
 
 
 # ------------------------------------------------------------------------- validation
-def _check_tensor(x, name: str, ndim: int, *, floating: bool):
+def _check_tensor(x: Any, name: str, ndim: int, *, floating: bool) -> None:
     check_tensor(x, name, ndim, floating=floating)  # dense, strided, real: rwtheory._array
 
 
-def _check_flags(shift, check, return_counts) -> tuple[bool, bool, bool]:
+def _check_flags(shift: Any, check: Any, return_counts: Any) -> tuple[bool, bool, bool]:
     """The three flags as Python bools (numpy bools accepted; never a string, a number or a
     tensor, whose truth would be read silently)."""
     return (
@@ -115,7 +117,7 @@ def _check_flags(shift, check, return_counts) -> tuple[bool, bool, bool]:
     )
 
 
-def _check_smoothing(label_smoothing) -> float:
+def _check_smoothing(label_smoothing: Any) -> float:
     """``label_smoothing`` in [0, 1] (``F.cross_entropy``'s range), a real number."""
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
         raise TypeError(f"label_smoothing must be a real number in [0, 1], got {label_smoothing!r}")
@@ -129,11 +131,26 @@ class _Documents:
     """Document boundaries of one call (:mod:`rwtheory.lm.packing`): the target positions'
     document slots ``(B, T)`` and D; ``None`` for whole rows."""
 
-    def __init__(self, slots, d: int):
+    def __init__(self, slots: torch.Tensor, d: int) -> None:
         self.slots, self.d = slots, d
 
 
-def _targets(labels, shape, ignore_index: int, shift: bool, owner: str, check: bool, packing):
+#: ``(position_ids, document_ids, max_documents)`` of a call, as given (validated by
+#: :func:`rwtheory.lm.packing.document_slots`).
+Packing: TypeAlias = tuple[Any, Any, Any]
+#: ``(mask of scored labels outside [0, V), the labels)`` of ``check=True``, or None.
+BadLabels: TypeAlias = tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _targets(
+    labels: Any,
+    shape: tuple[int, int, int],
+    ignore_index: int,
+    shift: bool,
+    owner: str,
+    check: bool,
+    packing: Packing,
+) -> tuple[torch.Tensor, torch.Tensor, BadLabels, _Documents | None]:
     """Validate the shape of ``labels`` against a ``(batch, length, vocab)`` prediction tensor
     named ``owner``; return the flat targets (position t scores ``targets[t]``), the mask of
     scored positions ``(B, T)``, (``check``) the mask of scored labels outside ``[0, vocab)``
@@ -184,7 +201,9 @@ def _same_device(tensors: dict[str, torch.Tensor | None]) -> None:
         raise ValueError(f"all inputs must be on one device, got {where}")
 
 
-def _per_sample_mean(token_nll, mask, docs):
+def _per_sample_mean(
+    token_nll: torch.Tensor, mask: torch.Tensor, docs: _Documents | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``(B*T,)`` per-position NLL -> the means over the scored tokens of each row ``(B,)``
     (or of each document, ``(B*D,)``: :func:`rwtheory.lm.packing.packed_mean`), NaN for a
     row or document without one, the counts and the mask of scored tokens dropped beyond
@@ -214,7 +233,14 @@ class LossCheck:
     #: Number of entries of :attr:`flags`.
     FLAGS = 3
 
-    def __init__(self, losses, counts, bad, over, where: tuple):
+    def __init__(
+        self,
+        losses: torch.Tensor,
+        counts: torch.Tensor,
+        bad: tuple[torch.Tensor, torch.Tensor],
+        over: torch.Tensor | None,
+        where: tuple,
+    ) -> None:
         self._bad, self._labels = bad
         self._losses = losses.detach()
         self._nonfinite = (counts > 0) & ~torch.isfinite(self._losses)
@@ -224,7 +250,7 @@ class LossCheck:
         self.flags = torch.stack(flags).double()
         self.done = False
 
-    def raise_for(self, flags) -> None:
+    def raise_for(self, flags: Sequence[float]) -> None:
         """Raise the ``ValueError`` naming the argument if a host copy ``flags`` of
         :attr:`flags` says a check failed."""
         self.done = True
@@ -261,7 +287,7 @@ class LossCheck:
 LOSS_CHECK_ATTRIBUTE = "rw_loss_check"
 
 
-def pending_loss_check(losses) -> LossCheck | None:
+def pending_loss_check(losses: Any) -> LossCheck | None:
     """The :class:`LossCheck` that ``losses`` (an output of :func:`per_sample_loss` or
     :func:`per_sample_loss_from_hidden` with ``check=True``) carries and that nobody has
     read yet; None otherwise (also for any tensor derived from them)."""
@@ -269,7 +295,13 @@ def pending_loss_check(losses) -> LossCheck | None:
     return check if isinstance(check, LossCheck) and not check.done else None
 
 
-def _attach_check(losses, counts, bad, over, where: tuple) -> None:
+def _attach_check(
+    losses: torch.Tensor,
+    counts: torch.Tensor,
+    bad: tuple[torch.Tensor, torch.Tensor],
+    over: torch.Tensor | None,
+    where: tuple,
+) -> None:
     """``check=True``: the value checks, deferred when there is a backward pass to catch
     them (see the module docstring, "When the value checks raise")."""
     check = LossCheck(losses, counts, bad, over, where)
@@ -289,7 +321,14 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _check_call(check, shift, return_counts, ignore_index, label_smoothing, packing):
+def _check_call(
+    check: Any,
+    shift: Any,
+    return_counts: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    packing: Packing,
+) -> tuple[bool, bool, bool, int, float]:
     """The scalar arguments shared by both loss functions, validated (host only): returns
     ``(shift, check, return_counts, ignore_index, label_smoothing)`` as Python values."""
     flags = _check_flags(shift, check, return_counts)
@@ -302,26 +341,85 @@ def _check_call(check, shift, return_counts, ignore_index, label_smoothing, pack
     return (*flags, ignore_index, _check_smoothing(label_smoothing))
 
 
-def _finish(losses, counts, bad, over, where: tuple, check: bool, return_counts: bool):
+def _finish(
+    losses: torch.Tensor,
+    counts: torch.Tensor,
+    bad: BadLabels,
+    over: torch.Tensor | None,
+    where: tuple,
+    check: bool,
+    return_counts: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     if check:
+        assert bad is not None  # _targets computes it with check
         _attach_check(losses, counts, bad, over, where)
     return (losses, counts) if return_counts else losses
 
 
 # ------------------------------------------------------------------------- from logits
+# The overloads give the return type of each value of ``return_counts`` (the losses, or
+# (losses, counts)) to a caller's type checker; they repeat the signature, as overloads must.
+@overload
 def per_sample_loss(
-    logits,
-    labels,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    *,
+    return_counts: Literal[False] = ...,
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def per_sample_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    *,
+    return_counts: Literal[True],
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def per_sample_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    *,
+    return_counts: bool,
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def per_sample_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
     ignore_index: int = IGNORE_INDEX,
     shift: bool = True,
     *,
     return_counts: bool = False,
     check: bool = True,
     label_smoothing: float = 0.0,
-    position_ids=None,
-    document_ids=None,
+    position_ids: torch.Tensor | None = None,
+    document_ids: torch.Tensor | None = None,
     max_documents: int | None = None,
-):
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     r"""Mean token NLL of every sample: ``(B,)`` from logits ``(B, T, V)`` and labels ``(B, T)``.
 
     .. math:: \ell_b = \frac{1}{|S_b|}\sum_{t \in S_b} -\log \mathrm{softmax}(z_{b,t})_{y_{b,t+1}},
@@ -370,7 +468,7 @@ def per_sample_loss(
     shift, check, return_counts, ignore_index, eps = _check_call(
         check, shift, return_counts, ignore_index, label_smoothing, packing
     )
-    vocab = logits.shape[2]
+    batch, length, vocab = logits.shape
     if vocab == 0:
         raise ValueError(
             f"logits must have a vocabulary dimension >= 1, got shape {tuple(logits.shape)}"
@@ -378,7 +476,7 @@ def per_sample_loss(
     if isinstance(labels, torch.Tensor):
         _same_device({"logits": logits, "labels": labels})
     targets, mask, bad, docs = _targets(
-        labels, tuple(logits.shape), ignore_index, shift, "logits", check, packing
+        labels, (batch, length, vocab), ignore_index, shift, "logits", check, packing
     )
     flat = logits.reshape(-1, vocab)
     cdt = _compute_dtype(logits.dtype)
@@ -415,7 +513,9 @@ def _matmul_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
-def _logits(hm, wm, bm, cdt):
+def _logits(
+    hm: torch.Tensor, wm: torch.Tensor, bm: torch.Tensor | None, cdt: torch.dtype
+) -> torch.Tensor:
     """The chunk's logits ``hm @ wm.T + bm`` in the compute dtype ``cdt``. float16 products
     are formed with a float32 *output* (float16's range ends at 65504, where float32 logits
     would still fit): on CUDA by ``torch.mm(..., out_dtype=torch.float32)`` (float16 inputs,
@@ -430,7 +530,9 @@ def _logits(hm, wm, bm, cdt):
     return F.linear(hm, wm, bm).to(cdt)
 
 
-def _shifted_logits(hm, wm, bm, lse, cdt):
+def _shifted_logits(
+    hm: torch.Tensor, wm: torch.Tensor, bm: torch.Tensor | None, lse: torch.Tensor, cdt: torch.dtype
+) -> torch.Tensor:
     """``hm @ wm.T + bm - lse`` in the compute dtype. Without a bias and with the products in
     the compute dtype, the subtraction rides on the product (``addmm``'s input term)."""
     if bm is None and hm.dtype == cdt:
@@ -438,7 +540,7 @@ def _shifted_logits(hm, wm, bm, lse, cdt):
     return _logits(hm, wm, bm, cdt).sub_(lse)
 
 
-def _logsumexp_(z):
+def _logsumexp_(z: torch.Tensor) -> torch.Tensor:
     """Row-wise ``torch.logsumexp(z, 1)`` by its own formula (a row maximum of +-inf taken as
     0), but overwriting ``z`` with ``exp(z - max)`` instead of allocating that temporary:
     the forward pass then holds one ``chunk x V`` buffer, not two."""
@@ -447,14 +549,24 @@ def _logsumexp_(z):
     return z.sub_(m).exp_().sum(dim=1).log_().add_(m.squeeze(1))
 
 
-def _rows(h, mask, s: int, e: int, mdt):
+def _rows(h: torch.Tensor, mask: torch.Tensor, s: int, e: int, mdt: torch.dtype) -> torch.Tensor:
     """Rows s:e of the hidden states in the matmul dtype, the unscored ones replaced by 0: a
     NaN or inf hidden state at a position that is never scored (e.g. padding) then cannot
     reach the logits, the log-sum-exp or any gradient (the logits path zeroes them too)."""
     return torch.where(mask[s:e, None], h[s:e], 0).to(mdt)
 
 
-def _forward(ctx, device_type: str, h, weight, bias, targets, mask, chunk_size: int, eps: float):
+def _forward(
+    ctx: Any,
+    device_type: str,
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    chunk_size: int,
+    eps: float,
+) -> torch.Tensor:
     """Forward of :class:`_LinearCrossEntropy` (see there)."""
     mdt = _matmul_dtype(device_type, h.dtype)
     cdt = _compute_dtype(mdt)
@@ -477,7 +589,14 @@ def _forward(ctx, device_type: str, h, weight, bias, targets, mask, chunk_size: 
     return nll
 
 
-def _backward(ctx, device_type: str, grad_nll):
+#: The gradients of :class:`_LinearCrossEntropy`'s inputs (h, weight, bias; None for the
+#: others, and for an input that needs none).
+_Grads: TypeAlias = tuple[
+    torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None, None, None
+]
+
+
+def _backward(ctx: Any, device_type: str, grad_nll: torch.Tensor) -> _Grads:
     """Backward of :class:`_LinearCrossEntropy` (see there)."""
     h, weight, bias, targets, mask, lse = ctx.saved_tensors
     need_h, need_w, need_b = ctx.needs_input_grad[:3]
@@ -523,7 +642,7 @@ def _backward(ctx, device_type: str, grad_nll):
     return grad_h, grad_w, grad_b, None, None, None, None
 
 
-def _make_linear_cross_entropy(device_type: str):
+def _make_linear_cross_entropy(device_type: str) -> type[torch.autograd.Function]:
     """The chunked autograd function for one device type (``torch.amp.custom_fwd`` binds its
     device type when the class is made)."""
 
@@ -546,22 +665,33 @@ def _make_linear_cross_entropy(device_type: str):
 
         @staticmethod
         @torch.amp.custom_fwd(device_type=device_type)
-        def forward(ctx, h, weight, bias, targets, mask, chunk_size: int, eps: float):
+        def forward(
+            ctx: Any,
+            h: torch.Tensor,
+            weight: torch.Tensor,
+            bias: torch.Tensor | None,
+            targets: torch.Tensor,
+            mask: torch.Tensor,
+            chunk_size: int,
+            eps: float,
+        ) -> torch.Tensor:
             return _forward(ctx, device_type, h, weight, bias, targets, mask, chunk_size, eps)
 
         @staticmethod
         @torch.autograd.function.once_differentiable
         @torch.amp.custom_bwd(device_type=device_type)
-        def backward(ctx, grad_nll):
+        def backward(  # type: ignore[override]  # once_differentiable types ctx positional
+            ctx: Any, grad_nll: torch.Tensor
+        ) -> _Grads:
             return _backward(ctx, device_type, grad_nll)
 
     return _LinearCrossEntropy
 
 
-_LINEAR_CROSS_ENTROPY: dict[str, type] = {}
+_LINEAR_CROSS_ENTROPY: dict[str, type[torch.autograd.Function]] = {}
 
 
-def _linear_cross_entropy(device_type: str):
+def _linear_cross_entropy(device_type: str) -> type[torch.autograd.Function]:
     if device_type not in _LINEAR_CROSS_ENTROPY:
         _LINEAR_CROSS_ENTROPY[device_type] = _make_linear_cross_entropy(device_type)
     return _LINEAR_CROSS_ENTROPY[device_type]
@@ -571,7 +701,7 @@ for _device_type in ("cpu", "cuda"):  # made at import: torch.compile then sees 
     _linear_cross_entropy(_device_type)
 
 
-def _check_projection(hidden, weight, bias) -> tuple[int, int, int, int]:
+def _check_projection(hidden: Any, weight: Any, bias: Any) -> tuple[int, int, int, int]:
     """Shapes and dtypes of ``hidden``, ``weight``, ``bias``; returns (B, T, d, V)."""
     _check_tensor(hidden, "hidden", 3, floating=True)
     _check_tensor(weight, "weight", 2, floating=True)
@@ -602,11 +732,69 @@ def _check_projection(hidden, weight, bias) -> tuple[int, int, int, int]:
     return batch, length, dim, vocab
 
 
+# Overloads: as for per_sample_loss.
+@overload
 def per_sample_loss_from_hidden(
-    hidden,
-    weight,
-    labels,
-    bias=None,
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    bias: torch.Tensor | None = ...,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    chunk_size: int | None = ...,
+    *,
+    return_counts: Literal[False] = ...,
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def per_sample_loss_from_hidden(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    bias: torch.Tensor | None = ...,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    chunk_size: int | None = ...,
+    *,
+    return_counts: Literal[True],
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def per_sample_loss_from_hidden(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    bias: torch.Tensor | None = ...,
+    ignore_index: int = ...,
+    shift: bool = ...,
+    chunk_size: int | None = ...,
+    *,
+    return_counts: bool,
+    check: bool = ...,
+    label_smoothing: float = ...,
+    position_ids: torch.Tensor | None = ...,
+    document_ids: torch.Tensor | None = ...,
+    max_documents: int | None = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def per_sample_loss_from_hidden(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    bias: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
     shift: bool = True,
     chunk_size: int | None = None,
@@ -614,10 +802,10 @@ def per_sample_loss_from_hidden(
     return_counts: bool = False,
     check: bool = True,
     label_smoothing: float = 0.0,
-    position_ids=None,
-    document_ids=None,
+    position_ids: torch.Tensor | None = None,
+    document_ids: torch.Tensor | None = None,
     max_documents: int | None = None,
-):
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     r""":func:`per_sample_loss` of the logits ``hidden @ weight.T + bias``, without ever
     materialising them.
 

@@ -21,7 +21,7 @@ BYTE_VOCAB = 256
 class _Block(nn.Module):
     """Pre-norm block: x + attn(ln(x)), then x + mlp(ln(x)); causal attention via SDPA."""
 
-    def __init__(self, d_model: int, n_heads: int):
+    def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
         self.n_heads = n_heads
         self.ln1 = nn.LayerNorm(d_model)
@@ -32,7 +32,7 @@ class _Block(nn.Module):
             nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
         shape = (b, t, self.n_heads, c // self.n_heads)
@@ -66,7 +66,7 @@ class ByteTransformer(nn.Module):
         n_heads: int = 4,
         max_len: int = 256,
         vocab_size: int = BYTE_VOCAB,
-    ):
+    ) -> None:
         super().__init__()
         for name, v in (
             ("d_model", d_model),
@@ -87,7 +87,7 @@ class ByteTransformer(nn.Module):
         self.apply(self._init)
 
     @staticmethod
-    def _init(module):
+    def _init(module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, 0.0, 0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -98,7 +98,7 @@ class ByteTransformer(nn.Module):
         """The ``(vocab, d_model)`` output projection (tied to the token embedding)."""
         return self.tok.weight
 
-    def hidden(self, idx):
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         t = idx.shape[1]
         if t > self.max_len:
             raise ValueError(f"idx has {t} positions, more than max_len = {self.max_len}")
@@ -107,7 +107,7 @@ class ByteTransformer(nn.Module):
             x = block(x)
         return self.ln_f(x)
 
-    def forward(self, idx, return_hidden: bool = False):
+    def forward(self, idx: torch.Tensor, return_hidden: bool = False) -> torch.Tensor:
         """Logits ``(B, T, V)``; with ``return_hidden`` the final hidden states instead (go
         through ``forward`` rather than :meth:`hidden` when the model is wrapped in
         ``DistributedDataParallel``, whose gradient synchronisation hooks into ``forward``)."""

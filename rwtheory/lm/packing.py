@@ -40,6 +40,9 @@ or float64 for float64 inputs); on CUDA its order follows torch's determinism se
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -48,7 +51,14 @@ from rwtheory._array import check_bool, check_int, check_tensor
 __all__ = ["document_slots", "packed_mean", "target_slots"]
 
 
-def _starts_from(ids, name: str, batch: int, length: int, device, rule):
+def _starts_from(
+    ids: Any,
+    name: str,
+    batch: int,
+    length: int,
+    device: torch.device,
+    rule: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     check_tensor(ids, name, 2, floating=False)
     if tuple(ids.shape) != (batch, length):
         raise ValueError(
@@ -63,7 +73,9 @@ def _starts_from(ids, name: str, batch: int, length: int, device, rule):
     return new
 
 
-def document_slots(labels, position_ids, document_ids, max_documents):
+def document_slots(
+    labels: torch.Tensor, position_ids: Any, document_ids: Any, max_documents: Any
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``(slots, new, D)``: the 0-based index of each position's document in its row
     ``(B, T)`` int64, the document starts ``(B, T)`` bool, and D (``max_documents``
     validated: an integer in 1..T, default T). ``labels`` is the ``(B, T)`` integer label
@@ -98,7 +110,7 @@ def document_slots(labels, position_ids, document_ids, max_documents):
     return new.long().cumsum(dim=1) - 1, new, d
 
 
-def _check_pair(a, a_name: str, b, b_name: str, *, b_bool: bool) -> None:
+def _check_pair(a: Any, a_name: str, b: Any, b_name: str, *, b_bool: bool) -> None:
     """Host-side checks of two ``(B, T)`` tensors of one row layout: ``a`` integer, ``b``
     bool (``b_bool``) or integer, the same shape."""
     check_tensor(a, a_name, 2, floating=False)
@@ -114,7 +126,9 @@ def _check_pair(a, a_name: str, b, b_name: str, *, b_bool: bool) -> None:
         )
 
 
-def target_slots(slots, new, shift: bool):
+def target_slots(
+    slots: torch.Tensor, new: torch.Tensor, shift: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The document of each target position and the mask of predictions that stay inside
     their document (see the module docstring, "Scored targets"). ``slots`` ``(B, T)``
     integer and ``new`` ``(B, T)`` bool as :func:`document_slots` returns them; ``shift`` a
@@ -126,7 +140,9 @@ def target_slots(slots, new, shift: bool):
     return F.pad(slots[:, 1:], (0, 1), value=0), inside
 
 
-def packed_mean(token_nll, mask, slots, d: int):
+def packed_mean(
+    token_nll: torch.Tensor, mask: torch.Tensor, slots: torch.Tensor, d: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-document means ``(B * D,)`` (NaN: no scored token), the counts ``(B * D,)`` and the
     mask of scored tokens dropped: those whose slot lies outside ``[0, D)`` (beyond the D-th
     document, or negative). ``token_nll`` ``(B*T,)`` floating, ``mask`` ``(B, T)`` bool,

@@ -39,7 +39,11 @@ weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
+import torch.distributed as dist
 
 from rwtheory._array import check_fits_dtype, check_positive_finite, check_tensor
 from rwtheory.lm.distributed import (
@@ -49,7 +53,14 @@ from rwtheory.lm.distributed import (
     raise_for_flags,
 )
 from rwtheory.lm.losses import LossCheck, pending_loss_check
-from rwtheory.lm.strategies import LM_STRATEGIES, check_strategy, strategy_weights
+from rwtheory.lm.stats import Record
+from rwtheory.lm.strategies import (
+    LM_STRATEGIES,
+    Strategy,
+    Temperature,
+    check_strategy,
+    strategy_weights,
+)
 
 __all__ = [
     "LM_STRATEGIES",
@@ -61,13 +72,13 @@ __all__ = [
 ]
 
 
-def _check_bool(value, name: str) -> bool:
+def _check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return value
 
 
-def _check_losses(losses):
+def _check_losses(losses: Any) -> None:
     try:  # a dense, strided floating tensor with data (rwtheory._array)
         check_tensor(losses, "per_sample_losses", 1, floating=True)
     except ValueError:  # the only ValueError there: the rank
@@ -80,7 +91,7 @@ def _check_losses(losses):
     )
 
 
-def _validity(valid, losses):
+def _validity(valid: Any, losses: torch.Tensor) -> torch.Tensor:
     """``valid`` (optional bool tensor) and not NaN: the samples that carry weight."""
     scored = ~torch.isnan(losses.detach())
     if valid is None:
@@ -108,7 +119,13 @@ def _validity(valid, losses):
 global_weights = strategy_weights
 
 
-def weighted_sum(per_sample_losses, weights, valid, world_size: int, scale=None):
+def weighted_sum(
+    per_sample_losses: torch.Tensor,
+    weights: torch.Tensor,
+    valid: torch.Tensor,
+    world_size: int,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``world_size * sum_i w_i l_i`` over this rank's valid samples (NaN losses excluded
     by ``where``, so neither the loss nor the gradient sees them); ``scale``: an optional
     detached per-sample factor of each term (the token-count weighting of
@@ -125,13 +142,13 @@ class CountsCheck:
     same interface as :class:`rwtheory.lm.losses.LossCheck` (``flags``, ``raise_for``), so
     that :func:`read_checks` fetches it in the call's one read."""
 
-    def __init__(self, counts):
+    def __init__(self, counts: torch.Tensor) -> None:
         self._counts = counts
         zero = torch.zeros((), dtype=torch.bool, device=counts.device)
         self.flags = torch.stack([(counts < 0).any(), zero, zero]).double()
         self.done = False
 
-    def raise_for(self, flags) -> None:
+    def raise_for(self, flags: Sequence[float]) -> None:
         self.done = True
         if flags[0]:
             i = int((self._counts < 0).nonzero()[0, 0])
@@ -140,7 +157,9 @@ class CountsCheck:
             )
 
 
-def check_counts(counts, losses, name: str = "counts"):
+def check_counts(
+    counts: Any, losses: torch.Tensor, name: str = "counts"
+) -> tuple[torch.Tensor, CountsCheck] | tuple[None, None]:
     """``counts`` validated on the host (an integer, not bool, tensor of the shape and device
     of ``losses``) and returned as int64 with its unread :class:`CountsCheck` (values >= 0),
     ``(None, None)`` for None."""
@@ -170,7 +189,14 @@ def check_counts(counts, losses, name: str = "counts"):
     return counts, CountsCheck(counts)
 
 
-def read_checks(pending, glob, gvalid, extra=None, *, empty_ok: bool = False) -> list:
+def read_checks(
+    pending: Sequence[LossCheck | CountsCheck | None],
+    glob: torch.Tensor,
+    gvalid: torch.Tensor,
+    extra: torch.Tensor | None = None,
+    *,
+    empty_ok: bool = False,
+) -> list[float]:
     """The one host read of ``check=True``: the flags of the unread
     :class:`~rwtheory.lm.losses.LossCheck` / :class:`CountsCheck` objects ``pending`` (None
     entries skipped), the global batch's two flags
@@ -179,26 +205,26 @@ def read_checks(pending, glob, gvalid, extra=None, *, empty_ok: bool = False) ->
     counts), then the global batch's (the same on every rank; ``empty_ok``: a global batch
     without a valid sample is no error); returns the host copy of ``extra`` (``[]``
     without it)."""
-    pending = [c for c in pending if c is not None]
-    parts = [c.flags for c in pending] + [global_batch_flags(glob, gvalid).double()]
+    unread = [c for c in pending if c is not None]
+    parts = [c.flags for c in unread] + [global_batch_flags(glob, gvalid).double()]
     if extra is not None:
         parts.append(extra.double())
     values = torch.cat(parts).tolist()
-    for k, c in enumerate(pending):
+    for k, c in enumerate(unread):
         c.raise_for(values[LossCheck.FLAGS * k : LossCheck.FLAGS * (k + 1)])
-    k = LossCheck.FLAGS * len(pending)
+    k = LossCheck.FLAGS * len(unread)
     raise_for_flags(values[k : k + 2], glob, gvalid, empty_ok=empty_ok)
     return values[k + 2 :]
 
 
-def rank_token_scale(counts, valid):
+def rank_token_scale(counts: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``token_weighting="rank"``: ``c_i B_r / C_r`` with B_r the rank's samples and C_r its
     scored tokens (the authors' training step), float64."""
     c = torch.where(valid, counts, 0).to(torch.float64)
     return c * (counts.shape[0] / c.sum().clamp(min=1.0))
 
 
-def global_token_scale(gcounts, gvalid):
+def global_token_scale(gcounts: torch.Tensor, gvalid: torch.Tensor) -> torch.Tensor:
     """``token_weighting="global"``: ``n c_i / sum_j c_j`` over the valid samples of the
     global batch (n of them), float64; with uniform weights the objective is then the
     global batch's token mean."""
@@ -206,7 +232,13 @@ def global_token_scale(gcounts, gvalid):
     return c * (gvalid.sum().to(torch.float64) / c.sum().clamp(min=1.0))
 
 
-def _weights(glob, gvalid, strategy, temperature, burn):
+def _weights(
+    glob: torch.Tensor,
+    gvalid: torch.Tensor,
+    strategy: Strategy,
+    temperature: Temperature,
+    burn: torch.Tensor | None,
+) -> torch.Tensor:
     """The global weights; a tensor ``temperature`` (the compiled path: a float64 0-d tensor
     on the host, read by no one) is applied to float64 losses, which keeps the pipeline's
     precision test on the host (a float64 batch is never widened); ``burn`` (a 0-d 0/1
@@ -221,17 +253,17 @@ def _weights(glob, gvalid, strategy, temperature, burn):
 
 
 def reweight_core(
-    per_sample_losses,
-    strategy,
-    temperature,
-    group=None,
-    valid=None,
+    per_sample_losses: torch.Tensor,
+    strategy: Strategy,
+    temperature: Temperature,
+    group: dist.ProcessGroup | None = None,
+    valid: torch.Tensor | None = None,
     *,
-    counts=None,
-    token_weighting=None,
-    max_local=None,
-    burn=None,
-):
+    counts: torch.Tensor | None = None,
+    token_weighting: str | None = None,
+    max_local: int | None = None,
+    burn: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, Record, int]:
     """Shared core of :func:`reweighted_loss` and :class:`rwtheory.lm.SampleReweighter`.
     Returns ``(loss, local weights, record, this rank's offset in the global batch)``, the
     record ``(global weights, global losses,
@@ -245,6 +277,7 @@ def reweight_core(
     valid = _validity(valid, per_sample_losses)
     columns = [] if counts is None else [counts]
     if token_weighting == "rank":
+        assert counts is not None  # the reweighter refuses token_weighting without counts
         columns.append(rank_token_scale(counts, valid))
     glob, gvalid, gcols, start, world_size = global_batch(
         per_sample_losses, valid, group, columns=columns, max_local=max_local
@@ -267,16 +300,16 @@ def reweight_core(
 
 
 def reweighted_loss(
-    per_sample_losses,
-    strategy: str = "linupper",
+    per_sample_losses: torch.Tensor,
+    strategy: Strategy = "linupper",
     temperature: float = 1.0,
-    group=None,
+    group: dist.ProcessGroup | None = None,
     *,
-    valid=None,
+    valid: torch.Tensor | None = None,
     check: bool = True,
     empty_batch: str = "raise",
     max_local_batch: int | None = None,
-):
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The reweighted objective :math:`\sum_i w_i \ell_i` on the global batch.
 
     Parameters
@@ -332,7 +365,7 @@ def reweighted_loss(
 EMPTY_BATCH = ("raise", "skip")
 
 
-def check_empty_batch(value) -> str:
+def check_empty_batch(value: Any) -> str:
     if not isinstance(value, str) or value not in EMPTY_BATCH:
         raise ValueError(f"empty_batch must be one of {list(EMPTY_BATCH)}, got {value!r}")
     return value

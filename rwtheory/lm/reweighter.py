@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from rwtheory._array import check_int, check_positive_finite
 from rwtheory.lm import clock
 from rwtheory.lm.distributed import gather_losses, world
-from rwtheory.lm.losses import pending_loss_check
+from rwtheory.lm.losses import LossCheck, pending_loss_check
 from rwtheory.lm.reweight import (
+    CountsCheck,
     check_counts,
     check_empty_batch,
     check_losses,
@@ -47,13 +50,14 @@ from rwtheory.lm.reweight import (
     weighted_sum,
 )
 from rwtheory.lm.stats import (
+    Record,
     ReweightStats,
     reweight_stats,
     stats_from_dict,
     stats_from_values,
     stats_values,
 )
-from rwtheory.lm.strategies import check_strategy, strategy_name
+from rwtheory.lm.strategies import Strategy, check_strategy, strategy_name
 from rwtheory.weights.schedules import constant_schedule
 
 __all__ = ["TOKEN_WEIGHTINGS", "WEIGHTS_OVER", "SampleReweighter"]
@@ -64,39 +68,51 @@ TOKEN_WEIGHTINGS: tuple = (None, "rank", "global")
 #: Values of ``weights_over`` (gradient accumulation; see :class:`SampleReweighter`).
 WEIGHTS_OVER = ("micro_batch", "optimizer_step")
 
+#: The unread value checks of one call's inputs (None: nothing to check).
+_Checks = list[LossCheck | CountsCheck | None]
 
-def _check_count(value, name: str) -> int:
+
+def _check_count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
 
 
-def _describe(obj):
+def _describe(obj: Any) -> Any:
     """A plain (``torch.load(weights_only=True)``-safe) description of a strategy or schedule:
     names stay names, dataclasses become ``{"type": ..., **fields}``, other callables their
     qualified name."""
     if obj is None or isinstance(obj, str):
         return obj
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
     return {"type": getattr(obj, "__qualname__", type(obj).__name__)}
 
 
-def _check_bool(value, name: str) -> bool:
+def _check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return value
 
 
-def _local_scale(mode, counts, valid, record, start: int):
+def _local_scale(
+    mode: str | None,
+    counts: torch.Tensor | None,
+    valid: torch.Tensor,
+    record: Record,
+    start: int,
+) -> torch.Tensor | None:
     """This rank's token scale of an optimizer step (:meth:`SampleReweighter._step_weights`):
     ``"rank"`` over the rank's micro-batches together, ``"global"`` this rank's slice of the
     step's global scale (``record[5]``, from ``start``); None without token weighting."""
+    if mode is None:
+        return None
+    assert counts is not None  # required with token weighting (SampleReweighter._inputs)
     if mode == "rank":
         return rank_token_scale(counts, valid)
-    if mode == "global":
-        return record[5][start : start + counts.shape[0]]
-    return None
+    gscale = record[5]
+    assert gscale is not None  # reweight_core's global token scale
+    return gscale[start : start + counts.shape[0]]
 
 
 class SampleReweighter:
@@ -181,9 +197,9 @@ class SampleReweighter:
 
     def __init__(
         self,
-        strategy="linupper",
+        strategy: Strategy = "linupper",
         temperature: float | Callable[[int], float] = 1.0,
-        group=None,
+        group: dist.ProcessGroup | None = None,
         *,
         weights_over: str = "micro_batch",
         check: bool = True,
@@ -191,7 +207,7 @@ class SampleReweighter:
         token_weighting: str | None = None,
         empty_batch: str = "raise",
         max_local_batch: int | None = None,
-    ):
+    ) -> None:
         self.strategy = check_strategy(strategy)
         if callable(temperature):
             check_positive_finite(temperature(0), "temperature(0)")
@@ -225,12 +241,16 @@ class SampleReweighter:
     def _reset(self) -> None:
         """The per-step state (records, statistics, the optimizer step's micro-batches) and
         the compiled-mode clock (:mod:`rwtheory.lm.clock`)."""
-        self._records: list = []  # see rwtheory.lm.stats.stats_values
-        self._record_key: tuple | None = None  # (step, temperature, burn-in) of the records
+        self._records: list[Record] = []  # see rwtheory.lm.stats.stats_values
+        # (step, temperature, burn-in) of the records: Python numbers, or the clock's host
+        # tensor's entries when compiled
+        self._record_key: tuple[Any, Any, Any] | None = None
         self._stats: ReweightStats | None = None
-        self._stats_host: list | None = None  # check=True: the records' stats, read
-        self._scored: list = []  # optimizer_step: scored (losses, valid, check, counts)
-        self._pending: list = []  # optimizer_step: (local weights, scale) not yet used
+        self._stats_host: list[float] | None = None  # check=True: the records' stats, read
+        # optimizer_step: scored (losses, valid, checks, counts)
+        self._scored: list[tuple[torch.Tensor, torch.Tensor, _Checks, torch.Tensor | None]] = []
+        # optimizer_step: (local weights, scale) not yet used
+        self._pending: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         self._handle, self._token = clock.register(self)
 
     def temperature(self, step: int | None = None) -> float:
@@ -238,7 +258,7 @@ class SampleReweighter:
         k = self.step if step is None else step
         return check_positive_finite(self.schedule(k), f"temperature at step {k}")
 
-    def _strategy_now(self):
+    def _strategy_now(self) -> Strategy:
         return "uniform" if self.step < self.burn_in_steps else self.strategy
 
     def _clock(self) -> tuple[int, float, bool]:
@@ -252,7 +272,7 @@ class SampleReweighter:
     @property
     def stats(self) -> ReweightStats | None:
         """The last optimizer step's statistics (None before the first call)."""
-        if self._stats is None and self._records:
+        if self._stats is None and self._records and self._record_key is not None:
             step, r, burn_in = self._record_key
             if isinstance(step, torch.Tensor):  # compiled: the clock's host tensor
                 step, r, burn_in = int(step), float(r), bool(burn_in)
@@ -264,7 +284,13 @@ class SampleReweighter:
                 )
         return self._stats
 
-    def _record(self, key, record, same_step: bool, checks=None) -> None:
+    def _record(
+        self,
+        key: tuple[Any, Any, Any],
+        record: Record,
+        same_step: bool,
+        checks: _Checks | None = None,
+    ) -> None:
         """Add one call's record (:func:`rwtheory.lm.stats.stats_values`) to the step's
         records; with ``check``: the one host read of the input ``checks`` (unread
         :class:`~rwtheory.lm.losses.LossCheck` s and counts checks), the global batch's flags
@@ -282,7 +308,9 @@ class SampleReweighter:
         self._records, self._record_key = records, key
         self._stats, self._stats_host = None, host
 
-    def _inputs(self, losses, valid, counts, domain_ids):
+    def _inputs(
+        self, losses: Any, valid: Any, counts: Any, domain_ids: Any
+    ) -> tuple[torch.Tensor, torch.Tensor | None, CountsCheck | None, torch.Tensor | None]:
         """Validated ``(valid, counts, counts check, global domain ids)`` of one call (host
         checks only; the counts' values are checked in the call's one read)."""
         check_losses(losses)
@@ -314,13 +342,13 @@ class SampleReweighter:
 
     def __call__(
         self,
-        per_sample_losses,
+        per_sample_losses: torch.Tensor,
         *,
-        valid=None,
-        counts=None,
-        domain_ids=None,
+        valid: torch.Tensor | None = None,
+        counts: torch.Tensor | None = None,
+        domain_ids: torch.Tensor | None = None,
         step: int | None = None,
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, weights)`` as :func:`rwtheory.lm.reweighted_loss`, at the current step
         (``weights_over="optimizer_step"``: this micro-batch's slice of the step's weights,
         from :meth:`score`).
@@ -361,7 +389,14 @@ class SampleReweighter:
         self.step += 1
         return loss, w_local
 
-    def _compiled_call(self, losses, valid, counts, domains, step):
+    def _compiled_call(
+        self,
+        losses: torch.Tensor,
+        valid: torch.Tensor,
+        counts: torch.Tensor | None,
+        domains: torch.Tensor | None,
+        step: int | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The call inside ``torch.compile`` (class docstring): step, temperature and burn-in
         from the clock operator, evaluated at run time outside the graph."""
         if step is not None or self.weights_over != "micro_batch":
@@ -385,7 +420,13 @@ class SampleReweighter:
         self._record((now[0], now[1], now[2]), (*record[:3], domains, *record[4:]), False)
         return loss, w_local
 
-    def score(self, per_sample_losses, *, valid=None, counts=None) -> None:
+    def score(
+        self,
+        per_sample_losses: torch.Tensor,
+        *,
+        valid: torch.Tensor | None = None,
+        counts: torch.Tensor | None = None,
+    ) -> None:
         """``weights_over="optimizer_step"``: record one micro-batch's per-sample losses (the
         scoring pass, detached) before the step's training passes; ``counts`` as in the
         call (required with ``token_weighting``: the token shares are taken over the step)."""
@@ -400,7 +441,7 @@ class SampleReweighter:
                 f"the previous step not yet passed to the reweighter"
             )
         valid, counts, counts_check, _ = self._inputs(per_sample_losses, valid, counts, None)
-        checks = [pending_loss_check(per_sample_losses), counts_check]
+        checks: _Checks = [pending_loss_check(per_sample_losses), counts_check]
         self._scored.append((per_sample_losses.detach(), valid, checks, counts))
 
     def _step_weights(self) -> None:
@@ -416,7 +457,13 @@ class SampleReweighter:
         scored, self._scored = self._scored, []
         losses = torch.cat([s[0] for s in scored])
         valid = torch.cat([s[1] for s in scored])
-        counts = None if scored[0][3] is None else torch.cat([s[3] for s in scored])
+        given = [s[3] for s in scored if s[3] is not None]
+        if 0 < len(given) < len(scored):
+            raise ValueError(
+                f"counts must be given to every score() call of an optimizer step or to none, "
+                f"got counts for {len(given)} of its {len(scored)} micro-batches"
+            )
+        counts = torch.cat(given) if given else None
         _, w_local, record, start = reweight_core(
             losses,
             self._strategy_now(),
@@ -435,10 +482,14 @@ class SampleReweighter:
         )
         sizes = [s[0].shape[0] for s in scored]
         scale = _local_scale(self.token_weighting, counts, valid, record, start)
-        parts = [None] * len(sizes) if scale is None else scale.split(sizes)
+        parts: Sequence[torch.Tensor | None] = (
+            [None] * len(sizes) if scale is None else scale.split(sizes)
+        )
         self._pending = list(zip(w_local.split(sizes), parts, strict=True))
 
-    def _call_step_weights(self, per_sample_losses, valid):
+    def _call_step_weights(
+        self, per_sample_losses: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # the counts were checked with the scoring pass's (the same micro-batch's) losses
         if not self._pending:
             self._step_weights()

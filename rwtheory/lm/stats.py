@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, TypeAlias
 
 import torch
 
 __all__ = [
     "RHO_BIN_EDGES",
+    "Record",
     "ReweightStats",
     "reweight_stats",
     "stats_from_dict",
     "stats_from_values",
     "stats_values",
+]
+
+#: One call's record, the statistics' input: (global weights, global losses, global
+#: validity, global domain ids or None, global token counts or None, global token scale or
+#: None), 1-D tensors of the global batch (:func:`rwtheory.lm.reweight.reweight_core`).
+Record: TypeAlias = tuple[
+    torch.Tensor,
+    torch.Tensor,
+    torch.Tensor,
+    torch.Tensor | None,
+    torch.Tensor | None,
+    torch.Tensor | None,
 ]
 
 #: Fixed bin edges of :math:`n w_i` (a sample's weight relative to uniform) for the weight
@@ -104,7 +119,7 @@ class ReweightStats:
         return out
 
 
-def stats_values(records):
+def stats_values(records: Sequence[Record]) -> torch.Tensor:
     """The numbers of :class:`ReweightStats` of one optimizer step from its calls' records
     ``(global weights, global losses, global validity, global domain ids or None, global
     token counts or None, global token scale or None)`` (1-D tensors), as one float64 tensor
@@ -145,22 +160,26 @@ def stats_values(records):
     )
 
 
-def _token_mean(records, loss, gvalid):
+def _token_mean(
+    records: Sequence[Record], loss: torch.Tensor, gvalid: torch.Tensor
+) -> torch.Tensor:
     """The token-mean loss of the step (0-d float64), NaN unless every call gave counts."""
-    if any(r[4] is None for r in records):
+    counts = [r[4] for r in records if r[4] is not None]
+    if len(counts) < len(records):
         return torch.full((), math.nan, dtype=torch.float64, device=loss.device)
-    c = torch.where(gvalid, torch.cat([r[4] for r in records]).double(), 0.0)
+    c = torch.where(gvalid, torch.cat(counts).double(), 0.0)
     return (c * loss).sum() / c.sum().clamp(min=1.0)
 
 
-def _domain_share(records):
+def _domain_share(records: Sequence[Record]) -> dict[int, float] | None:
     """Total weight per domain id (one host read), None unless every call gave domain ids."""
-    if not all(r[3] is not None for r in records):
+    ids_per_call = [r[3] for r in records if r[3] is not None]
+    if len(ids_per_call) < len(records):
         return None
     k = len(records)
     w = (torch.cat([r[0] for r in records]) / k).double()
     gvalid = torch.cat([r[2] for r in records])
-    domains = torch.cat([r[3] for r in records])
+    domains = torch.cat(ids_per_call)
     ids, inverse = torch.unique(domains, return_inverse=True)
     sums = torch.zeros(ids.shape[0], dtype=torch.float64, device=w.device).index_add_(
         0, inverse, torch.where(gvalid, w, 0.0)
@@ -169,7 +188,12 @@ def _domain_share(records):
 
 
 def stats_from_values(
-    step: int, temperature: float, records, values, *, burn_in: bool = False
+    step: int,
+    temperature: float,
+    records: Sequence[Record],
+    values: Sequence[float],
+    *,
+    burn_in: bool = False,
 ) -> ReweightStats:
     """:class:`ReweightStats` from the host copy ``values`` (a list) of
     :func:`stats_values` of ``records``; the domain shares, when every call gave domain ids,
@@ -196,7 +220,7 @@ def stats_from_values(
 
 
 def reweight_stats(
-    step: int, temperature: float, records, *, burn_in: bool = False
+    step: int, temperature: float, records: Sequence[Record], *, burn_in: bool = False
 ) -> ReweightStats:
     """:class:`ReweightStats` of one optimizer step from its calls' records (see
     :func:`stats_values`). One host read (``tolist``) -- two when domain ids were given."""
@@ -205,9 +229,9 @@ def reweight_stats(
     )
 
 
-def _field(name: str, value, kind: str, where: str):
+def _field(name: str, value: Any, kind: str, where: str) -> Any:
     """One checked field of a stored :class:`ReweightStats` (``kind``: the allowed range)."""
-    ranges = {
+    ranges: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "count": ("an integer >= 0", lambda v: True),
         "positive_count": ("an integer >= 1", lambda v: v >= 1),
         "positive": ("a finite number > 0", lambda v: math.isfinite(v) and v > 0),
@@ -242,7 +266,7 @@ _KINDS = {
 }
 
 
-def stats_from_dict(stored, where: str = "state['stats']") -> ReweightStats:
+def stats_from_dict(stored: Any, where: str = "state['stats']") -> ReweightStats:
     """A :class:`ReweightStats` from its :meth:`~ReweightStats.as_dict` (a checkpoint), every
     field checked: a ``ValueError`` naming ``where[key]`` and the allowed range for an unknown
     or missing key, a wrong type or a value out of range (NaN included where it is not
@@ -253,7 +277,7 @@ def stats_from_dict(stored, where: str = "state['stats']") -> ReweightStats:
     unknown = sorted(str(k) for k in stored if k not in known)
     if unknown:
         raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(known)}")
-    out = {}
+    out: dict[str, Any] = {}
     for name, kind in _KINDS.items():
         if name in stored:
             out[name] = _field(name, stored[name], kind, where)
@@ -263,8 +287,8 @@ def stats_from_dict(stored, where: str = "state['stats']") -> ReweightStats:
     return ReweightStats(**out)
 
 
-def _other_fields(stored, where: str) -> dict:
-    out = {}
+def _other_fields(stored: dict, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if "burn_in" in stored:
         if not isinstance(stored["burn_in"], bool):
             raise ValueError(f"{where}['burn_in'] must be a bool, got {stored['burn_in']!r}")

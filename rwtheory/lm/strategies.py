@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import torch
 
-from rwtheory._array import check_real, check_tensor
+from rwtheory._array import check_real, check_tensor, to_float
 from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import (
     STRATEGIES,
@@ -41,7 +42,14 @@ from rwtheory.weights.pipeline import (
     tempered_softmax,
 )
 
-__all__ = ["LM_STRATEGIES", "check_strategy", "kl_capped", "strategy_weights"]
+__all__ = [
+    "LM_STRATEGIES",
+    "Strategy",
+    "Temperature",
+    "check_strategy",
+    "kl_capped",
+    "strategy_weights",
+]
 
 #: Strategy names accepted by the LM path: the paper's pipeline, ``"dro_kl"`` and
 #: ``"kl_capped"`` (ρ = 2; :class:`kl_capped` for another ρ).
@@ -59,15 +67,23 @@ class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
 
     rho: float = 2.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         rho = check_real(self.rho, "rho")  # TypeError for strings, arrays, complex
         if math.isnan(rho) or rho < 1:
             raise ValueError(f"rho must be a number >= 1 (math.inf: no cap), got {rho!r}")
 
-    def __call__(self, losses, temperature: float):
+    def __call__(self, losses: torch.Tensor, temperature: float) -> torch.Tensor:
         check_tensor(losses, "losses", 1, floating=True)  # torch only: .clamp below
         gaps = normalize_losses(losses) + 1.0
         return kl_capped_weights(gaps.clamp(min=0.0), temperature, self.rho)
+
+
+#: A strategy of the LM path as :func:`check_strategy` returns it: a name, a
+#: :class:`kl_capped`, or a callable ``losses -> scores``.
+Strategy: TypeAlias = str | kl_capped | Callable[[torch.Tensor], torch.Tensor]
+#: A temperature as the weights take it: a float, or (the compiled path of
+#: :class:`rwtheory.lm.SampleReweighter`) a 0-d float64 host tensor.
+Temperature: TypeAlias = float | torch.Tensor
 
 
 def _names() -> tuple[str, ...]:
@@ -76,7 +92,7 @@ def _names() -> tuple[str, ...]:
     return (*STRATEGIES, "dro_kl", "kl_capped")
 
 
-def check_strategy(strategy):
+def check_strategy(strategy: Any) -> Strategy:
     """``strategy`` validated: a name of the strategy registry (as it is now, so a strategy
     registered after ``import rwtheory.lm`` is accepted), ``"dro_kl"`` or ``"kl_capped"``
     (which becomes ``kl_capped(2.0)``), a :class:`kl_capped`, or a callable
@@ -96,7 +112,7 @@ def check_strategy(strategy):
     )
 
 
-def strategy_name(strategy) -> str:
+def strategy_name(strategy: Strategy) -> str:
     """A short printable name: the name itself, ``kl_capped(rho=2)``, or the callable's name."""
     if isinstance(strategy, str):
         return strategy
@@ -105,7 +121,7 @@ def strategy_name(strategy) -> str:
     return getattr(strategy, "__qualname__", None) or type(strategy).__name__
 
 
-def _scores(fn: Callable, losses):
+def _scores(fn: Callable[[torch.Tensor], Any], losses: torch.Tensor) -> torch.Tensor:
     scores = fn(losses)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != tuple(losses.shape):
         raise ValueError(
@@ -119,7 +135,9 @@ def _scores(fn: Callable, losses):
     return scores
 
 
-def strategy_weights(glob, gvalid, strategy, temperature):
+def strategy_weights(
+    glob: torch.Tensor, gvalid: torch.Tensor, strategy: Strategy, temperature: Temperature
+) -> torch.Tensor:
     """Weights of the global batch ``glob`` (1-D float32, detached) under a strategy
     validated by :func:`check_strategy`: 0 for the samples where ``gvalid`` is False, the
     others sum to 1 (all 0 when none is valid). The names are tensor ops without host
@@ -134,9 +152,12 @@ def strategy_weights(glob, gvalid, strategy, temperature):
     full = torch.zeros_like(glob)
     if x.shape[0] == 0:
         return full
+    # these two take the temperature as a Python float: a 0-d tensor (the compiled path) is
+    # read here, as they would read it (rwtheory._array.check_real)
+    r = to_float(temperature) if isinstance(temperature, torch.Tensor) else temperature
     if isinstance(strategy, kl_capped):
-        w = strategy(x, temperature)
+        w = strategy(x, r)
     else:
-        w = tempered_softmax(_scores(strategy, x), temperature)
+        w = tempered_softmax(_scores(strategy, x), r)
     full[gvalid] = w.to(full.dtype)
     return full

@@ -12,6 +12,8 @@ thread-safe).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -33,7 +35,7 @@ _READS = (
 class SyncCounter:
     """Counts per call name; ``total`` is their sum."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.calls: dict[str, int] = {}
 
     def hit(self, name: str) -> None:
@@ -44,32 +46,32 @@ class SyncCounter:
         return sum(self.calls.values())
 
 
-def _is_bool_mask(index) -> bool:
+def _is_bool_mask(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool and i.ndim > 0 for i in items)
 
 
 @contextlib.contextmanager
-def count_host_syncs():
+def count_host_syncs() -> Iterator[SyncCounter]:
     """``with count_host_syncs() as counter: ...`` -- counts the calls listed in the module
     docstring made while the block runs (by any code, torch's own Python included)."""
     counter = SyncCounter()
     saved = {name: getattr(torch.Tensor, name) for name in (*_READS, "__getitem__", "__setitem__")}
     saved_fn = {name: getattr(torch, name) for name in ("nonzero", "masked_select")}
 
-    def wrap(name, fn):
-        def wrapped(*args, **kwargs):
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
             counter.hit(name)
             return fn(*args, **kwargs)
 
         return wrapped
 
-    def getitem(self, index):
+    def getitem(self: torch.Tensor, index: Any) -> Any:
         if _is_bool_mask(index):
             counter.hit("bool-mask indexing")
         return saved["__getitem__"](self, index)
 
-    def setitem(self, index, value):
+    def setitem(self: torch.Tensor, index: Any, value: Any) -> Any:
         if _is_bool_mask(index):
             counter.hit("bool-mask indexing")
         return saved["__setitem__"](self, index, value)
@@ -79,7 +81,8 @@ def count_host_syncs():
             setattr(torch.Tensor, name, wrap(name, saved[name]))
         for name, fn in saved_fn.items():
             setattr(torch, name, wrap(name, fn))
-        torch.Tensor.__getitem__, torch.Tensor.__setitem__ = getitem, setitem
+        for name, fn in (("__getitem__", getitem), ("__setitem__", setitem)):
+            setattr(torch.Tensor, name, fn)
         yield counter
     finally:
         for name, fn in saved.items():

@@ -26,7 +26,7 @@ import numpy as np
 
 from rwtheory._array import InputTypeError, InputValueError, check_int, check_number
 from rwtheory.convex.glm import GLMProblem, geman_mcclure, sigmoid
-from rwtheory.convex.problems import MAX_SCALE, seed_list
+from rwtheory.convex.problems import MAX_SCALE, draw_per_seed, seed_list
 
 __all__ = ["GRADIENT_SUP", "geman_mcclure_regression", "gradient_bound", "sigmoid_classification"]
 
@@ -61,15 +61,17 @@ def sigmoid_classification(
     label_noise = check_number(label_noise, "label_noise", low=0.0, high=0.5)
     feature_scale = _scale(feature_scale, "feature_scale")
     seeds = seed_list(seeds)
-    A, y = [], []
-    for s in seeds:
-        rng = np.random.default_rng(s)
+
+    def draw(rng):
         a = feature_scale * rng.standard_normal((n, d))
         theta = rng.standard_normal(d) / np.sqrt(d)
         lab = np.where(a @ theta >= 0, 1.0, -1.0)
         lab[rng.random(n) < label_noise] *= -1
-        A.append(a)
-        y.append(lab)
+        return a, lab
+
+    A, y = draw_per_seed(seeds, draw)
+    # the generator's arguments as recorded in params (captions, trajectories), one a line as
+    # ruff formats them: the shape of every generator's record by design
     params = dict(
         problem="sigmoid_classification",
         n=n,
@@ -78,9 +80,11 @@ def sigmoid_classification(
         feature_scale=feature_scale,
         seeds=seeds,
     )
-    return GLMProblem(np.stack(A), np.stack(y), sigmoid(), params=params)
+    return GLMProblem(A, y, sigmoid(), params=params)
 
 
+# keyword parameters with their defaults, one a line as ruff formats a long signature:
+# the shape of every generator's signature by design
 def geman_mcclure_regression(
     seeds=1,
     *,
@@ -104,17 +108,19 @@ def geman_mcclure_regression(
     scale, outlier_scale = _scale(scale, "scale"), _scale(outlier_scale, "outlier_scale")
     noise = _scale(noise, "noise", allow_zero=True)
     seeds = seed_list(seeds)
-    A, b = [], []
     k = int(round(outlier_fraction * n))
-    for s in seeds:
-        rng = np.random.default_rng(s)
+
+    def draw(rng):
         a = rng.standard_normal((n, d))
         x_true = rng.standard_normal(d) / np.sqrt(d)
         target = a @ x_true + noise * rng.standard_normal(n)
         out = rng.permutation(n)[:k]
         target[out] = outlier_scale * rng.standard_normal(k)
-        A.append(a)
-        b.append(target)
+        return a, target
+
+    A, b = draw_per_seed(seeds, draw)
+    # the generator's arguments as recorded in params (captions, trajectories), one a line as
+    # ruff formats them: the shape of every generator's record by design
     params = dict(
         problem="geman_mcclure_regression",
         n=n,
@@ -125,7 +131,7 @@ def geman_mcclure_regression(
         outlier_scale=outlier_scale,
         seeds=seeds,
     )
-    return GLMProblem(np.stack(A), np.stack(b), geman_mcclure(scale), params=params)
+    return GLMProblem(A, b, geman_mcclure(scale), params=params)
 
 
 def gradient_bound(problem: GLMProblem) -> np.ndarray:

@@ -19,29 +19,37 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
 __all__ = ["FigureResult", "save"]
+
+if TYPE_CHECKING:  # matplotlib is the extra `figures`: not loaded to import this module
+    from matplotlib.figure import Figure
 
 
 @dataclass
 class FigureResult:
     """What a figure definition returns: the drawn figure, exactly the plotted numbers
     (equal-length columns), a caption stating every parameter, and the numbers a paper
-    check may quote (``summary``)."""
+    check may quote (``summary``: the figure module's frozen ``Summary`` dataclass, a dict
+    for the LM study -- its type is the module's own). ``figure`` is None in a result returned
+    without its drawing (:func:`rwtheory.experiments.job.figure_task`)."""
 
     name: str
-    figure: object  # matplotlib.figure.Figure
+    figure: Figure | None
     columns: Mapping[str, Sequence]
     caption: str
-    summary: dict = field(default_factory=dict)
+    summary: Any = field(default_factory=dict)
 
 
 def save(result: FigureResult, out_dir: str | Path) -> list[Path]:
     """Write ``NAME.png``, ``NAME.pdf`` and ``NAME.csv`` (caption as ``# `` comment lines on top)
     into ``out_dir`` as one set, after all three are rendered in memory: the three appear
     together or not at all (:func:`rwtheory.report.files.write_files_atomically`)."""
+    if result.figure is None:
+        raise ValueError(f"figure {result.name!r} has no drawing to save (figure=None)")
     import matplotlib
 
     matplotlib.use("Agg", force=False)

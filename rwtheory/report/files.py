@@ -39,8 +39,10 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TypeVar
 
 __all__ = [
     "TEMP_PREFIX",
@@ -62,6 +64,9 @@ _BACKUPS = "backups"
 #: Temporary files of this module's earlier versions (``.NAME.XXXXXXXX.tmp``, mkstemp's 8
 #: random characters); they carry no pid, so they are removed whenever found.
 _LEGACY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+#: A path as the writers accept it (a mapping's key type is invariant: ``dict[Path, bytes]`` and
+#: ``dict[str, bytes]`` are both accepted through this variable).
+_PathT = TypeVar("_PathT", bound="str | os.PathLike[str]")
 
 
 def _default_mode() -> int:
@@ -108,7 +113,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     forward first; see the module docstring) and this module's legacy ``.NAME.XXXX.tmp``
     files. Returns what was removed. A missing folder has nothing to remove."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except (FileNotFoundError, NotADirectoryError, PermissionError):
@@ -200,7 +205,7 @@ def csv_bytes(columns: Mapping[str, Sequence], *, float_format: str = "{:.10g}")
 
 
 @contextlib.contextmanager
-def _signals_deferred():
+def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM for the duration: their Python-level handlers are replaced by
     one that only records the signal, and the recorded signal is handed to the original
     handler when the block ends (so Ctrl-C still raises ``KeyboardInterrupt``, just after
@@ -213,7 +218,7 @@ def _signals_deferred():
         return
     received: list[int] = []
 
-    def remember(signum, frame):
+    def remember(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
     old = {sig: signal.signal(sig, remember) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -223,7 +228,7 @@ def _signals_deferred():
         for sig, handler in old.items():
             signal.signal(sig, handler)
         if received:
-            handler = old[received[0]]
+            handler = old[signal.Signals(received[0])]  # the handler of the first one held
             if callable(handler):
                 handler(received[0], None)
             elif handler == signal.SIG_DFL:
@@ -268,7 +273,7 @@ def _fill(stage: Path, items: list[tuple[Path, bytes]]) -> None:
                 shutil.copy2(target, stage / _BACKUPS / target.name)
 
 
-def write_files_atomically(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
+def write_files_atomically(files: Mapping[_PathT, bytes]) -> list[Path]:
     """Write several already-rendered files as a set: afterwards either all of them hold the
     new bytes, or (an error or a signal before the commit) none was touched. Each folder
     involved gets its own staging folder; see the module docstring for how, and for the
@@ -312,12 +317,12 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM inside :func:`sigterm_as_interrupt`."""
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"signal {signum}")
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
+def sigterm_as_interrupt() -> Iterator[None]:
     """While active, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main
     thread, so that ``finally`` blocks and the writers' clean-up run as on Ctrl-C. Outside
     the main thread (where handlers cannot be set) it does nothing."""

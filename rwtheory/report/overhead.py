@@ -61,17 +61,18 @@ class StepBenchmark:
             "loss": re.search(r"overhead ([0-9.]+) ms = ([0-9.]+) %", text),
             "device": re.search(r"device (\w+)", text),
         }
-        missing = [k for k, m in found.items() if m is None]
+        matched = {k: m for k, m in found.items() if m is not None}
+        missing = [k for k in found if k not in matched]
         first = text.splitlines()[0] if text.strip() else ""
         if missing or not first.startswith("# bench_lm_step: "):
             raise ValueError(f"not a bench_lm_step output: missing {missing or ['header']}")
         return cls(
-            float(found["ratio"].group(1)),
-            float(found["paired_ratio"].group(1)),
-            float(found["loss"].group(1)),
-            float(found["loss"].group(2)),
+            float(matched["ratio"].group(1)),
+            float(matched["paired_ratio"].group(1)),
+            float(matched["loss"].group(1)),
+            float(matched["loss"].group(2)),
             first.removeprefix("# bench_lm_step: "),
-            found["device"].group(1),
+            matched["device"].group(1),
         )
 
 

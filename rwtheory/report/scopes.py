@@ -34,10 +34,11 @@ def figure_evidence(name: str) -> tuple[str, ...]:
 
 def annotate(claims: list[Claim], figure: str) -> list[Claim]:
     """The claims of figure ``figure`` with their evidence and, for an analogue, scope."""
-    extra = {"evidence": figure_evidence(figure)}
-    if figure in ANALOGUES:
-        extra.update(scope="small analogue", analogue=ANALOGUES[figure])
-    return [
-        replace(c, **{k: v for k, v in extra.items() if not getattr(c, k) or k == "scope"})
-        for c in claims
-    ]
+    analogue = ANALOGUES.get(figure)
+    out = []
+    for c in claims:
+        c = replace(c, evidence=c.evidence or figure_evidence(figure))
+        if analogue is not None:  # the scope always, the text unless the claim has its own
+            c = replace(c, scope="small analogue", analogue=c.analogue or analogue)
+        out.append(c)
+    return out

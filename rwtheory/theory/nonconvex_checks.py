@@ -116,13 +116,8 @@ class Instance:
 def sample_instances(count: int, seed: int = 0) -> list[Instance]:
     """``count`` instances drawn with ``numpy.random.default_rng(seed)``; instance k's
     problem uses seed ``1000 * seed + k``."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be an integer >= 1, got {count!r}")
-    rng = np.random.default_rng(seed)
     out = []
-    for k in range(count):
-        n, d = SHAPES[rng.integers(len(SHAPES))]
-        sizes = sorted({1, 2, max(1, n // 4), max(1, n // 2)})
+    for k, rng, (n, d), sizes in randomised.instance_draws(count, seed, SHAPES):
         out.append(
             Instance(
                 family=FAMILIES[rng.integers(2)],
@@ -294,6 +289,8 @@ def _broken_rate(tr, regime_of_run, classes, broken, rtol):
         acc["f_increase_share"].append(np.mean(np.diff(f[at], axis=1) > 0, axis=1))
 
 
+# the signature of rwtheory.theory.randomised.verify, one parameter a line as ruff formats
+# it: the same by design (one command runs both)
 def verify(
     count: int = 1000,
     *,

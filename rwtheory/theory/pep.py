@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.theory.pep_solver import solve, with_fallback
+from rwtheory.theory.pep_solver import WorstCaseRow, solve, with_fallback
 
 __all__ = [
     "FORMS",
@@ -194,7 +194,7 @@ def _solve(*args, worst=reweighted_gd_worst_case, **kwargs) -> tuple[float, str]
 
 
 @dataclass(frozen=True)
-class PEPCase:
+class PEPCase(WorstCaseRow):
     """One row of the PEPit table: the worst case of one rate form at its own step."""
 
     n: int
@@ -208,9 +208,19 @@ class PEPCase:
     bound: float
     solver: str
 
-    @property
-    def ratio(self) -> float:
-        return self.worst_case / self.bound
+
+def _capped_cases(sizes, rhos, gammas):
+    """The grid of both tables: (n, T, weights, rho_w, gamma) for every (n, T) of ``sizes``,
+    every cap of ``rhos`` (the weights :func:`capped_weights`, whose realised cap is
+    rho_w = n max_i w_i) and every gamma of ``gammas`` up to rho_w (a larger one is
+    impossible: Gamma_t <= rho_t)."""
+    for n, T in sizes:
+        for rho in rhos:
+            w = capped_weights(n, rho)
+            rho_w = n * float(w.max())
+            for gamma in gammas:
+                if gamma <= rho_w + 1e-12:
+                    yield n, T, w, rho_w, gamma
 
 
 #: The (n, T) pairs of :func:`pep_table`'s full grid, chosen for the run time of the full
@@ -236,38 +246,20 @@ def pep_table(
             raise ValueError(f"forms must be among {tuple(FORMS)}, got {f!r}")
     start = time.process_time()
     cases = []
-    for n, T in sizes:
-        for rho in rhos:
-            w = capped_weights(n, rho)
-            rho_w = n * float(w.max())
-            for gamma in gammas:
-                if gamma > rho_w + 1e-12:
-                    continue
-                for route in routes:
-                    L_hat = rho_w * L if route == "C" else L
-                    for form in forms:
-                        step, scale = FORMS[form]
-                        eta = step / L_hat
-                        worst, solver = _solve(w, T, eta, gamma=gamma, L=L)
-                        cases.append(
-                            PEPCase(
-                                n,
-                                T,
-                                rho_w,
-                                gamma,
-                                route,
-                                form,
-                                eta,
-                                worst,
-                                scale / (eta * gamma * T),
-                                solver,
-                            )
-                        )
+    for n, T, w, rho_w, gamma in _capped_cases(sizes, rhos, gammas):
+        for route in routes:
+            L_hat = rho_w * L if route == "C" else L
+            for form in forms:
+                step, scale = FORMS[form]
+                eta = step / L_hat
+                worst, solver = _solve(w, T, eta, gamma=gamma, L=L)
+                bound = scale / (eta * gamma * T)
+                cases.append(PEPCase(n, T, rho_w, gamma, route, form, eta, worst, bound, solver))
     return cases, time.process_time() - start
 
 
 @dataclass(frozen=True)
-class HeavyBallCase:
+class HeavyBallCase(WorstCaseRow):
     """Heavy ball with the constant schedule against its derived bound and against GD."""
 
     n: int
@@ -280,10 +272,6 @@ class HeavyBallCase:
     bound: float  # the derived average-iterate bound 1/(eta gamma T)
     worst_case_gd: float  # lambda = 0 (GD), same weights and step
     bound_gd: float  # GD's sharp bound 1/(2 eta gamma T)
-
-    @property
-    def ratio(self) -> float:
-        return self.worst_case / self.bound
 
 
 def heavy_ball_table(
@@ -298,34 +286,14 @@ def heavy_ball_table(
     bound 1/(2 eta gamma T). Returns the cases and the CPU seconds taken."""
     start = time.process_time()
     out = []
-    for n, T in sizes:
-        for rho in rhos:
-            w = capped_weights(n, rho)
-            rho_w = n * float(w.max())
-            for gamma in gammas:
-                if gamma > rho_w + 1e-12:
-                    continue
-                eta = 1 / (rho_w * L)
-                lam = gamma / (2 * rho_w)
-                sched = np.r_[0.0, np.full(T, lam)]
-                hb, _ = _solve(
-                    w, T, eta, sched, gamma=gamma, L=L, worst=reweighted_heavy_ball_worst_case
-                )
-                gd, _ = _solve(w, T, eta, gamma=gamma, L=L)
-                out.append(
-                    HeavyBallCase(
-                        n,
-                        T,
-                        rho_w,
-                        gamma,
-                        eta,
-                        lam,
-                        hb,
-                        1 / (eta * gamma * T),
-                        gd,
-                        1 / (2 * eta * gamma * T),
-                    )
-                )
+    for n, T, w, rho_w, gamma in _capped_cases(sizes, rhos, gammas):
+        eta = 1 / (rho_w * L)
+        lam = gamma / (2 * rho_w)
+        sched = np.r_[0.0, np.full(T, lam)]
+        hb, _ = _solve(w, T, eta, sched, gamma=gamma, L=L, worst=reweighted_heavy_ball_worst_case)
+        gd, _ = _solve(w, T, eta, gamma=gamma, L=L)
+        bound, bound_gd = 1 / (eta * gamma * T), 1 / (2 * eta * gamma * T)
+        out.append(HeavyBallCase(n, T, rho_w, gamma, eta, lam, hb, bound, gd, bound_gd))
     return out, time.process_time() - start
 
 

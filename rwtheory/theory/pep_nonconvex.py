@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rwtheory.theory.pep_solver import solve, with_fallback
+from rwtheory.theory.pep_solver import WorstCaseRow, solve, with_fallback
 
 __all__ = ["NonconvexPEPCase", "pep_table", "theorem4_bound", "worst_case"]
 
@@ -127,7 +127,7 @@ def theorem4_bound(
 
 
 @dataclass(frozen=True)
-class NonconvexPEPCase:
+class NonconvexPEPCase(WorstCaseRow):
     """One row of :func:`pep_table`."""
 
     measure: str
@@ -139,10 +139,6 @@ class NonconvexPEPCase:
     worst_case: float
     bound: float
     solver: str
-
-    @property
-    def ratio(self) -> float:
-        return self.worst_case / self.bound
 
     @property
     def hypotheses_hold(self) -> bool:

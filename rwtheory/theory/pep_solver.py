@@ -4,7 +4,8 @@ Both PEP modules (:mod:`rwtheory.theory.pep`, convex; :mod:`rwtheory.theory.pep_
 Theorem 4) build a :class:`PEPit.PEP` and hand it here: :func:`solve` runs it through
 cvxpy with tight solver tolerances and turns every solver failure (an exception of the
 solver's own type, no value, a non-finite value) into a RuntimeError; :func:`with_fallback`
-tries Clarabel, then SCS where Clarabel fails.
+tries Clarabel, then SCS where Clarabel fails. :class:`WorstCaseRow` is what a row of
+their tables has in common.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import warnings
 from collections.abc import Callable
 
-__all__ = ["SOLVERS", "solve", "tolerances", "with_fallback"]
+__all__ = ["SOLVERS", "WorstCaseRow", "solve", "tolerances", "with_fallback"]
 
 #: The solvers tried, in order, and their display names.
 SOLVERS = (("CLARABEL", "Clarabel"), ("SCS", "SCS"))
@@ -52,3 +53,16 @@ def with_fallback(worst: Callable[..., float], *args, **kwargs) -> tuple[float, 
             if i == len(SOLVERS) - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class WorstCaseRow:
+    """A row of a PEP table (a dataclass with the fields ``worst_case`` and ``bound``):
+    its :attr:`ratio`, above 1 where the worst case exceeds the bound."""
+
+    worst_case: float
+    bound: float
+
+    @property
+    def ratio(self) -> float:
+        """worst case / bound."""
+        return self.worst_case / self.bound

@@ -172,19 +172,8 @@ def _pairs(instances, steps: int):
     eta, rho, kappa = randomised.step_sizes(instances, problem, n)
     yield "GD", paired_run(problem, schemes, method="gd", lr=eta, steps=steps), problem, instances
     lams = _lambdas(instances, rho, kappa, steps)
-    groups: dict[bytes, list[int]] = {}
-    for k, lam in enumerate(lams):
-        groups.setdefault(lam.tobytes(), []).append(k)
-    for idx in groups.values():
-        sub = problem.take(idx)
-        pair = paired_run(
-            sub,
-            [schemes[k] for k in idx],
-            method="heavy_ball",
-            lr=eta[idx],
-            steps=steps,
-            lambdas=lams[idx[0]],
-        )
+    runs = randomised.heavy_ball_by_schedule(paired_run, problem, schemes, eta, lams, steps)
+    for idx, pair, sub in runs:
         yield "heavy ball", pair, sub, [instances[k] for k in idx]
     for b in sorted({i.batch_size for i in instances} - {n}):
         idx = [k for k, i in enumerate(instances) if i.batch_size == b]

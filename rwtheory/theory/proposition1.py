@@ -309,6 +309,7 @@ class LinUpperDistance:
     setting: str
 
 
+# keyword parameters with their defaults, one a line as ruff formats a long signature
 def linupper_vs_optimum(
     temperatures=(0.4, 1.0, 2.0),
     *,

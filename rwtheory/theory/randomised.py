@@ -64,6 +64,8 @@ __all__ = [
     "a_priori_rho",
     "combined_status",
     "expectation_checks",
+    "heavy_ball_by_schedule",
+    "instance_draws",
     "make_problem",
     "sample_instances",
     "step_sizes",
@@ -127,16 +129,25 @@ class Instance:
     loss_scale: float = 1.0
 
 
-def sample_instances(count: int, seed: int = 0) -> list[Instance]:
-    """``count`` instances drawn uniformly from the pools above with
-    ``numpy.random.default_rng(seed)``; instance k's problem uses seed ``1000 * seed + k``."""
+def instance_draws(count: int, seed: int, shapes):
+    """The draws every random instance starts with: yields, for k = 0, ..., count - 1, k, the
+    generator ``numpy.random.default_rng(seed)`` (one for all instances, drawn in turn),
+    the instance's (n, d) drawn uniformly from ``shapes``, and the minibatch sizes it may
+    draw from, {1, 2, n/4, n/2}; the caller draws the rest of the instance from the same
+    generator before the next one."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be an integer >= 1, got {count!r}")
     rng = np.random.default_rng(seed)
-    out = []
     for k in range(count):
-        n, d = SHAPES[rng.integers(len(SHAPES))]
-        sizes = sorted({1, 2, max(1, n // 4), max(1, n // 2)})
+        n, d = shapes[rng.integers(len(shapes))]
+        yield k, rng, (n, d), sorted({1, 2, max(1, n // 4), max(1, n // 2)})
+
+
+def sample_instances(count: int, seed: int = 0) -> list[Instance]:
+    """``count`` instances drawn uniformly from the pools above with
+    ``numpy.random.default_rng(seed)``; instance k's problem uses seed ``1000 * seed + k``."""
+    out = []
+    for k, rng, (n, d), sizes in instance_draws(count, seed, SHAPES):
         loss, scale = LOSSES[rng.integers(len(LOSSES))]
         out.append(
             Instance(
@@ -376,8 +387,25 @@ def _last_true(mask: np.ndarray) -> np.ndarray:
     return np.where(mask.any(axis=1), idx, -1)
 
 
+#: Heavy ball's checks that more than one of its algorithms evaluates (one row each, in
+#: the order of the tables).
+_HEAVY_BALL_STEP = [
+    ("one-step", theorems.heavy_ball_one_step, False, False),
+    ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
+    ("pathwise", theorems.heavy_ball_pathwise, False, False),
+]
+_HEAVY_BALL_COEFFICIENTS = [
+    ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
+    ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp, False, False),
+]
+_HEAVY_BALL_AVERAGE = [
+    ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
+    ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True),
+]
+
 #: algorithm label -> checks: (name, function, needs L, rate?). Names ending in "(sharp)"
-#: are THEORY §3's sharper forms, beside the paper's.
+#: are THEORY §3's sharper forms, beside the paper's. A table, one row per check: GD's and
+#: SGD's rows have the same shape by design (their checks are distinct functions).
 _CHECKS: dict[str, list[tuple[str, Callable, bool, bool]]] = {
     "GD": [
         ("one-step", theorems.gd_one_step, False, False),
@@ -396,28 +424,18 @@ _CHECKS: dict[str, list[tuple[str, Callable, bool, bool]]] = {
         ("rate (pathwise, sharp)", theorems.sgd_rate_sharp, False, True),
     ],
     "heavy ball": [
-        ("one-step", theorems.heavy_ball_one_step, False, False),
-        ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
-        ("pathwise", theorems.heavy_ball_pathwise, False, False),
+        *_HEAVY_BALL_STEP,
         ("carry-over lemma", theorems.heavy_ball_carry_over, False, False),
-        ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
-        ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp, False, False),
+        *_HEAVY_BALL_COEFFICIENTS,
         ("rate (derived)", theorems.heavy_ball_rate, True, True),
-        ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
-        ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True),
+        *_HEAVY_BALL_AVERAGE,
     ],
     "heavy ball, constant λ": [
-        ("pathwise", theorems.heavy_ball_pathwise, False, False),
-        ("coefficient form", theorems.heavy_ball_weighted_sum, False, False),
-        ("coefficient form (sharp)", theorems.heavy_ball_weighted_sum_sharp, False, False),
-        ("average rate (derived)", theorems.heavy_ball_average_rate, False, True),
-        ("average rate (sharp)", theorems.heavy_ball_average_rate_sharp, False, True),
+        _HEAVY_BALL_STEP[2],  # pathwise
+        *_HEAVY_BALL_COEFFICIENTS,
+        *_HEAVY_BALL_AVERAGE,
     ],
-    "heavy ball, minibatch": [
-        ("one-step", theorems.heavy_ball_one_step, False, False),
-        ("one-step (sharp)", theorems.heavy_ball_one_step_sharp, False, False),
-        ("pathwise", theorems.heavy_ball_pathwise, False, False),
-    ],
+    "heavy ball, minibatch": _HEAVY_BALL_STEP,
 }
 
 
@@ -446,16 +464,7 @@ def _runs(instances, steps):
         ("heavy ball, constant λ", theorems.heavy_ball_constant_lambdas),
     ):
         lam = _lambdas(instances, rho, kappa, steps, schedule)
-        for group in _by_lambdas(lam):
-            sub = problem.take(group)
-            tr = _run(
-                sub,
-                [schemes[g] for g in group],
-                method="heavy_ball",
-                lr=eta[group],
-                steps=steps,
-                lambdas=lam[group[0]],
-            )
+        for group, tr, sub in heavy_ball_by_schedule(_run, problem, schemes, eta, lam, steps):
             tr.params["a_priori"] = dict(
                 gamma=_a_priori_gamma([instances[g] for g in group], rho[group]),
                 rho=rho[group],
@@ -476,29 +485,32 @@ def _runs(instances, steps):
             sub,
         )
         lam_b = _lambdas(sub_inst, r_b, k_b, steps)
-        for group in _by_lambdas(lam_b):
-            s2 = sub.take(group)
-            yield (
-                "heavy ball, minibatch",
-                _run(
-                    s2,
-                    [sch[g] for g in group],
-                    method="heavy_ball",
-                    lr=e_b[group],
-                    steps=steps,
-                    batch_size=None if b == n else b,
-                    lambdas=lam_b[group[0]],
-                ),
-                s2,
-            )
+        batch = None if b == n else b
+        for _, tr, s2 in heavy_ball_by_schedule(_run, sub, sch, e_b, lam_b, steps, batch):
+            yield "heavy ball, minibatch", tr, s2
 
 
-def _by_lambdas(lam: list[np.ndarray]) -> list[list[int]]:
-    """engine.run takes one momentum schedule per call: group the runs that share one."""
+def heavy_ball_by_schedule(run, problem, schemes, lr, lambdas, steps: int, batch_size=None):
+    """Heavy ball on every run of ``problem`` (one row per run) with its scheme, step size
+    ``lr[k]`` and momentum schedule ``lambdas[k]``: the engines take one schedule per call,
+    so ``run`` (an engine's ``run``, or :func:`rwtheory.theory.pairing.paired_run`) is
+    called once per group of runs sharing a schedule, in the order of their first run.
+    Yields (the group's run indices, what ``run`` returned, the group's problem)."""
     groups: dict[bytes, list[int]] = {}
-    for k, v in enumerate(lam):
+    for k, v in enumerate(lambdas):
         groups.setdefault(v.tobytes(), []).append(k)
-    return list(groups.values())
+    for group in groups.values():
+        sub = problem.take(group)
+        result = run(
+            sub,
+            [schemes[g] for g in group],
+            method="heavy_ball",
+            lr=lr[group],
+            steps=steps,
+            batch_size=batch_size,
+            lambdas=lambdas[group[0]],
+        )
+        yield group, result, sub
 
 
 @dataclass
@@ -527,6 +539,8 @@ class VerificationResult:
         raise KeyError((algorithm, route, inequality))
 
 
+# the signature of every verification entry point (rwtheory.theory.nonconvex_checks.verify
+# too), one parameter a line as ruff formats it: the same by design (one command runs both)
 def verify(
     count: int = 1000,
     *,

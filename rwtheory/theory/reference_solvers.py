@@ -102,7 +102,8 @@ def kl_capped_weights_bisection(
 #: instances, no single setting is reliably within 1e-6 of the optimum (an "optimal" answer
 #: at 1e-11 can be 1e-6 off while "optimal_inaccurate" at 1e-12 is 1e-10 off, and vice
 #: versa; with scaled gaps spanning 1e9 only some shifts of c give an accurate answer),
-#: hence several and a choice by the problem's own KKT residual.
+#: hence several and a choice by the problem's own KKT residual. (A table, one attempt a row:
+#: same shape by design.)
 CVXPY_ATTEMPTS = (
     ("w", "max", 1e-12, 1e-8),
     ("u", "max", 1e-12, 1e-8),

@@ -32,6 +32,7 @@ from rwtheory._array import (
     check_bool,
     check_callable,
     check_int,
+    check_name,
     check_number,
     check_user_array,
     describe,
@@ -206,8 +207,7 @@ class StrategyRecord:
     formula: str = ""
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise InputValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_name(self.name)
         check_callable(self.score, "score", "a callable (normalized, delta) -> scores")
         check_callable(self.score_range, "score_range", "a callable delta -> score spread")
         object.__setattr__(self, "top_count", check_int(self.top_count, "top_count", minimum=1))
@@ -343,6 +343,8 @@ def _delta(delta: float) -> float:
 
 _BUILTINS: tuple[StrategyRecord, ...] = ()  # filled below: the package's own, trusted
 
+# a table, one strategy a record (its fields one a line as ruff formats them): same shape
+# by design
 _BUILTINS = (
     StrategyRecord("uniform", uniform, lambda delta: 0.0, constant=True, formula="0"),
     StrategyRecord(

@@ -214,6 +214,22 @@ def test_optimizer_step_token_weighting_equals_one_big_batch(mode):
     assert losses[0][1].objective == pytest.approx(losses[1][1].objective, rel=1e-6)
 
 
+@pytest.mark.parametrize("given", [(True, False), (False, True)])
+def test_optimizer_step_counts_for_some_micro_batches_only_are_refused(given):
+    """Counts feed the step's token statistics: given to some scoring calls of a step and
+    not to others, the step cannot be weighted consistently (before: a TypeError from inside
+    torch.cat, or the later counts silently dropped)."""
+    reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
+    halves = (LOSSES[:3], LOSSES[3:]), (COUNTS[:3], COUNTS[3:])
+    for losses, counts, with_counts in zip(*halves, given, strict=True):
+        reweighter.score(losses, counts=counts if with_counts else None)
+    with pytest.raises(
+        ValueError, match=r"counts must be given to every score\(\) call .* 1 of its 2"
+    ):
+        reweighter(LOSSES[:3])
+    assert reweighter.step == 0
+
+
 def test_uniform_global_token_weighting_is_the_exact_token_mean():
     model, batches = _model_and_batches(k=1)
     x, labels = batches[0]

@@ -78,7 +78,8 @@ TABLE12 = {
 }
 
 #: Tables 8-11: Llama benchmarks, task -> (uniform, linupper) accuracy (%); Tables 4-5 hold
-#: the reported means (LUR, QA, all 19).
+#: the reported means (LUR, QA, all 19). A table of the paper's numbers, one task a row: same
+#: shape in every model and group by design.
 LLAMA = {
     "1.4B": {
         "LUR": {
@@ -501,9 +502,9 @@ def cap_7b_claims() -> list[Claim]:
             'during the pretraining of the 7B parameter model"',
             True,
             "With Table 7's 7B setting (LinUpper, r = 2.0 after warm-up, minibatch 128), the exact "
-            "supremum of ρ = n·max w over every possible batch of losses (rwtheory.worst_case_rho). "
-            "Assumption: weights are computed over the minibatch of 128; any other batch size gives "
-            "at most the sup over n, also reported.",
+            "supremum of ρ = n·max w over every possible batch of losses "
+            "(rwtheory.worst_case_rho). Assumption: weights are computed over the minibatch of "
+            "128; any other batch size gives at most the sup over n, also reported.",
             "`rwtheory check` (rwtheory.report.providers.paper_tables); "
             "`pytest tests/weights/test_cap.py`",
             "holds" if rho_sup <= 2 else "fails",

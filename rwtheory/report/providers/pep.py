@@ -29,6 +29,7 @@ def tightness_claim(cases) -> Claim:
     :data:`rwtheory.theory.pep.SOLVER_RTOL`)."""
     cases = [c for c in cases if c.form == "paper"]
     ratio = max(c.ratio for c in cases)
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "thm1.pep",
         "Thm. 1 (Sec. 4.2): tightness",

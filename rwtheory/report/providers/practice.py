@@ -196,6 +196,7 @@ def faster_convergence_claim(study) -> Claim:
     p, s = study.shares["paper"], study.shares["sharp"]
     steps = [x for x in study.table["speedup_steps"] if math.isfinite(x)]
     undefined = len(study.table["speedup_steps"]) - len(steps)
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "intro.faster_convergence.convex",
         "Sec. 1 (contributions), with Thms. 1-2 (Sec. 4.2)",
@@ -272,6 +273,7 @@ def prediction_claim(study) -> Claim:
         if primary.pairs < MIN_PAIRS
         else prediction_status(primary.pairs, primary.low, primary.high)
     )
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "thm1_2.predicts_speedup",
         "Thms. 1-2 (Sec. 4.2, App. C)",

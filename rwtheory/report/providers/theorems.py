@@ -48,14 +48,23 @@ def _size(res) -> str:
     return f"{res.instances} random interpolation instances × {res.steps} steps"
 
 
+def _tallies(res, algorithms, inequalities) -> list:
+    """The tallies (both routes) of ``algorithms`` x ``inequalities``."""
+    return [t for t in res.tallies if t.algorithm in algorithms and t.inequality in inequalities]
+
+
 def _status(res, algorithms, inequalities, extra_fail: bool = False) -> str:
     """The row's status from its tallies (both routes): fails on a violation, holds when every
     tally had enough applicable runs, else not checked."""
     from rwtheory.theory.randomised import combined_status
 
-    ts = [t for t in res.tallies if t.algorithm in algorithms and t.inequality in inequalities]
-    status = combined_status(ts)
+    status = combined_status(_tallies(res, algorithms, inequalities))
     return "fails" if extra_fail else status
+
+
+def _violations(res, algorithms, inequalities) -> int:
+    """The violations of the tallies of ``algorithms`` x ``inequalities`` (both routes)."""
+    return sum(t.violations for t in _tallies(res, algorithms, inequalities))
 
 
 def _applicable(res, algorithm, inequality) -> str:
@@ -100,6 +109,8 @@ def thm1_claim(res) -> Claim:
 
 def thm1_sharp_claim(res) -> Claim:
     """THEORY §3's sharper GD forms: the status of their tallies."""
+    sharp = ("one-step (sharp)", "pathwise (sharp)", "rate (sharp)")
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "thm1.sharp",
         "Thm. 1 (Sec. 4.2, App. C.1): constant",
@@ -111,9 +122,9 @@ def thm1_sharp_claim(res) -> Claim:
         "at η = 1/(ρL), ρ = 2 that is L‖x₀ − x*‖²/(ΓT), 4× below the paper's constant "
         "(rwtheory.theory.theorems.gd_one_step_sharp, gd_rate_sharp).",
         HOW,
-        _status(res, ("GD",), ("one-step (sharp)", "pathwise (sharp)", "rate (sharp)")),
-        f"{sum(t.violations for t in res.tallies if t.algorithm == 'GD' and 'sharp' in t.inequality)}"
-        f" violations; rate hypotheses held in {_applicable(res, 'GD', 'rate (sharp)')} runs; "
+        _status(res, ("GD",), sharp),
+        f"{_violations(res, ('GD',), sharp)} violations; rate hypotheses held in "
+        f"{_applicable(res, 'GD', 'rate (sharp)')} runs; "
         f"tightness q5/q50/q95/max, one-step sharp: {_families(res, 'GD', 'one-step (sharp)')} "
         f"(paper form: {_families(res, 'GD', 'one-step')}); rate sharp: "
         f"{_families(res, 'GD', 'rate (sharp)')} (paper: {_families(res, 'GD', 'rate')})",
@@ -127,6 +138,7 @@ def thm2_sgd_claim(res, mc) -> Claim:
     q = res.tally("SGD", "C", "rate (pathwise)").quantiles()
     mc_sgd = [m for m in mc if m.algorithm == "SGD"]
     mc_bad = sum(m.exceeds for m in mc_sgd)
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "thm2.i",
         "Thm. 2 (i) (Sec. 5, App. C.3)",
@@ -149,6 +161,8 @@ def thm2_sgd_claim(res, mc) -> Claim:
 
 def thm2_sgd_sharp_claim(res) -> Claim:
     """THEORY §3's sharper forms for minibatch SGD."""
+    sharp = ("one-step (sharp)", "pathwise (sharp)", "rate (pathwise, sharp)")
+    # a claim's fields, one a line (key, title, statement, ...): the shape of every claim
     return Claim(
         "thm2.i.sharp",
         "Thm. 2 (i) (Sec. 5, App. C.3): constant",
@@ -158,9 +172,8 @@ def thm2_sgd_sharp_claim(res) -> Claim:
         "min(1, 2 − ηL̂_t) for every η, rate (1/T) Σ batch_gap_t ≤ ‖x₀ − x*‖²/(2ημΓT) "
         "(rwtheory.theory.theorems.sgd_one_step_sharp, sgd_rate_sharp).",
         HOW,
-        _status(res, ("SGD",), ("one-step (sharp)", "pathwise (sharp)", "rate (pathwise, sharp)")),
-        f"{sum(t.violations for t in res.tallies if t.algorithm == 'SGD' and 'sharp' in t.inequality)}"
-        f" violations; rate hypotheses held in "
+        _status(res, ("SGD",), sharp),
+        f"{_violations(res, ('SGD',), sharp)} violations; rate hypotheses held in "
         f"{_applicable(res, 'SGD', 'rate (pathwise, sharp)')} runs; tightness q5/q50/q95/max, "
         f"one-step sharp: {_families(res, 'SGD', 'one-step (sharp)')}; rate sharp: "
         f"{_families(res, 'SGD', 'rate (pathwise, sharp)')} (paper: "
@@ -241,8 +254,8 @@ def thm2_momentum_sharp_claim(res) -> Claim:
         "c_0 ≥ κΓ/2 only.",
         HOW,
         status,
-        f"{sum(t.violations for t in res.tallies if t.algorithm in algorithms and t.inequality in sharp)}"
-        f" violations; c_t ≥ κΓ(ρ + Γ)/(2ρ) (t ≥ 1) in {better}/{held} runs meeting the "
+        f"{_violations(res, algorithms, sharp)} violations; c_t ≥ κΓ(ρ + Γ)/(2ρ) (t ≥ 1) in "
+        f"{better}/{held} runs meeting the "
         f"a-priori constants; tightness q5/q50/q95/max, coefficient form sharp: "
         f"{_families(res, 'heavy ball', 'coefficient form (sharp)')} (paper: "
         f"{_families(res, 'heavy ball', 'coefficient form')}); average rate sharp, constant λ: "
@@ -427,6 +440,8 @@ PROVIDER = Provider(
 
 
 def _verification_section(res) -> str:
+    # a table: one cell a line as ruff formats a long row, the header below in the same
+    # order; every section of this page has this shape by design (the cells differ)
     rows = []
     for t in res.tallies:
         rows.append(
@@ -492,6 +507,8 @@ def _shapes() -> str:
 
 
 def _expectation_section(mc) -> str:
+    # a table: one cell a line as ruff formats a long row, the header below in the same
+    # order; every section of this page has this shape by design (the cells differ)
     rows = [
         [
             m.algorithm,
@@ -509,6 +526,8 @@ def _expectation_section(mc) -> str:
 
 
 def _broken_section(broken) -> str:
+    # a table: one cell a line as ruff formats a long row, the header below in the same
+    # order; every section of this page has this shape by design (the cells differ)
     rows = [
         [
             b.hypothesis,
@@ -538,6 +557,8 @@ def _ulps() -> int:
 
 
 def _above_section(above) -> str:
+    # a table: one cell a line as ruff formats a long row, the header below in the same
+    # order; every section of this page has this shape by design (the cells differ)
     rows = [
         [
             r.loss,
@@ -576,6 +597,8 @@ def _above_section(above) -> str:
 
 
 def _carry_section(carry) -> str:
+    # a table: one cell a line as ruff formats a long row, the header below in the same
+    # order; every section of this page has this shape by design (the cells differ)
     rows = [
         [r.setting, r.runs, r.steps]
         + [f"{r.failing_runs[k]} / {r.lemma_steps[k]}" for k in ("next", "current", "gamma")]

@@ -113,16 +113,22 @@ def pathwise(trajectory, L_hat: np.ndarray, form: str = "paper") -> Bound:
     return Bound(observed, bound, scale, np.ones_like(bound, dtype=bool), floor)
 
 
+def _rate_terms(trajectory, gaps: np.ndarray):
+    """What both rate forms read: eta (R, 1), the horizons k = 1..T, the running average
+    (1/k) sum_{t<k} gaps_t (R, T) and Gamma_k = min_{t<k} Gamma_t (R, T)."""
+    require(trajectory, "gamma", "dist2")
+    T = trajectory.rho.shape[1]
+    eta = trajectory.lr[:, None]
+    k = np.arange(1, T + 1)
+    observed = np.cumsum(gaps, axis=1) / k
+    return eta, k, observed, np.minimum.accumulate(trajectory.gamma, axis=1)
+
+
 def rate(trajectory, L_hat: np.ndarray, gaps: np.ndarray) -> Bound:
     """The paper's form: (1/k) sum_{t<k} gaps_t <= ||x_0 - x*||^2 / (eta Gamma_k k),
     Gamma_k = min_{t<k} Gamma_t, for every horizon k = 1..T, applicable where
     eta * max_{t<k} L_hat_t <= 1/2 (up to :data:`~.bound.STEP_ULPS` ulp), (R, T)."""
-    require(trajectory, "gamma", "dist2")
-    R, T = trajectory.rho.shape
-    eta = trajectory.lr[:, None]
-    k = np.arange(1, T + 1)
-    observed = np.cumsum(gaps, axis=1) / k
-    gamma = np.minimum.accumulate(trajectory.gamma, axis=1)
+    eta, k, observed, gamma = _rate_terms(trajectory, gaps)
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = trajectory.dist2[:, :1] / (eta * gamma * k)
     step_ok = step_within(np.maximum.accumulate(eta * L_hat, axis=1), 0.5)
@@ -135,12 +141,7 @@ def rate_sharp(trajectory, L_hat: np.ndarray, gaps: np.ndarray) -> Bound:
     mu_k = min_{t<k} min(1, 2 - eta L_hat_t), Gamma_k = min_{t<k} Gamma_t, for every
     horizon k = 1..T, applicable where mu_k > 0 and Gamma_k > 0, (R, T). For
     eta L_hat_t <= 1 (mu_k = 1) this is THEORY's ||x_0 - x*||^2 / (2 eta Gamma k)."""
-    require(trajectory, "gamma", "dist2")
-    R, T = trajectory.rho.shape
-    eta = trajectory.lr[:, None]
-    k = np.arange(1, T + 1)
-    observed = np.cumsum(gaps, axis=1) / k
-    gamma = np.minimum.accumulate(trajectory.gamma, axis=1)
+    eta, k, observed, gamma = _rate_terms(trajectory, gaps)
     mu = np.minimum.accumulate(progress_factor(eta, L_hat, "sharp"), axis=1)
     applicable = (mu > 0) & (gamma > 0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -58,6 +58,7 @@ from rwtheory.theory.theorems import descent
 from rwtheory.theory.theorems.bound import Bound, rounding_floor
 from rwtheory.theory.theorems.sgd import MonteCarloBound
 
+# the public names, one a line as ruff formats a long list
 __all__ = [
     "CARRY_BOUNDS",
     "heavy_ball_average_rate",

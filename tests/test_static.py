@@ -1,0 +1,89 @@
+"""Lint and types at 0 findings (issue 25, item 4): ``ruff check``, ``ruff format --check``
+and ``mypy`` as configured in ``pyproject.toml`` (the rules, the files, the strictness per
+package), each run by the interpreter of the tests (``python -m ...``) from the repository's
+root.
+
+A tool that is not installed is a skip with a message on a developer's machine, and a
+failure under CI (``CI`` set), whose install (the ``test`` extra, through ``lint``) has them:
+a check that silently stops running is not a check.
+
+Two checks are expected to fail for now (``xfail(strict=True)``): ``ruff check`` and
+``mypy`` still report findings in the areas under refactoring (the convex engine, the
+theory, the weighting API, the report's providers, the command line and the figure
+modules). Strict: once those areas are clean the checks pass, the run reports XPASS as a
+failure, and the marks are to be removed.
+"""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UNDER_REFACTORING = "findings left in areas under refactoring"
+
+
+def _run(tool: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m tool args`` in the repository's root; skipped (failed under CI) when the
+    tool is not installed."""
+    if importlib.util.find_spec(tool) is None:
+        message = f"{tool} is not installed (pip install -e '.[lint]')"
+        if os.environ.get("CI"):
+            pytest.fail(message + ": CI must run the static checks")
+        pytest.skip(message)
+    return subprocess.run(
+        [sys.executable, "-m", tool, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
+def test_ruff_check_finds_nothing():
+    out = _run("ruff", "check", "--output-format", "concise", ".")
+    findings = [ln for ln in out.stdout.splitlines() if re.match(r"\S+:\d+:\d+: ", ln)]
+    assert out.returncode == 0 and not findings, (
+        f"ruff check: {len(findings)} finding(s)\n" + out.stdout[-6000:] + out.stderr[-2000:]
+    )
+
+
+def test_ruff_format_would_change_nothing():
+    out = _run("ruff", "format", "--check", ".")
+    changed = re.search(r"(\d+) files? would be reformatted", out.stdout)
+    assert out.returncode == 0 and changed is None, (
+        "ruff format would change files\n" + out.stdout[-6000:] + out.stderr[-2000:]
+    )
+
+
+@pytest.mark.slow  # a cold run analyses torch, numpy and transformers: ~1-2 min on 2 cores
+@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
+def test_mypy_finds_nothing():
+    out = _run("mypy")  # files and settings: [tool.mypy] of pyproject.toml
+    findings = [ln for ln in out.stdout.splitlines() if ": error:" in ln]
+    assert out.returncode == 0 and not findings, (
+        f"mypy: {len(findings)} error(s)\n" + out.stdout[-6000:] + out.stderr[-2000:]
+    )
+
+
+def test_the_checks_see_findings(tmp_path):
+    """The checks above can fail: a file with lint findings, a formatting change and a type
+    error, checked with the project's settings, gives each tool's findings."""
+    bad = tmp_path / "probe.py"
+    bad.write_text(
+        "import os, sys\n\n\ndef f(x: int) -> str:\n    return x\n\n\ny = {'a':1}\n",
+        encoding="utf-8",
+    )
+    config = str(ROOT / "pyproject.toml")
+    lint = _run("ruff", "check", "--config", config, "--output-format", "concise", str(bad))
+    assert lint.returncode == 1 and "F401" in lint.stdout and "E401" in lint.stdout, lint.stdout
+    fmt = _run("ruff", "format", "--config", config, "--check", str(bad))
+    assert fmt.returncode == 1 and "1 file would be reformatted" in fmt.stdout, fmt.stdout
+    types = _run("mypy", "--config-file", config, str(bad))
+    assert types.returncode == 1 and "[return-value]" in types.stdout, types.stdout
