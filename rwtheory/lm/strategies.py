@@ -16,7 +16,10 @@ cross-rank gather.
   δ = 1), temperature r and cap ρ (default 2): no weight exceeds ρ/n on any step;
 * a callable ``losses -> scores``: it receives the valid samples' losses of the global batch
   (1-D float32 tensor, detached, raw -- not normalised) and returns one finite score per
-  sample; the weights are the tempered softmax of the scores at temperature r (Eq. 4).
+  sample: a real torch tensor of the same shape (integer scores are numbers; a bool, complex,
+  numpy or Python result is refused, naming the callable); the weights are the tempered
+  softmax of the scores at temperature r (Eq. 4), computed in float64 for float64 scores (so
+  that finite scores beyond float32's range are not refused) and returned in float32.
   ``lambda l: linupper(rw.normalize_losses(l))`` (``linupper`` from
   :mod:`rwtheory.weights.pipeline`) reproduces ``"linupper"`` exactly. A
   module-level function (or a callable object) keeps the reweighter picklable; a lambda does
@@ -32,7 +35,8 @@ from typing import Any, TypeAlias
 
 import torch
 
-from rwtheory._array import check_real, check_tensor, to_float
+from rwtheory._array import check_real, check_tensor, check_user_array, describe, to_float
+from rwtheory.lm.distributed import check_global_batch
 from rwtheory.weights.optimal import kl_capped_weights
 from rwtheory.weights.pipeline import (
     STRATEGIES,
@@ -71,6 +75,9 @@ class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
         rho = check_real(self.rho, "rho")  # TypeError for strings, arrays, complex
         if math.isnan(rho) or rho < 1:
             raise ValueError(f"rho must be a number >= 1 (math.inf: no cap), got {rho!r}")
+        # a Python float (numpy or 0-d tensor input): the reweighter's configuration and
+        # checkpoints hold plain data (torch.load(weights_only=True) reads them)
+        object.__setattr__(self, "rho", rho)
 
     def __call__(self, losses: torch.Tensor, temperature: float) -> torch.Tensor:
         check_tensor(losses, "losses", 1, floating=True)  # torch only: .clamp below
@@ -122,17 +129,15 @@ def strategy_name(strategy: Strategy) -> str:
 
 
 def _scores(fn: Callable[[torch.Tensor], Any], losses: torch.Tensor) -> torch.Tensor:
+    """The callable strategy's scores of ``losses``, checked (a real tensor of their shape,
+    finite; integers cast), named by the callable in the error. float64 scores stay float64
+    (finite scores beyond float32's range are valid: the softmax is shift-invariant)."""
     scores = fn(losses)
-    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != tuple(losses.shape):
-        raise ValueError(
-            f"strategy: a callable strategy must return a tensor of shape "
-            f"{tuple(losses.shape)} (one score per sample), got "
-            f"{getattr(scores, 'shape', type(scores).__name__)}"
-        )
-    scores = scores.detach().float()
-    if not bool(torch.isfinite(scores).all()):
-        raise ValueError("strategy: a callable strategy returned a non-finite score")
-    return scores
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach()
+    what = f"strategy {describe(fn)} (a callable losses -> scores)"
+    scores = check_user_array(scores, what, losses)  # one host read: the values
+    return scores if scores.dtype == torch.float64 else scores.float()
 
 
 def strategy_weights(
@@ -158,6 +163,13 @@ def strategy_weights(
     if isinstance(strategy, kl_capped):
         w = strategy(x, r)
     else:
-        w = tempered_softmax(_scores(strategy, x), r)
+        try:
+            scores = _scores(strategy, x)
+        except ValueError:
+            # a non-finite loss (with check=False, or read only after the weights) is named
+            # before the callable it made fail; one more host read, on this error path only
+            check_global_batch(glob, gvalid)
+            raise
+        w = tempered_softmax(scores, r)
     full[gvalid] = w.to(full.dtype)
     return full
