@@ -26,10 +26,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from rwtheory._array import check_int
+from rwtheory._array import _check_torch_storage, check_int
 
 __all__ = [
     "check_global_batch",
+    "check_group",
+    "check_max_local",
     "gather_losses",
     "global_batch",
     "global_batch_flags",
@@ -45,12 +47,44 @@ def world(group: dist.ProcessGroup | None = None) -> tuple[int, int]:
     return 0, 1
 
 
+def check_group(group: Any) -> dist.ProcessGroup | None:
+    """``group`` validated: None (the default group: the world when ``torch.distributed`` is
+    initialised, else one process) or a ``torch.distributed.ProcessGroup``; anything else
+    is a ``TypeError`` (without a process group it would otherwise be ignored silently)."""
+    if group is None:
+        return None
+    if dist.is_available() and isinstance(group, dist.ProcessGroup):
+        return group
+    raise TypeError(
+        f"group must be None (the default process group) or a torch.distributed "
+        f"ProcessGroup, got {type(group).__name__}"
+    )
+
+
+def check_max_local(
+    max_local: Any, local_size: int, name: str = "max_local", what: str = ""
+) -> int | None:
+    """``max_local`` (None, or an integer >= 1 and >= this rank's ``local_size``) as a Python
+    int or None; the error names ``name`` (``what`` says what the local batch is). Checked in
+    one process too, where it is not used, so that a value that would fail under data
+    parallelism fails on one machine already."""
+    if max_local is None:
+        return None
+    max_local = check_int(max_local, name, minimum=1)
+    if local_size > max_local:
+        raise ValueError(
+            f"{name} must be >= this rank's local batch ({local_size}{what}), got {max_local}"
+        )
+    return max_local
+
+
 def _check_local(local: Any) -> None:
     if not isinstance(local, torch.Tensor):
         raise TypeError(
             f"local must be a torch.Tensor (this rank's per-sample values along dim 0), "
             f"got {type(local).__name__}"
         )
+    _check_torch_storage(local, "local")  # dense, strided, with data
     if local.ndim == 0:
         raise ValueError("local must have at least 1 dimension (samples along dim 0), got 0-d")
 
@@ -74,12 +108,8 @@ def gather_losses(
     history.
     """
     _check_local(local)
-    if max_local is not None:
-        max_local = check_int(max_local, "max_local", minimum=1)
-        if local.shape[0] > max_local:
-            raise ValueError(
-                f"max_local must be >= this rank's local batch ({local.shape[0]}), got {max_local}"
-            )
+    group = check_group(group)
+    max_local = check_max_local(max_local, local.shape[0])
     local = local.detach()
     rank, size = world(group)
     if size == 1:
@@ -118,7 +148,8 @@ def global_batch(
     gathered extra ``columns`` (1-D tensors of the shape of ``losses``, gathered as float32
     in the same collective; a list, empty without them), this rank's offset in it and the
     world size. ``valid`` is a bool tensor of the shape of ``losses``. ``max_local``: see
-    :func:`gather_losses` (the padding rows are invalid)."""
+    :func:`gather_losses` (the padding rows are invalid), validated by the caller
+    (:func:`check_max_local`)."""
     _, size = world(group)
     parts = [losses.detach().float(), valid.float(), *(c.detach().float() for c in columns)]
     local = torch.stack(parts, dim=1)

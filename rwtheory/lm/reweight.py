@@ -45,8 +45,16 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from rwtheory._array import check_fits_dtype, check_positive_finite, check_tensor
+from rwtheory._array import (
+    _check_torch_storage,
+    check_bool,
+    check_fits_dtype,
+    check_positive_finite,
+    check_tensor,
+)
 from rwtheory.lm.distributed import (
+    check_group,
+    check_max_local,
     gather_losses,
     global_batch,
     global_batch_flags,
@@ -72,12 +80,6 @@ __all__ = [
 ]
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
 def _check_losses(losses: Any) -> None:
     try:  # a dense, strided floating tensor with data (rwtheory._array)
         check_tensor(losses, "per_sample_losses", 1, floating=True)
@@ -101,6 +103,7 @@ def _validity(valid: Any, losses: torch.Tensor) -> torch.Tensor:
             f"valid must be a bool torch.Tensor (e.g. counts > 0), got "
             f"{getattr(valid, 'dtype', type(valid).__name__)}"
         )
+    _check_torch_storage(valid, "valid")  # dense, strided, with data
     if tuple(valid.shape) != tuple(losses.shape):
         raise ValueError(
             f"valid must have the shape of per_sample_losses "
@@ -175,6 +178,7 @@ def check_counts(
             f"{name} must be an integer torch.Tensor of scored-token counts (>= 0), got "
             f"{getattr(counts, 'dtype', type(counts).__name__)}"
         )
+    _check_torch_storage(counts, name)  # dense, strided, with data
     if tuple(counts.shape) != tuple(losses.shape):
         raise ValueError(
             f"{name} must have the shape of per_sample_losses {tuple(losses.shape)}, got "
@@ -270,10 +274,12 @@ def reweight_core(
     global validity, None, global counts or None, global token scale or None)`` (the
     statistics' input, :mod:`rwtheory.lm.stats`). ``counts``: validated int64 counts or
     None; ``token_weighting``: None, ``"rank"``, ``"global"`` (needs counts); ``max_local``:
-    see :func:`rwtheory.lm.distributed.gather_losses`. Validates types and shapes on the
-    host, no values (the callers' :func:`read_checks`); no host read without a process
-    group or with ``max_local``."""
+    see :func:`rwtheory.lm.distributed.gather_losses` (an integer >= the local batch, checked
+    here -- in one process too -- and named ``max_local_batch``). Validates types and shapes
+    on the host, no values (the callers' :func:`read_checks`); no host read without a
+    process group or with ``max_local``."""
     _check_losses(per_sample_losses)
+    max_local = check_max_local(max_local, per_sample_losses.shape[0], "max_local_batch")
     valid = _validity(valid, per_sample_losses)
     columns = [] if counts is None else [counts]
     if token_weighting == "rank":
@@ -349,7 +355,8 @@ def reweighted_loss(
     """
     strategy = check_strategy(strategy)
     temperature = check_positive_finite(temperature, "temperature")
-    check = _check_bool(check, "check")
+    check = check_bool(check, "check")
+    group = check_group(group)
     empty_ok = check_empty_batch(empty_batch) == "skip"
     loss, w_local, record, _ = reweight_core(
         per_sample_losses, strategy, temperature, group, valid, max_local=max_local_batch
