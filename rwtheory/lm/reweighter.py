@@ -34,9 +34,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from rwtheory._array import check_int, check_positive_finite
+from rwtheory._array import check_bool, check_positive_finite, check_tensor, describe
 from rwtheory.lm import clock
-from rwtheory.lm.distributed import gather_losses, world
+from rwtheory.lm.distributed import check_group, check_max_local, gather_losses, world
 from rwtheory.lm.losses import LossCheck, pending_loss_check
 from rwtheory.lm.reweight import (
     CountsCheck,
@@ -87,12 +87,6 @@ def _describe(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
     return {"type": getattr(obj, "__qualname__", type(obj).__name__)}
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 def _local_scale(
@@ -210,8 +204,8 @@ class SampleReweighter:
     ) -> None:
         self.strategy = check_strategy(strategy)
         if callable(temperature):
-            check_positive_finite(temperature(0), "temperature(0)")
             self.schedule = temperature
+            self.temperature(0)  # the schedule tried at step 0: a failing one is named now
         else:
             self.schedule = constant_schedule(check_positive_finite(temperature, "temperature"))
         if not isinstance(weights_over, str) or weights_over not in WEIGHTS_OVER:
@@ -219,8 +213,8 @@ class SampleReweighter:
                 f"weights_over must be one of {list(WEIGHTS_OVER)}, got {weights_over!r}"
             )
         self.weights_over = weights_over
-        self.check = _check_bool(check, "check")
-        self.group = group
+        self.check = check_bool(check, "check")
+        self.group = check_group(group)
         self.burn_in_steps = _check_count(burn_in_steps, "burn_in_steps")
         if not (token_weighting is None or isinstance(token_weighting, str)) or (
             token_weighting not in TOKEN_WEIGHTINGS
@@ -230,11 +224,7 @@ class SampleReweighter:
             )
         self.token_weighting = token_weighting
         self.empty_batch = check_empty_batch(empty_batch)
-        self.max_local_batch = (
-            None
-            if max_local_batch is None
-            else check_int(max_local_batch, "max_local_batch", minimum=1)
-        )
+        self.max_local_batch = check_max_local(max_local_batch, 0, "max_local_batch")
         self.step = 0
         self._reset()
 
@@ -251,12 +241,23 @@ class SampleReweighter:
         self._scored: list[tuple[torch.Tensor, torch.Tensor, _Checks, torch.Tensor | None]] = []
         # optimizer_step: (local weights, scale) not yet used
         self._pending: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        # optimizer_step: the training passes' domain ids (None: a pass gave none)
+        self._step_domains: list[torch.Tensor | None] = []
         self._handle, self._token = clock.register(self)
 
     def temperature(self, step: int | None = None) -> float:
-        """The temperature at ``step`` (default: the current step)."""
-        k = self.step if step is None else step
-        return check_positive_finite(self.schedule(k), f"temperature at step {k}")
+        """The temperature at ``step`` (default: the current step): the schedule's value,
+        checked (a finite number > 0). A schedule that raises is named in a ``ValueError``
+        (the user's exception chained to it)."""
+        k = self.step if step is None else _check_count(step, "step")
+        try:
+            r = self.schedule(k)
+        except Exception as exc:  # noqa: BLE001 - the user's code: say which and where
+            raise ValueError(
+                f"temperature: the schedule {describe(self.schedule)} must map step {k} to "
+                f"a finite number > 0; it raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return check_positive_finite(r, f"temperature at step {k}")
 
     def _strategy_now(self) -> Strategy:
         return "uniform" if self.step < self.burn_in_steps else self.strategy
@@ -325,20 +326,20 @@ class SampleReweighter:
         valid = sample_validity(valid, losses)
         domains = None
         if domain_ids is not None:
-            if (
-                not isinstance(domain_ids, torch.Tensor)
-                or domain_ids.is_floating_point()
-                or domain_ids.dtype == torch.bool
-                or tuple(domain_ids.shape) != tuple(losses.shape)
-            ):
+            check_tensor(domain_ids, "domain_ids", 1, floating=False)  # integer, dense
+            if tuple(domain_ids.shape) != tuple(losses.shape):
                 raise ValueError(
                     f"domain_ids must be an integer tensor of the shape of "
-                    f"per_sample_losses {tuple(losses.shape)}"
+                    f"per_sample_losses {tuple(losses.shape)}, got {tuple(domain_ids.shape)}"
                 )
             domains = domain_ids.detach().long()
-            if world(self.group)[1] > 1:
-                domains, _ = gather_losses(domains, self.group, self.max_local_batch)
         return valid, counts, counts_check, domains
+
+    def _global_domains(self, domains: torch.Tensor | None) -> torch.Tensor | None:
+        """This call's (or optimizer step's) domain ids of the global batch, in its order."""
+        if domains is not None and world(self.group)[1] > 1:
+            domains, _ = gather_losses(domains, self.group, self.max_local_batch)
+        return domains
 
     def __call__(
         self,
@@ -356,19 +357,46 @@ class SampleReweighter:
         ``counts``: scored tokens per sample (``per_sample_loss(..., return_counts=True)``;
         an integer tensor, values >= 0); when given, ``valid`` defaults to ``counts > 0``.
         ``domain_ids``: optional integer tensor of the local samples' domains, for
-        ``stats.domain_share``. Every argument is checked before the reweighter's state
-        changes: a call that raises leaves it as it was (its step included)."""
+        ``stats.domain_share`` (None unless every call of the step, every training pass with
+        ``weights_over="optimizer_step"``, gave them). Every argument is checked before the
+        reweighter's state changes: a call that raises leaves it as it was (its step
+        included)."""
         if step is not None:
             step = _check_count(step, "step")
         valid, counts, counts_check, domains = self._inputs(
             per_sample_losses, valid, counts, domain_ids
         )
         if torch.compiler.is_compiling():
+            domains = self._global_domains(domains)
             return self._compiled_call(per_sample_losses, valid, counts, domains, step)
+        if self.weights_over == "optimizer_step":
+            return self._call_step_weights(per_sample_losses, valid, domains, step)
+        before = self.step
         if step is not None:
             self.step = step
-        if self.weights_over == "optimizer_step":
-            return self._call_step_weights(per_sample_losses, valid)
+        try:
+            loss, w_local = self._micro_batch_call(
+                per_sample_losses, valid, counts, counts_check, domains, same_step=step is not None
+            )
+        except BaseException:
+            self.step = before  # a failing schedule, max_local_batch or value check
+            raise
+        self.step += 1
+        return loss, w_local
+
+    def _micro_batch_call(
+        self,
+        per_sample_losses: torch.Tensor,
+        valid: torch.Tensor,
+        counts: torch.Tensor | None,
+        counts_check: CountsCheck | None,
+        domains: torch.Tensor | None,
+        *,
+        same_step: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The call of ``weights_over="micro_batch"`` at ``self.step``, recorded (its
+        arguments checked on the host; raises before anything is recorded)."""
+        domains = self._global_domains(domains)
         r = self.temperature()
         loss, w_local, record, _ = reweight_core(
             per_sample_losses,
@@ -383,10 +411,9 @@ class SampleReweighter:
         self._record(
             (self.step, r, self.step < self.burn_in_steps),
             (*record[:3], domains, *record[4:]),
-            same_step=step is not None,
+            same_step=same_step,
             checks=[pending_loss_check(per_sample_losses), counts_check],
         )
-        self.step += 1
         return loss, w_local
 
     def _compiled_call(
@@ -446,7 +473,7 @@ class SampleReweighter:
 
     def _step_weights(self) -> None:
         """Weights (and token scales) over every scored micro-batch of every rank (one
-        collective)."""
+        collective). Nothing changes when it raises (the scored micro-batches stay)."""
         if not self._scored:
             raise RuntimeError(
                 "weights_over='optimizer_step': call score() on every "
@@ -454,7 +481,7 @@ class SampleReweighter:
                 "training passes"
             )
         r = self.temperature()
-        scored, self._scored = self._scored, []
+        scored = self._scored
         losses = torch.cat([s[0] for s in scored])
         valid = torch.cat([s[1] for s in scored])
         given = [s[3] for s in scored if s[3] is not None]
@@ -485,26 +512,64 @@ class SampleReweighter:
         parts: Sequence[torch.Tensor | None] = (
             [None] * len(sizes) if scale is None else scale.split(sizes)
         )
+        self._scored, self._step_domains = [], []
         self._pending = list(zip(w_local.split(sizes), parts, strict=True))
 
     def _call_step_weights(
-        self, per_sample_losses: torch.Tensor, valid: torch.Tensor
+        self,
+        per_sample_losses: torch.Tensor,
+        valid: torch.Tensor,
+        domains: torch.Tensor | None,
+        step: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training pass of ``weights_over="optimizer_step"``: this micro-batch's slice of
+        the step's weights (computed at the step's first training pass). Checked before
+        anything changes: a call that raises leaves the reweighter as it was."""
         # the counts were checked with the scoring pass's (the same micro-batch's) losses
-        if not self._pending:
-            self._step_weights()
-        w, scale = self._pending[0]
-        if w.shape != per_sample_losses.shape:
+        queue = self._pending or self._scored
+        if queue and queue[0][0].shape != per_sample_losses.shape:
             raise ValueError(
                 f"per_sample_losses must have the shape of the scored micro-batch "
-                f"{tuple(w.shape)} (same micro-batches, same order), got "
+                f"{tuple(queue[0][0].shape)} (same micro-batches, same order), got "
                 f"{tuple(per_sample_losses.shape)}"
             )
-        self._pending.pop(0)
+        if not self._pending:
+            before = self.step
+            self.step = before if step is None else step
+            try:
+                self._step_weights()
+            except BaseException:
+                self.step = before
+                raise
+        elif step is not None:
+            self.step = step
+        w, scale = self._pending.pop(0)
+        self._step_domains.append(domains)
         loss = weighted_sum(per_sample_losses, w, valid, world(self.group)[1], scale)
         if not self._pending:
+            self._finish_step_domains()
             self.step += 1
         return loss, w
+
+    def _finish_step_domains(self) -> None:
+        """The step's domain ids, gathered once in the order of the step's global batch, into
+        its record (``stats.domain_share``) -- when every training pass gave them, as a step
+        of ``weights_over="micro_batch"`` has shares when every call gave them (else None:
+        the shares of a part of the batch would read as the step's)."""
+        parts, self._step_domains = self._step_domains, []
+        if not parts or not self._records or any(d is None for d in parts):
+            return
+        given = [d for d in parts if d is not None]  # all of them (typed for torch.cat)
+        record = self._records[-1]
+        domains = self._global_domains(torch.cat(given))
+        self._records = [(*record[:3], domains, *record[4:])]
+        self._stats = None  # computed again when read (the host values stay valid)
+
+    def discard_step(self) -> None:
+        """Drop the micro-batches scored, and the weights not yet used, of an unfinished
+        optimizer step (``weights_over="optimizer_step"``), e.g. after an error inside it;
+        the step counter and the last statistics are kept. Nothing happens between steps."""
+        self._scored, self._pending, self._step_domains = [], [], []
 
     # ------------------------------------------------------------------ checkpoints, copies
     def config(self) -> dict:
@@ -562,12 +627,13 @@ class SampleReweighter:
             stats = stats_from_dict(stats, "state['stats']")
         self.step, self._stats, self._stats_host = step, stats, None
         self._records, self._record_key, self._scored, self._pending = [], None, [], []
+        self._step_domains = []
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["group"] = None  # process groups do not pickle: a copy uses the default group
         state["_stats"], state["_records"], state["_stats_host"] = self.stats, [], None
-        for key in ("_handle", "_token", "_record_key", "_scored", "_pending"):
+        for key in ("_handle", "_token", "_record_key", "_scored", "_pending", "_step_domains"):
             state.pop(key, None)
         return state
 

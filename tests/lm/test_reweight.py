@@ -187,7 +187,7 @@ def test_reweighter_bad_configuration():
         SampleReweighter("upperlin")
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         SampleReweighter("linupper", 0.0)
-    with pytest.raises(ValueError, match=r"temperature\(0\) must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"temperature at step 0 must be a finite number > 0"):
         SampleReweighter("linupper", lambda k: -1.0)
     late = SampleReweighter("linupper", lambda k: 1.0 if k < 1 else math.nan)
     late(LOSSES)
