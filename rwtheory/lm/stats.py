@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeAlias
 
+import numpy as np
 import torch
+
+from rwtheory._array import check_bool, check_int, check_positive_finite, check_real
 
 __all__ = [
     "RHO_BIN_EDGES",
@@ -68,7 +72,15 @@ class ReweightStats:
     ``weights_over="micro_batch"`` the mean of the micro-batches' objectives, which is what the
     step's gradient differentiates); ``token_loss_mean`` the unweighted token-mean loss
     :math:`\\sum_i c_i \\ell_i / \\sum_i c_i` of the step's samples (the baseline's training
-    loss), None when the calls gave no token counts."""
+    loss), None when the calls gave no token counts.
+
+    Built by hand, the fields are checked (a ``TypeError``/``ValueError`` naming the field):
+    ``step``, ``n``, ``skipped`` integers >= 0, ``micro_batches`` >= 1 and >= ``skipped``,
+    ``temperature`` a finite number > 0, ``burn_in`` a bool, ``histogram`` 0 or
+    ``len(RHO_BIN_EDGES) - 1`` counts, ``domain_share`` None or integer ids -> real numbers,
+    the other statistics real numbers (NaN and infinities allowed: with ``check=False`` a
+    step with infinite losses has them; ``max_weight``, ``rho`` and ``loss_spread`` not
+    negative); numpy numbers become Python numbers."""
 
     step: int
     temperature: float
@@ -86,13 +98,20 @@ class ReweightStats:
     objective: float = math.nan
     token_loss_mean: float | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in _checked_fields(self).items():
+            object.__setattr__(self, name, value)
+
     def as_dict(self) -> dict:
+        """The fields as plain data (what a checkpoint stores; :func:`stats_from_dict`)."""
         return asdict(self)
 
     def log_dict(self, prefix: str = "rw_") -> dict[str, float]:
         """Flat ``{name: float}`` for a logger (``Trainer.log``, wandb, tensorboard): the
         scalars, ``hist_<lo>_<hi>`` (fraction of the n samples in each bin of n·w) and
-        ``share_domain_<id>``."""
+        ``share_domain_<id>``, each name prefixed with ``prefix`` (a string)."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
         out = {
             f"{prefix}{k}": float(getattr(self, k))
             for k in (
@@ -117,6 +136,47 @@ class ReweightStats:
         for d, share in (self.domain_share or {}).items():
             out[f"{prefix}share_domain_{d}"] = float(share)
         return out
+
+
+_STATISTICS = ("max_weight", "rho", "entropy", "loss_spread", "loss_mean", "objective")
+
+
+def _checked_fields(stats: ReweightStats) -> dict[str, Any]:
+    """The fields of ``stats`` checked and as Python values (see :class:`ReweightStats`)."""
+    out: dict[str, Any] = {
+        name: check_int(getattr(stats, name), f"ReweightStats.{name}", minimum=low)
+        for name, low in (("step", 0), ("n", 0), ("skipped", 0), ("micro_batches", 1))
+    }
+    if out["skipped"] > out["micro_batches"]:
+        raise ValueError(
+            f"ReweightStats.skipped must be <= micro_batches ({out['micro_batches']}), got "
+            f"{out['skipped']}"
+        )
+    out["temperature"] = check_positive_finite(stats.temperature, "ReweightStats.temperature")
+    out.update({n: check_real(getattr(stats, n), f"ReweightStats.{n}") for n in _STATISTICS})
+    for name in ("max_weight", "rho", "loss_spread"):  # weights and spreads are >= 0
+        if out[name] < 0:
+            raise ValueError(f"ReweightStats.{name} must be >= 0 (or NaN), got {out[name]!r}")
+    out["burn_in"] = check_bool(stats.burn_in, "ReweightStats.burn_in")
+    hist, bins = stats.histogram, len(RHO_BIN_EDGES) - 1
+    if not isinstance(hist, (list, tuple)) or len(hist) not in (0, bins):
+        raise ValueError(f"ReweightStats.histogram must be {bins} counts (or none), got {hist!r}")
+    out["histogram"] = tuple(check_int(c, "ReweightStats.histogram", minimum=0) for c in hist)
+    share = stats.domain_share
+    if share is not None and not isinstance(share, dict):
+        raise TypeError(
+            f"ReweightStats.domain_share must be None or a dict id -> weight, got {share!r}"
+        )
+    if share is not None:
+        out["domain_share"] = {
+            check_int(k, "ReweightStats.domain_share (an id)"): check_real(
+                v, "ReweightStats.domain_share (a weight)"
+            )
+            for k, v in share.items()
+        }
+    tm = stats.token_loss_mean
+    out["token_loss_mean"] = None if tm is None else check_real(tm, "ReweightStats.token_loss_mean")
+    return out
 
 
 def stats_values(records: Sequence[Record]) -> torch.Tensor:
@@ -229,22 +289,35 @@ def reweight_stats(
     )
 
 
+#: How far above 1 a stored weight (or a sum of weights) may lie: the weights are float32,
+#: and their sums in float64 exceed 1 by rounding (1 + 3e-8 seen in a 7-sample batch; the
+#: bound leaves room for global batches of ~10^5 samples).
+WEIGHT_ROUNDING = 1e-4
+
+
 def _field(name: str, value: Any, kind: str, where: str) -> Any:
-    """One checked field of a stored :class:`ReweightStats` (``kind``: the allowed range)."""
+    """One checked field of a stored :class:`ReweightStats` (``kind``: the allowed range), as
+    a Python number (numpy numbers accepted)."""
+    top = 1.0 + WEIGHT_ROUNDING
     ranges: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "count": ("an integer >= 0", lambda v: True),
         "positive_count": ("an integer >= 1", lambda v: v >= 1),
         "positive": ("a finite number > 0", lambda v: math.isfinite(v) and v > 0),
-        "weight": ("a number in [0, 1]", lambda v: 0.0 <= v <= 1.0),
+        "weight": (f"a number in [0, 1] (<= {top:g}: rounding)", lambda v: 0.0 <= v <= top),
         "nonneg": ("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),
+        "finite": ("a finite number", math.isfinite),
         "nonneg_or_nan": ("a number >= 0 or NaN", lambda v: math.isnan(v) or 0 <= v < math.inf),
         "finite_or_nan": ("a finite number or NaN", lambda v: not math.isinf(v)),
     }
     allowed, ok = ranges[kind]
     if kind.endswith("count"):
-        good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        good = (
+            isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0
+        )
+        value = int(value) if good else value
     else:
-        good = isinstance(value, (int, float)) and not isinstance(value, bool)
+        good = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        value = float(value) if good else value
     if not good or not ok(value):
         raise ValueError(f"{where}['{name}'] must be {allowed}, got {value!r}")
     return value
@@ -270,7 +343,12 @@ def stats_from_dict(stored: Any, where: str = "state['stats']") -> ReweightStats
     """A :class:`ReweightStats` from its :meth:`~ReweightStats.as_dict` (a checkpoint), every
     field checked: a ``ValueError`` naming ``where[key]`` and the allowed range for an unknown
     or missing key, a wrong type or a value out of range (NaN included where it is not
-    allowed). Fields added after a checkpoint was written take their defaults."""
+    allowed), and for statistics that contradict each other (``rho != n * max_weight``, a
+    histogram that does not count the n samples, more skipped calls than calls, domain
+    shares summing to more than 1): they cannot come from one step. Numpy numbers are read
+    as Python numbers. Fields added after a checkpoint was written take their defaults."""
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a string (the key path in messages), got {where!r}")
     if not isinstance(stored, dict):
         raise ValueError(f"{where} must be a dict (ReweightStats.as_dict()), got {stored!r}")
     known = {f.name for f in dataclasses.fields(ReweightStats)}
@@ -284,15 +362,41 @@ def stats_from_dict(stored: Any, where: str = "state['stats']") -> ReweightStats
         elif name not in ("micro_batches", "skipped", "objective"):
             raise ValueError(f"{where} must have the key '{name}' ({kind} value)")
     out.update(_other_fields(stored, where))
+    _check_consistent(out, where)
     return ReweightStats(**out)
+
+
+def _check_consistent(out: dict[str, Any], where: str) -> None:
+    """Stored statistics that contradict each other (see :func:`stats_from_dict`)."""
+    n, mx, rho = out["n"], out["max_weight"], out["rho"]
+    if not math.isclose(rho, n * mx, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f"{where}['rho'] must be n * max_weight = {n} * {mx!r} = {n * mx!r} (rho = n * max "
+            f"weight), got {rho!r}"
+        )
+    hist = out["histogram"]
+    if hist and sum(hist) != n:
+        raise ValueError(
+            f"{where}['histogram'] must count the n = {n} weighted samples, got {sum(hist)}"
+        )
+    calls = out.get("micro_batches", 1)
+    if out.get("skipped", 0) > calls:
+        raise ValueError(
+            f"{where}['skipped'] must be <= micro_batches ({calls}), got {out['skipped']}"
+        )
+    total = sum((out.get("domain_share") or {}).values())
+    if total > 1.0 + WEIGHT_ROUNDING:
+        raise ValueError(
+            f"{where}['domain_share'] must sum to at most 1 (the step's weights), got {total!r}"
+        )
 
 
 def _other_fields(stored: dict, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "burn_in" in stored:
-        if not isinstance(stored["burn_in"], bool):
+        if not isinstance(stored["burn_in"], bool | np.bool_):
             raise ValueError(f"{where}['burn_in'] must be a bool, got {stored['burn_in']!r}")
-        out["burn_in"] = stored["burn_in"]
+        out["burn_in"] = bool(stored["burn_in"])
     hist = stored.get("histogram", ())
     bins = len(RHO_BIN_EDGES) - 1
     if not isinstance(hist, (list, tuple)) or len(hist) not in (0, bins):
@@ -309,5 +413,5 @@ def _other_fields(stored: dict, where: str) -> dict[str, Any]:
             k: _field("domain_share", v, "weight", where) for k, v in share.items()
         }
     tm = stored.get("token_loss_mean")
-    out["token_loss_mean"] = None if tm is None else _field("token_loss_mean", tm, "nonneg", where)
+    out["token_loss_mean"] = None if tm is None else _field("token_loss_mean", tm, "finite", where)
     return out

@@ -169,8 +169,20 @@ STAT_KINDS = {  # key -> predicate of an acceptable stored value
 def test_load_state_dict_stats(key, value):
     state = _checkpoint()
     state["stats"][key] = value
+    stats = state["stats"]
+    good = STAT_KINDS[key](value)
+    if good and key == "skipped":  # no more skipped calls than calls
+        good = value <= stats["micro_batches"]
+    if good and key in ("rho", "max_weight", "n"):  # keep rho = n * max_weight (a step's)
+        if key == "rho":  # beyond n: no max_weight in [0, 1] fits (the rho check names it)
+            good = value <= stats["n"]
+            stats["max_weight"] = value / stats["n"] if good else stats["max_weight"]
+        else:
+            stats["rho"] = stats["n"] * stats["max_weight"]
+        if key == "n":
+            stats["histogram"] = ()  # an older checkpoint without one (it counts n samples)
     reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
-    if STAT_KINDS[key](value):
+    if good:
         reweighter.load_state_dict(state)
         assert getattr(reweighter.stats, key) == value
         return
