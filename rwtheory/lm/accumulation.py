@@ -29,13 +29,64 @@ from typing import Any
 
 import torch
 
+from rwtheory._array import check_callable, describe
 from rwtheory.lm.reweighter import SampleReweighter
 
 __all__ = ["accumulate_gradients"]
 
 
-def _with_counts(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return out if isinstance(out, tuple) else (out, None)
+def _with_counts(
+    out: Any, fn: Callable[[Any], Any], training: bool, token_weighting: str | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(losses, counts or None)`` from what ``fn`` returned for a micro-batch: a tensor or a
+    pair ``(losses, counts)`` -- a pair with the reweighter's ``token_weighting``; in a
+    training pass the losses must carry autograd history (the reweighter checks the rest:
+    dtype, shape, the counts' values)."""
+    if isinstance(out, tuple) and len(out) != 2:
+        raise ValueError(
+            f"per_sample_losses ({describe(fn)}) must return losses or (losses, counts), got "
+            f"a tuple of {len(out)}"
+        )
+    losses, counts = out if isinstance(out, tuple) else (out, None)
+    if not isinstance(losses, torch.Tensor):
+        raise TypeError(
+            f"per_sample_losses ({describe(fn)}) must return a torch.Tensor of per-sample "
+            f"losses (or (losses, counts)), got {type(losses).__name__}"
+        )
+    if counts is None and token_weighting is not None:
+        raise ValueError(
+            f"per_sample_losses ({describe(fn)}) must return (losses, counts) with the "
+            f"reweighter's token_weighting={token_weighting!r} (e.g. per_sample_loss(..., "
+            f"return_counts=True)), got losses alone"
+        )
+    if training and not losses.requires_grad:
+        raise ValueError(
+            f"per_sample_losses ({describe(fn)}) must return losses with autograd history "
+            f"in the training pass (requires_grad), got a tensor without"
+        )
+    return losses, counts
+
+
+def _check_arguments(
+    per_sample_losses: Any, micro_batches: Any, reweighter: Any, ddp_model: Any
+) -> list[Any]:
+    """The arguments checked before anything runs; the micro-batches as a list."""
+    check_callable(per_sample_losses, "per_sample_losses", "a callable batch -> losses")
+    if not isinstance(reweighter, SampleReweighter):
+        raise TypeError(f"reweighter must be a SampleReweighter, got {type(reweighter).__name__}")
+    if ddp_model is not None and not callable(getattr(ddp_model, "no_sync", None)):
+        raise TypeError(
+            f"ddp_model must be None or a DistributedDataParallel model (with no_sync()), got "
+            f"{type(ddp_model).__name__}"
+        )
+    if isinstance(micro_batches, str | bytes) or not hasattr(micro_batches, "__iter__"):
+        raise TypeError(
+            f"micro_batches must be a sequence of micro-batches, got {type(micro_batches).__name__}"
+        )
+    batches = list(micro_batches)
+    if not batches:
+        raise ValueError("micro_batches must hold at least one micro-batch, got none")
+    return batches
 
 
 def accumulate_gradients(
@@ -62,18 +113,39 @@ def accumulate_gradients(
 
     The gradients are *accumulated* into ``.grad`` (zero them before, step the optimizer
     after). All micro-batches share the step's temperature.
+
+    The arguments are checked before anything runs, and what ``per_sample_losses`` returns
+    before the reweighter sees it (a tensor, or a pair; with autograd history in the
+    training pass). When a micro-batch fails, the reweighter is left as it was before the
+    call (its step, and no scored or pending micro-batch: :meth:`SampleReweighter.discard_step`);
+    the gradients of the micro-batches already done stay in ``.grad``.
     """
-    if not isinstance(reweighter, SampleReweighter):
-        raise TypeError(f"reweighter must be a SampleReweighter, got {type(reweighter).__name__}")
-    batches = list(micro_batches)
-    if not batches:
-        raise ValueError("micro_batches must hold at least one micro-batch, got none")
-    k, step = len(batches), reweighter.step
+    batches = _check_arguments(per_sample_losses, micro_batches, reweighter, ddp_model)
+    step = reweighter.step
+    try:
+        total = _accumulate(per_sample_losses, batches, reweighter, ddp_model, step)
+    except BaseException:
+        reweighter.discard_step()
+        reweighter.step = step
+        raise
+    reweighter.step = step + 1
+    return total
+
+
+def _accumulate(
+    fn: Callable[[Any], Any],
+    batches: list[Any],
+    reweighter: SampleReweighter,
+    ddp_model: Any,
+    step: int,
+) -> torch.Tensor:
+    """The step's passes (:func:`accumulate_gradients`, its arguments checked)."""
+    k = len(batches)
     by_step = reweighter.weights_over == "optimizer_step"
     if by_step:
         with torch.no_grad():
             for batch in batches:
-                losses, counts = _with_counts(per_sample_losses(batch))
+                losses, counts = _with_counts(fn(batch), fn, False, reweighter.token_weighting)
                 reweighter.score(losses, counts=counts)
     total: torch.Tensor | None = None
     for i, batch in enumerate(batches):
@@ -81,12 +153,11 @@ def accumulate_gradients(
         with (
             ddp_model.no_sync() if ddp_model is not None and i < k - 1 else contextlib.nullcontext()
         ):
-            losses, counts = _with_counts(per_sample_losses(batch))
+            losses, counts = _with_counts(fn(batch), fn, True, reweighter.token_weighting)
             loss, _ = reweighter(losses, counts=counts, step=step)
             if not by_step:
                 loss = loss / k
             loss.backward()
         total = loss.detach() if total is None else total + loss.detach()
-    reweighter.step = step + 1
     assert total is not None  # batches is not empty
     return total
