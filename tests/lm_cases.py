@@ -836,7 +836,32 @@ def _losses_values(data, b, *, nan_ok=True, all_nan=False):
     return x
 
 
-def _bad_losses(x, check_on, name="per_sample_losses", empty_bad=True):
+#: The dtypes a reweighter reads counts of (bad counts of other dtypes keep every sample).
+INT_COUNT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def _kept_index(x, valid=None, counts=None):
+    """The first sample an infinite loss would be read at (None: no such sample): kept by
+    ``valid``, or -- without it -- by ``counts > 0``; a NaN loss replaced by an infinity
+    counts (it no longer marks "no scored token"). An infinity at a sample left out is no
+    error (it weighs 0, like padding: :mod:`rwtheory.lm.reweight`, "Validity")."""
+
+    def dense(t):
+        return isinstance(t, torch.Tensor) and t.layout is torch.strided and t.shape == x.shape
+
+    if dense(valid) and valid.dtype == torch.bool:
+        kept = valid
+    elif valid is None and dense(counts) and counts.dtype in INT_COUNT_DTYPES:
+        kept = counts > 0
+    else:
+        kept = torch.ones(x.shape, dtype=torch.bool)
+    where = kept.nonzero().flatten().tolist()
+    return where[0] if where else None
+
+
+def _bad_losses(x, check_on, name="per_sample_losses", empty_bad=True, at=0):
+    """Bad per-sample losses for ``x``; with the checks on, infinities at sample ``at`` (one
+    that counts: :func:`_kept_index`; None: no infinity is bad)."""
     b = x.shape[0]
     out = [
         x.float().numpy(),
@@ -851,9 +876,9 @@ def _bad_losses(x, check_on, name="per_sample_losses", empty_bad=True):
         torch.empty(b, device="meta"),
     ]
     if check_on:
-        for v in (math.inf, -math.inf):
+        for v in (math.inf, -math.inf) if at is not None else ():
             bad = x.clone()
-            bad[0] = v
+            bad[at] = v
             out.append(bad)
         if empty_bad:  # no valid sample (with empty_batch="raise")
             out.append(x * math.nan)
@@ -925,7 +950,7 @@ def scenario_reweighted_loss(data) -> Call:
     all_nan = empty_ok and data.draw(st.integers(0, 9), label="empty?") == 0
     x = _losses_values(data, b, all_nan=all_nan).to(dtype)
     valid = _valid_arg(a, data, x, empty_ok)
-    bad_x = _bad_losses(x, _is_on(check), empty_bad=not empty_ok)
+    bad_x = _bad_losses(x, _is_on(check), empty_bad=not empty_ok, at=_kept_index(x, valid))
     losses = a("per_sample_losses", st.just(x), st.sampled_from(bad_x))
     max_local_batch = _max_local_arg(a, "max_local_batch", b)
     grad = data.draw(st.booleans(), label="requires_grad") and _trainable(losses)
@@ -1329,6 +1354,9 @@ def scenario_reweighter(data) -> Call:
     empty_ok = cfg["empty_batch"] == "skip" or not _is_on(cfg["check"])
     k = data.draw(st.integers(1, 3), label="calls")
     batches = [_draw_micro_batch(data, tw, empty_ok and over == "micro_batch", i) for i in range(k)]
+    if over == "optimizer_step" and any(bt["counts"] is None for bt in batches):
+        for bt in batches:  # counts to every score() call of a step or to none (else an error)
+            bt["counts"] = None
     if (
         over == "optimizer_step"
         and empty_ok
@@ -1466,10 +1494,13 @@ def scenario_reweighter_call(data) -> Call:
     tw = data.draw(st.sampled_from([None, "rank", "global"]), label="token_weighting")
     check = data.draw(st.booleans(), label="check")
     b0, b1 = (_draw_micro_batch(data, tw, False, i) for i in range(2))
-    x = a("per_sample_losses", st.just(b1["x"]), st.sampled_from(_bad_losses(b1["x"], check)))
     c1 = b1["counts"] if b1["counts"] is not None else torch.ones(b1["x"].shape, dtype=torch.long)
     counts = a("counts", st.just(b1["counts"]), st.sampled_from(_bad_counts(c1, check)))
     valid = _valid_arg(a, data, b1["x"], False)
+    at = _kept_index(b1["x"], valid, counts)
+    x = a(
+        "per_sample_losses", st.just(b1["x"]), st.sampled_from(_bad_losses(b1["x"], check, at=at))
+    )
     d1 = torch.arange(b1["x"].shape[0]) % 2
     domain_ids = a("domain_ids", st.sampled_from([None, d1]), st.sampled_from(_bad_domains(d1)))
     step = a(
