@@ -36,6 +36,9 @@ exit 0), ``traceback``, ``silently accepted`` (exit 0, or still running at the t
     .venv/bin/python benchmarks/bad_input_surface.py --calls 100 \\
         --out benchmarks/results/bad_input_surface_after.txt
 
+``--parts`` runs some parts only (e.g. ``--parts lm`` for the LM path alone, as its
+``before`` was measured: ``benchmarks/results/bad_input_surface_lm_before.txt``).
+
 The package is imported from this script's checkout (``ROOT``), so a copy of this script and
 of ``tests/surface_cases.py`` and ``tests/lm_cases.py`` placed in an older checkout measures
 that checkout (``before``).
@@ -143,6 +146,14 @@ def lm_part(calls: int, counts, per_fn, examples, show):
         _examples(calls, body, f"lm/{name}")
 
 
+#: The Python parts: ``--parts`` key -> (title, function).
+PARTS = {
+    "weights": ("weights (issue 13's functions)", weights_part),
+    "surface": ("surface (since issue 13)", surface_part),
+    "lm": ("LM (rwtheory.lm)", lm_part),
+}
+
+
 def _count(fn, outcome, detail, counts, per_fn, examples, show):
     counts[outcome] += 1
     per_fn[fn][outcome] += 1
@@ -199,7 +210,14 @@ def main(argv=None) -> int:
     p.add_argument("--calls", type=int, default=40, help="calls per entry point")
     p.add_argument("--show", type=int, default=4, help="examples per bad outcome")
     p.add_argument("--timeout", type=float, default=45.0, help="seconds a bad command may run")
-    p.add_argument("--no-cli", action="store_true")
+    p.add_argument("--no-cli", action="store_true", help="the Python parts only (--parts ...)")
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        choices=(*PARTS, "cli"),
+        default=None,
+        help="the parts to run (default: all of them)",
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = p.parse_args(argv)
     lines = []
@@ -215,13 +233,16 @@ def main(argv=None) -> int:
     ).stdout.strip()
     say(f"# bad_input_surface: package {rwtheory.__file__.rsplit('/rwtheory/', 1)[0]}")
     say(f"# checkout at commit {head[:90]}")
-    say(f"# command: python benchmarks/bad_input_surface.py --calls {args.calls}")
+    parts = args.parts or ([*PARTS] if args.no_cli else [*PARTS, "cli"])
+    if args.no_cli and "cli" in parts:
+        p.error("--no-cli contradicts --parts cli")
+    chosen = "" if args.parts is None else " --parts " + " ".join(parts)
+    no_cli = " --no-cli" if args.no_cli else ""
+    say(f"# command: python benchmarks/bad_input_surface.py --calls {args.calls}{chosen}{no_cli}")
     bad_total = 0
-    for part, fn in (
-        ("weights (issue 13's functions)", weights_part),
-        ("surface (since issue 13)", surface_part),
-        ("LM (rwtheory.lm)", lm_part),
-    ):
+    for key, (part, fn) in PARTS.items():
+        if key not in parts:
+            continue
         t0 = time.perf_counter()
         counts, per_fn = collections.Counter(), collections.defaultdict(collections.Counter)
         examples = collections.defaultdict(list)
@@ -237,7 +258,7 @@ def main(argv=None) -> int:
             for e in ex:
                 say(f"  [{outcome}] {e}")
         bad_total += sum(counts[c] for c in ("silent", "deep", "vague", "valid_refused"))
-    if not args.no_cli:
+    if "cli" in parts:
         t0 = time.perf_counter()
         counts, examples = cli_part(args.show, args.timeout)
         bad = sum(v for k, v in counts.items() if k.startswith("bad "))
@@ -259,8 +280,9 @@ def main(argv=None) -> int:
                 say(f"  [{outcome}] {e}")
         bad_total += sum(v for k, v in counts.items() if not k.endswith(" clean"))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        from rwtheory.report.files import atomic_write_text
+
+        atomic_write_text(args.out, "\n".join(lines) + "\n")  # no half-written report
     return 1 if bad_total else 0
 
 
