@@ -58,6 +58,7 @@ from rwtheory.convex.problems import (
 )
 from rwtheory.convex.reference import run_reference
 from rwtheory.nonconvex import problems as ncp
+from rwtheory.report.markdown import README_BEGIN, README_END
 from rwtheory.weights import pipeline, strategies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1750,6 +1751,10 @@ def cli_commands(tmp: Path) -> list[Command]:
     out = str(tmp / "out")
     good_grid = tmp / "good.toml"
     good_grid.write_text(to_toml(TINY_GRID), encoding="utf-8")
+    # the good `report --readme` control refreshes a README's generated block: the README
+    # must exist (a missing one is refused, since issue 21)
+    readme = tmp / "README.md"
+    readme.write_text(f"# Claims\n\n{README_BEGIN}\n(old table)\n{README_END}\n", encoding="utf-8")
     cmds = [
         Command([], True, ("COMMAND",)),
         Command(["bogus"], True, ("COMMAND",)),
