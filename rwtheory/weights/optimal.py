@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
 from array_api_compat import device as _device
@@ -34,7 +34,12 @@ from rwtheory._array import (
     numpy_view,
     widen_for,
 )
-from rwtheory.weights.pipeline import DType, batched_tempered_softmax
+from rwtheory.weights.pipeline import (
+    DType,
+    FloatArray,
+    NumpyLike,
+    batched_tempered_softmax,
+)
 
 if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
     import torch
@@ -469,6 +474,14 @@ def _kl_capped(g: Array, temperature: float, rho: float, xp: ModuleType) -> Arra
 
 
 # ----------------------------------------------------------------- public API
+@overload
+def kl_capped_weights(gaps: torch.Tensor, temperature: float, rho: float = ...) -> torch.Tensor: ...
+
+
+@overload
+def kl_capped_weights(gaps: NumpyLike, temperature: float, rho: float = ...) -> FloatArray: ...
+
+
 def kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0) -> Array:
     r"""Proposition 1's exact minimiser: :math:`w_i = \min(e^{\Delta_i/r}/Z, \rho/n)`.
 
@@ -510,6 +523,18 @@ def kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0) -> Arra
     return back(_kl_capped(g, r, rho, xp))
 
 
+@overload
+def batched_kl_capped_weights(
+    gaps: torch.Tensor, temperature: float, rho: float = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def batched_kl_capped_weights(
+    gaps: NumpyLike, temperature: float, rho: float = ...
+) -> FloatArray: ...
+
+
 def batched_kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0) -> Array:
     """:func:`kl_capped_weights` applied to every row (last axis) of ``gaps``."""
     # Mutants of the name "temperature" here are killed by tests/weights/test_validation.py::
@@ -519,6 +544,14 @@ def batched_kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0)
     host, back = numpy_view(gaps)
     xp, g = check_gaps(host, None)
     return back(_kl_capped(g, r, rho, xp))
+
+
+@overload
+def dro_kl_weights(losses: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def dro_kl_weights(losses: NumpyLike, temperature: float) -> FloatArray: ...
 
 
 def dro_kl_weights(losses: Array, temperature: float) -> Array:
@@ -531,6 +564,14 @@ def dro_kl_weights(losses: Array, temperature: float) -> Array:
     r = check_positive_finite(temperature, "temperature")
     _, x = as_float_array(losses, "losses")
     return batched_tempered_softmax(x, r)
+
+
+@overload
+def batched_dro_kl_weights(losses: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def batched_dro_kl_weights(losses: NumpyLike, temperature: float) -> FloatArray: ...
 
 
 def batched_dro_kl_weights(losses: Array, temperature: float) -> Array:

@@ -20,7 +20,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,6 +76,13 @@ __all__ = [
 #: A temperature: a float, or (the batched and masked functions) an array of them
 #: broadcastable against the losses, of the losses' kind.
 Temperature: TypeAlias = float | Array
+#: What the public functions accept besides a torch tensor: a numpy array, or a list or tuple
+#: of numbers (converted with ``numpy.asarray``).
+NumpyLike: TypeAlias = NDArray[Any] | Sequence[Any]
+#: What they return for it: a numpy array of a floating dtype (float32 or float64, see the
+#: dtype policy of :mod:`rwtheory._array`). The overloads of the public functions give a
+#: caller's type checker the kind of the result: a tensor for a tensor, numpy otherwise.
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
 #: The dtype of an array of either backend.
 DType: TypeAlias = "np.dtype[Any] | torch.dtype"
 
@@ -111,6 +118,14 @@ DELTA_RANGE = (float(np.finfo(np.float64).smallest_normal), float(np.finfo(np.fl
 
 def _check_delta(delta: Any) -> float:
     return check_in_range(check_positive_finite(delta, "delta"), "delta", *DELTA_RANGE)
+
+
+@overload
+def normalize_losses(losses: torch.Tensor, delta: float = ...) -> torch.Tensor: ...
+
+
+@overload
+def normalize_losses(losses: NumpyLike, delta: float = ...) -> FloatArray: ...
 
 
 def normalize_losses(losses: Array, delta: float = 1.0) -> Array:
@@ -209,6 +224,14 @@ def _like(t: NDArray[np.float64], like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(t, device=like.device)
 
 
+@overload
+def tempered_softmax(scores: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def tempered_softmax(scores: NumpyLike, temperature: float) -> FloatArray: ...
+
+
 def tempered_softmax(scores: Array, temperature: float) -> Array:
     r"""Eq. 4: :math:`w_i = e^{(s_i - \max_j s_j)/r} / \sum_k e^{(s_k - \max_j s_j)/r}`, r > 0.
 
@@ -219,6 +242,14 @@ def tempered_softmax(scores: Array, temperature: float) -> Array:
     """
     xp, s = as_float_array(scores, "scores")
     return _softmax(s, check_positive_finite(temperature, "temperature"), xp)
+
+
+@overload
+def batched_tempered_softmax(scores: torch.Tensor, temperature: Temperature) -> torch.Tensor: ...
+
+
+@overload
+def batched_tempered_softmax(scores: NumpyLike, temperature: Temperature) -> FloatArray: ...
 
 
 def batched_tempered_softmax(scores: Array, temperature: Temperature) -> Array:
@@ -254,6 +285,18 @@ def _user_softmax(
         return _softmax(scores, temperature, xp, bounded=builtin)
     wide = xp.result_type(scores.dtype, dtype)
     return xp.astype(_softmax(xp.astype(scores, wide), temperature, xp), dtype)
+
+
+@overload
+def sample_weights(
+    losses: torch.Tensor, strategy: str = ..., temperature: float = ..., delta: float = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def sample_weights(
+    losses: NumpyLike, strategy: str = ..., temperature: float = ..., delta: float = ...
+) -> FloatArray: ...
 
 
 def sample_weights(
@@ -293,6 +336,24 @@ def sample_weights(
     get_strategy(strategy)
     xp, x = as_float_array(losses, "losses")
     return _pipeline(x, strategy, temperature, delta, xp)
+
+
+@overload
+def batched_sample_weights(
+    losses: torch.Tensor,
+    strategy: str | Sequence[str] = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def batched_sample_weights(
+    losses: NumpyLike,
+    strategy: str | Sequence[str] = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> FloatArray: ...
 
 
 def batched_sample_weights(
@@ -342,6 +403,18 @@ def batched_sample_weights(
     return back(_user_softmax(scores, x.dtype, r, xp, builtin))
 
 
+@overload
+def masked_tempered_softmax(
+    scores: torch.Tensor, valid: Array, temperature: Temperature
+) -> torch.Tensor: ...
+
+
+@overload
+def masked_tempered_softmax(
+    scores: NumpyLike, valid: Array, temperature: Temperature
+) -> FloatArray: ...
+
+
 def masked_tempered_softmax(scores: Array, valid: Array, temperature: Temperature) -> Array:
     """:func:`tempered_softmax` over the entries where ``valid`` is True, 0 elsewhere (last
     axis); all zeros for a row without a valid entry.
@@ -352,6 +425,26 @@ def masked_tempered_softmax(scores: Array, valid: Array, temperature: Temperatur
     xp = namespace(scores)
     e = _softmax(xp.where(valid, scores, xp.full_like(scores, -math.inf)), temperature, xp)
     return xp.where(valid, e, xp.zeros_like(e))
+
+
+@overload
+def masked_sample_weights(
+    losses: torch.Tensor,
+    valid: Array,
+    strategy: str = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def masked_sample_weights(
+    losses: NumpyLike,
+    valid: Array,
+    strategy: str = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> FloatArray: ...
 
 
 def masked_sample_weights(

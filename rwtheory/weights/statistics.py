@@ -10,8 +10,13 @@ r"""The two constants that describe a weighting in the theory (THEORY.md §2).
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING, overload
 
 from rwtheory._array import Array, InputValueError, as_float_array, input_eps
+from rwtheory.weights.pipeline import FloatArray, NumpyLike
+
+if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
+    import torch
 
 __all__ = ["batched_gamma", "batched_rho", "gamma", "rho"]
 
@@ -64,6 +69,14 @@ def _validated_pair(
     return xp, w, g
 
 
+@overload
+def gamma(weights: torch.Tensor, gaps: Array) -> torch.Tensor: ...
+
+
+@overload
+def gamma(weights: NumpyLike, gaps: Array) -> FloatArray: ...
+
+
 def gamma(weights: Array, gaps: Array) -> Array:
     r""":math:`\Gamma = \sum_i w_i\Delta_i / (\frac1n\sum_i\Delta_i)` (1 if all gaps are 0).
 
@@ -80,10 +93,26 @@ def gamma(weights: Array, gaps: Array) -> Array:
     return _gamma(w, g, xp)
 
 
+@overload
+def batched_gamma(weights: torch.Tensor, gaps: Array) -> torch.Tensor: ...
+
+
+@overload
+def batched_gamma(weights: NumpyLike, gaps: Array) -> FloatArray: ...
+
+
 def batched_gamma(weights: Array, gaps: Array) -> Array:
     """:func:`gamma` for every row (last axis) of ``weights`` and ``gaps``."""
     xp, w, g = _validated_pair(weights, gaps, None)
     return _gamma(w, g, xp)
+
+
+@overload
+def rho(weights: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def rho(weights: NumpyLike) -> FloatArray: ...
 
 
 def rho(weights: Array) -> Array:
@@ -91,6 +120,14 @@ def rho(weights: Array) -> Array:
     xp, w = as_float_array(weights, "weights")
     _check_simplex(w, xp, input_eps(weights))
     return w.shape[-1] * xp.max(w, axis=-1)
+
+
+@overload
+def batched_rho(weights: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def batched_rho(weights: NumpyLike) -> FloatArray: ...
 
 
 def batched_rho(weights: Array) -> Array:
