@@ -44,6 +44,8 @@ from rwtheory.weights.pipeline import (
 if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
     import torch
 
+# the public names, one a line as ruff formats a long list (every module's header has this
+# shape: the lazy torch import above, then __all__)
 __all__ = [
     "batched_dro_kl_weights",
     "batched_kl_capped_weights",
@@ -240,6 +242,7 @@ def _limit_values(
     return xp.where(positive, cap / xp.where(positive, left, 1.0), math.inf)
 
 
+# _limit_values' parameters, which it passes on (numpy's values cached): the same list by design
 def _limit(
     m: int,
     q0: int,

@@ -54,6 +54,8 @@ from rwtheory.weights.strategies import (
 if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
     import torch
 
+# the public names, one a line as ruff formats a long list (every module's header has this
+# shape: the lazy torch import above, then __all__)
 __all__ = [
     "NORMALIZE_EPS",
     "STRATEGIES",
