@@ -82,7 +82,8 @@ def run_reference(
         raise InputValueError(
             f"problem_row must hold one run (problem.take([i])), got {problem_row.runs}"
         )
-    if isinstance(x0, (list, tuple)) or hasattr(x0, "shape"):  # x0 of shape (d,) or (1, d)
+    # x0 of shape (d,) or (1, d)
+    if x0 is not None and (isinstance(x0, (list, tuple)) or hasattr(x0, "shape")):
         try:
             one_d = np.ndim(x0) == 1
         except ValueError:  # ragged: configure names it
