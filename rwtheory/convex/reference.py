@@ -41,7 +41,7 @@ def run_reference(
     lr: float,
     steps: int,
     batch_size: int | None = None,
-    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | np.ndarray | None = None,
     x0: np.ndarray | None = None,
 ) -> ReferenceRun:
     r"""One reweighted GD, minibatch SGD or heavy-ball run on one least-squares problem.
