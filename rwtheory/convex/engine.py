@@ -471,7 +471,7 @@ def run(
     keep_iterates: bool = True,
     keep_weights: bool = False,
     keep_losses: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Trajectory:
     """Run R reweighted optimisers at once (see the module docstring).
 

@@ -297,7 +297,7 @@ def verify(
     steps: int = 40,
     seed: int = 0,
     rtol: float = 1e-9,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> NonconvexVerification:
     """Run ``count`` random instances (:func:`sample_instances`) x every weighting of
     :data:`WEIGHTINGS` x {full batch, the instance's minibatch size} for ``steps`` steps and

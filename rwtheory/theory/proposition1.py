@@ -167,7 +167,7 @@ def compare_with_cvxpy(
     *,
     tol: float = 1e-6,
     scs_max_n: int = 50,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Prop1Comparison:
     """max ``|w_cvxpy - w_closed|`` over ``instances``; every solver failure is listed. SCS alone
     (20 000 iterations at most) is also measured on the instances with n <= ``scs_max_n``

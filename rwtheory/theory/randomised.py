@@ -549,7 +549,7 @@ def verify(
     steps: int = 100,
     seed: int = 0,
     rtol: float = 1e-9,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> VerificationResult:
     """Run ``count`` random instances (:func:`sample_instances`) for ``steps`` steps with
     every algorithm and evaluate every inequality of :mod:`rwtheory.theory.theorems` (both
