@@ -7,11 +7,10 @@ A tool that is not installed is a skip with a message on a developer's machine, 
 failure under CI (``CI`` set), whose install (the ``test`` extra, through ``lint``) has them:
 a check that silently stops running is not a check.
 
-Two checks are expected to fail for now (``xfail(strict=True)``): ``ruff check`` and
-``mypy`` still report findings in the areas under refactoring (the convex engine, the
-theory, the weighting API, the report's providers, the command line and the figure
-modules). Strict: once those areas are clean the checks pass, the run reports XPASS as a
-failure, and the marks are to be removed.
+One check is expected to fail for now (``xfail(strict=True)``): ``mypy`` still reports
+findings in the areas under refactoring (the weighting API, ``rwtheory.weights`` and
+``rwtheory.lm``). Strict: once those areas are clean the check passes, the run reports XPASS
+as a failure, and the mark is to be removed.
 """
 
 import importlib.util
@@ -45,7 +44,6 @@ def _run(tool: str, *args: str, timeout: float = 900) -> subprocess.CompletedPro
     )
 
 
-@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
 def test_ruff_check_finds_nothing():
     out = _run("ruff", "check", "--output-format", "concise", ".")
     findings = [ln for ln in out.stdout.splitlines() if re.match(r"\S+:\d+:\d+: ", ln)]
