@@ -6,11 +6,6 @@ root.
 A tool that is not installed is a skip with a message on a developer's machine, and a
 failure under CI (``CI`` set), whose install (the ``test`` extra, through ``lint``) has them:
 a check that silently stops running is not a check.
-
-One check is expected to fail for now (``xfail(strict=True)``): ``mypy`` still reports
-findings in the areas under refactoring (the weighting API, ``rwtheory.weights`` and
-``rwtheory.lm``). Strict: once those areas are clean the check passes, the run reports XPASS
-as a failure, and the mark is to be removed.
 """
 
 import importlib.util
@@ -23,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-UNDER_REFACTORING = "findings left in areas under refactoring"
 
 
 def _run(tool: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -61,7 +55,6 @@ def test_ruff_format_would_change_nothing():
 
 
 @pytest.mark.slow  # a cold run analyses torch, numpy and transformers: ~1-2 min on 2 cores
-@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
 def test_mypy_finds_nothing():
     out = _run("mypy")  # files and settings: [tool.mypy] of pyproject.toml
     findings = [ln for ln in out.stdout.splitlines() if ": error:" in ln]
