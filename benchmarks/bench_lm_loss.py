@@ -57,7 +57,8 @@ the report says so instead of counting the target as reachable.
 
 The same process also reports how far apart the paths' losses and gradients are.
 Targets (the issue's): peak memory <= 30 % of naive, time <= 1.5x naive; against the peer
-(CPU): per-sample mean NLL equal to 1e-5, peak memory <= cce's, time <= 1.4x cce's (issue 23; 1.2x until then).
+(CPU): per-sample mean NLL equal to 1e-5, peak memory <= cce's, time <= 1.4x cce's (issue 23;
+1.2x until then).
 CPU threads: ``--threads`` (default 1, as bench_lm_step.py: the machines are shared), the
 same for every variant (the peer's compiled code included).
 """

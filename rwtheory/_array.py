@@ -56,6 +56,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
     import torch
 
+# the public names, one a line as ruff formats a long list (every module's header has this
+# shape: the lazy torch import above, then __all__)
 __all__ = [
     "Array",
     "Back",

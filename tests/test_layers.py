@@ -5,7 +5,10 @@ beside convex on weights, the CLI on top. Read from the source (every
 here even before it would create a cycle at run time."""
 
 import ast
+import graphlib
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rwtheory"
 
@@ -71,3 +74,59 @@ def test_the_probe_sees_imports_inside_functions(tmp_path):
     probe = tmp_path / "m.py"
     probe.write_text("def f():\n    from rwtheory.cli import main\n    import rwtheory\n")
     assert _imports(probe) == {"cli", "<root>"}
+
+
+# ------------------------------------------------------------------ module import circles
+def _modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package."""
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def module_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (top-level or inside a function). ``from
+    pkg import sub`` names the submodule ``pkg.sub`` (importing a submodule runs its package's
+    ``__init__`` first in any case, so that edge is not a dependency of the importer)."""
+
+    def owner(name: str) -> str | None:
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name if name in modules else None
+
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {owner(a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found |= {
+                    owner(f"{node.module}.{a.name}")
+                    if f"{node.module}.{a.name}" in modules
+                    else owner(node.module)
+                    for a in node.names
+                }
+        graph[name] = found - {None, name}
+    return graph
+
+
+def test_no_import_circle_between_modules():
+    """Imports point one way module by module too (the layers above allow report and
+    experiments to import each other, so a circle there would pass them)."""
+    try:
+        order = list(graphlib.TopologicalSorter(module_graph(_modules())).static_order())
+    except graphlib.CycleError as err:
+        pytest.fail(f"import circle: {' -> '.join(err.args[1])}")
+    assert "rwtheory.experiments.robustness_stats" in order
+
+
+def test_the_circle_check_finds_a_circle(tmp_path):
+    (tmp_path / "a.py").write_text("def f():\n    from rwtheory.b import g\n")
+    (tmp_path / "b.py").write_text("from rwtheory import a\n")
+    graph = module_graph({"rwtheory.a": tmp_path / "a.py", "rwtheory.b": tmp_path / "b.py"})
+    assert graph == {"rwtheory.a": {"rwtheory.b"}, "rwtheory.b": {"rwtheory.a"}}
+    with pytest.raises(graphlib.CycleError):
+        list(graphlib.TopologicalSorter(graph).static_order())

@@ -6,12 +6,6 @@ root.
 A tool that is not installed is a skip with a message on a developer's machine, and a
 failure under CI (``CI`` set), whose install (the ``test`` extra, through ``lint``) has them:
 a check that silently stops running is not a check.
-
-Two checks are expected to fail for now (``xfail(strict=True)``): ``ruff check`` and
-``mypy`` still report findings in the areas under refactoring (the convex engine, the
-theory, the weighting API, the report's providers, the command line and the figure
-modules). Strict: once those areas are clean the checks pass, the run reports XPASS as a
-failure, and the marks are to be removed.
 """
 
 import importlib.util
@@ -24,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-UNDER_REFACTORING = "findings left in areas under refactoring"
 
 
 def _run(tool: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -45,7 +38,6 @@ def _run(tool: str, *args: str, timeout: float = 900) -> subprocess.CompletedPro
     )
 
 
-@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
 def test_ruff_check_finds_nothing():
     out = _run("ruff", "check", "--output-format", "concise", ".")
     findings = [ln for ln in out.stdout.splitlines() if re.match(r"\S+:\d+:\d+: ", ln)]
@@ -63,7 +55,6 @@ def test_ruff_format_would_change_nothing():
 
 
 @pytest.mark.slow  # a cold run analyses torch, numpy and transformers: ~1-2 min on 2 cores
-@pytest.mark.xfail(strict=True, reason=UNDER_REFACTORING)
 def test_mypy_finds_nothing():
     out = _run("mypy")  # files and settings: [tool.mypy] of pyproject.toml
     findings = [ln for ln in out.stdout.splitlines() if ": error:" in ln]

@@ -27,6 +27,7 @@ import pkgutil
 import re
 import shutil
 import tomllib
+import types
 from pathlib import Path
 
 from docutils import nodes
@@ -478,7 +479,22 @@ def drop_missing_optional_pages(app, docname, source) -> None:
     source[0] = text
 
 
+def alias_source(app, modname: str, fullname: str) -> str | None:
+    """The module whose source shows a documented type alias (viewcode's
+    ``viewcode-follow-imported``): an alias such as ``Record = tuple[...]`` reports its origin's
+    module (``builtins``, ``typing``), which has no source page; the alias is defined where it
+    is documented. Every other object is left to viewcode (``None``)."""
+    value = importlib.import_module(modname)
+    for part in fullname.split("."):
+        value = getattr(value, part, None)
+    is_alias = isinstance(value, types.GenericAlias | types.UnionType) or (
+        type(value).__module__ == "typing" and not isinstance(value, type)
+    )
+    return modname if is_alias else None
+
+
 def setup(app):
+    app.connect("viewcode-follow-imported", alias_source)
     app.connect("builder-inited", generate)
     app.connect("autodoc-process-docstring", describe_not_type, priority=400)
     app.connect("source-read", drop_missing_optional_pages)

@@ -66,7 +66,7 @@ from rwtheory._array import (
 )
 from rwtheory.convex.fused import FusedWeights
 from rwtheory.convex.layout import Layout
-from rwtheory.convex.problems import LeastSquares
+from rwtheory.convex.problems import FiniteSums, LeastSquares
 from rwtheory.convex.schemes import Scheme
 from rwtheory.convex.trajectory import Recorder, Trajectory
 
@@ -215,7 +215,7 @@ def configure(
     x0,
     divergence_factor,
     *,
-    problem_type: type = LeastSquares,
+    problem_type: type[FiniteSums] = LeastSquares,
 ) -> RunConfig:
     """Validate the arguments of an engine run (see :func:`run`) before anything is
     computed: every error names the argument and the allowed range. The problem's arrays are
@@ -293,7 +293,7 @@ class _Data:
         self.n, self.d, self.b, self.steps = p.n, p.d, b, steps
         self.star = p.x_star is not None  # then f_i(x*) = 0 and every loss is a gap
         At = np.swapaxes(p.A, 1, 2)
-        if self.star:  # residual A (x - x*): full relative precision near x*
+        if p.x_star is not None:  # residual A (x - x*): full relative precision near x*
             self.M = np.ascontiguousarray(At)
             self.xs = p.x_star[:, None, :]
         else:  # residual [A, b] [x; -1] = A x - b in one GEMM
@@ -464,14 +464,14 @@ def run(
     lr,
     steps: int,
     batch_size: int | None = None,
-    rows: Sequence[int] | None = None,
-    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | np.ndarray | None = None,
     x0: np.ndarray | None = None,
     divergence_factor: float = 1e10,
     keep_iterates: bool = True,
     keep_weights: bool = False,
     keep_losses: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Trajectory:
     """Run R reweighted optimisers at once (see the module docstring).
 

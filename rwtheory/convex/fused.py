@@ -30,6 +30,8 @@ scheme is called on its group's losses, as :class:`rwtheory.convex.schemes.Schem
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from rwtheory.convex.layout import FUSED_KINDS, Layout
@@ -48,6 +50,10 @@ __all__ = ["FusedWeights", "generic_form"]
 #: exp overflows above ~709.78 and a whole row underflows below ~-745: beyond this bound on
 #: |score / r| the unbounded forms are shifted by their row maximum.
 _EXP_SAFE = 700
+
+#: A fused group of :class:`FusedWeights`: its form, its views q, E (K', m', b), its row
+#: statistics, its views of emax (K', m', 1) and of 1/r, whether the form is the generic one.
+_Group = tuple[FusedForm, np.ndarray, np.ndarray, RowStats, np.ndarray, bool, np.ndarray]
 
 
 def row_bufsize(b: int) -> int:
@@ -100,7 +106,9 @@ class FusedWeights:
         self.S3 = self.S[..., None]
         self.emax = np.ones((K, m))
         self.others = [(scheme, sl) for key, scheme, sl, _ in layout.groups if key[0] == "scheme"]
-        self.forms, self.callables = [], []
+        self.forms: list[_Group] = []
+        # (region index, schedule r(step)) of every run with a scheduled temperature
+        self.callables: list[tuple[tuple[int, int, int], Callable[[int], float]]] = []
         if layout.region is not None:
             self._init_region()
 

@@ -524,8 +524,8 @@ def run(
     lr,
     steps: int,
     batch_size: int | None = None,
-    rows: Sequence[int] | None = None,
-    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | np.ndarray | None = None,
     x0: np.ndarray | None = None,
     divergence_factor: float = 1e10,
     keep_iterates: bool = True,
@@ -579,7 +579,7 @@ def run(
             if bad.any():  # freeze at the last good iterate
                 vals, G, grad, f = _freeze(P, bad, t, x, z, x_prev, alive, diverged_at)
             _record_point(rec, t, P, f, grad, x, z)
-            if keep_iterates:
+            if iterates is not None:  # kept on request (keep_iterates)
                 iterates[:, t] = x
             if t == T:
                 break
@@ -591,10 +591,10 @@ def run(
                 u, bb = P.predictor(x_prev, rows=idx)  # idx None: every sample
                 prev_gaps = P.loss.value(u, bb) - float(P.loss.value(np.zeros(1), np.zeros(1))[0])
             _record_step(rec, t, s, vals, G, grad, idx, W, g, prev_gaps)
-            if keep_weights:
+            if weights is not None:  # kept on request (keep_weights)
                 weights[:, t] = W
             x_prev = x.copy()
-            update_iterate(x, z, g, eta, cfg.lam[t + 1] if heavy else None)
+            update_iterate(x, z, g, eta, None if cfg.lam is None else cfg.lam[t + 1])
             x[~alive] = x_prev[~alive]
     _blank_after_divergence(rec, diverged_at, iterates, weights)
     return _trajectory(problem, s, rec, diverged_at, iterates, weights)

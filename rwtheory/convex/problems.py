@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypedDict
 
 import numpy as np
 
@@ -53,11 +53,32 @@ __all__ = [
     "seed_list",
 ]
 
+
+class _OutlierDefaults(TypedDict):
+    """The type of each default of :data:`OUTLIER_DEFAULTS` (n, d and n_test are ints)."""
+
+    n: int
+    d: int
+    outlier_fraction: float
+    noise: float
+    outlier_feature_scale: float
+    n_test: int
+
+
+class _ConsistentDefaults(TypedDict):
+    """The type of each default of :data:`CONSISTENT_DEFAULTS` (n and d are ints)."""
+
+    n: int
+    d: int
+    condition: float
+    row_spread: float
+
+
 #: Defaults of :func:`regression_with_outliers`. The paper's n, d, noise level and the
 #: outlier features were lost in extraction (App. B.1: "We use n = , d = and sigma = ."); these
 #: are our choices: a problem small enough for hundreds of runs in seconds, with d large
 #: enough that L_max (~ d + 1) is far above L (~ 1), as with any Gaussian design.
-OUTLIER_DEFAULTS = dict(
+OUTLIER_DEFAULTS = _OutlierDefaults(
     n=1000,  # training samples, clean + outliers
     d=20,  # features (the model adds an intercept: d + 1 parameters)
     outlier_fraction=0.1,  # Figure 7; Figure 8 uses 0.25 (stated in the paper)
@@ -67,7 +88,7 @@ OUTLIER_DEFAULTS = dict(
 )
 
 #: Defaults of :func:`consistent_least_squares`.
-CONSISTENT_DEFAULTS = dict(
+CONSISTENT_DEFAULTS = _ConsistentDefaults(
     n=64,
     d=16,
     condition=10.0,  # ratio of the largest to smallest singular value of the design

@@ -41,7 +41,7 @@ def run_reference(
     lr: float,
     steps: int,
     batch_size: int | None = None,
-    lambdas: Callable[[int], float] | Sequence[float] | None = None,
+    lambdas: Callable[[int], float] | Sequence[float] | np.ndarray | None = None,
     x0: np.ndarray | None = None,
 ) -> ReferenceRun:
     r"""One reweighted GD, minibatch SGD or heavy-ball run on one least-squares problem.
@@ -82,7 +82,8 @@ def run_reference(
         raise InputValueError(
             f"problem_row must hold one run (problem.take([i])), got {problem_row.runs}"
         )
-    if isinstance(x0, (list, tuple)) or hasattr(x0, "shape"):  # x0 of shape (d,) or (1, d)
+    # x0 of shape (d,) or (1, d)
+    if x0 is not None and (isinstance(x0, (list, tuple)) or hasattr(x0, "shape")):
         try:
             one_d = np.ndim(x0) == 1
         except ValueError:  # ragged: configure names it

@@ -69,9 +69,14 @@ def _check_temperature(temperature) -> None:
 
 
 class Scheme:
-    """Base class: ``__call__(losses (G, b), step) -> weights (G, b)`` and a ``label``."""
+    """Base class: ``__call__(losses (G, b), step) -> weights (G, b)`` and a ``label``: a
+    subclass overrides the property or sets ``label = "..."`` as a class attribute."""
 
-    label: str = "scheme"
+    @property
+    def label(self) -> str:
+        """The scheme's name in trajectories, tables and legends (read-only: the schemes
+        compute theirs from their fields)."""
+        return "scheme"
 
     def __call__(self, losses: np.ndarray, step: int) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

@@ -10,6 +10,7 @@ the caller's order. The stepping code never masks anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -91,15 +92,16 @@ class Recorder:
     ):
         K, m = layout.K, layout.m
         self.layout, self.steps, self.factor = layout, steps, factor
-        self.arrays, self.steps_first = {}, {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self.steps_first: dict[str, np.ndarray] = {}
         for name in names + list(keep):
             rows = steps + 1 if name in _PER_ITERATE else steps
             tail = (keep[name],) if name in keep else ()
             self.arrays[name] = np.empty((K, m, rows) + tail)
             self.steps_first[name] = np.moveaxis(self.arrays[name], 2, 0)
         self.diverged_at = np.full((K, m), -1, dtype=np.intp)
-        self.dead = None  # (K, m) bool once a run has diverged, else None
-        self.threshold = None
+        self.dead: np.ndarray | None = None  # (K, m) bool once a run has diverged, else None
+        self.threshold: np.ndarray | None = None  # (K, m) factor f(x_0), set at the first check
         self.ok = np.empty((K, m), dtype=bool)
 
     def check(self, t: int, f: np.ndarray) -> np.ndarray | None:
@@ -135,7 +137,9 @@ class Recorder:
         order = self.layout.order
         pos = np.argsort(order, kind="stable")  # output run i sits at internal position pos[i]
         div = self.diverged_at.reshape(-1)
-        out = {}
+        # Trajectory's array fields by name; Any: mypy would match the value type against
+        # every field of Trajectory (method: str, ...), not only the ones named here
+        out: dict[str, Any] = {}
         for name, a in self.arrays.items():
             a = a.reshape(-1, *a.shape[2:])
             for p in np.flatnonzero(div >= 0):

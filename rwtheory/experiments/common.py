@@ -291,7 +291,7 @@ class Table:
 
     COLUMNS = ("panel", "series", "x", "y", "y_low", "y_high")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rows: list[tuple] = []
 
     def add(self, panel: str, series: str, x, y, low=None, high=None) -> None:

@@ -183,9 +183,8 @@ def _first_everywhere(s: Summary, key: str) -> bool:
     for i in range(len(s.levels)):
         times = [s.strategies[k].to_level[i] for k in STRATEGIES]  # the paper's, judged
         reached = [v for v in times if v is not None]
-        if reached and (
-            s.strategies[key].to_level[i] is None or s.strategies[key].to_level[i] > min(reached)
-        ):
+        mine = s.strategies[key].to_level[i]
+        if reached and (mine is None or mine > min(reached)):
             return False
     return True
 

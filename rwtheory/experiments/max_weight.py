@@ -79,13 +79,23 @@ def measure(
     return FIGURE.run(configs(lr, tau), seeds, summarise, batch_size=batch, **setting)
 
 
+def _batch(grid: Grid) -> int:
+    """The batch size B of a max-weight grid: its runs are minibatch SGD (:func:`measure`)."""
+    if grid.batch_size is None:
+        raise ValueError(
+            "grid must hold minibatch runs (batch_size an integer, as measure gives), "
+            "got a full-batch grid (batch_size None)"
+        )
+    return grid.batch_size
+
+
 def max_weights(grid: Grid, key: str) -> np.ndarray:
     """(seeds, steps) max_i w_i^t of configuration ``key`` (NaN after a divergence)."""
-    return grid.field(key, "rho") / grid.batch_size
+    return grid.field(key, "rho") / _batch(grid)
 
 
 def summarise(grid: Grid) -> Summary:
-    B = grid.batch_size
+    B = _batch(grid)
     out = {}
     for c in grid.configs:
         wmax = max_weights(grid, c.key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rwtheory.experiments.robustness_report import ClaimStats, score_map
+from rwtheory.experiments.robustness_stats import ClaimStats, score_map
 
 __all__ = ["family_figure"]
 

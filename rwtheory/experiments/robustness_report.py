@@ -28,14 +28,20 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from rwtheory._array import InputValueError, parse_json, read_text
 from rwtheory.experiments.robustness import Study, claim_keys
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid
+from rwtheory.experiments.robustness_stats import (
+    SCORE,
+    STATUS_ORDER,
+    ClaimStats,
+    Row,
+    claim_stats,
+    rows,
+    score_cells,
+)
 from rwtheory.report.files import csv_bytes, write_files_atomically
 
 __all__ = [
@@ -47,79 +53,6 @@ __all__ = [
     "load",
     "write",
 ]
-
-STATUS_ORDER = ("holds", "holds with caveat", "fails")
-SCORE = {"holds": 1.0, "holds with caveat": 0.5, "fails": 0.0}
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval for a share of k in n (scipy.stats.binomtest)."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One (claim, setting) of the study."""
-
-    claim: str
-    family: str
-    setting: int
-    params: dict
-    status: str
-    margin: float
-    numbers: dict
-
-
-def rows(study: Study, claim: str) -> list[Row]:
-    family = claim.split(".")[0]
-    out = []
-    for s in study.settings[family]:
-        v = next(x for x in study.verdicts[(family, s.index)] if x["claim"] == claim)
-        out.append(
-            Row(claim, family, s.index, dict(s.params), v["status"], v["margin"], v["numbers"])
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class ClaimStats:
-    """Per claim: counts and Wilson intervals by status, the axes ranked by how much they
-    move the verdict (``effects``: axis -> spread of the mean score), per axis and level the
-    status counts, and the settings ranked from most to least favourable."""
-
-    claim: str
-    n: int
-    counts: dict[str, int]
-    intervals: dict[str, tuple[float, float]]
-    effects: dict[str, float]
-    by_level: dict[str, dict[str, dict[str, int]]]
-    ranked: list[Row]
-
-    @property
-    def top_axes(self) -> list[str]:
-        return sorted(self.effects, key=lambda a: -self.effects[a])[:2]
-
-
-def claim_stats(study: Study, claim: str) -> ClaimStats:
-    rs = rows(study, claim)
-    n = len(rs)
-    counts = {s: sum(r.status == s for r in rs) for s in STATUS_ORDER}
-    by_level, effects = {}, {}
-    for axis, declared in study.grid.axes[claim.split(".")[0]].items():
-        levels = {str(v): {s: 0 for s in STATUS_ORDER} for v in declared}  # grid order
-        for r in rs:
-            levels[str(r.params[axis])][r.status] += 1
-        levels = {lv: c for lv, c in levels.items() if sum(c.values())}
-        by_level[axis] = levels
-        means = [sum(SCORE[s] * k for s, k in c.items()) / sum(c.values()) for c in levels.values()]
-        effects[axis] = max(means) - min(means)
-    ranked = sorted(rs, key=lambda r: (-SCORE[r.status], -r.margin, r.setting))
-    return ClaimStats(
-        claim, n, counts, {s: wilson(k, n) for s, k in counts.items()}, effects, by_level, ranked
-    )
 
 
 # ---------------------------------------------------------------------- words
@@ -160,7 +93,7 @@ def flip_text(st: ClaimStats) -> str:
     )
     if rest:
         a2 = rest[0]
-        cells = _cells(st, a1, a2)
+        cells = score_cells(st, a1, a2)
         best = max(cells.items(), key=lambda kv: (kv[1][0], kv[1][1]))
         worst = min(cells.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
         text += (
@@ -170,16 +103,6 @@ def flip_text(st: ClaimStats) -> str:
             f"{worst[1][1]}"
         )
     return text
-
-
-def _cells(st: ClaimStats, a1: str, a2: str) -> dict[tuple[str, str], tuple[float, int]]:
-    """(level of a1, level of a2) -> (mean score, settings) over the claim's settings."""
-    acc: dict[tuple[str, str], tuple[float, int]] = {}
-    for r in st.ranked:
-        key = (str(r.params[a1]), str(r.params[a2]))
-        tot, k = acc.get(key, (0.0, 0))
-        acc[key] = (tot + SCORE[r.status], k + 1)
-    return {k: (tot / m, m) for k, (tot, m) in acc.items()}
 
 
 def ledger_notes(study: Study) -> dict[str, str]:
@@ -455,27 +378,6 @@ def _render(figure, stem: Path) -> dict[Path, bytes]:
     figure.savefig(buf, format="png", metadata={"Software": None}, dpi=110)
     plt.close(figure)
     return {stem.with_suffix(".png"): buf.getvalue()}
-
-
-def mean_scores(st: ClaimStats, axis: str) -> dict[str, float]:
-    return {
-        lv: sum(SCORE[s] * k for s, k in c.items()) / sum(c.values())
-        for lv, c in st.by_level[axis].items()
-    }
-
-
-def score_map(
-    st: ClaimStats, a1: str, a2: str
-) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """Levels of a1 and a2, and (mean score, settings) on their grid (NaN / 0 if empty)."""
-    l1, l2 = list(st.by_level[a1]), list(st.by_level[a2])
-    cells = _cells(st, a1, a2)
-    score = np.full((len(l1), len(l2)), np.nan)
-    count = np.zeros((len(l1), len(l2)), dtype=int)
-    for (v1, v2), (m, k) in cells.items():
-        score[l1.index(v1), l2.index(v2)] = m
-        count[l1.index(v1), l2.index(v2)] = k
-    return l1, l2, score, count
 
 
 def load(out: str | Path) -> Study:

@@ -44,7 +44,7 @@ CLAIM_KEYS = (
     "fig7.training_objective",
 )
 #: The study's configuration (instances, steps); the bootstrap resamples are the rules'.
-STUDY, QUICK_STUDY = dict(count=400, steps=200), dict(count=30, steps=60)
+STUDY, QUICK_STUDY = (400, 200), (30, 60)
 QUICK_RESAMPLES = 200
 #: The pair table's columns written beside the plotted points of panels (a) and (b).
 PAIR_COLUMNS = (
@@ -93,8 +93,9 @@ def figure7_runs(seeds: list[int], steps: int) -> tuple[Grid, fig7.Summary, dict
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:
-    cfg = QUICK_STUDY if quick else STUDY
-    study = practice.study(**cfg, seed=0, resamples=QUICK_RESAMPLES if quick else rows.RESAMPLES)
+    count, steps = QUICK_STUDY if quick else STUDY
+    resamples = QUICK_RESAMPLES if quick else rows.RESAMPLES
+    study = practice.study(count, steps=steps, seed=0, resamples=resamples)
     seed_ids = seeds_for(seeds, quick)
     grid, f7, records = figure7_runs(seed_ids, fig7.QUICK_STEPS if quick else fig7.STEPS)
     fig, axes = new_figure(4, width=4.6, height=4.0)
@@ -127,7 +128,7 @@ def _scatter(ax_a, ax_b, study) -> dict[str, list]:
     """Panels (a) and (b); returns the CSV's columns for their points."""
     t = study.table
     y = np.asarray(t["speedup_steps"], float)
-    cols = {k: [] for k in ("panel", "series", "x", "y", *PAIR_COLUMNS)}
+    cols: dict[str, list] = {k: [] for k in ("panel", "series", "x", "y", *PAIR_COLUMNS)}
     for ax, panel, form, by in ((ax_a, "a", "paper", "algorithm"), (ax_b, "b", "sharp", "step")):
         x = np.asarray(t[f"predicted_{form}_min"], float)
         ok = np.isfinite(x) & np.isfinite(y)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rwtheory._array import check_int
+
 __all__ = ["DOMAINS", "DomainCorpus", "build_corpus", "python_doc_topics"]
 
 #: Domain names, in the order of the domain ids.
@@ -108,8 +110,7 @@ def build_corpus(
         ("n_heldout", n_heldout),
         ("n_templates", n_templates),
     ):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        check_int(v, name, minimum=1)
     shares = tuple(float(m) for m in mix)
     if len(shares) != 3 or not all(m >= 0 for m in shares) or not math.isclose(sum(shares), 1.0):
         raise ValueError(

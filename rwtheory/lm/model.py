@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rwtheory._array import check_int
+
 __all__ = ["BYTE_VOCAB", "ByteTransformer"]
 
 #: Vocabulary size of a byte-level model.
@@ -75,8 +77,7 @@ class ByteTransformer(nn.Module):
             ("max_len", max_len),
             ("vocab_size", vocab_size),
         ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            check_int(v, name, minimum=1)
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.max_len = max_len

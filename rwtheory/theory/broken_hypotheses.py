@@ -17,14 +17,20 @@ Everything is seeded: the same arguments give the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from rwtheory.convex import engine, glm
 from rwtheory.convex.adversaries import AlternatingCap, RandomCapped, SmallestGaps
-from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
+from rwtheory.convex.problems import (
+    FiniteSums,
+    consistent_least_squares,
+    regression_with_outliers,
+)
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
+from rwtheory.convex.trajectory import Trajectory
 from rwtheory.theory import theorems
 from rwtheory.theory.randomised import a_priori_rho
 
@@ -214,6 +220,8 @@ def _carry_over_ignored(seeds: int, steps: int, rtol: float) -> list[BrokenHypot
         eta = 1 / (2 * rho * L)
         lam = 0.5 * np.arange(steps + 1)  # kappa t, kappa = 1/2
         tr = engine.run(p, scheme, method="heavy_ball", lr=eta, steps=steps, lambdas=lam)
+        # recorded: the problem has an interpolation point x*
+        assert tr.gamma is not None and tr.dist2 is not None and tr.gap is not None
         gamma = np.minimum.accumulate(tr.gamma, axis=1)
         lam_k = lam[None, 1:]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -372,7 +380,10 @@ def carry_over_finding(
     out = []
     for n, d in ((2, 2), (8, 4)):
         base = consistent_least_squares(seeds, n=n, d=d, condition=10.0, row_spread=10.0)
-        problems = [("least squares", base, engine.run)]
+        # (name, problem, its engine's run): least squares and GLM problems have their own
+        problems: list[tuple[str, FiniteSums, Callable[..., Trajectory]]] = [
+            ("least squares", base, engine.run)
+        ]
         if n == 8:
             problems.append(("Huber δ=0.1", glm.from_least_squares(base, glm.huber(0.1)), glm.run))
         for name, p, run in problems:

@@ -297,7 +297,7 @@ def verify(
     steps: int = 40,
     seed: int = 0,
     rtol: float = 1e-9,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> NonconvexVerification:
     """Run ``count`` random instances (:func:`sample_instances`) x every weighting of
     :data:`WEIGHTINGS` x {full batch, the instance's minibatch size} for ``steps`` steps and
@@ -543,7 +543,9 @@ def open_question(
 
     ws = _open_weightings()
     W = len(ws)
-    cells, pairs = [], {"loss": [], "gradient norm": []}
+    cells: list[GammaShare] = []
+    # (measured, predicted) bound ratios of every cell, by the signal the scheme weights
+    pairs: dict[str, list[tuple[float, float]]] = {"loss": [], "gradient norm": []}
     for family in FAMILIES:
         parts = [
             make_problem(Instance(family, n, d, 0.1, 5000 + s, 1.0, 1.0, n)) for s in range(seeds)

@@ -27,6 +27,7 @@ of iterates to a reference point (the clean data's generating parameters).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,9 @@ def take_runs(trajectory: Trajectory, idx) -> Trajectory:
     problem rows in ``params``); the momentum schedule, shared by all runs, is kept."""
     idx = np.asarray(idx, dtype=np.intp)
     R = trajectory.runs
-    out = {}
+    # fields of Trajectory by name; Any: mypy would match the value type against every
+    # field of Trajectory (method: str, ...), not only the ones named here
+    out: dict[str, Any] = {}
     for f in fields(trajectory):
         v = getattr(trajectory, f.name)
         if f.name in ("labels", "seeds"):
@@ -133,6 +136,13 @@ def paired_run(
     return pair
 
 
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Both records absent, or both present and equal."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b))
+
+
 def check_pairing(pair: Pair) -> None:
     """Raise a ValueError naming what differs between the two runs of any pair: the problem
     rows and seeds (hence the data and the minibatches), the recorded minibatches, the step
@@ -142,15 +152,11 @@ def check_pairing(pair: Pair) -> None:
     problems = []
     if rw.seeds != un.seeds or rw.params.get("rows") != un.params.get("rows"):
         problems.append("problem rows/seeds")
-    if (rw.batches is None) != (un.batches is None) or (
-        rw.batches is not None and not np.array_equal(rw.batches, un.batches)
-    ):
+    if not _same(rw.batches, un.batches):
         problems.append("minibatches")
     if not np.array_equal(rw.lr, un.lr):
         problems.append("step sizes")
-    if (rw.lambdas is None) != (un.lambdas is None) or (
-        rw.lambdas is not None and not np.array_equal(rw.lambdas, un.lambdas)
-    ):
+    if not _same(rw.lambdas, un.lambdas):
         problems.append("momentum schedules")
     if (rw.method, rw.steps, rw.batch_size) != (un.method, un.steps, un.batch_size):
         problems.append("method, steps or batch size")

@@ -429,7 +429,7 @@ def study(
     steps: int = 200,
     seed: int = 0,
     resamples: int = 2000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> PracticeStudy:
     """Run ``count`` instances (:func:`sample_instances`) for ``steps`` steps with every
     algorithm, each paired with uniform, and compute the statistics of the module docstring

@@ -167,7 +167,7 @@ def compare_with_cvxpy(
     *,
     tol: float = 1e-6,
     scs_max_n: int = 50,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Prop1Comparison:
     """max ``|w_cvxpy - w_closed|`` over ``instances``; every solver failure is listed. SCS alone
     (20 000 iterations at most) is also measured on the instances with n <= ``scs_max_n``
@@ -337,6 +337,7 @@ def linupper_vs_optimum(
     qs = (0.05, 0.5, 0.95, 1.0)
     for r in temperatures:
         tr = engine.run(p, Strategy("linupper", r), lr=lr, steps=steps, keep_weights=True)
+        assert tr.iterates is not None and tr.weights is not None  # kept (keep_iterates=True)
         X = tr.iterates[:, :-1]  # (R, T, d)
         losses = 0.5 * (np.einsum("rnd,rtd->rtn", p.A, X) - p.b[:, None]) ** 2
         flat = losses.reshape(-1, n)

@@ -170,8 +170,10 @@ def sample_instances(count: int, seed: int = 0) -> list[Instance]:
 def a_priori_rho(scheme: Scheme, b: int) -> float:
     """A cap rho >= b max_i w_i known before the run: the exact worst case of the paper's
     pipeline (:func:`rwtheory.worst_case_rho`), the cap of Proposition 1's weights and of
-    the capped adversaries, and the trivial b for uncapped schemes (DRO-KL, Dirichlet)."""
-    if isinstance(scheme, Strategy):
+    the capped adversaries, and the trivial b for uncapped schemes (DRO-KL, Dirichlet) and
+    for a strategy with a temperature schedule r(step) (its worst case depends on the
+    temperatures the run will reach, unknown before it)."""
+    if isinstance(scheme, Strategy) and not callable(scheme.temperature):
         return worst_case_rho(scheme.strategy, b, float(scheme.temperature), scheme.delta)
     if isinstance(scheme, KLCapped | SmallestGaps | RandomCapped):
         return min(float(scheme.rho), float(b))
@@ -547,7 +549,7 @@ def verify(
     steps: int = 100,
     seed: int = 0,
     rtol: float = 1e-9,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> VerificationResult:
     """Run ``count`` random instances (:func:`sample_instances`) for ``steps`` steps with
     every algorithm and evaluate every inequality of :mod:`rwtheory.theory.theorems` (both

@@ -10,9 +10,10 @@ score range and top count from its :class:`rwtheory.weights.strategies.StrategyR
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rwtheory._array import InputValueError, check_int, check_positive_finite, check_real
-from rwtheory.weights.strategies import get_strategy, score_range_at
+from rwtheory.weights.strategies import StrategyRecord, get_strategy, score_range_at
 
 __all__ = ["cap_safe_temperature", "worst_case_rho"]
 
@@ -22,8 +23,15 @@ __all__ = ["cap_safe_temperature", "worst_case_rho"]
 _EXACT_N = 2**53
 
 
-def _batch_size(n) -> int:
+def _batch_size(n: Any) -> int:
     return check_int(n, "n", minimum=1)  # Python or numpy integers; any size
+
+
+def _min_batch(record: StrategyRecord) -> int:
+    """The record's ``min_batch``: ``int | None`` as a constructor argument, never None once
+    built (``StrategyRecord.__post_init__`` replaces None by ``top_count + 1``)."""
+    assert record.min_batch is not None  # resolved at construction (see above)
+    return record.min_batch
 
 
 def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0) -> float:
@@ -57,7 +65,7 @@ def worst_case_rho(strategy: str, n: int, temperature: float, delta: float = 1.0
     r = check_positive_finite(temperature, "temperature")
     delta = check_positive_finite(delta, "delta")
     spread, top = score_range_at(record, delta), record.top_count
-    if spread == 0.0 or n < record.min_batch:
+    if spread == 0.0 or n < _min_batch(record):
         return 1.0
     # n x / (top x + n - top), computed as n / (top + (n - top) e^{-spread/r}) to avoid overflow
     if n > _EXACT_N:  # n beyond float64's integers: 1 / (top/n + (1 - top/n) e^{-spread/r})
@@ -86,7 +94,7 @@ def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float =
         raise InputValueError(f"rho must be a finite number >= 1, got {rho!r}")
     delta = check_positive_finite(delta, "delta")
     spread, top = score_range_at(record, delta), record.top_count
-    if spread == 0.0 or n <= top * rho or n < record.min_batch:
+    if spread == 0.0 or n <= top * rho or n < _min_batch(record):
         return 0.0
     if rho == 1.0:  # any finite temperature puts more than 1/n on the top sample
         return math.inf

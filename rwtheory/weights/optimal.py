@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import functools
 import math
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
 from array_api_compat import device as _device
+from numpy.typing import NDArray
 
 from rwtheory._array import (
+    Array,
     InputValueError,
     as_float_array,
     check_positive_finite,
@@ -30,8 +34,18 @@ from rwtheory._array import (
     numpy_view,
     widen_for,
 )
-from rwtheory.weights.pipeline import batched_tempered_softmax
+from rwtheory.weights.pipeline import (
+    DType,
+    FloatArray,
+    NumpyLike,
+    batched_tempered_softmax,
+)
 
+if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
+    import torch
+
+# the public names, one a line as ruff formats a long list (every module's header has this
+# shape: the lazy torch import above, then __all__)
 __all__ = [
     "batched_dro_kl_weights",
     "batched_kl_capped_weights",
@@ -42,7 +56,7 @@ __all__ = [
 ]
 
 
-def check_rho(rho) -> float:
+def check_rho(rho: Any) -> float:
     """The cap factor as a float; ValueError unless it is a real number >= 1 (inf: no cap)."""
     # Mutants of the name "rho" are killed by tests/weights/test_validation.py::test_rho_of_
     # the_wrong_type_is_named (by hand, MUTANT_UNDER_TEST; written after mutmut's run).
@@ -52,7 +66,7 @@ def check_rho(rho) -> float:
     return v
 
 
-def check_gaps(gaps, ndim):
+def check_gaps(gaps: Any, ndim: int | None) -> tuple[ModuleType, Array]:
     """``(namespace, float array)`` of loss gaps; ValueError naming the offending entry unless
     every gap is finite and >= 0 (``ndim``: required rank, None for any)."""
     # `< max` for `<= max` is killed by test_the_largest_finite_gap_is_accepted (by hand).
@@ -100,6 +114,10 @@ def check_gaps(gaps, ndim):
 #   a_p = exp((g_{p+1} - g_p)/r) in [0, 1], by a log-depth doubling scan: no overflow, no
 #   cancellation; the weights are then spread relative to the head's own gap.
 
+#: Where an array lives, as array_api_compat's ``device`` gives it: ``"cpu"`` for numpy, a
+#: torch device for tensors; None where the caller is numpy only (no device argument).
+Device: TypeAlias = "torch.device | str | None"
+
 #: Rows at least this long (1-D input) use the sampled bracket instead of a full sort.
 BRACKET_MIN_N = 4096
 #: Size of the strided sample that estimates the capping threshold of a long row.
@@ -108,7 +126,7 @@ BRACKET_SAMPLE = 512
 BRACKET_FINISH = 512
 
 
-def _linear_span(dtype, xp) -> float:
+def _linear_span(dtype: DType, xp: ModuleType) -> float:
     """Largest scaled spread whose exponentials stay normal floats (700 in float64, 80 in
     float32)."""
     # Surviving mutants: a smaller span (0.99 / ..., +log) sends more rows to the relative
@@ -145,12 +163,22 @@ def _p_max(n: int, cap: float) -> int:
     return p
 
 
-def _count_head(ea, pre, offset, lump, cap: float, p_max: int, xp, mult: int = 1):
+def _count_head(
+    ea: Array,
+    pre: Array,
+    offset: int,
+    lump: float,
+    cap: float,
+    p_max: int,
+    xp: ModuleType,
+    mult: int = 1,
+) -> tuple[Array, Array] | None:
     """Rows of ``ea`` sorted *ascending* with prefix sums ``pre``; ``offset`` entries larger
     than all of them are capped and ``lump`` is the sum of the entries smaller than all of
     them; each entry of ``ea`` stands for ``mult`` entries of the row (a strided sample).
     Returns the ascending index q of the head per row (keepdims) and whether (*) held
-    anywhere in the block (if not, every entry of the block is capped)."""
+    anywhere in the block (if not, every entry of the block is capped); None when no entry
+    of the block sits at a position <= p_max (then every entry is capped too)."""
     m = ea.shape[-1]
     # ascending index q sits at descending position offset + mult*(m - 1 - q) <= p_max
     # Surviving mutants (benchmarks/mutation.py), argued equivalent:
@@ -169,7 +197,7 @@ def _count_head(ea, pre, offset, lump, cap: float, p_max: int, xp, mult: int = 1
     #   prefix sum >= entry); not observed (bracket's else branch below: same).
     q0 = max(0, m - 1 - (p_max - offset) // mult)
     if q0 >= m:
-        return None, None
+        return None
     # (*) as  e_q <= c / (1 - c * position_q) * (mult * pre_q + lump)
     limit = _limit(m, q0, offset, mult, cap, ea.dtype, xp, _device(ea))
     rhs = pre[..., q0:] if mult == 1 else mult * pre[..., q0:]
@@ -180,13 +208,24 @@ def _count_head(ea, pre, offset, lump, cap: float, p_max: int, xp, mult: int = 1
 
 
 @functools.lru_cache(maxsize=64)
-def _limit_numpy(m: int, q0: int, offset: int, mult: int, cap: float, dtype):
+def _limit_numpy(
+    m: int, q0: int, offset: int, mult: int, cap: float, dtype: np.dtype[Any]
+) -> NDArray[np.floating[Any]]:
     limit = _limit_values(m, q0, offset, mult, cap, dtype, np, None)
     limit.flags.writeable = False
     return limit
 
 
-def _limit_values(m, q0, offset, mult, cap, dtype, xp, device):
+def _limit_values(
+    m: int,
+    q0: int,
+    offset: int,
+    mult: int,
+    cap: float,
+    dtype: DType,
+    xp: ModuleType,
+    device: Device,
+) -> Array:
     # positions are whole numbers, so 1 - cap * position rounds exactly as _p_max's test;
     # a position with no mass left (never the head) gets an infinite limit
     # Mutants equivalent up to rounding: dtype=None gives integer positions, so 1 - cap*pos
@@ -203,7 +242,17 @@ def _limit_values(m, q0, offset, mult, cap, dtype, xp, device):
     return xp.where(positive, cap / xp.where(positive, left, 1.0), math.inf)
 
 
-def _limit(m, q0, offset, mult, cap, dtype, xp, device):
+# _limit_values' parameters, which it passes on (numpy's values cached): the same list by design
+def _limit(
+    m: int,
+    q0: int,
+    offset: int,
+    mult: int,
+    cap: float,
+    dtype: DType,
+    xp: ModuleType,
+    device: Device,
+) -> Array:
     """c / (1 - c * position) for the ascending indices q0 .. m-1 (cached for numpy)."""
     # Mutants of this branch survive on CPU: only CUDA tensors reach the non-numpy path (CPU
     # torch goes through numpy_view), tested by tests/weights/test_backends.py with a GPU.
@@ -212,7 +261,7 @@ def _limit(m, q0, offset, mult, cap, dtype, xp, device):
     return _limit_values(m, q0, offset, mult, cap, dtype, xp, device)
 
 
-def _sorted_spread(e, cap: float, p_max: int, xp):
+def _sorted_spread(e: Array, cap: float, p_max: int, xp: ModuleType) -> Array:
     """Weights for short rows or batches: sort whole rows."""
     n = e.shape[-1]
     # Surviving mutants, argued equivalent: sort()/take_along_axis() without axis (the
@@ -237,7 +286,9 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
         free = float(xp.sum(xp.where(free_mask, ea, 0.0)))  # the batched path's very sum
         e *= (1 - (n - int(xp.count_nonzero(free_mask))) * cap) / free  # e is ours
         return xp.minimum(e, cap)
-    q, _ = _count_head(ea, pre, 0, 0.0, cap, p_max, xp)
+    head_count = _count_head(ea, pre, 0, 0.0, cap, p_max, xp)
+    assert head_count is not None  # q0 = max(0, n - 1 - p_max) < n: never an empty block
+    q = head_count[0]
     head = xp.take_along_axis(ea, q, axis=-1)
     free_mask = ea <= head  # as above, row by row
     k = n - xp.count_nonzero(free_mask, axis=-1, keepdims=True)
@@ -246,7 +297,7 @@ def _sorted_spread(e, cap: float, p_max: int, xp):
     return xp.minimum(e, cap)
 
 
-def _bracketed_spread(e, cap: float, p_max: int, xp):
+def _bracketed_spread(e: Array, cap: float, p_max: int, xp: ModuleType) -> Array:
     """Weights for one long row (see the notes above).
 
     Invariant: every entry is either a candidate, or known to be capped (``n_above`` of
@@ -292,10 +343,10 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
         stride = max(1, size // BRACKET_SAMPLE)
         sample = xp.sort(cand[::stride])
         s = sample.shape[0]
-        q_hat, found = _count_head(
+        head_count = _count_head(
             sample, xp.cumulative_sum(sample), n_above, s_below, cap, p_max, xp, mult=stride
         )
-        q_hat = int(q_hat[0]) if q_hat is not None and bool(found[0]) else 0
+        q_hat = int(head_count[0][0]) if head_count is not None and bool(head_count[1][0]) else 0
         half = 3 * max(2, int(math.sqrt(s)) // 2)
         settled = False
         for _ in range(3):
@@ -327,7 +378,9 @@ def _bracketed_spread(e, cap: float, p_max: int, xp):
     return _finish(e, xp.sort(cand), n_above, s_below, cap, p_max, xp)
 
 
-def _finish(e, ea, n_above: int, s_below: float, cap: float, p_max: int, xp):
+def _finish(
+    e: Array, ea: Array, n_above: int, s_below: float, cap: float, p_max: int, xp: ModuleType
+) -> Array:
     """The weights of a long row ``e`` from its last candidates ``ea`` (sorted ascending):
     the ``n_above`` entries above them are capped, the entries below them (sum ``s_below``)
     are free. The head is the last candidate at which (*) holds; where it holds at none,
@@ -336,10 +389,10 @@ def _finish(e, ea, n_above: int, s_below: float, cap: float, p_max: int, xp):
     rounding can tip; tests/weights/test_optimal.py::test_finish_with_every_candidate_capped
     gives the state directly)."""
     pre = xp.cumulative_sum(ea)
-    q, found = _count_head(ea, pre, n_above, s_below, cap, p_max, xp)
+    head_count = _count_head(ea, pre, n_above, s_below, cap, p_max, xp)
     m = ea.shape[0]
-    if q is not None and bool(found[0]):
-        q = int(q[0])
+    if head_count is not None and bool(head_count[1][0]):
+        q = int(head_count[0][0])
         k, free = n_above + (m - 1 - q), float(xp.sum(ea[: q + 1])) + s_below  # pairwise
     else:  # everything left is capped: the head is the largest entry already settled free
         k, free = n_above + m, s_below
@@ -347,7 +400,7 @@ def _finish(e, ea, n_above: int, s_below: float, cap: float, p_max: int, xp):
     return xp.minimum(e, cap)
 
 
-def _relative_suffix_sums(gs, temperature: float, xp):
+def _relative_suffix_sums(gs: Array, temperature: float, xp: ModuleType) -> Array:
     """S_p = sum_{j>=p} exp((gs_j - gs_p)/r) per row (rows sorted in decreasing order), by a
     doubling scan of x_p = 1 + a_p x_{p+1}: ceil(log2 m) steps, every number in [0, m]."""
     m = gs.shape[-1]
@@ -364,7 +417,7 @@ def _relative_suffix_sums(gs, temperature: float, xp):
     return B
 
 
-def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
+def _relative_spread(g: Array, temperature: float, cap: float, p_max: int, xp: ModuleType) -> Array:
     """Weights for rows with a huge scaled spread, every quantity relative to the position
     it concerns (see the notes above)."""
     # Surviving mutants, argued equivalent: sort()/take_along_axis() without axis (default:
@@ -394,7 +447,7 @@ def _relative_spread(g, temperature: float, cap: float, p_max: int, xp):
 # exact paths: same weights up to rounding, slower. The widening line is killed by
 # test_a_temperature_below_float32_is_widened, errstate's `under` by
 # test_underflow_is_not_an_error_even_where_numpy_raises (tests/weights/test_optimal.py).
-def _kl_capped(g, temperature: float, rho: float, xp):
+def _kl_capped(g: Array, temperature: float, rho: float, xp: ModuleType) -> Array:
     """Batched core along the last axis (validated inputs). Overflow of scaled gaps to
     -inf is intended (exp gives the right limit 0), so numpy's warning is silenced here.
     A temperature that is not a normal number of the gaps' dtype (1e-50 in float32) moves
@@ -424,7 +477,15 @@ def _kl_capped(g, temperature: float, rho: float, xp):
 
 
 # ----------------------------------------------------------------- public API
-def kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
+@overload
+def kl_capped_weights(gaps: torch.Tensor, temperature: float, rho: float = ...) -> torch.Tensor: ...
+
+
+@overload
+def kl_capped_weights(gaps: NumpyLike, temperature: float, rho: float = ...) -> FloatArray: ...
+
+
+def kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0) -> Array:
     r"""Proposition 1's exact minimiser: :math:`w_i = \min(e^{\Delta_i/r}/Z, \rho/n)`.
 
     Computed exactly by water-filling (the notes above the code have the details): with
@@ -465,7 +526,19 @@ def kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
     return back(_kl_capped(g, r, rho, xp))
 
 
-def batched_kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
+@overload
+def batched_kl_capped_weights(
+    gaps: torch.Tensor, temperature: float, rho: float = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def batched_kl_capped_weights(
+    gaps: NumpyLike, temperature: float, rho: float = ...
+) -> FloatArray: ...
+
+
+def batched_kl_capped_weights(gaps: Array, temperature: float, rho: float = 2.0) -> Array:
     """:func:`kl_capped_weights` applied to every row (last axis) of ``gaps``."""
     # Mutants of the name "temperature" here are killed by tests/weights/test_validation.py::
     # test_bad_temperature_is_refused_by_every_entry_point.
@@ -476,7 +549,15 @@ def batched_kl_capped_weights(gaps, temperature: float, rho: float = 2.0):
     return back(_kl_capped(g, r, rho, xp))
 
 
-def dro_kl_weights(losses, temperature: float):
+@overload
+def dro_kl_weights(losses: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def dro_kl_weights(losses: NumpyLike, temperature: float) -> FloatArray: ...
+
+
+def dro_kl_weights(losses: Array, temperature: float) -> Array:
     r"""The uncapped DRO-KL baseline: :math:`w = \operatorname{softmax}(l/\tau)` on *raw* losses.
 
     It is the maximiser of :math:`\sum_i w_i l_i - \tau\,\mathrm{KL}(w\,\|\,\text{uniform})` over
@@ -488,7 +569,15 @@ def dro_kl_weights(losses, temperature: float):
     return batched_tempered_softmax(x, r)
 
 
-def batched_dro_kl_weights(losses, temperature: float):
+@overload
+def batched_dro_kl_weights(losses: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def batched_dro_kl_weights(losses: NumpyLike, temperature: float) -> FloatArray: ...
+
+
+def batched_dro_kl_weights(losses: Array, temperature: float) -> Array:
     """:func:`dro_kl_weights` applied to every row (last axis) of ``losses``."""
     r = check_positive_finite(temperature, "temperature")
     _, x = as_float_array(losses, "losses", ndim=None)

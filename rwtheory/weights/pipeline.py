@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from rwtheory._array import (
+    Array,
     InputTypeError,
     InputValueError,
     as_float_array,
@@ -46,6 +51,11 @@ from rwtheory.weights.strategies import (
     upper,
 )
 
+if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
+    import torch
+
+# the public names, one a line as ruff formats a long list (every module's header has this
+# shape: the lazy torch import above, then __all__)
 __all__ = [
     "NORMALIZE_EPS",
     "STRATEGIES",
@@ -65,6 +75,19 @@ __all__ = [
     "worst_case_rho",
 ]
 
+#: A temperature: a float, or (the batched and masked functions) an array of them
+#: broadcastable against the losses, of the losses' kind.
+Temperature: TypeAlias = float | Array
+#: What the public functions accept besides a torch tensor: a numpy array, or a list or tuple
+#: of numbers (converted with ``numpy.asarray``).
+NumpyLike: TypeAlias = NDArray[Any] | Sequence[Any]
+#: What they return for it: a numpy array of a floating dtype (float32 or float64, see the
+#: dtype policy of :mod:`rwtheory._array`). The overloads of the public functions give a
+#: caller's type checker the kind of the result: a tensor for a tensor, numpy otherwise.
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
+#: The dtype of an array of either backend.
+DType: TypeAlias = "np.dtype[Any] | torch.dtype"
+
 #: Floor of the loss spread in the normalisation (THEORY §1 step 1; the reference code's
 #: ``eps``). It is in loss units, so the normalisation -- and with it the invariance of the
 #: weights under ``l -> a*l + c`` -- is exact only for batches whose spread is at least this.
@@ -72,7 +95,7 @@ NORMALIZE_EPS = 1e-6
 
 
 # --------------------------------------------------------------------------- step 1
-def _normalize(losses, delta: float, xp):
+def _normalize(losses: Array, delta: float, xp: ModuleType) -> Array:
     r"""Core of :func:`normalize_losses` along the last axis (no validation)."""
     lmax = xp.max(losses, axis=-1, keepdims=True)
     lmin = xp.min(losses, axis=-1, keepdims=True)
@@ -95,11 +118,19 @@ def _normalize(losses, delta: float, xp):
 DELTA_RANGE = (float(np.finfo(np.float64).smallest_normal), float(np.finfo(np.float64).max) / 4)
 
 
-def _check_delta(delta) -> float:
+def _check_delta(delta: Any) -> float:
     return check_in_range(check_positive_finite(delta, "delta"), "delta", *DELTA_RANGE)
 
 
-def normalize_losses(losses, delta: float = 1.0):
+@overload
+def normalize_losses(losses: torch.Tensor, delta: float = ...) -> torch.Tensor: ...
+
+
+@overload
+def normalize_losses(losses: NumpyLike, delta: float = ...) -> FloatArray: ...
+
+
+def normalize_losses(losses: Array, delta: float = 1.0) -> Array:
     r"""Map a batch of losses affinely onto :math:`[-\delta, \delta]` (THEORY §1 step 1).
 
     .. math::
@@ -131,7 +162,9 @@ def normalize_losses(losses, delta: float = 1.0):
 
 
 # --------------------------------------------------------------------------- step 3
-def _softmax(scores, temperature, xp, bounded: bool = False):
+def _softmax(
+    scores: Array, temperature: Temperature, xp: ModuleType, bounded: bool = False
+) -> Array:
     """exp((s - max s)/r) / sum, along the last axis; ``temperature`` a float or a
     broadcastable array of positive finite values. A temperature that is not a normal
     number of the scores' dtype (1e-50 in float32) moves the computation to float64
@@ -162,7 +195,7 @@ def _softmax(scores, temperature, xp, bounded: bool = False):
     return back(e / xp.sum(e, axis=-1, keepdims=True))
 
 
-def _check_temperature(temperature, xp, like):
+def _check_temperature(temperature: Any, xp: ModuleType, like: Array) -> Temperature:
     """A positive finite float, or (batched use: any array of rank >= 1) an array of them
     of the same kind, broadcastable against ``like`` (kept in its own dtype: the softmax
     decides the precision)."""
@@ -186,14 +219,22 @@ def _check_temperature(temperature, xp, like):
     return check_positive_finite(temperature, "temperature")
 
 
-def _like(t, like):
+def _like(t: NDArray[np.float64], like: torch.Tensor) -> torch.Tensor:
     """A numpy array as a tensor on ``like``'s device (torch batches, list temperatures)."""
     import torch
 
     return torch.as_tensor(t, device=like.device)
 
 
-def tempered_softmax(scores, temperature: float):
+@overload
+def tempered_softmax(scores: torch.Tensor, temperature: float) -> torch.Tensor: ...
+
+
+@overload
+def tempered_softmax(scores: NumpyLike, temperature: float) -> FloatArray: ...
+
+
+def tempered_softmax(scores: Array, temperature: float) -> Array:
     r"""Eq. 4: :math:`w_i = e^{(s_i - \max_j s_j)/r} / \sum_k e^{(s_k - \max_j s_j)/r}`, r > 0.
 
     Subtracting the maximum makes it overflow-free for any finite scores and temperature.
@@ -205,7 +246,15 @@ def tempered_softmax(scores, temperature: float):
     return _softmax(s, check_positive_finite(temperature, "temperature"), xp)
 
 
-def batched_tempered_softmax(scores, temperature):
+@overload
+def batched_tempered_softmax(scores: torch.Tensor, temperature: Temperature) -> torch.Tensor: ...
+
+
+@overload
+def batched_tempered_softmax(scores: NumpyLike, temperature: Temperature) -> FloatArray: ...
+
+
+def batched_tempered_softmax(scores: Array, temperature: Temperature) -> Array:
     """:func:`tempered_softmax` along the last axis of an array of any rank >= 1.
 
     ``temperature`` may be a float or an array (or a list: converted) broadcastable against
@@ -215,7 +264,9 @@ def batched_tempered_softmax(scores, temperature):
 
 
 # --------------------------------------------------------------------------- pipeline
-def _pipeline(x, strategy: str, temperature, delta: float, xp):
+def _pipeline(
+    x: Array, strategy: str, temperature: Temperature, delta: float, xp: ModuleType
+) -> Array:
     record = get_strategy(strategy)
     if record.constant:  # exact 1/B, no rounding from exp
         return xp.ones_like(x) / x.shape[-1]
@@ -224,7 +275,9 @@ def _pipeline(x, strategy: str, temperature, delta: float, xp):
     return back(_user_softmax(scores, x.dtype, temperature, xp, is_builtin(record)))
 
 
-def _user_softmax(scores, dtype, temperature, xp, builtin: bool):
+def _user_softmax(
+    scores: Array, dtype: DType, temperature: Temperature, xp: ModuleType, builtin: bool
+) -> Array:
     """The tempered softmax of a strategy's scores, in ``dtype`` (the losses' working dtype).
     The package's own scores lie in [0, 2 delta] (``bounded``); a registered strategy's
     scores may be anywhere and of another floating dtype: a wider one (float64 scores of
@@ -236,9 +289,21 @@ def _user_softmax(scores, dtype, temperature, xp, builtin: bool):
     return xp.astype(_softmax(xp.astype(scores, wide), temperature, xp), dtype)
 
 
+@overload
 def sample_weights(
-    losses, strategy: str = "linupper", temperature: float = 1.0, delta: float = 1.0
-):
+    losses: torch.Tensor, strategy: str = ..., temperature: float = ..., delta: float = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def sample_weights(
+    losses: NumpyLike, strategy: str = ..., temperature: float = ..., delta: float = ...
+) -> FloatArray: ...
+
+
+def sample_weights(
+    losses: Array, strategy: str = "linupper", temperature: float = 1.0, delta: float = 1.0
+) -> Array:
     r"""The whole pipeline of THEORY §1: normalise, apply the strategy, tempered softmax.
 
     .. math:: w = \operatorname{softmax}\big(s(\tilde l)/r\big),\qquad
@@ -275,7 +340,30 @@ def sample_weights(
     return _pipeline(x, strategy, temperature, delta, xp)
 
 
-def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: float = 1.0):
+@overload
+def batched_sample_weights(
+    losses: torch.Tensor,
+    strategy: str | Sequence[str] = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def batched_sample_weights(
+    losses: NumpyLike,
+    strategy: str | Sequence[str] = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> FloatArray: ...
+
+
+def batched_sample_weights(
+    losses: Array,
+    strategy: str | Sequence[str] = "linupper",
+    temperature: Temperature = 1.0,
+    delta: float = 1.0,
+) -> Array:
     """:func:`sample_weights` applied independently to every row (last axis) of ``losses``.
 
     ``temperature`` may be a float or an array (or list) broadcastable against ``losses``.
@@ -317,7 +405,19 @@ def batched_sample_weights(losses, strategy="linupper", temperature=1.0, delta: 
     return back(_user_softmax(scores, x.dtype, r, xp, builtin))
 
 
-def masked_tempered_softmax(scores, valid, temperature):
+@overload
+def masked_tempered_softmax(
+    scores: torch.Tensor, valid: Array, temperature: Temperature
+) -> torch.Tensor: ...
+
+
+@overload
+def masked_tempered_softmax(
+    scores: NumpyLike, valid: Array, temperature: Temperature
+) -> FloatArray: ...
+
+
+def masked_tempered_softmax(scores: Array, valid: Array, temperature: Temperature) -> Array:
     """:func:`tempered_softmax` over the entries where ``valid`` is True, 0 elsewhere (last
     axis); all zeros for a row without a valid entry.
 
@@ -329,9 +429,33 @@ def masked_tempered_softmax(scores, valid, temperature):
     return xp.where(valid, e, xp.zeros_like(e))
 
 
+@overload
 def masked_sample_weights(
-    losses, valid, strategy: str = "linupper", temperature=1.0, delta: float = 1.0
-):
+    losses: torch.Tensor,
+    valid: Array,
+    strategy: str = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def masked_sample_weights(
+    losses: NumpyLike,
+    valid: Array,
+    strategy: str = ...,
+    temperature: Temperature = ...,
+    delta: float = ...,
+) -> FloatArray: ...
+
+
+def masked_sample_weights(
+    losses: Array,
+    valid: Array,
+    strategy: str = "linupper",
+    temperature: Temperature = 1.0,
+    delta: float = 1.0,
+) -> Array:
     """:func:`sample_weights` of the entries where ``valid`` is True (last axis), 0 elsewhere;
     all zeros for a row without a valid entry. The invalid entries take no part in the
     normalisation: they are replaced by the largest valid loss, which leaves ``l_max`` and

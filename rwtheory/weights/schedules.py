@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from rwtheory._array import check_int, check_positive_finite
 
@@ -24,11 +25,11 @@ __all__ = ["constant_schedule", "cosine_schedule", "linear_schedule", "warmup_sc
 PAPER_WARMUP_TEMPERATURE = 100.0
 
 
-def _check_step(step) -> int:
+def _check_step(step: Any) -> int:
     return check_int(step, "step", minimum=0)
 
 
-def _check_steps(value, name: str) -> int:
+def _check_steps(value: Any, name: str) -> int:
     return check_int(value, name, minimum=0)
 
 
@@ -46,7 +47,7 @@ class constant_schedule:  # noqa: N801  (a schedule is used like a function: opt
 
     value: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_finite(self.value, "value")
 
     def __call__(self, step: int) -> float:
@@ -63,7 +64,7 @@ class warmup_schedule:  # noqa: N801
     warmup_steps: int
     warmup_value: float = PAPER_WARMUP_TEMPERATURE
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_finite(self.target, "target")
         check_positive_finite(self.warmup_value, "warmup_value")
         _check_steps(self.warmup_steps, "warmup_steps")
@@ -83,7 +84,7 @@ class linear_schedule:  # noqa: N801
     steps: int
     begin: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_finite(self.start, "start")
         check_positive_finite(self.end, "end")
         _check_steps(self.steps, "steps")

@@ -9,12 +9,19 @@ r"""The two constants that describe a weighting in the theory (THEORY.md §2).
 
 from __future__ import annotations
 
-from rwtheory._array import InputValueError, as_float_array, input_eps
+from types import ModuleType
+from typing import TYPE_CHECKING, overload
+
+from rwtheory._array import Array, InputValueError, as_float_array, input_eps
+from rwtheory.weights.pipeline import FloatArray, NumpyLike
+
+if TYPE_CHECKING:  # torch is the extra `lm`: imported where a tensor is handled
+    import torch
 
 __all__ = ["batched_gamma", "batched_rho", "gamma", "rho"]
 
 
-def _check_simplex(w, xp, input_precision: float, name: str = "weights"):
+def _check_simplex(w: Array, xp: ModuleType, input_precision: float, name: str = "weights") -> None:
     """Entries >= 0 summing to 1 along the last axis, within sqrt(eps) of the working dtype
     (the summation's rounding, as before) plus 2 eps of the dtype the weights arrived in:
     weights on the simplex stored in float16 carry up to eps/2 of rounding in their sum
@@ -33,7 +40,7 @@ def _check_simplex(w, xp, input_precision: float, name: str = "weights"):
         )
 
 
-def _gamma(w, g, xp):
+def _gamma(w: Array, g: Array, xp: ModuleType) -> Array:
     # Scale by the largest gap so that gaps up to ~1e308 do not overflow the sums.
     scale = xp.max(g, axis=-1, keepdims=True)
     zero = scale == 0
@@ -44,7 +51,9 @@ def _gamma(w, g, xp):
     return xp.where(zero[..., 0], xp.ones_like(num), num / safe_den)
 
 
-def _validated_pair(weights, gaps, ndim):
+def _validated_pair(
+    weights: Array, gaps: Array, ndim: int | None
+) -> tuple[ModuleType, Array, Array]:
     xp, w = as_float_array(weights, "weights", ndim=ndim)
     _, g = as_float_array(gaps, "gaps", ndim=ndim, like=w)
     if tuple(w.shape) != tuple(g.shape):
@@ -60,7 +69,15 @@ def _validated_pair(weights, gaps, ndim):
     return xp, w, g
 
 
-def gamma(weights, gaps):
+@overload
+def gamma(weights: torch.Tensor, gaps: Array) -> torch.Tensor: ...
+
+
+@overload
+def gamma(weights: NumpyLike, gaps: Array) -> FloatArray: ...
+
+
+def gamma(weights: Array, gaps: Array) -> Array:
     r""":math:`\Gamma = \sum_i w_i\Delta_i / (\frac1n\sum_i\Delta_i)` (1 if all gaps are 0).
 
     Parameters
@@ -76,20 +93,44 @@ def gamma(weights, gaps):
     return _gamma(w, g, xp)
 
 
-def batched_gamma(weights, gaps):
+@overload
+def batched_gamma(weights: torch.Tensor, gaps: Array) -> torch.Tensor: ...
+
+
+@overload
+def batched_gamma(weights: NumpyLike, gaps: Array) -> FloatArray: ...
+
+
+def batched_gamma(weights: Array, gaps: Array) -> Array:
     """:func:`gamma` for every row (last axis) of ``weights`` and ``gaps``."""
     xp, w, g = _validated_pair(weights, gaps, None)
     return _gamma(w, g, xp)
 
 
-def rho(weights):
+@overload
+def rho(weights: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def rho(weights: NumpyLike) -> FloatArray: ...
+
+
+def rho(weights: Array) -> Array:
     r""":math:`\rho = n\max_i w_i` for a 1-D weight vector on the simplex (0-d array)."""
     xp, w = as_float_array(weights, "weights")
     _check_simplex(w, xp, input_eps(weights))
     return w.shape[-1] * xp.max(w, axis=-1)
 
 
-def batched_rho(weights):
+@overload
+def batched_rho(weights: torch.Tensor) -> torch.Tensor: ...
+
+
+@overload
+def batched_rho(weights: NumpyLike) -> FloatArray: ...
+
+
+def batched_rho(weights: Array) -> Array:
     """:func:`rho` for every row (last axis) of ``weights``."""
     xp, w = as_float_array(weights, "weights", ndim=None)
     _check_simplex(w, xp, input_eps(weights))

@@ -23,10 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import NDArray
 
 from rwtheory._array import (
+    Array,
     InputTypeError,
     InputValueError,
     check_bool,
@@ -59,33 +62,40 @@ __all__ = [
 ]
 
 
+#: A score function ``s(normalized, delta)``: elementwise on a numpy array or a torch tensor of
+#: normalised losses, returning the same kind and shape.
+Score: TypeAlias = Callable[[Array, float], Array]
+#: A block of rows of the batched engine (numpy float64: the fused forms are numpy only).
+Rows: TypeAlias = NDArray[np.float64]
+
+
 # --------------------------------------------------------------------------- scores
-def uniform(normalized, delta: float = 1.0):
+def uniform(normalized: Array, delta: float = 1.0) -> Array:
     r"""No reweighting: :math:`s = 0`, so the tempered softmax gives :math:`w_i = 1/B`."""
     xp = namespace(normalized)
     return xp.zeros_like(normalized)
 
 
-def linupper(normalized, delta: float = 1.0):
+def linupper(normalized: Array, delta: float = 1.0) -> Array:
     r"""LinUpper: :math:`s = \min(\tilde l + \delta, \delta)` -- grows with the loss, flat above
     the mid-range. Non-decreasing in the loss; range :math:`[0, \delta]`."""
     xp = namespace(normalized)
     return xp.clip(normalized + delta, max=delta)
 
 
-def quadratic(normalized, delta: float = 1.0):
+def quadratic(normalized: Array, delta: float = 1.0) -> Array:
     r"""Quadratic: :math:`s = 1 - \tilde l^2/\delta^2` -- peaks at the mid-range, symmetric about
     it. Range :math:`[0, 1]` whatever :math:`\delta`."""
     return 1 - (normalized / delta) ** 2
 
 
-def extremes(normalized, delta: float = 1.0):
+def extremes(normalized: Array, delta: float = 1.0) -> Array:
     r"""Extremes: :math:`s = |\tilde l|` -- favours both ends. Range :math:`[0, \delta]`."""
     xp = namespace(normalized)
     return xp.abs(normalized)
 
 
-def upper(normalized, delta: float = 1.0):
+def upper(normalized: Array, delta: float = 1.0) -> Array:
     r"""Upper (reference code only): :math:`s = (\tilde l + \delta)/2`, range :math:`[0,\delta]`."""
     return (normalized + delta) / 2
 
@@ -104,12 +114,12 @@ class RowStats:
     * ``kr`` = k / r, ``inv_r`` = 1 / r (one temperature per row) and ``delta``.
     """
 
-    mid: np.ndarray
-    qmax: np.ndarray
-    k: np.ndarray
-    kr: np.ndarray
-    inv_r: np.ndarray
-    delta: np.ndarray
+    mid: Rows
+    qmax: Rows
+    k: Rows
+    kr: Rows
+    inv_r: Rows
+    delta: Rows
 
 
 @dataclass(frozen=True)
@@ -124,35 +134,35 @@ class FusedForm:
     under- or overflow.
     """
 
-    exponent: Callable[[np.ndarray, RowStats, np.ndarray], None]
+    exponent: Callable[[Rows, RowStats, Rows], None]
     bounded: bool
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_callable(self.exponent, "exponent", "a callable (q, row, out) -> None")
         check_bool(self.bounded, "bounded")
 
 
-def _linupper_exponent(q, row, out):
+def _linupper_exponent(q: Rows, row: RowStats, out: Rows) -> None:
     """min(l~, 0) / r = (s - delta) / r."""
     np.subtract(q, row.mid, out=out)
     out *= row.kr
     np.minimum(out, 0.0, out=out)
 
 
-def _upper_exponent(q, row, out):
+def _upper_exponent(q: Rows, row: RowStats, out: Rows) -> None:
     """(l - l_max) scale / 2r = (s - delta) / r before the clip (which is inactive here)."""
     np.subtract(q, row.qmax, out=out)
     out *= row.kr * 0.5
 
 
-def _extremes_exponent(q, row, out):
+def _extremes_exponent(q: Rows, row: RowStats, out: Rows) -> None:
     """|l~| / r = s / r."""
     np.subtract(q, row.mid, out=out)
     out *= row.kr
     np.abs(out, out=out)
 
 
-def _quadratic_exponent(q, row, out):
+def _quadratic_exponent(q: Rows, row: RowStats, out: Rows) -> None:
     """-l~^2 / (delta^2 r) = (s - 1) / r."""
     np.subtract(q, row.mid, out=out)
     np.square(out, out=out)
@@ -198,7 +208,7 @@ class StrategyRecord:
     """
 
     name: str
-    score: Callable
+    score: Score
     score_range: Callable[[float], float]
     top_count: int = 1
     min_batch: int | None = None
@@ -206,7 +216,7 @@ class StrategyRecord:
     constant: bool = False
     formula: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_name(self.name)
         check_callable(self.score, "score", "a callable (normalized, delta) -> scores")
         check_callable(self.score_range, "score_range", "a callable delta -> score spread")
@@ -280,7 +290,9 @@ def score_range_at(record: StrategyRecord, delta: float) -> float:
     return check_number(record.score_range(delta), f"{what} at delta={delta:g}", low=0.0)
 
 
-def scores_of(record: StrategyRecord, normalized, delta: float, *, check_values: bool = True):
+def scores_of(
+    record: StrategyRecord, normalized: Array, delta: float, *, check_values: bool = True
+) -> Array:
     """``record.score(normalized, delta)``; for a registered strategy (not one of the
     package's own, which are trusted) the result is checked with
     :func:`rwtheory._array.check_user_array`: same kind and shape as ``normalized``, a real
@@ -294,7 +306,7 @@ def scores_of(record: StrategyRecord, normalized, delta: float, *, check_values:
 
 # --------------------------------------------------------------------------- registry
 _REGISTRY: dict[str, StrategyRecord] = {}
-_SCORES: dict[str, Callable] = {}
+_SCORES: dict[str, Score] = {}
 
 #: Strategy name -> score function ``s(l~, delta)``: a read-only live view of the registry.
 STRATEGIES = MappingProxyType(_SCORES)
@@ -323,7 +335,7 @@ def unregister_strategy(name: str) -> StrategyRecord:
     return record
 
 
-def get_strategy(name) -> StrategyRecord:
+def get_strategy(name: Any) -> StrategyRecord:
     """The record of a registered strategy; a clear error naming the choices otherwise."""
     if not isinstance(name, str):
         raise InputTypeError(f"strategy must be one of {sorted(_REGISTRY)}, got {name!r}")

@@ -2,6 +2,7 @@
 claims (asserted as measured, not as hoped), determinism of the CSVs, and the CLI's bad-input
 handling (clear error, nothing written)."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -115,6 +116,19 @@ def test_max_weight_what_the_quick_runs_show(quick):
     assert cf["dro_kl"].frac_above_cap > 0.5
     assert claims["max_weight.linupper_below_cap"].status == "holds with caveat"
     assert claims["max_weight.drokl_exceeds_cap"].status == "holds"
+
+
+def test_max_weight_refuses_a_full_batch_grid():
+    from rwtheory.experiments import max_weight
+
+    grid, _ = max_weight.measure([0], steps=2, batch=8, n=20, n_test=4)
+    assert max_weight.max_weights(grid, "kl_capped").shape == (1, 2)
+    full = dataclasses.replace(grid, batch_size=None)
+    for fn in (max_weight.summarise, lambda g: max_weight.max_weights(g, "kl_capped")):
+        with pytest.raises(
+            ValueError, match=r"grid must hold minibatch runs .*\(batch_size None\)"
+        ):
+            fn(full)
 
 
 def test_same_seed_same_csv_bytes(tmp_path):

@@ -72,7 +72,6 @@ def test_corpus_is_seeded():
     "kwargs,match",
     [
         ({"seq_len": 0}, r"seq_len must be an integer >= 1, got 0"),
-        ({"n_train": 2.5}, r"n_train must be an integer >= 1"),
         ({"mix": (0.5, 0.5, 0.5)}, r"mix must be three shares >= 0"),
         ({"mix": (1.0, 0.0)}, r"mix must be three shares"),
         ({"mutation_rate": 1.5}, r"mutation_rate must be in \[0, 1\], got 1.5"),
@@ -82,6 +81,15 @@ def test_corpus_is_seeded():
 def test_corpus_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_corpus(**kwargs)
+
+
+def test_corpus_and_model_sizes_must_be_integers():
+    with pytest.raises(TypeError, match=r"n_train must be an integer, got 2.5"):
+        build_corpus(n_train=2.5)
+    with pytest.raises(TypeError, match=r"n_heads must be an integer, got True"):
+        ByteTransformer(n_heads=True)
+    with pytest.raises(ValueError, match=r"d_model must be an integer >= 1, got 0"):
+        ByteTransformer(d_model=0)
 
 
 # ----------------------------------------------------------------- model

@@ -12,6 +12,7 @@ from rwtheory.cli import main
 from rwtheory.experiments import fig7, fig8, max_weight, r_sensitivity, robustness
 from rwtheory.experiments import robustness_report as report
 from rwtheory.experiments.robustness_grid import FAMILIES, Setting, StudyGrid, load_grid
+from rwtheory.experiments.robustness_stats import wilson
 
 #: A grid small enough for the tests: Fig. 8 on 6 settings of a 40 x 5 / 30 x 25 problem
 #: (two chunks of robustness.CHUNK = 4), 10 seeds, 60 steps.
@@ -189,9 +190,9 @@ def test_analysis_finds_the_parameter_that_flips_the_verdict():
 
 
 def test_wilson_interval():
-    low, high = report.wilson(5, 10)
+    low, high = wilson(5, 10)
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
-    assert report.wilson(0, 10)[0] == 0 and report.wilson(10, 10)[1] == pytest.approx(1)
+    assert wilson(0, 10)[0] == 0 and wilson(10, 10)[1] == pytest.approx(1)
 
 
 # ---------------------------------------------------------------------- runs

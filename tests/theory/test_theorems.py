@@ -12,6 +12,7 @@ from rwtheory.convex.adversaries import DirichletWeights, RandomCapped, Smallest
 from rwtheory.convex.problems import consistent_least_squares, regression_with_outliers
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 from rwtheory.theory import broken_hypotheses, randomised, theorems
+from rwtheory.weights.pipeline import worst_case_rho
 
 
 @pytest.fixture(scope="module")
@@ -414,6 +415,22 @@ def test_instances_cover_the_pool():
     assert {i.scheme for i in inst} == {s for s, _ in randomised.SCHEMES}
     assert {(i.n, i.d) for i in inst} == set(randomised.SHAPES)
     assert any(i.n < i.d for i in inst) and {i.route for i in inst} == {"C", "J"}
+
+
+def test_a_priori_rho_bounds_the_realised_rho_of_every_kind_of_scheme():
+    p = consistent_least_squares(2, n=8, d=4, condition=10.0, row_spread=10.0)
+    lr = 0.1 / float(p.smoothness().max())
+    cases = [
+        (Strategy("linupper", 0.3), worst_case_rho("linupper", 8, 0.3, 1.0)),  # 6.40...
+        (Strategy("linupper", lambda t: 0.3 + 0.1 * t), 8.0),  # a schedule: the trivial b
+        (KLCapped(0.2, 1.5), 1.5),
+        (DROKL(0.2), 8.0),
+    ]
+    for scheme, expected in cases:
+        rho = randomised.a_priori_rho(scheme, p.n)
+        assert rho == expected
+        tr = engine.run(p, scheme, lr=lr, steps=10)
+        assert np.all(tr.rho <= rho * (1 + 1e-12))
 
 
 # ------------------------------------------------------------------ findings

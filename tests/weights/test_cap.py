@@ -123,3 +123,16 @@ def test_numpy_integers_are_accepted_as_batch_sizes():
     assert rw.cap_safe_temperature("extremes", np.int32(64)) == rw.cap_safe_temperature(
         "extremes", 64
     )
+
+
+@pytest.mark.parametrize("strategy", ["quadratic", "extremes"])
+def test_batches_below_min_batch_are_uniform_and_every_temperature_is_safe(strategy):
+    """Both records have min_batch 3: a batch of two has its losses at the two ends, which
+    score alike, so the weights are uniform at any temperature. The cap analysis must say
+    so exactly (sup rho = 1, and no temperature breaks even the cap rho = 1), and from
+    three samples on the bound bites."""
+    w = rw.sample_weights(np.array([0.0, 1.0]), strategy, 0.01)
+    assert float(rw.rho(w)) == 1.0
+    assert rw.worst_case_rho(strategy, 2, 0.01) == 1.0
+    assert rw.cap_safe_temperature(strategy, 2, 1.0) == 0.0
+    assert rw.worst_case_rho(strategy, 3, 0.01) > 1.4

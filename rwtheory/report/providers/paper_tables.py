@@ -384,8 +384,10 @@ def table12_claims() -> list[Claim]:
 
 
 # ----------------------------------------------------------------------- Llama: Tables 4-5, 8-11
-def _llama_counts(size: str) -> dict:
-    out = {}
+def _llama_counts(size: str) -> dict[str, tuple[float, ...]]:
+    """Per group (LUR, QA): LinUpper's (better, tied, worse) task counts against uniform,
+    and under ``group + "_means"`` the (uniform, LinUpper) mean accuracies."""
+    out: dict[str, tuple[float, ...]] = {}
     for group in ("LUR", "QA"):
         rows = LLAMA[size][group]
         u = [v[0] for v in rows.values()]

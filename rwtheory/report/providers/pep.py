@@ -55,7 +55,7 @@ def sharp_tightness_claim(cases) -> Claim:
     cases = [c for c in cases if c.form == "sharp"]
     ratio = max(c.ratio for c in cases)
     tight = [c for c in cases if c.ratio >= 0.999]  # attained up to the solver's accuracy
-    by = {}
+    by: dict[tuple[float, float], float] = {}  # (rho, gamma) -> largest ratio
     for c in cases:
         key = (c.rho, c.gamma)
         by[key] = max(by.get(key, 0.0), c.ratio)

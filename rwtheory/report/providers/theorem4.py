@@ -35,7 +35,7 @@ PAPER = (
 
 def _linupper_shares(oq) -> str:
     cells = [c for c in oq.cells if c.signal == "loss" and c.scheme.startswith("linupper")]
-    by_family = {}
+    by_family: dict[str, list[float]] = {}
     for c in cells:
         by_family.setdefault(c.family, []).append(c.share)
     return "; ".join(f"{f} {min(v):.2f}–{max(v):.2f}" for f, v in by_family.items())
@@ -134,8 +134,10 @@ def report(quick: bool) -> Report:
         res = nc.verify(count, steps=steps, seed=0, progress=bar.update)
     mc = nc.expectation_checks(paths=8 if quick else 32, steps=20 if quick else 40)
     oq = nc.open_question(seeds=3, steps=20) if quick else nc.open_question()
-    pep_args = dict(ns=(2,), steps=(1, 2), eta_Ls=(0.5, 1.0, 1.2)) if quick else {}
-    cases, pep_secs = pep_nonconvex.pep_table(**pep_args)
+    if quick:
+        cases, pep_secs = pep_nonconvex.pep_table(ns=(2,), steps=(1, 2), eta_Ls=(0.5, 1.0, 1.2))
+    else:
+        cases, pep_secs = pep_nonconvex.pep_table()
     broken = nc.broken_step_size(res)
     claims = [thm4_claim(res, mc, oq), pep_claim(cases)]
     details = "\n\n".join(

@@ -311,7 +311,7 @@ def steps_above_claim(above) -> Claim:
         for k, v in r.wrong_violations.items():
             wrong[k] = wrong.get(k, 0) + v
     caught = all(v > 0 for v in wrong.values())
-    by_loss = {}
+    by_loss: dict[str, int] = {}
     for r in above:
         by_loss[r.loss] = by_loss.get(r.loss, 0) + r.wrong_violations["1e-12·L̂"]
     return Claim(
@@ -404,14 +404,15 @@ def report(quick: bool) -> Report:
             _carry_section(carry),
         ]
     )
-    steps = [
+    # the largest observed/bound of each one-step and pathwise tally on least squares
+    worst = [
         t.quantiles(family="quadratic")[-1]
         for t in res.tallies
         if t.inequality in ("one-step", "pathwise")
     ]
     notes = [
         f"One-step and pathwise inequalities, paper form (all algorithms, both routes, "
-        f"steps up to 1.99/L̂): observed/bound at most {max(steps):.3g} on least squares; "
+        f"steps up to 1.99/L̂): observed/bound at most {max(worst):.3g} on least squares; "
         f"the sharper form (THEORY §3) reaches "
         f"{res.tally('GD', 'C', 'one-step (sharp)').quantiles()[-1]:.3g} and its rate "
         f"{res.tally('GD', 'C', 'rate (sharp)').quantiles()[-1]:.3g} (q95 "
