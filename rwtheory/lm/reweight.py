@@ -103,18 +103,23 @@ def _validity(valid: Any, losses: torch.Tensor) -> torch.Tensor:
             f"valid must be a bool torch.Tensor (e.g. counts > 0), got "
             f"{getattr(valid, 'dtype', type(valid).__name__)}"
         )
-    _check_torch_storage(valid, "valid")  # dense, strided, with data
-    if tuple(valid.shape) != tuple(losses.shape):
-        raise ValueError(
-            f"valid must have the shape of per_sample_losses "
-            f"{tuple(losses.shape)}, got {tuple(valid.shape)}"
-        )
-    if valid.device != losses.device:
-        raise ValueError(
-            f"valid must be on the device of per_sample_losses ({losses.device}), "
-            f"got {valid.device}"
-        )
+    _check_like_losses(valid, "valid", losses)
     return valid & scored
+
+
+def _check_like_losses(x: torch.Tensor, name: str, losses: torch.Tensor) -> None:
+    """``x`` (``valid`` or ``counts``) is dense and strided, with the shape and device of
+    ``losses``; else an error naming ``name``."""
+    _check_torch_storage(x, name)
+    if tuple(x.shape) != tuple(losses.shape):
+        raise ValueError(
+            f"{name} must have the shape of per_sample_losses {tuple(losses.shape)}, got "
+            f"{tuple(x.shape)}"
+        )
+    if x.device != losses.device:
+        raise ValueError(
+            f"{name} must be on the device of per_sample_losses ({losses.device}), got {x.device}"
+        )
 
 
 #: Weights of the global batch under a validated strategy: names, ``kl_capped``, callables
@@ -178,17 +183,7 @@ def check_counts(
             f"{name} must be an integer torch.Tensor of scored-token counts (>= 0), got "
             f"{getattr(counts, 'dtype', type(counts).__name__)}"
         )
-    _check_torch_storage(counts, name)  # dense, strided, with data
-    if tuple(counts.shape) != tuple(losses.shape):
-        raise ValueError(
-            f"{name} must have the shape of per_sample_losses {tuple(losses.shape)}, got "
-            f"{tuple(counts.shape)}"
-        )
-    if counts.device != losses.device:
-        raise ValueError(
-            f"{name} must be on the device of per_sample_losses ({losses.device}), got "
-            f"{counts.device}"
-        )
+    _check_like_losses(counts, name, losses)
     counts = counts.detach().long()
     return counts, CountsCheck(counts)
 

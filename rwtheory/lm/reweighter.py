@@ -384,6 +384,23 @@ class SampleReweighter:
         self.step += 1
         return loss, w_local
 
+    def _weigh(
+        self, losses: torch.Tensor, valid: torch.Tensor, counts: torch.Tensor | None
+    ) -> tuple[float, tuple[torch.Tensor, torch.Tensor, Record, int]]:
+        """(r, :func:`reweight_core`'s result) for ``losses`` at this step's temperature r and
+        strategy, with this reweighter's group, token weighting and maximum local batch."""
+        r = self.temperature()
+        return r, reweight_core(
+            losses,
+            self._strategy_now(),
+            r,
+            self.group,
+            valid,
+            counts=counts,
+            token_weighting=self.token_weighting,
+            max_local=self.max_local_batch,
+        )
+
     def _micro_batch_call(
         self,
         per_sample_losses: torch.Tensor,
@@ -397,17 +414,7 @@ class SampleReweighter:
         """The call of ``weights_over="micro_batch"`` at ``self.step``, recorded (its
         arguments checked on the host; raises before anything is recorded)."""
         domains = self._global_domains(domains)
-        r = self.temperature()
-        loss, w_local, record, _ = reweight_core(
-            per_sample_losses,
-            self._strategy_now(),
-            r,
-            self.group,
-            valid,
-            counts=counts,
-            token_weighting=self.token_weighting,
-            max_local=self.max_local_batch,
-        )
+        r, (loss, w_local, record, _) = self._weigh(per_sample_losses, valid, counts)
         self._record(
             (self.step, r, self.step < self.burn_in_steps),
             (*record[:3], domains, *record[4:]),
@@ -480,7 +487,6 @@ class SampleReweighter:
                 "micro-batch of the step (under torch.no_grad()) before its "
                 "training passes"
             )
-        r = self.temperature()
         scored = self._scored
         losses = torch.cat([s[0] for s in scored])
         valid = torch.cat([s[1] for s in scored])
@@ -491,16 +497,7 @@ class SampleReweighter:
                 f"got counts for {len(given)} of its {len(scored)} micro-batches"
             )
         counts = torch.cat(given) if given else None
-        _, w_local, record, start = reweight_core(
-            losses,
-            self._strategy_now(),
-            r,
-            self.group,
-            valid,
-            counts=counts,
-            token_weighting=self.token_weighting,
-            max_local=self.max_local_batch,
-        )
+        r, (_, w_local, record, start) = self._weigh(losses, valid, counts)
         self._record(
             (self.step, r, self.step < self.burn_in_steps),
             record,
