@@ -208,8 +208,12 @@ def ledger_markdown(ledger: dict) -> str:
 
 
 # ============================================================================ the figures page
-#: The committed figures, in the order of the paper (``rwtheory figures --only NAME``).
-FIGURES = ("fig1", "fig7", "fig8", "r_sensitivity", "max_weight", "lm")
+def figure_names() -> tuple[str, ...]:
+    """The committed figures, in the registry's order (``rwtheory figures --only NAME``):
+    read from :data:`rwtheory.experiments.FIGURES`, never a copy of it."""
+    from rwtheory.experiments import FIGURES
+
+    return tuple(FIGURES)
 
 
 def figure_caption(root: Path, name: str) -> str:
@@ -238,7 +242,7 @@ def _lm_table(study: dict) -> list[str]:
 def figures_markdown(root: Path, ledger: dict) -> str:
     """One section per committed figure: the image, its caption, the claims resting on it."""
     lines = []
-    for name in FIGURES:
+    for name in figure_names():
         claims = [
             i for i in ledger["order"] if f"figures/{name}.png" in ledger["claims"][i]["evidence"]
         ]
