@@ -541,7 +541,7 @@ def not_checkable_claims() -> list[Claim]:
             reason="Fig. 5's curves and the example r values were lost in extraction, and "
             "rerunning needs the GPT-2 training ("
             + GPT2_REASON.split(": ", 1)[1]
-            + "); the regression analogue is row `a4` (figures/r_sensitivity.png)",
+            + "); the regression analogue is rows `r_sensitivity.*` (figures/r_sensitivity.png)",
         ),
         Claim(
             "intro.faster_convergence",
@@ -558,7 +558,9 @@ def not_checkable_claims() -> list[Claim]:
             scope="not checkable here",
             reason="the curves of Figs. 2-4 were lost in extraction and the runs need "
             "GPU-weeks and unreachable data; final numbers are checked in rows "
-            "`tab1.*`, `tab2.*`, `llama*`; the small LM analogue is row `lm.*`",
+            "`tab1.*`, `tab2.*`, `llama*`; the small LM analogue is row `lm.*`; the convex half "
+            "(does a larger Γ come with faster convergence where the theorems apply) is "
+            "row `intro.faster_convergence.convex`",
         ),
     ]
 
