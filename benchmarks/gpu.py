@@ -61,9 +61,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # rwtheory from a checkout
 
-from rwtheory.lm import SampleReweighter, per_sample_loss, per_sample_loss_from_hidden  # noqa: E402
-from rwtheory.lm.losses import BYTES_PER_LOGIT, default_chunk_size  # noqa: E402
-from rwtheory.report.files import atomic_write_text  # noqa: E402
+from rwtheory.lm import SampleReweighter, per_sample_loss, per_sample_loss_from_hidden
+from rwtheory.lm.losses import BYTES_PER_LOGIT, default_chunk_size
+from rwtheory.report.files import atomic_write_text
 
 FULL = {"b": 16, "t": 1024, "d": 2048, "vocabs": (32768, 131072, 262144), "repeat": 5}
 DRY = {"b": 2, "t": 16, "d": 8, "vocabs": (64, 256), "repeat": 1}
@@ -192,7 +192,7 @@ def _one_vocab(cfg, vocab, device, dtype, timer) -> dict:
                 "peak_mib": None if peak is None else peak / 2**20,
             }
             runnable[name] = run
-        except Exception as exc:  # noqa: BLE001  (a peer that fails is recorded, not fatal)
+        except Exception as exc:  # any failure (a peer that fails is recorded, not fatal)
             res["variants"][name] = {"status": f"failed: {type(exc).__name__}: {exc}"[:300]}
     times = {name: [] for name in runnable}
     names = list(runnable)
@@ -409,7 +409,7 @@ def _guarded(results, key, fn) -> None:
     t0 = time.perf_counter()
     try:
         results[key] = fn()
-    except Exception as exc:  # noqa: BLE001  (one failing section must not lose the others)
+    except Exception as exc:  # any failure (one failing section must not lose the others)
         results[key] = f"failed: {type(exc).__name__}: {exc}"[:500]
         traceback.print_exc()
     log(f"{key}: {time.perf_counter() - t0:.1f} s")

@@ -24,7 +24,7 @@ rwdocs.ROOT = ROOT
 
 project = "rwtheory"
 author = "the rwtheory developers"
-copyright = "the rwtheory developers"  # noqa: A001  (Sphinx's name)
+copyright = "the rwtheory developers"  # the name Sphinx reads
 release = version = rwdocs.package_version(ROOT)
 
 extensions = [

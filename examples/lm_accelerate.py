@@ -17,7 +17,7 @@ Accelerate divides each micro-batch's loss by K: the weights are normalised per 
 (``weights_over="micro_batch"``, the paper's code).
 
 Data: random byte sequences with padded tails (the example shows the wiring, not a model
-worth training); model: :class:`rwtheory.lm.model.ByteTransformer`. ``--dump DIR`` writes the
+worth training); model: :class:`rwtheory.lm.model.ByteTransformer`. ``--dump DIR`` writes
 every step's averaged gradients and the per-step objectives (``rank0.pt``), which the test suite
 compares with the same script run in one process on the same global batches.
 """

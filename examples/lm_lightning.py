@@ -14,7 +14,7 @@ single-process reweighted gradient), its statistics logged (``rw_objective``,
 ``--accumulate K`` Lightning divides each micro-batch's loss by K (weights per micro-batch,
 the paper's code).
 
-Data and model as in ``examples/lm_accelerate.py``. ``--dump DIR`` writes the last step's
+Data and model as in ``examples/lm_accelerate.py``. ``--dump DIR`` writes every step's
 averaged gradients and the per-step objectives (``rank0.pt``) for the test suite.
 """
 

@@ -105,7 +105,7 @@ def judge(c: Call) -> tuple[str, str]:
                 return "valid_refused", f"{c.desc}: {msg}"
             words = [w for ws in c.bad.values() for w in ws]
             return ("clean_error", msg) if _named(msg, words) else ("vague", f"{c.desc}: {msg}")
-        except Exception as exc:  # noqa: BLE001 - what is counted
+        except Exception as exc:  # any exception: what is counted
             return "deep", f"{c.desc}: {type(exc).__name__}: {str(exc)[:200]}"
     if caught:
         return (
@@ -1026,12 +1026,12 @@ def scenario_schemes(data) -> Call:
             st.sampled_from(["linear", None, 3]),
         )
         delta = a("delta", positive(0.1, 5), st.sampled_from(BAD_POSITIVE))
-        make = lambda: schemes.Strategy(strategy, temperature, delta)  # noqa: E731
+        make = lambda: schemes.Strategy(strategy, temperature, delta)  # noqa: E731  (built lazily, inside the case)
     elif kind == "KLCapped":
         rho = a("rho", st.floats(1.0, 5.0), st.sampled_from([0.5, math.nan, "2", None]))
-        make = lambda: schemes.KLCapped(temperature, rho)  # noqa: E731
+        make = lambda: schemes.KLCapped(temperature, rho)  # noqa: E731  (built lazily, inside the case)
     else:
-        make = lambda: schemes.DROKL(temperature)  # noqa: E731
+        make = lambda: schemes.DROKL(temperature)  # noqa: E731  (built lazily, inside the case)
 
     def run():
         return make()(L, step)

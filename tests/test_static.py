@@ -78,3 +78,60 @@ def test_the_checks_see_findings(tmp_path):
     assert fmt.returncode == 1 and "1 file would be reformatted" in fmt.stdout, fmt.stdout
     types = _run("mypy", "--config-file", config, str(bad))
     assert types.returncode == 1 and "[return-value]" in types.stdout, types.stdout
+
+
+#: A suppression and what must follow it on the same line: a noqa with its codes, then
+#: "(why)"; a type ignore with its codes, then "# why"
+#: (pyproject.toml's rule: every ignore says why). E402 alone
+#: (an import after the set-up above it: environment, sys.path, matplotlib's backend, an
+#: importorskip) is exempt: the set-up it follows is the reason.
+SUPPRESSION = re.compile(r"#\s*(noqa|type:\s*ignore)\b(?P<codes>[:\[][^#(]*)?(?P<rest>.*)$")
+
+
+def unexplained_suppressions(text: str) -> list[int]:
+    """Line numbers of ``text`` with a ``noqa`` or ``type: ignore`` that gives no reason: no
+    parenthesised words after a noqa's codes, no comment after a type ignore's codes."""
+    bad = []
+    for number, line in enumerate(text.splitlines(), 1):
+        m = SUPPRESSION.search(line)
+        if m is None or line.lstrip().startswith("#") or '"' in line[m.start() :]:
+            continue  # prose about suppressions (a comment line, a string), not one
+        if m[1] == "noqa" and (m["codes"] or "").strip(": ") == "E402":
+            continue
+        rest = m["rest"].strip()
+        reason = re.match(r"\(\w.*\)$", rest) if m[1] == "noqa" else re.match(r"#\s*\w", rest)
+        if reason is None:
+            bad.append(number)
+    return bad
+
+
+def test_every_suppression_says_why():
+    sources = [
+        p
+        for folder in ("rwtheory", "tests", "benchmarks", "examples", "docs")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if "_build" not in p.parts
+    ]
+    bad = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sources
+        for n in unexplained_suppressions(p.read_text(encoding="utf-8"))
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    "line, unexplained",
+    [
+        ("x = 1  # noqa: E731  (a one-line helper)", []),
+        ("x = 1  # noqa: E731", [1]),
+        ("x = 1  # noqa", [1]),
+        ("import numpy as np  # noqa: E402", []),
+        ("import numpy as np  # noqa: E402, F401", [1]),
+        ("x: int = None  # type: ignore[assignment]  # set by the checks", []),
+        ("x: int = None  # type: ignore[assignment]", [1]),
+        ("x: int = None  # type: ignore", [1]),
+    ],
+)
+def test_the_suppression_rule_needs_a_reason(line, unexplained):
+    assert unexplained_suppressions(line) == unexplained

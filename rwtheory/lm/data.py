@@ -147,7 +147,7 @@ def build_corpus(
         "redundant": _redundant(templates, n_heldout, exact_fraction, mutation_rate, rng),
         "noise": rng.integers(0, 256, size=(n_heldout, seq_len), dtype=np.uint8),
     }
-    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))  # noqa: E731
+    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))  # noqa: E731  (a one-line local helper)
     return DomainCorpus(
         train=as_long(train[order]),
         train_domain=as_long(domain[order]),

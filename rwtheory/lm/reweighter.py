@@ -252,7 +252,7 @@ class SampleReweighter:
         k = self.step if step is None else _check_count(step, "step")
         try:
             r = self.schedule(k)
-        except Exception as exc:  # noqa: BLE001 - the user's code: say which and where
+        except Exception as exc:  # any exception: the user's code: say which and where
             raise ValueError(
                 f"temperature: the schedule {describe(self.schedule)} must map step {k} to "
                 f"a finite number > 0; it raised {type(exc).__name__}: {exc}"
@@ -650,7 +650,7 @@ class SampleReweighter:
             extra += f", empty_batch={self.empty_batch!r}"
         try:  # a user schedule may fail at this step: repr must not
             r = f"{self.temperature():g}"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure of user code: repr reports it, never raises
             r = f"<the schedule fails at step {self.step}: {type(exc).__name__}>"
         return (
             f"SampleReweighter(strategy={strategy_name(self.strategy)!r}, step={self.step}, "

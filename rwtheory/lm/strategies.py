@@ -61,7 +61,7 @@ LM_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "dro_kl", "kl_capped")
 
 
 @dataclass(frozen=True)
-class kl_capped:  # noqa: N801  (used like a strategy name: optax style)
+class kl_capped:  # lower case: used like a strategy name (optax style)
     r"""Proposition 1's capped weights on the normalised global batch, cap ``rho`` >= 1.
 
     :math:`w = \arg\max_{w \in \Delta,\, w_i \le \rho/n} \sum_i w_i \Delta_i - r\,

@@ -42,7 +42,7 @@ def _between(start: float, end: float, c: float) -> float:
 
 
 @dataclass(frozen=True)
-class constant_schedule:  # noqa: N801  (a schedule is used like a function: optax style)
+class constant_schedule:  # lower case: a schedule is used like a function (optax style)
     """r(k) = ``value`` for every step."""
 
     value: float
@@ -56,7 +56,7 @@ class constant_schedule:  # noqa: N801  (a schedule is used like a function: opt
 
 
 @dataclass(frozen=True)
-class warmup_schedule:  # noqa: N801
+class warmup_schedule:  # lower case, as constant_schedule
     """The paper's schedule: r(k) = ``warmup_value`` (100) for k < ``warmup_steps``, then
     ``target``."""
 
@@ -75,7 +75,7 @@ class warmup_schedule:  # noqa: N801
 
 
 @dataclass(frozen=True)
-class linear_schedule:  # noqa: N801
+class linear_schedule:  # lower case, as constant_schedule
     """r moves linearly from ``start`` to ``end`` over steps [``begin``, ``begin + steps``],
     constant outside."""
 
@@ -101,7 +101,7 @@ class linear_schedule:  # noqa: N801
 
 
 @dataclass(frozen=True)
-class cosine_schedule(linear_schedule):  # noqa: N801
+class cosine_schedule(linear_schedule):  # lower case, as constant_schedule
     """r follows half a cosine from ``start`` to ``end`` over [``begin``, ``begin + steps``]:
     r = end + (start - end) (1 + cos(pi f)) / 2, f the fraction of the way."""
 

@@ -252,7 +252,7 @@ def _probe(record: StrategyRecord) -> None:
         t = _PROBE * delta
         try:
             out = record.score(t, delta)
-        except Exception as exc:  # noqa: BLE001 - the user's code: say which and why
+        except Exception as exc:  # any exception: the user's code: say which and why
             raise InputTypeError(
                 f"{what} must accept a numpy float64 array of normalised losses in "
                 f"[-delta, delta] and delta (a float); on delta={delta:g} it raised "

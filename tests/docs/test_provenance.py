@@ -25,9 +25,9 @@ from rwtheory.report.markdown import README_BEGIN, README_END
 
 pytest.importorskip("myst_parser", reason="the docs extra (myst-parser) reads the pages")
 
-from markdown_it.renderer import RendererHTML  # noqa: E402
-from myst_parser.config.main import MdParserConfig  # noqa: E402
-from myst_parser.parsers.mdit import create_md_parser  # noqa: E402
+from markdown_it.renderer import RendererHTML
+from myst_parser.config.main import MdParserConfig
+from myst_parser.parsers.mdit import create_md_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Hand-written pages (generated ones live in docs/_generated, docs/api, docs/examples).

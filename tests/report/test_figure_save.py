@@ -7,10 +7,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 
-from rwtheory.report.figures import FigureResult, save  # noqa: E402
+from rwtheory.report.figures import FigureResult, save
 
 
 def _result(name="probe"):

@@ -41,9 +41,9 @@ from rwtheory.theory.theorems.bound import (
     step_within,
 )
 from rwtheory.theory.theorems.descent import FORMS, progress_factor
-from rwtheory.theory.theorems.gd import *  # noqa: F403
-from rwtheory.theory.theorems.heavy_ball import *  # noqa: F403
-from rwtheory.theory.theorems.sgd import *  # noqa: F403
+from rwtheory.theory.theorems.gd import *  # noqa: F403  (each module's __all__ is public)
+from rwtheory.theory.theorems.heavy_ball import *  # noqa: F403  (each module's __all__ is public)
+from rwtheory.theory.theorems.sgd import *  # noqa: F403  (each module's __all__ is public)
 
 __all__ = [
     "ROUTES",

@@ -56,7 +56,7 @@ class MonteCarloBound(Bound):
     """A bound on an expectation: ``observed`` is the mean over sampled paths and
     ``stderr`` its standard error; a violation is only meaningful beyond a few stderr."""
 
-    stderr: np.ndarray = None  # type: ignore[assignment]
+    stderr: np.ndarray = None  # type: ignore[assignment]  # every construction passes stderr
 
     def exceeds(self, stderrs: float = EXCEEDS_STDERRS) -> np.ndarray:
         """Boolean mask of the horizons where the hypotheses hold, the bound is finite and
