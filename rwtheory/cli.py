@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -709,22 +710,45 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def _plugins(parser, modules: list[str]):
     """The ``--plugin`` modules loaded for the command (and its workers); an import error is
-    an argument error, one line."""
+    an argument error, one line. A plugin is found as ``python -m`` would find it: installed,
+    or a module in the current folder (:func:`_current_folder_importable`)."""
     if not modules:
         yield
         return
     from rwtheory._array import InputError
     from rwtheory.experiments import lineup
 
-    try:
-        context = lineup.plugins(modules)
-        context.__enter__()
-    except InputError as exc:
-        parser.error(f"argument --plugin: {exc}")
+    with _current_folder_importable():
+        try:
+            context = lineup.plugins(modules)
+            context.__enter__()
+        except InputError as exc:
+            parser.error(f"argument --plugin: {exc}")
+        try:
+            yield
+        finally:
+            context.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _current_folder_importable():
+    """The current folder first on ``sys.path`` and on ``PYTHONPATH`` (read by the worker
+    processes started meanwhile), restored on exit: the console script, unlike ``python -m
+    rwtheory``, does not put it there, and ``--plugin my_strategy`` for a file
+    ``my_strategy.py`` beside the user must work either way. Dask workers started by hand
+    find plugins through their own environment (docs/contributing.md)."""
+    folder = os.getcwd()
+    old_path, old_env = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path.insert(0, folder)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (folder, old_env)))
     try:
         yield
     finally:
-        context.__exit__(None, None, None)
+        sys.path[:] = old_path
+        if old_env is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old_env
 
 
 def _environment_error(exc: RuntimeError) -> bool:

@@ -4,6 +4,8 @@ and the Figure 7 family's decomposition records -- in this process and, through 
 the worker processes; the claims stay judged on the paper's strategies."""
 
 import csv
+import os
+import subprocess
 import sys
 import textwrap
 import types
@@ -130,3 +132,23 @@ def test_entry_points_register_records_iterables_and_callables(monkeypatch):
     with pytest.raises(ValueError, match=r"plugin entry point 'd' \(pkg:bad\) must give"):
         with lineup.plugins([]):
             pass
+
+
+def test_the_console_script_finds_a_plugin_file_in_the_current_folder(tmp_path):
+    """``rwtheory --plugin NAME`` for a file NAME.py in the folder the user is in, with no
+    PYTHONPATH: found here and in the worker processes, as ``python -m rwtheory`` finds it."""
+    (tmp_path / "my_strategy.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
+    script = Path(sys.executable).with_name("rwtheory")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(script), "--plugin", "my_strategy", "figures", "--only", "fig1", "--quick"]
+        + ["--out", "figs", "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    panels = {row["panel"] for row in _rows(tmp_path / "figs" / "fig1.csv")}
+    assert panels == {"linupper", "quadratic", "extremes", "softsquare"}
