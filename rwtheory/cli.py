@@ -47,6 +47,15 @@ def _study_folder(text: str) -> Path:
     return path
 
 
+def _module_name(text: str) -> str:
+    """A ``--plugin``: a dotted Python module name (``pkg.strategies``, ``my_strategy``)."""
+    if not all(part.isidentifier() for part in text.split(".")):
+        raise argparse.ArgumentTypeError(
+            f"must be a module name (dotted identifiers, e.g. mypackage.strategies), got {text!r}"
+        )
+    return text
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -657,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plugin",
         action="append",
+        type=_module_name,
         default=[],
         metavar="MODULE",
         help="import this module first, here and in every worker process: a module that "

@@ -1836,6 +1836,23 @@ def cli_commands(tmp: Path) -> list[Command]:
             ["report", "--ledger", str(tmp / "missing.json"), "--out", out], True, ("--ledger",)
         ),
         Command(["report", "--ledger", str(LEDGER), "--out", str(afile)], True, ("--out",)),
+        Command(
+            ["report", "--ledger", str(LEDGER), "--figures", str(tmp / "nowhere"), "--out", out],
+            True,
+            ("--figures",),
+        ),
+        Command(
+            ["report", "--ledger", str(LEDGER), "--figures", str(afile), "--out", out],
+            True,
+            ("--figures",),
+        ),
+        Command(["compare", "--workers", "0"], True, ("--workers",)),
+        Command(["compare", "--reference", str(tmp / "nowhere")], True, ("--reference",)),
+        Command(["compare", "--run", str(afile)], True, ("--run",)),
+        Command(["pins", "--bogus"], True, ("--bogus",)),
+        Command(["--plugin", "no_such_module_rw", "figures", "--out", out], True, ("--plugin",)),
+        Command(["--plugin", "", "figures", "--only", "fig1", "--out", out], True, ("--plugin",)),
+        Command(["--plugin", "a b", "figures", "--out", out], True, ("--plugin",)),
     ]
     for i, (where, value, _) in enumerate(
         c for c in BAD_GRID_CHANGES if c[0] not in (("axes",), ("fig7",))
@@ -1892,6 +1909,8 @@ def cli_commands(tmp: Path) -> list[Command]:
         )
     # good controls
     cmds += [
+        Command(["pins"], False),
+        Command(["pins", "--export"], False),
         Command(
             [
                 "report",
