@@ -491,3 +491,28 @@ def test_heavy_ball_lambdas_are_checked_and_named():
         engine.run(p, Strategy("linupper"), lambdas=[0.5] * 4, **hb)
     with pytest.raises(ValueError, match=r"lambdas must be finite, got nan at index 1"):
         engine.run(p, Strategy("linupper"), lambdas=[0.5, np.nan, 0.5, 0.5, 0.5], **hb)
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda p: regression_with_outliers(seeds="12"), "seeds"),
+        (lambda p: KLCapped("x", 2.0), "temperature"),
+        (lambda p: engine.sample_batches(-1, 50, 5, 10), "seed"),
+        (lambda p: engine.sample_batches(1, 50, 500, 10), "batch_size"),
+        (lambda p: engine.run(p, Strategy("linupper", 1.0), steps=3, lr="0.1"), "lr"),
+        (
+            lambda p: engine.run(p, Strategy("linupper", 1.0), steps=3, lr=0.1, progress="x"),
+            "progress",
+        ),
+    ],
+    ids=["seeds-str", "klcapped-str", "batches-seed", "batches-size", "lr-str", "progress-str"],
+)
+def test_the_issues_examples_are_one_error_naming_the_argument_before_any_step(call, argument):
+    """Issue 22's examples (``seeds='12'`` once became seeds [1, 2], ``progress='x'`` failed
+    after the first step, ...): each an InputError naming the argument, before computing."""
+    from rwtheory._array import InputError
+
+    prob = regression_with_outliers(2, n=50, d=3, n_test=10)
+    with pytest.raises(InputError, match=rf"^{argument} "):
+        call(prob)

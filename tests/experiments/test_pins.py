@@ -134,3 +134,29 @@ def test_pinning_this_process_works_only_before_numpy_is_loaded():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (f"{pins.pinnable()} []")
+
+
+def test_the_documented_export_line_pins_a_process_started_after_it():
+    """docs/reproducing.md's recipe for workers started by hand: ``eval "$(rwtheory pins
+    --export)"`` in a shell without the variables, then a process started from that shell
+    computes on the pinned paths (the same check the tasks make)."""
+    script = os.path.join(os.path.dirname(sys.executable), "rwtheory")
+    check = "from rwtheory.experiments import pins; pins.require_pinned(); print('PINNED')"
+    shell = f'eval "$({script} pins --export)" && {sys.executable} -c "{check}"'
+    proc = subprocess.run(
+        ["bash", "-c", shell],
+        env=_unpinned_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "PINNED", proc.stderr[-1500:]
+    if pins.pinnable():
+        unpinned = subprocess.run(
+            ["bash", "-c", f'{sys.executable} -c "{check}"'],
+            env=_unpinned_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert unpinned.returncode != 0 and "UnpinnedProcess" in unpinned.stderr
