@@ -69,8 +69,9 @@ def test_one_torch_floor_everywhere():
 @pytest.mark.timeout(900)
 def test_a_core_install_runs_the_weighting_api_and_names_the_extra(tmp_path):
     """The wheel into a fresh venv with its core dependencies only (from the registry), used
-    from another folder: the weighting API works, the checking and plotting stack is absent,
-    and a computing command says which extra to install, in one line, exit 2."""
+    from another folder: the weighting API and the convex engine work, the checking and
+    plotting stack is absent, and a computing command says which extra to install, in one
+    line, exit 2."""
     wheel = _build("wheel", tmp_path / "dist")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -82,15 +83,20 @@ def test_a_core_install_runs_the_weighting_api_and_names_the_extra(tmp_path):
         "import importlib.util, json, rwtheory as rw\n"
         "w = rw.sample_weights([1.0, 2.0, 4.0], strategy='linupper', temperature=1.0)\n"
         "c = rw.kl_capped_weights([0.1, 0.5, 3.0], temperature=0.5, rho=2.0)\n"
+        "from rwtheory.convex import engine, problems, schemes\n"
+        "p = problems.regression_with_outliers(2, n=60, d=3, n_test=10)\n"
+        "t = engine.run(p, schemes.Strategy('linupper', 1.0), steps=30, lr=0.05)\n"
+        "loss = t.train_loss[:, [0, -1]].tolist()\n"
         "absent = [m for m in ('torch', 'cvxpy', 'PEPit', 'matplotlib', 'scipy')"
         " if importlib.util.find_spec(m)]\n"
-        "print(json.dumps([w.tolist(), c.tolist(), absent]))\n"
+        "print(json.dumps([w.tolist(), c.tolist(), loss, absent]))\n"
     )
     out = subprocess.run(
         [str(py), "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    w, c, present = json.loads(out.stdout)
+    w, c, loss, present = json.loads(out.stdout)
     assert present == []
+    assert all(last < first for first, last in loss)  # the convex engine runs on numpy alone
     assert sum(w) == pytest.approx(1.0) and w[0] < w[1] <= w[2]
     assert sum(c) == pytest.approx(1.0) and max(c) <= 2 / 3 + 1e-12
     cmd = subprocess.run(

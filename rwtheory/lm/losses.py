@@ -295,16 +295,9 @@ def pending_loss_check(losses: Any) -> LossCheck | None:
     return check if isinstance(check, LossCheck) and not check.done else None
 
 
-def _attach_check(
-    losses: torch.Tensor,
-    counts: torch.Tensor,
-    bad: tuple[torch.Tensor, torch.Tensor],
-    over: torch.Tensor | None,
-    where: tuple,
-) -> None:
-    """``check=True``: the value checks, deferred when there is a backward pass to catch
-    them (see the module docstring, "When the value checks raise")."""
-    check = LossCheck(losses, counts, bad, over, where)
+def _attach_check(losses: torch.Tensor, check: LossCheck) -> None:
+    """``check=True``: the value checks of ``losses``, deferred when there is a backward
+    pass to catch them (see the module docstring, "When the value checks raise")."""
     if not losses.requires_grad:  # no backward pass will come: read now
         check.read()
         return
@@ -352,7 +345,7 @@ def _finish(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     if check:
         assert bad is not None  # _targets computes it with check
-        _attach_check(losses, counts, bad, over, where)
+        _attach_check(losses, LossCheck(losses, counts, bad, over, where))
     return (losses, counts) if return_counts else losses
 
 
@@ -663,6 +656,9 @@ def _make_linear_cross_entropy(device_type: str) -> type[torch.autograd.Function
         the accumulation of grad_W and grad_b are float32 (float64 for float64 inputs); each
         gradient is returned in its input's dtype."""
 
+        # forward's parameters repeat _forward's (after device_type): autograd.Function
+        # passes apply()'s arguments positionally, and the body lives at module level so that
+        # mypy and the tests see it once for both device types
         @staticmethod
         @torch.amp.custom_fwd(device_type=device_type)
         def forward(
