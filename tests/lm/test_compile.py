@@ -216,3 +216,31 @@ def test_reweighter_inside_fullgraph_compiles_once_over_20_steps_of_a_schedule()
     assert counters["stats"]["unique_graphs"] == 1  # compiled on the first step only
     assert sum(counters["graph_break"].values()) == 0
     assert mine.stats.temperature == 0.4 and not mine.stats.burn_in
+
+
+@pytest.mark.slow
+def test_inductor_compiles_the_chunked_loss_and_the_core_to_eager_values_and_gradients():
+    """The default backend once, end to end (the other compile tests use ``aot_eager``, see
+    the module docstring): inductor generates and compiles C++ for the chunked loss and the
+    reweighting core in one fullgraph region; the objective and both gradients equal eager's
+    to float32 rounding of reordered sums: a difference of at most 1e-5 of the tensor's
+    largest entry (inductor fuses and reorders the reductions, so an entry near zero may
+    differ relatively more). Skipped where no C++ compiler is."""
+    import shutil
+
+    if not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("no C++ compiler: inductor cannot generate CPU code here")
+    torch._dynamo.reset()
+    hidden, weight, labels = _case()
+
+    def loss_fn(h, w, y):
+        losses = per_sample_loss_from_hidden(h, w, y, chunk_size=7, check=False)
+        return reweighted_loss(losses, "linupper", 0.4, check=False)[0]
+
+    compiled = torch.compile(loss_fn, fullgraph=True)  # backend: inductor (the default)
+    got = compiled(hidden, weight, labels)
+    want = loss_fn(hidden, weight, labels)
+    grads = torch.autograd.grad(got, (hidden, weight))
+    wanted = torch.autograd.grad(want, (hidden, weight))
+    for g, w in zip((got, *grads), (want, *wanted), strict=True):
+        assert float((g - w).abs().max()) <= 1e-5 * float(w.abs().max())
