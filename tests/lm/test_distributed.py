@@ -177,35 +177,63 @@ def _packed_documents():
 
 
 def _pack(rows):
+    """Rows of PACKED_T positions, documents end to end and a padding tail; the boundaries
+    both as position_ids resets and as document_ids (-1 on the tail)."""
     hidden = torch.zeros(len(rows), PACKED_T, PACKED_D)
     labels = torch.full((len(rows), PACKED_T), -100)
     pos = torch.zeros(len(rows), PACKED_T, dtype=torch.long)
+    doc_ids = torch.full((len(rows), PACKED_T), -1)
     for b, docs in enumerate(rows):
         t = 0
-        for h, y in docs:
+        for j, (h, y) in enumerate(docs):
             n = len(y)
             hidden[b, t : t + n], labels[b, t : t + n], pos[b, t : t + n] = h, y, torch.arange(n)
+            doc_ids[b, t : t + n] = j
             t += n
         pos[b, t:] = torch.arange(PACKED_T - t)
-    return hidden, labels, pos
+    return hidden, labels, {"position_ids": pos, "document_ids": doc_ids}
 
 
-def _head():
-    torch.manual_seed(3)
-    return torch.nn.Linear(PACKED_D, PACKED_V, bias=False)
+class _PackedHead(torch.nn.Module):
+    """A projection and an output matrix: ``forward(h, return_hidden=True)`` gives the hidden
+    states for the chunked loss, which reads ``output_weight`` itself (as a model's head)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.proj = torch.nn.Linear(PACKED_D, PACKED_D, bias=False)
+        self.output_weight = torch.nn.Parameter(0.5 * torch.randn(PACKED_V, PACKED_D))
+
+    def forward(self, hidden, return_hidden=False):
+        h = self.proj(hidden)
+        return h if return_hidden else torch.nn.functional.linear(h, self.output_weight)
+
+
+#: the packed cases on two ranks: the boundaries' form x the loss path
+PACKED_CASES = [(i, p) for i in ("position_ids", "document_ids") for p in ("logits", "chunked")]
 
 
 def _packed_grads(rank):
-    """Packed rows on each rank (per-document losses, 4 slots per row), DDP, token-weighted."""
-    hidden, labels, pos = _pack(_packed_documents()[rank])
-    model = torch.nn.parallel.DistributedDataParallel(_head())
-    losses, counts = per_sample_loss(
-        model(hidden), labels, position_ids=pos, max_documents=4, return_counts=True
-    )
-    reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
-    loss, w = reweighter(losses, counts=counts)
-    loss.backward()
-    return {"weights": w, "grad": model.module.weight.grad.clone(), "n": reweighter.stats.n}
+    """Packed rows on each rank (per-document losses, 4 slots per row), DDP, token-weighted,
+    for every case of :data:`PACKED_CASES`."""
+    hidden, labels, bounds = _pack(_packed_documents()[rank])
+    out = {}
+    for ids, path in PACKED_CASES:
+        model = torch.nn.parallel.DistributedDataParallel(_PackedHead())
+        extra = {ids: bounds[ids], "max_documents": 4, "return_counts": True}
+        if path == "logits":
+            losses, counts = per_sample_loss(model(hidden), labels, **extra)
+        else:
+            h = model(hidden, return_hidden=True)
+            losses, counts = per_sample_loss_from_hidden(
+                h, model.module.output_weight, labels, chunk_size=7, **extra
+            )
+        reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
+        loss, w = reweighter(losses, counts=counts)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.module.named_parameters()}
+        out[ids, path] = {"weights": w, "grads": grads, "n": reweighter.stats.n}
+    return out
 
 
 def _compiled_fullgraph(rank):
@@ -389,19 +417,23 @@ def test_all_ranks_padding_raises_the_same_error_everywhere_without_hanging(rank
 
 
 # ----------------------------------------------------------------- compiled, packed, skipped
-def test_packed_documents_on_two_ranks_equal_unpacked_single_process(ranks):
+@pytest.mark.parametrize("ids, path", PACKED_CASES)
+def test_packed_documents_on_two_ranks_equal_unpacked_single_process(ranks, ids, path):
+    """Per-document weights and DDP gradients of packed rows on 2 ranks (boundaries from
+    position_ids or document_ids; the logits or the chunked loss) equal those of the same
+    documents unpacked and padded, one per row, in one process."""
     docs = [d for rows in _packed_documents() for row in rows for d in row]
     n = max(len(y) for _, y in docs)
     hidden = torch.zeros(len(docs), n, PACKED_D)
     labels = torch.full((len(docs), n), -100)
     for i, (h, y) in enumerate(docs):
         hidden[i, : len(y)], labels[i, : len(y)] = h, y
-    head = _head()
+    head = _PackedHead()
     losses, counts = per_sample_loss(head(hidden), labels, return_counts=True)
     reweighter = SampleReweighter("linupper", 0.4, token_weighting="global")
     loss, w = reweighter(losses, counts=counts)
     loss.backward()
-    got = torch.cat([ranks[r]["packed"]["weights"] for r in range(WORLD)])
+    got = torch.cat([ranks[r]["packed"][ids, path]["weights"] for r in range(WORLD)])
     slots = [
         b * 4 + j
         for b, row in enumerate([row for rows in PACKED_ROWS for row in rows])
@@ -410,9 +442,11 @@ def test_packed_documents_on_two_ranks_equal_unpacked_single_process(ranks):
     torch.testing.assert_close(got[slots], w, rtol=1e-6, atol=1e-7)
     assert float(got.sum()) == pytest.approx(1.0, abs=1e-6)
     for r in range(WORLD):
-        worst = float((ranks[r]["packed"]["grad"] - head.weight.grad).abs().max())
-        assert worst <= 1e-6, f"rank {r}: {worst:.2e}"
-        assert ranks[r]["packed"]["n"] == len(docs)
+        case = ranks[r]["packed"][ids, path]
+        for name, p in head.named_parameters():
+            worst = float((case["grads"][name] - p.grad).abs().max())
+            assert worst <= 1e-6, f"rank {r}, {name}: {worst:.2e}"
+        assert case["n"] == len(docs)
 
 
 def test_reweighter_compiles_fullgraph_on_two_ranks_without_host_reads(ranks):
