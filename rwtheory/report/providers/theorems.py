@@ -214,7 +214,7 @@ def thm2_momentum_claim(res, mc, broken) -> Claim:
         False,
         "Pathwise: Σ 2η[(1 + λ_t − η L̂)S_t − λ_t S'_t] ≤ ‖x₀ − x*‖² − "
         "‖z_T − x*‖²; derived last-iterate rate f(x_T) − f* ≤ D² max(λ_T/(2η c), L/2)"
-        "/(1 + λ_T) with λ_{t+1} = q(κ + λ_t), q = Γ/ρ (rwtheory."
+        "/(1 + λ_T) with λ_{t+1} = q(κ + λ_t), q = Γ/ρ (rwtheory.theory."
         "theorems.heavy_ball_rate); derived average-iterate rate (1/T) Σ a_t ≤ "
         "D²/(ηκΓT) with constant λ_t = κΓ/(2ρ), t ≥ 1 (heavy_ball_average_rate).",
         HOW,
