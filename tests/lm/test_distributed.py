@@ -141,6 +141,28 @@ def _accumulated_grads(rank):
     return {n: p.grad.clone() for n, p in model.module.named_parameters()}, reweighter.stats
 
 
+def _accumulated_token_grads(rank):
+    """weights_over='optimizer_step' with global token weighting: 2 micro-batches of 3 per
+    rank (the counts come from the loss), the same global batch as :func:`_accumulated_grads`."""
+    x, labels = _global_batch((6, 6), 9, False)
+    labels[rank * 6 + 3 : rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3 : rank * 6 + 6]
+    mine = [
+        (x[rank * 6 + k : rank * 6 + k + 3], labels[rank * 6 + k : rank * 6 + k + 3])
+        for k in (0, 3)
+    ]
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    reweighter = SampleReweighter(
+        "linupper", 0.4, weights_over="optimizer_step", token_weighting="global"
+    )
+    accumulate_gradients(
+        lambda b: per_sample_loss(model(b[0]), b[1], return_counts=True),
+        mine,
+        reweighter,
+        ddp_model=model,
+    )
+    return {n: p.grad.clone() for n, p in model.module.named_parameters()}
+
+
 def _all_padding(rank) -> str:
     """Every rank's batch is padding: no local raise; the reweighting raises on every rank."""
     model = torch.nn.parallel.DistributedDataParallel(_model())
@@ -296,6 +318,7 @@ def _worker(rank: int, init_file: str, out_dir: str):
             "ddp": _ddp_cases(rank),
             "fsdp2": _fsdp2_grads(rank),
             "accumulated": _accumulated_grads(rank),
+            "accumulated_tokens": _accumulated_token_grads(rank),
             "packed": _packed_grads(rank),
             "compiled": _compiled_fullgraph(rank),
             "skipped": _skipped(rank),
@@ -401,6 +424,21 @@ def test_optimizer_step_weights_over_every_micro_batch_of_every_rank(ranks):
         assert _worst(grads, ref) <= 1e-6
         assert stats.n == 9 and stats.micro_batches == 1
         assert stats.max_weight == pytest.approx(float(w.max()), rel=1e-6)
+
+
+def test_optimizer_step_with_global_token_weighting_equals_one_big_batch(ranks):
+    """2 ranks x 2 micro-batches, weights and token shares over the whole step, equal the
+    same samples as one batch in one process (the one-process form of this check is in
+    tests/lm/test_reweighter_inputs.py)."""
+    x, labels = _global_batch((6, 6), 9, False)
+    labels[9:12] = -100
+    model = _model()
+    losses, counts = per_sample_loss(model(x), labels, return_counts=True)
+    loss, _ = SampleReweighter("linupper", 0.4, token_weighting="global")(losses, counts=counts)
+    loss.backward()
+    ref = {n: p.grad for n, p in model.named_parameters()}
+    for r in range(WORLD):
+        assert _worst(ranks[r]["accumulated_tokens"], ref) <= 1e-6
 
 
 # ----------------------------------------------------------------- a global batch of padding
