@@ -395,7 +395,11 @@ def generate(app) -> None:
     src = Path(app.srcdir)
     gen = src / "_generated"
     _copy_tree(ROOT / "figures", gen / "figures", ("*.png", "*.csv", "robustness/*.png"))
-    _copy_tree(ROOT / "figures" / "robustness", gen / "robustness", ("summary.md", "decomposition.md", "*.csv"))
+    _copy_tree(
+        ROOT / "figures" / "robustness",
+        gen / "robustness",
+        ("summary.md", "decomposition.md", "*.csv"),
+    )
     _copy_tree(ROOT / "benchmarks" / "results", gen / "benchmarks", ("*.txt",))
     _copy_tree(ROOT / "rwtheory" / "experiments", gen / "grids", ("robustness_grids.toml",))
     ledger = _ledger(ROOT)
