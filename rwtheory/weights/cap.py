@@ -98,6 +98,35 @@ def cap_safe_temperature(strategy: str, n: int, rho: float = 2.0, delta: float =
         return 0.0
     if rho == 1.0:  # any finite temperature puts more than 1/n on the top sample
         return math.inf
+    # rho (n - top) / (n - top rho) = 1 + (rho - 1) n / (n - top rho): log1p keeps its
+    # digits when rho is near 1 (the log of a ratio near 1 would lose them)
     if n > _EXACT_N:  # as above: in terms of top/n
-        return spread / math.log(rho * (1.0 - top / n) / (1.0 - top / n * rho))
-    return spread / math.log(rho * (n - top) / (n - top * rho))
+        r = spread / math.log1p((rho - 1.0) / (1.0 - top / n * rho))
+    else:
+        r = spread / math.log1p((rho - 1.0) * n / (n - top * rho))
+    return _safe_as_computed(strategy, n, r, rho, delta)
+
+
+def _safe_as_computed(strategy: str, n: int, r: float, rho: float, delta: float) -> float:
+    """The smallest float at or above ``r`` at which :func:`worst_case_rho`, as computed, is at
+    most ``rho``: the promise of :func:`cap_safe_temperature` kept in floating point (the
+    closed form's rounding can leave r just below the threshold: n = 32, linupper, rho = 2
+    gave 2.0000000000000004). Near rho = 1 the worst case moves by less than an ulp per ulp
+    of r, so the search doubles a step until it is safe, then bisects: ~2 log2(ulps) calls."""
+
+    def safe(t: float) -> bool:
+        return worst_case_rho(strategy, n, t, delta) <= rho
+
+    if safe(r):
+        return r
+    step = math.ulp(r)
+    while not safe(r + step):
+        step *= 2.0
+    lo, hi = r + step / 2.0, r + step  # lo unsafe (or r itself), hi safe
+    if step == math.ulp(r):
+        return hi
+    while True:
+        mid = lo + (hi - lo) / 2.0
+        if mid in (lo, hi):
+            return hi
+        lo, hi = (lo, mid) if safe(mid) else (mid, hi)
