@@ -24,7 +24,9 @@ from rwtheory.convex.schemes import DROKL, Strategy
 from rwtheory.experiments import common
 from rwtheory.experiments.common import Config, Grid, fmt, fmt_steps, training_records
 from rwtheory.experiments.fig7 import LEVELS as TRAIN_LEVELS
+from rwtheory.experiments.lineup import strategy_label, user_strategies
 from rwtheory.experiments.regression_figure import RegressionFigure
+from rwtheory.experiments.shapes import shape_text
 from rwtheory.experiments.verdict import Verdict, diverged_as_inf, log_ratio
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
@@ -41,15 +43,34 @@ FIGURE = RegressionFigure(
 )
 
 
+#: The configurations the paper draws, which the claims judge.
+PAPER_KEYS = ("uniform", "linupper", "dro_kl", "dro_kl_small")
+
+
 def configs(
     lr: float = LR, r: float = R_LINUPPER, tau: float = TAU, small_lr: float = SMALL_LR
 ) -> list[Config]:
+    """The paper's configurations (:data:`PAPER_KEYS`), then every strategy a user registered
+    (:func:`rwtheory.experiments.lineup.user_strategies`) at the shared rate and linupper's
+    r: drawn, written to the CSV and summarised beside them, never judged."""
     return [
         Config("uniform", Strategy("uniform"), lr, f"uniform, lr={lr:g}"),
         Config("linupper", Strategy("linupper", r), lr, f"linupper (r={r:g}), lr={lr:g}"),
         Config("dro_kl", DROKL(tau), lr, f"DRO-KL (tau={tau:g}), lr={lr:g}"),
         Config("dro_kl_small", DROKL(tau), small_lr, f"DRO-KL (tau={tau:g}), lr={small_lr:g}"),
+    ] + [
+        Config(name, Strategy(name, r), lr, f"{strategy_label(name, r)}, lr={lr:g}")
+        for name in user_strategies()
+        if name not in PAPER_KEYS
     ]
+
+
+def _user_keys(grid: Grid) -> tuple[str, ...]:
+    """The keys of the user strategies' runs in ``grid`` (neither the paper's configurations
+    nor the Table-12 sweep)."""
+    return tuple(
+        c.key for c in grid.configs if c.key not in PAPER_KEYS and not c.key.startswith("dro_kl")
+    )
 
 
 @dataclass(frozen=True)
@@ -141,7 +162,7 @@ def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> S
     level = 1.1 * lin.final
     out = {
         key: _config_result(grid, key, level, records, train_levels)
-        for key in ("uniform", "linupper", "dro_kl", "dro_kl_small")
+        for key in PAPER_KEYS + _user_keys(grid)
     }
     sweep = {}
     for t in tau_sweep:
@@ -236,15 +257,22 @@ def plot(axes: list, table: common.Table, grid: Grid, summary: Summary) -> str:
     ax.legend(fontsize=6)
     axz.legend(fontsize=6)
     n_div = summary.configs["dro_kl"].diverged
+    users = [k for k in summary.configs if k not in PAPER_KEYS]
+    registered = (
+        f", and the registered {', '.join(users)} ({shape_text(users)}) at r={R_LINUPPER:g}"
+        if users
+        else ""
+    )
     return (
         f"Figure 8 analogue: {FIGURE.outliers}. Full-batch reweighted "
         f"GD for {steps} steps: uniform, linupper (r={R_LINUPPER:g}, delta=1) and DRO-KL "
-        f"(w = softmax(l/tau) on the raw losses, tau={TAU:g}, uncapped) at the shared lr={LR:g}, "
-        f"and DRO-KL at lr={SMALL_LR:g}. Left: clean test MSE of every run; middle: the same "
-        f"for the runs that do not diverge only, on an axis scaled to them (0.8 x their "
-        f"minimum to 1.25 x their maximum); right: training loss f(x_t) of every run. Log-log, "
-        f"steps 1..{steps}; left and right have automatic axis limits (nothing clipped). "
-        f"Configurations without divergence: line = mean over {S} seeds, band = min..max. "
+        f"(w = softmax(l/tau) on the raw losses, tau={TAU:g}, uncapped) at the shared lr={LR:g}"
+        f"{registered}, and DRO-KL at lr={SMALL_LR:g}. Left: clean test MSE of every run; "
+        f"middle: the same for the runs that do not diverge only, on an axis scaled to them "
+        f"(0.8 x their minimum to 1.25 x their maximum); right: training loss f(x_t) of every "
+        f"run. Log-log, steps 1..{steps}; left and right have automatic axis limits (nothing "
+        f"clipped). Configurations without divergence: line = mean over {S} seeds, band = "
+        f"min..max. "
         f"A configuration with a diverged seed (DRO-KL at lr={LR:g}: {n_div}/{S} seeds "
         f"diverged) is drawn seed by seed, each line ending with a cross at its last iterate "
         f"before divergence (divergence: f(x_t) non-finite or > 1e10 f(x_0)); the middle "
@@ -352,7 +380,7 @@ def decomposition(s: Summary) -> list[dict]:
         common.decomposition_record(
             key, s.configs[key], u, test="test_final_all_seeds", diverged=s.configs[key].diverged
         )
-        for key in ("linupper", "dro_kl")
+        for key in ("linupper", "dro_kl", *(k for k in s.configs if k not in PAPER_KEYS))
     ]
 
 

@@ -1,9 +1,13 @@
 """The strategies a figure shows: the paper's, and every strategy a user registered.
 
 A strategy registered with :func:`rwtheory.weights.strategies.register_strategy` reaches the
-figures that compare strategies -- Figure 1's shapes, Figure 7's runs and shapes, and the
-Figure 7 family of the robustness study (its decomposition records) -- without an edit of a
-figure module: they read the registry through :func:`figure_strategies`. Their claims are
+figures that compare strategies -- Figure 1's shapes, Figure 7's runs and shapes, Figure 8's
+runs at the shared rate, the max-weight figure's runs at r = 1 and 2, and the Figure 7 and
+Figure 8 families of the robustness study (their decomposition records) -- without an edit
+of a figure module: they read the registry through :func:`figure_strategies` and
+:func:`user_strategies`. The figures that study one named strategy of the paper (the
+r-sensitivity of LinUpper, the theory-against-practice pairs of the paper's strategies, the
+LM study's arms) keep their lists. Their claims are
 still judged on the paper's strategies only (:data:`PAPER`): a strategy of yours is drawn,
 written to the CSV and recorded beside them, and its formula (the record's ``formula``) goes
 into the caption.

@@ -14,7 +14,9 @@ import numpy as np
 
 from rwtheory.convex.schemes import DROKL, KLCapped, Strategy
 from rwtheory.experiments.common import Config, Grid, Table, band, fmt, problem_text
+from rwtheory.experiments.lineup import user_strategies
 from rwtheory.experiments.regression_figure import RegressionFigure
+from rwtheory.experiments.shapes import shape_text
 from rwtheory.experiments.verdict import Verdict
 from rwtheory.report.claim import Claim
 from rwtheory.report.figures import FigureResult
@@ -36,12 +38,24 @@ FIGURE = RegressionFigure(NAME, STEPS, QUICK_STEPS, OUTLIER_FRACTION, method="sg
 CAP_RTOL = 1e-12
 
 
+#: The temperatures at which linupper runs (r = 1 as in Figure 7, r = 2 the paper's A.5),
+#: and every strategy a user registered beside it.
+TEMPERATURES = (1.0, 2.0)
+
+
 def configs(lr: float = LR, tau: float = TAU) -> list[Config]:
+    """The paper's schemes, then every strategy a user registered
+    (:func:`rwtheory.experiments.lineup.user_strategies`) at :data:`TEMPERATURES`: drawn,
+    written to the CSV and summarised beside them, never judged."""
     return [
         Config("linupper_r1", Strategy("linupper", 1.0), lr, "linupper r=1"),
         Config("linupper_r2", Strategy("linupper", 2.0), lr, "linupper r=2"),
         Config("kl_capped", KLCapped(1.0, RHO), lr, f"kl_capped r=1, rho={RHO:g}"),
         Config("dro_kl", DROKL(tau), lr, f"DRO-KL tau={tau:g}"),
+    ] + [
+        Config(f"{name}_r{r:g}", Strategy(name, r), lr, f"{name} r={r:g}")
+        for name in user_strategies()
+        for r in TEMPERATURES
     ]
 
 
@@ -163,7 +177,8 @@ def plot(axes: list, table: Table, grid: Grid, summary: Summary) -> str:
         f"uniformly without replacement at every step (same batches for every scheme of a "
         f"seed), lr={LR:g} for every run, {steps} steps; weights computed on the minibatch's "
         f"losses: linupper (delta=1) at r=1 and r=2, Proposition 1's KL-capped optimum "
-        f"(r=1, rho={RHO:g}, on the losses as gaps) and DRO-KL (tau=1, uncapped). Left: "
+        f"(r=1, rho={RHO:g}, on the losses as gaps) and DRO-KL (tau=1, uncapped)"
+        f"{_registered_text()}. Left: "
         f"max_i w_i^t against step, line = mean over {S} seeds (drawn at the steps where every "
         f"seed is alive), band = min..max over seeds; dashed: the paper's cap 2/B. Right: "
         f"histogram (60 log-spaced bins from 1/(1.05 B) to 1.05) of max_i w_i^t over all "
@@ -172,6 +187,14 @@ def plot(axes: list, table: Table, grid: Grid, summary: Summary) -> str:
         + ", ".join(f"{k} {v.diverged}/{S}" for k, v in summary.configs.items())
         + f". {problem_text(grid.problem_params)}"
     )
+
+
+def _registered_text() -> str:
+    """The caption's words on the strategies a user registered (empty: none)."""
+    users = user_strategies()
+    if not users:
+        return ""
+    return f", and the registered {', '.join(users)} at r=1 and r=2 ({shape_text(users)})"
 
 
 def build(*, seeds: int | None = None, quick: bool = False) -> FigureResult:

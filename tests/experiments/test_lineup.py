@@ -152,3 +152,28 @@ def test_the_console_script_finds_a_plugin_file_in_the_current_folder(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     panels = {row["panel"] for row in _rows(tmp_path / "figs" / "fig1.csv")}
     assert panels == {"linupper", "quadratic", "extremes", "softsquare"}
+
+
+def test_figure_8_and_the_max_weight_figure_run_a_registered_strategy_beside_the_papers(plugin):
+    """Figure 8 (at the shared rate, linupper's r) and the max-weight figure (r = 1 and 2)
+    run, summarise and caption a registered strategy; their claims are judged on the paper's
+    configurations alone, with the same statuses and numbers as without it."""
+    from rwtheory.experiments import fig8, max_weight
+
+    plain = {m: m.build(quick=True) for m in (fig8, max_weight)}
+    with lineup.plugins([plugin]):
+        got = {m: m.build(quick=True) for m in (fig8, max_weight)}
+    for m in (fig8, max_weight):
+        assert [(c.key, c.status, c.number) for c in m.claims(got[m])] == [
+            (c.key, c.status, c.number) for c in m.claims(plain[m])
+        ]
+        assert "registered softsquare" in got[m].caption and "softsquare s = l~^2" in got[m].caption
+        assert "softsquare" not in plain[m].caption
+    assert list(got[fig8].summary.configs) == [*fig8.PAPER_KEYS, "softsquare"]
+    assert [d["strategy"] for d in fig8.decomposition(got[fig8].summary)] == [
+        "linupper",
+        "dro_kl",
+        "softsquare",
+    ]
+    assert {"softsquare_r1", "softsquare_r2"} <= set(got[max_weight].summary.configs)
+    assert {"softsquare (r=1), lr=0.1"} <= set(got[fig8].columns["series"])
