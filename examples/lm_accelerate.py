@@ -96,6 +96,10 @@ def main(argv=None) -> list[float]:
     if args.dump is not None and accelerator.is_main_process:
         args.dump.mkdir(parents=True, exist_ok=True)
         torch.save({"grads": grads, "objective": history}, args.dump / "rank0.pt")
+    # every rank reaches the end before any destroys the process group: a rank that tore
+    # down its gloo connections while rank 0 was still writing was once seen to abort
+    # ("terminate called without an active exception") under a loaded machine
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return history
 
