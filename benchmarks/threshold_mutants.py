@@ -93,8 +93,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "fig7.linupper_fastest: tie at a level fails",
         EXP + "fig7.py",
-        "s.strategies[key].to_level[i] > min(reached)",
-        "s.strategies[key].to_level[i] >= min(reached)",
+        "mine is None or mine > min(reached)",
+        "mine is None or mine >= min(reached)",
         T_RULES,
     ),
     Mutant(
@@ -604,7 +604,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the mutants whose name contains this text")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
     chosen = [m for m in MUTANTS if args.only is None or args.only in m.name]
     if args.list:
         for m in chosen:
@@ -626,8 +633,15 @@ def main(argv=None) -> int:
             survived += not killed
             names = dict.fromkeys(f.split("::")[-1].split("[")[0] for f in failed)
             tests = ", ".join(names) or "-"
-            print(f"{'killed  ' if killed else 'SURVIVED'} | {m.name} | {tests}", flush=True)
-    print(f"{len(chosen) - survived}/{len(chosen)} mutants killed")
+            say(f"{'killed  ' if killed else 'SURVIVED'} | {m.name} | {tests}")
+    say(f"{len(chosen) - survived}/{len(chosen)} mutants killed")
+    if args.out is not None:
+        from rwtheory.report.files import atomic_write_text
+
+        head = "# python benchmarks/threshold_mutants.py" + (
+            f" --only {args.only}" if args.only else ""
+        )
+        atomic_write_text(args.out, "\n".join([head, *lines]) + "\n")
     return 1 if survived else 0
 
 

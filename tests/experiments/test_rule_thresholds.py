@@ -315,3 +315,27 @@ def test_fig1_claim_needs_every_property_and_a_strict_decrease():
     assert status(facts(monotone=False)) == "fails"
     assert status(facts(symmetric=False)) == "fails"
     assert status(facts(ratio=lambda r: 2.0 if r >= 1 else math.exp(1 / r))) == "fails"  # tie
+
+
+def test_every_threshold_mutant_still_finds_its_text(monkeypatch):
+    """benchmarks/threshold_mutants.py moves each threshold by replacing one exact piece of
+    code; a refactor that rewrites that piece leaves the mutant stale and stops the script
+    (4aa52fc did so for fig7's tie rule, unnoticed until the script was run). Each mutant's
+    text must occur exactly once in its file, and the replacement must change it."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "threshold_mutants", root / "benchmarks" / "threshold_mutants.py"
+    )
+    mutants = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mutants)  # dataclasses look the module up
+    spec.loader.exec_module(mutants)
+    stale = [
+        (m.name, (root / m.path).read_text(encoding="utf-8").count(m.old))
+        for m in mutants.MUTANTS
+        if (root / m.path).read_text(encoding="utf-8").count(m.old) != 1 or m.old == m.new
+    ]
+    assert stale == []
