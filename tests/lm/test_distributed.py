@@ -125,14 +125,24 @@ def _fsdp2_grads(rank):
     return {n: p.grad.full_tensor().clone() for n, p in model.named_parameters()}
 
 
+def _step_batch():
+    """The global batch of the optimizer-step cases: 2 ranks x 2 micro-batches of 3; rank 1's
+    second micro-batch (rows 9..11) is all padding."""
+    x, labels = _global_batch((6, 6), 9, False)
+    labels[9:12] = -100
+    return x, labels
+
+
+def _micro_batches(rank):
+    """Rank ``rank``'s two micro-batches of :func:`_step_batch`."""
+    x, labels = _step_batch()
+    rows = [slice(rank * 6 + k, rank * 6 + k + 3) for k in (0, 3)]
+    return [(x[r], labels[r]) for r in rows]
+
+
 def _accumulated_grads(rank):
     """weights_over='optimizer_step': 2 micro-batches of 3 per rank; last one padding."""
-    x, labels = _global_batch((6, 6), 9, False)
-    labels[rank * 6 + 3 : rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3 : rank * 6 + 6]
-    mine = [
-        (x[rank * 6 + k : rank * 6 + k + 3], labels[rank * 6 + k : rank * 6 + k + 3])
-        for k in (0, 3)
-    ]
+    mine = _micro_batches(rank)
     model = torch.nn.parallel.DistributedDataParallel(_model())
     reweighter = SampleReweighter("linupper", 0.4, weights_over="optimizer_step")
     accumulate_gradients(
@@ -144,12 +154,7 @@ def _accumulated_grads(rank):
 def _accumulated_token_grads(rank):
     """weights_over='optimizer_step' with global token weighting: 2 micro-batches of 3 per
     rank (the counts come from the loss), the same global batch as :func:`_accumulated_grads`."""
-    x, labels = _global_batch((6, 6), 9, False)
-    labels[rank * 6 + 3 : rank * 6 + 6] = -100 if rank == 1 else labels[rank * 6 + 3 : rank * 6 + 6]
-    mine = [
-        (x[rank * 6 + k : rank * 6 + k + 3], labels[rank * 6 + k : rank * 6 + k + 3])
-        for k in (0, 3)
-    ]
+    mine = _micro_batches(rank)
     model = torch.nn.parallel.DistributedDataParallel(_model())
     reweighter = SampleReweighter(
         "linupper", 0.4, weights_over="optimizer_step", token_weighting="global"
@@ -411,8 +416,7 @@ def test_fsdp2_gradients_equal_ddp_gradients(ranks):
 
 
 def test_optimizer_step_weights_over_every_micro_batch_of_every_rank(ranks):
-    x, labels = _global_batch((6, 6), 9, False)
-    labels[9:12] = -100  # rank 1's second micro-batch: all padding
+    x, labels = _step_batch()
     model = _model()
     losses = per_sample_loss(model(x), labels)
     valid = ~torch.isnan(losses)
@@ -430,8 +434,7 @@ def test_optimizer_step_with_global_token_weighting_equals_one_big_batch(ranks):
     """2 ranks x 2 micro-batches, weights and token shares over the whole step, equal the
     same samples as one batch in one process (the one-process form of this check is in
     tests/lm/test_reweighter_inputs.py)."""
-    x, labels = _global_batch((6, 6), 9, False)
-    labels[9:12] = -100
+    x, labels = _step_batch()
     model = _model()
     losses, counts = per_sample_loss(model(x), labels, return_counts=True)
     loss, _ = SampleReweighter("linupper", 0.4, token_weighting="global")(losses, counts=counts)
