@@ -883,7 +883,7 @@ def _bad_losses(x, check_on, name="per_sample_losses", empty_bad=True, at=0):
         if empty_bad:  # no valid sample (with empty_batch="raise")
             out.append(x * math.nan)
         out.append(torch.full((b,), 1e300, dtype=torch.float64))  # beyond float32
-    return [Named(v, (name,)) for v in out]
+    return _named(name, out)
 
 
 def _valid_arg(a: Args, data, x, allow_empty):
@@ -1026,7 +1026,7 @@ def scenario_kl_capped(data) -> Call:
         y = x.clone()
         y[-1] = v
         bad.append(y)
-    losses = a("losses", st.just(x), st.sampled_from([Named(v, ("losses",)) for v in bad]))
+    losses = a("losses", st.just(x), st.sampled_from(_named("losses", bad)))
 
     def run():
         return kl_capped(rho)(losses, temperature)
@@ -1089,7 +1089,7 @@ def schedule_arg(a: Args):
         st.sampled_from(GOOD_SCHEDULES),
     )
     bad = st.one_of(
-        st.sampled_from([Named(v, ("temperature",)) for v in BAD_POSITIVE]),
+        st.sampled_from(_named("temperature", BAD_POSITIVE)),
         st.sampled_from(BAD_SCHEDULES).map(lambda f: Named(f, ("temperature", f.__name__))),
     )
     return a("temperature", good, bad)
@@ -1469,7 +1469,7 @@ def _bad_counts(c, check_on):
         neg = c.clone()
         neg[-1] = -3
         out.append(neg)
-    return [Named(v, ("counts",)) for v in out]
+    return _named("counts", out)
 
 
 def _bad_domains(d):
@@ -1482,7 +1482,7 @@ def _bad_domains(d):
         torch.zeros(b + 1, dtype=torch.long),
     ]
     out += [d.to_sparse(), d[None]]
-    return [Named(v, ("domain_ids",)) for v in out]
+    return _named("domain_ids", out)
 
 
 def scenario_reweighter_call(data) -> Call:
@@ -1935,6 +1935,11 @@ def _ref_packed_mean(nll, mask, slots, d):
     )
 
 
+def _named(name, values) -> list:
+    """``values`` as bad values of the argument ``name`` (the error must name it)."""
+    return [Named(v, (name,)) for v in values]
+
+
 def _bad_2d(x, name, *, integer):
     b, t = x.shape
     out = [
@@ -1946,7 +1951,7 @@ def _bad_2d(x, name, *, integer):
     ]
     if integer:
         out.append(x.bool())
-    return [Named(v, (name,)) for v in out]
+    return _named(name, out)
 
 
 def scenario_packing(data) -> Call:
@@ -1997,15 +2002,15 @@ def scenario_packing(data) -> Call:
             "new",
             st.just(new),
             st.sampled_from(
-                [
-                    Named(v, ("new",))
-                    for v in (
+                _named(
+                    "new",
+                    (
                         new.long(),
                         new.tolist(),
                         new.numpy(),
                         torch.ones(b, t + 1, dtype=torch.bool),
-                    )
-                ]
+                    ),
+                )
             ),
         )
         shift = a("shift", st.sampled_from(GOOD_FLAGS), st.sampled_from(BAD_FLAGS))
@@ -2036,26 +2041,23 @@ def scenario_packing(data) -> Call:
         "token_nll",
         st.just(nll),
         st.sampled_from(
-            [
-                Named(v, ("token_nll",))
-                for v in (nll.long(), nll.view(b, t), nll[:-1], nll.tolist(), nll.numpy())
-            ]
+            _named("token_nll", (nll.long(), nll.view(b, t), nll[:-1], nll.tolist(), nll.numpy()))
         ),
     )
     mask_ = a(
         "mask",
         st.just(mask),
         st.sampled_from(
-            [
-                Named(v, ("mask",))
-                for v in (
+            _named(
+                "mask",
+                (
                     mask.long(),
                     mask.float(),
                     mask.tolist(),
                     mask[0],
                     torch.ones(b, t + 1, dtype=torch.bool),
-                )
-            ]
+                ),
+            )
         ),
     )
     slots_ = a("slots", st.just(s0), st.sampled_from(_bad_2d(s0, "slots", integer=True)))
