@@ -121,29 +121,30 @@ def weights_part(calls: int, counts, per_fn, examples, show):
         _examples(calls, body, f"weights/{fn}")
 
 
-def surface_part(calls: int, counts, per_fn, examples, show):
+def _judged_part(scenarios, prefix: str, calls: int, counts, per_fn, examples, show):
+    """Every scenario of ``scenarios`` (name -> scenario of tests/surface_cases.py's form)
+    ``calls`` times, each outcome judged by ``surface_cases.judge``."""
     import surface_cases
 
-    for name, scenario in surface_cases.SCENARIOS.items():
+    for name, scenario in scenarios.items():
 
         def body(data, name=name, scenario=scenario):
             outcome, detail = surface_cases.judge(scenario(data))
             _count(name, outcome, detail, counts, per_fn, examples, show)
 
-        _examples(calls, body, f"surface/{name}")
+        _examples(calls, body, f"{prefix}/{name}")
+
+
+def surface_part(calls: int, counts, per_fn, examples, show):
+    import surface_cases
+
+    _judged_part(surface_cases.SCENARIOS, "surface", calls, counts, per_fn, examples, show)
 
 
 def lm_part(calls: int, counts, per_fn, examples, show):
     import lm_cases
-    import surface_cases
 
-    for name, scenario in lm_cases.SCENARIOS.items():
-
-        def body(data, name=name, scenario=scenario):
-            outcome, detail = surface_cases.judge(scenario(data))
-            _count(name, outcome, detail, counts, per_fn, examples, show)
-
-        _examples(calls, body, f"lm/{name}")
+    _judged_part(lm_cases.SCENARIOS, "lm", calls, counts, per_fn, examples, show)
 
 
 #: The Python parts: ``--parts`` key -> (title, function).
