@@ -155,6 +155,11 @@ def _config_result(
     )
 
 
+def _registered(s: Summary) -> list[str]:
+    """The registered strategies summarised in ``s`` (its configurations beyond the paper's)."""
+    return [k for k in s.configs if k not in PAPER_KEYS]
+
+
 def summarise(grid: Grid, *, tau: float = TAU, tau_sweep: tuple = TAU_GRID) -> Summary:
     records = training_records(grid)
     train0, train_levels = common.training_ladder(records, TRAIN_LEVELS)
@@ -257,7 +262,7 @@ def plot(axes: list, table: common.Table, grid: Grid, summary: Summary) -> str:
     ax.legend(fontsize=6)
     axz.legend(fontsize=6)
     n_div = summary.configs["dro_kl"].diverged
-    users = [k for k in summary.configs if k not in PAPER_KEYS]
+    users = _registered(summary)
     registered = (
         f", and the registered {', '.join(users)} ({shape_text(users)}) at r={R_LINUPPER:g}"
         if users
@@ -380,7 +385,7 @@ def decomposition(s: Summary) -> list[dict]:
         common.decomposition_record(
             key, s.configs[key], u, test="test_final_all_seeds", diverged=s.configs[key].diverged
         )
-        for key in ("linupper", "dro_kl", *(k for k in s.configs if k not in PAPER_KEYS))
+        for key in ("linupper", "dro_kl", *_registered(s))
     ]
 
 
